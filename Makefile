@@ -1,0 +1,31 @@
+# Two commands for a fresh machine (README quick start):
+#   make demo   set up, then plan and check the dev and prod stacks offline
+#   make test   set up, then run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m bulkhead plan --stack dev
+	$(PY) -m bulkhead plan --stack prod
+	$(PY) -m bulkhead check --stack dev
+	$(PY) -m bulkhead check --stack prod
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .bulkhead

@@ -1,0 +1,45 @@
+"""bulkhead: one isolated PostgreSQL database per service.
+
+Thin on purpose: read the config once, build one component per database (or
+shared dev server), export `databases` and `services`. Everything else lives in
+`components/`, which never reads config itself.
+"""
+
+import json
+
+import pulumi
+
+from components.catalog import CatalogueError, load_catalogue
+from components.outputs import services_output
+
+STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes")
+
+
+def _read_config() -> dict:
+    config = pulumi.Config("bulkhead")
+    raw = {}
+    for key in STACK_KEYS:
+        text = config.get(key)
+        if text is None:
+            continue
+        try:
+            raw[key] = json.loads(text)
+        except ValueError:
+            raw[key] = text  # a plain string such as `docker`
+    return raw
+
+
+try:
+    catalogue = load_catalogue(_read_config(), pulumi.get_stack(), region=pulumi.Config("aws").get("region"))
+except CatalogueError as exc:
+    # RunError: a clean message and a failed update, no traceback, no resource registered.
+    raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n" + str(exc)) from None
+
+if catalogue.platform == "docker":
+    from components.docker_stack import build_docker_stack as build
+else:
+    from components.aws_stack import build_aws_stack as build
+
+connections = build(catalogue)
+pulumi.export("databases", connections)
+pulumi.export("services", services_output(catalogue, connections))

@@ -1,0 +1,142 @@
+"""AwsBackup: an AWS Backup vault and one plan per tier, selecting primaries by tag.
+
+Point-in-time recovery (RDS automated backups) covers "undo the last hour";
+AWS Backup adds retained, separately-encrypted recovery points, copied to the DR
+region for tiers that ask for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from .catalog import Tier
+from .tags import TAG_STACK, TAG_TIER
+
+ROLE_TAG = "bulkhead:role"
+BACKUP_POLICIES = (
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+)
+
+
+@dataclass
+class AwsBackupArgs:
+    stack: str
+    tiers: Mapping[str, Tier]
+    dr_region: Optional[str] = None
+    protect: bool = True
+
+
+class AwsBackup(pulumi.ComponentResource):
+    vault_name: pulumi.Output
+    plan_ids: dict
+
+    def __init__(self, name: str, args: AwsBackupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:AwsBackup", name, None, opts)
+        self._name = name
+        self._args = args
+        self._tags = {TAG_STACK: args.stack}
+        vault = self._create_vault(f"{name}-vault", None)
+        dr_vault = None
+        if args.dr_region:
+            # A provider for the DR region: the copy must live outside the stack's region.
+            dr = aws.Provider(f"{name}-dr-provider", region=args.dr_region, opts=pulumi.ResourceOptions(parent=self))
+            dr_vault = self._create_vault(f"{name}-dr-vault", dr)
+        role = self._create_role()
+        self.plan_ids = {}
+        for tier_name, tier in sorted(args.tiers.items()):
+            self.plan_ids[tier_name] = self._create_plan(tier_name, tier, vault, dr_vault, role).id
+        self.vault_name = vault.name
+        self.register_outputs({"vault_name": self.vault_name, "plan_ids": self.plan_ids})
+
+    def _create_vault(self, name: str, provider: Optional[aws.Provider]) -> aws.backup.Vault:
+        opts = pulumi.ResourceOptions(parent=self, provider=provider, protect=self._args.protect)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"bulkhead {self._args.stack}: backup vault {name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags={**self._tags, ROLE_TAG: "backup-key"},
+            opts=opts,
+        )
+        return aws.backup.Vault(
+            name,
+            name=f"bulkhead-{self._args.stack}-{'dr' if provider else 'primary'}",
+            kms_key_arn=key.arn,
+            # Never force_destroy: a vault with recovery points must be emptied deliberately.
+            force_destroy=False,
+            tags={**self._tags, ROLE_TAG: "backup-vault"},
+            opts=opts,
+        )
+
+    def _create_role(self) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{self._name}-role",
+            name_prefix=f"bulkhead-{self._args.stack}-backup-"[:38],
+            description="Lets AWS Backup snapshot and restore the stack's databases",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        for index, arn in enumerate(BACKUP_POLICIES):
+            aws.iam.RolePolicyAttachment(
+                f"{self._name}-role-policy-{index}",
+                role=role.name,
+                policy_arn=arn,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return role
+
+    def _create_plan(self, tier_name: str, tier: Tier, vault, dr_vault, role) -> aws.backup.Plan:
+        copy_actions = []
+        if dr_vault is not None and tier.copy_to_dr:
+            copy_actions.append({"destination_vault_arn": dr_vault.arn, "lifecycle": {"delete_after": tier.retention_days}})
+        plan = aws.backup.Plan(
+            f"{self._name}-{tier_name}",
+            name=f"bulkhead-{self._args.stack}-{tier_name}",
+            rules=[
+                {
+                    "rule_name": f"{tier_name}-scheduled",
+                    "target_vault_name": vault.name,
+                    "schedule": tier.schedule,
+                    "start_window": 60,
+                    "completion_window": 240,
+                    "lifecycle": {"delete_after": tier.retention_days},
+                    "copy_actions": copy_actions,
+                    "recovery_point_tags": {**self._tags, TAG_TIER: tier_name},
+                }
+            ],
+            tags={**self._tags, TAG_TIER: tier_name},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Conditions are ANDed (selection_tags would be ORed): this stack's primaries of this tier.
+        aws.backup.Selection(
+            f"{self._name}-{tier_name}-selection",
+            name=f"bulkhead-{self._args.stack}-{tier_name}",
+            plan_id=plan.id,
+            iam_role_arn=role.arn,
+            resources=["arn:aws:rds:*:*:db:*"],
+            conditions=[
+                {
+                    "string_equals": [
+                        {"key": f"aws:ResourceTag/{TAG_TIER}", "value": tier_name},
+                        {"key": f"aws:ResourceTag/{TAG_STACK}", "value": self._args.stack},
+                        {"key": f"aws:ResourceTag/{ROLE_TAG}", "value": "primary"},
+                    ]
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return plan

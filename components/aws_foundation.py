@@ -1,0 +1,112 @@
+"""AwsFoundation: what every database of a stack shares - subnets and the monitoring role.
+
+Given `bulkhead:network`, the databases go into its subnets; otherwise the stack
+creates a VPC with isolated private subnets in three AZs and no internet gateway,
+so there is no route to or from the internet at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .catalog import Network
+from .tags import TAG_STACK
+
+VPC_CIDR = "10.42.0.0/16"
+MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+
+
+@dataclass
+class AwsFoundationArgs:
+    stack: str
+    network: Optional[Network] = None
+    availability_zones: int = 3
+    tags: dict = field(default_factory=dict)
+
+
+class AwsFoundation(pulumi.ComponentResource):
+    vpc_id: pulumi.Output
+    subnet_group_name: pulumi.Output
+    monitoring_role_arn: pulumi.Output
+
+    def __init__(self, name: str, args: AwsFoundationArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:AwsFoundation", name, None, opts)
+        self._name = name
+        self._tags = {TAG_STACK: args.stack, **args.tags}
+        if args.network is not None:
+            self.vpc_id = pulumi.Output.from_input(args.network.vpc_id)
+            subnet_ids: Sequence = args.network.subnet_ids
+        else:
+            self.vpc_id, subnet_ids = self._create_isolated_vpc(args.availability_zones)
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            name_prefix=f"bulkhead-{args.stack}-".lower(),
+            description=f"bulkhead {args.stack}: private subnets for the service databases",
+            subnet_ids=subnet_ids,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.subnet_group_name = subnet_group.name
+        self.monitoring_role_arn = self._create_monitoring_role().arn
+        self.register_outputs(
+            {"vpc_id": self.vpc_id, "subnet_group_name": self.subnet_group_name, "monitoring_role_arn": self.monitoring_role_arn}
+        )
+
+    def _create_isolated_vpc(self, count: int):
+        vpc = aws.ec2.Vpc(
+            f"{self._name}-vpc",
+            cidr_block=VPC_CIDR,
+            enable_dns_hostnames=True,  # RDS endpoints resolve only with DNS hostnames on
+            enable_dns_support=True,
+            tags={**self._tags, "Name": f"bulkhead-{self._tags[TAG_STACK]}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        zones = aws.get_availability_zones_output(state="available")
+        subnets = []
+        for index in range(count):
+            subnets.append(
+                aws.ec2.Subnet(
+                    f"{self._name}-private-{index}",
+                    vpc_id=vpc.id,
+                    cidr_block=f"10.42.{index * 16}.0/20",
+                    availability_zone=zones.names[index],
+                    # No public IPs and no internet gateway: the subnets are isolated.
+                    map_public_ip_on_launch=False,
+                    tags={**self._tags, "Name": f"bulkhead-{self._tags[TAG_STACK]}-private-{index}"},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        return vpc.id, [s.id for s in subnets]
+
+    def _create_monitoring_role(self) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{self._name}-monitoring",
+            name_prefix=f"bulkhead-{self._tags[TAG_STACK]}-mon-"[:38],
+            description="Lets RDS enhanced monitoring publish OS metrics",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{self._name}-monitoring-policy",
+            role=role.name,
+            policy_arn=MONITORING_POLICY_ARN,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role

@@ -1,0 +1,48 @@
+"""The prod stack: shared foundation and backups, a client group per service, an RdsPostgres per database."""
+
+from __future__ import annotations
+
+from .aws_backup import AwsBackup, AwsBackupArgs
+from .aws_foundation import AwsFoundation, AwsFoundationArgs
+from .catalog import Catalogue
+from .rds_postgres import RdsPostgres, RdsPostgresArgs
+from .service_client import ServiceClient, ServiceClientArgs
+
+
+def build_aws_stack(catalogue: Catalogue) -> dict[str, dict]:
+    """Build every database; return database name -> connection info."""
+    foundation = AwsFoundation("foundation", AwsFoundationArgs(stack=catalogue.stack, network=catalogue.network))
+    AwsBackup(
+        "backup",
+        AwsBackupArgs(
+            stack=catalogue.stack,
+            # Only tiers in use get a plan: an unused plan is noise in the console and in audits.
+            tiers={t: catalogue.backup_tiers[t] for t in sorted({d.tier for d in catalogue.databases.values()})},
+            dr_region=catalogue.dr_region,
+            protect=catalogue.protect,
+        ),
+    )
+    clients = {
+        owner: ServiceClient(
+            f"client-{owner}",
+            ServiceClientArgs(stack=catalogue.stack, owner=owner, databases=names, vpc_id=foundation.vpc_id),
+        )
+        for owner, names in catalogue.owners().items()
+    }
+    connections = {}
+    for name, db in catalogue.databases.items():
+        component = RdsPostgres(
+            name,
+            RdsPostgresArgs(
+                stack=catalogue.stack,
+                database=db,
+                tier=catalogue.backup_tiers[db.tier],
+                subnet_group_name=foundation.subnet_group_name,
+                vpc_id=foundation.vpc_id,
+                client_security_group_id=clients[db.owner].security_group_id,
+                monitoring_role_arn=foundation.monitoring_role_arn,
+                protect=catalogue.protect,
+            ),
+        )
+        connections[name] = component.connection
+    return connections

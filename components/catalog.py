@@ -1,0 +1,482 @@
+"""The typed catalogue of service databases (DESIGN section 3).
+
+`load_catalogue` turns the raw `bulkhead:` config into a validated `Catalogue`,
+or raises `CatalogueError` listing *every* problem at once, each with its key
+path and the fix, so a user fixes their stack file in one pass. Nothing here
+touches Pulumi: the program calls it before registering any resource.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PLATFORMS = ("docker", "aws")
+NAME_RE = r"^[a-z][a-z0-9_]{0,62}$"
+OWNER_RE = r"^[a-z][a-z0-9-]{0,62}$"
+ENV_VAR_RE = r"^[A-Z_][A-Z0-9_]{0,127}$"
+ENGINE_RE = r"^(1[3-7])(\.[0-9]{1,2})?$"
+INSTANCE_CLASS_RE = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
+REGION_RE = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
+SCHEDULE_RE = r"^(cron|rate)\(.+\)$"
+PARAMETER_RE = r"^[a-z][a-z0-9_.]{0,62}$"
+
+DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
+AWS_ONLY_DATABASE_KEYS = (
+    "instance_class",
+    "storage_gb",
+    "max_storage_gb",
+    "multi_az",
+    "replicas",
+    "replica_instance_class",
+    "deletion_protection",
+)
+# Settings bulkhead owns: letting the catalogue override them would undo SSL,
+# loopback binding or the pg_hba that keeps roles apart.
+MANAGED_PARAMETERS = frozenset(
+    {
+        "ssl",
+        "ssl_cert_file",
+        "ssl_key_file",
+        "hba_file",
+        "listen_addresses",
+        "port",
+        "password_encryption",
+        "rds.force_ssl",
+        "data_directory",
+    }
+)
+DEFAULT_TIERS: dict[str, dict[str, Any]] = {
+    "critical": {
+        "schedule": "cron(0 * * * ? *)",
+        "retention_days": 30,
+        "pitr_days": 14,
+        "copy_to_dr": True,
+    },
+    "standard": {
+        "schedule": "cron(0 */6 * * ? *)",
+        "retention_days": 7,
+        "pitr_days": 7,
+        "copy_to_dr": False,
+    },
+}
+
+ParameterValue = Union[bool, int, float, str]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are refused, never ignored: a typo must not silently drop a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _normalise_parameters(value: Mapping[str, ParameterValue]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, raw in value.items():
+        if not re.fullmatch(PARAMETER_RE, key):
+            raise ValueError(f"parameter name {key!r} is not a PostgreSQL setting name (lower case, e.g. work_mem)")
+        if key in MANAGED_PARAMETERS:
+            raise ValueError(f"parameter {key!r} is managed by bulkhead and cannot be overridden; remove it")
+        if isinstance(raw, bool):
+            out[key] = "on" if raw else "off"
+        else:
+            text = str(raw)
+            if not text or any(c in text for c in "\n\r\x00"):
+                raise ValueError(f"parameter {key!r} needs a non-empty single-line value")
+            out[key] = text
+    return dict(sorted(out.items()))
+
+
+class Tier(_Strict):
+    schedule: Annotated[str, Field(pattern=SCHEDULE_RE)]
+    retention_days: Annotated[int, Field(ge=1, le=36500)]
+    pitr_days: Annotated[int, Field(ge=1, le=35)]
+    copy_to_dr: bool = False
+
+
+class Server(_Strict):
+    port: Annotated[int, Field(ge=1024, le=65535)]
+    memory_mb: Annotated[int, Field(ge=128, le=65536)] = 512
+    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = "16"
+    parameters: dict[str, str] = {}
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _check_parameters(cls, value: Any) -> Any:
+        return _params_before(value)
+
+    @property
+    def major(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+
+def _params_before(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("parameters must be a map of setting name to value, e.g. {work_mem: 4MB}")
+    for key, raw in value.items():
+        if not isinstance(key, str):
+            raise ValueError(f"parameter name {key!r} must be a string")
+        if not isinstance(raw, (bool, int, float, str)):
+            raise ValueError(f"parameter {key!r} must be a string, number or boolean")
+    return _normalise_parameters(value)
+
+
+class Database(_Strict):
+    owner: Annotated[str, Field(pattern=OWNER_RE)]
+    db_name: Optional[Annotated[str, Field(pattern=NAME_RE)]] = None
+    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = "16"
+    tier: str = "standard"
+    env_var: Optional[Annotated[str, Field(pattern=ENV_VAR_RE)]] = None
+    parameters: dict[str, str] = {}
+    # docker
+    port: Optional[Annotated[int, Field(ge=1024, le=65535)]] = None
+    server: Optional[str] = None
+    memory_mb: Annotated[int, Field(ge=128, le=65536)] = 512
+    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    # aws
+    instance_class: Annotated[str, Field(pattern=INSTANCE_CLASS_RE)] = "db.t4g.medium"
+    storage_gb: Annotated[int, Field(ge=20, le=65536)] = 20
+    max_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
+    multi_az: bool = True
+    replicas: Annotated[int, Field(ge=0, le=5)] = 0
+    replica_instance_class: Optional[Annotated[str, Field(pattern=INSTANCE_CLASS_RE)]] = None
+    deletion_protection: bool = True
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _check_parameters(cls, value: Any) -> Any:
+        return _params_before(value)
+
+    @property
+    def major(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+
+class Network(_Strict):
+    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=2)]
+
+
+class Catalogue(BaseModel):
+    """A validated stack: every database resolved with its platform's defaults."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stack: str
+    platform: Literal["docker", "aws"]
+    databases: dict[str, Database]
+    servers: dict[str, Server]
+    backup_tiers: dict[str, Tier]
+    network: Optional[Network] = None
+    region: Optional[str] = None
+    dr_region: Optional[str] = None
+    protect: bool
+    keep_volumes: bool
+
+    def owners(self) -> dict[str, list[str]]:
+        """owner -> sorted names of the databases it owns."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for name, db in sorted(self.databases.items()):
+            out[db.owner].append(name)
+        return dict(sorted(out.items()))
+
+    def databases_on(self, server: str) -> dict[str, Database]:
+        return {n: d for n, d in sorted(self.databases.items()) if d.server == server}
+
+
+class Problem(BaseModel):
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class CatalogueError(Exception):
+    """Every problem found in one pass; nothing was created."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+_STACK_KEYS = (
+    "platform",
+    "databases",
+    "servers",
+    "backup_tiers",
+    "network",
+    "dr_region",
+    "protect",
+    "keep_volumes",
+)
+
+
+def _path(*parts: Any) -> str:
+    head, *rest = parts
+    out = f"bulkhead:{head}"
+    for part in rest:
+        out += f".{part}"
+    return out
+
+
+def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
+    """A pydantic error as a sentence that says how to fix it."""
+    kind = err["type"]
+    field = err["loc"][0] if err["loc"] else None
+    if kind == "extra_forbidden":
+        valid = ", ".join(model.model_fields)
+        return f"unknown key; valid keys are: {valid}"
+    if kind == "missing":
+        return "is required; add it"
+    ctx = err.get("ctx") or {}
+    if kind == "string_pattern_mismatch":
+        hints = {
+            "owner": "a service name like app-service (lower case, digits, dashes)",
+            "db_name": "lower case, digits and underscores, starting with a letter",
+            "engine_version": 'a PostgreSQL major 13-17, optionally with a minor, quoted: "16" or "16.4"',
+            "env_var": "an upper-case environment variable name like APP_DATABASE_URL",
+            "instance_class": "an RDS class of the form db.<family>.<size>, e.g. db.t4g.medium",
+            "replica_instance_class": "an RDS class of the form db.<family>.<size>, e.g. db.r6g.large",
+            "schedule": "an AWS Backup expression, e.g. cron(0 * * * ? *)",
+            "vpc_id": "a VPC id like vpc-0abc12345",
+            "subnet_ids": "subnet ids like subnet-0abc12345",
+        }
+        return f"{err['input']!r} is not valid; use {hints.get(field, ctx.get('pattern'))}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"{err['input']!r} is out of range: {err['msg'].lower()}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        expected = kind.replace("_type", "").replace("_parsing", "")
+        words = {"int": "a whole number", "bool": "true or false", "float": "a number",
+                 "string": "a string", "dict": "a map", "list": "a list"}
+        return f"{err['input']!r} is not {words.get(expected, expected)}; {err['msg'].lower()}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} entries"
+    return err["msg"]
+
+
+def _validate(model: type[BaseModel], raw: Any, path: tuple, problems: list[Problem]):
+    if not isinstance(raw, dict):
+        problems.append(Problem(path=_path(*path), message=f"must be a map of keys to values, got {type(raw).__name__}"))
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+            # Dict keys are reported by pydantic as `[key-name]` suffixes; keep the path readable.
+            loc = [p for p in loc if p != "[key]"]
+            problems.append(Problem(path=_path(*path, *loc), message=_translate(err, model)))
+        return None
+
+
+def _map_section(raw: dict, key: str, problems: list[Problem], name_re: str, what: str) -> dict:
+    section = raw.get(key, {})
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        problems.append(Problem(path=_path(key), message=f"must be a map of {what} name to settings"))
+        return {}
+    good = {}
+    for name, value in section.items():
+        if not isinstance(name, str) or not re.fullmatch(name_re, name):
+            problems.append(
+                Problem(
+                    path=_path(key, name),
+                    message=f"{name!r} is not a valid {what} name; use lower case letters, digits and "
+                    f"{'underscores' if '_' in name_re else 'dashes'}, starting with a letter (max 63)",
+                )
+            )
+            continue
+        good[name] = value
+    return good
+
+
+def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = None) -> Catalogue:
+    """Validate the raw `bulkhead:` config of `stack`; raise CatalogueError on any problem.
+
+    `raw` maps keys without the `bulkhead:` prefix (`platform`, `databases`, ...).
+    `region` is the stack's `aws:region`, used to refuse a DR region equal to it.
+    """
+    problems: list[Problem] = []
+    if not isinstance(raw, Mapping):
+        raise CatalogueError([Problem(path="bulkhead", message="config must be a map of bulkhead: keys")])
+    raw = dict(raw)
+    for key in raw:
+        if key not in _STACK_KEYS:
+            problems.append(Problem(path=_path(key), message=f"unknown key; valid keys are: {', '.join(_STACK_KEYS)}"))
+
+    platform = raw.get("platform")
+    if platform not in PLATFORMS:
+        problems.append(
+            Problem(
+                path=_path("platform"),
+                message=f"{platform!r} is not a platform; set it to docker (dev) or aws (prod)"
+                if platform is not None
+                else "is required; set it to docker (dev) or aws (prod)",
+            )
+        )
+        platform = None
+
+    # Stack-level keys that belong to one platform only.
+    other_platform_keys = {"docker": ("network", "dr_region"), "aws": ("servers", "keep_volumes")}
+    if platform:
+        for key in other_platform_keys[platform]:
+            if raw.get(key) not in (None, {}):
+                problems.append(
+                    Problem(
+                        path=_path(key),
+                        message=f"applies only to platform {'aws' if platform == 'docker' else 'docker'}; "
+                        f"remove it from this {platform} stack",
+                    )
+                )
+
+    tiers: dict[str, Tier] = {}
+    tier_raw = _map_section(raw, "backup_tiers", problems, NAME_RE, "tier")
+    merged_tiers = {k: dict(v) for k, v in DEFAULT_TIERS.items()}
+    for name, value in tier_raw.items():
+        if not isinstance(value, dict):
+            problems.append(Problem(path=_path("backup_tiers", name), message="must be a map with schedule, retention_days, pitr_days, copy_to_dr"))
+            continue
+        merged_tiers[name] = {**merged_tiers.get(name, {}), **value}
+    for name, value in merged_tiers.items():
+        tier = _validate(Tier, value, ("backup_tiers", name), problems)
+        if tier:
+            if tier.retention_days < tier.pitr_days:
+                problems.append(
+                    Problem(
+                        path=_path("backup_tiers", name, "retention_days"),
+                        message=f"{tier.retention_days} is shorter than pitr_days {tier.pitr_days}; "
+                        "keep backups at least as long as point-in-time recovery",
+                    )
+                )
+            tiers[name] = tier
+
+    servers: dict[str, Server] = {}
+    for name, value in _map_section(raw, "servers", problems, NAME_RE, "server").items():
+        server = _validate(Server, value, ("servers", name), problems)
+        if server:
+            servers[name] = server
+
+    db_raw = raw.get("databases")
+    if db_raw is None or db_raw == {}:
+        problems.append(Problem(path=_path("databases"), message="is required and needs at least one database, e.g. {app: {owner: app-service, ...}}"))
+    databases: dict[str, Database] = {}
+    for name, value in _map_section(raw, "databases", problems, NAME_RE, "database").items():
+        db = _validate(Database, value, ("databases", name), problems)
+        if db is None:
+            continue
+        explicit = frozenset(db.model_fields_set)
+        db = db.model_copy(
+            update={
+                "db_name": db.db_name or name,
+                "env_var": db.env_var or f"{name.upper()}_DATABASE_URL",
+                "replica_instance_class": db.replica_instance_class or db.instance_class,
+            }
+        )
+        if platform:
+            _check_database_platform(name, db, explicit, platform, tiers, servers, problems)
+        databases[name] = db
+
+    _check_uniqueness(databases, servers, platform, problems)
+    if platform == "docker":
+        for name in servers:
+            if not any(d.server == name for d in databases.values()):
+                problems.append(Problem(path=_path("servers", name), message="no database uses this server; remove it or set server: " + name + " on a database"))
+
+    network = None
+    if platform == "aws" and raw.get("network") is not None:
+        network = _validate(Network, raw["network"], ("network",), problems)
+
+    dr_region = raw.get("dr_region")
+    if dr_region is not None and platform == "aws":
+        if not isinstance(dr_region, str) or not re.fullmatch(REGION_RE, dr_region):
+            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region!r} is not an AWS region name like eu-west-1"))
+        elif region and dr_region == region:
+            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region} is the stack's own region (aws:region); pick another region so backups survive a regional outage"))
+
+    protect = raw.get("protect", platform == "aws")
+    if not isinstance(protect, bool):
+        problems.append(Problem(path=_path("protect"), message=f"{protect!r} is not true or false"))
+    keep_volumes = raw.get("keep_volumes", True)
+    if not isinstance(keep_volumes, bool):
+        problems.append(Problem(path=_path("keep_volumes"), message=f"{keep_volumes!r} is not true or false"))
+
+    if problems:
+        raise CatalogueError(problems)
+    return Catalogue(
+        stack=stack,
+        platform=platform,
+        databases=dict(sorted(databases.items())),
+        servers=dict(sorted(servers.items())),
+        backup_tiers=tiers,
+        network=network,
+        region=region,
+        dr_region=dr_region if platform == "aws" else None,
+        protect=protect,
+        keep_volumes=keep_volumes,
+    )
+
+
+def _check_database_platform(name: str, db: Database, explicit: frozenset, platform: str, tiers, servers, problems: list[Problem]) -> None:
+    wrong = AWS_ONLY_DATABASE_KEYS if platform == "docker" else DOCKER_ONLY_DATABASE_KEYS
+    other = "aws" if platform == "docker" else "docker"
+    for key in wrong:
+        if key in explicit:
+            problems.append(Problem(path=_path("databases", name, key), message=f"applies only to platform {other}; remove it from this {platform} stack"))
+    if db.tier not in tiers:
+        problems.append(Problem(path=_path("databases", name, "tier"), message=f"unknown tier {db.tier!r}; use one of {', '.join(sorted(tiers))} or define it under bulkhead:backup_tiers"))
+    if platform == "docker":
+        if db.server is not None:
+            if db.server not in servers:
+                known = ", ".join(sorted(servers)) or "none defined"
+                problems.append(Problem(path=_path("databases", name, "server"), message=f"unknown server {db.server!r} (servers: {known}); define it under bulkhead:servers or remove server"))
+            for key in ("port", "memory_mb", "cpus", "engine_version", "parameters"):
+                if key in explicit:
+                    problems.append(Problem(path=_path("databases", name, key), message=f"this database sits on server {db.server!r}; set {key} on bulkhead:servers.{db.server} instead"))
+        elif db.port is None:
+            problems.append(Problem(path=_path("databases", name, "port"), message="is required for a database with its own container; pick a free host port, e.g. 5433, or set server"))
+    if platform == "aws" and db.max_storage_gb < db.storage_gb:
+        problems.append(Problem(path=_path("databases", name, "max_storage_gb"), message=f"{db.max_storage_gb} is below storage_gb {db.storage_gb}; raise it so storage can autoscale"))
+
+
+def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server], platform, problems: list[Problem]) -> None:
+    if platform == "docker":
+        ports: dict[int, str] = {}
+        for name, server in servers.items():
+            ports.setdefault(server.port, _path("servers", name))
+        for name, db in databases.items():
+            if db.port is None or db.server is not None:
+                continue
+            here = _path("databases", name)
+            if db.port in ports:
+                problems.append(Problem(path=f"{here}.port", message=f"port {db.port} is already used by {ports[db.port]}; choose another port"))
+            else:
+                ports[db.port] = here
+        # Servers colliding with each other.
+        seen: dict[int, str] = {}
+        for name, server in servers.items():
+            if server.port in seen:
+                problems.append(Problem(path=_path("servers", name, "port"), message=f"port {server.port} is already used by bulkhead:servers.{seen[server.port]}; choose another port"))
+            else:
+                seen[server.port] = name
+
+    # db_name must be unique where databases share a server (docker) and, to keep
+    # connection strings unambiguous, across the stack everywhere.
+    names: dict[str, str] = {}
+    env: dict[tuple[str, str], str] = {}
+    for name, db in databases.items():
+        if db.db_name in names:
+            problems.append(Problem(path=_path("databases", name, "db_name"), message=f"db_name {db.db_name!r} is already used by bulkhead:databases.{names[db.db_name]}; give each database its own db_name"))
+        else:
+            names[db.db_name] = name
+        key = (db.owner, db.env_var)
+        if key in env:
+            problems.append(Problem(path=_path("databases", name, "env_var"), message=f"{db.owner} already reads {db.env_var} for bulkhead:databases.{env[key]}; give this database another env_var"))
+        else:
+            env[key] = name

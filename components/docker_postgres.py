@@ -1,0 +1,212 @@
+"""DockerPostgres: one PostgreSQL container for one database, or for a shared dev server.
+
+Each container gets its own network, volume and generated passwords, and an init
+script that gives every database its own login role; PUBLIC loses CONNECT, so a
+role reaches only its own database even when several share a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+from urllib.parse import quote
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from .catalog import Database
+from .postgres_init import (
+    ADMIN_USER,
+    HBA_PATH,
+    INIT_SCRIPT_PATH,
+    RoleSpec,
+    init_script,
+    password_env_for,
+    pg_hba_conf,
+    server_flags,
+)
+from .tags import database_tags, docker_labels
+
+CONTAINER_PORT = 5432
+DATA_PATH = "/var/lib/postgresql/data"
+# Debian images: they ship the snakeoil certificate used for SSL; alpine does not.
+IMAGE_FLAVOUR = "bookworm"
+
+
+def image_reference(engine_version: str) -> str:
+    """A pinned tag from the catalogue's version: never `latest`, never floating to a new major."""
+    return f"postgres:{engine_version}-{IMAGE_FLAVOUR}"
+
+
+def role_name(db_name: str) -> str:
+    # One login role per database, named after it, so `username` reads naturally in URLs.
+    return db_name
+
+
+@dataclass
+class DockerPostgresArgs:
+    stack: str
+    # The databases this container hosts: one for an own container, several for a shared server.
+    databases: Mapping[str, Database]
+    port: int
+    engine_version: str = "16"
+    memory_mb: int = 512
+    cpus: float = 1.0
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    # Keep data on `pulumi destroy` unless the stack explicitly says otherwise.
+    keep_volumes: bool = True
+    protect: bool = False
+    server: Optional[str] = None
+
+
+class DockerPostgres(pulumi.ComponentResource):
+    """Outputs `connections`: database name -> connection info (DESIGN section 5)."""
+
+    connections: dict[str, dict]
+
+    def __init__(self, name: str, args: DockerPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:DockerPostgres", name, None, opts)
+        self._name = name
+        self._args = args
+        tags = database_tags(args.stack, args.databases)
+        self._labels = docker_labels(tags)
+        self._roles = [
+            RoleSpec(db_name=db.db_name, role=role_name(db.db_name), password_env=password_env_for(db.db_name))
+            for _, db in sorted(args.databases.items())
+        ]
+
+        image = self._create_image()
+        self.network = self._create_network()
+        self.volume = self._create_volume()
+        admin_password = self._create_password("admin")
+        passwords = {db_key: self._create_password(db_key) for db_key in sorted(args.databases)}
+        self.container = self._create_container(image, admin_password, passwords)
+        self.connections = {
+            db_key: self._connection(db_key, db, passwords[db_key]) for db_key, db in sorted(args.databases.items())
+        }
+        self.register_outputs({"connections": self.connections})
+
+    def _child(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _create_image(self) -> docker.RemoteImage:
+        # keep_locally: removing the image on destroy would slow the next `up` and gains nothing.
+        return docker.RemoteImage(
+            f"{self._name}-image",
+            name=image_reference(self._args.engine_version),
+            keep_locally=True,
+            opts=self._child(),
+        )
+
+    def _create_network(self) -> docker.Network:
+        # A network per database: a service container joins only the network of the database it owns.
+        return docker.Network(
+            f"{self._name}-network",
+            name=f"bulkhead-{self._args.stack}-{self._name}",
+            driver="bridge",
+            labels=self._labels,
+            opts=self._child(),
+        )
+
+    def _create_volume(self) -> docker.Volume:
+        return docker.Volume(
+            f"{self._name}-data",
+            name=f"bulkhead-{self._args.stack}-{self._name}-data",
+            labels=self._labels,
+            opts=self._child(retain_on_delete=self._args.keep_volumes, protect=self._args.protect),
+        )
+
+    def _create_password(self, suffix: str) -> random.RandomPassword:
+        # URL-safe characters only, so the password drops into a connection URL unescaped.
+        return random.RandomPassword(
+            f"{self._name}-{suffix}-password",
+            length=32,
+            special=False,
+            opts=self._child(),
+        )
+
+    def _create_container(self, image, admin_password, passwords) -> docker.Container:
+        args = self._args
+        envs = [
+            pulumi.Output.concat("POSTGRES_USER=", ADMIN_USER),
+            pulumi.Output.concat("POSTGRES_PASSWORD=", admin_password.result),
+            "POSTGRES_DB=postgres",
+            # scram for the entrypoint's own TCP rule too; our pg_hba replaces it anyway.
+            "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
+        ]
+        for db_key, db in sorted(args.databases.items()):
+            envs.append(pulumi.Output.concat(password_env_for(db.db_name), "=", passwords[db_key].result))
+        return docker.Container(
+            f"{self._name}-postgres",
+            name=f"bulkhead-{args.stack}-{self._name}",
+            image=image.image_id,
+            command=["postgres", *server_flags(args.parameters)],
+            # The mock runtime does not apply schema secrets, so mark the passwords here explicitly.
+            envs=pulumi.Output.secret(envs),
+            ports=[{"internal": CONTAINER_PORT, "external": args.port, "ip": "127.0.0.1", "protocol": "tcp"}],
+            networks_advanced=[{"name": self.network.name, "aliases": [self._name]}],
+            volumes=[{"volume_name": self.volume.name, "container_path": DATA_PATH}],
+            uploads=[
+                {"file": HBA_PATH, "content": pg_hba_conf(self._roles)},
+                {"file": INIT_SCRIPT_PATH, "content": init_script(self._roles), "executable": True},
+            ],
+            healthcheck={
+                "tests": ["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p {CONTAINER_PORT} -U {ADMIN_USER} -d postgres"],
+                "interval": "5s",
+                "timeout": "3s",
+                "retries": 10,
+                "start_period": "20s",
+            },
+            memory=args.memory_mb,
+            # A hard cap on swap too, so a runaway query cannot take the laptop down.
+            memory_swap=args.memory_mb,
+            cpus=f"{args.cpus:g}",
+            shm_size=min(256, max(64, args.memory_mb // 4)),
+            restart="unless-stopped",
+            labels=self._labels,
+            # `wait` makes `pulumi up` finish only once the healthcheck passes.
+            wait=True,
+            wait_timeout=120,
+            opts=self._child(
+                protect=args.protect,
+                depends_on=[self.volume],
+                # Passwords live in envs: keep them out of diffs and logs.
+                additional_secret_outputs=["envs"],
+            ),
+        )
+
+    def _connection(self, db_key: str, db: Database, password: random.RandomPassword) -> dict:
+        """Connection info as a plain dict with Output leaves, so that only the
+        password-bearing leaves are secret in the stack outputs, not the whole map."""
+        username = role_name(db.db_name)
+        secret_password = pulumi.Output.secret(password.result)
+
+        def url(host: str, port: int) -> pulumi.Output:
+            return pulumi.Output.secret(
+                secret_password.apply(
+                    lambda pw: f"postgresql://{username}:{quote(pw, safe='')}@{host}:{port}/{db.db_name}?sslmode=require"
+                )
+            )
+
+        return {
+            "owner": db.owner,
+            "platform": "docker",
+            "host": "127.0.0.1",
+            "port": self._args.port,
+            "db_name": db.db_name,
+            "username": username,
+            # The image's snakeoil certificate encrypts but cannot be verified.
+            "sslmode": "require",
+            "env_var": db.env_var,
+            "tier": db.tier,
+            "reader_hosts": [],
+            "password": secret_password,
+            "url": url("127.0.0.1", self._args.port),
+            "network": self.network.name,
+            # For service containers on the database's own network.
+            "internal_host": self._name,
+            "internal_port": CONTAINER_PORT,
+            "internal_url": url(self._name, CONTAINER_PORT),
+            "server": self._args.server,
+        }

@@ -1,0 +1,291 @@
+"""RdsPostgres: one service's database on its own RDS PostgreSQL instance.
+
+Everything that could let another service in, or lose the data, is decided here
+once: own KMS key, own security group that admits only the owner's client group,
+SSL forced by the parameter group, RDS-managed master secret (never in Pulumi
+state), deletion protection, a final snapshot with a unique name, Pulumi protect.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from .catalog import Database, Tier
+from .tags import TAG_TIER, database_tags
+
+ROLE_TAG = "bulkhead:role"
+ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
+PORT = 5432
+# The current RDS CA; certificates of rds-ca-2019 expired in 2024.
+CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
+MONITORING_INTERVAL = 60
+PERFORMANCE_INSIGHTS_RETENTION = 7  # days; the free tier
+LOG_EXPORTS = ["postgresql", "upgrade"]
+# Off-peak and non-overlapping: backups first, maintenance a day later.
+BACKUP_WINDOW = "03:00-04:00"
+MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
+KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be cancelled
+# Logging that lets an operator see who connected and what was slow.
+BASE_PARAMETERS = {
+    "rds.force_ssl": "1",
+    "log_connections": "1",
+    "log_disconnections": "1",
+    "log_min_duration_statement": "1000",
+    "log_lock_waits": "1",
+}
+
+
+def instance_identifier(stack: str, name: str) -> str:
+    """Stable: derived from stack and catalogue name only, so it never changes by itself."""
+    ident = re.sub(r"[^a-z0-9-]", "-", f"{stack}-{name}".lower())
+    ident = re.sub(r"-+", "-", ident).strip("-")
+    if not ident[:1].isalpha():
+        ident = f"db-{ident}"
+    return ident[:54]  # room for `-replica-N`
+
+
+@dataclass
+class RdsPostgresArgs:
+    stack: str
+    database: Database
+    tier: Tier
+    subnet_group_name: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    client_security_group_id: pulumi.Input[str]
+    monitoring_role_arn: pulumi.Input[str]
+    protect: bool = True
+
+
+class RdsPostgres(pulumi.ComponentResource):
+    """Outputs `connection`: the database's connection info (DESIGN section 5, aws)."""
+
+    connection: dict
+
+    def __init__(self, name: str, args: RdsPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:RdsPostgres", name, None, opts)
+        self._name = name
+        self._args = args
+        self._db = args.database
+        self._tags = database_tags(args.stack, {name: args.database})
+        self._identifier = instance_identifier(args.stack, name)
+
+        self.key = self._create_key()
+        self.security_group = self._create_security_group()
+        self.parameter_group = self._create_parameter_group()
+        self.primary = self._create_primary()
+        self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
+        secret_arn = self.primary.master_user_secrets.apply(lambda s: s[0]["secret_arn"] if s and isinstance(s[0], dict) else (s[0].secret_arn if s else None))
+        self.access_policy = self._create_access_policy(secret_arn)
+        self.connection = self._connection(secret_arn)
+        self.register_outputs({"connection": self.connection})
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _tagged(self, role: str) -> dict:
+        return {**self._tags, ROLE_TAG: role}
+
+    def _create_key(self) -> aws.kms.Key:
+        # Its own key: revoking or scheduling it touches this database's data only.
+        key = aws.kms.Key(
+            f"{self._name}-key",
+            description=f"bulkhead {self._args.stack}/{self._name}: storage, master secret and Performance Insights",
+            enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW,
+            tags=self._tagged("key"),
+            # Deleting the key makes every snapshot of the database unreadable.
+            opts=self._opts(protect=self._args.protect),
+        )
+        aws.kms.Alias(
+            f"{self._name}-key-alias",
+            name=f"alias/bulkhead/{self._args.stack}/{self._name}",
+            target_key_id=key.key_id,
+            opts=self._opts(),
+        )
+        return key
+
+    def _create_security_group(self) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(
+            f"{self._name}-db",
+            name_prefix=f"bulkhead-{self._args.stack}-{self._name}-db-",
+            description=f"Database {self._name}: admits only {self._db.owner}'s client group",
+            vpc_id=self._args.vpc_id,
+            revoke_rules_on_delete=True,
+            tags={**self._tagged("database"), "Name": f"{self._name}-db"},
+            opts=self._opts(),
+        )
+        # Separate rule resources (not inline blocks), so that a rule added by hand
+        # elsewhere shows up as drift instead of being merged silently.
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-db-from-owner",
+            security_group_id=group.id,
+            referenced_security_group_id=self._args.client_security_group_id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            description=f"PostgreSQL from {self._db.owner} only",
+            tags=self._tagged("database"),
+            opts=self._opts(),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-owner-to-db",
+            security_group_id=self._args.client_security_group_id,
+            referenced_security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            description=f"{self._db.owner} to database {self._name}",
+            tags=self._tagged("client"),
+            opts=self._opts(),
+        )
+        return group
+
+    def _create_parameter_group(self) -> aws.rds.ParameterGroup:
+        parameters = {**BASE_PARAMETERS, **self._db.parameters}
+        return aws.rds.ParameterGroup(
+            f"{self._name}-params",
+            # A prefix, not a fixed name: a major upgrade creates the new family's
+            # group before the old one is deleted.
+            name_prefix=f"bulkhead-{self._args.stack}-{self._name}-pg{self._db.major}-".replace("_", "-"),
+            family=f"postgres{self._db.major}",
+            description=f"bulkhead {self._args.stack}/{self._name}: SSL forced, connection logging",
+            # pending-reboot is accepted for static and dynamic settings alike.
+            parameters=[{"name": k, "value": v, "apply_method": "pending-reboot"} for k, v in sorted(parameters.items())],
+            tags=self._tagged("parameters"),
+            opts=self._opts(),
+        )
+
+    def _common_instance_args(self) -> dict:
+        """Settings a replica must share with its primary."""
+        return dict(
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=self.key.arn,
+            vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=self.parameter_group.name,
+            publicly_accessible=False,
+            iam_database_authentication_enabled=True,
+            ca_cert_identifier=CA_CERT_IDENTIFIER,
+            monitoring_interval=MONITORING_INTERVAL,
+            monitoring_role_arn=self._args.monitoring_role_arn,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=self.key.arn,
+            performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION,
+            enabled_cloudwatch_logs_exports=LOG_EXPORTS,
+            auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=False,
+            # Changes wait for the maintenance window instead of restarting mid-day.
+            apply_immediately=False,
+            copy_tags_to_snapshot=True,
+            port=PORT,
+            max_allocated_storage=self._db.max_storage_gb,
+        )
+
+    def _create_primary(self) -> aws.rds.Instance:
+        db = self._db
+        # A new suffix per create: repeated destroy/create cycles never collide on the snapshot name.
+        suffix = random.RandomId(f"{self._name}-final-snapshot-suffix", byte_length=4, opts=self._opts())
+        return aws.rds.Instance(
+            f"{self._name}-primary",
+            identifier=self._identifier,
+            engine="postgres",
+            engine_version=db.engine_version,
+            instance_class=db.instance_class,
+            allocated_storage=db.storage_gb,
+            db_name=db.db_name,
+            username=ADMIN_USER,
+            # RDS generates and rotates the password in Secrets Manager, under this database's key.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=self.key.arn,
+            db_subnet_group_name=self._args.subnet_group_name,
+            multi_az=db.multi_az,
+            backup_retention_period=self._args.tier.pitr_days,
+            backup_window=BACKUP_WINDOW,
+            maintenance_window=MAINTENANCE_WINDOW,
+            deletion_protection=db.deletion_protection,
+            delete_automated_backups=False,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
+            tags=self._tagged("primary"),
+            **self._common_instance_args(),
+            opts=self._opts(protect=self._args.protect),
+        )
+
+    def _create_replica(self, index: int) -> aws.rds.Instance:
+        # Replicas hold no data of their own: no final snapshot (RDS refuses one),
+        # no Pulumi protect, so lowering `replicas` removes one cleanly.
+        return aws.rds.Instance(
+            f"{self._name}-replica-{index + 1}",
+            identifier=f"{self._identifier}-replica-{index + 1}",
+            replicate_source_db=self.primary.identifier,
+            instance_class=self._db.replica_instance_class,
+            multi_az=False,
+            backup_retention_period=0,
+            skip_final_snapshot=True,
+            deletion_protection=False,
+            tags={**self._tagged("replica"), "bulkhead:replica-of": self._identifier},
+            **self._common_instance_args(),
+            opts=self._opts(depends_on=[self.primary]),
+        )
+
+    def _create_access_policy(self, secret_arn: pulumi.Output) -> aws.iam.Policy:
+        def document(args) -> str:
+            secret, key_arn, instance_arn, resource_id = args
+            # arn:aws:rds:<region>:<account>:db:<id> -> the rds-db:connect resource of this instance
+            partition, region, account = instance_arn.split(":")[1], instance_arn.split(":")[3], instance_arn.split(":")[4]
+            return json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Sid": "ReadMasterSecret", "Effect": "Allow",
+                         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": secret},
+                        {"Sid": "DecryptWithDatabaseKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn},
+                        {"Sid": "IamDatabaseAuth", "Effect": "Allow", "Action": "rds-db:connect",
+                         "Resource": f"arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}/*"},
+                    ],
+                },
+                indent=None,
+            )
+
+        return aws.iam.Policy(
+            f"{self._name}-access",
+            name_prefix=f"bulkhead-{self._args.stack}-{self._name}-access-"[:100],
+            description=f"Exactly what {self._db.owner} needs to use database {self._name}",
+            policy=pulumi.Output.all(secret_arn, self.key.arn, self.primary.arn, self.primary.resource_id).apply(document),
+            tags=self._tagged("access"),
+            opts=self._opts(),
+        )
+
+    def _connection(self, secret_arn: pulumi.Output) -> dict:
+        db = self._db
+        return {
+            "owner": db.owner,
+            "platform": "aws",
+            "host": self.primary.address,
+            "port": self.primary.port,
+            "db_name": db.db_name,
+            "username": ADMIN_USER,
+            # RDS certificates verify against the RDS CA bundle.
+            "sslmode": "verify-full",
+            "env_var": db.env_var,
+            "tier": db.tier,
+            "reader_hosts": [r.address for r in self.replicas],
+            "secret_arn": secret_arn,
+            # No password in the URL: it comes from the secret at run time.
+            "url": pulumi.Output.all(self.primary.address, self.primary.port).apply(
+                lambda a: f"postgresql://{ADMIN_USER}@{a[0]}:{a[1]}/{db.db_name}?sslmode=verify-full"
+            ),
+            "security_group_id": self._args.client_security_group_id,
+            "access_policy_arn": self.access_policy.arn,
+            "kms_key_arn": self.key.arn,
+            "database_security_group_id": self.security_group.id,
+            "instance_identifier": self.primary.identifier,
+            "resource_id": self.primary.resource_id,
+        }

@@ -1,0 +1,52 @@
+"""ServiceClient: the one client security group of a service.
+
+A service's tasks wear this group; each of its databases admits exactly this
+group on the database port. One group per service, shared by its databases, so a
+service never needs, or gets, another service's group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .tags import TAG_DATABASE, TAG_OWNER, TAG_STACK
+
+ROLE_TAG = "bulkhead:role"
+
+
+@dataclass
+class ServiceClientArgs:
+    stack: str
+    owner: str
+    databases: Sequence[str]
+    vpc_id: pulumi.Input[str]
+
+
+class ServiceClient(pulumi.ComponentResource):
+    security_group_id: pulumi.Output
+
+    def __init__(self, name: str, args: ServiceClientArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:ServiceClient", name, None, opts)
+        tags = {
+            TAG_DATABASE: ",".join(sorted(args.databases)),
+            TAG_OWNER: args.owner,
+            TAG_STACK: args.stack,
+            ROLE_TAG: "client",
+        }
+        # No inline rules: egress is added per database (to that database's group only),
+        # and AWS's default allow-all egress is removed by the provider.
+        group = aws.ec2.SecurityGroup(
+            f"{name}-client",
+            name_prefix=f"bulkhead-{args.stack}-{args.owner}-client-",
+            description=f"Wear this to reach the databases of {args.owner}",
+            vpc_id=args.vpc_id,
+            revoke_rules_on_delete=True,
+            tags={**tags, "Name": f"{args.owner}-db-client"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.security_group_id = group.id
+        self.register_outputs({"security_group_id": self.security_group_id})

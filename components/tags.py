@@ -1,0 +1,35 @@
+"""The `bulkhead:` tags (AWS) and labels (Docker) that tie a resource to its database.
+
+The policy pack and `audit` follow these, so every resource that belongs to a
+database carries all four keys (DESIGN section 4).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from .catalog import Database
+
+TAG_DATABASE = "bulkhead:database"
+TAG_OWNER = "bulkhead:owner"
+TAG_STACK = "bulkhead:stack"
+TAG_TIER = "bulkhead:tier"
+
+
+def _joined(values) -> str:
+    return ",".join(sorted(set(values)))
+
+
+def database_tags(stack: str, databases: Mapping[str, Database]) -> dict[str, str]:
+    """Tags for resources of one database, or of a shared server (comma-separated, sorted)."""
+    return {
+        TAG_DATABASE: _joined(databases),
+        TAG_OWNER: _joined(db.owner for db in databases.values()),
+        TAG_STACK: stack,
+        TAG_TIER: _joined(db.tier for db in databases.values()),
+    }
+
+
+def docker_labels(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """Docker providers take labels as a list of {label, value}."""
+    return [{"label": key, "value": value} for key, value in sorted(tags.items())]

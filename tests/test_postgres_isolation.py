@@ -1,0 +1,773 @@
+"""The Docker init (components/postgres_init.py) against a REAL PostgreSQL server.
+
+One server per module: initdb with the `bulkhead_admin` superuser, a self-signed
+certificate from openssl, our pg_hba and `server_flags`, then `init_script` run
+with bash exactly as the image's entrypoint would. The tests then prove the
+separation guarantee (DESIGN section 4): a role reaches its own database and
+nothing else, over TLS only, and each of the two layers (pg_hba, CONNECT
+privilege) holds on its own.
+
+Which PostgreSQL: `$BULKHEAD_PG_BINDIR` if set, else the newest
+/usr/lib/postgresql/<major>/bin (Debian's `postgresql` package), else `postgres`
+on PATH, else pgserver's bundled binaries -- the first one built with SSL
+(pgserver's wheels are built without it, so on a fresh Debian CI machine
+`apt-get install postgresql` is needed). No PostgreSQL with SSL is an ERROR,
+never a skip.
+
+As root (PostgreSQL refuses to run as root) the server processes run as an
+unprivileged OS user, like pgserver does: the existing `postgres` account
+(Debian's package creates it), else `pgserver` (created with useradd, as
+pgserver itself does), or `$BULKHEAD_PG_OS_USER`. Their files live in a private
+directory under the system temp dir owned by that user, so nothing else's
+permissions are loosened. As a non-root user everything runs as that user.
+
+Reusable from other tests: `start_postgres(parameters, hba_conf=...)` and
+`PgServer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping, Optional, Sequence
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.postgres_init import (
+    ADMIN_USER,
+    HBA_PATH,
+    SNAKEOIL_CERT,
+    SNAKEOIL_KEY,
+    RoleSpec,
+    init_script,
+    init_sql,
+    password_env_for,
+    pg_hba_conf,
+    quote_ident,
+    quote_literal,
+    server_flags,
+)
+
+ADMIN_PASSWORD = "admin-Pa55 'with' \"quotes\""
+START_TIMEOUT_S = 30.0
+
+# ----------------------------------------------------------------------------------------------
+# Finding PostgreSQL and running it (reusable)
+# ----------------------------------------------------------------------------------------------
+
+
+class PostgresStartError(RuntimeError):
+    """postgres exited (or never became ready); `.log` has its output."""
+
+    def __init__(self, message: str, log: str):
+        super().__init__(f"{message}\n--- postgres log ---\n{log}")
+        self.log = log
+
+
+def _pgserver_bindir() -> Optional[Path]:
+    # Located without importing pgserver (its import has side effects).
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+
+
+def _has_ssl(bindir: Path) -> bool:
+    pg_config = bindir / "pg_config"
+    if pg_config.exists():
+        out = subprocess.run([str(pg_config), "--configure"], capture_output=True, text=True).stdout
+        return "--with-openssl" in out or "--with-ssl=openssl" in out
+    out = subprocess.run(["ldd", str(bindir / "postgres")], capture_output=True, text=True).stdout
+    return "libssl" in out
+
+
+def _major(bindir: Path) -> int:
+    try:
+        return int(bindir.parent.name)
+    except ValueError:
+        return 0
+
+
+def find_pg_bindir() -> Path:
+    """bin directory of a PostgreSQL (initdb, postgres, psql) built with SSL; raises if none."""
+    explicit = os.environ.get("BULKHEAD_PG_BINDIR")
+    if explicit:
+        candidates = [Path(explicit)]
+    else:
+        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_major, reverse=True)
+        on_path = shutil.which("postgres")
+        if on_path:
+            candidates.append(Path(on_path).resolve().parent)
+        bundled = _pgserver_bindir()
+        if bundled:
+            candidates.append(bundled)
+    rejected = []
+    for bindir in candidates:
+        missing = [exe for exe in ("initdb", "postgres", "psql") if not (bindir / exe).is_file()]
+        if missing:
+            rejected.append(f"{bindir}: no {', '.join(missing)}")
+        elif not _has_ssl(bindir):
+            rejected.append(f"{bindir}: built without SSL")
+        else:
+            return bindir
+    raise RuntimeError(
+        "no PostgreSQL server with SSL support found; the isolation tests need one "
+        "(on Debian/Ubuntu: apt-get install -y postgresql; or set BULKHEAD_PG_BINDIR). "
+        f"Tried: {rejected or 'nothing'}"
+    )
+
+
+@dataclass(frozen=True)
+class _OsUser:
+    name: str
+    uid: int
+    gid: int
+
+
+def server_os_user() -> Optional[_OsUser]:
+    """The unprivileged account postgres runs as when we are root (None: run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("BULKHEAD_PG_OS_USER")
+    if not name:
+        try:
+            pwd.getpwnam("postgres")
+            name = "postgres"
+        except KeyError:
+            name = "pgserver"  # what pgserver itself creates when run as root
+            try:
+                pwd.getpwnam(name)
+            except KeyError:
+                subprocess.run(["useradd", "-s", "/bin/bash", name], check=True, capture_output=True, text=True)
+    entry = pwd.getpwnam(name)
+    if entry.pw_uid == 0:
+        raise RuntimeError(f"OS user {name!r} is root; PostgreSQL will not run as root")
+    return _OsUser(name, entry.pw_uid, entry.pw_gid)
+
+
+def _as_user_kwargs(user: Optional[_OsUser]) -> dict:
+    if user is None:
+        return {}
+    return {"user": user.uid, "group": user.gid, "extra_groups": []}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class PgServer:
+    bindir: Path
+    dir: Path  # private, removed on exit
+    data_dir: Path
+    socket_dir: Path
+    port: int
+    admin_password: str
+    hba_path: Path
+    cert_file: Path
+    key_file: Path
+    log_path: Path
+    os_user: Optional[_OsUser]
+    flags: list[str] = field(default_factory=list)
+    process: Optional[subprocess.Popen] = None
+
+    # -- files the server reads must belong to its OS user
+    def give(self, path: Path, mode: int = 0o600) -> None:
+        os.chmod(path, mode)
+        if self.os_user is not None:
+            os.chown(path, self.os_user.uid, self.os_user.gid)
+
+    def write_file(self, path: Path, text: str, mode: int = 0o600) -> Path:
+        path.write_text(text)
+        self.give(path, mode)
+        return path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- connections
+    def connect(
+        self,
+        dbname: str,
+        user: str,
+        password: str,
+        *,
+        sslmode: str = "require",
+        via_socket: bool = False,
+        autocommit: bool = True,
+    ) -> psycopg.Connection:
+        host = str(self.socket_dir) if via_socket else "127.0.0.1"
+        return psycopg.connect(
+            host=host,
+            port=self.port,
+            dbname=dbname,
+            user=user,
+            password=password,
+            sslmode="disable" if via_socket else sslmode,
+            gssencmode="disable",
+            connect_timeout=10,
+            autocommit=autocommit,
+        )
+
+    def admin(self, dbname: str = "postgres") -> psycopg.Connection:
+        """Superuser over the unix socket (pg_hba: local all all scram-sha-256)."""
+        return self.connect(dbname, ADMIN_USER, self.admin_password, via_socket=True)
+
+    def set_hba(self, text: str) -> None:
+        self.write_file(self.hba_path, text)
+        with self.admin() as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            time.sleep(0.2)  # the postmaster reloads asynchronously on SIGHUP
+            errors = conn.execute("SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL").fetchall()
+        assert errors == [], f"pg_hba.conf has errors: {errors}"
+
+    # -- the init script, as the image's entrypoint runs it
+    def client_env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:
+        return {
+            "PATH": f"{self.bindir}:{os.defpath}",
+            "LC_ALL": "C",
+            "HOME": str(self.dir),
+            "POSTGRES_USER": ADMIN_USER,
+            "POSTGRES_DB": "postgres",
+            "PGPASSWORD": self.admin_password,
+            "PGHOST": str(self.socket_dir),
+            "PGPORT": str(self.port),
+            **extra,
+        }
+
+    def run_init_script(
+        self, roles: Sequence[RoleSpec], passwords: Mapping[str, str], *, sourced: bool = False
+    ) -> subprocess.CompletedProcess:
+        """bash runs `init_script(roles)`; `passwords` maps role -> password.
+
+        sourced=True mimics the entrypoint sourcing a non-executable *.sh (`. "$f"`
+        inside a shell running `set -Eeo pipefail`), else it is executed.
+        """
+        script = self.write_file(self.dir / f"init-{time.monotonic_ns()}.sh", init_script(roles), 0o700)
+        env = self.client_env({spec.password_env: passwords[spec.role] for spec in roles})
+        argv = ["bash", "-c", 'set -Eeo pipefail; . "$1"', "entrypoint", str(script)] if sourced else ["bash", str(script)]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd=self.dir)
+
+
+def _make_cert(server: PgServer) -> None:
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-days", "2", "-subj", "/CN=localhost", "-keyout", str(server.key_file), "-out", str(server.cert_file),
+        ],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    server.give(server.cert_file, 0o644)
+    server.give(server.key_file, 0o600)  # postgres refuses a key readable by others
+
+
+def _initdb(server: PgServer) -> None:
+    pwfile = server.write_file(server.dir / "admin-password", server.admin_password + "\n")
+    result = subprocess.run(
+        [
+            str(server.bindir / "initdb"), "-D", str(server.data_dir), "-U", ADMIN_USER, f"--pwfile={pwfile}",
+            "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync",
+        ],
+        capture_output=True, text=True, cwd=server.dir, env={"PATH": os.defpath, "LC_ALL": "C"},
+        **_as_user_kwargs(server.os_user),
+    )  # fmt: skip
+    pwfile.unlink()
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def _wait_ready(server: PgServer) -> None:
+    pidfile = server.data_dir / "postmaster.pid"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    assert server.process is not None
+    while time.monotonic() < deadline:
+        code = server.process.poll()
+        if code is not None:
+            raise PostgresStartError(f"postgres exited with {code} during start-up", server.log())
+        try:
+            lines = pidfile.read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            lines = []
+        if len(lines) >= 8 and lines[7].strip() == "ready":
+            return
+        time.sleep(0.05)
+    raise PostgresStartError(f"postgres not ready after {START_TIMEOUT_S}s", server.log())
+
+
+def _stop(server: PgServer) -> None:
+    proc = server.process
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)  # fast shutdown
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def start_postgres(
+    parameters: Mapping[str, str] | None = None,
+    *,
+    hba_conf: str | None = None,
+    extra_flags: Sequence[str] = (),
+    admin_password: str = ADMIN_PASSWORD,
+) -> Iterator[PgServer]:
+    """Fresh cluster + running server with `server_flags(parameters, <temp cert, key, hba>)`.
+
+    Listens on 127.0.0.1:<free port> and a private unix socket dir. `hba_conf`
+    defaults to `pg_hba_conf([])` (admin over the socket only). Raises
+    `PostgresStartError` (with the server log) if postgres refuses to start, e.g.
+    for an invalid setting. Stops the server and deletes everything on exit.
+    """
+    bindir = find_pg_bindir()
+    os_user = server_os_user()
+    # Not pytest's tmp_path: it may be unreachable for the server's OS user
+    # (root's is 0700) and too long for a unix socket path (~107 bytes).
+    root = Path(tempfile.mkdtemp(prefix="bulkhead-pg-"))
+    server = PgServer(
+        bindir=bindir,
+        dir=root,
+        data_dir=root / "data",
+        socket_dir=root / "sock",
+        port=_free_port(),
+        admin_password=admin_password,
+        hba_path=root / "pg_hba.conf",
+        cert_file=root / "server.crt",
+        key_file=root / "server.key",
+        log_path=root / "postgres.log",
+        os_user=os_user,
+    )
+    try:
+        server.give(root, 0o700)
+        server.socket_dir.mkdir()
+        server.give(server.socket_dir, 0o700)
+        _make_cert(server)
+        server.write_file(server.hba_path, hba_conf if hba_conf is not None else pg_hba_conf([]))
+        _initdb(server)
+        server.flags = [
+            *server_flags(
+                parameters or {},
+                cert_file=str(server.cert_file),
+                key_file=str(server.key_file),
+                hba_file=str(server.hba_path),
+            ),
+            "-c", "listen_addresses=127.0.0.1",
+            "-c", f"port={server.port}",
+            "-c", f"unix_socket_directories={server.socket_dir}",
+            *extra_flags,
+        ]  # fmt: skip
+        with open(server.log_path, "ab") as log:
+            server.process = subprocess.Popen(
+                [str(bindir / "postgres"), "-D", str(server.data_dir), *server.flags],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                env={"PATH": os.defpath, "LC_ALL": "C"}, start_new_session=True,
+                **_as_user_kwargs(os_user),
+            )  # fmt: skip
+        _wait_ready(server)
+        yield server
+    finally:
+        _stop(server)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# The module's server: three databases of three owners
+# ----------------------------------------------------------------------------------------------
+
+ROLES = tuple(RoleSpec(name, name, password_env_for(name)) for name in ("auth", "app", "worker"))
+OWNER = {spec.db_name: spec.role for spec in ROLES}
+DBS = tuple(OWNER)
+ROLE_NAMES = tuple(spec.role for spec in ROLES)
+# Deliberately hostile: quotes, psql variable syntax, shell syntax, non-ASCII.
+PASSWORDS = {
+    "auth": "au'th\"pw -- ; DROP ROLE app;",
+    "app": "p:'pw_app' :pw_auth $HOME `id` \\ \\\\ $(echo x)",
+    "worker": "wörker ☃ -v ON_ERROR_STOP=0 \\gexec",
+}
+PARAMETERS = {"work_mem": "4MB", "log_min_duration_statement": "500", "max_connections": "50"}
+FOREIGN_PAIRS = [(role, db) for role in ROLE_NAMES for db in DBS if OWNER[db] != role]
+
+HBA_REJECT = "pg_hba.conf rejects connection"
+BAD_PASSWORD = "password authentication failed"
+NO_CONNECT_PRIVILEGE = "permission denied for database"
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    with start_postgres(PARAMETERS, hba_conf=pg_hba_conf(ROLES)) as server:
+        server.first_init = server.run_init_script(ROLES, PASSWORDS)  # type: ignore[attr-defined]
+        yield server
+
+
+def refusal(pg: PgServer, dbname: str, user: str, password: str, **kw) -> str:
+    """The error text of a connection attempt that must fail."""
+    with pytest.raises(psycopg.OperationalError) as excinfo:
+        pg.connect(dbname, user, password, **kw).close()
+    return str(excinfo.value)
+
+
+def assert_init_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, f"init script failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    assert "ERROR" not in result.stderr, result.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure functions
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "db_name, expected", [("app", "BULKHEAD_PASSWORD_APP"), ("auth_v2", "BULKHEAD_PASSWORD_AUTH_V2")]
+)
+def test_password_env_for(db_name: str, expected: str) -> None:
+    assert password_env_for(db_name) == expected
+
+
+@pytest.mark.parametrize("bad", ["App", "1app", "", "a-b", "a" * 64, 'x"; DROP'])
+def test_password_env_for_refuses_bad_names(bad: str) -> None:
+    with pytest.raises(ValueError):
+        password_env_for(bad)
+
+
+def test_server_flags_exact() -> None:
+    assert server_flags({"work_mem": "4MB", "max_connections": "50"}) == [
+        "-c", "ssl=on",
+        "-c", f"ssl_cert_file={SNAKEOIL_CERT}",
+        "-c", f"ssl_key_file={SNAKEOIL_KEY}",
+        "-c", f"hba_file={HBA_PATH}",
+        "-c", "password_encryption=scram-sha-256",
+        "-c", "max_connections=50",
+        "-c", "work_mem=4MB",
+    ]  # fmt: skip
+    assert server_flags({}, cert_file="/c", key_file="/k", hba_file="/h")[:8] == [
+        "-c", "ssl=on", "-c", "ssl_cert_file=/c", "-c", "ssl_key_file=/k", "-c", "hba_file=/h",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"ssl": "off"}, {"hba_file": "/tmp/x"}, {"password_encryption": "md5"}, {"listen_addresses": "*"},
+     {"Work_Mem": "1MB"}, {"work_mem": ""}, {"work_mem": "1MB\nssl=off"}],
+)  # fmt: skip
+def test_server_flags_refuses_managed_or_malformed(parameters: dict) -> None:
+    with pytest.raises(ValueError):
+        server_flags(parameters)
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        [RoleSpec("App", "app", "P")],
+        [RoleSpec("app", "app-svc", "P")],
+        [RoleSpec("app", "app", "lower")],
+        [RoleSpec("app", "app", "P"), RoleSpec("app", "auth", "Q")],  # db twice
+        [RoleSpec("app", "x", "P"), RoleSpec("auth", "x", "Q")],  # one role, two passwords
+        [RoleSpec("app", ADMIN_USER, "P")],
+        [RoleSpec("app", "postgres", "P")],
+        [RoleSpec("app", "pg_monitor", "P")],
+        [RoleSpec("template1", "t", "P")],
+        [RoleSpec("postgres", "t", "P")],
+    ],
+)
+def test_generators_refuse_bad_specs(roles: list[RoleSpec]) -> None:
+    for generate in (init_sql, init_script, pg_hba_conf):
+        with pytest.raises(ValueError):
+            generate(roles)
+
+
+def test_hba_order_and_methods() -> None:
+    rules = [line.split() for line in pg_hba_conf(ROLES).splitlines() if line and not line.startswith("#")]
+    assert rules[0] == ["local", "all", "all", "scram-sha-256"]
+    assert rules[-2:] == [["hostssl", "all", "all", "all", "reject"], ["host", "all", "all", "all", "reject"]]
+    middle = rules[1:-2]
+    assert middle == [
+        ["hostssl", f'"{s.db_name}"', f'"{s.role}","{ADMIN_USER}"', net, "scram-sha-256"]
+        for s in ROLES
+        for net in ("0.0.0.0/0", "::/0")
+    ]
+    methods = {rule[-1] for rule in rules}
+    assert methods == {"scram-sha-256", "reject"}  # never trust / password / md5
+
+
+def test_sql_takes_passwords_as_psql_variables_only() -> None:
+    sql = init_sql(ROLES)
+    script = init_script(ROLES)
+    for spec in ROLES:
+        assert f"PASSWORD :'pw_{spec.role}';" in sql
+        assert f'-v pw_{spec.role}="${spec.password_env}"' in script
+    assert "PASSWORD '" not in sql
+    assert sql.index("SET password_encryption = 'scram-sha-256'") < sql.index("ALTER ROLE")
+    assert script.count("<<'BULKHEAD_SQL'") == 1  # quoted heredoc: bash expands nothing in the SQL
+    assert "-v ON_ERROR_STOP=1" in script
+
+
+# ----------------------------------------------------------------------------------------------
+# The real server
+# ----------------------------------------------------------------------------------------------
+
+
+def test_server_started_with_flags_and_parameters(pg: PgServer) -> None:
+    with pg.admin() as conn:
+        settings_now = dict(conn.execute("SELECT name, setting FROM pg_settings").fetchall())
+    assert settings_now["ssl"] == "on"
+    assert settings_now["hba_file"] == str(pg.hba_path)
+    assert settings_now["password_encryption"] == "scram-sha-256"
+    assert settings_now["work_mem"] == "4096"  # kB
+    assert settings_now["log_min_duration_statement"] == "500"
+    assert settings_now["max_connections"] == "50"
+
+
+def test_hba_file_loads_without_errors(pg: PgServer) -> None:
+    with pg.admin() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL").fetchone() == (0,)
+
+
+def test_init_script_first_run_is_clean(pg: PgServer) -> None:
+    assert_init_ok(pg.first_init)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("sourced", [False, True], ids=["executed", "sourced"])
+def test_init_script_rerun_is_idempotent(pg: PgServer, sourced: bool) -> None:
+    assert_init_ok(pg.run_init_script(ROLES, PASSWORDS, sourced=sourced))
+    for spec in ROLES:
+        with pg.connect(spec.db_name, spec.role, PASSWORDS[spec.role]) as conn:
+            assert conn.execute("SELECT current_user, current_database()").fetchone() == (spec.role, spec.db_name)
+
+
+def test_init_script_fails_loudly_without_a_password(pg: PgServer) -> None:
+    result = pg.run_init_script(ROLES, {**PASSWORDS, "app": ""})
+    assert result.returncode != 0
+    assert "BULKHEAD_PASSWORD_APP" in result.stderr
+
+
+def test_catalog_state(pg: PgServer) -> None:
+    with pg.admin() as conn:
+        for spec in ROLES:
+            attrs = conn.execute(
+                "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolreplication,"
+                " rolbypassrls, rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid WHERE rolname = %s",
+                [spec.role],
+            ).fetchone()
+            assert attrs == (True, False, False, False, False, False, False, True), spec.role
+            owner = conn.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", [spec.db_name]
+            ).fetchone()
+            assert owner == (spec.role,)
+        grants = conn.execute(
+            """SELECT d.datname, coalesce(r.rolname, 'PUBLIC'), a.privilege_type
+                 FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                WHERE a.privilege_type IN ('CONNECT', 'TEMPORARY')"""
+        ).fetchall()
+    for db in (*DBS, "postgres", "template1"):
+        holders = {(who, priv) for name, who, priv in grants if name == db and who != ADMIN_USER}
+        expected = {(OWNER[db], "CONNECT"), (OWNER[db], "TEMPORARY")} if db in OWNER else set()
+        assert holders == expected, db
+    for db in DBS:
+        with pg.admin(db) as conn:
+            owner, public_acl = conn.execute(
+                "SELECT pg_get_userbyid(nspowner),"
+                " (SELECT count(*) FROM aclexplode(nspacl) WHERE grantee = 0)"
+                " FROM pg_namespace WHERE nspname = 'public'"
+            ).fetchone()
+        assert (owner, public_acl) == (OWNER[db], 0), db
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+@pytest.mark.parametrize("db", DBS)
+def test_only_the_owner_connects(pg: PgServer, role: str, db: str) -> None:
+    if OWNER[db] == role:
+        with pg.connect(db, role, PASSWORDS[role]) as conn:
+            row = conn.execute(
+                "SELECT current_user, current_database(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            ).fetchone()
+        assert row == (role, db, True)
+    else:
+        assert HBA_REJECT in refusal(pg, db, role, PASSWORDS[role])
+
+
+@pytest.mark.parametrize("db", ["postgres", "template1"])
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_no_role_reaches_system_databases(pg: PgServer, role: str, db: str) -> None:
+    assert HBA_REJECT in refusal(pg, db, role, PASSWORDS[role])
+    assert NO_CONNECT_PRIVILEGE in refusal(pg, db, role, PASSWORDS[role], via_socket=True)
+
+
+@pytest.mark.parametrize("db", DBS)
+def test_admin_reaches_every_service_database_over_tls(pg: PgServer, db: str) -> None:
+    with pg.connect(db, ADMIN_USER, pg.admin_password) as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_wrong_password_is_refused(pg: PgServer, role: str) -> None:
+    db = next(d for d, owner in OWNER.items() if owner == role)
+    assert BAD_PASSWORD in refusal(pg, db, role, PASSWORDS[role] + "x")
+    other = next(r for r in ROLE_NAMES if r != role)
+    assert BAD_PASSWORD in refusal(pg, db, role, PASSWORDS[other])
+
+
+@pytest.mark.parametrize("user", [*ROLE_NAMES, ADMIN_USER])
+def test_plain_tcp_is_refused_even_with_the_right_password(pg: PgServer, user: str) -> None:
+    db = next((d for d, owner in OWNER.items() if owner == user), DBS[0])
+    password = pg.admin_password if user == ADMIN_USER else PASSWORDS[user]
+    message = refusal(pg, db, user, password, sslmode="disable")
+    assert HBA_REJECT in message and "no encryption" in message
+
+
+@pytest.mark.parametrize("role, db", FOREIGN_PAIRS)
+def test_connect_privilege_alone_keeps_roles_apart(pg: PgServer, role: str, db: str) -> None:
+    """Layer 2 without layer 1: the unix socket's pg_hba admits every role, CONNECT does not."""
+    assert NO_CONNECT_PRIVILEGE in refusal(pg, db, role, PASSWORDS[role], via_socket=True)
+    with pg.connect(OWNER[db], OWNER[db], PASSWORDS[OWNER[db]], via_socket=True) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == (db,)
+
+
+@pytest.mark.parametrize("role, db", FOREIGN_PAIRS)
+def test_pg_hba_alone_keeps_roles_apart(pg: PgServer, role: str, db: str) -> None:
+    """Layer 1 without layer 2: CONNECT granted by mistake, pg_hba still refuses over TCP."""
+    with pg.admin() as conn:
+        conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {quote_ident(db)} TO {quote_ident(role)}")
+        try:
+            assert HBA_REJECT in refusal(pg, db, role, PASSWORDS[role])
+            with pg.connect(db, role, PASSWORDS[role], via_socket=True) as leaked:  # proves the grant took
+                assert leaked.execute("SELECT current_user").fetchone() == (role,)
+        finally:
+            conn.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {quote_ident(db)} FROM {quote_ident(role)}")
+
+
+@pytest.mark.parametrize("db", DBS)
+def test_owner_can_create_in_its_public_schema(pg: PgServer, db: str) -> None:
+    with pg.connect(db, OWNER[db], PASSWORDS[OWNER[db]], autocommit=False) as conn:
+        conn.execute("CREATE TABLE public.owned_here (id int)")
+        conn.execute("CREATE SCHEMA owned_schema")
+        conn.execute("CREATE TEMP TABLE scratch (id int)")
+        conn.rollback()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE public.intruder (id int)",
+        "CREATE SCHEMA intruder",
+        "CREATE TEMP TABLE intruder (id int)",
+        "SELECT * FROM public.owners_table",
+    ],
+)
+@pytest.mark.parametrize("role, db", FOREIGN_PAIRS)
+def test_foreign_role_inside_a_database_cannot_create_or_read(pg: PgServer, role: str, db: str, statement: str) -> None:
+    """Even a session that got in (admin `SET ROLE`) has no rights in someone else's database."""
+    with pg.admin(db) as conn:
+        conn.autocommit = False
+        try:
+            conn.execute(f"SET ROLE {quote_ident(OWNER[db])}")
+            conn.execute("CREATE TABLE public.owners_table (id int)")
+            conn.execute(f"SET ROLE {quote_ident(role)}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        finally:
+            conn.rollback()
+
+
+def test_rerun_converges_after_drift(pg: PgServer) -> None:
+    with pg.admin() as conn:
+        conn.execute('ALTER ROLE "auth" CREATEDB CREATEROLE INHERIT')
+        conn.execute('GRANT CONNECT ON DATABASE "app" TO "auth"')
+        conn.execute('GRANT CONNECT ON DATABASE "app" TO PUBLIC')
+        conn.execute('GRANT CONNECT ON DATABASE "postgres" TO PUBLIC')
+        conn.execute('ALTER DATABASE "worker" OWNER TO "app"')
+    with pg.admin("worker") as conn:
+        conn.execute('ALTER SCHEMA public OWNER TO "app"')
+        conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    assert_init_ok(pg.run_init_script(ROLES, PASSWORDS))
+    test_catalog_state(pg)
+
+
+def test_rerun_sets_a_new_password(pg: PgServer) -> None:
+    new = {**PASSWORDS, "app": "rotated ' pw"}
+    try:
+        assert_init_ok(pg.run_init_script(ROLES, new))
+        with pg.connect("app", "app", new["app"]):
+            pass
+        assert BAD_PASSWORD in refusal(pg, "app", "app", PASSWORDS["app"])
+    finally:
+        assert_init_ok(pg.run_init_script(ROLES, PASSWORDS))
+    with pg.connect("app", "app", PASSWORDS["app"]):
+        pass
+
+
+def test_adding_a_database_to_an_existing_server(pg: PgServer) -> None:
+    billing = RoleSpec("billing", "billing", password_env_for("billing"))
+    roles = (*ROLES, billing)
+    passwords = {**PASSWORDS, "billing": "b1lling"}
+    try:
+        pg.set_hba(pg_hba_conf(roles))
+        assert_init_ok(pg.run_init_script(roles, passwords))
+        with pg.connect("billing", "billing", "b1lling") as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("billing",)
+        for spec in ROLES:
+            assert HBA_REJECT in refusal(pg, "billing", spec.role, PASSWORDS[spec.role])
+            assert NO_CONNECT_PRIVILEGE in refusal(pg, "billing", spec.role, PASSWORDS[spec.role], via_socket=True)
+            assert HBA_REJECT in refusal(pg, spec.db_name, "billing", "b1lling")
+            with pg.connect(spec.db_name, spec.role, PASSWORDS[spec.role]):
+                pass
+    finally:
+        pg.set_hba(pg_hba_conf(ROLES))
+
+
+def test_init_errors_do_not_echo_passwords(pg: PgServer) -> None:
+    """A failing ALTER ROLE ... PASSWORD must print the password neither to psql's stderr nor to the server log."""
+    secret = "s3cret-do-not-print"
+    roles = (RoleSpec("orphan", "orphan", "BULKHEAD_PASSWORD_ORPHAN"),)
+    with pg.admin() as conn:
+        conn.execute('CREATE ROLE "orphan"')  # exists, so the script's first failing statement is ALTER ROLE
+        conn.execute('ALTER DATABASE "postgres" SET default_transaction_read_only = on')
+    try:
+        result = pg.run_init_script(roles, {"orphan": secret})
+    finally:
+        with pg.admin("template1") as conn:
+            conn.execute('ALTER DATABASE "postgres" RESET default_transaction_read_only')
+            conn.execute('DROP ROLE "orphan"')
+    assert result.returncode != 0
+    assert "cannot execute ALTER ROLE in a read-only transaction" in result.stderr
+    assert secret not in result.stdout + result.stderr + pg.log()
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"work_mem": "lots"}, 'invalid value for parameter "work_mem": "lots"'),
+        ({"no_such_setting": "1"}, 'unrecognized configuration parameter "no_such_setting"'),
+        ({"max_connections": "-5"}, 'outside the valid range for parameter "max_connections"'),
+    ],
+)
+def test_invalid_setting_makes_postgres_refuse_to_start(parameters: dict, message: str) -> None:
+    with pytest.raises(PostgresStartError) as excinfo:
+        with start_postgres(parameters):
+            pass
+    assert message in excinfo.value.log
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=15))
+def test_quoting_round_trips_through_the_server(pg: PgServer, text: str) -> None:
+    with pg.admin() as conn:
+        cur = conn.execute(f"SELECT {quote_literal(text)} AS {quote_ident(text or 'x')}")
+        assert cur.fetchone() == (text,)
+        assert cur.description[0].name == (text or "x")
