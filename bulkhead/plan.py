@@ -68,7 +68,8 @@ def run(args) -> int:
         print(render_mermaid(plan))
         return 0
     print(summary(plan, args.stack))
-    print(f"\nplan written to {os.path.relpath(out)} ({len(plan.resources) - 1} resources, "
+    custom = sum(1 for r in plan.resources if r.get("custom"))
+    print(f"\nplan written to {os.path.relpath(out)} ({custom} resources, "
           f"{time.perf_counter() - started:.2f}s)", file=sys.stderr)
     return 0
 

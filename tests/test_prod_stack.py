@@ -1,0 +1,397 @@
+"""The prod stack under Pulumi's mock runtime: every RDS setting, separation, data safety."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bulkhead.mock_runtime import Secret, exports_plain
+from components.catalog import DEFAULT_TIERS
+from components.rds_postgres import CA_CERT_IDENTIFIER
+
+from tests.conftest import ROOT, run_stack, stack_config
+
+RDS = "aws:rds/instance:Instance"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+KMS = "aws:kms/key:Key"
+PARAMS = "aws:rds/parameterGroup:ParameterGroup"
+POLICY = "aws:iam/policy:Policy"
+SELECTION = "aws:backup/selection:Selection"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+
+
+def _db(r) -> str:
+    return r.inputs.get("tags", {}).get("bulkhead:database", "")
+
+
+def _role(r) -> str:
+    return r.inputs.get("tags", {}).get("bulkhead:role", "")
+
+
+def _of(run, typ, database=None, role=None):
+    return [r for r in run.by_type(typ)
+            if (database is None or _db(r) == database) and (role is None or _role(r) == role)]
+
+
+def generated_catalogue(n: int) -> dict:
+    """n databases, replicas and tiers mixed as in Pulumi.prod.yaml."""
+    config = stack_config("prod")
+    dbs = {}
+    for i in range(n):
+        dbs[f"svc{i:02d}"] = {
+            "owner": f"service-{i % (n // 2 or 1):02d}",
+            "tier": "critical" if i % 3 == 0 else "standard",
+            "replicas": i % 3,
+            "env_var": f"SVC{i:02d}_DATABASE_URL",
+        }
+    config["bulkhead:databases"] = dbs
+    return config
+
+
+@pytest.fixture(scope="module")
+def big_run():
+    return run_stack("prod", config=generated_catalogue(20))
+
+
+@pytest.fixture(scope="module", params=["prod", "generated20"])
+def any_prod(request, prod_run, big_run):
+    return prod_run if request.param == "prod" else big_run
+
+
+def _catalogue(run):
+    cfg = stack_config("prod") if len(run.exports["databases"]) == 3 else generated_catalogue(20)
+    return cfg["bulkhead:databases"]
+
+
+def test_per_database_resource_counts(any_prod):
+    catalogue = _catalogue(any_prod)
+    for name, spec in catalogue.items():
+        assert len(_of(any_prod, KMS, name, "key")) == 1, name
+        assert len(_of(any_prod, SG, name, "database")) == 1, name
+        assert len(_of(any_prod, PARAMS, name)) == 1, name
+        assert len(_of(any_prod, RDS, name, "primary")) == 1, name
+        assert len(_of(any_prod, RDS, name, "replica")) == spec.get("replicas", 0), name
+        assert len(_of(any_prod, POLICY, name)) == 1, name
+    owners = {spec["owner"] for spec in catalogue.values()}
+    clients = [r for r in any_prod.by_type(SG) if _role(r) == "client"]
+    assert sorted(r.inputs["tags"]["bulkhead:owner"] for r in clients) == sorted(owners)
+
+
+PRIMARY_SETTINGS = {
+    "engine": "postgres",
+    "storageType": "gp3",
+    "storageEncrypted": True,
+    "manageMasterUserPassword": True,
+    "username": "bulkhead_admin",
+    "publiclyAccessible": False,
+    "iamDatabaseAuthenticationEnabled": True,
+    "caCertIdentifier": CA_CERT_IDENTIFIER,
+    "monitoringInterval": 60,
+    "performanceInsightsEnabled": True,
+    "performanceInsightsRetentionPeriod": 7,
+    "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
+    "copyTagsToSnapshot": True,
+    "autoMinorVersionUpgrade": True,
+    "allowMajorVersionUpgrade": False,
+    "applyImmediately": False,
+    "skipFinalSnapshot": False,
+    "deleteAutomatedBackups": False,
+    "backupWindow": "03:00-04:00",
+    "maintenanceWindow": "sun:05:00-sun:06:00",
+    "port": 5432,
+}
+
+
+@pytest.mark.parametrize("setting,expected", sorted(PRIMARY_SETTINGS.items()))
+def test_primary_setting(prod_run, setting, expected):
+    for primary in _of(prod_run, RDS, role="primary"):
+        assert primary.inputs.get(setting) == expected, f"{primary.name}.{setting}"
+
+
+def test_primary_settings_follow_catalogue(prod_run):
+    catalogue = stack_config("prod")["bulkhead:databases"]
+    for name, spec in catalogue.items():
+        (primary,) = _of(prod_run, RDS, name, "primary")
+        (key,) = _of(prod_run, KMS, name, "key")
+        (group,) = _of(prod_run, SG, name, "database")
+        (params,) = _of(prod_run, PARAMS, name)
+        key_arn = key.outputs["arn"]
+        tier = DEFAULT_TIERS[spec.get("tier", "standard")]
+        assert primary.inputs["identifier"] == f"prod-{name}"
+        assert primary.inputs["dbName"] == name
+        assert primary.inputs["engineVersion"] == spec.get("engine_version", "16")
+        assert primary.inputs["instanceClass"] == spec.get("instance_class", "db.t4g.medium")
+        assert primary.inputs["allocatedStorage"] == spec.get("storage_gb", 20)
+        assert primary.inputs["maxAllocatedStorage"] == spec.get("max_storage_gb", 100)
+        assert primary.inputs["multiAz"] is spec.get("multi_az", True)
+        assert primary.inputs["deletionProtection"] is True
+        assert primary.inputs["backupRetentionPeriod"] == tier["pitr_days"]
+        # Its own key for storage, the managed secret and Performance Insights.
+        assert primary.inputs["kmsKeyId"] == key_arn
+        assert primary.inputs["masterUserSecretKmsKeyId"] == key_arn
+        assert primary.inputs["performanceInsightsKmsKeyId"] == key_arn
+        assert primary.inputs["vpcSecurityGroupIds"] == [group.id]
+        assert primary.inputs["parameterGroupName"] == params.outputs["name"]
+        assert "password" not in primary.inputs
+        assert primary.inputs["monitoringRoleArn"].startswith("arn:aws:iam::")
+        assert key.inputs["enableKeyRotation"] is True
+        assert key.inputs["deletionWindowInDays"] == 30
+
+
+def test_parameter_group_forces_ssl_and_logs(prod_run):
+    catalogue = stack_config("prod")["bulkhead:databases"]
+    for name, spec in catalogue.items():
+        (params,) = _of(prod_run, PARAMS, name)
+        values = {p["name"]: p["value"] for p in params.inputs["parameters"]}
+        assert values["rds.force_ssl"] == "1"
+        assert values["log_connections"] == "1"
+        assert values["log_min_duration_statement"] == "1000"
+        for key, value in (spec.get("parameters") or {}).items():
+            assert values[key] == str(value)
+        major = spec.get("engine_version", "16").split(".")[0]
+        assert params.inputs["family"] == f"postgres{major}"
+        # A prefix, so a new family's group can exist before the old one is deleted.
+        assert "name" not in params.inputs and params.inputs["namePrefix"].startswith(f"bulkhead-prod-{name}-pg{major}-")
+
+
+def test_replicas_follow_primary(any_prod):
+    for primary in _of(any_prod, RDS, role="primary"):
+        name = _db(primary)
+        for index, replica in enumerate(sorted(_of(any_prod, RDS, name, "replica"), key=lambda r: r.name), start=1):
+            assert replica.inputs["replicateSourceDb"] == primary.outputs["identifier"]
+            assert replica.inputs["identifier"] == f"{primary.inputs['identifier']}-replica-{index}"
+            for same in ("kmsKeyId", "vpcSecurityGroupIds", "parameterGroupName", "storageEncrypted",
+                         "monitoringInterval", "monitoringRoleArn", "performanceInsightsKmsKeyId",
+                         "caCertIdentifier", "iamDatabaseAuthenticationEnabled", "publiclyAccessible"):
+                assert replica.inputs[same] == primary.inputs[same], f"{replica.name}.{same}"
+            assert replica.inputs["skipFinalSnapshot"] is True
+            assert "finalSnapshotIdentifier" not in replica.inputs
+            assert replica.inputs["tags"]["bulkhead:owner"] == primary.inputs["tags"]["bulkhead:owner"]
+            assert primary.urn in replica.dependencies
+
+
+def test_security_group_admits_only_owner_client_group(any_prod):
+    clients = {r.inputs["tags"]["bulkhead:owner"]: r.id for r in any_prod.by_type(SG) if _role(r) == "client"}
+    for group in _of(any_prod, SG, role="database"):
+        assert "ingress" not in group.inputs and "egress" not in group.inputs, "no inline rules"
+        owner = group.inputs["tags"]["bulkhead:owner"]
+        rules = [r for r in any_prod.by_type(INGRESS) if r.inputs["securityGroupId"] == group.id]
+        assert len(rules) == 1, group.name
+        (rule,) = rules
+        assert rule.inputs["referencedSecurityGroupId"] == clients[owner]
+        assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
+        assert not any(k in rule.inputs for k in ("cidrIpv4", "cidrIpv6", "prefixListId"))
+    # The client group's egress goes only to its own databases' groups.
+    db_groups = {r.id: r.inputs["tags"]["bulkhead:owner"] for r in _of(any_prod, SG, role="database")}
+    for rule in any_prod.by_type(EGRESS):
+        owner = [o for o, gid in clients.items() if gid == rule.inputs["securityGroupId"]][0]
+        assert db_groups[rule.inputs["referencedSecurityGroupId"]] == owner
+
+
+def test_access_policy_names_only_its_database(any_prod):
+    exports = exports_plain(any_prod.exports)["databases"]
+    all_arns = {n: {d["secret_arn"], d["kms_key_arn"]} for n, d in exports.items()}
+    for name, info in exports.items():
+        (policy,) = _of(any_prod, POLICY, name)
+        doc = json.loads(policy.inputs["policy"])
+        resources = {s["Sid"]: s["Resource"] for s in doc["Statement"]}
+        (primary,) = _of(any_prod, RDS, name, "primary")
+        assert resources == {
+            "ReadMasterSecret": info["secret_arn"],
+            "DecryptWithDatabaseKey": info["kms_key_arn"],
+            "IamDatabaseAuth": f"arn:aws:rds-db:{primary.outputs['arn'].split(':')[3]}:123456789012:dbuser:{primary.outputs['resourceId']}/*",
+        }
+        others = set().union(*(arns for n, arns in all_arns.items() if n != name))
+        assert not others & set(resources.values())
+        assert info["access_policy_arn"] == policy.outputs["arn"]
+
+
+def _selects(selection, tags) -> bool:
+    (condition,) = selection.inputs["conditions"]
+    wanted = {c["key"].removeprefix("aws:ResourceTag/"): c["value"] for c in condition["stringEquals"]}
+    return all(tags.get(k) == v for k, v in wanted.items())
+
+
+def test_backup_selections_cover_every_primary_once_by_tier(any_prod):
+    selections = any_prod.by_type(SELECTION)
+    for instance in any_prod.by_type(RDS):
+        tags = instance.inputs["tags"]
+        matching = [s for s in selections if _selects(s, tags)]
+        if _role(instance) == "primary":
+            assert len(matching) == 1, instance.name
+            assert matching[0].name == f"backup-{tags['bulkhead:tier']}-selection"
+        else:
+            assert matching == [], f"replica {instance.name} must not be backed up"
+
+
+def test_backup_plans_follow_tiers_and_copy_to_dr(prod_run):
+    plans = {p.inputs["name"]: p for p in prod_run.by_type(BACKUP_PLAN)}
+    assert set(plans) == {"bulkhead-prod-critical", "bulkhead-prod-standard"}
+    dr_vaults = [v for v in prod_run.by_type("aws:backup/vault:Vault") if v.inputs["name"].endswith("-dr")]
+    assert len(dr_vaults) == 1 and dr_vaults[0].provider, "the DR vault is created through the DR provider"
+    for tier, plan in (("critical", plans["bulkhead-prod-critical"]), ("standard", plans["bulkhead-prod-standard"])):
+        (rule,) = plan.inputs["rules"]
+        assert rule["schedule"] == DEFAULT_TIERS[tier]["schedule"]
+        assert rule["lifecycle"]["deleteAfter"] == DEFAULT_TIERS[tier]["retention_days"]
+        copies = rule.get("copyActions") or []
+        if DEFAULT_TIERS[tier]["copy_to_dr"]:
+            assert [c["destinationVaultArn"] for c in copies] == [dr_vaults[0].outputs["arn"]]
+            assert ":eu-central-1:" in copies[0]["destinationVaultArn"]
+        else:
+            assert copies == []
+    for vault in prod_run.by_type("aws:backup/vault:Vault"):
+        assert vault.inputs["kmsKeyArn"].startswith("arn:aws:kms:") and vault.protect
+
+
+def test_no_internet_path_in_created_vpc(prod_run):
+    types = {r.type for r in prod_run.resources}
+    assert "aws:ec2/internetGateway:InternetGateway" not in types
+    assert "aws:ec2/natGateway:NatGateway" not in types
+    subnets = prod_run.by_type("aws:ec2/subnet:Subnet")
+    assert len(subnets) == 3 and len({s.inputs["availabilityZone"] for s in subnets}) == 3
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
+
+
+def test_given_network_creates_no_vpc():
+    def edit(cfg):
+        cfg["bulkhead:network"] = {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"]}
+
+    run = run_stack("prod", edit=edit)
+    assert not run.by_type("aws:ec2/vpc:Vpc") and not run.by_type("aws:ec2/subnet:Subnet")
+    (group,) = run.by_type("aws:rds/subnetGroup:SubnetGroup")
+    assert group.inputs["subnetIds"] == ["subnet-0aaa11111", "subnet-0bbb22222"]
+    assert all(sg.inputs["vpcId"] == "vpc-0abc12345" for sg in run.by_type(SG))
+
+
+def test_outputs_shape_and_no_password(prod_run):
+    required = {"owner", "platform", "host", "port", "db_name", "username", "sslmode", "env_var", "tier",
+                "reader_hosts", "secret_arn", "url", "security_group_id", "access_policy_arn", "kms_key_arn"}
+    # The master password lives only in Secrets Manager: no output carries it.
+    for name, info in prod_run.exports["databases"].items():
+        assert required <= set(info), name
+        assert "password" not in info
+        assert not any(isinstance(v, Secret) for v in info.values()), "nothing in aws outputs is a secret"
+        assert info["sslmode"] == "verify-full"
+        assert info["platform"] == "aws"
+        assert "@" in info["url"] and ":" not in info["url"].split("//")[1].split("@")[0], "no password in the URL"
+        assert len(info["reader_hosts"]) == stack_config("prod")["bulkhead:databases"][name].get("replicas", 0)
+    services = exports_plain(prod_run.exports)["services"]
+    assert services["auth-service"]["env"]["AUTH_DATABASE_URL"] == exports_plain(prod_run.exports)["databases"]["auth"]["url"]
+
+
+def test_data_safety(prod_run):
+    other = run_stack("prod", stack_name="staging")
+    ids = {}
+    for run in (prod_run, other):
+        for primary in _of(run, RDS, role="primary"):
+            assert primary.protect, primary.name
+            assert primary.inputs["deletionProtection"] is True
+            assert primary.inputs["skipFinalSnapshot"] is False
+            ids[(run.stack, primary.name)] = primary.inputs["finalSnapshotIdentifier"]
+        for key in _of(run, KMS, role="key"):
+            assert key.protect, key.name
+        for replica in _of(run, RDS, role="replica"):
+            assert "finalSnapshotIdentifier" not in replica.inputs and replica.inputs["skipFinalSnapshot"] is True
+    assert len(set(ids.values())) == len(ids), "final snapshot ids differ between databases and stacks"
+    suffixes = [r for r in prod_run.by_type("random:index/randomId:RandomId")]
+    assert len(suffixes) == 3
+
+
+def test_protect_false_is_honoured():
+    run = run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:protect", False))
+    assert not any(r.protect for r in run.by_type(RDS))
+
+
+REPLACEMENT_INPUTS = ("identifier", "kmsKeyId", "username", "dbName", "storageEncrypted", "engine",
+                      "replicateSourceDb", "dbSubnetGroupName")
+
+
+def _snapshot(run, exclude: str):
+    """URN -> replacement-triggering inputs of every resource not of database `exclude`."""
+    out = {}
+    for r in run.resources:
+        if f"::{exclude}" in r.urn or f"${exclude}-" in r.urn or r.urn.rsplit("::", 1)[1].startswith(f"{exclude}-"):
+            continue
+        if r.type.startswith("aws:backup/") or "bulkhead:index:AwsBackup" in r.urn:
+            continue  # stack-wide; a tier change may add or drop a plan
+        if r.type == RDS:
+            out[r.urn] = {k: r.inputs.get(k) for k in REPLACEMENT_INPUTS}
+        else:
+            out[r.urn] = r.inputs
+    return out
+
+
+def _set_db(name, **changes):
+    def edit(cfg):
+        cfg["bulkhead:databases"][name].update(changes)
+    return edit
+
+
+def _add_db(cfg):
+    cfg["bulkhead:databases"]["search"] = {"owner": "search-service", "replicas": 1}
+
+
+def _add_tier(cfg):
+    cfg["bulkhead:backup_tiers"] = {"gold": {"schedule": "cron(0/30 * * * ? *)", "retention_days": 90, "pitr_days": 35, "copy_to_dr": True}}
+    cfg["bulkhead:databases"]["worker"]["tier"] = "gold"
+
+
+@pytest.mark.parametrize(
+    "edit,edited",
+    [
+        pytest.param(_add_db, "search", id="add-database"),
+        pytest.param(_set_db("worker", instance_class="db.m7g.large"), "worker", id="instance-class"),
+        pytest.param(_set_db("worker", replicas=3), "worker", id="replicas"),
+        pytest.param(_set_db("worker", parameters={"work_mem": "65536"}), "worker", id="parameters"),
+        pytest.param(_set_db("worker", tier="critical"), "worker", id="tier"),
+        pytest.param(_set_db("worker", storage_gb=200, max_storage_gb=400), "worker", id="storage"),
+        pytest.param(_add_tier, "worker", id="add-tier"),
+    ],
+)
+def test_replacement_guard(prod_run, edit, edited):
+    before = _snapshot(prod_run, edited)
+    after = _snapshot(run_stack("prod", edit=edit), edited)
+    missing = set(before) - set(after)
+    assert not missing, f"resources of other databases disappeared: {sorted(missing)[:3]}"
+    changed = [urn for urn in before if before[urn] != after[urn]]
+    assert not changed, f"other databases' resources changed: {changed[:3]}"
+    assert before, "the guard compared something"
+
+
+@pytest.mark.parametrize(
+    "edit,path",
+    [
+        (lambda c: c["bulkhead:databases"]["auth"].update(replicas=6), "bulkhead:databases.auth.replicas"),
+        (lambda c: c.__setitem__("bulkhead:backup_tiers", {"standard": {"pitr_days": 36}}), "bulkhead:backup_tiers.standard.pitr_days"),
+        (lambda c: c.__setitem__("bulkhead:backup_tiers", {"standard": {"pitr_days": 0}}), "bulkhead:backup_tiers.standard.pitr_days"),
+        (lambda c: c["bulkhead:databases"]["app"].update(server="shared"), "bulkhead:databases.app.server"),
+        (lambda c: c["bulkhead:databases"]["app"].update(instance_class="r6g.large"), "bulkhead:databases.app.instance_class"),
+        (lambda c: c.__setitem__("bulkhead:dr_region", "eu-west-1"), "bulkhead:dr_region"),
+    ],
+    ids=["replicas-6", "pitr-36", "pitr-0", "server-on-aws", "instance-class", "dr-equals-region"],
+)
+def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
+    import shutil
+
+    import yaml
+
+    for item in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(f"{ROOT}/{item}", tmp_path / item)
+    shutil.copytree(f"{ROOT}/components", tmp_path / "components")
+    config = copy.deepcopy(yaml.safe_load(open(f"{ROOT}/Pulumi.prod.yaml"))["config"])
+    edit(config)
+    (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": config}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bulkhead", "plan", "--stack", "bad"],
+        cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, "BULKHEAD_PROJECT_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert path in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / ".bulkhead").exists(), "nothing is written for a bad config"
