@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(PY) -m bulkhead check --stack prod
 
 test: $(STAMP)
+	scripts/ensure-postgres
 	$(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)

@@ -24,6 +24,11 @@ REGION_RE = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
 SCHEDULE_RE = r"^(cron|rate)\(.+\)$"
 PARAMETER_RE = r"^[a-z][a-z0-9_.]{0,62}$"
 
+# Names PostgreSQL or RDS keep for themselves; a database (and its login role) may not take them.
+RESERVED_NAMES = frozenset(
+    {"postgres", "template0", "template1", "public", "none", "bulkhead_admin", "rdsadmin",
+     "current_user", "current_role", "session_user", "user", "all"}
+)
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -358,7 +363,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             tiers[name] = tier
 
     servers: dict[str, Server] = {}
-    for name, value in _map_section(raw, "servers", problems, NAME_RE, "server").items():
+    server_raw = _map_section(raw, "servers", problems, NAME_RE, "server")
+    for name, value in server_raw.items():
         server = _validate(Server, value, ("servers", name), problems)
         if server:
             servers[name] = server
@@ -380,7 +386,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             }
         )
         if platform:
-            _check_database_platform(name, db, explicit, platform, tiers, servers, problems)
+            # Defined-but-invalid tiers/servers already have their own problem: not "unknown" here.
+            _check_database_platform(name, db, explicit, platform, merged_tiers, server_raw, problems)
         databases[name] = db
 
     _check_uniqueness(databases, servers, platform, problems)
@@ -471,6 +478,11 @@ def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server]
     names: dict[str, str] = {}
     env: dict[tuple[str, str], str] = {}
     for name, db in databases.items():
+        if db.db_name in RESERVED_NAMES:
+            key = "db_name" if db.db_name != name else None
+            problems.append(Problem(path=_path("databases", name, *([key] if key else [])),
+                                    message=f"{db.db_name!r} is reserved by PostgreSQL or RDS; choose another name (set db_name)"))
+            continue
         if db.db_name in names:
             problems.append(Problem(path=_path("databases", name, "db_name"), message=f"db_name {db.db_name!r} is already used by bulkhead:databases.{names[db.db_name]}; give each database its own db_name"))
         else:

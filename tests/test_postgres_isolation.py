@@ -185,6 +185,7 @@ class PgServer:
     os_user: Optional[_OsUser]
     flags: list[str] = field(default_factory=list)
     process: Optional[subprocess.Popen] = None
+    init_result: Optional[subprocess.CompletedProcess] = None  # first run of the init script, if any
 
     # -- files the server reads must belong to its OS user
     def give(self, path: Path, mode: int = 0o600) -> None:
@@ -412,7 +413,7 @@ NO_CONNECT_PRIVILEGE = "permission denied for database"
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgServer]:
     with start_postgres(PARAMETERS, hba_conf=pg_hba_conf(ROLES)) as server:
-        server.first_init = server.run_init_script(ROLES, PASSWORDS)  # type: ignore[attr-defined]
+        server.init_result = server.run_init_script(ROLES, PASSWORDS)
         yield server
 
 
@@ -540,7 +541,8 @@ def test_hba_file_loads_without_errors(pg: PgServer) -> None:
 
 
 def test_init_script_first_run_is_clean(pg: PgServer) -> None:
-    assert_init_ok(pg.first_init)  # type: ignore[attr-defined]
+    assert pg.init_result is not None
+    assert_init_ok(pg.init_result)
 
 
 @pytest.mark.parametrize("sourced", [False, True], ids=["executed", "sourced"])
@@ -552,7 +554,10 @@ def test_init_script_rerun_is_idempotent(pg: PgServer, sourced: bool) -> None:
 
 
 def test_init_script_fails_loudly_without_a_password(pg: PgServer) -> None:
-    result = pg.run_init_script(ROLES, {**PASSWORDS, "app": ""})
+    try:
+        result = pg.run_init_script(ROLES, {**PASSWORDS, "app": ""})
+    finally:  # whatever happened, put the module's server back
+        assert_init_ok(pg.run_init_script(ROLES, PASSWORDS))
     assert result.returncode != 0
     assert "BULKHEAD_PASSWORD_APP" in result.stderr
 
