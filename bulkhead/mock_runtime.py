@@ -92,10 +92,13 @@ class RecordedResource:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Fake provider: deterministic outputs per resource type, the inputs echoed back."""
 
-    def __init__(self, stack: str, region: str = DEFAULT_REGION):
+    def __init__(self, stack: str, region: str = DEFAULT_REGION,
+                 stack_references: Optional[dict[str, dict]] = None):
         self.stack = stack
         self.region = region
         self.providers: dict[str, str] = {}  # provider urn -> region
+        # Referenced stack name -> its outputs (plain, or ProgramRun.exports with Secret(...)).
+        self.stack_references = dict(stack_references or {})
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
@@ -123,6 +126,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
         if typ.startswith("pulumi:providers:"):
             return f"provider-{_digest(seed, length=12)}", state
+        if typ == "pulumi:pulumi:StackReference":
+            target = inputs.get("name") or name
+            if target not in self.stack_references:
+                raise ValueError(f"stack reference {target!r}: no outputs given to the mock (stack_references)")
+            outputs = self.stack_references[target]
+            # As the engine does: a top-level output holding any secret is a secret output.
+            secret_names = sorted(k for k, v in outputs.items() if _secret_plaintexts(v) or isinstance(v, Secret))
+            return target, {"name": target, "outputs": exports_plain(outputs), "secretOutputNames": secret_names}
         if typ == "random:index/randomPassword:RandomPassword":
             pw = fake_password(seed, int(inputs.get("length", 32)))
             state.update(result=pw, bcryptHash="$2a$10$" + _digest("bcrypt", seed, length=53))
@@ -281,6 +292,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
         self.secret_values: set[str] = set()
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine does: the qualified type chains every ancestor's type except the root stack.
+        if parent and "::pulumi:pulumi:Stack::" not in parent:
+            type_ = parent.split("::")[2] + "$" + type_
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
@@ -382,10 +399,11 @@ def run_program(
     project: str = "bulkhead",
     region: Optional[str] = None,
     entry: str = "__main__.py",
+    stack_references: Optional[dict[str, dict]] = None,
 ) -> ProgramRun:
     """Run `entry` of `program_dir` fresh under the mock runtime with `config` (full keys)."""
     region = region or (config.get("aws:region") if isinstance(config.get("aws:region"), str) else None) or DEFAULT_REGION
-    mocks = RecordingMocks(stack=stack, region=region)
+    mocks = RecordingMocks(stack=stack, region=region, stack_references=stack_references)
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(
