@@ -1,0 +1,155 @@
+"""Dev hygiene: Docker database containers that are reproducible, bounded, healthy and keep their data."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from . import thresholds
+from ._resources import (
+    ADVISORY,
+    CONTAINER,
+    MANDATORY,
+    POSTGRES_DATA_PATH,
+    REMOTE_IMAGE,
+    VOLUME,
+    CouldNotCheck,
+    Index,
+    Res,
+    as_int,
+    as_list,
+    resource_policy,
+    schema,
+    stack_policy,
+)
+
+
+def _tag_problem(reference: str, floating: set) -> str | None:
+    """Why an image reference is not pinned, or None when it is."""
+    if "@sha256:" in reference or reference.startswith("sha256:"):
+        return None
+    last = reference.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    if not tag:
+        return "has no tag, so Docker pulls `latest`"
+    if tag in floating:
+        return f"uses the floating tag `{tag}`"
+    if not tag[0].isdigit():
+        return f"uses the tag `{tag}`, which does not name a PostgreSQL version"
+    return None
+
+
+# --- dev-image-pinned --------------------------------------------------------------------------------
+def check_dev_image_pinned(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    floating = {str(t) for t in as_list(cfg.get("floatingTags"))}
+    if r.type == REMOTE_IMAGE:
+        name = r.need("name")
+        problem = _tag_problem(str(name or ""), floating)
+        if problem:
+            yield (f"{r.label} ({name}) {problem}, so a re-pull can silently move the database to another "
+                   f"PostgreSQL version; pin a version tag such as postgres:16-bookworm or a digest.")
+        return
+    images, unresolved, unknown = index.refs(r, "image", REMOTE_IMAGE)
+    if images:
+        return  # the RemoteImage itself is checked
+    if unknown:
+        raise CouldNotCheck(r, "image")
+    for reference in unresolved:
+        problem = _tag_problem(reference, floating)
+        if problem:
+            yield (f"{r.label} runs image {reference}, which {problem}; pin a version tag such as "
+                   f"postgres:16-bookworm or a digest.")
+
+
+# --- dev-resource-limits -----------------------------------------------------------------------------
+def check_dev_resource_limits(r: Res, cfg: dict) -> Iterable[str]:
+    memory = as_int(r.need("memory")) or 0
+    swap = as_int(r.need("memorySwap"))
+    cpus = r.need("cpus")
+    maximum = as_int(cfg.get("maxMemoryMb")) or thresholds.MAX_DEV_MEMORY_MB
+    minimum = as_int(cfg.get("minMemoryMb")) or thresholds.MIN_DEV_MEMORY_MB
+    if memory <= 0:
+        yield (f"{r.label} has no memory limit, so a runaway query can take the whole machine; set memory "
+               f"(catalogue memory_mb).")
+    elif memory > maximum:
+        yield f"{r.label} may use {memory} MB, above the dev limit of {maximum} MB; lower memory_mb."
+    elif memory < minimum:
+        yield f"{r.label} is limited to {memory} MB, below the {minimum} MB PostgreSQL needs; raise memory_mb."
+    if memory > 0 and (swap is None or swap < 0 or swap > 2 * memory):
+        yield (f"{r.label} has no swap limit (memory_swap), so the memory limit can be bypassed through swap; "
+               f"set memory_swap equal to memory.")
+    try:
+        cpu_value = float(cpus) if cpus not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        cpu_value = 0.0
+    if cpu_value <= 0 and not as_int(r.get("cpuShares")):
+        yield f"{r.label} has no CPU limit; set cpus (catalogue cpus)."
+
+
+# --- dev-healthcheck -----------------------------------------------------------------------------------
+def check_dev_healthcheck(r: Res, cfg: dict) -> Iterable[str]:
+    health = r.need("healthcheck")
+    tests = as_list(health.get("tests")) if isinstance(health, dict) else []
+    if not tests or str(tests[0]).upper() == "NONE":
+        yield (f"{r.label} has no healthcheck, so `pulumi up` and services cannot tell when PostgreSQL accepts "
+               f"connections; add a pg_isready healthcheck.")
+
+
+# --- dev-volume-retained ------------------------------------------------------------------------------
+def check_dev_volume_retained(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    mounts = r.need("volumes")
+    data_mounts = [m for m in as_list(mounts) if isinstance(m, dict)
+                   and str(m.get("containerPath", "")).rstrip("/").startswith("/var/lib/postgresql")]
+    if not data_mounts:
+        yield (f"{r.label} keeps its data directory ({POSTGRES_DATA_PATH}) inside the container, so replacing the "
+               f"container loses the data; mount a named Docker volume there.")
+        return
+    named = [m for m in data_mounts if m.get("volumeName")]
+    if not named:
+        yield (f"{r.label} does not keep {POSTGRES_DATA_PATH} on a named Docker volume; mount the database's own "
+               f"named volume there.")
+        return
+    volumes, _, unknown = index.refs(r, "volumes", VOLUME)
+    if not volumes and unknown:
+        raise CouldNotCheck(r, "volumes")
+    for volume in volumes:
+        # retainOnDelete is not part of the analyzer protocol; `bulkhead check` passes it when the plan has it.
+        if volume.retain_on_delete is False and volume.protect is not True:
+            yield (f"{r.label} keeps its data on {volume.label}, which `pulumi destroy` deletes; keep "
+                   f"bulkhead:keep_volumes true (retain_on_delete) or protect the volume.")
+
+
+POLICIES = [
+    stack_policy(
+        "dev-image-pinned",
+        "Dev database images are pinned to a PostgreSQL version tag or digest, never `latest` (advisory).",
+        ADVISORY, [REMOTE_IMAGE, CONTAINER], check_dev_image_pinned,
+        config_schema=schema({"floatingTags": {
+            "type": "array", "items": {"type": "string"}, "default": list(thresholds.FLOATING_IMAGE_TAGS),
+            "description": "Image tags that count as not pinned."}}),
+        defaults={"floatingTags": list(thresholds.FLOATING_IMAGE_TAGS)},
+    ),
+    resource_policy(
+        "dev-resource-limits",
+        "Dev database containers have memory, swap and CPU limits (advisory).",
+        ADVISORY, [CONTAINER], check_dev_resource_limits,
+        config_schema=schema({
+            "maxMemoryMb": {"type": "integer", "minimum": 1, "default": thresholds.MAX_DEV_MEMORY_MB,
+                            "description": "Largest memory limit for a dev container."},
+            "minMemoryMb": {"type": "integer", "minimum": 1, "default": thresholds.MIN_DEV_MEMORY_MB,
+                            "description": "Smallest memory limit for a dev container."},
+        }),
+        defaults={"maxMemoryMb": thresholds.MAX_DEV_MEMORY_MB, "minMemoryMb": thresholds.MIN_DEV_MEMORY_MB},
+    ),
+    resource_policy(
+        "dev-healthcheck",
+        "Dev database containers have a healthcheck (advisory).",
+        ADVISORY, [CONTAINER], check_dev_healthcheck,
+    ),
+    stack_policy(
+        "dev-volume-retained",
+        "Dev database data lives on a named Docker volume that `pulumi destroy` keeps (advisory).",
+        ADVISORY, [CONTAINER], check_dev_volume_retained,
+    ),
+]
+
+_ = MANDATORY

@@ -1,0 +1,588 @@
+"""Separation: one service per database, nothing shared, nobody else on the network path.
+
+These rules follow references (ids, ARNs, names, propertyDependencies) and the
+`bulkhead:` tags/labels, never resource names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from . import thresholds
+from ._resources import (
+    CONTAINER,
+    EGRESS_RULE,
+    IAM_POLICY_TYPES,
+    INGRESS_RULE,
+    KMS_ALIAS,
+    KMS_KEY,
+    LEGACY_SG_RULE,
+    MANDATORY,
+    ADVISORY,
+    NETWORK,
+    RANDOM_PASSWORD,
+    RDS_INSTANCE,
+    RDS_PARAMETER_GROUP,
+    SECRET,
+    SECRET_PLACEHOLDER,
+    SECURITY_GROUP,
+    STACK,
+    TAG_STACK,
+    UNKNOWN,
+    VOLUME,
+    CouldNotCheck,
+    Index,
+    Res,
+    as_int,
+    as_list,
+    contains_unknown,
+    database_security_groups,
+    policy_document,
+    resource_policy,
+    schema,
+    stack_policy,
+    statements,
+    strings,
+    truthy,
+)
+
+DOCKER_DATA_TYPES = (CONTAINER, VOLUME, NETWORK)
+
+
+def _cached(index: Index, key: str, build):
+    cache = index.__dict__.setdefault("_bulkhead_cache", {})
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
+def _db_groups(index: Index) -> dict[str, list[Res]]:
+    return _cached(index, "db_groups", lambda: database_security_groups(index))
+
+
+def _who(r: Res) -> str:
+    return f"{','.join(r.databases) or 'no database'} (owner {','.join(r.owners) or 'missing'})"
+
+
+# --- database-single-owner -------------------------------------------------------------------------
+def check_database_single_owner(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    holds_data = r.type in (RDS_INSTANCE,) + DOCKER_DATA_TYPES
+    tagged = bool(r.databases) or bool(r.owners)
+    if not holds_data and not tagged:
+        return
+    if r.tags_unknown():
+        raise CouldNotCheck(r, "tags")
+    if not r.owners:
+        yield (f"{r.label} has no bulkhead:owner tag, so no service is accountable for it and the other rules "
+               f"cannot tell whose it is; tag it with the owning service (bulkhead:owner) and its database "
+               f"(bulkhead:database).")
+        return
+    if not r.databases:
+        yield (f"{r.label} is owned by {','.join(r.owners)} but names no database in bulkhead:database; tag it "
+               f"with the database it belongs to.")
+        return
+    shared_server = r.type in DOCKER_DATA_TYPES
+    if not shared_server and len(r.owners) > 1:
+        yield (f"{r.label} is tagged with several owners ({', '.join(r.owners)}); give each service its own "
+               f"resource instead of sharing one.")
+    if r.type == RDS_INSTANCE and len(r.databases) > 1:
+        yield (f"{r.label} is tagged with several databases ({', '.join(r.databases)}); each database gets an "
+               f"RDS instance of its own.")
+    if len(r.owners) > len(r.databases):
+        yield (f"{r.label} names more owners ({', '.join(r.owners)}) than databases ({', '.join(r.databases)}); "
+               f"a database has exactly one owner.")
+    # Everything a database uses belongs to the same database and owner.
+    if r.type == RDS_INSTANCE:
+        uses = (("kmsKeyId", (KMS_KEY, KMS_ALIAS)), ("masterUserSecretKmsKeyId", (KMS_KEY, KMS_ALIAS)),
+                ("performanceInsightsKmsKeyId", (KMS_KEY, KMS_ALIAS)), ("vpcSecurityGroupIds", (SECURITY_GROUP,)),
+                ("parameterGroupName", (RDS_PARAMETER_GROUP,)))
+    elif r.type == CONTAINER:
+        uses = (("volumes", (VOLUME,)), ("networksAdvanced", (NETWORK,)))
+    else:
+        uses = ()
+    for key, types in uses:
+        found, _, _ = index.refs(r, key, *types)
+        for used in found:
+            if used.type == KMS_ALIAS:
+                continue
+            if used.tags_unknown():
+                raise CouldNotCheck(used, "tags")
+            if sorted(used.owners) != sorted(r.owners) or sorted(used.databases) != sorted(r.databases):
+                yield (f"{r.label} ({_who(r)}) uses {used.label}, which belongs to {_who(used)}; give the "
+                       f"database its own {used.label.split(' ')[0] if used.type != KMS_KEY else 'KMS key'} "
+                       f"owned by the same service.")
+
+
+# --- no-shared-credentials -------------------------------------------------------------------------
+_PASSWORD_ENV = re.compile(r"^([A-Z0-9_]*PASSWORD[A-Z0-9_]*)=(.*)$")
+
+
+def _consumers_of(index: Index, password: Res) -> list[Res]:
+    out = []
+    for r in index.of_type(CONTAINER, RDS_INSTANCE):
+        if any(password.urn in urns for urns in r.deps.values()):
+            out.append(r)
+    return out
+
+
+def _env_passwords(r: Res) -> dict[str, str]:
+    envs = r.get("envs")
+    out = {}
+    if isinstance(envs, list):
+        for item in envs:
+            if isinstance(item, str):
+                m = _PASSWORD_ENV.match(item)
+                if m and m.group(2) and m.group(2) != SECRET_PLACEHOLDER:
+                    out[m.group(1)] = m.group(2)
+    return out
+
+
+def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    if r.type == RANDOM_PASSWORD:
+        users = _consumers_of(index, r)
+        if len(users) > 1:
+            yield (f"{r.label} is the password of several servers ({', '.join(u.name for u in users)}); "
+                   f"generate one password per database role and container.")
+        return
+    if r.type == CONTAINER:
+        envs = r.get("envs")
+        if contains_unknown(envs):
+            passwords = [d for d in r.deps.get("envs", []) if index.by_urn.get(d) and index.by_urn[d].type == RANDOM_PASSWORD]
+            if not passwords:
+                raise CouldNotCheck(r, "envs")
+        plain_pw = _env_passwords(r)
+        if plain_pw:
+            yield (f"{r.label} sets {', '.join(sorted(plain_pw))} as plain text, so the password is readable in "
+                   f"the stack state and shared by anyone who reads it; generate it with RandomPassword and "
+                   f"pass it as a Pulumi secret.")
+            values = list(plain_pw.values())
+            if len(set(values)) < len(values):
+                yield (f"{r.label} gives several roles the same password; each database role needs its own.")
+            for other in index.of_type(CONTAINER):
+                if other is not r and set(values) & set(_env_passwords(other).values()):
+                    yield (f"{r.label} uses the same password as {other.label}; every server and role needs "
+                           f"its own generated password.")
+        else:
+            password_deps = {d for d in r.deps.get("envs", [])
+                             if index.by_urn.get(d) is not None and index.by_urn[d].type == RANDOM_PASSWORD}
+            needed = len(r.databases) + 1  # one per database role, plus the admin
+            if r.databases and len(password_deps) < needed:
+                yield (f"{r.label} hosts {len(r.databases)} database(s) but its environment draws on only "
+                       f"{len(password_deps)} generated password(s); give the admin and every database role a "
+                       f"RandomPassword of its own.")
+        return
+    if r.type == RDS_INSTANCE:
+        pw = r.get("password")
+        if isinstance(pw, str) and pw and pw != SECRET_PLACEHOLDER:
+            for other in index.of_type(RDS_INSTANCE):
+                if other is not r and other.get("password") == pw:
+                    yield (f"{r.label} has the same master password as {other.label}; let RDS manage a separate "
+                           f"secret per instance (manage_master_user_password=True).")
+        return
+    if r.type == STACK:
+        outputs = r.props
+        dbs = outputs.get("databases") if isinstance(outputs.get("databases"), dict) else {}
+        services = outputs.get("services") if isinstance(outputs.get("services"), dict) else {}
+        for service, info in sorted(services.items()):
+            if not isinstance(info, dict):
+                continue
+            for db in as_list(info.get("databases")):
+                owner = dbs.get(db, {}).get("owner") if isinstance(dbs.get(db), dict) else None
+                if owner is not None and owner != service:
+                    yield (f"The stack output `services.{service}` hands {service} the credentials of database "
+                           f"{db}, which belongs to {owner}; export each database's URL to its owner only.")
+        by_group: dict[str, set] = {}
+        for db, info in sorted(dbs.items()):
+            if isinstance(info, dict) and isinstance(info.get("security_group_id"), str):
+                by_group.setdefault(info["security_group_id"], set()).add(info.get("owner"))
+        for group, owners in sorted(by_group.items()):
+            if len(owners) > 1:
+                yield (f"The stack output `databases` gives the same client security group {group} to "
+                       f"{', '.join(sorted(str(o) for o in owners))}; every service gets a client group of its own.")
+
+
+# --- db-ingress-owner-only -------------------------------------------------------------------------
+def _db_port(instances: list[Res]) -> int:
+    for inst in instances:
+        port = as_int(inst.get("port"))
+        if port:
+            return port
+    return 5432
+
+
+def _instance_owners(instances: list[Res]) -> set[str]:
+    return {o for inst in instances for o in inst.owners}
+
+
+def _check_source(index: Index, rule: Res, target: Res, instances: list[Res], key: str,
+                  cidr_keys: tuple, proto_key: str = "ipProtocol") -> Iterable[str]:
+    owners = _instance_owners(instances)
+    dbs = sorted({d for inst in instances for d in inst.databases})
+    what = f"database security group {target.name} (database {','.join(dbs) or '?'})"
+    cidrs = [c for k in cidr_keys for c in as_list(rule.get(k)) if c]
+    if any(c is UNKNOWN for c in cidrs):
+        raise CouldNotCheck(rule, cidr_keys[0])
+    if cidrs:
+        yield (f"{rule.label} admits the address range(s) {', '.join(map(str, cidrs))} into {what}; admit only "
+               f"the owner's client security group (referenced_security_group_id), never an address range.")
+    if rule.get("prefixListId") or rule.get("prefixListIds"):
+        yield f"{rule.label} admits a prefix list into {what}; admit only the owner's client security group."
+    sources, unresolved, unknown = index.refs(rule, key, SECURITY_GROUP)
+    if not sources and unknown:
+        raise CouldNotCheck(rule, key)
+    for value in unresolved:
+        yield (f"{rule.label} admits security group {value}, which is not a client group of this stack, into "
+               f"{what}; admit only {', '.join(sorted(owners)) or 'the owner'}'s client security group.")
+    for source in sources:
+        if source.urn == target.urn:
+            continue  # self-reference: members of the database group itself (the instances)
+        if source.urn in _db_groups(index):
+            other = _db_groups(index)[source.urn]
+            yield (f"{rule.label} admits the database security group {source.name} of "
+                   f"{','.join(sorted({d for i in other for d in i.databases}))} into {what}; admit only the "
+                   f"owner's client security group.")
+            continue
+        src_owners = set(source.owners)
+        if not src_owners or src_owners != owners:
+            yield (f"{rule.label} admits {source.label} (owner {','.join(sorted(src_owners)) or 'missing'}) into "
+                   f"{what}, which belongs to {', '.join(sorted(owners)) or 'no owner'}; only the owning "
+                   f"service's client group may reach a database.")
+    if not cidrs and not sources and not unresolved and not unknown and not rule.get("prefixListId"):
+        return
+    proto = rule.get(proto_key)
+    port = _db_port(instances)
+    if proto in ("-1", "all", -1):
+        yield (f"{rule.label} opens every protocol and port of {what}; open tcp {port} only.")
+        return
+    lo, hi = as_int(rule.get("fromPort")), as_int(rule.get("toPort"))
+    if lo is not None and hi is not None and (lo, hi) != (port, port):
+        yield (f"{rule.label} opens ports {lo}-{hi} of {what}; open the database port {port} only.")
+
+
+def check_db_ingress_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    groups = _db_groups(index)
+    if r.type == SECURITY_GROUP:
+        instances = groups.get(r.urn)
+        if not instances:
+            return
+        ingress = r.get("ingress")
+        if ingress is UNKNOWN:
+            raise CouldNotCheck(r, "ingress")
+        for i, block in enumerate(as_list(ingress)):
+            if not isinstance(block, dict):
+                continue
+            pseudo = Res(INGRESS_RULE, r.urn, f"{r.name}.ingress[{i}]", {
+                "cidrBlocks": block.get("cidrBlocks"), "ipv6CidrBlocks": block.get("ipv6CidrBlocks"),
+                "securityGroups": block.get("securityGroups"), "prefixListIds": block.get("prefixListIds"),
+                "protocol": block.get("protocol"), "fromPort": block.get("fromPort"), "toPort": block.get("toPort"),
+            })
+            if truthy(block.get("self")) and not block.get("securityGroups"):
+                continue
+            yield from _check_source(index, pseudo, r, instances, "securityGroups",
+                                     ("cidrBlocks", "ipv6CidrBlocks"), "protocol")
+        return
+    if r.type in (INGRESS_RULE, LEGACY_SG_RULE):
+        if r.type == LEGACY_SG_RULE and r.need("type") != "ingress":
+            yield from _check_egress(index, r, "securityGroupId", "sourceSecurityGroupId")
+            return
+        targets, _, unknown = index.refs(r, "securityGroupId", SECURITY_GROUP)
+        if not targets and unknown:
+            raise CouldNotCheck(r, "securityGroupId")
+        for target in targets:
+            instances = groups.get(target.urn)
+            if not instances:
+                continue
+            if r.type == INGRESS_RULE:
+                yield from _check_source(index, r, target, instances, "referencedSecurityGroupId",
+                                         ("cidrIpv4", "cidrIpv6"))
+            else:
+                yield from _check_source(index, r, target, instances, "sourceSecurityGroupId",
+                                         ("cidrBlocks", "ipv6CidrBlocks"), "protocol")
+        return
+    if r.type == EGRESS_RULE:
+        yield from _check_egress(index, r, "securityGroupId", "referencedSecurityGroupId")
+
+
+def _check_egress(index: Index, r: Res, source_key: str, dest_key: str) -> list[str]:
+    """A client group's egress to another owner's database group is a path waiting for an ingress."""
+    groups = _db_groups(index)
+    dests, _, unknown_dest = index.refs(r, dest_key, SECURITY_GROUP)
+    clients, _, unknown_src = index.refs(r, source_key, SECURITY_GROUP)
+    out = []
+    for dest in dests:
+        instances = groups.get(dest.urn)
+        if not instances:
+            continue
+        owners = _instance_owners(instances)
+        for client in clients:
+            if client.urn in groups:
+                continue
+            if set(client.owners) != owners:
+                out.append(f"{r.label} lets {client.label} (owner {','.join(client.owners) or 'missing'}) send to "
+                           f"the database security group {dest.name} of {', '.join(sorted(owners)) or 'no owner'}; "
+                           f"a client group may reach only its own service's databases.")
+    return out
+
+
+# --- no-shared-volumes ------------------------------------------------------------------------------
+def _mounted_volumes(index: Index, container: Res) -> list[Res]:
+    found, _, unknown = index.refs(container, "volumes", VOLUME)
+    if not found and unknown:
+        raise CouldNotCheck(container, "volumes")
+    return found
+
+
+def check_no_shared_volumes(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    if r.type == VOLUME:
+        users = [c for c in index.of_type(CONTAINER) if r in _mounted_volumes(index, c)]
+        if len(users) > 1:
+            yield (f"{r.label} is mounted by several containers ({', '.join(u.name for u in users)}), so each can "
+                   f"read the other's data files; give every database server a volume of its own.")
+        for user in users:
+            if r.databases and user.databases and sorted(user.databases) != sorted(r.databases):
+                yield (f"{r.label} holds the data of {','.join(r.databases)} but is mounted by {user.label} of "
+                       f"{','.join(user.databases)}; mount only the server's own volume.")
+        return
+    if r.type == CONTAINER:
+        for mount in as_list(r.get("volumes")):
+            if isinstance(mount, dict) and mount.get("hostPath"):
+                yield (f"{r.label} bind-mounts the host directory {mount.get('hostPath')}, which any other "
+                       f"container or process on the host can share; use a named Docker volume of its own.")
+            if isinstance(mount, dict) and mount.get("fromContainer"):
+                yield (f"{r.label} mounts the volumes of container {mount.get('fromContainer')}; use a named "
+                       f"Docker volume of its own.")
+        for mount in as_list(r.get("mounts")):
+            if isinstance(mount, dict) and mount.get("type") == "bind":
+                yield (f"{r.label} bind-mounts {mount.get('source')} from the host; use a named Docker volume "
+                       f"of its own.")
+
+
+# --- no-shared-networks -----------------------------------------------------------------------------
+def _attached_networks(index: Index, container: Res) -> list[Res]:
+    found, _, unknown = index.refs(container, "networksAdvanced", NETWORK)
+    if not found and unknown:
+        raise CouldNotCheck(container, "networksAdvanced")
+    return found
+
+
+def check_no_shared_networks(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    if r.type == NETWORK:
+        users = [c for c in index.of_type(CONTAINER) if r in _attached_networks(index, c)]
+        if len(users) > 1:
+            yield (f"{r.label} connects several database containers ({', '.join(u.name for u in users)}); give "
+                   f"each server a network of its own so that a service joins only its own database's network.")
+        for user in users:
+            if r.databases and user.databases and sorted(user.databases) != sorted(r.databases):
+                yield (f"{r.label} belongs to {','.join(r.databases)} but {user.label} of "
+                       f"{','.join(user.databases)} joins it; attach each container only to its own network.")
+        return
+    if r.type == CONTAINER:
+        mode = r.get("networkMode")
+        if mode is UNKNOWN:
+            raise CouldNotCheck(r, "networkMode")
+        if isinstance(mode, str) and (mode == "host" or mode.startswith("container:")):
+            yield (f"{r.label} uses network mode '{mode}', sharing a network namespace with other processes; "
+                   f"attach it to its own Docker network instead.")
+        elif not as_list(r.get("networksAdvanced")) and mode in (None, "", "bridge", "default"):
+            yield (f"{r.label} is on Docker's default bridge network, which every other container shares; "
+                   f"attach it to the database's own network (networks_advanced).")
+        return
+    if r.type == SECURITY_GROUP:
+        instances = _db_groups(index).get(r.urn) or []
+        dbs = sorted({d for i in instances for d in i.databases} | {f"?{i.name}" for i in instances if not i.databases})
+        if len(dbs) > 1:
+            yield (f"{r.label} guards several databases ({', '.join(dbs)}), so whoever it admits reaches all of "
+                   f"them; give every database a security group of its own.")
+
+
+# --- dev-ports-loopback-only ------------------------------------------------------------------------
+def check_dev_ports_loopback_only(r: Res, cfg: dict) -> Iterable[str]:
+    loopback = set(str(x) for x in as_list(cfg.get("allowedHostIps")))
+    if r.need("networkMode") == "host":
+        yield (f"{r.label} uses host networking, so PostgreSQL listens on every interface of the machine; use "
+               f"a bridge network and publish the port on 127.0.0.1.")
+    for port in as_list(r.need("ports")):
+        if not isinstance(port, dict):
+            continue
+        ip = port.get("ip")
+        if ip in (None, ""):
+            yield (f"{r.label} publishes port {port.get('external') or port.get('internal')} without an ip, which "
+                   f"Docker binds on 0.0.0.0 (every interface); set ip=\"127.0.0.1\".")
+        elif str(ip) not in loopback:
+            yield (f"{r.label} publishes port {port.get('external') or port.get('internal')} on {ip}, reachable "
+                   f"from other machines; publish it on 127.0.0.1 only.")
+
+
+# --- one-database-per-server ------------------------------------------------------------------------
+def check_one_database_per_server(r: Res, cfg: dict) -> Iterable[str]:
+    if r.tags_unknown():
+        raise CouldNotCheck(r, "tags")
+    dbs = r.databases
+    if len(dbs) <= 1:
+        return
+    if r.type == RDS_INSTANCE:
+        yield (f"{r.label} hosts several databases ({', '.join(dbs)}); give every database an RDS instance of "
+               f"its own.")
+    elif r.type == CONTAINER and not truthy(cfg.get("allowSharedDevServers")):
+        yield (f"{r.label} is a shared server for {', '.join(dbs)}, which this stack does not allow; remove "
+               f"`server` from those databases so that each gets its own container.")
+
+
+# --- access-policy-single-database ------------------------------------------------------------------
+_GRANT_ACTIONS = ("secretsmanager:", "kms:decrypt", "kms:*", "rds-db:", "rds:*", "*")
+_DBUSER = re.compile(r"^arn:[^:]+:rds-db:[^:]*:[^:]*:dbuser:([^/]+)/")
+
+
+def _databases_of(index: Index, r: Res) -> set[str]:
+    if r.databases:
+        return set(r.databases)
+    if r.type == KMS_KEY:  # an untagged key: whose instances use it?
+        out = set()
+        for inst in index.of_type(RDS_INSTANCE):
+            found, _, _ = index.refs(inst, "kmsKeyId", KMS_KEY)
+            if r in found:
+                out |= set(inst.databases) or {f"?{inst.name}"}
+        return out
+    return {f"?{r.name}"}
+
+
+def _granted(index: Index, r: Res) -> tuple[set[str], list[str]]:
+    granted: set[str] = set()
+    wildcards: list[str] = []
+    for urn in r.deps.get("policy", []):
+        dep = index.by_urn.get(urn)
+        if dep is not None and dep.type in (RDS_INSTANCE, KMS_KEY, SECRET):
+            granted |= _databases_of(index, dep)
+    doc = policy_document(r)
+    for st in statements(doc):
+        if st.get("Effect", "Allow") != "Allow":
+            continue
+        actions = [str(a).lower() for a in as_list(st.get("Action"))]
+        if not any(a.startswith(p) or a == p for a in actions for p in _GRANT_ACTIONS):
+            continue
+        for res in strings(st.get("Resource")):
+            if res == "*" or res.endswith(":*") or res.endswith("secret:*") or res.endswith("key/*") or \
+                    re.search(r":dbuser:\*", res) or res.endswith("db:*"):
+                wildcards.append(res)
+                continue
+            m = _DBUSER.match(res)
+            hits = index.lookup(m.group(1) if m else res, RDS_INSTANCE, KMS_KEY, SECRET)
+            for hit in hits:
+                granted |= _databases_of(index, hit)
+    return granted, wildcards
+
+
+def check_access_policy_single_database(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    document = r.get("policy")
+    granted, wildcards = _granted(index, r)
+    if contains_unknown(document) and len(granted) <= 1:
+        raise CouldNotCheck(r, "policy")
+    if wildcards:
+        yield (f"{r.label} grants database access on wildcard resource(s) {', '.join(sorted(set(wildcards)))}, "
+               f"which covers every database; name exactly one database's secret, key and rds-db:connect user.")
+    if len(granted) > 1:
+        yield (f"{r.label} grants access to several databases ({', '.join(sorted(granted))}); give every "
+               f"database its own access policy and attach only the owner's.")
+    elif granted and r.databases and not granted <= set(r.databases):
+        yield (f"{r.label} is tagged for {','.join(r.databases)} but grants {', '.join(sorted(granted))}; grant "
+               f"only the database it belongs to.")
+
+
+# --- platform-matches-stack -------------------------------------------------------------------------
+def _expected_platform(stack: str, mapping: dict):
+    if not stack:
+        return None
+    if stack in mapping:
+        return mapping[stack]
+    for prefix, platform in sorted(mapping.items(), key=lambda kv: -len(kv[0])):
+        if stack.startswith(prefix + "-") or stack.startswith(prefix + "_") or stack.startswith(prefix + "."):
+            return platform
+    return None
+
+
+def check_platform_matches_stack(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    stack = r.stack
+    if r.type == STACK:
+        kinds = {"docker" if t == CONTAINER else "aws" for t in (CONTAINER, RDS_INSTANCE) if index.of_type(t)}
+        if len(kinds) > 1:
+            yield (f"Stack {stack} creates both Docker containers and RDS instances; a stack has one platform "
+                   f"(bulkhead:platform), so put dev databases and prod databases in separate stacks.")
+        return
+    platform = "docker" if r.type.startswith("docker:") else ("aws" if r.type.startswith("aws:") else None)
+    if platform is None:
+        return
+    expected = _expected_platform(stack or "", cfg.get("platformByStack") or {})
+    if expected and platform != expected and r.type in (CONTAINER, VOLUME, NETWORK, RDS_INSTANCE):
+        yield (f"{r.label} is a {platform} database resource in stack {stack}, which must use the {expected} "
+               f"platform; set bulkhead:platform to {expected} in Pulumi.{stack}.yaml.")
+    tagged = r.tags.get(TAG_STACK)
+    if tagged and stack and tagged != stack:
+        yield (f"{r.label} is tagged bulkhead:stack={tagged} but belongs to stack {stack}, so backups and audits "
+               f"would attribute it to the wrong stack; tag it with its own stack.")
+
+
+POLICIES = [
+    stack_policy(
+        "database-single-owner",
+        "Every database resource names exactly one owning service (bulkhead:owner), and everything a database uses "
+        "(key, security groups, parameter group, volume, network) belongs to the same database and owner.",
+        MANDATORY, [], check_database_single_owner,
+    ),
+    stack_policy(
+        "no-shared-credentials",
+        "No password, secret or client security group is shared between servers, roles or services.",
+        MANDATORY, [CONTAINER, RDS_INSTANCE, RANDOM_PASSWORD, STACK], check_no_shared_credentials,
+    ),
+    stack_policy(
+        "db-ingress-owner-only",
+        "A database's security group admits only its owner's client security group, on the database port.",
+        MANDATORY, [SECURITY_GROUP, INGRESS_RULE, EGRESS_RULE, LEGACY_SG_RULE], check_db_ingress_owner_only,
+    ),
+    stack_policy(
+        "no-shared-volumes",
+        "Every database server has a Docker volume of its own; no volume is mounted twice, no host bind mounts.",
+        MANDATORY, [VOLUME, CONTAINER], check_no_shared_volumes,
+    ),
+    stack_policy(
+        "no-shared-networks",
+        "Every database server has a network of its own (Docker network; RDS security group); no host or default "
+        "bridge networking.",
+        MANDATORY, [NETWORK, CONTAINER, SECURITY_GROUP], check_no_shared_networks,
+    ),
+    resource_policy(
+        "dev-ports-loopback-only",
+        "Dev database containers publish their ports on the loopback interface only.",
+        MANDATORY, [CONTAINER], check_dev_ports_loopback_only,
+        config_schema=schema({"allowedHostIps": {
+            "type": "array", "items": {"type": "string"}, "default": list(thresholds.LOOPBACK_IPS),
+            "description": "Host IPs a container may publish a port on."}}),
+        defaults={"allowedHostIps": list(thresholds.LOOPBACK_IPS)},
+    ),
+    resource_policy(
+        "one-database-per-server",
+        "Every database has a server of its own. Shared dev servers (roles keep databases apart) are allowed by "
+        "default; set allowSharedDevServers=false (and enforcementLevel mandatory, as the prod config does) to refuse them.",
+        ADVISORY, [RDS_INSTANCE, CONTAINER], check_one_database_per_server,
+        config_schema=schema({"allowSharedDevServers": {
+            "type": "boolean", "default": thresholds.ALLOW_SHARED_DEV_SERVERS,
+            "description": "Whether a Docker container may host several databases (bulkhead:servers)."}}),
+        defaults={"allowSharedDevServers": thresholds.ALLOW_SHARED_DEV_SERVERS},
+    ),
+    stack_policy(
+        "access-policy-single-database",
+        "An IAM policy grants the secret, key and rds-db:connect of exactly one database, never a wildcard.",
+        MANDATORY, list(IAM_POLICY_TYPES), check_access_policy_single_database,
+    ),
+    stack_policy(
+        "platform-matches-stack",
+        "A stack's databases live on the platform its name implies (prod: aws, dev: docker), on one platform only, "
+        "and carry their own stack's bulkhead:stack tag.",
+        MANDATORY, [], check_platform_matches_stack,
+        config_schema=schema({"platformByStack": {
+            "type": "object", "additionalProperties": {"type": "string", "enum": ["aws", "docker"]},
+            "default": dict(thresholds.PLATFORM_BY_STACK_PREFIX),
+            "description": "Stack name (or prefix before -, _ or .) -> required platform."}}),
+        defaults={"platformByStack": dict(thresholds.PLATFORM_BY_STACK_PREFIX)},
+    ),
+]

@@ -1,0 +1,553 @@
+"""Mutation tests: one unsafe change at a time to the compliant prod and dev plans.
+
+Each mutation must be caught by the policy meant for it; the unmutated plans by none.
+The kill rate is printed at the end (and written to the terminal, so it shows in CI logs).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from typing import Callable
+
+import pytest
+
+from bulkhead.check import evaluate, load_pack
+
+SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+PROD_CONFIG = load_pack().PROD_POLICY_CONFIG
+RESULTS: dict[str, bool] = {}
+
+
+# --- helpers that edit a plan the way a changed program would -------------------------------------
+
+def res(export: dict, name: str) -> dict:
+    for r in export["deployment"]["resources"]:
+        if r["urn"].endswith(f"::{name}"):
+            return r
+    raise KeyError(name)
+
+
+def urn(export: dict, name: str) -> str:
+    return res(export, name)["urn"]
+
+
+def set_prop(export: dict, name: str, key: str, value, deps: list[str] | None = None) -> None:
+    r = res(export, name)
+    for side in ("inputs", "outputs"):
+        if value is None:
+            r[side].pop(key, None)
+        else:
+            r[side][key] = copy.deepcopy(value)
+    if deps is not None:
+        r["propertyDependencies"][key] = deps
+
+
+def edit(export: dict, name: str, fn: Callable[[dict], None]) -> None:
+    r = res(export, name)
+    for side in ("inputs", "outputs"):
+        fn(r[side])
+
+
+def out(export: dict, name: str, key: str):
+    return res(export, name)["outputs"][key]
+
+
+def set_tag(export: dict, name: str, key: str, value) -> None:
+    def fn(props):
+        if isinstance(props.get("tags"), dict):
+            if value is None:
+                props["tags"].pop(key, None)
+            else:
+                props["tags"][key] = value
+        else:
+            labels = [l for l in props["labels"] if l["label"] != key]
+            if value is not None:
+                labels.append({"label": key, "value": value})
+            props["labels"] = labels
+    edit(export, name, fn)
+
+
+def add_resource(export: dict, template: str, new_name: str, inputs: dict, deps: dict | None = None) -> None:
+    r = copy.deepcopy(res(export, template))
+    r["urn"] = r["urn"].rsplit("::", 1)[0] + "::" + new_name
+    r["id"] = f"{new_name}-id"
+    r["inputs"] = copy.deepcopy(inputs)
+    r["outputs"] = copy.deepcopy(inputs)
+    r["propertyDependencies"] = deps or {}
+    r["dependencies"] = sorted({u for v in (deps or {}).values() for u in v})
+    export["deployment"]["resources"].append(r)
+
+
+def sg_rule_tags(db: str, owner: str, role: str = "database") -> dict:
+    return {"bulkhead:stack": "prod", "bulkhead:owner": owner, "bulkhead:role": role, "bulkhead:database": db,
+            "bulkhead:tier": "critical"}
+
+
+def policy_doc(export: dict, name: str) -> dict:
+    return json.loads(res(export, name)["inputs"]["policy"])
+
+
+def set_policy_doc(export: dict, name: str, doc: dict) -> None:
+    set_prop(export, name, "policy", json.dumps(doc))
+
+
+# --- prod mutations ------------------------------------------------------------------------------
+
+def m_public(e):
+    set_prop(e, "auth-primary", "publiclyAccessible", True)
+
+
+def m_public_cidr_rule(e):
+    set_prop(e, "auth-db-from-owner", "referencedSecurityGroupId", None, deps=[])
+    set_prop(e, "auth-db-from-owner", "cidrIpv4", "0.0.0.0/0")
+
+
+def m_private_cidr_rule(e):
+    set_prop(e, "auth-db-from-owner", "referencedSecurityGroupId", None, deps=[])
+    set_prop(e, "auth-db-from-owner", "cidrIpv4", "10.42.0.0/16")
+
+
+def m_new_public_rule(e):
+    add_resource(e, "auth-db-from-owner", "auth-db-from-anywhere", {
+        "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrIpv4": "0.0.0.0/0",
+        "securityGroupId": res(e, "auth-db")["id"], "tags": sg_rule_tags("auth", "auth-service")},
+        deps={"securityGroupId": [urn(e, "auth-db")]})
+
+
+def m_ipv6_public_rule(e):
+    set_prop(e, "worker-db-from-owner", "referencedSecurityGroupId", None, deps=[])
+    set_prop(e, "worker-db-from-owner", "cidrIpv6", "::/0")
+
+
+def m_other_client_in_ingress(e):
+    set_prop(e, "auth-db-from-owner", "referencedSecurityGroupId", res(e, "client-app-service-client")["id"],
+             deps=[urn(e, "client-app-service-client")])
+
+
+def m_extra_ingress_from_other_service(e):
+    add_resource(e, "auth-db-from-owner", "auth-db-from-worker", {
+        "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432,
+        "referencedSecurityGroupId": res(e, "client-worker-service-client")["id"],
+        "securityGroupId": res(e, "auth-db")["id"], "tags": sg_rule_tags("auth", "auth-service")},
+        deps={"securityGroupId": [urn(e, "auth-db")], "referencedSecurityGroupId": [urn(e, "client-worker-service-client")]})
+
+
+def m_ingress_by_dependency_only(e):
+    # At preview the ids are unknown: the rule is found through propertyDependencies.
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    add_resource(e, "auth-db-from-owner", "auth-db-from-app-preview", {
+        "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432,
+        "referencedSecurityGroupId": unknown, "securityGroupId": unknown,
+        "tags": sg_rule_tags("auth", "auth-service")},
+        deps={"securityGroupId": [urn(e, "auth-db")], "referencedSecurityGroupId": [urn(e, "client-app-service-client")]})
+
+
+def m_ingress_all_ports(e):
+    set_prop(e, "auth-db-from-owner", "fromPort", 0)
+    set_prop(e, "auth-db-from-owner", "toPort", 65535)
+
+
+def m_egress_to_other_db(e):
+    add_resource(e, "auth-owner-to-db", "worker-to-auth-db", {
+        "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432,
+        "referencedSecurityGroupId": res(e, "auth-db")["id"],
+        "securityGroupId": res(e, "client-worker-service-client")["id"],
+        "tags": sg_rule_tags("auth", "worker-service", "client")},
+        deps={"referencedSecurityGroupId": [urn(e, "auth-db")], "securityGroupId": [urn(e, "client-worker-service-client")]})
+
+
+def m_literal_password(e):
+    set_prop(e, "auth-primary", "password", SECRET)
+    set_prop(e, "auth-primary", "manageMasterUserPassword", False)
+
+
+def m_unencrypted(e):
+    set_prop(e, "worker-primary", "storageEncrypted", False)
+
+
+def m_no_cmk(e):
+    set_prop(e, "app-primary", "kmsKeyId", None, deps=[])
+
+
+def m_aws_managed_key(e):
+    set_prop(e, "app-primary", "kmsKeyId", "alias/aws/rds", deps=[])
+
+
+def m_force_ssl_off(e):
+    edit(e, "auth-params", lambda p: [x.update(value="0") for x in p["parameters"] if x["name"] == "rds.force_ssl"])
+
+
+def m_force_ssl_missing(e):
+    edit(e, "worker-params", lambda p: p.update(parameters=[x for x in p["parameters"] if x["name"] != "rds.force_ssl"]))
+
+
+def m_default_parameter_group(e):
+    set_prop(e, "worker-primary", "parameterGroupName", None, deps=[])
+
+
+def m_no_iam_auth(e):
+    set_prop(e, "auth-primary", "iamDatabaseAuthenticationEnabled", False)
+
+
+def m_old_ca(e):
+    set_prop(e, "app-primary", "caCertIdentifier", "rds-ca-2019")
+
+
+def m_admin_postgres(e):
+    set_prop(e, "app-primary", "username", "postgres")
+
+
+def m_kms_rotation_off(e):
+    set_prop(e, "auth-key", "enableKeyRotation", False)
+
+
+def m_secret_default_key(e):
+    set_prop(e, "auth-primary", "masterUserSecretKmsKeyId", None, deps=[])
+
+
+def m_low_retention(e):
+    set_prop(e, "auth-primary", "backupRetentionPeriod", 3)
+
+
+def m_not_in_backup_plan(e):
+    set_tag(e, "worker-primary", "bulkhead:role", "primary-unselected")
+
+
+def m_backup_plan_short(e):
+    edit(e, "backup-critical", lambda p: p["rules"][0]["lifecycle"].update(deleteAfter=3))
+
+
+def m_deletion_protection_off(e):
+    set_prop(e, "auth-primary", "deletionProtection", False)
+
+
+def m_skip_final_snapshot(e):
+    set_prop(e, "app-primary", "skipFinalSnapshot", True)
+
+
+def m_delete_automated_backups(e):
+    set_prop(e, "app-primary", "deleteAutomatedBackups", True)
+
+
+def m_unprotected_primary(e):
+    res(e, "auth-primary")["protect"] = False
+
+
+def m_unprotected_key(e):
+    res(e, "worker-key")["protect"] = False
+
+
+def m_single_az(e):
+    set_prop(e, "app-primary", "multiAz", False)
+
+
+def m_no_monitoring(e):
+    set_prop(e, "app-primary", "monitoringInterval", 0)
+
+
+def m_no_log_exports(e):
+    set_prop(e, "worker-primary", "enabledCloudwatchLogsExports", [])
+
+
+def m_pi_unencrypted(e):
+    set_prop(e, "worker-primary", "performanceInsightsKmsKeyId", None, deps=[])
+
+
+def m_no_minor_upgrades(e):
+    set_prop(e, "worker-primary", "autoMinorVersionUpgrade", False)
+
+
+def m_no_copy_tags(e):
+    set_prop(e, "auth-primary", "copyTagsToSnapshot", False)
+
+
+def m_replica_other_key(e):
+    arn = out(e, "app-key", "arn")
+    set_prop(e, "auth-replica-1", "kmsKeyId", arn, deps=[urn(e, "app-key")])
+    set_prop(e, "auth-replica-1", "performanceInsightsKmsKeyId", arn, deps=[urn(e, "app-key")])
+
+
+def m_replica_other_params(e):
+    set_prop(e, "auth-replica-2", "parameterGroupName", out(e, "app-params", "name"), deps=[urn(e, "app-params")])
+
+
+def m_replica_other_sg(e):
+    set_prop(e, "app-replica-1", "vpcSecurityGroupIds", [res(e, "worker-db")["id"]], deps=[urn(e, "worker-db")])
+
+
+def m_replica_of_other_primary(e):
+    set_prop(e, "app-replica-1", "replicateSourceDb", "prod-auth", deps=[urn(e, "auth-primary")])
+
+
+def m_replica_external_source(e):
+    set_prop(e, "app-replica-1", "replicateSourceDb", "arn:aws:rds:eu-west-1:999999999999:db:someone-else", deps=[])
+
+
+def m_policy_two_secrets(e):
+    doc = policy_doc(e, "auth-access")
+    app_secret = out(e, "app-primary", "masterUserSecrets")[0]["secretArn"]
+    doc["Statement"][0]["Resource"] = [doc["Statement"][0]["Resource"], app_secret]
+    set_policy_doc(e, "auth-access", doc)
+
+
+def m_policy_wildcard(e):
+    doc = policy_doc(e, "worker-access")
+    doc["Statement"][0]["Resource"] = "*"
+    set_policy_doc(e, "worker-access", doc)
+
+
+def m_policy_other_connect(e):
+    doc = policy_doc(e, "worker-access")
+    rid = out(e, "auth-primary", "resourceId")
+    doc["Statement"].append({"Effect": "Allow", "Action": "rds-db:connect",
+                             "Resource": f"arn:aws:rds-db:eu-west-1:123456789012:dbuser:{rid}/*"})
+    set_policy_doc(e, "worker-access", doc)
+
+
+def m_missing_owner_rds(e):
+    set_tag(e, "worker-primary", "bulkhead:owner", None)
+
+
+def m_primary_other_key(e):
+    arn = out(e, "auth-key", "arn")
+    for key in ("kmsKeyId", "masterUserSecretKmsKeyId", "performanceInsightsKmsKeyId"):
+        set_prop(e, "app-primary", key, arn, deps=[urn(e, "auth-key")])
+
+
+def m_two_dbs_one_sg(e):
+    set_prop(e, "app-primary", "vpcSecurityGroupIds", [res(e, "auth-db")["id"]], deps=[urn(e, "auth-db")])
+
+
+def m_rds_two_databases(e):
+    set_tag(e, "worker-primary", "bulkhead:database", "app,worker")
+
+
+def m_wrong_stack_tag(e):
+    set_tag(e, "auth-primary", "bulkhead:stack", "dev")
+
+
+def m_shared_client_group_output(e):
+    stack = e["deployment"]["resources"][0]
+    dbs = stack["outputs"]["databases"]
+    dbs["app"]["security_group_id"] = dbs["auth"]["security_group_id"]
+
+
+def m_client_group_two_owners(e):
+    set_tag(e, "client-app-service-client", "bulkhead:owner", "app-service,worker-service")
+
+
+# --- dev mutations -------------------------------------------------------------------------------
+
+def m_shared_volume(e):
+    edit(e, "app-postgres", lambda p: p["volumes"][0].update(volumeName=out(e, "auth-data", "name")))
+    res(e, "app-postgres")["propertyDependencies"]["volumes"] = [urn(e, "auth-data")]
+
+
+def m_bind_mount(e):
+    edit(e, "worker-postgres", lambda p: p["volumes"].append({"hostPath": "/srv/pg", "containerPath": "/backup"}))
+
+
+def m_port_all_interfaces(e):
+    edit(e, "auth-postgres", lambda p: p["ports"][0].update(ip="0.0.0.0"))
+
+
+def m_port_no_ip(e):
+    edit(e, "app-postgres", lambda p: p["ports"][0].pop("ip"))
+
+
+def m_host_network(e):
+    set_prop(e, "worker-postgres", "networkMode", "host")
+
+
+def m_latest_image(e):
+    set_prop(e, "auth-image", "name", "postgres:latest")
+
+
+def m_untagged_image(e):
+    set_prop(e, "worker-image", "name", "postgres")
+
+
+def m_missing_owner_label(e):
+    set_tag(e, "auth-postgres", "bulkhead:owner", None)
+
+
+def m_volume_other_owner(e):
+    set_tag(e, "app-data", "bulkhead:owner", "auth-service")
+
+
+def m_shared_network(e):
+    edit(e, "app-postgres", lambda p: p["networksAdvanced"][0].update(name=out(e, "auth-network", "name")))
+    res(e, "app-postgres")["propertyDependencies"]["networksAdvanced"] = [urn(e, "auth-network")]
+
+
+def m_default_bridge(e):
+    set_prop(e, "worker-postgres", "networksAdvanced", None, deps=[])
+
+
+def m_shared_password(e):
+    deps = res(e, "app-postgres")["propertyDependencies"]
+    deps["envs"] = [urn(e, "auth-admin-password") if u.endswith("app-admin-password") else u for u in deps["envs"]]
+
+
+def m_plaintext_password_env(e):
+    set_prop(e, "worker-postgres", "envs", ["POSTGRES_USER=bulkhead_admin", "POSTGRES_PASSWORD=hunter2hunter2",
+                                             "BULKHEAD_PASSWORD_WORKER=hunter2hunter2"])
+
+
+def m_services_output_cross_owner(e):
+    stack = e["deployment"]["resources"][0]
+    stack["outputs"]["services"]["app-service"]["databases"].append("auth")
+
+
+def m_no_memory_limit(e):
+    set_prop(e, "app-postgres", "memory", None)
+
+
+def m_no_swap_limit(e):
+    set_prop(e, "auth-postgres", "memorySwap", None)
+
+
+def m_no_healthcheck(e):
+    set_prop(e, "worker-postgres", "healthcheck", None)
+
+
+def m_volume_not_retained(e):
+    res(e, "worker-data")["retainOnDelete"] = False
+
+
+def m_data_in_container(e):
+    set_prop(e, "auth-postgres", "volumes", [], deps=[])
+
+
+def m_rds_in_dev(e):
+    prod = e["_prod"]
+    r = copy.deepcopy(res(prod, "worker-primary"))
+    r["urn"] = r["urn"].replace("urn:pulumi:prod::", "urn:pulumi:dev::")
+    for side in ("inputs", "outputs"):
+        r[side]["tags"]["bulkhead:stack"] = "dev"
+    r["propertyDependencies"] = {}
+    e["deployment"]["resources"].append(r)
+
+
+MUTATIONS = [
+    # (id, stack, mutate, policy that must catch it, extra pack config)
+    ("publicly-accessible", "prod", m_public, "rds-not-public", None),
+    ("cidr-0.0.0.0/0-on-5432", "prod", m_public_cidr_rule, "sg-no-public-ingress", None),
+    ("cidr-ingress-replaces-client-group", "prod", m_private_cidr_rule, "db-ingress-owner-only", None),
+    ("new-public-rule-resource", "prod", m_new_public_rule, "sg-no-public-ingress", None),
+    ("ipv6-::/0-ingress", "prod", m_ipv6_public_rule, "sg-no-public-ingress", None),
+    ("other-service-client-group-in-ingress", "prod", m_other_client_in_ingress, "db-ingress-owner-only", None),
+    ("extra-ingress-from-other-service", "prod", m_extra_ingress_from_other_service, "db-ingress-owner-only", None),
+    ("ingress-found-by-property-dependencies", "prod", m_ingress_by_dependency_only, "db-ingress-owner-only", None),
+    ("ingress-all-ports", "prod", m_ingress_all_ports, "db-ingress-owner-only", None),
+    ("egress-to-other-database", "prod", m_egress_to_other_db, "db-ingress-owner-only", None),
+    ("literal-master-password", "prod", m_literal_password, "rds-managed-master-password", None),
+    ("storage-unencrypted", "prod", m_unencrypted, "rds-storage-encrypted", None),
+    ("no-customer-managed-key", "prod", m_no_cmk, "rds-customer-managed-key", None),
+    ("aws-managed-key-alias", "prod", m_aws_managed_key, "rds-customer-managed-key", None),
+    ("force-ssl-0", "prod", m_force_ssl_off, "rds-ssl-enforced", None),
+    ("force-ssl-missing", "prod", m_force_ssl_missing, "rds-ssl-enforced", None),
+    ("default-parameter-group", "prod", m_default_parameter_group, "rds-ssl-enforced", None),
+    ("iam-auth-off", "prod", m_no_iam_auth, "rds-iam-auth", None),
+    ("expired-ca", "prod", m_old_ca, "rds-current-ca", None),
+    ("admin-username-postgres", "prod", m_admin_postgres, "rds-custom-admin-username", None),
+    ("kms-rotation-off", "prod", m_kms_rotation_off, "kms-key-rotation", None),
+    ("secret-under-aws-key", "prod", m_secret_default_key, "secret-customer-managed-key", None),
+    ("retention-below-tier-minimum", "prod", m_low_retention, "rds-backup-retention", None),
+    ("primary-not-selected-for-backup", "prod", m_not_in_backup_plan, "rds-in-backup-plan", None),
+    ("backup-plan-retention-too-short", "prod", m_backup_plan_short, "rds-in-backup-plan", None),
+    ("deletion-protection-off", "prod", m_deletion_protection_off, "rds-deletion-protection", None),
+    ("skip-final-snapshot-on-primary", "prod", m_skip_final_snapshot, "rds-final-snapshot", None),
+    ("delete-automated-backups", "prod", m_delete_automated_backups, "rds-final-snapshot", None),
+    ("protect-false-primary", "prod", m_unprotected_primary, "rds-protected-resource", None),
+    ("protect-false-kms-key", "prod", m_unprotected_key, "rds-protected-resource", None),
+    ("single-az", "prod", m_single_az, "rds-multi-az", None),
+    ("enhanced-monitoring-off", "prod", m_no_monitoring, "rds-enhanced-monitoring", None),
+    ("no-log-exports", "prod", m_no_log_exports, "rds-log-exports", None),
+    ("performance-insights-unencrypted", "prod", m_pi_unencrypted, "rds-performance-insights-encrypted", None),
+    ("minor-upgrades-off", "prod", m_no_minor_upgrades, "rds-auto-minor-upgrade", None),
+    ("copy-tags-off", "prod", m_no_copy_tags, "rds-copy-tags-to-snapshot", None),
+    ("replica-on-another-key", "prod", m_replica_other_key, "replica-matches-primary", None),
+    ("replica-other-parameter-group", "prod", m_replica_other_params, "replica-matches-primary", None),
+    ("replica-other-security-group", "prod", m_replica_other_sg, "replica-matches-primary", None),
+    ("replica-of-another-owners-primary", "prod", m_replica_of_other_primary, "replica-matches-primary", None),
+    ("replica-of-external-database", "prod", m_replica_external_source, "replica-matches-primary", None),
+    ("access-policy-two-secrets", "prod", m_policy_two_secrets, "access-policy-single-database", None),
+    ("access-policy-wildcard", "prod", m_policy_wildcard, "access-policy-single-database", None),
+    ("access-policy-other-db-connect", "prod", m_policy_other_connect, "access-policy-single-database", None),
+    ("missing-owner-tag-rds", "prod", m_missing_owner_rds, "database-single-owner", None),
+    ("primary-on-another-databases-key", "prod", m_primary_other_key, "database-single-owner", None),
+    ("two-databases-one-security-group", "prod", m_two_dbs_one_sg, "no-shared-networks", None),
+    ("rds-hosting-two-databases", "prod", m_rds_two_databases, "one-database-per-server", None),
+    ("wrong-stack-tag", "prod", m_wrong_stack_tag, "platform-matches-stack", None),
+    ("client-group-shared-in-outputs", "prod", m_shared_client_group_output, "no-shared-credentials", None),
+    ("client-group-two-owners", "prod", m_client_group_two_owners, "database-single-owner", None),
+    ("two-containers-one-volume", "dev", m_shared_volume, "no-shared-volumes", None),
+    ("host-bind-mount", "dev", m_bind_mount, "no-shared-volumes", None),
+    ("port-on-0.0.0.0", "dev", m_port_all_interfaces, "dev-ports-loopback-only", None),
+    ("port-without-ip", "dev", m_port_no_ip, "dev-ports-loopback-only", None),
+    ("host-network-mode", "dev", m_host_network, "dev-ports-loopback-only", None),
+    ("latest-image", "dev", m_latest_image, "dev-image-pinned", None),
+    ("untagged-image", "dev", m_untagged_image, "dev-image-pinned", None),
+    ("missing-owner-label", "dev", m_missing_owner_label, "database-single-owner", None),
+    ("volume-of-another-owner", "dev", m_volume_other_owner, "database-single-owner", None),
+    ("shared-network", "dev", m_shared_network, "no-shared-networks", None),
+    ("default-bridge-network", "dev", m_default_bridge, "no-shared-networks", None),
+    ("shared-password-env", "dev", m_shared_password, "no-shared-credentials", None),
+    ("plaintext-password-env", "dev", m_plaintext_password_env, "no-shared-credentials", None),
+    ("services-output-cross-owner", "dev", m_services_output_cross_owner, "no-shared-credentials", None),
+    ("no-memory-limit", "dev", m_no_memory_limit, "dev-resource-limits", None),
+    ("no-swap-limit", "dev", m_no_swap_limit, "dev-resource-limits", None),
+    ("no-healthcheck", "dev", m_no_healthcheck, "dev-healthcheck", None),
+    ("volume-not-retained", "dev", m_volume_not_retained, "dev-volume-retained", None),
+    ("data-not-on-volume", "dev", m_data_in_container, "dev-volume-retained", None),
+    ("rds-instance-in-dev-stack", "dev", m_rds_in_dev, "platform-matches-stack", None),
+    ("shared-server-under-prod-config", "dev", lambda e: None, "one-database-per-server", PROD_CONFIG),
+]
+
+
+@pytest.fixture(scope="module")
+def plans(prod_export, dev_export):
+    return {"prod": prod_export, "dev": dev_export}
+
+
+def _evaluate(export: dict, stack: str, extra: dict | None):
+    config = dict(PROD_CONFIG) if stack == "prod" else {}
+    config.update(extra or {})
+    return evaluate(export, config)
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_unmutated_plan_has_no_violations(plans, stack):
+    result = _evaluate(plans[stack], stack, None)
+    assert [(v.policy, v.urn, v.message) for v in result.violations] == []
+    assert result.resources > 20 and result.policies == len(load_pack().ALL_POLICIES)
+
+
+@pytest.mark.parametrize("mutation_id,stack,mutate,policy,extra", MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_mutation_is_caught(plans, mutation_id, stack, mutate, policy, extra):
+    mutated = copy.deepcopy(plans[stack])
+    mutated["_prod"] = plans["prod"]
+    mutate(mutated)
+    del mutated["_prod"]
+    result = _evaluate(mutated, stack, extra)
+    caught = {v.policy for v in result.violations if not v.message.startswith("can't run")}
+    RESULTS[mutation_id] = policy in caught
+    assert policy in caught, f"{mutation_id}: expected {policy}, got {sorted(caught)}"
+    for v in result.violations:
+        if v.policy == policy:
+            assert v.urn and v.message.endswith(".") and v.message[0].isupper(), v
+
+
+def test_mutation_kill_rate(capsys):
+    """Runs last in this module: print the kill rate so it shows in CI logs."""
+    assert len(MUTATIONS) >= 40
+    assert len({m[0] for m in MUTATIONS}) == len(MUTATIONS)
+    killed, total = sum(RESULTS.values()), len(RESULTS)
+    line = f"mutation kill rate: {killed}/{total}"
+    with capsys.disabled():  # straight to the terminal, so it shows in CI logs even with -q
+        sys.stdout.write(f"\n{line}\n")
+    if total == len(MUTATIONS):
+        assert killed == total

@@ -1,0 +1,326 @@
+"""Every policy of the pack, one compliant and one violating resource set each, built with
+pulumi_policy's own argument classes (ResourceValidationArgs / StackValidationArgs / PolicyResource)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from typing import Callable
+
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+)
+from pulumi_policy.proxy import unknown_checking_proxy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "policies"))
+
+from bulkhead_policies import ALL_POLICIES, POLICIES_BY_NAME, thresholds  # noqa: E402
+
+STACK = "prod"
+REQUIRED = {
+    "database-single-owner", "no-shared-credentials", "db-ingress-owner-only", "no-shared-volumes",
+    "no-shared-networks", "dev-ports-loopback-only", "one-database-per-server", "access-policy-single-database",
+    "platform-matches-stack", "rds-storage-encrypted", "rds-customer-managed-key", "rds-not-public",
+    "rds-ssl-enforced", "rds-managed-master-password", "rds-iam-auth", "rds-current-ca",
+    "rds-custom-admin-username", "kms-key-rotation", "sg-no-public-ingress", "secret-customer-managed-key",
+    "rds-backup-retention", "rds-in-backup-plan", "rds-deletion-protection", "rds-final-snapshot",
+    "rds-protected-resource", "rds-multi-az", "rds-enhanced-monitoring", "rds-log-exports",
+    "rds-performance-insights-encrypted", "rds-auto-minor-upgrade", "rds-copy-tags-to-snapshot",
+    "replica-matches-primary", "dev-image-pinned", "dev-resource-limits", "dev-healthcheck", "dev-volume-retained",
+}
+
+
+def urn_of(type_: str, name: str, stack: str = STACK) -> str:
+    return f"urn:pulumi:{stack}::bulkhead::{type_}::{name}"
+
+
+def opts(protect: bool = False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def tags(db: str, owner: str, role: str, tier: str = "critical", stack: str = STACK) -> dict:
+    return {"bulkhead:database": db, "bulkhead:owner": owner, "bulkhead:stack": stack, "bulkhead:tier": tier,
+            "bulkhead:role": role}
+
+
+def labels(db: str, owner: str, stack: str = "dev") -> list:
+    return [{"label": k, "value": v} for k, v in sorted(
+        {"bulkhead:database": db, "bulkhead:owner": owner, "bulkhead:stack": stack, "bulkhead:tier": "standard"}.items())]
+
+
+# --- a compliant AWS world (one database `auth`, plus `app` for cross-references) -------------------
+def R(type_, name, props, protect=False, deps=None, stack=STACK):
+    return {"type": type_, "name": name, "props": props, "protect": protect, "deps": deps or {}, "stack": stack}
+
+
+KEY_ARN = "arn:aws:kms:eu-west-1:1:key/k-auth"
+APP_KEY_ARN = "arn:aws:kms:eu-west-1:1:key/k-app"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-auth"
+APP_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-app"
+
+
+def primary_props(db="auth", owner="auth-service", key=KEY_ARN, sg="sg-auth-db", pg="pg-auth") -> dict:
+    return {
+        "identifier": f"prod-{db}", "arn": f"arn:aws:rds:eu-west-1:1:db:prod-{db}", "id": f"prod-{db}",
+        "resourceId": f"db-{db.upper()}", "engine": "postgres", "username": "bulkhead_admin",
+        "storageEncrypted": True, "kmsKeyId": key, "manageMasterUserPassword": True,
+        "masterUserSecretKmsKeyId": key, "masterUserSecrets": [{"secretArn": SECRET_ARN if db == "auth" else APP_SECRET_ARN}],
+        "publiclyAccessible": False, "iamDatabaseAuthenticationEnabled": True, "caCertIdentifier": "rds-ca-rsa2048-g1",
+        "vpcSecurityGroupIds": [sg], "parameterGroupName": pg, "port": 5432, "multiAz": True,
+        "backupRetentionPeriod": 14, "deletionProtection": True, "skipFinalSnapshot": False,
+        "finalSnapshotIdentifier": f"prod-{db}-final-1", "deleteAutomatedBackups": False,
+        "monitoringInterval": 60, "monitoringRoleArn": "arn:aws:iam::1:role/mon",
+        "performanceInsightsEnabled": True, "performanceInsightsKmsKeyId": key,
+        "enabledCloudwatchLogsExports": ["postgresql", "upgrade"], "autoMinorVersionUpgrade": True,
+        "copyTagsToSnapshot": True, "tags": tags(db, owner, "primary"),
+    }
+
+
+def replica_props() -> dict:
+    p = primary_props()
+    for k in ("username", "manageMasterUserPassword", "masterUserSecretKmsKeyId", "masterUserSecrets",
+              "finalSnapshotIdentifier", "dbName"):
+        p.pop(k, None)
+    p.update(identifier="prod-auth-replica-1", id="prod-auth-replica-1", arn="arn:aws:rds:eu-west-1:1:db:prod-auth-replica-1",
+             replicateSourceDb="prod-auth", backupRetentionPeriod=0, skipFinalSnapshot=True, deletionProtection=False,
+             multiAz=False, tags={**tags("auth", "auth-service", "replica")}, resourceId="db-AUTHREPLICA")
+    return p
+
+
+def aws_world() -> list[dict]:
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": SECRET_ARN},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN},
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:eu-west-1:1:dbuser:db-AUTH/*"}]}
+    return [
+        R("pulumi:pulumi:Stack", "bulkhead-prod", {"databases": {
+            "auth": {"owner": "auth-service", "security_group_id": "sg-auth-client"},
+            "app": {"owner": "app-service", "security_group_id": "sg-app-client"}}}),
+        R("aws:kms/key:Key", "auth-key", {"id": "k-auth", "arn": KEY_ARN, "enableKeyRotation": True,
+                                          "tags": tags("auth", "auth-service", "key")}, protect=True),
+        R("aws:kms/key:Key", "app-key", {"id": "k-app", "arn": APP_KEY_ARN, "enableKeyRotation": True,
+                                         "tags": tags("app", "app-service", "key", "standard")}, protect=True),
+        R("aws:ec2/securityGroup:SecurityGroup", "auth-db", {"id": "sg-auth-db", "tags": tags("auth", "auth-service", "database")}),
+        R("aws:ec2/securityGroup:SecurityGroup", "app-db", {"id": "sg-app-db", "tags": tags("app", "app-service", "database", "standard")}),
+        R("aws:ec2/securityGroup:SecurityGroup", "auth-client", {"id": "sg-auth-client", "tags": {
+            "bulkhead:database": "auth", "bulkhead:owner": "auth-service", "bulkhead:stack": STACK, "bulkhead:role": "client"}}),
+        R("aws:ec2/securityGroup:SecurityGroup", "app-client", {"id": "sg-app-client", "tags": {
+            "bulkhead:database": "app", "bulkhead:owner": "app-service", "bulkhead:stack": STACK, "bulkhead:role": "client"}}),
+        R("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "auth-db-from-owner", {
+            "id": "sgr-1", "securityGroupId": "sg-auth-db", "referencedSecurityGroupId": "sg-auth-client",
+            "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "tags": tags("auth", "auth-service", "database")}),
+        R("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "auth-owner-to-db", {
+            "id": "sgr-2", "securityGroupId": "sg-auth-client", "referencedSecurityGroupId": "sg-auth-db",
+            "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "tags": tags("auth", "auth-service", "client")}),
+        R("aws:rds/parameterGroup:ParameterGroup", "auth-params", {"id": "pg-auth", "name": "pg-auth", "parameters": [
+            {"name": "rds.force_ssl", "value": "1"}], "tags": tags("auth", "auth-service", "parameters")}),
+        R("aws:rds/parameterGroup:ParameterGroup", "app-params", {"id": "pg-app", "name": "pg-app", "parameters": [
+            {"name": "rds.force_ssl", "value": "1"}], "tags": tags("app", "app-service", "parameters", "standard")}),
+        R("aws:rds/instance:Instance", "auth-primary", primary_props(), protect=True),
+        R("aws:rds/instance:Instance", "app-primary", primary_props("app", "app-service", APP_KEY_ARN, "sg-app-db", "pg-app")
+          | {"tags": tags("app", "app-service", "primary", "standard"), "backupRetentionPeriod": 7}, protect=True),
+        R("aws:rds/instance:Instance", "auth-replica-1", replica_props()),
+        R("aws:iam/policy:Policy", "auth-access", {"id": "arn:aws:iam::1:policy/auth", "policy": json.dumps(doc),
+                                                   "tags": tags("auth", "auth-service", "access")},
+          deps={"policy": ["auth-key", "auth-primary"]}),
+        R("aws:backup/plan:Plan", "backup-critical", {"id": "plan-c", "rules": [{"lifecycle": {"deleteAfter": 30}}]}),
+        R("aws:backup/plan:Plan", "backup-standard", {"id": "plan-s", "rules": [{"lifecycle": {"deleteAfter": 7}}]}),
+        R("aws:backup/selection:Selection", "sel-critical", {"id": "s1", "planId": "plan-c", "resources": ["arn:aws:rds:*:*:db:*"],
+          "conditions": [{"stringEquals": [{"key": "aws:ResourceTag/bulkhead:tier", "value": "critical"},
+                                           {"key": "aws:ResourceTag/bulkhead:role", "value": "primary"}]}]}),
+        R("aws:backup/selection:Selection", "sel-standard", {"id": "s2", "planId": "plan-s", "resources": ["arn:aws:rds:*:*:db:*"],
+          "conditions": [{"stringEquals": [{"key": "aws:ResourceTag/bulkhead:tier", "value": "standard"},
+                                           {"key": "aws:ResourceTag/bulkhead:role", "value": "primary"}]}]}),
+    ]
+
+
+def docker_world() -> list[dict]:
+    def container(name, db, owner, port, volume, network, passwords):
+        return R("docker:index/container:Container", f"{name}-postgres", {
+            "id": f"c-{name}", "name": f"bulkhead-dev-{name}", "image": f"sha256:{name}img",
+            "ports": [{"internal": 5432, "external": port, "ip": "127.0.0.1"}],
+            "volumes": [{"volumeName": volume, "containerPath": "/var/lib/postgresql/data"}],
+            "networksAdvanced": [{"name": network}], "envs": "[secret]",
+            "memory": 512, "memorySwap": 512, "cpus": "1",
+            "healthcheck": {"tests": ["CMD-SHELL", "pg_isready"]}, "labels": labels(db, owner),
+        }, deps={"envs": passwords, "volumes": [f"{name}-data"], "networksAdvanced": [f"{name}-network"],
+                 "image": [f"{name}-image"]}, stack="dev")
+
+    out = [R("pulumi:pulumi:Stack", "bulkhead-dev", {
+        "databases": {"auth": {"owner": "auth-service"}, "app": {"owner": "app-service"}},
+        "services": {"auth-service": {"databases": ["auth"]}, "app-service": {"databases": ["app"]}}}, stack="dev")]
+    for name, db, owner, port in (("auth", "auth", "auth-service", 5433), ("app", "app", "app-service", 5434)):
+        out += [
+            R("docker:index/remoteImage:RemoteImage", f"{name}-image", {"id": f"sha256:{name}img", "imageId": f"sha256:{name}img",
+                                                                        "name": "postgres:16-bookworm"}, stack="dev"),
+            R("docker:index/network:Network", f"{name}-network", {"id": f"n-{name}", "name": f"bulkhead-dev-{name}",
+                                                                  "labels": labels(db, owner)}, stack="dev"),
+            R("docker:index/volume:Volume", f"{name}-data", {"id": f"bulkhead-dev-{name}-data", "name": f"bulkhead-dev-{name}-data",
+                                                             "labels": labels(db, owner)}, stack="dev"),
+            R("random:index/randomPassword:RandomPassword", f"{name}-admin-password", {"length": 32}, stack="dev"),
+            R("random:index/randomPassword:RandomPassword", f"{name}-{name}-password", {"length": 32}, stack="dev"),
+            container(name, db, owner, port, f"bulkhead-dev-{name}-data", f"bulkhead-dev-{name}",
+                      [f"{name}-admin-password", f"{name}-{name}-password"]),
+        ]
+    return out
+
+
+def find(world: list[dict], name: str) -> dict:
+    return next(r for r in world if r["name"] == name)
+
+
+def stack_args(world: list[dict], config=None) -> StackValidationArgs:
+    objs = {}
+    for r in world:
+        objs[r["name"]] = PolicyResource(r["type"], unknown_checking_proxy(copy.deepcopy(r["props"])),
+                                         urn_of(r["type"], r["name"], r["stack"]), r["name"], opts(r["protect"]),
+                                         None, None, [], {})
+    for r in world:
+        objs[r["name"]].property_dependencies = {k: [objs[n] for n in v] for k, v in r["deps"].items()}
+        objs[r["name"]].dependencies = [objs[n] for v in r["deps"].values() for n in v]
+    return StackValidationArgs(list(objs.values()), config)
+
+
+def run_policy(name: str, world: list[dict], config=None) -> list[tuple[str, str]]:
+    policy = POLICIES_BY_NAME[name]
+    found: list[tuple[str, str]] = []
+    if isinstance(policy, ResourceValidationPolicy):
+        for r in world:
+            urn = urn_of(r["type"], r["name"], r["stack"])
+            args = ResourceValidationArgs(r["type"], unknown_checking_proxy(copy.deepcopy(r["props"])), urn, r["name"],
+                                          opts(r["protect"]), None, config)
+            policy.validate(args, lambda msg, u=None, _urn=urn: found.append((msg, u or _urn)))
+    else:
+        policy.validate(stack_args(world, config), lambda msg, u=None: found.append((msg, u or "")))
+    return found
+
+
+def mutate(base: Callable[[], list[dict]], name: str, fn: Callable[[dict], None]):
+    def build():
+        world = base()
+        fn(find(world, name))
+        return world
+    return build
+
+
+def props(**kv):
+    return lambda r: r["props"].update(kv)
+
+
+def drop(*keys):
+    return lambda r: [r["props"].pop(k, None) for k in keys]
+
+
+def add(world_fn, resource):
+    return lambda: world_fn() + [resource]
+
+
+def setdeps(**kv):
+    return lambda r: r["deps"].update(kv)
+
+
+# (policy, compliant world, violating world, resource the message must name, config)
+CASES = [
+    ("database-single-owner", aws_world, mutate(aws_world, "auth-primary", lambda r: r["props"]["tags"].pop("bulkhead:owner")), "auth-primary", None),
+    ("database-single-owner", docker_world, mutate(docker_world, "app-postgres", lambda r: r["props"].update(
+        volumes=[{"volumeName": "bulkhead-dev-auth-data", "containerPath": "/var/lib/postgresql/data"}]) or r["deps"].pop("volumes")), "app-postgres", None),
+    ("no-shared-credentials", docker_world, mutate(docker_world, "app-postgres", setdeps(envs=["auth-admin-password", "app-app-password"])), "auth-admin-password", None),
+    ("no-shared-credentials", docker_world, mutate(docker_world, "bulkhead-dev", lambda r: r["props"]["services"]["app-service"]["databases"].append("auth")), "app-service", None),
+    ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", props(referencedSecurityGroupId="sg-app-client")), "auth-db-from-owner", None),
+    ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", lambda r: r["props"].pop("referencedSecurityGroupId") and r["props"].update(cidrIpv4="10.0.0.0/8")), "auth-db-from-owner", None),
+    ("no-shared-volumes", docker_world, mutate(docker_world, "app-postgres", props(volumes=[{"volumeName": "bulkhead-dev-auth-data", "containerPath": "/var/lib/postgresql/data"}])), "auth-data", None),
+    ("no-shared-networks", docker_world, mutate(docker_world, "app-postgres", props(networksAdvanced=[{"name": "bulkhead-dev-auth"}])), "auth-network", None),
+    ("no-shared-networks", aws_world, mutate(aws_world, "app-primary", props(vpcSecurityGroupIds=["sg-auth-db"])), "auth-db", None),
+    ("dev-ports-loopback-only", docker_world, mutate(docker_world, "auth-postgres", props(ports=[{"internal": 5432, "external": 5433, "ip": "0.0.0.0"}])), "auth-postgres", None),
+    ("one-database-per-server", aws_world, mutate(aws_world, "auth-primary", lambda r: r["props"]["tags"].update({"bulkhead:database": "app,auth"})), "auth-primary", None),
+    ("one-database-per-server", docker_world, mutate(docker_world, "auth-postgres", lambda r: r["props"].update(labels=labels("auth,billing", "auth-service,billing-service"))), "auth-postgres", {"allowSharedDevServers": False}),
+    ("access-policy-single-database", aws_world, mutate(aws_world, "auth-access", lambda r: r["props"].update(policy=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [SECRET_ARN, APP_SECRET_ARN]}]}))), "auth-access", None),
+    ("access-policy-single-database", aws_world, mutate(aws_world, "auth-access", props(policy="04da6b54-80e4-46f7-96ec-b56ff0331ba9")) , None, "unknown-deps"),
+    ("platform-matches-stack", aws_world, add(aws_world, R("docker:index/container:Container", "stray", {"labels": labels("auth", "auth-service", STACK)})), "stray", None),
+    ("rds-storage-encrypted", aws_world, mutate(aws_world, "auth-primary", props(storageEncrypted=False)), "auth-primary", None),
+    ("rds-customer-managed-key", aws_world, mutate(aws_world, "auth-primary", drop("kmsKeyId")), "auth-primary", None),
+    ("rds-not-public", aws_world, mutate(aws_world, "auth-primary", props(publiclyAccessible=True)), "auth-primary", None),
+    ("rds-ssl-enforced", aws_world, mutate(aws_world, "auth-params", props(parameters=[{"name": "rds.force_ssl", "value": "0"}])), "auth-params", None),
+    ("rds-managed-master-password", aws_world, mutate(aws_world, "auth-primary", props(password="[secret]", manageMasterUserPassword=False)), "auth-primary", None),
+    ("rds-iam-auth", aws_world, mutate(aws_world, "auth-primary", props(iamDatabaseAuthenticationEnabled=False)), "auth-primary", None),
+    ("rds-current-ca", aws_world, mutate(aws_world, "auth-primary", props(caCertIdentifier="rds-ca-2019")), "auth-primary", None),
+    ("rds-custom-admin-username", aws_world, mutate(aws_world, "auth-primary", props(username="admin")), "auth-primary", None),
+    ("kms-key-rotation", aws_world, mutate(aws_world, "auth-key", props(enableKeyRotation=False)), "auth-key", None),
+    ("sg-no-public-ingress", aws_world, mutate(aws_world, "auth-db", props(ingress=[{"cidrBlocks": ["0.0.0.0/0"], "fromPort": 5432, "toPort": 5432}])), "auth-db", None),
+    ("secret-customer-managed-key", aws_world, mutate(aws_world, "auth-primary", drop("masterUserSecretKmsKeyId")), "auth-primary", None),
+    ("rds-backup-retention", aws_world, mutate(aws_world, "auth-primary", props(backupRetentionPeriod=7)), "auth-primary", None),
+    ("rds-in-backup-plan", aws_world, mutate(aws_world, "backup-critical", props(rules=[{"lifecycle": {"deleteAfter": 5}}])), "auth-primary", None),
+    ("rds-deletion-protection", aws_world, mutate(aws_world, "auth-primary", props(deletionProtection=False)), "auth-primary", None),
+    ("rds-final-snapshot", aws_world, mutate(aws_world, "auth-primary", props(skipFinalSnapshot=True)), "auth-primary", None),
+    ("rds-protected-resource", aws_world, mutate(aws_world, "auth-primary", lambda r: r.update(protect=False)), "auth-primary", None),
+    ("rds-multi-az", aws_world, mutate(aws_world, "auth-primary", props(multiAz=False)), "auth-primary", None),
+    ("rds-enhanced-monitoring", aws_world, mutate(aws_world, "auth-primary", props(monitoringInterval=0)), "auth-primary", None),
+    ("rds-log-exports", aws_world, mutate(aws_world, "auth-primary", props(enabledCloudwatchLogsExports=["postgresql"])), "auth-primary", None),
+    ("rds-performance-insights-encrypted", aws_world, mutate(aws_world, "auth-primary", props(performanceInsightsKmsKeyId="alias/aws/rds")), "auth-primary", None),
+    ("rds-auto-minor-upgrade", aws_world, mutate(aws_world, "auth-primary", props(autoMinorVersionUpgrade=False)), "auth-primary", None),
+    ("rds-copy-tags-to-snapshot", aws_world, mutate(aws_world, "auth-primary", props(copyTagsToSnapshot=False)), "auth-primary", None),
+    ("replica-matches-primary", aws_world, mutate(aws_world, "auth-replica-1", props(kmsKeyId=APP_KEY_ARN)), "auth-replica-1", None),
+    ("dev-image-pinned", docker_world, mutate(docker_world, "auth-image", props(name="postgres:latest")), "auth-image", None),
+    ("dev-resource-limits", docker_world, mutate(docker_world, "auth-postgres", drop("memory", "memorySwap")), "auth-postgres", None),
+    ("dev-healthcheck", docker_world, mutate(docker_world, "auth-postgres", props(healthcheck={"tests": ["NONE"]})), "auth-postgres", None),
+    ("dev-volume-retained", docker_world, mutate(docker_world, "auth-postgres", props(volumes=[])), "auth-postgres", None),
+]
+
+
+def test_every_required_policy_exists_with_metadata():
+    names = [p.name for p in ALL_POLICIES]
+    assert len(names) == len(set(names))
+    assert REQUIRED <= set(names)
+    for p in ALL_POLICIES:
+        assert p.description and p.enforcement_level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY)
+    assert POLICIES_BY_NAME["one-database-per-server"].enforcement_level == EnforcementLevel.ADVISORY
+    assert POLICIES_BY_NAME["rds-multi-az"].enforcement_level == EnforcementLevel.ADVISORY
+    assert POLICIES_BY_NAME["rds-not-public"].enforcement_level == EnforcementLevel.MANDATORY
+    assert "allowedCaIdentifiers" in POLICIES_BY_NAME["rds-current-ca"].config_schema.properties
+    assert "minRetentionDaysByTier" in POLICIES_BY_NAME["rds-backup-retention"].config_schema.properties
+    assert thresholds.MIN_RETENTION_DAYS_BY_TIER["critical"] >= thresholds.MIN_RETENTION_DAYS_BY_TIER["standard"]
+
+
+def test_every_policy_has_a_case():
+    assert {c[0] for c in CASES} == {p.name for p in ALL_POLICIES}
+
+
+@pytest.mark.parametrize("policy,good,bad,named,config", CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule(policy, good, bad, named, config):
+    cfg = config if isinstance(config, dict) else None
+    assert run_policy(policy, good(), cfg) == []
+    if config == "unknown-deps":
+        # the document is unknown at preview: the rule reports it could not run, naming the resource
+        from pulumi_policy.proxy import UnknownValueError
+        with pytest.raises(UnknownValueError) as exc:
+            run_policy(policy, bad(), None)
+        assert "auth-access" in exc.value.message and "could not run" in exc.value.message
+        return
+    found = run_policy(policy, bad(), cfg)
+    assert found, f"{policy} missed the violation"
+    assert any(named in msg for msg, _ in found), found
+    for msg, urn in found:
+        assert msg[0].isupper() and msg.endswith("."), msg
+        assert urn.startswith("urn:pulumi:"), urn
+
+
+def test_custom_threshold_config():
+    world = aws_world()
+    find(world, "auth-primary")["props"]["backupRetentionPeriod"] = 20
+    assert run_policy("rds-backup-retention", world) == []
+    found = run_policy("rds-backup-retention", world, {"minRetentionDaysByTier": {"critical": 30}})
+    assert found and "30 days" in found[0][0]
+    world = aws_world()
+    assert run_policy("rds-current-ca", world, {"allowedCaIdentifiers": ["rds-ca-ecc384-g1"]})
