@@ -409,6 +409,19 @@ def m_no_swap_limit(e):
     set_prop(e, "auth-postgres", "memorySwap", None)
 
 
+def m_ssl_off(e):
+    command = res(e, "worker-postgres")["inputs"]["command"]
+    set_prop(e, "worker-postgres", "command", [("ssl=off" if c == "ssl=on" else c) for c in command])
+
+
+def m_plain_tcp_hba(e):
+    uploads = copy.deepcopy(res(e, "worker-postgres")["inputs"]["uploads"])
+    for upload in uploads:
+        if upload["file"].endswith("pg_hba.conf"):
+            upload["content"] = upload["content"].replace("host all all all reject", "host all all all scram-sha-256")
+    set_prop(e, "worker-postgres", "uploads", uploads)
+
+
 def m_no_healthcheck(e):
     set_prop(e, "worker-postgres", "healthcheck", None)
 
@@ -501,6 +514,8 @@ MUTATIONS = [
     ("no-memory-limit", "dev", m_no_memory_limit, "dev-resource-limits", None),
     ("no-swap-limit", "dev", m_no_swap_limit, "dev-resource-limits", None),
     ("no-healthcheck", "dev", m_no_healthcheck, "dev-healthcheck", None),
+    ("ssl-off", "dev", m_ssl_off, "dev-ssl-enforced", None),
+    ("plain-tcp-in-hba", "dev", m_plain_tcp_hba, "dev-ssl-enforced", None),
     ("volume-not-retained", "dev", m_volume_not_retained, "dev-volume-retained", None),
     ("data-not-on-volume", "dev", m_data_in_container, "dev-volume-retained", None),
     ("rds-instance-in-dev-stack", "dev", m_rds_in_dev, "platform-matches-stack", None),

@@ -144,6 +144,12 @@ def aws_world() -> list[dict]:
     ]
 
 
+HBA = ("local all all scram-sha-256\n"
+       "hostssl \"auth\" \"auth\" 0.0.0.0/0 scram-sha-256\n"
+       "hostssl all all all reject\n"
+       "host all all all reject\n")
+
+
 def docker_world() -> list[dict]:
     def container(name, db, owner, port, volume, network, passwords):
         return R("docker:index/container:Container", f"{name}-postgres", {
@@ -153,6 +159,8 @@ def docker_world() -> list[dict]:
             "networksAdvanced": [{"name": network}], "envs": "[secret]",
             "memory": 512, "memorySwap": 512, "cpus": "1",
             "healthcheck": {"tests": ["CMD-SHELL", "pg_isready"]}, "labels": labels(db, owner),
+            "command": ["postgres", "-c", "ssl=on", "-c", "hba_file=/etc/bulkhead/pg_hba.conf"],
+            "uploads": [{"file": "/etc/bulkhead/pg_hba.conf", "content": HBA}],
         }, deps={"envs": passwords, "volumes": [f"{name}-data"], "networksAdvanced": [f"{name}-network"],
                  "image": [f"{name}-image"]}, stack="dev")
 
@@ -275,6 +283,10 @@ CASES = [
     ("dev-resource-limits", docker_world, mutate(docker_world, "auth-postgres", drop("memory", "memorySwap")), "auth-postgres", None),
     ("dev-healthcheck", docker_world, mutate(docker_world, "auth-postgres", props(healthcheck={"tests": ["NONE"]})), "auth-postgres", None),
     ("dev-volume-retained", docker_world, mutate(docker_world, "auth-postgres", props(volumes=[])), "auth-postgres", None),
+    ("dev-ssl-enforced", docker_world, mutate(docker_world, "auth-postgres", props(command=["postgres", "-c", "ssl=off", "-c", "hba_file=/etc/bulkhead/pg_hba.conf"])), "auth-postgres", None),
+    ("dev-ssl-enforced", docker_world, mutate(docker_world, "auth-postgres", props(command=["postgres", "-c", "ssl=on"])), "auth-postgres", None),
+    ("dev-ssl-enforced", docker_world, mutate(docker_world, "auth-postgres", props(uploads=[{"file": "/etc/bulkhead/pg_hba.conf", "content": "host all all 0.0.0.0/0 scram-sha-256\n"}])), "auth-postgres", None),
+    ("dev-ssl-enforced", docker_world, mutate(docker_world, "auth-postgres", props(uploads=[{"file": "/etc/bulkhead/pg_hba.conf", "content": "hostssl all all 0.0.0.0/0 trust\n"}])), "auth-postgres", None),
 ]
 
 

@@ -94,6 +94,56 @@ def check_dev_healthcheck(r: Res, cfg: dict) -> Iterable[str]:
                f"connections; add a pg_isready healthcheck.")
 
 
+# --- dev-ssl-enforced ----------------------------------------------------------------------------------
+# Methods that send or accept a password without scram's protection.
+_WEAK_HBA_METHODS = {"trust", "password", "md5", "ident"}
+
+
+def _server_settings(command) -> dict[str, str]:
+    """`-c key=value` / `-ckey=value` / `--key=value` flags of a postgres command line."""
+    out: dict[str, str] = {}
+    items = [str(c) for c in as_list(command)]
+    for i, item in enumerate(items):
+        text = None
+        if item == "-c" and i + 1 < len(items):
+            text = items[i + 1]
+        elif item.startswith("-c") and len(item) > 2:
+            text = item[2:]
+        elif item.startswith("--") and "=" in item:
+            text = item[2:]
+        if text and "=" in text:
+            key, value = text.split("=", 1)
+            out[key.strip().replace("-", "_")] = value.strip().strip("'\"")
+    return out
+
+
+def check_dev_ssl_enforced(r: Res, cfg: dict) -> Iterable[str]:
+    settings = _server_settings(r.need("command"))
+    if settings.get("ssl", "off").lower() not in ("on", "true", "1", "yes"):
+        yield (f"{r.label} starts PostgreSQL without ssl=on, so passwords and data cross the network in clear; "
+               f"add `-c ssl=on` with a certificate (bulkhead's DockerPostgres does).")
+    hba_file = settings.get("hba_file")
+    if not hba_file:
+        yield (f"{r.label} uses the image's default pg_hba.conf, which accepts plain TCP connections; upload a "
+               f"pg_hba.conf that allows only hostssl with scram-sha-256 and point hba_file at it.")
+        return
+    uploads = [u for u in as_list(r.need("uploads")) if isinstance(u, dict) and u.get("file") == hba_file]
+    if not uploads or not isinstance(uploads[0].get("content"), str):
+        yield (f"{r.label} points hba_file at {hba_file} but uploads no such file; upload the pg_hba.conf "
+               f"it names.")
+        return
+    for number, line in enumerate(uploads[0]["content"].splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields or not fields[0].startswith("host"):
+            continue
+        method = fields[-1] if "=" not in fields[-1] else next((f for f in reversed(fields) if "=" not in f), "")
+        if fields[0] in ("host", "hostnossl") and method != "reject":
+            yield (f"{r.label}'s pg_hba.conf line {number} (`{line.strip()}`) accepts TCP without SSL; make it "
+                   f"hostssl or reject.")
+        elif method in _WEAK_HBA_METHODS:
+            yield (f"{r.label}'s pg_hba.conf line {number} (`{line.strip()}`) uses `{method}`; use scram-sha-256.")
+
+
 # --- dev-volume-retained ------------------------------------------------------------------------------
 def check_dev_volume_retained(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     mounts = r.need("volumes")
@@ -145,6 +195,11 @@ POLICIES = [
         "Dev database containers have a healthcheck (advisory).",
         ADVISORY, [CONTAINER], check_dev_healthcheck,
     ),
+    resource_policy(
+        "dev-ssl-enforced",
+        "Dev database containers run with ssl=on and a pg_hba.conf that refuses plain TCP and weak password methods.",
+        MANDATORY, [CONTAINER], check_dev_ssl_enforced,
+    ),
     stack_policy(
         "dev-volume-retained",
         "Dev database data lives on a named Docker volume that `pulumi destroy` keeps (advisory).",
@@ -152,4 +207,3 @@ POLICIES = [
     ),
 ]
 
-_ = MANDATORY
