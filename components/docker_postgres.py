@@ -1,8 +1,14 @@
 """DockerPostgres: one PostgreSQL container for one database, or for a shared dev server.
 
 Each container gets its own network, volume and generated passwords, and an init
-script that gives every database its own login role; PUBLIC loses CONNECT, so a
-role reaches only its own database even when several share a server.
+that gives every database its own login role; PUBLIC loses CONNECT, so a role
+reaches only its own database even when several share a server.
+
+The init runs on EVERY start of the container (components/postgres_init.py
+`start_script`, the container's entrypoint), not from /docker-entrypoint-initdb.d:
+the image runs initdb.d only into an empty data directory, but the volume is kept
+(`keep_volumes`), so after `pulumi destroy` + `up` (new passwords) or a database
+added to a shared server (container replaced, same volume) it would never run.
 """
 
 from __future__ import annotations
@@ -19,12 +25,16 @@ from .catalog import Database
 from .postgres_init import (
     ADMIN_USER,
     HBA_PATH,
-    INIT_SCRIPT_PATH,
+    IDENT_PATH,
+    READY_FILE,
+    START_SCRIPT_PATH,
     RoleSpec,
-    init_script,
     password_env_for,
     pg_hba_conf,
+    pg_ident_conf,
+    ping_database,
     server_flags,
+    start_script,
 )
 from .tags import database_tags, docker_labels
 
@@ -141,18 +151,33 @@ class DockerPostgres(pulumi.ComponentResource):
             f"{self._name}-postgres",
             name=f"bulkhead-{args.stack}-{self._name}",
             image=image.image_id,
+            # Our wrapper runs the image's docker-entrypoint.sh with `command`, then the
+            # idempotent init on every start (see the module docstring).
+            entrypoints=["/bin/bash", START_SCRIPT_PATH],
             command=["postgres", *server_flags(args.parameters)],
             # The mock runtime does not apply schema secrets, so mark the passwords here explicitly.
             envs=pulumi.Output.secret(envs),
             ports=[{"internal": CONTAINER_PORT, "external": args.port, "ip": "127.0.0.1", "protocol": "tcp"}],
             networks_advanced=[{"name": self.network.name, "aliases": [self._name]}],
             volumes=[{"volume_name": self.volume.name, "container_path": DATA_PATH}],
+            # No /docker-entrypoint-initdb.d script: start.sh runs the init, once per start
+            # (an initdb.d copy would run it a second time, concurrently, on a first start).
             uploads=[
+                {"file": START_SCRIPT_PATH, "content": start_script(self._roles), "executable": True},
                 {"file": HBA_PATH, "content": pg_hba_conf(self._roles)},
-                {"file": INIT_SCRIPT_PATH, "content": init_script(self._roles), "executable": True},
+                # peer map for the admin over the unix socket, so the init works with an old admin password
+                {"file": IDENT_PATH, "content": pg_ident_conf()},
             ],
+            # Healthy = start.sh has applied the init on THIS start (its marker, removed when
+            # it starts) and the server accepts TCP. So `wait` below returns only after the
+            # roles, databases and passwords match this deployment. The probe's database is
+            # one pg_hba admits the admin to: a rejected pair would log two FATALs every 5s.
             healthcheck={
-                "tests": ["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p {CONTAINER_PORT} -U {ADMIN_USER} -d postgres"],
+                "tests": [
+                    "CMD-SHELL",
+                    f"test -f {READY_FILE} && pg_isready -h 127.0.0.1 -p {CONTAINER_PORT}"
+                    f" -U {ADMIN_USER} -d {ping_database(self._roles)}",
+                ],
                 "interval": "5s",
                 "timeout": "3s",
                 "retries": 10,

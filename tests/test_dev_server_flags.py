@@ -17,7 +17,7 @@ import pytest
 
 from bulkhead.mock_runtime import ProgramRun
 from bulkhead.stack_config import load_catalogue_for
-from components.postgres_init import HBA_PATH, SNAKEOIL_CERT, SNAKEOIL_KEY
+from components.postgres_init import HBA_PATH, IDENT_PATH, SNAKEOIL_CERT, SNAKEOIL_KEY
 from tests.conftest import ROOT, run_stack
 from tests.test_postgres_isolation import PgServer, PostgresStartError, start_postgres
 
@@ -27,6 +27,7 @@ IN_CONTAINER_FILES = {
     "ssl_cert_file": SNAKEOIL_CERT,
     "ssl_key_file": SNAKEOIL_KEY,
     "hba_file": HBA_PATH,
+    "ident_file": IDENT_PATH,
 }
 
 
@@ -82,7 +83,8 @@ def _start(ctr):
 
 
 def _expected_value(server: PgServer, name: str, value: str) -> str:
-    local = {"ssl_cert_file": str(server.cert_file), "ssl_key_file": str(server.key_file), "hba_file": str(server.hba_path)}
+    local = {"ssl_cert_file": str(server.cert_file), "ssl_key_file": str(server.key_file), "hba_file": str(server.hba_path),
+             "ident_file": str(server.ident_path)}
     return local.get(name, value)
 
 

@@ -16,7 +16,9 @@ from typing import Any, Callable
 import pytest
 
 from bulkhead.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password, to_stack_export
-from components.postgres_init import ADMIN_USER, HBA_PATH, INIT_SCRIPT_PATH, SNAKEOIL_CERT, SNAKEOIL_KEY
+from components.postgres_init import (
+    ADMIN_USER, HBA_PATH, IDENT_PATH, INIT_SCRIPT_PATH, READY_FILE, SNAKEOIL_CERT, SNAKEOIL_KEY, START_SCRIPT_PATH,
+)
 from tests.conftest import ROOT, run_stack
 
 CONTAINER = "docker:index/container:Container"
@@ -196,7 +198,11 @@ def test_limits_healthcheck_and_image(dev_run, comp):
     assert ctr.inputs["restart"] == "unless-stopped"
     hc = ctr.inputs["healthcheck"]
     assert hc["tests"][0] == "CMD-SHELL"
-    assert hc["tests"][1] == f"pg_isready -h 127.0.0.1 -p 5432 -U {ADMIN_USER} -d postgres"
+    # healthy only once start.sh has run the init on this start (its marker) and TCP is up;
+    # the probe names a database pg_hba admits the admin to (no FATAL in the log every 5s)
+    assert hc["tests"][1] == (
+        f"test -f {READY_FILE} && pg_isready -h 127.0.0.1 -p 5432 -U {ADMIN_USER} -d {min(exp['databases'])}"
+    )
     assert hc["retries"] == 10
     image = one(dev_run, comp, IMAGE)
     assert image.inputs["name"] == f"postgres:{exp['engine']}-bookworm"
@@ -214,13 +220,17 @@ def test_command_flags(dev_run, comp):
         f"ssl_cert_file={SNAKEOIL_CERT}",
         f"ssl_key_file={SNAKEOIL_KEY}",
         f"hba_file={HBA_PATH}",
+        f"ident_file={IDENT_PATH}",
         "password_encryption=scram-sha-256",
         *[f"{k}={v}" for k, v in sorted(exp["parameters"].items())],
     ]
-    # the hba file the flag names is uploaded, and so is the init script
+    # the hba and ident files the flags name are uploaded, and so is the start wrapper (the
+    # entrypoint, which runs the init on every start); nothing goes to initdb.d any more
     uploads = {u["file"]: u for u in ctr.inputs["uploads"]}
-    assert set(uploads) == {HBA_PATH, INIT_SCRIPT_PATH}
-    assert uploads[INIT_SCRIPT_PATH]["executable"] is True
+    assert set(uploads) == {HBA_PATH, IDENT_PATH, START_SCRIPT_PATH}
+    assert INIT_SCRIPT_PATH not in uploads
+    assert uploads[START_SCRIPT_PATH]["executable"] is True
+    assert ctr.inputs["entrypoints"] == ["/bin/bash", START_SCRIPT_PATH]
     hba = uploads[HBA_PATH]["content"]
     for db in exp["databases"]:
         assert f'hostssl "{db}" "{db}","{ADMIN_USER}" 0.0.0.0/0 scram-sha-256' in hba

@@ -21,8 +21,12 @@ pgserver itself does), or `$BULKHEAD_PG_OS_USER`. Their files live in a private
 directory under the system temp dir owned by that user, so nothing else's
 permissions are loosened. As a non-root user everything runs as that user.
 
-Reusable from other tests: `start_postgres(parameters, hba_conf=...)` and
-`PgServer`.
+The admin reaches the unix socket by peer authentication (pg_hba_conf's first
+rule); the helper's pg_ident.conf maps the container's OS users plus the OS user
+of this test process and of the server to the admin.
+
+Reusable from other tests: `start_postgres(parameters, hba_conf=...)`, `PgServer`,
+`server_os_user`, `admin_os_users`, `free_port` and the `refusal` / `assert_init_ok` checks.
 """
 
 from __future__ import annotations
@@ -47,8 +51,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.postgres_init import (
+    ADMIN_OS_USERS,
     ADMIN_USER,
     HBA_PATH,
+    IDENT_MAP,
+    IDENT_PATH,
     SNAKEOIL_CERT,
     SNAKEOIL_KEY,
     RoleSpec,
@@ -56,6 +63,7 @@ from components.postgres_init import (
     init_sql,
     password_env_for,
     pg_hba_conf,
+    pg_ident_conf,
     quote_ident,
     quote_literal,
     server_flags,
@@ -164,10 +172,21 @@ def _as_user_kwargs(user: Optional[_OsUser]) -> dict:
     return {"user": user.uid, "group": user.gid, "extra_groups": []}
 
 
-def _free_port() -> int:
+def admin_os_users(server_user: Optional[_OsUser]) -> list[str]:
+    """OS users the helper's pg_ident.conf maps to the admin: the container's, this process's, the server's."""
+    users = [*ADMIN_OS_USERS, pwd.getpwuid(os.geteuid()).pw_name]
+    if server_user is not None:
+        users.append(server_user.name)
+    return list(dict.fromkeys(users))
+
+
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_free_port = free_port  # the former name
 
 
 @dataclass
@@ -179,6 +198,7 @@ class PgServer:
     port: int
     admin_password: str
     hba_path: Path
+    ident_path: Path
     cert_file: Path
     key_file: Path
     log_path: Path
@@ -226,7 +246,7 @@ class PgServer:
         )
 
     def admin(self, dbname: str = "postgres") -> psycopg.Connection:
-        """Superuser over the unix socket (pg_hba: local all all scram-sha-256)."""
+        """Superuser over the unix socket (pg_hba: peer, this OS user mapped to the admin)."""
         return self.connect(dbname, ADMIN_USER, self.admin_password, via_socket=True)
 
     def set_hba(self, text: str) -> None:
@@ -245,6 +265,7 @@ class PgServer:
             "HOME": str(self.dir),
             "POSTGRES_USER": ADMIN_USER,
             "POSTGRES_DB": "postgres",
+            "POSTGRES_PASSWORD": self.admin_password,  # the init (re)sets the admin's password from it
             "PGPASSWORD": self.admin_password,
             "PGHOST": str(self.socket_dir),
             "PGPORT": str(self.port),
@@ -347,9 +368,10 @@ def start_postgres(
         dir=root,
         data_dir=root / "data",
         socket_dir=root / "sock",
-        port=_free_port(),
+        port=free_port(),
         admin_password=admin_password,
         hba_path=root / "pg_hba.conf",
+        ident_path=root / "pg_ident.conf",
         cert_file=root / "server.crt",
         key_file=root / "server.key",
         log_path=root / "postgres.log",
@@ -361,6 +383,7 @@ def start_postgres(
         server.give(server.socket_dir, 0o700)
         _make_cert(server)
         server.write_file(server.hba_path, hba_conf if hba_conf is not None else pg_hba_conf([]))
+        server.write_file(server.ident_path, pg_ident_conf(admin_os_users(os_user)))
         _initdb(server)
         server.flags = [
             *server_flags(
@@ -368,6 +391,7 @@ def start_postgres(
                 cert_file=str(server.cert_file),
                 key_file=str(server.key_file),
                 hba_file=str(server.hba_path),
+                ident_file=str(server.ident_path),
             ),
             "-c", "listen_addresses=127.0.0.1",
             "-c", f"port={server.port}",
@@ -453,6 +477,7 @@ def test_server_flags_exact() -> None:
         "-c", f"ssl_cert_file={SNAKEOIL_CERT}",
         "-c", f"ssl_key_file={SNAKEOIL_KEY}",
         "-c", f"hba_file={HBA_PATH}",
+        "-c", f"ident_file={IDENT_PATH}",
         "-c", "password_encryption=scram-sha-256",
         "-c", "max_connections=50",
         "-c", "work_mem=4MB",
@@ -464,7 +489,8 @@ def test_server_flags_exact() -> None:
 
 @pytest.mark.parametrize(
     "parameters",
-    [{"ssl": "off"}, {"hba_file": "/tmp/x"}, {"password_encryption": "md5"}, {"listen_addresses": "*"},
+    [{"ssl": "off"}, {"hba_file": "/tmp/x"}, {"ident_file": "/tmp/x"}, {"password_encryption": "md5"},
+     {"listen_addresses": "*"},
      {"Work_Mem": "1MB"}, {"work_mem": ""}, {"work_mem": "1MB\nssl=off"}],
 )  # fmt: skip
 def test_server_flags_refuses_managed_or_malformed(parameters: dict) -> None:
@@ -495,16 +521,24 @@ def test_generators_refuse_bad_specs(roles: list[RoleSpec]) -> None:
 
 def test_hba_order_and_methods() -> None:
     rules = [line.split() for line in pg_hba_conf(ROLES).splitlines() if line and not line.startswith("#")]
-    assert rules[0] == ["local", "all", "all", "scram-sha-256"]
+    assert rules[0] == ["local", "all", f'"{ADMIN_USER}"', "peer", f"map={IDENT_MAP}"]
+    assert rules[1] == ["local", "all", "all", "scram-sha-256"]
     assert rules[-2:] == [["hostssl", "all", "all", "all", "reject"], ["host", "all", "all", "all", "reject"]]
-    middle = rules[1:-2]
+    middle = rules[2:-2]
     assert middle == [
         ["hostssl", f'"{s.db_name}"', f'"{s.role}","{ADMIN_USER}"', net, "scram-sha-256"]
         for s in ROLES
         for net in ("0.0.0.0/0", "::/0")
     ]
-    methods = {rule[-1] for rule in rules}
-    assert methods == {"scram-sha-256", "reject"}  # never trust / password / md5
+    methods = {rule[-1] for rule in rules[1:]}
+    assert methods == {"scram-sha-256", "reject"}  # never trust / password / md5; peer for the admin only
+
+
+def test_ident_maps_only_container_os_users_to_the_admin() -> None:
+    rules = [line.split() for line in pg_ident_conf().splitlines() if line and not line.startswith("#")]
+    assert rules == [[IDENT_MAP, f'"{user}"', f'"{ADMIN_USER}"'] for user in ("root", "postgres")]
+    with pytest.raises(ValueError):
+        pg_ident_conf(["root", "evil user"])
 
 
 def test_sql_takes_passwords_as_psql_variables_only() -> None:
@@ -513,6 +547,8 @@ def test_sql_takes_passwords_as_psql_variables_only() -> None:
     for spec in ROLES:
         assert f"PASSWORD :'pw_{spec.role}';" in sql
         assert f'-v pw_{spec.role}="${spec.password_env}"' in script
+    assert f"ALTER ROLE \"{ADMIN_USER}\" WITH PASSWORD :'pw_{ADMIN_USER}';" in sql
+    assert f'-v pw_{ADMIN_USER}="$POSTGRES_PASSWORD"' in script
     assert "PASSWORD '" not in sql
     assert sql.index("SET password_encryption = 'scram-sha-256'") < sql.index("ALTER ROLE")
     assert script.count("<<'BULKHEAD_SQL'") == 1  # quoted heredoc: bash expands nothing in the SQL

@@ -1,0 +1,183 @@
+"""An example service stack that takes its database from a bulkhead stack.
+
+The service reads the bulkhead stack's `databases` output through a
+`pulumi.StackReference` and takes only the databases it owns:
+
+- dev (`platform: docker`): one `docker.Container` that joins only the networks
+  of its own databases and gets `<NAME>_DATABASE_URL` (and `DATABASE_URL` when it
+  owns exactly one) from the secret `internal_url`;
+- prod (`platform: aws`): an IAM task role and execution role with exactly its
+  databases' access policies attached (and nothing else), an ECS task definition
+  whose password comes from the RDS-managed secret (`valueFrom <arn>:password::`),
+  never from config, and the client security group exported for the service's
+  network configuration.
+
+A service name that owns no database in the referenced stack is refused.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+
+PLATFORMS = ("docker", "aws")
+TASK_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+
+config = pulumi.Config()
+database_stack = config.require("databaseStack")
+service = config.require("service")
+platform = config.require("platform")
+image = config.get("image") or "ghcr.io/acme/app-service:1.0.0"
+if platform not in PLATFORMS:
+    raise pulumi.RunError(f"bulkhead-example-service:platform is {platform!r}; use `docker` (dev) or `aws` (prod)")
+
+bulkhead = pulumi.StackReference("bulkhead", stack_name=database_stack)
+
+
+def own_databases(databases) -> dict:
+    """The databases `service` owns; refuse a service that owns none."""
+    if not isinstance(databases, dict) or not databases:
+        raise pulumi.RunError(
+            f"stack {database_stack} exports no `databases`; is it a bulkhead stack that has been deployed (`pulumi up`)?"
+        )
+    own = {name: db for name, db in sorted(databases.items()) if isinstance(db, dict) and db.get("owner") == service}
+    if not own:
+        owners = ", ".join(sorted({str(db.get("owner")) for db in databases.values() if isinstance(db, dict)}))
+        raise pulumi.RunError(
+            f"service {service!r} owns no database in stack {database_stack} (owners there: {owners}); "
+            f"set bulkhead-example-service:service to the service this stack deploys, or add a database "
+            f"with `owner: {service}` to the bulkhead catalogue"
+        )
+    wrong = sorted(name for name, db in own.items() if db.get("platform") != platform)
+    if wrong:
+        raise pulumi.RunError(
+            f"database(s) {', '.join(wrong)} of {service} in {database_stack} are not on platform {platform!r}; "
+            f"set bulkhead-example-service:platform to match the bulkhead stack"
+        )
+    return own
+
+
+own = bulkhead.require_output("databases").apply(own_databases)
+# Every resource takes these tags, so none is registered before the service is known to own a database.
+service_tags = pulumi.Output.unsecret(own.apply(lambda dbs: {"bulkhead:service": service, "bulkhead:databases": ",".join(dbs)}))
+
+
+def env_pairs(databases: dict, url_key: str) -> list[tuple[str, str]]:
+    """<NAME>_DATABASE_URL per database, plus DATABASE_URL when there is exactly one."""
+    pairs = [(db["env_var"], db[url_key]) for db in databases.values()]
+    if len(databases) == 1 and "DATABASE_URL" not in dict(pairs):
+        pairs.append(("DATABASE_URL", pairs[0][1]))
+    return pairs
+
+
+if platform == "docker":
+    import pulumi_docker as docker
+
+    # Network names are not secret, even though they arrive in a secret map.
+    networks = pulumi.Output.unsecret(own.apply(lambda dbs: sorted({db["network"] for db in dbs.values()})))
+    envs = pulumi.Output.secret(own.apply(lambda dbs: [f"{k}={v}" for k, v in env_pairs(dbs, "internal_url")]))
+    container = docker.Container(
+        service,
+        name=f"{service}-{pulumi.get_stack()}",
+        image=image,
+        # Only its own databases' networks; with networks_advanced the provider
+        # does not leave the container on Docker's default bridge.
+        networks_advanced=networks.apply(lambda names: [{"name": n} for n in names]),
+        envs=envs,
+        restart="unless-stopped",
+        labels=service_tags.apply(lambda tags: [{"label": k, "value": v} for k, v in sorted(tags.items())]),
+        opts=pulumi.ResourceOptions(additional_secret_outputs=["envs"]),
+    )
+    pulumi.export("container_name", container.name)
+    pulumi.export("networks", networks)
+else:
+    import pulumi_aws as aws
+
+    assume_ecs_tasks = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+    policy_arns = own.apply(lambda dbs: sorted(db["access_policy_arn"] for db in dbs.values()))
+    security_groups = own.apply(lambda dbs: sorted({db["security_group_id"] for db in dbs.values()}))
+
+    # The task role: what the service's code uses (IAM database auth, reading its secret).
+    task_role = aws.iam.Role(
+        f"{service}-task",
+        name_prefix=f"{service}-task-"[:38],
+        description=f"{service}: its own databases only",
+        assume_role_policy=assume_ecs_tasks,
+        tags=service_tags,
+    )
+    # Exclusive: any other policy attached by hand is removed on the next `pulumi up`.
+    aws.iam.RolePolicyAttachmentsExclusive(f"{service}-task-policies", role_name=task_role.name, policy_arns=policy_arns)
+
+    # The execution role: what ECS uses to pull the image and inject the secret at start.
+    execution_role = aws.iam.Role(
+        f"{service}-execution",
+        name_prefix=f"{service}-exec-"[:38],
+        description=f"ECS agent for {service}: image pull, logs, its own database secret",
+        assume_role_policy=assume_ecs_tasks,
+        tags=service_tags,
+    )
+    aws.iam.RolePolicyAttachmentsExclusive(
+        f"{service}-execution-policies",
+        role_name=execution_role.name,
+        policy_arns=policy_arns.apply(lambda arns: [TASK_EXECUTION_POLICY, *arns]),
+    )
+
+    def container_definitions(dbs: dict) -> str:
+        environment = [{"name": k, "value": v} for k, v in env_pairs(dbs, "url")]
+        # The password never passes through config or state: ECS reads it from the
+        # RDS-managed secret (JSON {"username", "password"}) when the task starts.
+        secrets = [
+            {"name": db["env_var"].removesuffix("_URL") + "_PASSWORD", "valueFrom": f"{db['secret_arn']}:password::"}
+            for db in dbs.values()
+        ]
+        if len(dbs) == 1:
+            db = next(iter(dbs.values()))
+            # libpq reads these directly: `psql` and most drivers connect with no code change.
+            environment += [
+                {"name": "PGHOST", "value": db["host"]},
+                {"name": "PGPORT", "value": str(db["port"])},
+                {"name": "PGDATABASE", "value": db["db_name"]},
+                {"name": "PGUSER", "value": db["username"]},
+                {"name": "PGSSLMODE", "value": db["sslmode"]},
+            ]
+            secrets.append({"name": "PGPASSWORD", "valueFrom": f"{db['secret_arn']}:password::"})
+        return json.dumps(
+            [
+                {
+                    "name": service,
+                    "image": image,
+                    "essential": True,
+                    "environment": sorted(environment, key=lambda e: e["name"]),
+                    "secrets": sorted(secrets, key=lambda s: s["name"]),
+                    "readonlyRootFilesystem": True,
+                }
+            ]
+        )
+
+    task = aws.ecs.TaskDefinition(
+        service,
+        family=f"{service}-{pulumi.get_stack()}",
+        requires_compatibilities=["FARGATE"],
+        network_mode="awsvpc",
+        cpu=str(config.get_int("cpu") or 256),
+        memory=str(config.get_int("memory") or 512),
+        task_role_arn=task_role.arn,
+        execution_role_arn=execution_role.arn,
+        container_definitions=own.apply(container_definitions),
+        tags=service_tags,
+    )
+    pulumi.export("task_definition_arn", task.arn)
+    pulumi.export("task_role_arn", task_role.arn)
+    # For the ECS service's network_configuration.security_groups: its client group only.
+    pulumi.export("security_group_ids", security_groups)
+
+pulumi.export("service", service)
+pulumi.export("databases", pulumi.Output.unsecret(own.apply(lambda dbs: sorted(dbs))))
