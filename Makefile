@@ -18,8 +18,8 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m bulkhead plan --stack dev
 	$(PY) -m bulkhead plan --stack prod
-	$(PY) -m bulkhead check --stack dev
-	$(PY) -m bulkhead check --stack prod
+	$(PY) -m bulkhead check .bulkhead/plan-dev.json
+	$(PY) -m bulkhead check .bulkhead/plan-prod.json
 
 test: $(STAMP)
 	scripts/ensure-postgres

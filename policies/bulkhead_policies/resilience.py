@@ -16,7 +16,6 @@ from ._resources import (
     SECURITY_GROUP,
     KMS_ALIAS,
     RDS_PARAMETER_GROUP,
-    TAG_ROLE,
     UNKNOWN,
     CouldNotCheck,
     Index,
@@ -383,4 +382,3 @@ POLICIES = [
     ),
 ]
 
-_ = (TAG_ROLE,)  # tags used by the backup selection are documented in docs/policies.md
