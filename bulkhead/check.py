@@ -11,6 +11,7 @@ collects the violations.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -173,6 +174,18 @@ def merge_configs(*configs: Optional[dict]) -> dict:
 
 def evaluate(export: dict, config: Optional[dict] = None, pack=None) -> CheckResult:
     """Every policy of the pack on a plan or stack export; violations in pack order."""
+    # Tens of thousands of long-lived proxies and indexes: a cyclic-GC pass would re-walk
+    # all of them again and again (most of the run); nothing here is garbage until the end.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _evaluate(export, config, pack)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _evaluate(export: dict, config: Optional[dict], pack) -> CheckResult:
     from pulumi_policy import (
         EnforcementLevel,
         PolicyResource,
@@ -209,7 +222,8 @@ def evaluate(export: dict, config: Optional[dict] = None, pack=None) -> CheckRes
         pr.property_dependencies = {k: [by_urn[d] for d in v or [] if d in by_urn]
                                     for k, v in (r.get("propertyDependencies") or {}).items()}
 
-    resource_args_base = [(r, _options(r)) for r in analyzed]
+    # One props proxy per resource, shared by every resource policy (the rules only read it).
+    resource_args_base = [(r, _options(r), unknown_checking_proxy(resource_props(r))) for r in analyzed]
     violations: list[Violation] = []
     evaluated = 0
     for policy in policies:
@@ -234,8 +248,8 @@ def evaluate(export: dict, config: Optional[dict] = None, pack=None) -> CheckRes
                 f"can't run policy '{policy.name}' during preview: {getattr(exc, 'message', exc)}", "advisory"))
 
         if isinstance(policy, ResourceValidationPolicy):
-            for r, opts in resource_args_base:
-                args = ResourceValidationArgs(r["type"], unknown_checking_proxy(resource_props(r)), r["urn"],
+            for r, opts, props in resource_args_base:
+                args = ResourceValidationArgs(r["type"], props, r["urn"],
                                               _name_of(r["urn"]), opts, None, pcfg or None, {})
                 try:
                     policy.validate(args, report(r["urn"]))

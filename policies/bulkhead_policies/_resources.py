@@ -262,11 +262,22 @@ class Res:
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def from_validation_args(cls, args) -> "Res":
+        # Every policy of the pack sees the same resource; when a caller hands them the same
+        # props object (bulkhead check does), unwrap it once and keep the result on that
+        # object, so the cache lives exactly as long as the props do.
+        cached = getattr(args.props, "_bulkhead_res", None)
+        if cached is not None and cached.urn == (args.urn or ""):
+            return cached
         opts = getattr(args, "opts", None)
-        return cls(args.resource_type, args.urn, args.name, args.props,
-                   protect=getattr(opts, "protect", None),
-                   retain_on_delete=getattr(opts, "retain_on_delete", None),
-                   parent_urn=getattr(opts, "parent", None))
+        res = cls(args.resource_type, args.urn, args.name, args.props,
+                  protect=getattr(opts, "protect", None),
+                  retain_on_delete=getattr(opts, "retain_on_delete", None),
+                  parent_urn=getattr(opts, "parent", None))
+        try:
+            args.props._bulkhead_res = res
+        except AttributeError:  # a plain dict takes no attributes: no cache, same result
+            pass
+        return res
 
     @classmethod
     def from_policy_resource(cls, pr) -> "Res":
