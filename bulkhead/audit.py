@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
 from . import PROJECT_DIR
-from .aws_errors import aws_user_error, client, error_code, is_not_found, session
+from .aws_errors import aws_user_error, client, is_not_found, session
 from .errors import UserError
 from .outputs_source import add_arguments, load_outputs
 from .stack_config import load_catalogue_for, load_stack_config

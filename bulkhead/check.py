@@ -16,11 +16,12 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from . import PROJECT_DIR
 from .errors import UserError
+from .jsonfile import read_json
 from .planfile import Plan
 
 POLICIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "policies")
@@ -308,30 +309,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _read_json(path: str, what: str) -> Any:
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-    except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {path} is a directory, not a JSON file") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{what} {path} is not UTF-8 text") from None
-    if not text.strip():
-        raise UserError(f"{what} {'stdin' if path == '-' else path} is empty; expected JSON "
-                        f"(e.g. `pulumi stack export | python -m bulkhead check -`)")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{what} {'stdin' if path == '-' else path} is not JSON: {exc}") from None
-
-
 def _stack_of(export: dict) -> Optional[str]:
     for r in (export.get("deployment") or {}).get("resources") or []:
         urn = r.get("urn", "") if isinstance(r, dict) else ""
@@ -391,7 +368,7 @@ def run(args) -> int:
     if not args.file and not args.stack:
         raise UserError("give a plan or stack export file, - for stdin, or --stack S")
     if args.file:
-        export = _read_json(args.file, "plan")
+        export = read_json(args.file, "plan", "write one with `python -m bulkhead plan --stack S --out FILE`, or pipe `pulumi stack export`")
         source = "stdin" if args.file == "-" else args.file
     else:
         from .plan import build_plan
@@ -403,7 +380,7 @@ def run(args) -> int:
                         f"{{\"version\": 3, \"deployment\": {{\"resources\": [...]}}}}")
     validate_export(export, source)
     pack = load_pack()
-    user_config = _read_json(args.policy_config, "policy config") if args.policy_config else {}
+    user_config = read_json(args.policy_config, "policy config") if args.policy_config else {}
     if not isinstance(user_config, dict):
         raise UserError(f"policy config {args.policy_config} must be a JSON object")
     stack = args.stack or _stack_of(export)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from .access import IAM_POLICY, INGRESS_RULE, RDS_INSTANCE, ROLE_TAG, SECURITY_GROUP, access_matrix
+from .access import INGRESS_RULE, RDS_INSTANCE, ROLE_TAG, SECURITY_GROUP, access_matrix
 from .planfile import TAG_OWNER, TAG_TIER, Plan, database_names, props, split_tag, tags_of
 
 DOCKER_CONTAINER = "docker:index/container:Container"

@@ -11,10 +11,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from typing import Any, Optional
 
 from .errors import UserError
+from .jsonfile import read_json
 
 PULUMI_TIMEOUT = 120  # seconds
 
@@ -37,31 +37,12 @@ def add_arguments(parser, stack_required: bool = False) -> None:
 def load_outputs(path: Optional[str], stack: Optional[str], cwd: Optional[str] = None) -> dict:
     """The stack outputs as a dict with at least a `databases` map."""
     if path:
-        data = _read_file(path)
+        data = read_json(path, "--outputs", "it should be what `pulumi stack output --json --show-secrets` prints; " + how_to_get(None))
         source = path
     else:
         data = _from_pulumi_cli(stack, cwd)
         source = f"`pulumi stack output` of stack {stack or '(selected)'}"
     return validate_outputs(data, source)
-
-
-def _read_file(path: str) -> Any:
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-    except FileNotFoundError:
-        raise UserError(f"--outputs {path}: no such file; {how_to_get(None)}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise UserError(f"--outputs {path}: cannot read it ({type(exc).__name__})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        # The position only: the text itself may hold passwords.
-        raise UserError(f"--outputs {path} is not JSON (line {exc.lineno}, column {exc.colno}); "
-                        f"it should be what `pulumi stack output --json --show-secrets` prints") from None
 
 
 def _from_pulumi_cli(stack: Optional[str], cwd: Optional[str]) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
@@ -34,20 +32,6 @@ class Plan:
         if not isinstance(resources, list) or not all(isinstance(r, dict) and "urn" in r and "type" in r for r in resources):
             raise UserError(f"{source}: deployment.resources must be a list of resources with urn and type")
         return cls(resources)
-
-    @classmethod
-    def load(cls, path: str) -> "Plan":
-        try:
-            if path == "-":
-                data = json.load(sys.stdin)
-            else:
-                with open(path, encoding="utf-8") as fh:
-                    data = json.load(fh)
-        except FileNotFoundError:
-            raise UserError(f"{path} does not exist; write one with `python -m bulkhead plan --stack S --out {path}`") from None
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} is not JSON: {exc}") from None
-        return cls.from_export(data, path)
 
     def of_type(self, *types: str) -> list[dict]:
         return [r for r in self.resources if r["type"] in types]

@@ -138,15 +138,18 @@ class DockerPostgres(pulumi.ComponentResource):
 
     def _create_container(self, image, admin_password, passwords) -> docker.Container:
         args = self._args
-        envs = [
-            pulumi.Output.concat("POSTGRES_USER=", ADMIN_USER),
-            pulumi.Output.concat("POSTGRES_PASSWORD=", admin_password.result),
-            "POSTGRES_DB=postgres",
-            # scram for the entrypoint's own TCP rule too; our pg_hba replaces it anyway.
-            "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
-        ]
-        for db_key, db in sorted(args.databases.items()):
-            envs.append(pulumi.Output.concat(password_env_for(db.db_name), "=", passwords[db_key].result))
+        names = [password_env_for(db.db_name) for _, db in sorted(args.databases.items())]
+        # One Output for the whole list (not one concat per password): fewer tasks per container.
+        envs = pulumi.Output.all(admin_password.result, *[passwords[k].result for k in sorted(args.databases)]).apply(
+            lambda pw: [
+                f"POSTGRES_USER={ADMIN_USER}",
+                f"POSTGRES_PASSWORD={pw[0]}",
+                "POSTGRES_DB=postgres",
+                # scram for the entrypoint's own TCP rule too; our pg_hba replaces it anyway.
+                "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
+                *[f"{name}={value}" for name, value in zip(names, pw[1:])],
+            ]
+        )
         return docker.Container(
             f"{self._name}-postgres",
             name=f"bulkhead-{args.stack}-{self._name}",

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from .catalog import Database, Tier
-from .tags import TAG_TIER, database_tags
+from .tags import database_tags
 
 ROLE_TAG = "bulkhead:role"
 ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess

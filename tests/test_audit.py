@@ -17,7 +17,6 @@ import json
 import os
 import types
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID

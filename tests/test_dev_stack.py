@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from bulkhead.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password, to_stack_export
+from bulkhead.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password
 from components.postgres_init import (
     ADMIN_USER, HBA_PATH, IDENT_PATH, INIT_SCRIPT_PATH, READY_FILE, SNAKEOIL_CERT, SNAKEOIL_KEY, START_SCRIPT_PATH,
 )

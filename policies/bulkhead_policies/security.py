@@ -7,7 +7,6 @@ from typing import Iterable
 
 from . import thresholds
 from ._resources import (
-    ADVISORY,  # noqa: F401 - re-exported for symmetry with the other modules
     INGRESS_RULE,
     KMS_KEY,
     LEGACY_SG_RULE,

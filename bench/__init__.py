@@ -1,0 +1,1 @@
+"""bulkhead benchmarks (not tests): `python bench/run.py`."""
