@@ -30,9 +30,9 @@ role in over TLS to its *own* database, and the CONNECT privilege on every
 database is revoked from PUBLIC and granted to the owning role only. Either
 layer alone keeps roles apart; a mistake in one is caught by the other.
 
-Passwords never appear in anything generated here: the init script passes them
-from the container's environment to psql as variables (`-v pw_<role>=...`, the
-admin's `-v pw_bulkhead_admin="$POSTGRES_PASSWORD"`), and the SQL refers to them
+Passwords never appear in anything generated here, nor on a command line: psql
+reads them from the container's environment into variables (`\set pw_<role>
+`printenv VAR``, the admin's from $POSTGRES_PASSWORD), and the SQL refers to them
 as `:'pw_<role>'`, which psql quotes as a literal.
 """
 
@@ -289,17 +289,20 @@ def _require_passwords(roles: Sequence[RoleSpec]) -> list[str]:
 def _psql_init(roles: Sequence[RoleSpec], connect: Sequence[str], indent: str = "") -> list[str]:
     """bash lines running `init_sql(roles)` with psql; `connect` are the (already quoted) connection options.
 
-    Passwords go to psql as variables taken from the environment; the SQL is a
-    quoted heredoc, so bash expands nothing in it.
+    Passwords go to psql as variables that psql itself reads from the environment
+    (`\\set pw `printenv VAR``), not as `-v` arguments: a command line is visible
+    to anyone who can run `ps` or `docker top`. The SQL is a quoted heredoc, so
+    bash expands nothing in it.
     """
     lines = [
         f"{indent}PGHOSTADDR= psql -v ON_ERROR_STOP=1 --no-psqlrc --no-password --quiet \\",
         f"{indent}  {' '.join(connect)} \\",
-        f'{indent}  -v {_psql_var(ADMIN_USER)}="$POSTGRES_PASSWORD" \\',
+        f"{indent}  <<'{_HEREDOC_END}'",
+        f"\\set {_psql_var(ADMIN_USER)} `printenv POSTGRES_PASSWORD`",
     ]
     for spec in _unique_roles(roles):
-        lines.append(f'{indent}  -v {_psql_var(spec.role)}="${spec.password_env}" \\')
-    lines += [f"{indent}  <<'{_HEREDOC_END}'", init_sql(roles), _HEREDOC_END]
+        lines.append(f"\\set {_psql_var(spec.role)} `printenv {spec.password_env}`")
+    lines += [init_sql(roles), _HEREDOC_END]
     return lines
 
 

@@ -376,9 +376,10 @@ def test_script_defaults_are_the_images() -> None:
     assert f'pg_isready -q -h 127.0.0.1 -p "$bulkhead_port" -U {ADMIN_USER} -d auth -t 5' in script
     assert "-d postgres -t" in start_script([])  # no database: the only choice left
     # passwords only as psql variables from the environment
-    assert f'-v pw_{ADMIN_USER}="$POSTGRES_PASSWORD"' in script
+    assert f"\\set pw_{ADMIN_USER} `printenv POSTGRES_PASSWORD`" in script
+    assert "-v pw_" not in script, "a password on psql's command line is visible in ps"
     for spec in ROLES:
-        assert f'-v pw_{spec.role}="${spec.password_env}"' in script
+        assert f"\\set pw_{spec.role} `printenv {spec.password_env}`" in script
     assert script.count("<<'BULKHEAD_SQL'") == 1
     assert subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True).returncode == 0
 

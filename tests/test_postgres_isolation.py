@@ -546,9 +546,10 @@ def test_sql_takes_passwords_as_psql_variables_only() -> None:
     script = init_script(ROLES)
     for spec in ROLES:
         assert f"PASSWORD :'pw_{spec.role}';" in sql
-        assert f'-v pw_{spec.role}="${spec.password_env}"' in script
+        assert f"\\set pw_{spec.role} `printenv {spec.password_env}`" in script
     assert f"ALTER ROLE \"{ADMIN_USER}\" WITH PASSWORD :'pw_{ADMIN_USER}';" in sql
-    assert f'-v pw_{ADMIN_USER}="$POSTGRES_PASSWORD"' in script
+    assert f"\\set pw_{ADMIN_USER} `printenv POSTGRES_PASSWORD`" in script
+    assert "-v pw_" not in script, "a password on psql's command line is visible in ps"
     assert "PASSWORD '" not in sql
     assert sql.index("SET password_encryption = 'scram-sha-256'") < sql.index("ALTER ROLE")
     assert script.count("<<'BULKHEAD_SQL'") == 1  # quoted heredoc: bash expands nothing in the SQL
