@@ -304,7 +304,7 @@ def add_parser(sub) -> None:
     p.add_argument("--stack", help="plan this stack in-process (Pulumi.<stack>.yaml); also selects its pack defaults")
     p.add_argument("--json", action="store_true", help="print {violations, resources, policies} as JSON")
     p.add_argument("--policy-config", metavar="FILE",
-                   help="pack config JSON, the same shape as `pulumi preview --policy-config`")
+                   help="pack config JSON, the same shape as `pulumi preview --policy-pack-config`")
     p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
