@@ -80,12 +80,12 @@ def render_matrix(matrix: AccessMatrix) -> str:
         return "(no databases)"
     width = max([len(s) for s in matrix.services] + [7])
     cols = [max(len(d), 4) for d in matrix.databases]
-    lines = ["service".ljust(width) + "  " + "  ".join(d.ljust(c) for d, c in zip(matrix.databases, cols))]
+    lines = [("service".ljust(width) + "  " + "  ".join(d.ljust(c) for d, c in zip(matrix.databases, cols))).rstrip()]
     for service in matrix.services:
         cells = []
         for db, c in zip(matrix.databases, cols):
             paths = matrix.reaches(service, db)
             mark = "yes" if paths == {"network", "credentials"} else ("PART" if paths else "-")
             cells.append(mark.ljust(c))
-        lines.append(service.ljust(width) + "  " + "  ".join(cells))
+        lines.append((service.ljust(width) + "  " + "  ".join(cells)).rstrip())
     return "\n".join(lines)
