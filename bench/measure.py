@@ -134,10 +134,20 @@ def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True
 
 
 def timed(fn) -> float:
+    """Wall time of fn with the cyclic GC paused for the whole call, as the CLI runs
+    (`bulkhead.cli.main` pauses it for its short-lived process). The same for plan
+    and floor: otherwise whichever keeps allocating after its own run pays the
+    collection of the run's garbage inside its timing and the other does not."""
     gc.collect()
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def traced_peak(fn) -> int:
