@@ -35,11 +35,25 @@ except CatalogueError as exc:
     # RunError: a clean message and a failed update, no traceback, no resource registered.
     raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n" + str(exc)) from None
 
-if catalogue.platform == "docker":
-    from components.docker_stack import build_docker_stack as build
-else:
-    from components.aws_stack import build_aws_stack as build
+def _aws_provider_settings() -> dict:
+    """The default AWS provider's credentials config, for the stack's second (DR) provider."""
+    aws_config = pulumi.Config("aws")
+    settings = {
+        "profile": aws_config.get("profile"),
+        "assume_roles": aws_config.get_object("assumeRoles"),
+        "shared_config_files": aws_config.get_object("sharedConfigFiles"),
+        "shared_credentials_files": aws_config.get_object("sharedCredentialsFiles"),
+    }
+    return {k: v for k, v in settings.items() if v is not None}
 
-connections = build(catalogue)
+
+if catalogue.platform == "docker":
+    from components.docker_stack import build_docker_stack
+
+    connections = build_docker_stack(catalogue)
+else:
+    from components.aws_stack import build_aws_stack
+
+    connections = build_aws_stack(catalogue, _aws_provider_settings())
 pulumi.export("databases", connections)
 pulumi.export("services", services_output(catalogue, connections))

@@ -305,6 +305,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         # The SDK mock monitor's registration, inlined so the inputs are deserialized once.
         pulumi_mocks._ensure_event_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
+        if urn in self.resources:
+            # As the engine does: two resources with one URN is a program error.
+            raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         raw_inputs = rpc.deserialize_properties(request.object)
         if request.type.startswith("pulumi:providers:"):
             self.mocks.providers[urn] = _unwrap(raw_inputs).get("region", self.mocks.region)

@@ -8,16 +8,16 @@ region for tiers that ask for it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from .catalog import Tier
-from .tags import TAG_STACK, TAG_TIER
+from .naming import aws_name
+from .tags import TAG_ROLE, TAG_STACK, TAG_TIER
 
-ROLE_TAG = "bulkhead:role"
 BACKUP_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
@@ -30,6 +30,9 @@ class AwsBackupArgs:
     tiers: Mapping[str, Tier]
     dr_region: Optional[str] = None
     protect: bool = True
+    # The stack's own AWS provider settings (profile, assume_roles, ...): the DR provider
+    # must use the same account and credentials, only another region.
+    dr_provider_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AwsBackup(pulumi.ComponentResource):
@@ -45,7 +48,12 @@ class AwsBackup(pulumi.ComponentResource):
         dr_vault = None
         if args.dr_region:
             # A provider for the DR region: the copy must live outside the stack's region.
-            dr = aws.Provider(f"{name}-dr-provider", region=args.dr_region, opts=pulumi.ResourceOptions(parent=self))
+            dr = aws.Provider(
+                f"{name}-dr-provider",
+                region=args.dr_region,
+                **dict(args.dr_provider_settings),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
             dr_vault = self._create_vault(f"{name}-dr-vault", dr)
         role = self._create_role()
         self.plan_ids = {}
@@ -61,23 +69,23 @@ class AwsBackup(pulumi.ComponentResource):
             description=f"bulkhead {self._args.stack}: backup vault {name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            tags={**self._tags, ROLE_TAG: "backup-key"},
+            tags={**self._tags, TAG_ROLE: "backup-key"},
             opts=opts,
         )
         return aws.backup.Vault(
             name,
-            name=f"bulkhead-{self._args.stack}-{'dr' if provider else 'primary'}",
+            name=aws_name("bulkhead", self._args.stack, "dr" if provider else "primary"),
             kms_key_arn=key.arn,
             # Never force_destroy: a vault with recovery points must be emptied deliberately.
             force_destroy=False,
-            tags={**self._tags, ROLE_TAG: "backup-vault"},
+            tags={**self._tags, TAG_ROLE: "backup-vault"},
             opts=opts,
         )
 
     def _create_role(self) -> aws.iam.Role:
         role = aws.iam.Role(
             f"{self._name}-role",
-            name_prefix=f"bulkhead-{self._args.stack}-backup-"[:38],
+            name_prefix=aws_name("bulkhead", self._args.stack, "backup", max_length=37) + "-",
             description="Lets AWS Backup snapshot and restore the stack's databases",
             assume_role_policy=json.dumps(
                 {
@@ -105,7 +113,7 @@ class AwsBackup(pulumi.ComponentResource):
             copy_actions.append({"destination_vault_arn": dr_vault.arn, "lifecycle": {"delete_after": tier.retention_days}})
         plan = aws.backup.Plan(
             f"{self._name}-{tier_name}",
-            name=f"bulkhead-{self._args.stack}-{tier_name}",
+            name=aws_name("bulkhead", self._args.stack, tier_name),
             rules=[
                 {
                     "rule_name": f"{tier_name}-scheduled",
@@ -124,7 +132,7 @@ class AwsBackup(pulumi.ComponentResource):
         # Conditions are ANDed (selection_tags would be ORed): this stack's primaries of this tier.
         aws.backup.Selection(
             f"{self._name}-{tier_name}-selection",
-            name=f"bulkhead-{self._args.stack}-{tier_name}",
+            name=aws_name("bulkhead", self._args.stack, tier_name),
             plan_id=plan.id,
             iam_role_arn=role.arn,
             resources=["arn:aws:rds:*:*:db:*"],
@@ -133,7 +141,7 @@ class AwsBackup(pulumi.ComponentResource):
                     "string_equals": [
                         {"key": f"aws:ResourceTag/{TAG_TIER}", "value": tier_name},
                         {"key": f"aws:ResourceTag/{TAG_STACK}", "value": self._args.stack},
-                        {"key": f"aws:ResourceTag/{ROLE_TAG}", "value": "primary"},
+                        {"key": f"aws:ResourceTag/{TAG_ROLE}", "value": "primary"},
                     ]
                 }
             ],

@@ -8,13 +8,14 @@ so there is no route to or from the internet at all.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from .catalog import Network
+from .naming import aws_name
 from .tags import TAG_STACK
 
 VPC_CIDR = "10.42.0.0/16"
@@ -26,7 +27,6 @@ class AwsFoundationArgs:
     stack: str
     network: Optional[Network] = None
     availability_zones: int = 3
-    tags: dict = field(default_factory=dict)
 
 
 class AwsFoundation(pulumi.ComponentResource):
@@ -37,7 +37,7 @@ class AwsFoundation(pulumi.ComponentResource):
     def __init__(self, name: str, args: AwsFoundationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bulkhead:index:AwsFoundation", name, None, opts)
         self._name = name
-        self._tags = {TAG_STACK: args.stack, **args.tags}
+        self._tags = {TAG_STACK: args.stack}
         if args.network is not None:
             self.vpc_id = pulumi.Output.from_input(args.network.vpc_id)
             subnet_ids: Sequence = args.network.subnet_ids
@@ -45,7 +45,7 @@ class AwsFoundation(pulumi.ComponentResource):
             self.vpc_id, subnet_ids = self._create_isolated_vpc(args.availability_zones)
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
-            name_prefix=f"bulkhead-{args.stack}-".lower(),
+            name_prefix=aws_name("bulkhead", args.stack) + "-",
             description=f"bulkhead {args.stack}: private subnets for the service databases",
             subnet_ids=subnet_ids,
             tags=self._tags,
@@ -86,7 +86,7 @@ class AwsFoundation(pulumi.ComponentResource):
     def _create_monitoring_role(self) -> aws.iam.Role:
         role = aws.iam.Role(
             f"{self._name}-monitoring",
-            name_prefix=f"bulkhead-{self._tags[TAG_STACK]}-mon-"[:38],
+            name_prefix=aws_name("bulkhead", self._tags[TAG_STACK], "mon", max_length=37) + "-",
             description="Lets RDS enhanced monitoring publish OS metrics",
             assume_role_policy=json.dumps(
                 {

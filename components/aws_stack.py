@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping, Optional
+
 from .aws_backup import AwsBackup, AwsBackupArgs
 from .aws_foundation import AwsFoundation, AwsFoundationArgs
 from .catalog import Catalogue
@@ -9,8 +11,11 @@ from .rds_postgres import RdsPostgres, RdsPostgresArgs
 from .service_client import ServiceClient, ServiceClientArgs
 
 
-def build_aws_stack(catalogue: Catalogue) -> dict[str, dict]:
-    """Build every database; return database name -> connection info."""
+def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None) -> dict[str, dict]:
+    """Build every database; return database name -> connection info.
+
+    `provider_settings`: the stack's `aws:` provider config (profile, assume_roles, ...),
+    for the second provider of the DR region."""
     foundation = AwsFoundation("foundation", AwsFoundationArgs(stack=catalogue.stack, network=catalogue.network))
     AwsBackup(
         "backup",
@@ -20,12 +25,18 @@ def build_aws_stack(catalogue: Catalogue) -> dict[str, dict]:
             tiers={t: catalogue.backup_tiers[t] for t in sorted({d.tier for d in catalogue.databases.values()})},
             dr_region=catalogue.dr_region,
             protect=catalogue.protect,
+            dr_provider_settings=provider_settings or {},
         ),
     )
     clients = {
         owner: ServiceClient(
             f"client-{owner}",
-            ServiceClientArgs(stack=catalogue.stack, owner=owner, databases=names, vpc_id=foundation.vpc_id),
+            ServiceClientArgs(
+                stack=catalogue.stack,
+                owner=owner,
+                databases={n: catalogue.databases[n] for n in names},
+                vpc_id=foundation.vpc_id,
+            ),
         )
         for owner, names in catalogue.owners().items()
     }

@@ -14,21 +14,24 @@ from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import postgres_init
+from .naming import aws_name
+
 PLATFORMS = ("docker", "aws")
-NAME_RE = r"^[a-z][a-z0-9_]{0,62}$"
+NAME_RE = postgres_init.NAME_RE.pattern
 OWNER_RE = r"^[a-z][a-z0-9-]{0,62}$"
-ENV_VAR_RE = r"^[A-Z_][A-Z0-9_]{0,127}$"
+ENV_VAR_RE = postgres_init.ENV_VAR_RE.pattern
 ENGINE_RE = r"^(1[3-7])(\.[0-9]{1,2})?$"
 INSTANCE_CLASS_RE = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
 REGION_RE = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
 SCHEDULE_RE = r"^(cron|rate)\(.+\)$"
-PARAMETER_RE = r"^[a-z][a-z0-9_.]{0,62}$"
+PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 
-# Names PostgreSQL or RDS keep for themselves; a database (and its login role) may not take them.
-RESERVED_NAMES = frozenset(
-    {"postgres", "template0", "template1", "public", "none", "bulkhead_admin", "rdsadmin",
-     "current_user", "current_role", "session_user", "user", "all"}
-)
+# Names PostgreSQL, RDS or bulkhead keep for themselves; a database (and its login
+# role) may not take them. One source with the init SQL, so the catalogue refuses
+# exactly what the container would refuse.
+RESERVED_NAMES = postgres_init.RESERVED_ROLES | postgres_init.RESERVED_DATABASES | {"rdsadmin", "user", "all"}
+RESERVED_PREFIXES = ("pg_", "rds_")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -41,19 +44,7 @@ AWS_ONLY_DATABASE_KEYS = (
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
-MANAGED_PARAMETERS = frozenset(
-    {
-        "ssl",
-        "ssl_cert_file",
-        "ssl_key_file",
-        "hba_file",
-        "listen_addresses",
-        "port",
-        "password_encryption",
-        "rds.force_ssl",
-        "data_directory",
-    }
-)
+MANAGED_PARAMETERS = postgres_init.MANAGED_PARAMETERS | {"rds.force_ssl"}
 DEFAULT_TIERS: dict[str, dict[str, Any]] = {
     "critical": {
         "schedule": "cron(0 * * * ? *)",
@@ -477,8 +468,17 @@ def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server]
     # connection strings unambiguous, across the stack everywhere.
     names: dict[str, str] = {}
     env: dict[tuple[str, str], str] = {}
+    identifiers: dict[str, str] = {}
+    if platform == "aws":
+        # RDS identifiers and AWS names turn `_` into `-`: `a_b` and `a__b` would be one instance.
+        for name in databases:
+            ident = aws_name(name)
+            if ident in identifiers:
+                problems.append(Problem(path=_path("databases", name), message=f"becomes the AWS name {ident!r}, as bulkhead:databases.{identifiers[ident]} does; rename one of them"))
+            else:
+                identifiers[ident] = name
     for name, db in databases.items():
-        if db.db_name in RESERVED_NAMES:
+        if db.db_name in RESERVED_NAMES or db.db_name.startswith(RESERVED_PREFIXES):
             key = "db_name" if db.db_name != name else None
             problems.append(Problem(path=_path("databases", name, *([key] if key else [])),
                                     message=f"{db.db_name!r} is reserved by PostgreSQL or RDS; choose another name (set db_name)"))

@@ -90,7 +90,8 @@ class DockerPostgres(pulumi.ComponentResource):
         self.network = self._create_network()
         self.volume = self._create_volume()
         admin_password = self._create_password("admin")
-        passwords = {db_key: self._create_password(db_key) for db_key in sorted(args.databases)}
+        # `role-` keeps a database named `admin` from colliding with the admin password.
+        passwords = {db_key: self._create_password(f"role-{db_key}") for db_key in sorted(args.databases)}
         self.container = self._create_container(image, admin_password, passwords)
         self.connections = {
             db_key: self._connection(db_key, db, passwords[db_key]) for db_key, db in sorted(args.databases.items())
@@ -116,7 +117,9 @@ class DockerPostgres(pulumi.ComponentResource):
             name=f"bulkhead-{self._args.stack}-{self._name}",
             driver="bridge",
             labels=self._labels,
-            opts=self._child(),
+            # Labels are replace-on-change in the Docker provider: a tier change or a database
+            # added to a shared server must not recreate the network under running services.
+            opts=self._child(ignore_changes=["labels"]),
         )
 
     def _create_volume(self) -> docker.Volume:
@@ -124,7 +127,13 @@ class DockerPostgres(pulumi.ComponentResource):
             f"{self._name}-data",
             name=f"bulkhead-{self._args.stack}-{self._name}-data",
             labels=self._labels,
-            opts=self._child(retain_on_delete=self._args.keep_volumes, protect=self._args.protect),
+            # The volume holds the data: labels are replace-on-change in the Docker provider,
+            # so a label change (tier, a database added to a shared server) must not touch it.
+            opts=self._child(
+                retain_on_delete=self._args.keep_volumes,
+                protect=self._args.protect,
+                ignore_changes=["labels"],
+            ),
         )
 
     def _create_password(self, suffix: str) -> random.RandomPassword:
@@ -196,9 +205,9 @@ class DockerPostgres(pulumi.ComponentResource):
             # `wait` makes `pulumi up` finish only once the healthcheck passes.
             wait=True,
             wait_timeout=120,
+            # Not protected: the container holds no data (the volume does), and almost every
+            # container setting is replace-on-change, so protect would block every change.
             opts=self._child(
-                protect=args.protect,
-                depends_on=[self.volume],
                 # Passwords live in envs: keep them out of diffs and logs.
                 additional_secret_outputs=["envs"],
             ),

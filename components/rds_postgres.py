@@ -9,7 +9,6 @@ state), deletion protection, a final snapshot with a unique name, Pulumi protect
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -18,9 +17,9 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from .catalog import Database, Tier
-from .tags import database_tags
+from .naming import aws_name
+from .tags import TAG_ROLE, database_tags
 
-ROLE_TAG = "bulkhead:role"
 ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
 PORT = 5432
 # The current RDS CA; certificates of rds-ca-2019 expired in 2024.
@@ -44,11 +43,7 @@ BASE_PARAMETERS = {
 
 def instance_identifier(stack: str, name: str) -> str:
     """Stable: derived from stack and catalogue name only, so it never changes by itself."""
-    ident = re.sub(r"[^a-z0-9-]", "-", f"{stack}-{name}".lower())
-    ident = re.sub(r"-+", "-", ident).strip("-")
-    if not ident[:1].isalpha():
-        ident = f"db-{ident}"
-    return ident[:54]  # room for `-replica-N`
+    return aws_name(stack, name, max_length=54)  # room for `-replica-N`
 
 
 @dataclass
@@ -81,7 +76,7 @@ class RdsPostgres(pulumi.ComponentResource):
         self.parameter_group = self._create_parameter_group()
         self.primary = self._create_primary()
         self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
-        secret_arn = self.primary.master_user_secrets.apply(lambda s: s[0]["secret_arn"] if s and isinstance(s[0], dict) else (s[0].secret_arn if s else None))
+        secret_arn = self.primary.master_user_secrets.apply(lambda secrets: secrets[0]["secret_arn"] if secrets else None)
         self.access_policy = self._create_access_policy(secret_arn)
         self.connection = self._connection(secret_arn)
         self.register_outputs({"connection": self.connection})
@@ -90,7 +85,7 @@ class RdsPostgres(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _tagged(self, role: str) -> dict:
-        return {**self._tags, ROLE_TAG: role}
+        return {**self._tags, TAG_ROLE: role}
 
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
@@ -105,7 +100,7 @@ class RdsPostgres(pulumi.ComponentResource):
         )
         aws.kms.Alias(
             f"{self._name}-key-alias",
-            name=f"alias/bulkhead/{self._args.stack}/{self._name}",
+            name=f"alias/bulkhead/{aws_name(self._args.stack)}/{self._name}",
             target_key_id=key.key_id,
             opts=self._opts(),
         )
@@ -114,7 +109,7 @@ class RdsPostgres(pulumi.ComponentResource):
     def _create_security_group(self) -> aws.ec2.SecurityGroup:
         group = aws.ec2.SecurityGroup(
             f"{self._name}-db",
-            name_prefix=f"bulkhead-{self._args.stack}-{self._name}-db-",
+            name_prefix=aws_name("bulkhead", self._args.stack, self._name, "db") + "-",
             description=f"Database {self._name}: admits only {self._db.owner}'s client group",
             vpc_id=self._args.vpc_id,
             revoke_rules_on_delete=True,
@@ -153,7 +148,7 @@ class RdsPostgres(pulumi.ComponentResource):
             f"{self._name}-params",
             # A prefix, not a fixed name: a major upgrade creates the new family's
             # group before the old one is deleted.
-            name_prefix=f"bulkhead-{self._args.stack}-{self._name}-pg{self._db.major}-".replace("_", "-"),
+            name_prefix=aws_name("bulkhead", self._args.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
             family=f"postgres{self._db.major}",
             description=f"bulkhead {self._args.stack}/{self._name}: SSL forced, connection logging",
             # pending-reboot is accepted for static and dynamic settings alike.
@@ -179,7 +174,9 @@ class RdsPostgres(pulumi.ComponentResource):
             performance_insights_kms_key_id=self.key.arn,
             performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION,
             enabled_cloudwatch_logs_exports=LOG_EXPORTS,
-            auto_minor_version_upgrade=True,
+            # On unless the catalogue pins a minor ("16.4"): RDS would upgrade it and every
+            # later `pulumi up` would try to go back down to the pinned minor.
+            auto_minor_version_upgrade="." not in self._db.engine_version,
             allow_major_version_upgrade=False,
             # Changes wait for the maintenance window instead of restarting mid-day.
             apply_immediately=False,
@@ -256,7 +253,7 @@ class RdsPostgres(pulumi.ComponentResource):
 
         return aws.iam.Policy(
             f"{self._name}-access",
-            name_prefix=f"bulkhead-{self._args.stack}-{self._name}-access-"[:100],
+            name_prefix=aws_name("bulkhead", self._args.stack, self._name, "access", max_length=90) + "-",
             description=f"Exactly what {self._db.owner} needs to use database {self._name}",
             policy=pulumi.Output.all(secret_arn, self.key.arn, self.primary.arn, self.primary.resource_id).apply(document),
             tags=self._tagged("access"),

@@ -8,21 +8,22 @@ service never needs, or gets, another service's group.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from .tags import TAG_DATABASE, TAG_OWNER, TAG_STACK
-
-ROLE_TAG = "bulkhead:role"
+from .catalog import Database
+from .naming import aws_name
+from .tags import TAG_ROLE, database_tags
 
 
 @dataclass
 class ServiceClientArgs:
     stack: str
     owner: str
-    databases: Sequence[str]
+    # The service's databases (name -> entry): the group is tagged with all of them.
+    databases: Mapping[str, Database]
     vpc_id: pulumi.Input[str]
 
 
@@ -31,17 +32,12 @@ class ServiceClient(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServiceClientArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bulkhead:index:ServiceClient", name, None, opts)
-        tags = {
-            TAG_DATABASE: ",".join(sorted(args.databases)),
-            TAG_OWNER: args.owner,
-            TAG_STACK: args.stack,
-            ROLE_TAG: "client",
-        }
+        tags = {**database_tags(args.stack, args.databases), TAG_ROLE: "client"}
         # No inline rules: egress is added per database (to that database's group only),
         # and AWS's default allow-all egress is removed by the provider.
         group = aws.ec2.SecurityGroup(
             f"{name}-client",
-            name_prefix=f"bulkhead-{args.stack}-{args.owner}-client-",
+            name_prefix=aws_name("bulkhead", args.stack, args.owner, "client") + "-",
             description=f"Wear this to reach the databases of {args.owner}",
             vpc_id=args.vpc_id,
             revoke_rules_on_delete=True,

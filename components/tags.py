@@ -14,6 +14,8 @@ TAG_DATABASE = "bulkhead:database"
 TAG_OWNER = "bulkhead:owner"
 TAG_STACK = "bulkhead:stack"
 TAG_TIER = "bulkhead:tier"
+# Extension: what a resource is for a database (primary, replica, key, database, client, ...).
+TAG_ROLE = "bulkhead:role"
 
 
 def _joined(values) -> str:

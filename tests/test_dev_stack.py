@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from bulkhead.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password
+from bulkhead.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password, run_program
 from components.postgres_init import (
     ADMIN_USER, HBA_PATH, IDENT_PATH, INIT_SCRIPT_PATH, READY_FILE, SNAKEOIL_CERT, SNAKEOIL_KEY, START_SCRIPT_PATH,
 )
@@ -129,7 +129,7 @@ def test_one_container_volume_network_image_per_component(dev_run, comp):
     n_passwords = 1 + len(exp["databases"])  # admin + one per role
     assert kinds == sorted([CONTAINER, VOLUME, NETWORK, IMAGE] + [PASSWORD] * n_passwords)
     names = sorted(r.name for r in children(dev_run, comp, PASSWORD))
-    assert names == sorted([f"{comp}-admin-password"] + [f"{comp}-{db}-password" for db in exp["databases"]])
+    assert names == sorted([f"{comp}-admin-password"] + [f"{comp}-role-{db}-password" for db in exp["databases"]])
     for pw in children(dev_run, comp, PASSWORD):
         assert pw.inputs == {"length": 32, "special": False}
         assert pw.outputs["result"] == SECRET_ENVELOPE
@@ -260,8 +260,13 @@ def test_volume_retention_and_protect(dev_run, edit, retain, protect):
     for vol in volumes:
         assert vol.retain_on_delete is retain, vol.name
         assert vol.protect is protect, vol.name
+        # Labels are replace-on-change in the Docker provider: never a reason to recreate the data.
+        assert "labels" in vol.ignore_changes, vol.name
+    for net in run.by_type(NETWORK):
+        assert "labels" in net.ignore_changes, net.name
     for ctr in run.by_type(CONTAINER):
-        assert ctr.protect is protect, ctr.name
+        # The container holds no data and almost every setting replaces it: never protected.
+        assert ctr.protect is False, ctr.name
 
 
 @pytest.mark.parametrize("comp", COMPONENTS)
@@ -299,7 +304,7 @@ def test_database_output(dev_run, db):
     assert set(out) == OUTPUT_KEYS | EXTRA_OUTPUT_KEYS
     for key, value in out.items():
         assert isinstance(value, Secret) == (key in SECRET_OUTPUT_KEYS), key
-    password = fake_password(password_seed("dev", f"{comp}-{db}-password"))
+    password = fake_password(password_seed("dev", f"{comp}-role-{db}-password"))
     admin = fake_password(password_seed("dev", f"{comp}-admin-password"))
     assert out["password"].value == password != admin
     plain = {k: (v.value if isinstance(v, Secret) else v) for k, v in out.items()}
@@ -532,3 +537,29 @@ def test_stack_outputs_in_export_are_envelopes(dev_export):
         assert out["network"] == f"bulkhead-dev-{DB_COMPONENT[name]}"
     for owner, svc in stack["outputs"]["services"].items():
         assert all(v == SECRET_ENVELOPE for v in svc["env"].values()), owner
+
+
+@pytest.mark.parametrize("on_server", [False, True], ids=["own-container", "shared-server"])
+def test_database_named_admin_gets_its_own_password(on_server):
+    """A database called `admin` must not collide with the server's admin password."""
+
+    def edit(cfg):
+        spec = {"owner": "admin-service", **({"server": "shared"} if on_server else {"port": 5499})}
+        cfg["bulkhead:databases"]["admin"] = spec
+
+    run = run_stack("dev", edit=edit)
+    comp = "server-shared" if on_server else "admin"
+    names = sorted(r.name for r in run.by_type(PASSWORD) if r.name.startswith(f"{comp}-"))
+    assert f"{comp}-admin-password" in names and f"{comp}-role-admin-password" in names
+    assert len({r.urn for r in run.resources}) == len(run.resources), "every URN is unique"
+
+
+def test_duplicate_urn_is_an_error_as_in_the_engine(tmp_path):
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi_random as random\n"
+        "random.RandomPassword('same', length=8)\n"
+        "random.RandomPassword('same', length=8)\n"
+    )
+    run = run_program(str(tmp_path), "dev", {})
+    assert run.error is not None and "Duplicate resource URN" in str(run.error)

@@ -313,10 +313,15 @@ REPLACEMENT_INPUTS = ("identifier", "kmsKeyId", "username", "dbName", "storageEn
 
 
 def _snapshot(run, exclude: str):
-    """URN -> replacement-triggering inputs of every resource not of database `exclude`."""
+    """URN -> replacement-triggering inputs of every resource not of database `exclude`
+    (nor of its owner's client group, whose tags list that database's tier)."""
+    owner = (stack_config("prod")["bulkhead:databases"].get(exclude) or {}).get("owner")
     out = {}
     for r in run.resources:
         if f"::{exclude}" in r.urn or f"${exclude}-" in r.urn or r.urn.rsplit("::", 1)[1].startswith(f"{exclude}-"):
+            continue
+        if owner and r.urn.rsplit("::", 1)[1].startswith(f"client-{owner}"):
+            assert r.type != RDS
             continue
         if r.type.startswith("aws:backup/") or "bulkhead:index:AwsBackup" in r.urn:
             continue  # stack-wide; a tier change may add or drop a plan
@@ -395,3 +400,62 @@ def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
     assert path in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / ".bulkhead").exists(), "nothing is written for a bad config"
+
+
+def test_pinned_minor_turns_auto_minor_upgrade_off():
+    def edit(cfg):
+        cfg["bulkhead:databases"]["worker"]["engine_version"] = "16.4"
+
+    run = run_stack("prod", edit=edit)
+    for instance in run.by_type(RDS):
+        pinned = _db(instance) == "worker"
+        # RDS would move a pinned minor forward and the next `up` would try to go back.
+        assert instance.inputs["autoMinorVersionUpgrade"] is (not pinned), instance.name
+        if pinned:
+            assert instance.inputs.get("engineVersion", "16.4") == "16.4"
+
+
+def test_dr_provider_uses_the_stacks_credentials():
+    def edit(cfg):
+        cfg["aws:profile"] = "prod-admin"
+        cfg["aws:assumeRoles"] = [{"roleArn": "arn:aws:iam::123456789012:role/deployer"}]
+
+    run = run_stack("prod", edit=edit)
+    (provider,) = run.by_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == "eu-central-1"
+    assert provider.inputs["profile"] == "prod-admin"
+    assert "deployer" in json.dumps(provider.inputs["assumeRoles"])
+
+
+AWS_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*-?$"
+
+
+def test_names_are_valid_for_awkward_stack_and_database_names():
+    import re
+
+    def edit(cfg):
+        cfg["bulkhead:databases"]["billing_v2"] = {"owner": "billing-service"}
+        cfg["bulkhead:dr_region"] = "eu-central-1"
+
+    run = run_stack("prod", edit=edit, stack_name="Prod.EU_1")
+    checked = 0
+    for r in run.resources:
+        for key in ("identifier", "namePrefix"):
+            value = r.inputs.get(key)
+            if value and r.type.startswith(("aws:rds/", "aws:backup/")):
+                assert re.match(AWS_NAME, value), f"{r.name}.{key} = {value!r}"
+                assert "--" not in value
+                checked += 1
+        if r.type == "aws:kms/alias:Alias":
+            assert re.match(r"^alias/[A-Za-z0-9/_-]+$", r.inputs["name"]), r.inputs["name"]
+    assert checked >= 8
+
+
+def test_aws_identifier_collision_is_refused():
+    from components.catalog import CatalogueError, load_catalogue
+
+    raw = {"platform": "aws", "databases": {"a_b": {"owner": "x"}, "a__b": {"owner": "y", "db_name": "ab2"}}}
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(raw, "prod")
+    assert [p.path for p in err.value.problems] == ["bulkhead:databases.a__b"]
+    assert "AWS name 'a-b'" in str(err.value)
