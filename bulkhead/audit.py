@@ -3,8 +3,8 @@
 For every database of the stack (catalogue `Pulumi.<stack>.yaml` + outputs) it
 reads RDS, EC2, Secrets Manager and AWS Backup with boto3 (read-only calls) and
 reports one line per check. Thresholds are the policy pack's
-(`policies/bulkhead_policies/thresholds.py`), so `check` (before deploy) and
-`audit` (after) apply the same numbers.
+(`policies/bulkhead_policies/thresholds.py`, loaded with `bulkhead.check.load_pack`),
+so `check` (before deploy) and `audit` (after) apply the same numbers.
 
 Exit 0: no drift. 1: drift. 2: bad input, or AWS could not be read (no
 credentials, access denied, throttled after retries) - the message says what
@@ -13,6 +13,7 @@ to do, never a traceback. Progress goes to stderr; stdout is the table or JSON.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -25,7 +26,6 @@ from . import PROJECT_DIR
 from .aws_errors import aws_user_error, client, is_not_found, session
 from .errors import UserError
 from .outputs_source import add_arguments, load_outputs
-from .stack_config import load_catalogue_for, load_stack_config
 
 OK, DRIFT, SKIPPED = "ok", "DRIFT", "skipped"
 ACCEPTED_STATUSES = ("available", "backing-up", "storage-optimization", "configuring-enhanced-monitoring",
@@ -51,24 +51,16 @@ CHECK_NAMES = tuple(c for c, _ in CHECKS)
 
 # --- thresholds shared with the policy pack --------------------------------------
 
-def _thresholds():
-    path = os.path.join(PROJECT_DIR, "policies")
-    if path not in sys.path:
-        sys.path.insert(0, path)
+def load_thresholds():
+    """The policy pack's `thresholds` module. Imported on first use, not with this module:
+    the pack pulls in pulumi_policy, and the CLI imports every verb module at start-up."""
+    from .check import load_pack
+
     try:
-        from bulkhead_policies import thresholds  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return thresholds
-
-
-_T = _thresholds()
-ALLOWED_CA_IDENTIFIERS: tuple[str, ...] = tuple(getattr(_T, "ALLOWED_CA_IDENTIFIERS", ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")))
-MIN_RETENTION_DAYS_BY_TIER: dict = dict(getattr(_T, "MIN_RETENTION_DAYS_BY_TIER", {}))
-DEFAULT_MIN_RETENTION_DAYS: int = int(getattr(_T, "DEFAULT_MIN_RETENTION_DAYS", 7))
-MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER: dict = dict(getattr(_T, "MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER", {}))
-DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS: int = int(getattr(_T, "DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS", 7))
-PUBLIC_CIDRS: tuple[str, ...] = tuple(getattr(_T, "PUBLIC_CIDRS", ("0.0.0.0/0", "::/0")))
+        return load_pack().thresholds
+    except ImportError as exc:
+        raise UserError(f"cannot load the policy pack's thresholds ({exc}); install its requirements: "
+                        f"`pip install -r policies/requirements.txt`") from None
 
 
 # --- results -----------------------------------------------------------------------
@@ -181,7 +173,9 @@ def selection_covers(selection: dict, arn: str, tags: dict[str, str]) -> bool:
 
 class Auditor:
     def __init__(self, sess, region: str, stack: str, catalogue, outputs: dict,
-                 now: Optional[dt.datetime] = None, progress: Optional[Callable[[str], None]] = None):
+                 now: Optional[dt.datetime] = None, progress: Optional[Callable[[str], None]] = None,
+                 thresholds=None):
+        self.thresholds = thresholds if thresholds is not None else load_thresholds()
         self.region = region
         self.stack = stack
         self.catalogue = catalogue
@@ -250,7 +244,8 @@ class Auditor:
                    [f"deletion protection is {'off' if want_dp else 'on'} but configured {'on' if want_dp else 'off'}"]
                    if bool(inst.get("DeletionProtection")) != want_dp else [],
                    "on" if want_dp else "off (as configured)")
-        min_days = max(tier.pitr_days, int(MIN_RETENTION_DAYS_BY_TIER.get(db.tier, DEFAULT_MIN_RETENTION_DAYS)))
+        min_days = max(tier.pitr_days, int(self.thresholds.MIN_RETENTION_DAYS_BY_TIER.get(
+            db.tier, self.thresholds.DEFAULT_MIN_RETENTION_DAYS)))
         days = int(inst.get("BackupRetentionPeriod") or 0)
         report.add("retention", [f"automated backup retention is {days} days, tier {db.tier} needs >= {min_days}"]
                    if days < min_days else [], f"{days} d")
@@ -261,8 +256,9 @@ class Auditor:
         self._check_secret(report, inst, out)
         report.add("iam-auth", [] if inst.get("IAMDatabaseAuthenticationEnabled") else ["IAM database authentication is off"])
         ca = inst.get("CACertificateIdentifier")
-        report.add("ca", [] if ca in ALLOWED_CA_IDENTIFIERS else
-                   [f"CA {ca} is not one of {', '.join(ALLOWED_CA_IDENTIFIERS)}; rotate the certificate"], str(ca))
+        allowed_cas = tuple(self.thresholds.ALLOWED_CA_IDENTIFIERS)
+        report.add("ca", [] if ca in allowed_cas else
+                   [f"CA {ca} is not one of {', '.join(allowed_cas)}; rotate the certificate"], str(ca))
         self._check_recovery_point(report, inst, db.tier, tier)
         self._check_backup_plan(report, inst, db.tier, tier)
         return report
@@ -368,7 +364,7 @@ class Auditor:
                         owner_admitted = True
                     continue
                 source = rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId") or "?"
-                public = " (the internet)" if source in PUBLIC_CIDRS else ""
+                public = " (the internet)" if source in self.thresholds.PUBLIC_CIDRS else ""
                 problems.append(f"{group} admits {source}{public} on {ports}; only {client_group} may be admitted")
         if not owner_admitted and client_group:
             problems.append(f"{report.owner}'s client group {client_group} is not admitted on tcp {port}")
@@ -455,7 +451,8 @@ class Auditor:
             return
         plan, selections = self._plan(plan_id)
         problems = []
-        min_keep = max(tier.retention_days, int(MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER.get(tier_name, DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS)))
+        min_keep = max(tier.retention_days, int(self.thresholds.MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER.get(
+            tier_name, self.thresholds.DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS)))
         rules = plan.get("Rules") or []
         good = [r for r in rules
                 if schedule_interval(r.get("ScheduleExpression", "")) <= schedule_interval(tier.schedule)
@@ -520,7 +517,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--region", help="AWS region (default: aws:region of the stack, else from the outputs' ARNs)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--project-dir", default=PROJECT_DIR, help=__import__("argparse").SUPPRESS)
+    p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -541,6 +538,8 @@ def _region(args, config: dict, outputs: dict) -> str:
 
 def run(args) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from .stack_config import load_catalogue_for, load_stack_config
 
     config = load_stack_config(args.project_dir, args.stack)
     catalogue = load_catalogue_for(args.project_dir, args.stack, config)

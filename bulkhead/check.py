@@ -22,13 +22,11 @@ from typing import Any, Iterable, Optional
 from . import PROJECT_DIR
 from .errors import UserError
 from .jsonfile import read_json
-from .planfile import Plan
+from .planfile import SECRET_SIG, SECRET_SIG_KEY
+from .planfile import STACK_TYPE, Plan
 
 POLICIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "policies")
 
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-STACK_TYPE = "pulumi:pulumi:Stack"
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 
 
@@ -334,7 +332,7 @@ def validate_export(export: dict, source: str) -> None:
 
 def defaults_for_stack(stack: Optional[str], pack) -> dict:
     """The pack config a stack gets before --policy-config: production stacks refuse shared servers."""
-    if stack and (stack == "prod" or stack.startswith(("prod-", "prod_", "production"))):
+    if pack.thresholds.is_production_stack(stack):
         return dict(pack.PROD_POLICY_CONFIG)
     return {}
 

@@ -6,30 +6,34 @@ import argparse
 import importlib
 import sys
 import traceback
+from typing import Optional
 
 from .errors import UserError
 
-VERBS = ("plan", "check", "audit", "env", "dsn")
-# Verb modules; `consume` provides both `env` and `dsn`. A module not written yet is skipped.
-MODULES = ("plan", "check", "audit", "consume")
+# verb -> the module that defines it (add_parser() and run()); `consume` provides both `env` and `dsn`.
+# Importing a verb module must stay cheap: no pulumi, pulumi_policy, pydantic or boto3 at module level.
+VERB_MODULES = {"plan": "plan", "check": "check", "audit": "audit", "env": "consume", "dsn": "consume"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _verb_of(argv: list[str]) -> Optional[str]:
+    """The verb of a command line (the first word that is not an option), if it names one."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in VERB_MODULES else None
+
+
+def build_parser(verb: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser for `verb` alone (only its module is imported), or for every verb."""
     parser = argparse.ArgumentParser(prog="python -m bulkhead", description="bulkhead operator CLI")
     sub = parser.add_subparsers(dest="verb", required=True)
-    for name in MODULES:
-        try:
-            module = importlib.import_module(f"bulkhead.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"bulkhead.{name}":
-                continue
-            raise
-        module.add_parser(sub)
+    names = [VERB_MODULES[verb]] if verb in VERB_MODULES else list(dict.fromkeys(VERB_MODULES.values()))
+    for name in names:
+        importlib.import_module(f"bulkhead.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_verb_of(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

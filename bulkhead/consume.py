@@ -19,10 +19,11 @@ from urllib.parse import quote, urlencode
 from . import PROJECT_DIR
 from .aws_errors import aws_user_error, client, error_code, is_not_found, session
 from .errors import UserError
-from .outputs_source import add_arguments, database, load_outputs, platform_of
+from .outputs_source import is_secret_placeholder, add_arguments, database, how_to_get, load_outputs, platform_of
 
 DEFAULT_CA_BUNDLE = "~/.postgresql/rds-global-bundle.pem"
 CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+# Only for the fallback below; the stack's `services` output (components/outputs.py) is the source of truth.
 LEGACY_ENV_VAR = "DATABASE_URL"
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTENV_PLAIN = re.compile(r"^[A-Za-z0-9_./:@%?=&+,~-]*$")
@@ -65,11 +66,59 @@ def dotenv_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def services_of(outputs: dict) -> dict | None:
+    """The stack's `services` output (owner -> {databases, env}), or None for outputs that predate it."""
+    services = outputs.get("services")
+    if services is None:
+        return None
+    if not isinstance(services, dict) or not all(isinstance(v, dict) for v in services.values()):
+        raise UserError("the `services` output is not a map of service -> {databases, env}; regenerate the "
+                        "outputs file from a current stack")
+    return services
+
+
+def service_names(outputs: dict) -> list[str]:
+    services = services_of(outputs)
+    if services is not None:
+        return sorted(str(s) for s in services)
+    return sorted({str(d.get("owner")) for d in outputs["databases"].values()})
+
+
+def _no_such_service(service: str, outputs: dict) -> UserError:
+    return UserError(f"service {service!r} owns no database in this stack; services: {', '.join(service_names(outputs))}")
+
+
 def env_for_service(outputs: dict, service: str, internal: bool = False) -> list[tuple[str, str]]:
+    """(name, url) pairs: the stack's `services.<service>.env`, or (for --internal, or for
+    outputs without `services`) built from the service's `databases` entries."""
+    services = services_of(outputs)
+    if services is not None and not internal:
+        return _env_from_services(services, service, outputs)
+    return _env_from_databases(outputs, service, internal)
+
+
+def _env_from_services(services: dict, service: str, outputs: dict) -> list[tuple[str, str]]:
+    if service not in services:
+        raise _no_such_service(service, outputs)
+    env = services[service].get("env")
+    if not isinstance(env, dict) or not env:
+        raise UserError(f"services.{service}.env in the outputs is not a map of variable -> URL; is the stack current?")
+    pairs: list[tuple[str, str]] = []
+    for env_var, url in env.items():
+        if not isinstance(env_var, str) or not ENV_NAME_RE.match(env_var):
+            raise UserError(f"services.{service}.env has a key that is not a variable name")
+        if is_secret_placeholder(url):
+            raise UserError("the outputs show secrets as [secret]; write them with `--show-secrets`")
+        if not isinstance(url, str) or not url:
+            raise UserError(f"services.{service}.env.{env_var} in the outputs is not a URL; is the stack current?")
+        pairs.append((env_var, url))
+    return pairs
+
+
+def _env_from_databases(outputs: dict, service: str, internal: bool) -> list[tuple[str, str]]:
     dbs = {n: d for n, d in sorted(outputs["databases"].items()) if d.get("owner") == service}
     if not dbs:
-        owners = sorted({d.get("owner") for d in outputs["databases"].values()})
-        raise UserError(f"service {service!r} owns no database in this stack; services: {', '.join(owners)}")
+        raise _no_such_service(service, outputs)
     key = "url"
     if internal:
         if any(d.get("platform") != "docker" for d in dbs.values()):
@@ -80,9 +129,12 @@ def env_for_service(outputs: dict, service: str, internal: bool = False) -> list
         env_var, url = db.get("env_var"), db.get(key)
         if not isinstance(env_var, str) or not ENV_NAME_RE.match(env_var):
             raise UserError(f"databases.{name}.env_var in the outputs is not a variable name")
+        if is_secret_placeholder(url):
+            raise UserError("the outputs show secrets as [secret]; write them with `--show-secrets`")
         if not isinstance(url, str) or not url:
             raise UserError(f"databases.{name} has no `{key}` in the outputs; is the stack current?")
         pairs.append((env_var, url))
+    # The same rule as components/outputs.py services_output.
     if len(dbs) == 1 and LEGACY_ENV_VAR not in dict(pairs):
         pairs.append((LEGACY_ENV_VAR, pairs[0][1]))
     return pairs
@@ -90,13 +142,13 @@ def env_for_service(outputs: dict, service: str, internal: bool = False) -> list
 
 def run_env(args) -> int:
     outputs = load_outputs(args.outputs, args.stack, cwd=PROJECT_DIR)
-    owners = sorted({d.get("owner") for d in outputs["databases"].values()})
     service = args.service
     if not service:
-        if len(owners) != 1:
-            raise UserError(f"--service is required: this stack has {len(owners)} services ({', '.join(owners)}); "
+        names = service_names(outputs)
+        if len(names) != 1:
+            raise UserError(f"--service is required: this stack has {len(names)} services ({', '.join(names)}); "
                             f"a .env file holds one service's environment")
-        service = owners[0]
+        service = names[0]
     pairs = env_for_service(outputs, service, internal=args.internal)
     lines = [f"# bulkhead: {service}, stack {args.stack or '(from outputs)'}; contains credentials, do not commit"]
     if platform_of(outputs) == "aws":
@@ -153,10 +205,30 @@ def libpq_uri(user: str, password: str | None, host: str, port, db_name: str, pa
     return f"postgresql://{auth}@{host}:{port}/{quote(db_name, safe='')}" + (f"?{query}" if query else "")
 
 
-def _pick_host(name: str, db: dict, reader) -> str:
+def _field(name: str, db: dict, key: str, kind: str, stack: str | None):
+    """databases.<name>.<key>, checked; the message names the key path, never the value."""
+    value = db.get(key)
+    if kind == "port":
+        ok = (isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536) or \
+             (isinstance(value, str) and value.isdigit() and 0 < int(value) < 65536)
+        expected = "a port number"
+    elif kind == "hosts":
+        ok = isinstance(value, list) and all(isinstance(h, str) and h for h in value)
+        expected = "a list of host names"
+    else:
+        ok = isinstance(value, str) and bool(value)
+        expected = "a non-empty string"
+    if not ok:
+        state = "is missing" if value is None else f"is not {expected}"
+        raise UserError(f"databases.{name}.{key} {state} in the outputs; the file is incomplete or from an older "
+                        f"bulkhead. Regenerate it: {how_to_get(stack)}")
+    return value
+
+
+def _pick_host(name: str, db: dict, reader, stack: str | None = None) -> str:
     if reader is None:
-        return db["host"]
-    readers = db.get("reader_hosts") or []
+        return _field(name, db, "host", "str", stack)
+    readers = _field(name, db, "reader_hosts", "hosts", stack) if db.get("reader_hosts") is not None else []
     if not readers:
         raise UserError(f"database {name} has no read replicas; drop --reader, or set `replicas` in the catalogue")
     if not 1 <= reader <= len(readers):
@@ -166,22 +238,27 @@ def _pick_host(name: str, db: dict, reader) -> str:
 
 def run_dsn(args) -> int:
     outputs = load_outputs(args.outputs, args.stack, cwd=PROJECT_DIR)
-    db = database(outputs, args.database)
-    host = _pick_host(args.database, db, args.reader)
+    name = args.database
+    db = database(outputs, name)
     if db.get("platform") == "docker":
-        url = db.get("url")
-        if not isinstance(url, str):
-            raise UserError(f"databases.{args.database} has no url in the outputs")
+        if args.reader is not None:
+            _pick_host(name, db, args.reader, args.stack)  # refuses: a dev server has no replicas
+        url = _field(name, db, "url", "str", args.stack)
         print(url)
         return 0
+    host = _pick_host(name, db, args.reader, args.stack)
+    port = _field(name, db, "port", "port", args.stack)
+    db_name = _field(name, db, "db_name", "str", args.stack)
     secret_arn = db.get("secret_arn")
     if not isinstance(secret_arn, str) or not secret_arn.startswith("arn:"):
-        raise UserError(f"databases.{args.database} has no secret_arn in the outputs; is the stack current?")
+        raise UserError(f"databases.{name}.secret_arn is missing from the outputs; is the stack current? "
+                        f"Regenerate the file: {how_to_get(args.stack)}")
     secret = fetch_master_secret(secret_arn, args.region)
+    user = secret.get("username") if isinstance(secret.get("username"), str) and secret.get("username") else None
+    user = user or _field(name, db, "username", "str", args.stack)
     ca_bundle = os.path.abspath(os.path.expanduser(args.ca_bundle))
     if not os.path.exists(ca_bundle):
         print(f"warning: {ca_bundle} does not exist; psql will refuse verify-full without it. Download it:\n"
               f"  mkdir -p {os.path.dirname(ca_bundle)} && curl -fsSo {ca_bundle} {CA_BUNDLE_URL}", file=sys.stderr)
-    print(libpq_uri(secret.get("username") or db["username"], secret["password"], host, db["port"], db["db_name"],
-                    {"sslmode": "verify-full", "sslrootcert": ca_bundle}))
+    print(libpq_uri(user, secret["password"], host, port, db_name, {"sslmode": "verify-full", "sslrootcert": ca_bundle}))
     return 0

@@ -26,9 +26,9 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SECRET_ENVELOPE = {SECRET_SIG_KEY: SECRET_SIG}
+# Re-exported for callers that build or read plans (tests, bench).
+from .planfile import SECRET_ENVELOPE, SECRET_SIG, SECRET_SIG_KEY  # noqa: F401
+
 FAKE_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 

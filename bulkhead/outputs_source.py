@@ -14,6 +14,7 @@ import subprocess
 from typing import Any, Optional
 
 from .errors import UserError
+from .planfile import SECRET_SIG_KEY
 from .jsonfile import read_json
 
 PULUMI_TIMEOUT = 120  # seconds
@@ -78,13 +79,13 @@ def validate_outputs(data: Any, source: str) -> dict:
     for name, db in dbs.items():
         if not isinstance(db, dict) or not db.get("owner") or not db.get("platform"):
             raise UserError(f"{source}: databases.{name} lacks owner/platform; is it a bulkhead stack's output?")
-        if _is_secret_placeholder(db.get("url")) or _is_secret_placeholder(db.get("password")):
+        if is_secret_placeholder(db.get("url")) or is_secret_placeholder(db.get("password")):
             raise UserError(f"{source} shows secrets as [secret]; write it with `--show-secrets`")
     return data
 
 
-def _is_secret_placeholder(value: Any) -> bool:
-    return value == "[secret]" or (isinstance(value, dict) and "4dabf18193072939515e22adb298388d" in value)
+def is_secret_placeholder(value: Any) -> bool:
+    return value == "[secret]" or (isinstance(value, dict) and SECRET_SIG_KEY in value)
 
 
 def database(outputs: dict, name: str) -> dict:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
 from collections import Counter
-
-from pulumi.errors import RunError
+from typing import TYPE_CHECKING
 
 from . import PROJECT_DIR
 from .access import access_matrix, render_matrix
 from .errors import UserError
-from .mock_runtime import ProgramRun, run_program, to_stack_export
 from .planfile import Plan, props
-from .stack_config import load_catalogue_for, load_stack_config, project_name
+
+if TYPE_CHECKING:
+    from .mock_runtime import ProgramRun
+
+# pulumi (mock_runtime) and pydantic (stack_config) are imported by build_plan, not here:
+# the CLI imports this module to build its parser on every start-up.
+
+VOLUME_TYPE = "docker:index/volume:Volume"
 
 
 def add_parser(sub) -> None:
@@ -23,18 +29,17 @@ def add_parser(sub) -> None:
     p.add_argument("--stack", required=True, help="stack name; reads Pulumi.<stack>.yaml")
     p.add_argument("--out", help="where to write the plan JSON (default .bulkhead/plan-<stack>.json)")
     p.add_argument("--mermaid", action="store_true", help="print a Mermaid diagram of who reaches what instead of the summary")
-    p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse_suppress())
+    p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
-
-
-def build_plan(project_dir: str, stack: str) -> tuple[dict, ProgramRun]:
+def build_plan(project_dir: str, stack: str) -> "tuple[dict, ProgramRun]":
     """Validate the stack's config, run the program under mocks; (stack export, run)."""
+    from pulumi.errors import RunError
+
+    from .mock_runtime import run_program, to_stack_export
+    from .stack_config import load_catalogue_for, load_stack_config, project_name
+
     config = load_stack_config(project_dir, stack)
     load_catalogue_for(project_dir, stack, config)  # bad config: exit 2 before any resource
     run = run_program(project_dir, stack, config, project=project_name(project_dir))
@@ -94,11 +99,14 @@ def summary(plan: Plan, stack: str) -> str:
     platform = next((d.get("platform") for d in dbs.values()), "?")
     if platform == "docker":
         header = ("database", "owner", "address", "network", "volume", "server", "resources")
+        # "<component>-data" -> the volume's name; the first such volume wins, as before.
+        volumes: dict[str, object] = {}
+        for r in plan.of_type(VOLUME_TYPE):
+            volumes.setdefault(r["urn"].rsplit("::", 1)[-1], props(r).get("name"))
         rows = []
         for name, d in dbs.items():
             comp = f"server-{d['server']}" if d.get("server") else name
-            volume = next((props(r).get("name") for r in plan.of_type("docker:index/volume:Volume")
-                           if r["urn"].endswith(f"::{comp}-data")), "?")
+            volume = volumes.get(f"{comp}-data", "?")
             rows.append((name, d["owner"], f"{d['host']}:{d['port']}", str(d.get("network")), str(volume),
                          d.get("server") or "(own)", str(counts[comp])))
     else:

@@ -8,6 +8,10 @@ from typing import Any, Iterable, Optional
 from .errors import UserError
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+# The engine's secret envelope: how a secret appears in plans and stack exports.
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_ENVELOPE = {SECRET_SIG_KEY: SECRET_SIG}
 TAG_DATABASE = "bulkhead:database"
 TAG_OWNER = "bulkhead:owner"
 TAG_TIER = "bulkhead:tier"
@@ -42,17 +46,6 @@ class Plan:
                 return r.get("outputs") or {}
         return {}
 
-    def children(self, urn: str) -> list[dict]:
-        return [r for r in self.resources if r.get("parent") == urn]
-
-    def descendants(self, urn: str) -> list[dict]:
-        out, todo = [], [urn]
-        while todo:
-            kids = self.children(todo.pop())
-            out.extend(kids)
-            todo.extend(k["urn"] for k in kids)
-        return out
-
 
 def props(resource: dict) -> dict:
     """Inputs where present (what the engine and policies see), else outputs."""
@@ -80,7 +73,7 @@ def database_names(resource: dict) -> list[str]:
 
 
 def is_secret_envelope(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270"
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
 
 
 def plain(values: Iterable[Any]) -> list[Any]:

@@ -4,38 +4,71 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Optional
-
-import yaml
-
-from components.catalog import Catalogue, CatalogueError, load_catalogue
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from components.catalog import Catalogue
+
+# yaml and components.catalog (pydantic) are imported where they are used: the CLI
+# imports this module's users on every start-up.
 
 STACK_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 def _load_yaml(path: str) -> Any:
+    import yaml
+
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh) or {}
+            data = yaml.safe_load(fh)
+            return {} if data is None else data
     except FileNotFoundError:
         raise UserError(f"{path} does not exist") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
 
 
+def _load_map(path: str, what: str) -> dict:
+    """A YAML file whose top level must be a map (an empty file is an empty map)."""
+    data = _load_yaml(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: the top level must be a map ({what}), not a {_kind(data)}")
+    return data
+
+
+def _kind(value: Any) -> str:
+    """A YAML value's kind, for messages (never the value: it could be a secret)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {list: "list", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _project(project_dir: str) -> dict:
+    return _load_map(os.path.join(project_dir, "Pulumi.yaml"), "name: ..., runtime: ..., config: ...")
+
+
 def project_name(project_dir: str) -> str:
-    return str(_load_yaml(os.path.join(project_dir, "Pulumi.yaml")).get("name", "bulkhead"))
+    return str(_project(project_dir).get("name", "bulkhead"))
 
 
 def load_stack_config(project_dir: str, stack: str) -> dict[str, Any]:
     """Full-key config (`bulkhead:databases`, `aws:region`, ...) for `stack`."""
     if not STACK_RE.match(stack or ""):
         raise UserError(f"--stack {stack!r} is not a stack name (letters, digits, '-', '_', '.')")
-    project = _load_yaml(os.path.join(project_dir, "Pulumi.yaml"))
+    project = _project(project_dir)
+    project_config = project.get("config")
+    project_config = {} if project_config is None else project_config
+    if not isinstance(project_config, dict):
+        raise UserError(f"{os.path.join(project_dir, 'Pulumi.yaml')}: `config:` must be a map of key: "
+                        f"{{default: ...}}, not a {_kind(project_config)}")
     config: dict[str, Any] = {}
-    for key, spec in (project.get("config") or {}).items():
+    for key, spec in project_config.items():
+        if not isinstance(key, str):
+            raise UserError(f"{os.path.join(project_dir, 'Pulumi.yaml')}: config key {key!r} is not a string")
         if isinstance(spec, dict) and "default" in spec:
             config[key] = spec["default"]
         elif not isinstance(spec, dict):
@@ -45,10 +78,14 @@ def load_stack_config(project_dir: str, stack: str) -> dict[str, Any]:
         known = sorted(f[len("Pulumi."):-len(".yaml")] for f in os.listdir(project_dir)
                        if f.startswith("Pulumi.") and f.endswith(".yaml") and f != "Pulumi.yaml")
         raise UserError(f"no stack file {stack_file}; known stacks: {', '.join(known) or 'none'}")
-    stack_config = (_load_yaml(stack_file) or {}).get("config") or {}
+    stack_config = _load_map(stack_file, "config: {bulkhead:databases: ..., ...}").get("config")
+    stack_config = {} if stack_config is None else stack_config
     if not isinstance(stack_config, dict):
-        raise UserError(f"{stack_file}: `config:` must be a map")
+        raise UserError(f"{stack_file}: `config:` must be a map of key: value (e.g. `bulkhead:platform: docker`), "
+                        f"not a {_kind(stack_config)}")
     for key, value in stack_config.items():
+        if not isinstance(key, str):
+            raise UserError(f"{stack_file}: config key {key!r} is not a string (`bulkhead:<key>: value`)")
         if isinstance(value, dict) and set(value) == {"secure"}:
             raise UserError(f"{stack_file}: {key} is an encrypted value; bulkhead keys must be plain config")
         full = key if ":" in key else f"{project.get('name', 'bulkhead')}:{key}"
@@ -60,7 +97,9 @@ def bulkhead_keys(config: dict[str, Any]) -> dict[str, Any]:
     return {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("bulkhead:")}
 
 
-def load_catalogue_for(project_dir: str, stack: str, config: Optional[dict[str, Any]] = None) -> Catalogue:
+def load_catalogue_for(project_dir: str, stack: str, config: Optional[dict[str, Any]] = None) -> "Catalogue":
+    from components.catalog import CatalogueError, load_catalogue
+
     config = config if config is not None else load_stack_config(project_dir, stack)
     region = config.get("aws:region")
     try:

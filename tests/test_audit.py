@@ -196,13 +196,19 @@ def _find_id(account, name):
     return account.outputs["databases"][name]["instance_identifier"]
 
 
+def _parameter_group(account, name):
+    """The instance's parameter group (its name follows the catalogue's engine major)."""
+    [inst] = account.rds.describe_db_instances(DBInstanceIdentifier=_find_id(account, name))["DBInstances"]
+    return inst["DBParameterGroups"][0]["DBParameterGroupName"]
+
+
 DRIFTS = {
     "public-access-on": (lambda a: a.rds.modify_db_instance(DBInstanceIdentifier=_find_id(a, "app"), PubliclyAccessible=True),
                          {("app", "not-public")}),
     "replica-deleted": (lambda a: a.rds.delete_db_instance(DBInstanceIdentifier=_find_id(a, "auth") + "-replica-2", SkipFinalSnapshot=True),
                         {("auth", "replicas")}),
     "force-ssl-off": (lambda a: a.rds.modify_db_parameter_group(
-        DBParameterGroupName=f"bulkhead-{STACK}-worker-pg16", Parameters=[
+        DBParameterGroupName=_parameter_group(a, "worker"), Parameters=[
             {"ParameterName": "rds.force_ssl", "ParameterValue": "0", "ApplyMethod": "pending-reboot"}]),
                       {("worker", "ssl-forced")}),
     "retention-lowered": (lambda a: a.rds.modify_db_instance(DBInstanceIdentifier=_find_id(a, "auth"), BackupRetentionPeriod=3),
@@ -343,3 +349,27 @@ def test_schedule_intervals():
     assert audit_mod.schedule_interval("cron(0 */6 * * ? *)") == timedelta(hours=6)
     assert audit_mod.schedule_interval("cron(0 5 * * ? *)") == timedelta(days=1)
     assert audit_mod.schedule_interval("rate(12 hours)") == timedelta(hours=12)
+
+
+def test_thresholds_are_the_policy_packs_loaded_lazily():
+    """The pack (and pulumi_policy) is loaded by the audit, not when the CLI imports the module."""
+    import subprocess
+    import sys
+
+    from bulkhead.check import load_pack
+
+    assert audit_mod.load_thresholds() is load_pack().thresholds
+    probe = ("import sys, bulkhead.audit; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pulumi_policy', 'bulkhead_policies', 'boto3'}))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_audit_applies_the_packs_thresholds(account, capsys, monkeypatch):
+    """A stricter pack threshold shows up as drift: the numbers are not copied into the audit."""
+    real = audit_mod.load_thresholds()
+    stricter = types.SimpleNamespace(**{k: getattr(real, k) for k in dir(real) if k.isupper()})
+    stricter.ALLOWED_CA_IDENTIFIERS = ("rds-ca-some-future-ca",)
+    monkeypatch.setattr(audit_mod, "load_thresholds", lambda: stricter)
+    code, found, _ = drifts(account, capsys)
+    assert code == 1 and found == {(n, "ca") for n in ("app", "auth", "worker")}

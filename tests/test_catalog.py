@@ -620,3 +620,39 @@ def test_program_registers_nothing_on_bad_config():
     assert "nothing was created" in str(run.error)
     assert run.resources == []
     assert run.exports == {}
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("- bulkhead:platform: docker\n", "the top level must be a map (config: {bulkhead:databases: ..., ...}), not a list"),
+    ("just a string\n", "the top level must be a map (config: {bulkhead:databases: ..., ...}), not a string"),
+    ("42\n", "the top level must be a map (config: {bulkhead:databases: ..., ...}), not a number"),
+    ("config:\n  - bulkhead:platform: docker\n", "`config:` must be a map of key: value"),
+    ("config: docker\n", "`config:` must be a map of key: value"),
+    ("config:\n  1: docker\n", "config key 1 is not a string"),
+])
+def test_cli_plan_refuses_badly_shaped_stack_file(tmp_path, capsys, text, fragment):
+    """A Pulumi.<stack>.yaml that is not a map (or whose `config:` is not) is exit 2 naming the file."""
+    from bulkhead.cli import main
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(os.path.join(ROOT, "Pulumi.yaml"), project / "Pulumi.yaml")
+    stack_file = project / "Pulumi.bad.yaml"
+    stack_file.write_text(text)
+    code = main(["plan", "--stack", "bad", "--project-dir", str(project), "--out", str(tmp_path / "plan.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert str(stack_file) in err and fragment in err
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_cli_plan_refuses_badly_shaped_project_file(tmp_path, capsys):
+    from bulkhead.cli import main
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("- name: bulkhead\n")
+    (project / "Pulumi.dev.yaml").write_text("config: {}\n")
+    code = main(["plan", "--stack", "dev", "--project-dir", str(project)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(project / "Pulumi.yaml") in err and "must be a map" in err and "Traceback" not in err

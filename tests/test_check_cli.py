@@ -11,24 +11,33 @@ import sys
 
 import pytest
 
-from bulkhead.check import evaluate, load_pack
+from bulkhead.check import defaults_for_stack, evaluate, load_pack
 from bulkhead.cli import main
-from test_policy_mutations import m_public, m_single_az, m_shared_volume
+from test_policy_mutations import (
+    m_plaintext_password_env,
+    m_public,
+    m_shared_volume,
+    m_single_az,
+    show_secrets_export,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
-def as_stack_export(plan: dict) -> dict:
-    """Reshape a plan like a deployed stack's `pulumi stack export`: ciphertext secrets, default
-    providers (with every custom resource pointing at one), sequence numbers, timestamps."""
+def as_stack_export(plan: dict, show_secrets: bool = False) -> dict:
+    """Reshape a plan like a deployed stack's `pulumi stack export`: ciphertext secrets (plaintext
+    ones kept with show_secrets, as `--show-secrets` prints them), default providers (with every
+    custom resource pointing at one), sequence numbers, timestamps."""
     export = copy.deepcopy(plan)
     stack = export["deployment"]["resources"][0]["urn"].split("::")[0].split(":")[-1]
 
     def cipher(value):
         if isinstance(value, dict):
             if value.get(SECRET_SIG_KEY) == SECRET_SIG:
+                if show_secrets and "plaintext" in value:
+                    return dict(value)
                 return {SECRET_SIG_KEY: SECRET_SIG, "ciphertext": "v1:AAAAbm90IGEgcmVhbCBjaXBoZXJ0ZXh0"}
             return {k: cipher(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -174,6 +183,35 @@ def test_stdin_dash(capsys, monkeypatch, prod_export):
     code, out, _ = run_cli(capsys, "-", "--json")
     assert code == 1
     assert any(v["policy"] == "rds-not-public" for v in json.loads(out)["violations"])
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_show_secrets_export_on_stdin_is_clean(capsys, monkeypatch, stack):
+    # `pulumi stack export --show-secrets | python -m bulkhead check -`: every secret envelope carries
+    # its plaintext (the generated passwords in the containers' envs): still 0 violations.
+    export = as_stack_export(show_secrets_export(stack, monkeypatch), show_secrets=True)
+    if stack == "dev":
+        assert "POSTGRES_PASSWORD=" in json.dumps(export) and '"plaintext"' in json.dumps(export)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(export)))
+    code, out, _ = run_cli(capsys, "-")
+    assert code == 0 and "stdin: 0 violations" in out, out
+    if stack == "dev":
+        # a password typed into the program (no RandomPassword behind envs) still fails
+        m_plaintext_password_env(export)
+        monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(export)))
+        code, out, _ = run_cli(capsys, "-")
+        assert code == 1 and "no-shared-credentials" in out and "draws on no RandomPassword" in out, out
+
+
+@pytest.mark.parametrize("stack,prod", [
+    ("prod", True), ("prod-eu", True), ("prod_eu", True), ("production", True), ("production-eu", True),
+    ("production_eu", True), ("productionx", False), ("prodx", False), ("preprod", False), ("staging", False),
+    ("dev", False), ("dev-prod", False), ("", False), (None, False),
+])
+def test_defaults_for_stack_table(stack, prod):
+    pack = load_pack()
+    assert defaults_for_stack(stack, pack) == (pack.PROD_POLICY_CONFIG if prod else {})
+    assert pack.thresholds.is_production_stack(stack) is prod
 
 
 def test_subprocess_pipe_and_bad_input_have_no_traceback(tmp_path, prod_export):

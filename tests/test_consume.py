@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
@@ -102,13 +103,69 @@ def test_env_prod_has_no_password(prod_outputs, capsys):
     assert urlsplit(env["AUTH_DATABASE_URL"]).password is None
 
 
-def test_env_multi_database_service_has_no_database_url(dev_run, tmp_path, capsys):
+@pytest.mark.parametrize("with_services", [True, False], ids=["services-output", "no-services-output"])
+def test_env_multi_database_service_has_no_database_url(dev_run, tmp_path, capsys, with_services):
     outputs = exports_plain(dev_run.exports)
-    outputs["databases"]["worker"]["owner"] = "app-service"  # app-service owns app and worker
+    dbs = outputs["databases"]
+    dbs["worker"]["owner"] = "app-service"  # app-service owns app and worker
+    if with_services:  # what the stack would export for that catalogue
+        del outputs["services"]["worker-service"]
+        outputs["services"]["app-service"] = {"databases": ["app", "worker"], "env": {
+            "APP_DATABASE_URL": dbs["app"]["url"], "WORKER_DATABASE_URL": dbs["worker"]["url"]}}
+    else:  # outputs of a stack from before the `services` output: built from `databases`
+        del outputs["services"]
     path = tmp_path / "o.json"
     path.write_text(json.dumps(outputs))
     code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path))
     assert code == 0 and set(parse_dotenv(out)) == {"APP_DATABASE_URL", "WORKER_DATABASE_URL"}
+
+
+def test_env_reads_the_services_output(dev_run, tmp_path, capsys):
+    """`services.<owner>.env` is the source of truth (components/outputs.py), not a re-derivation."""
+    outputs = exports_plain(dev_run.exports)
+    outputs["services"]["app-service"]["env"] = {"APP_DATABASE_URL": "postgresql://u:p@h:1/app", "EXTRA_URL": "x"}
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(outputs))
+    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path))
+    assert code == 0 and parse_dotenv(out) == {"APP_DATABASE_URL": "postgresql://u:p@h:1/app", "EXTRA_URL": "x"}
+    # services come from the `services` output too
+    code, _, err = cli(capsys, "env", "--stack", "dev", "--service", "nobody", "--outputs", str(path))
+    assert code == 2 and "owns no database" in err and "worker-service" in err
+
+
+@pytest.mark.parametrize("services, fragment", [
+    (["app-service"], "`services` output is not a map"),
+    ({"app-service": "x"}, "`services` output is not a map"),
+    ({"app-service": {"databases": ["app"]}}, "services.app-service.env"),
+    ({"app-service": {"env": {"not a name": "u"}}}, "not a variable name"),
+    ({"app-service": {"env": {"APP_DATABASE_URL": 5}}}, "services.app-service.env.APP_DATABASE_URL"),
+    ({"app-service": {"env": {"APP_DATABASE_URL": "[secret]"}}}, "--show-secrets"),
+])
+def test_env_bad_services_output_is_a_clear_error(dev_run, tmp_path, capsys, services, fragment):
+    outputs = exports_plain(dev_run.exports)
+    outputs["services"] = services
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(outputs))
+    code, out, err = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path))
+    assert code == 2 and out == "" and fragment in err and "Traceback" not in err
+    assert not any(s in err for s in dev_run.secret_values)
+
+
+def test_env_and_dsn_start_without_heavy_imports():
+    """`env`/`dsn` build only their own parser: no pulumi, grpc, pydantic, boto3 or policy pack."""
+    code = ("import sys; from bulkhead.cli import build_parser; build_parser('env'); build_parser('dsn'); "
+            "heavy = {'pulumi', 'pulumi_policy', 'grpc', 'pydantic', 'boto3', 'botocore', 'components', 'bulkhead_policies'}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_cli_help_lists_every_verb(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert all(verb in out for verb in ("plan", "check", "audit", "env", "dsn"))
 
 
 def test_dotenv_quoting():
@@ -127,6 +184,42 @@ def test_dsn_bad_database_is_exit_2(prod_outputs, capsys):
     path, _ = prod_outputs
     code, out, err = cli(capsys, "dsn", "--database", "nope", "--outputs", path)
     assert code == 2 and out == "" and "no database 'nope'" in err and "app, auth, worker" in err
+
+
+@pytest.mark.parametrize("platform, key, value, shown", [
+    ("aws", "host", None, "databases.auth.host is missing"),
+    ("aws", "host", 42, "databases.auth.host is not a non-empty string"),
+    ("aws", "port", None, "databases.auth.port is missing"),
+    ("aws", "port", "fivefourthreetwo", "databases.auth.port is not a port number"),
+    ("aws", "port", True, "databases.auth.port is not a port number"),
+    ("aws", "db_name", None, "databases.auth.db_name is missing"),
+    ("aws", "db_name", ["auth"], "databases.auth.db_name is not a non-empty string"),
+    ("aws", "secret_arn", None, "databases.auth.secret_arn is missing"),
+    ("docker", "url", None, "databases.auth.url is missing"),
+])
+def test_dsn_incomplete_outputs_name_the_key_and_the_fix(dev_run, prod_run, tmp_path, capsys, platform, key, value, shown):
+    run = prod_run if platform == "aws" else dev_run
+    outputs = exports_plain(run.exports)
+    if value is None:
+        del outputs["databases"]["auth"][key]
+    else:
+        outputs["databases"]["auth"][key] = value
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(outputs))
+    code, out, err = cli(capsys, "dsn", "--stack", "s1", "--database", "auth", "--outputs", str(path))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert shown in err
+    assert "pulumi stack output --json --show-secrets --stack s1 > outputs.json" in err
+    assert not any(s in err for s in run.secret_values)
+
+
+def test_dsn_reader_hosts_of_wrong_type(prod_outputs, tmp_path, capsys):
+    _, outputs = prod_outputs
+    outputs["databases"]["auth"]["reader_hosts"] = "host-1"
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(outputs))
+    code, _, err = cli(capsys, "dsn", "--database", "auth", "--reader", "--outputs", str(path))
+    assert code == 2 and "databases.auth.reader_hosts is not a list of host names" in err
 
 
 def test_dsn_reader_without_replicas(prod_outputs, capsys):

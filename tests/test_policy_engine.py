@@ -9,6 +9,7 @@ service on 127.0.0.1 and prints the port on its first stdout line.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import subprocess
@@ -23,11 +24,15 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from bulkhead.check import evaluate, load_pack, resource_props, stack_props
 from test_policy_mutations import (
     m_other_client_in_ingress,
+    m_plaintext_password_env,
     m_policy_two_secrets,
     m_public,
     m_replica_other_key,
     m_low_retention,
+    m_same_password_value_two_containers,
+    m_shared_password,
     m_single_az,
+    show_secrets_export,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,20 +75,29 @@ def analyzer():
             stream.close()
 
 
-def engine_value(value):
-    """Plan values as the engine marshals them: secrets keep their (here: placeholder) value."""
+def engine_value(value, seed: str = ""):
+    """Plan values as the engine marshals them to the analyzer: a secret keeps its real value
+    (pulumi_policy unwraps it, so the rules see plain text). An envelope with `plaintext`
+    (`pulumi stack export --show-secrets`) carries that value; a plan's bare envelope has none,
+    so it gets a distinct realistic one derived from where it is (resource URN + property path)."""
     if isinstance(value, dict):
         if value.get(SECRET_SIG_KEY) == SECRET_SIG:
-            return {SECRET_SIG_KEY: SECRET_SIG, "value": "[secret]"}
-        return {k: engine_value(v) for k, v in value.items()}
+            if "plaintext" in value:
+                plain = json.loads(value["plaintext"])
+            elif "value" in value:
+                plain = value["value"]
+            else:
+                plain = "S3cr" + hashlib.sha256(seed.encode()).hexdigest()[:28]
+            return {SECRET_SIG_KEY: SECRET_SIG, "value": engine_value(plain, seed)}
+        return {k: engine_value(v, f"{seed}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [engine_value(v) for v in value]
+        return [engine_value(v, f"{seed}[{i}]") for i, v in enumerate(value)]
     return value
 
 
-def struct(props: dict) -> struct_pb2.Struct:
+def struct(props: dict, urn: str = "") -> struct_pb2.Struct:
     s = struct_pb2.Struct()
-    s.update(engine_value(props))
+    s.update(engine_value(props, urn))
     return s
 
 
@@ -128,13 +142,13 @@ def analyze_over_grpc(stub, export: dict) -> set[tuple[str, str, str]]:
         if r["type"] == "pulumi:pulumi:Stack":
             continue
         response = stub.Analyze(analyzer_pb2.AnalyzeRequest(
-            type=r["type"], properties=struct(raw_props(r, False)), urn=r["urn"], name=name_of(r["urn"]),
+            type=r["type"], properties=struct(raw_props(r, False), r["urn"]), urn=r["urn"], name=name_of(r["urn"]),
             options=options(r)))
         verdicts |= {(d.policyName, d.urn or r["urn"], LEVELS[d.enforcementLevel]) for d in response.diagnostics}
     stack_resources = []
     for r in resources:
         stack_resources.append(analyzer_pb2.AnalyzerResource(
-            type=r["type"], properties=struct(raw_props(r, True)), urn=r["urn"], name=name_of(r["urn"]),
+            type=r["type"], properties=struct(raw_props(r, True), r["urn"]), urn=r["urn"], name=name_of(r["urn"]),
             options=options(r), parent=r.get("parent") or "", dependencies=r.get("dependencies") or [],
             propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
                                   for k, v in (r.get("propertyDependencies") or {}).items()},
@@ -144,8 +158,8 @@ def analyze_over_grpc(stub, export: dict) -> set[tuple[str, str, str]]:
     return verdicts
 
 
-def offline(export: dict) -> set[tuple[str, str, str]]:
-    return {(v.policy, v.urn, v.enforcement) for v in evaluate(export, PROD_CONFIG).violations}
+def offline(export: dict, config: dict = PROD_CONFIG) -> set[tuple[str, str, str]]:
+    return {(v.policy, v.urn, v.enforcement) for v in evaluate(export, config).violations}
 
 
 def test_analyzer_info_lists_every_policy(analyzer):
@@ -186,12 +200,81 @@ def test_grpc_verdicts_equal_offline_check(analyzer, prod_export, label, mutate)
         assert over_grpc, f"{label} produced no diagnostics"
 
 
+@pytest.fixture(scope="module")
+def shown_exports():
+    """The repo stacks as `pulumi stack export --show-secrets` shows them: real secret values."""
+    mp = pytest.MonkeyPatch()
+    try:
+        return {stack: show_secrets_export(stack, mp) for stack in ("dev", "prod")}
+    finally:
+        mp.undo()
+
+
+def _container_password_values(export: dict) -> list[str]:
+    """The values of the password-bearing env entries of every container's inputs, as shown."""
+    values = []
+    for r in export["deployment"]["resources"]:
+        if r["type"] == "docker:index/container:Container":
+            for item in json.loads(r["inputs"]["envs"]["plaintext"]):
+                name, _, value = item.partition("=")
+                if "PASSWORD" in name:
+                    values.append(value)
+    return values
+
+
+def test_shown_secrets_are_real_generated_passwords(shown_exports):
+    # The engine's view of the dev stack: every container's envs hold the RandomPassword results.
+    export = shown_exports["dev"]
+    results = {json.loads(r["outputs"]["result"]["plaintext"]) for r in export["deployment"]["resources"]
+               if r["type"] == "random:index/randomPassword:RandomPassword"}
+    values = _container_password_values(export)
+    assert len(results) >= 5 and len(values) >= 5
+    assert set(values) == results
+    assert len(values) == len(set(values))
+
+
+DEV_MUTATIONS = [
+    ("clean", lambda e: None),
+    ("plaintext-password-env", m_plaintext_password_env),
+    ("same-password-value-two-containers", m_same_password_value_two_containers),
+    ("shared-password-env", m_shared_password),
+]
+
+
+@pytest.mark.parametrize("label,mutate", DEV_MUTATIONS, ids=[m[0] for m in DEV_MUTATIONS])
+def test_engine_plaintext_secrets_dev(analyzer, shown_exports, label, mutate):
+    """The engine hands the analyzer secrets in plain text: a compliant stack still passes, and the
+    credential rules catch a typed-in or shared password by its source and its value."""
+    configure(analyzer, {})
+    export = copy.deepcopy(shown_exports["dev"])
+    mutate(export)
+    over_grpc = analyze_over_grpc(analyzer, export)
+    assert over_grpc == offline(export, {})
+    if label == "clean":
+        assert over_grpc == set()
+        return
+    caught = {urn for policy, urn, level in over_grpc if policy == "no-shared-credentials" and level == "mandatory"}
+    subject = "::auth-admin-password" if label == "shared-password-env" else "::worker-postgres"
+    assert any(urn.endswith(subject) for urn in caught), over_grpc
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_show_secrets_export_checks_clean(analyzer, shown_exports, stack):
+    # `pulumi stack export --show-secrets | python -m bulkhead check -`: envelopes carry plaintext.
+    config = PROD_CONFIG if stack == "prod" else {}
+    export = shown_exports[stack]
+    result = evaluate(export, config)
+    assert [(v.policy, v.urn, v.message) for v in result.violations] == []
+    configure(analyzer, config)
+    assert analyze_over_grpc(analyzer, export) == set()
+
+
 def test_unknown_value_reports_could_not_run(analyzer, prod_export):
     configure(analyzer, PROD_CONFIG)
     primary = next(r for r in prod_export["deployment"]["resources"] if r["urn"].endswith("::auth-primary"))
     props = dict(primary["inputs"], publiclyAccessible=UNKNOWN_BOOL)
     response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
-        type=primary["type"], properties=struct(props), urn=primary["urn"], name="auth-primary",
+        type=primary["type"], properties=struct(props, primary["urn"]), urn=primary["urn"], name="auth-primary",
         options=options(primary)))
     diags = [d for d in response.diagnostics if d.policyName == "rds-not-public"]
     assert len(diags) == 1

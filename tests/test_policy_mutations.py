@@ -13,11 +13,94 @@ from typing import Callable
 
 import pytest
 
+from bulkhead import mock_runtime
 from bulkhead.check import evaluate, load_pack
 
 SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+SECRET_KEY = "4dabf18193072939515e22adb298388d"
 PROD_CONFIG = load_pack().PROD_POLICY_CONFIG
 RESULTS: dict[str, bool] = {}
+
+
+# --- a stack export with its secrets shown -------------------------------------------------------
+
+def _show_secrets_envelope(value, secret_keys=frozenset()):
+    """mock_runtime._envelope, but keeping each secret's value the way `pulumi stack export
+    --show-secrets` does: {sig: secret, "plaintext": "<the value as JSON>"}."""
+    rpc = mock_runtime.rpc
+
+    def plain(v):
+        if isinstance(v, dict):
+            if v.get(rpc._special_sig_key) == rpc._special_secret_sig:
+                return plain(v.get("value"))
+            return {k: plain(x) for k, x in v.items() if k != rpc._special_sig_key}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, mock_runtime.pulumi.Output) or type(v).__name__ == "Unknown":
+            return "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+        return v
+
+    def shown(v):
+        return {**mock_runtime.SECRET_ENVELOPE, "plaintext": json.dumps(plain(v))}
+
+    def walk(v):
+        if isinstance(v, dict):
+            if v.get(rpc._special_sig_key) == rpc._special_secret_sig:
+                return shown(v.get("value"))
+            return {k: walk(x) for k, x in v.items() if k != rpc._special_sig_key} \
+                if rpc._special_sig_key in v else {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return plain(v)
+
+    out = walk(value)
+    if isinstance(out, dict):
+        for key in secret_keys:
+            if key in out and out[key] is not None and value.get(key) is not None:
+                out[key] = shown(value[key])
+    return out
+
+
+def _show_secrets_exports(value):
+    if isinstance(value, mock_runtime.Secret):
+        return {**mock_runtime.SECRET_ENVELOPE, "plaintext": json.dumps(mock_runtime.exports_plain(value.value))}
+    if isinstance(value, dict):
+        return {k: _show_secrets_exports(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_show_secrets_exports(v) for v in value]
+    return value
+
+
+def show_secrets_export(stack: str, monkeypatch) -> dict:
+    """`pulumi stack export --show-secrets` of a repo stack: every secret envelope carries the
+    program's real value (generated passwords, the container envs built from them, URLs)."""
+    from conftest import run_stack
+
+    with monkeypatch.context() as m:
+        m.setattr(mock_runtime, "_envelope", _show_secrets_envelope)
+        m.setattr(mock_runtime, "exports_as_envelopes", _show_secrets_exports)
+        export = mock_runtime.to_stack_export(run_stack(stack))
+    return export
+
+
+def shown_secrets(export: dict) -> list:
+    """Every secret value of an export (the plaintext of its envelopes)."""
+    found = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if v.get(SECRET_KEY) == SECRET[SECRET_KEY] and "plaintext" in v:
+                found.append(json.loads(v["plaintext"]))
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(export["deployment"]["resources"])
+    return found
 
 
 # --- helpers that edit a plan the way a changed program would -------------------------------------
@@ -392,8 +475,18 @@ def m_shared_password(e):
 
 
 def m_plaintext_password_env(e):
-    set_prop(e, "worker-postgres", "envs", ["POSTGRES_USER=bulkhead_admin", "POSTGRES_PASSWORD=hunter2hunter2",
-                                             "BULKHEAD_PASSWORD_WORKER=hunter2hunter2"])
+    # Passwords typed into the program: visible values (distinct, so only their source gives them
+    # away) and no RandomPassword behind `envs`.
+    set_prop(e, "worker-postgres", "envs", ["POSTGRES_USER=bulkhead_admin", "POSTGRES_PASSWORD=Adm1nTypedIn2024x",
+                                             "BULKHEAD_PASSWORD_WORKER=W0rkerTypedIn2024"], deps=[])
+
+
+def m_same_password_value_two_containers(e):
+    # Both containers keep their RandomPassword dependencies, but the visible values (an engine
+    # or --show-secrets view) show the same password on two servers.
+    for name in ("worker-postgres", "app-postgres"):
+        set_prop(e, name, "envs", ["POSTGRES_USER=bulkhead_admin", "POSTGRES_PASSWORD=Sh4redAcrossServers0",
+                                   f"BULKHEAD_PASSWORD_{name.split('-')[0].upper()}=Own{name}Passw0rd"])
 
 
 def m_services_output_cross_owner(e):
@@ -510,6 +603,7 @@ MUTATIONS = [
     ("default-bridge-network", "dev", m_default_bridge, "no-shared-networks", None),
     ("shared-password-env", "dev", m_shared_password, "no-shared-credentials", None),
     ("plaintext-password-env", "dev", m_plaintext_password_env, "no-shared-credentials", None),
+    ("same-password-value-two-containers", "dev", m_same_password_value_two_containers, "no-shared-credentials", None),
     ("services-output-cross-owner", "dev", m_services_output_cross_owner, "no-shared-credentials", None),
     ("no-memory-limit", "dev", m_no_memory_limit, "dev-resource-limits", None),
     ("no-swap-limit", "dev", m_no_swap_limit, "dev-resource-limits", None),

@@ -183,6 +183,28 @@ def docker_world() -> list[dict]:
     return out
 
 
+def engine_docker_world() -> list[dict]:
+    """docker_world as the engine hands it to the analyzer: secrets in plain text (pulumi_policy
+    unwraps them), so every generated password and every container's envs are visible."""
+    world = docker_world()
+    for r in world:
+        if r["type"] == "random:index/randomPassword:RandomPassword":
+            r["props"]["result"] = f"Gen{r['name'].replace('-', '')}Xy7Qz"
+    for r in world:
+        if r["type"] == "docker:index/container:Container":
+            admin, own = (find(world, n)["props"]["result"] for n in r["deps"]["envs"])
+            db = r["name"].split("-")[0]
+            r["props"]["envs"] = ["POSTGRES_USER=bulkhead_admin", f"POSTGRES_PASSWORD={admin}", "POSTGRES_DB=postgres",
+                                  f"BULKHEAD_PASSWORD_{db.upper()}={own}"]
+    return world
+
+
+def set_env(name: str, value: str):
+    def fn(r):
+        r["props"]["envs"] = [e if e.split("=", 1)[0] != name else f"{name}={value}" for e in r["props"]["envs"]]
+    return fn
+
+
 def find(world: list[dict], name: str) -> dict:
     return next(r for r in world if r["name"] == name)
 
@@ -244,6 +266,10 @@ CASES = [
         volumes=[{"volumeName": "bulkhead-dev-auth-data", "containerPath": "/var/lib/postgresql/data"}]) or r["deps"].pop("volumes")), "app-postgres", None),
     ("no-shared-credentials", docker_world, mutate(docker_world, "app-postgres", setdeps(envs=["auth-admin-password", "app-app-password"])), "auth-admin-password", None),
     ("no-shared-credentials", docker_world, mutate(docker_world, "bulkhead-dev", lambda r: r["props"]["services"]["app-service"]["databases"].append("auth")), "app-service", None),
+    # engine view (secrets in plain text): judged by where a password comes from, and by equal values
+    ("no-shared-credentials", engine_docker_world, mutate(engine_docker_world, "app-postgres", lambda r: set_env("POSTGRES_PASSWORD", "TypedIntoTheProgram1")(r) or r["deps"].pop("envs")), "POSTGRES_PASSWORD", None),
+    ("no-shared-credentials", engine_docker_world, mutate(engine_docker_world, "app-postgres", set_env("BULKHEAD_PASSWORD_APP", "TypedIntoTheProgram1")), "BULKHEAD_PASSWORD_APP", None),
+    ("no-shared-credentials", engine_docker_world, mutate(engine_docker_world, "app-postgres", set_env("POSTGRES_PASSWORD", "Genauthadminpassword" + "Xy7Qz")), "auth-postgres", None),
     ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", props(referencedSecurityGroupId="sg-app-client")), "auth-db-from-owner", None),
     ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", lambda r: r["props"].pop("referencedSecurityGroupId") and r["props"].update(cidrIpv4="10.0.0.0/8")), "auth-db-from-owner", None),
     ("no-shared-volumes", docker_world, mutate(docker_world, "app-postgres", props(volumes=[{"volumeName": "bulkhead-dev-auth-data", "containerPath": "/var/lib/postgresql/data"}])), "auth-data", None),
@@ -336,3 +362,59 @@ def test_custom_threshold_config():
     assert found and "30 days" in found[0][0]
     world = aws_world()
     assert run_policy("rds-current-ca", world, {"allowedCaIdentifiers": ["rds-ca-ecc384-g1"]})
+
+
+def test_credentials_judged_by_source_not_visibility():
+    """The engine sends secrets in plain text: generated passwords pass whether or not their
+    values are visible; literal ones fail either way; equal visible values are sharing."""
+    assert run_policy("no-shared-credentials", engine_docker_world()) == []
+    # a plan/export without --show-secrets: envs hidden, generated passwords behind them
+    assert run_policy("no-shared-credentials", docker_world()) == []
+    # visible envs but hidden RandomPassword results: the count of distinct values gives a literal away
+    world = engine_docker_world()
+    for r in world:
+        r["props"].pop("result", None)
+    assert run_policy("no-shared-credentials", world) == []
+    find(world, "auth-postgres")["props"]["envs"].append("EXTRA_PASSWORD=TypedIntoTheProgram1")
+    found = run_policy("no-shared-credentials", world)
+    assert len(found) == 1 and "auth-postgres" in found[0][0] and "3 different passwords" in found[0][0], found
+    # one container gives two roles the same value
+    world = engine_docker_world()
+    set_env("BULKHEAD_PASSWORD_AUTH", find(world, "auth-admin-password")["props"]["result"])(find(world, "auth-postgres"))
+    assert any("same password" in m for m, _ in run_policy("no-shared-credentials", world))
+    # the literal message says where the password came from, not that it is visible
+    world = engine_docker_world()
+    find(world, "app-postgres")["deps"].pop("envs")
+    msgs = [m for m, _ in run_policy("no-shared-credentials", world)]
+    assert any("draws on no RandomPassword" in m and "POSTGRES_PASSWORD" in m for m in msgs), msgs
+
+
+def test_credentials_at_preview():
+    # envs unknown (the passwords are not generated yet): the RandomPassword dependencies decide
+    world = docker_world()
+    for r in world:
+        if r["type"] == "docker:index/container:Container":
+            r["props"]["envs"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    assert run_policy("no-shared-credentials", world) == []
+    find(world, "app-postgres")["deps"].pop("envs")
+    from pulumi_policy.proxy import UnknownValueError
+    with pytest.raises(UnknownValueError) as exc:
+        run_policy("no-shared-credentials", world)
+    assert "app-postgres" in exc.value.message
+
+
+@pytest.mark.parametrize("stack,production,platform", [
+    ("prod", True, "aws"), ("prod-eu", True, "aws"), ("prod_eu", True, "aws"), ("prod.eu", True, "aws"),
+    ("production", True, "aws"), ("production-eu", True, "aws"), ("production_eu", True, "aws"),
+    ("productionx", False, None), ("prodx", False, None), ("product", False, None), ("preprod", False, None),
+    ("staging", False, "aws"), ("staging-2", False, "aws"), ("dev", False, "docker"), ("dev-alice", False, "docker"),
+    ("local", False, "docker"), ("devx", False, None), ("", False, None), (None, False, None),
+])
+def test_stack_name_table(stack, production, platform):
+    assert thresholds.is_production_stack(stack) is production
+    assert thresholds.expected_platform(stack or "") == platform
+    # the platform rule reads the same function
+    if stack:
+        world = [R("docker:index/container:Container", "c", {"labels": labels("auth", "auth-service", stack)}, stack=stack)]
+        found = run_policy("platform-matches-stack", world)
+        assert bool(found) == (platform == "aws"), found

@@ -64,7 +64,11 @@ service_tags = pulumi.Output.unsecret(own.apply(lambda dbs: {"bulkhead:service":
 
 
 def env_pairs(databases: dict, url_key: str) -> list[tuple[str, str]]:
-    """<NAME>_DATABASE_URL per database, plus DATABASE_URL when there is exactly one."""
+    """<NAME>_DATABASE_URL per database, plus DATABASE_URL when there is exactly one.
+
+    The rule of the bulkhead stack's `services` output (components/outputs.py), applied
+    here to `internal_url` too: `services` carries only the host-side `url`, and a
+    container on the database's network needs the internal one."""
     pairs = [(db["env_var"], db[url_key]) for db in databases.values()]
     if len(databases) == 1 and "DATABASE_URL" not in dict(pairs):
         pairs.append(("DATABASE_URL", pairs[0][1]))

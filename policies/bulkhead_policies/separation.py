@@ -115,7 +115,12 @@ def check_database_single_owner(index: Index, r: Res, cfg: dict) -> Iterable[str
 
 
 # --- no-shared-credentials -------------------------------------------------------------------------
-_PASSWORD_ENV = re.compile(r"^([A-Z0-9_]*PASSWORD[A-Z0-9_]*)=(.*)$")
+# Whether a password is generated is decided by where it comes from (the container's
+# propertyDependencies for `envs` name the RandomPassword resources it draws on, at
+# preview too), never by whether its value is visible: the engine hands the analyzer
+# secrets in plain text, and `pulumi stack export --show-secrets` shows them too.
+# Visible values are still compared, because the same value in two places is sharing.
+_PASSWORD_ENV = re.compile(r"^([A-Z0-9_]*PASSWORD[A-Z0-9_]*)=(.*)$", re.DOTALL)
 
 
 def _consumers_of(index: Index, password: Res) -> list[Res]:
@@ -126,16 +131,55 @@ def _consumers_of(index: Index, password: Res) -> list[Res]:
     return out
 
 
+def _visible(value) -> bool:
+    """A password value that can be read (not absent, empty, unknown or the plan's secret placeholder)."""
+    return isinstance(value, str) and value != "" and value != SECRET_PLACEHOLDER
+
+
 def _env_passwords(r: Res) -> dict[str, str]:
+    """Password-bearing env entries whose value is visible: env name -> value."""
     envs = r.get("envs")
     out = {}
     if isinstance(envs, list):
         for item in envs:
             if isinstance(item, str):
                 m = _PASSWORD_ENV.match(item)
-                if m and m.group(2) and m.group(2) != SECRET_PLACEHOLDER:
+                if m and _visible(m.group(2)):
                     out[m.group(1)] = m.group(2)
     return out
+
+
+def _generated_passwords(index: Index, r: Res, key: str) -> list[Res]:
+    """The RandomPassword resources `r.key` is computed from."""
+    out = []
+    for urn in r.deps.get(key, []):
+        dep = index.by_urn.get(urn)
+        if dep is not None and dep.type == RANDOM_PASSWORD and dep not in out:
+            out.append(dep)
+    return out
+
+
+def _password_holders(index: Index) -> dict[str, list[tuple[Res, str]]]:
+    """Every visible password value of the stack -> the (resource, env var or prop) that hold it."""
+    def build():
+        holders: dict[str, list[tuple[Res, str]]] = {}
+        for c in index.of_type(CONTAINER):
+            for name, value in sorted(_env_passwords(c).items()):
+                holders.setdefault(value, []).append((c, name))
+        for inst in index.of_type(RDS_INSTANCE):
+            if _visible(inst.get("password")):
+                holders.setdefault(inst.get("password"), []).append((inst, "password"))
+        return holders
+    return _cached(index, "password_holders", build)
+
+
+def _shared_with_others(index: Index, r: Res, values: Iterable[str]) -> list[Res]:
+    others: list[Res] = []
+    for value in values:
+        for holder, _ in _password_holders(index).get(value, []):
+            if holder is not r and holder not in others:
+                others.append(holder)
+    return others
 
 
 def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str]:
@@ -147,38 +191,45 @@ def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str
         return
     if r.type == CONTAINER:
         envs = r.get("envs")
-        if contains_unknown(envs):
-            passwords = [d for d in r.deps.get("envs", []) if index.by_urn.get(d) and index.by_urn[d].type == RANDOM_PASSWORD]
-            if not passwords:
-                raise CouldNotCheck(r, "envs")
-        plain_pw = _env_passwords(r)
-        if plain_pw:
-            yield (f"{r.label} sets {', '.join(sorted(plain_pw))} as plain text, so the password is readable in "
-                   f"the stack state and shared by anyone who reads it; generate it with RandomPassword and "
+        generated = _generated_passwords(index, r, "envs")
+        if contains_unknown(envs) and not generated:
+            raise CouldNotCheck(r, "envs")
+        passwords = _env_passwords(r)
+        if passwords and not generated:
+            yield (f"{r.label} sets {', '.join(sorted(passwords))} to a literal value: its environment draws on "
+                   f"no RandomPassword, so the password is typed into the program or its config, readable in "
+                   f"the source and the stack state, and easily reused; generate it with RandomPassword and "
                    f"pass it as a Pulumi secret.")
-            values = list(plain_pw.values())
-            if len(set(values)) < len(values):
-                yield (f"{r.label} gives several roles the same password; each database role needs its own.")
-            for other in index.of_type(CONTAINER):
-                if other is not r and set(values) & set(_env_passwords(other).values()):
-                    yield (f"{r.label} uses the same password as {other.label}; every server and role needs "
-                           f"its own generated password.")
-        else:
-            password_deps = {d for d in r.deps.get("envs", [])
-                             if index.by_urn.get(d) is not None and index.by_urn[d].type == RANDOM_PASSWORD}
-            needed = len(r.databases) + 1  # one per database role, plus the admin
-            if r.databases and len(password_deps) < needed:
-                yield (f"{r.label} hosts {len(r.databases)} database(s) but its environment draws on only "
-                       f"{len(password_deps)} generated password(s); give the admin and every database role a "
-                       f"RandomPassword of its own.")
+        elif passwords:
+            results = [pw.get("result") for pw in generated]
+            if all(_visible(v) for v in results):
+                literal = sorted(n for n, v in passwords.items() if v not in results)
+                if literal:
+                    yield (f"{r.label} sets {', '.join(literal)} to a value that none of the RandomPassword "
+                           f"resources it draws on ({', '.join(pw.name for pw in generated)}) generated; "
+                           f"generate every password with RandomPassword and pass it as a Pulumi secret.")
+            elif len(set(passwords.values())) > len(generated):
+                yield (f"{r.label} sets {len(set(passwords.values()))} different passwords but draws on only "
+                       f"{len(generated)} RandomPassword resource(s), so some are typed into the program; "
+                       f"generate every password with RandomPassword.")
+        values = list(passwords.values())
+        if len(set(values)) < len(values):
+            yield f"{r.label} gives several roles the same password; each database role needs its own."
+        for other in _shared_with_others(index, r, set(values)):
+            yield (f"{r.label} uses the same password as {other.label}; every server and role needs its own "
+                   f"generated password.")
+        needed = len(r.databases) + 1  # one per database role, plus the admin
+        if r.databases and len(generated) < needed:
+            yield (f"{r.label} hosts {len(r.databases)} database(s) but its environment draws on only "
+                   f"{len(generated)} generated password(s); give the admin and every database role a "
+                   f"RandomPassword of its own.")
         return
     if r.type == RDS_INSTANCE:
         pw = r.get("password")
-        if isinstance(pw, str) and pw and pw != SECRET_PLACEHOLDER:
-            for other in index.of_type(RDS_INSTANCE):
-                if other is not r and other.get("password") == pw:
-                    yield (f"{r.label} has the same master password as {other.label}; let RDS manage a separate "
-                           f"secret per instance (manage_master_user_password=True).")
+        if _visible(pw):
+            for other in _shared_with_others(index, r, [pw]):
+                yield (f"{r.label} has the same master password as {other.label}; let RDS manage a separate "
+                       f"secret per instance (manage_master_user_password=True).")
         return
     if r.type == STACK:
         outputs = r.props
@@ -490,17 +541,6 @@ def check_access_policy_single_database(index: Index, r: Res, cfg: dict) -> Iter
 
 
 # --- platform-matches-stack -------------------------------------------------------------------------
-def _expected_platform(stack: str, mapping: dict):
-    if not stack:
-        return None
-    if stack in mapping:
-        return mapping[stack]
-    for prefix, platform in sorted(mapping.items(), key=lambda kv: -len(kv[0])):
-        if stack.startswith(prefix + "-") or stack.startswith(prefix + "_") or stack.startswith(prefix + "."):
-            return platform
-    return None
-
-
 def check_platform_matches_stack(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     stack = r.stack
     if r.type == STACK:
@@ -512,7 +552,7 @@ def check_platform_matches_stack(index: Index, r: Res, cfg: dict) -> Iterable[st
     platform = "docker" if r.type.startswith("docker:") else ("aws" if r.type.startswith("aws:") else None)
     if platform is None:
         return
-    expected = _expected_platform(stack or "", cfg.get("platformByStack") or {})
+    expected = thresholds.expected_platform(stack or "", cfg.get("platformByStack") or {})
     if expected and platform != expected and r.type in (CONTAINER, VOLUME, NETWORK, RDS_INSTANCE):
         yield (f"{r.label} is a {platform} database resource in stack {stack}, which must use the {expected} "
                f"platform; set bulkhead:platform to {expected} in Pulumi.{stack}.yaml.")

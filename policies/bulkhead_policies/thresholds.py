@@ -81,3 +81,32 @@ PLATFORM_BY_STACK_PREFIX: dict[str, str] = {
     "dev": "docker",
     "local": "docker",
 }
+
+# Stack names (or prefixes) that are production: `bulkhead check` gives them the prod
+# pack config (PROD_POLICY_CONFIG) before any --policy-config.
+PRODUCTION_STACK_PREFIXES: tuple[str, ...] = ("prod", "production")
+
+# What may follow a prefix in a stack name: `prod-eu`, `prod_eu`, `prod.eu` (not `productionx`).
+STACK_NAME_SEPARATORS: tuple[str, ...] = ("-", "_", ".")
+
+
+def stack_prefix(stack: str, prefixes) -> "str | None":
+    """The longest of `prefixes` that `stack` is, or starts with followed by a separator; else None."""
+    if not stack:
+        return None
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if stack == prefix or any(stack.startswith(prefix + sep) for sep in STACK_NAME_SEPARATORS):
+            return prefix
+    return None
+
+
+def expected_platform(stack: str, mapping: "dict[str, str] | None" = None) -> "str | None":
+    """The platform a stack's name implies (PLATFORM_BY_STACK_PREFIX or `mapping`); None if unconstrained."""
+    mapping = PLATFORM_BY_STACK_PREFIX if mapping is None else mapping
+    prefix = stack_prefix(stack, mapping)
+    return mapping[prefix] if prefix is not None else None
+
+
+def is_production_stack(stack: "str | None") -> bool:
+    """`prod`, `production` and `prod-*`, `prod_*`, `prod.*`, `production-*`, ...; not `productionx`."""
+    return stack_prefix(stack or "", PRODUCTION_STACK_PREFIXES) is not None
