@@ -55,3 +55,17 @@ def prod_run() -> ProgramRun:
 @pytest.fixture(scope="session")
 def prod_export(prod_run) -> dict:
     return to_stack_export(prod_run)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The policy pack's mutation kill rate, counted on the controller so it shows in CI
+    logs with xdist too (a worker's own output is not shown)."""
+    reports = [
+        r
+        for key in ("passed", "failed")
+        for r in terminalreporter.stats.get(key, [])
+        if getattr(r, "when", "") == "call" and "test_policy_mutations.py::test_mutation_is_caught[" in r.nodeid
+    ]
+    if reports:
+        killed = sum(1 for r in reports if r.passed)
+        terminalreporter.write_line(f"mutation kill rate: {killed}/{len(reports)}")
