@@ -557,12 +557,18 @@ def schema(properties: dict) -> PolicyConfigSchema:
     return PolicyConfigSchema(properties=properties)
 
 
+def _schema_defaults(config_schema: Optional[PolicyConfigSchema]) -> dict:
+    """A policy's default config: the `default` of each property of its schema (one source)."""
+    properties = (config_schema.properties or {}) if config_schema else {}
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+
+
 def resource_policy(name: str, description: str, level: EnforcementLevel, types: Iterable[str],
                     check: Callable[[Res, dict], Iterable[str]], config_schema: Optional[PolicyConfigSchema] = None,
                     defaults: Optional[dict] = None, remediation: Optional[str] = None) -> ResourceValidationPolicy:
     policy = ResourceValidationPolicy(
         name=name, description=description, enforcement_level=level,
-        validate=_resource_validate(name, tuple(types), check, defaults),
+        validate=_resource_validate(name, tuple(types), check, {**_schema_defaults(config_schema), **(defaults or {})}),
         config_schema=config_schema, remediation_steps=remediation,
     )
     policy.check = check  # the plain rule function, for tests and tools
@@ -574,7 +580,7 @@ def stack_policy(name: str, description: str, level: EnforcementLevel, types: It
                  defaults: Optional[dict] = None, remediation: Optional[str] = None) -> StackValidationPolicy:
     policy = StackValidationPolicy(
         name=name, description=description, enforcement_level=level,
-        validate=_stack_validate(name, tuple(types), check, defaults),
+        validate=_stack_validate(name, tuple(types), check, {**_schema_defaults(config_schema), **(defaults or {})}),
         config_schema=config_schema, remediation_steps=remediation,
     )
     policy.check = check

@@ -176,7 +176,6 @@ POLICIES = [
         config_schema=schema({"floatingTags": {
             "type": "array", "items": {"type": "string"}, "default": list(thresholds.FLOATING_IMAGE_TAGS),
             "description": "Image tags that count as not pinned."}}),
-        defaults={"floatingTags": list(thresholds.FLOATING_IMAGE_TAGS)},
     ),
     resource_policy(
         "dev-resource-limits",
@@ -188,7 +187,6 @@ POLICIES = [
             "minMemoryMb": {"type": "integer", "minimum": 1, "default": thresholds.MIN_DEV_MEMORY_MB,
                             "description": "Smallest memory limit for a dev container."},
         }),
-        defaults={"maxMemoryMb": thresholds.MAX_DEV_MEMORY_MB, "minMemoryMb": thresholds.MIN_DEV_MEMORY_MB},
     ),
     resource_policy(
         "dev-healthcheck",

@@ -309,16 +309,12 @@ POLICIES = [
         "RDS primaries keep automated backups (point-in-time recovery) at least as long as their tier requires.",
         MANDATORY, [RDS_INSTANCE], check_rds_backup_retention,
         config_schema=schema(_RETENTION_SCHEMA),
-        defaults={"minRetentionDaysByTier": dict(thresholds.MIN_RETENTION_DAYS_BY_TIER),
-                  "defaultMinRetentionDays": thresholds.DEFAULT_MIN_RETENTION_DAYS},
     ),
     stack_policy(
         "rds-in-backup-plan",
         "Every RDS primary is selected by an AWS Backup plan that keeps recovery points as long as its tier requires.",
         MANDATORY, [RDS_INSTANCE], check_rds_in_backup_plan,
         config_schema=schema(_PLAN_SCHEMA),
-        defaults={"minBackupPlanRetentionDaysByTier": dict(thresholds.MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER),
-                  "defaultMinBackupPlanRetentionDays": thresholds.DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS},
     ),
     resource_policy(
         "rds-deletion-protection",
@@ -347,7 +343,6 @@ POLICIES = [
         config_schema=schema({"maxMonitoringIntervalSeconds": {
             "type": "integer", "enum": [1, 5, 10, 15, 30, 60], "default": thresholds.MAX_MONITORING_INTERVAL,
             "description": "The largest acceptable monitoring_interval."}}),
-        defaults={"maxMonitoringIntervalSeconds": thresholds.MAX_MONITORING_INTERVAL},
     ),
     resource_policy(
         "rds-log-exports",
@@ -356,7 +351,6 @@ POLICIES = [
         config_schema=schema({"requiredLogExports": {
             "type": "array", "items": {"type": "string"}, "default": list(thresholds.REQUIRED_LOG_EXPORTS),
             "description": "Log types every instance must export."}}),
-        defaults={"requiredLogExports": list(thresholds.REQUIRED_LOG_EXPORTS)},
     ),
     resource_policy(
         "rds-performance-insights-encrypted",

@@ -237,7 +237,6 @@ POLICIES = [
                 "description": "CA identifiers accepted for ca_cert_identifier.",
             },
         }),
-        defaults={"allowedCaIdentifiers": list(thresholds.ALLOWED_CA_IDENTIFIERS)},
     ),
     resource_policy(
         "rds-custom-admin-username",
@@ -250,7 +249,6 @@ POLICIES = [
                 "description": "Admin usernames that are refused (compared case-insensitively).",
             },
         }),
-        defaults={"forbiddenAdminUsernames": list(thresholds.FORBIDDEN_ADMIN_USERNAMES)},
     ),
     resource_policy(
         "kms-key-rotation",

@@ -597,7 +597,6 @@ POLICIES = [
         config_schema=schema({"allowedHostIps": {
             "type": "array", "items": {"type": "string"}, "default": list(thresholds.LOOPBACK_IPS),
             "description": "Host IPs a container may publish a port on."}}),
-        defaults={"allowedHostIps": list(thresholds.LOOPBACK_IPS)},
     ),
     resource_policy(
         "one-database-per-server",
@@ -607,7 +606,6 @@ POLICIES = [
         config_schema=schema({"allowSharedDevServers": {
             "type": "boolean", "default": thresholds.ALLOW_SHARED_DEV_SERVERS,
             "description": "Whether a Docker container may host several databases (bulkhead:servers)."}}),
-        defaults={"allowSharedDevServers": thresholds.ALLOW_SHARED_DEV_SERVERS},
     ),
     stack_policy(
         "access-policy-single-database",
@@ -623,6 +621,5 @@ POLICIES = [
             "type": "object", "additionalProperties": {"type": "string", "enum": ["aws", "docker"]},
             "default": dict(thresholds.PLATFORM_BY_STACK_PREFIX),
             "description": "Stack name (or prefix before -, _ or .) -> required platform."}}),
-        defaults={"platformByStack": dict(thresholds.PLATFORM_BY_STACK_PREFIX)},
     ),
 ]
