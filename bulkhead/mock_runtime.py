@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import heapq
 import json
 import os
 import runpy
@@ -483,6 +484,45 @@ def exports_plain(value: Any) -> Any:
     return value
 
 
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
+def _dependency_order(resources: list[RecordedResource]) -> list[RecordedResource]:
+    """Parents and dependencies before dependents, as in a stack export, ties broken by URN.
+
+    The SDK registers resources as their inputs resolve, so the recorded order varies
+    from run to run; this order does not, so two plans of one program diff cleanly."""
+    by_urn = {r.urn: r for r in resources}
+    waits: dict[str, set[str]] = {}
+    for r in resources:
+        before = {u for u in [r.parent, *r.dependencies, *(u for us in r.property_dependencies.values() for u in us)]
+                  if u in by_urn and u != r.urn}
+        waits[r.urn] = before
+    dependents: dict[str, list[str]] = {u: [] for u in by_urn}
+    for urn, before in waits.items():
+        for u in before:
+            dependents[u].append(urn)
+    ready = [u for u, before in waits.items() if not before]
+    heapq.heapify(ready)
+    out: list[RecordedResource] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        out.append(by_urn[urn])
+        for d in dependents[urn]:
+            waits[d].discard(urn)
+            if not waits[d]:
+                heapq.heappush(ready, d)
+    if len(out) != len(resources):  # a cycle cannot come from the SDK; keep everything anyway
+        seen = {r.urn for r in out}
+        out += sorted((r for r in resources if r.urn not in seen), key=lambda r: r.urn)
+    return out
+
+
 def to_stack_export(run: ProgramRun) -> dict:
     """The plan in the shape of `pulumi stack export` (DESIGN section 6)."""
     stack_urn = f"urn:pulumi:{run.stack}::{run.project}::pulumi:pulumi:Stack::{run.project}-{run.stack}"
@@ -492,20 +532,21 @@ def to_stack_export(run: ProgramRun) -> dict:
             "custom": False,
             "type": "pulumi:pulumi:Stack",
             "inputs": {},
-            "outputs": exports_as_envelopes(run.exports),
+            "outputs": _sorted_keys(exports_as_envelopes(run.exports)),
         }
     ]
-    for r in run.resources:
+    for r in _dependency_order(run.resources):
         entry = {
             "urn": r.urn,
             "custom": r.custom,
             "id": r.id if r.custom else "",
             "type": r.type,
-            "inputs": r.inputs,
-            "outputs": r.outputs,
+            # Keys sorted as the engine's JSON has them (Go maps marshal sorted), so plans diff cleanly.
+            "inputs": _sorted_keys(r.inputs),
+            "outputs": _sorted_keys(r.outputs),
             "parent": r.parent or stack_urn,
-            "dependencies": r.dependencies,
-            "propertyDependencies": r.property_dependencies,
+            "dependencies": sorted(r.dependencies),
+            "propertyDependencies": {k: sorted(v) for k, v in sorted(r.property_dependencies.items())},
             "protect": r.protect,
             "retainOnDelete": r.retain_on_delete,
         }

@@ -459,3 +459,18 @@ def test_aws_identifier_collision_is_refused():
         load_catalogue(raw, "prod")
     assert [p.path for p in err.value.problems] == ["bulkhead:databases.a__b"]
     assert "AWS name 'a-b'" in str(err.value)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_two_runs_give_the_same_plan(stack):
+    """The SDK registers resources in a varying order; the plan must not vary with it."""
+    from bulkhead.mock_runtime import to_stack_export
+
+    first, second = (json.dumps(to_stack_export(run_stack(stack))) for _ in range(2))
+    assert first == second
+    resources = json.loads(first)["deployment"]["resources"]
+    seen = set()
+    for r in resources:
+        for before in [r.get("parent"), *r.get("dependencies", [])]:
+            assert not before or before in seen, f"{r['urn']} comes before {before}"
+        seen.add(r["urn"])
