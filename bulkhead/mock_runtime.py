@@ -18,6 +18,7 @@ import os
 import runpy
 import string
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -293,6 +294,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
         self.secret_values: set[str] = set()
+        self._urns: set[str] = set()
+        self._urn_lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine does: the qualified type chains every ancestor's type except the root stack.
@@ -306,9 +309,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         # The SDK mock monitor's registration, inlined so the inputs are deserialized once.
         pulumi_mocks._ensure_event_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
-        if urn in self.resources:
-            # As the engine does: two resources with one URN is a program error.
-            raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+        with self._urn_lock:  # registrations run on several executor threads at once
+            if urn in self._urns:
+                # As the engine does: two resources with one URN is a program error.
+                raise ValueError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+            self._urns.add(urn)
         raw_inputs = rpc.deserialize_properties(request.object)
         if request.type.startswith("pulumi:providers:"):
             self.mocks.providers[urn] = _unwrap(raw_inputs).get("region", self.mocks.region)
