@@ -443,6 +443,14 @@ class Index:
                     found.append(dep)
         return found, unresolved, unknown
 
+    def attached(self, r: Res, key: str, *types: str) -> list[Res]:
+        """What `r.key` refers to; when nothing resolves and the value is unknown at
+        preview, the check cannot run (CouldNotCheck) rather than pass."""
+        found, _, unknown = self.refs(r, key, *types)
+        if not found and unknown:
+            raise CouldNotCheck(r, key)
+        return found
+
     def referrers(self, target: Res, types: Iterable[str], key: str) -> list[Res]:
         """Resources of `types` whose `key` refers to `target`."""
         out = []

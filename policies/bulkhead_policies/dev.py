@@ -158,10 +158,7 @@ def check_dev_volume_retained(index: Index, r: Res, cfg: dict) -> Iterable[str]:
         yield (f"{r.label} does not keep {POSTGRES_DATA_PATH} on a named Docker volume; mount the database's own "
                f"named volume there.")
         return
-    volumes, _, unknown = index.refs(r, "volumes", VOLUME)
-    if not volumes and unknown:
-        raise CouldNotCheck(r, "volumes")
-    for volume in volumes:
+    for volume in index.attached(r, "volumes", VOLUME):
         # retainOnDelete is not part of the analyzer protocol; `bulkhead check` passes it when the plan has it.
         if volume.retain_on_delete is False and volume.protect is not True:
             yield (f"{r.label} keeps its data on {volume.label}, which `pulumi destroy` deletes; keep "

@@ -377,16 +377,9 @@ def _check_egress(index: Index, r: Res, source_key: str, dest_key: str) -> list[
 
 
 # --- no-shared-volumes ------------------------------------------------------------------------------
-def _mounted_volumes(index: Index, container: Res) -> list[Res]:
-    found, _, unknown = index.refs(container, "volumes", VOLUME)
-    if not found and unknown:
-        raise CouldNotCheck(container, "volumes")
-    return found
-
-
 def check_no_shared_volumes(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == VOLUME:
-        users = [c for c in index.of_type(CONTAINER) if r in _mounted_volumes(index, c)]
+        users = [c for c in index.of_type(CONTAINER) if r in index.attached(c, "volumes", VOLUME)]
         if len(users) > 1:
             yield (f"{r.label} is mounted by several containers ({', '.join(u.name for u in users)}), so each can "
                    f"read the other's data files; give every database server a volume of its own.")
@@ -410,16 +403,9 @@ def check_no_shared_volumes(index: Index, r: Res, cfg: dict) -> Iterable[str]:
 
 
 # --- no-shared-networks -----------------------------------------------------------------------------
-def _attached_networks(index: Index, container: Res) -> list[Res]:
-    found, _, unknown = index.refs(container, "networksAdvanced", NETWORK)
-    if not found and unknown:
-        raise CouldNotCheck(container, "networksAdvanced")
-    return found
-
-
 def check_no_shared_networks(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == NETWORK:
-        users = [c for c in index.of_type(CONTAINER) if r in _attached_networks(index, c)]
+        users = [c for c in index.of_type(CONTAINER) if r in index.attached(c, "networksAdvanced", NETWORK)]
         if len(users) > 1:
             yield (f"{r.label} connects several database containers ({', '.join(u.name for u in users)}); give "
                    f"each server a network of its own so that a service joins only its own database's network.")
