@@ -24,7 +24,8 @@ from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from bulkhead.mock_runtime import SECRET_SIG, SECRET_SIG_KEY, run_program, to_stack_export
+from bulkhead.mock_runtime import run_program, to_stack_export
+from bulkhead.planfile import SECRET_SIG, SECRET_SIG_KEY
 from bulkhead.stack_config import load_catalogue_for, project_name
 
 

@@ -106,7 +106,6 @@ def plot(results: dict, path: str) -> None:
 
 
 def goals(results: dict) -> list[tuple[str, str, bool]]:
-    aws = {r["n"]: r for r in results["plan"]["aws"]}
     check = {r["n"]: r for r in results["check"]}
     out = []
     for platform in ("aws", "docker"):

@@ -28,8 +28,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-# Re-exported for callers that build or read plans (tests, bench).
-from .planfile import SECRET_ENVELOPE, SECRET_SIG, SECRET_SIG_KEY  # noqa: F401
+from .planfile import SECRET_ENVELOPE
 
 FAKE_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
