@@ -136,6 +136,10 @@ def _parameters(value, path):
     return {p["Name"]: p["Value"] for p in items} if isinstance(items, list) else items
 
 
+# Its items become one JSON map (name -> value), so only the pulumi side is checked.
+_parameters.struct = PARAMETER
+_parameters.cfn_shape = "map"
+
 RDS_PARAMETER_GROUP = TypeMap(
     "aws:rds/parameterGroup:ParameterGroup",
     "AWS::RDS::DBParameterGroup",
@@ -643,6 +647,9 @@ def _conditions(value, path):
     return merged
 
 
+_conditions.struct = _CONDITIONS
+_conditions.cfn_shape = "object"
+
 # CreateBackupSelection <-> AWS::Backup::BackupSelection.
 BACKUP_SELECTION = TypeMap(
     "aws:backup/selection:Selection",
@@ -722,3 +729,24 @@ TYPE_MAPS: dict[str, TypeMap] = {
         RESTORE_TESTING_PLAN, RESTORE_TESTING_SELECTION,
     )
 }
+
+
+def sdk_inputs(args: type) -> set[str]:
+    """The camelCase input names of a pulumi_aws `...Args` class (what the plan's `inputs` hold)."""
+    return {v.fget._pulumi_name for v in vars(args).values() if isinstance(v, property)}
+
+
+def coverage() -> dict[str, dict[str, int]]:
+    """Per type: the SDK's inputs, how many map to a CloudFormation property, are Pulumi-only,
+    have no CloudFormation property, or are not mapped (the translator refuses those)."""
+    out = {}
+    for typ, tm in sorted(TYPE_MAPS.items()):
+        inputs = sdk_inputs(tm.args)
+        mapped = inputs & set(tm.props)
+        pulumi_only = inputs & set(tm.pulumi_only)
+        no_cfn = inputs & set(tm.no_cfn_property)
+        if tm.fold is not None:
+            mapped |= inputs & {tm.fold.via}  # the reference that picks the resource it folds into
+        out[typ] = {"inputs": len(inputs), "mapped": len(mapped), "pulumi_only": len(pulumi_only),
+                    "no_cfn_property": len(no_cfn), "unmapped": len(inputs - mapped - pulumi_only - no_cfn)}
+    return out
