@@ -100,6 +100,13 @@ def test_mapping_names_exist_on_both_sides(typ):
     root = _schema(cfn_type)
     for key, spec in tm.props.items():
         _check_prop(errors, root, root, spec, f"{typ}.{key}")
+    for key, companion in tm.companions.items():
+        if key not in known:
+            errors.append(f"{typ}.{key}: not an input of pulumi_aws {tm.args.__name__}")
+        croot = _schema(companion.cfn_type)
+        _check_prop(errors, croot, croot, companion.prop, f"{typ}.{key}")
+        if companion.target not in croot["properties"]:
+            errors.append(f"{typ}.{key}: {companion.target} is not a property of {companion.cfn_type}")
     for how in tm.refs.values():
         if how != "Ref" and how.split(".")[0] not in root["properties"]:
             errors.append(f"{typ}: GetAtt {how} is not an attribute of {cfn_type}")
@@ -414,6 +421,18 @@ def test_pulumi_only_type_is_skipped_and_unknown_nested_key_refused():
     plan = _plan(R("orphan", "aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"role": "someone-elses-role", "policyArn": "arn:aws:iam::aws:policy/x"}))
     with pytest.raises(TranslationError, match="does not reference a aws:iam/role:Role of this plan"):
         translate(plan, REGION, TYPE_MAPS, PULUMI_ONLY_TYPES)
+
+
+def test_secret_inline_policy_becomes_a_resource_policy():
+    secret = copy.deepcopy(SECRET)
+    secret["inputs"]["policy"] = RESOURCE_POLICY
+    [template] = translate(_plan(secret), REGION, TYPE_MAPS, PULUMI_ONLY_TYPES)
+    by_type = {r["Type"]: (logical, r) for logical, r in template.body["Resources"].items()}
+    secret_logical, secret_cfn = by_type["AWS::SecretsManager::Secret"]
+    _, policy = by_type["AWS::SecretsManager::ResourcePolicy"]
+    assert "ResourcePolicy" not in secret_cfn["Properties"]
+    assert policy["Properties"] == {"SecretId": {"Ref": secret_logical}, "ResourcePolicy": RESOURCE_POLICY_DOC}
+    assert not unaccepted(lint_template(template))
 
 
 def test_references_become_ref_and_getatt():

@@ -8,6 +8,11 @@ the plan (pulumi_aws's `...Args` classes in .venv; `test_cfn_mappings.py` checks
 key against them); property names are those of cfn-lint's bundled resource schemas
 (checked against them too).
 
+An input the provider applies with a second API call may become a resource of its own
+(`companions`: a secret's inline `policy` is an AWS::SecretsManager::ResourcePolicy), and a
+resource CloudFormation has no type for folds into the one it configures (`fold`: a role
+policy attachment is the role's `ManagedPolicyArns`).
+
 Three kinds of unmapped input, each with its reason:
 - `pulumi_only`: provider behaviour with no AWS create/update field (e.g. `skipFinalSnapshot`
   is a DeleteDBInstance argument; `region` picks the provider's endpoint, i.e. the template's region);
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import pulumi_aws as aws
 
-from .translate import REF, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, one_item, tags_list
+from .translate import REF, Companion, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, tags_list
 
 REGION = "selects the provider's region: the template is checked in that region"
 TAGS_NOT_IN_CFN = "the API takes tags (TagSpecifications/Tags) but this CloudFormation type has no Tags property"
@@ -436,8 +441,8 @@ SECRET = TypeMap(
         "recoveryWindowInDays": "DeleteSecret's RecoveryWindowInDays; CloudFormation deletes with its default window",
         "forceOverwriteReplicaSecret": "ReplicateSecretToRegions' ForceOverwriteReplicaSecret, only on replication",
     },
-    no_cfn_property={"policy": "PutResourcePolicy; CloudFormation puts it in AWS::SecretsManager::ResourcePolicy "
-                               "(use aws.secretsmanager.SecretPolicy, which is checked)"},
+    # The provider applies an inline policy with PutResourcePolicy: a resource of its own in CloudFormation.
+    companions={"policy": Companion("AWS::SecretsManager::ResourcePolicy", Prop("ResourcePolicy", json_document), "SecretId")},
     refs={"id": REF, "arn": REF},
 )
 
@@ -742,7 +747,7 @@ def coverage() -> dict[str, dict[str, int]]:
     out = {}
     for typ, tm in sorted(TYPE_MAPS.items()):
         inputs = sdk_inputs(tm.args)
-        mapped = inputs & set(tm.props)
+        mapped = inputs & (set(tm.props) | set(tm.companions))
         pulumi_only = inputs & set(tm.pulumi_only)
         no_cfn = inputs & set(tm.no_cfn_property)
         if tm.fold is not None:
