@@ -263,6 +263,10 @@ def translate(plan: Mapping[str, Any], default_region: str, type_maps: Mapping[s
         props = map_inputs(own, tm.props, tm.pulumi_only, tm.no_cfn_property, path)
         logical = logical_of[r["urn"]][1]
         entry = {"Type": tm.cfn_type, "Properties": props}
+        # AWS fields the type has no property for ride along as metadata, for api_rules to check.
+        unmodelled = {k: v for k, v in own.items() if k in tm.no_cfn_property and v is not None}
+        if unmodelled:
+            entry["Metadata"] = {"bulkhead:not-in-cloudformation": unmodelled}
         if tm.attributes is not None:
             entry.update(tm.attributes(r.get("inputs") or {}))
         templates[region].body["Resources"][logical] = entry
