@@ -9,7 +9,6 @@ passes only if tests/cfn/lint.py ACCEPTED_WARNINGS says why it does not apply.
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -174,4 +173,3 @@ def test_unknown_input_or_type_fails_the_translation(plans):
     )
     with pytest.raises(TranslationError, match=r"resource type aws:sns/topic:Topic has no CloudFormation mapping"):
         lint_plan(plan, REGION)
-    json.dumps(plan)  # the plan stays plain JSON
