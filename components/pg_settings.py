@@ -12,6 +12,7 @@ Public API (other modules depend on it; keep it stable):
   setting(major, name)       -> Setting or None
   names(major)               -> every setting name of that major
   latest_minor(major)        -> newest released minor of that major (released: 0..latest)
+  first_image_minor(major)   -> first minor with a postgres:<major>.<minor>-bookworm image
 """
 
 from __future__ import annotations
@@ -149,6 +150,12 @@ def apply_method(major: int, name: str) -> str:
 def latest_minor(major: int) -> Optional[int]:
     entry = _table()["released_minors"].get(str(major))
     return None if entry is None else int(entry["latest"])
+
+
+def first_image_minor(major: int) -> Optional[int]:
+    """The first minor of `major` with a postgres:<major>.<minor>-bookworm image (the dev image flavour)."""
+    entry = _table()["released_minors"].get(str(major))
+    return None if entry is None or "first_bookworm_image" not in entry else int(entry["first_bookworm_image"])
 
 
 def minors_source(major: int) -> Optional[str]:

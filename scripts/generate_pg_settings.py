@@ -46,6 +46,10 @@ LATEST_MINOR_SOURCES: dict[int, tuple[int, str]] = {
     17: (9, "docker-library/postgres versions.json (6edb0a8c, 2026-02-26)"),
 }
 
+# The first minor of each major with a `-bookworm` image tag (the dev image flavour), from
+# docker-library/postgres's versions.json history (the first commit listing bookworm).
+FIRST_BOOKWORM_IMAGE: dict[int, int] = {13: 11, 14: 8, 15: 3, 16: 0, 17: 0}
+
 _QUERY = (
     "COPY (SELECT replace(json_agg(s ORDER BY s.name)::text, E'\\n', '') FROM ("
     "SELECT name, vartype, unit, min_val, max_val, enumvals, context, boot_val FROM pg_settings) s) TO STDOUT"
@@ -197,7 +201,7 @@ def released_minors(servers: dict[int, str]) -> dict[str, dict[str, Any]]:
         seen = servers.get(major)
         if seen and int(seen.split(".")[1]) > latest:
             latest, source = int(seen.split(".")[1]), f"the {seen} server this table was generated from"
-        out[str(major)] = {"latest": latest, "source": source}
+        out[str(major)] = {"latest": latest, "first_bookworm_image": FIRST_BOOKWORM_IMAGE[major], "source": source}
     return out
 
 
