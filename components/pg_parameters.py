@@ -166,6 +166,8 @@ def parse_number(setting: Setting, text: str) -> tuple[Optional[float], Optional
             value = round(value / step) * step
         value = value / base
     if setting.type == "integer":
+        if math.isinf(value) or abs(value) > 2**31 - 1:
+            return None, "is out of the integer range", bool(unit)
         value = float(round(value))  # rint: ties to even, like Python's round
         if abs(value) > 2**31 - 1:
             return None, "is out of the integer range", bool(unit)

@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE_PATH = ROOT / "components" / "data" / "pg_settings.json"
 MAJORS = (13, 14, 15, 16, 17)
 BOOL_WORDS = ("on", "off", "true", "false", "yes", "no", "1", "0")
+# Older spellings an enum still takes without listing them (wal_level before 9.6); probed
+# like the boolean words, so the table has them only where the server really takes them.
+LEGACY_ENUM_WORDS: dict[str, tuple[str, ...]] = {"wal_level": ("archive", "hot_standby")}
 
 # Newest minor per major as published, where no server of that minor is at hand.
 LATEST_MINOR_SOURCES: dict[int, tuple[int, str]] = {
@@ -165,8 +168,56 @@ def _number(text: Optional[str], vartype: str) -> Optional[float | int]:
     return int(text) if vartype == "integer" else float(text)
 
 
+# Enum values that exist only in a server built with a library (configure flag). The dev
+# image's server (PGDG's Debian packages) is built with lz4 and zstd; a server at hand built
+# without them (pgserver's) lists fewer values, so they are added back and marked as such.
+BUILD_ENUM_VALUES: dict[str, dict[str, list[str]]] = {
+    "--with-lz4": {"wal_compression": ["lz4"], "default_toast_compression": ["lz4"]},
+    "--with-zstd": {"wal_compression": ["zstd"]},
+}
+
+
+def missing_build_flags(bindir: Path) -> list[str]:
+    """The BUILD_ENUM_VALUES flags this server was built without (pg_config --configure; none known: [])."""
+    pg_config = bindir / "pg_config"
+    if not pg_config.is_file():
+        return []
+    configure = subprocess.run([str(pg_config), "--configure"], capture_output=True, text=True).stdout
+    return [flag for flag in BUILD_ENUM_VALUES if flag not in configure]
+
+
+def _add_build_values(settings: dict[str, dict[str, Any]], flags: list[str]) -> None:
+    for flag in flags:
+        for name, values in BUILD_ENUM_VALUES[flag].items():
+            entry = settings.get(name)
+            if entry is None or entry["type"] != "enum":
+                continue
+            # After "pglz", where PostgreSQL lists the compression methods it was built with.
+            at = entry["enum"].index("pglz") + 1 if "pglz" in entry["enum"] else len(entry["enum"])
+            for value in values:
+                if value not in entry["enum"]:
+                    entry["enum"].insert(at, value)
+                    at += 1
+                    entry.setdefault("added_for_image_build", []).append(value)
+    for entry in settings.values():
+        if "added_for_image_build" in entry:
+            order = {"lz4": 0, "zstd": 1}
+            entry["enum"] = sorted(entry["enum"], key=lambda v: (v not in ("pglz",), v in ("on", "off"), order.get(v, 9)))
+            entry["added_for_image_build"].sort(key=lambda v: order.get(v, 9))
+
+
 def read_settings(bindir: Path) -> dict[str, dict[str, Any]]:
-    """name -> {type, unit, min, max, enum, aliases, context, default} as this server defines them."""
+    """name -> {type, unit, min, max, enum, aliases, context, default} as this server defines them.
+
+    Enum values a library-less build lacks (BUILD_ENUM_VALUES) are added back, marked
+    `added_for_image_build`: the dev image's server has them.
+    """
+    settings = _read_settings(bindir)
+    _add_build_values(settings, missing_build_flags(bindir))
+    return settings
+
+
+def _read_settings(bindir: Path) -> dict[str, dict[str, Any]]:
     with cluster(bindir) as c:
         out: dict[str, dict[str, Any]] = {}
         for row in c.pg_settings():
@@ -180,7 +231,7 @@ def read_settings(bindir: Path) -> dict[str, dict[str, Any]]:
             if vartype == "enum":
                 entry["enum"] = row["enumvals"]
                 aliases = {}
-                for word in BOOL_WORDS:
+                for word in BOOL_WORDS + LEGACY_ENUM_WORDS.get(row["name"], ()):
                     if word in row["enumvals"]:
                         continue
                     accepted, canonical = c.probe(row["name"], word)
