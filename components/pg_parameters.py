@@ -260,10 +260,11 @@ def _number_fix(setting: Setting, text: str) -> str:
     if not setting.unit:
         return f"write a plain number, e.g. {_plain(setting.default) if setting.default else '1'}" if setting.default and _is_number(setting.default) else "write a plain number"
     table, _ = _BASE_UNITS[setting.unit]
-    written = text.strip().lstrip("+-0123456789.eExX").strip()
+    number, rest = _strtod(text)
+    written = rest.strip()
     for unit in table:
-        if written and unit.lower() == written.lower():
-            return f"write {text.strip()[: len(text.strip()) - len(written)].strip()}{unit} (units are case-sensitive)"
+        if number is not None and written and unit.lower() == written.lower():
+            return f"write {text[: len(text) - len(rest)].strip()}{unit} (units are case-sensitive)"
     return f"write a number of {setting.unit}, or a number with one of the units {_units_hint(setting)}"
 
 
