@@ -23,12 +23,8 @@ class YamlFloat(float):
     yaml_text: str
 
 
-class YamlInt(int):
-    yaml_text: str
-
-
 def _strict_loader():
-    """yaml.SafeLoader that refuses duplicate keys (any depth) and keeps the text of numbers.
+    """yaml.SafeLoader that refuses duplicate keys (any depth) and keeps the text of floats.
 
     PyYAML, like the Pulumi CLI's YAML library, keeps the last of two equal keys without a word;
     here each duplicate is recorded with both lines and `_load_yaml` refuses the file.
@@ -58,14 +54,14 @@ def _strict_loader():
 
     def _number(kind):
         def construct(loader, node):
-            value = (yaml.SafeLoader.construct_yaml_float if kind is YamlFloat else yaml.SafeLoader.construct_yaml_int)(loader, node)
-            wrapped = kind(value)
+            wrapped = kind(yaml.SafeLoader.construct_yaml_float(loader, node))
             wrapped.yaml_text = node.value
             return wrapped
         return construct
 
     Loader.add_constructor("tag:yaml.org,2002:float", _number(YamlFloat))
-    Loader.add_constructor("tag:yaml.org,2002:int", _number(YamlInt))
+    # Written back as the float it is, by whoever dumps a loaded config.
+    yaml.SafeDumper.add_representer(YamlFloat, yaml.SafeDumper.represent_float)
     return Loader
 
 

@@ -8,7 +8,11 @@ form the platform takes:
   reads them: case-sensitive, `kB MB GB TB B` for memory, `us ms s min h d` for time);
 - aws: what an RDS parameter group takes: numbers in the setting's base unit without a
   unit (`8MB` for work_mem becomes `8192`, kB), booleans as 1/0, enums by their
-  canonical name. A value that is not a whole number of base units is refused.
+  canonical name. RDS's own values are in base units (its parameter formulas, e.g.
+  shared_buffers `{DBInstanceClassMemory/32768}` = 8kB pages, "DB parameter formulas"
+  in the RDS user guide; RDS's default groups list booleans as 0/1), and teams that
+  wrote units for RDS had to convert them (dimagi/commcare-cloud PR 2488,
+  opensupplyhub/open-apparel-registry PR 1744: "work_mem is specified in KB").
 
 The parsing mirrors PostgreSQL's (guc.c parse_bool, parse_int, parse_real,
 convert_to_base_unit, enum lookup): booleans take unique prefixes of true/false/yes/no,

@@ -105,31 +105,33 @@ def resolve(major: int) -> tuple[int, Optional[str]]:
                      f"its settings are checked against PostgreSQL {nearest}'s")
 
 
-@lru_cache(maxsize=None)
-def _settings(major: int) -> dict[str, Setting]:
+def _raw_settings(major: int) -> dict[str, dict[str, Any]]:
     used, _ = resolve(major)
-    out = {}
-    for name, raw in _table()["majors"][str(used)]["settings"].items():
-        out[name] = Setting(
-            name=name,
-            type=raw["type"],
-            context=raw["context"],
-            unit=raw.get("unit"),
-            min=raw.get("min"),
-            max=raw.get("max"),
-            enum=tuple(raw.get("enum", ())),
-            aliases=dict(raw.get("aliases", {})),
-            default=raw.get("default"),
-        )
-    return out
+    return _table()["majors"][str(used)]["settings"]
 
 
+@lru_cache(maxsize=None)
 def names(major: int) -> frozenset[str]:
-    return frozenset(_settings(major))
+    return frozenset(_raw_settings(major))
 
 
+@lru_cache(maxsize=4096)
 def setting(major: int, name: str) -> Optional[Setting]:
-    return _settings(major).get(name)
+    # Built on first use: a plan looks up a handful of the ~360 settings of a major.
+    raw = _raw_settings(major).get(name)
+    if raw is None:
+        return None
+    return Setting(
+        name=name,
+        type=raw["type"],
+        context=raw["context"],
+        unit=raw.get("unit"),
+        min=raw.get("min"),
+        max=raw.get("max"),
+        enum=tuple(raw.get("enum", ())),
+        aliases=dict(raw.get("aliases", {})),
+        default=raw.get("default"),
+    )
 
 
 def context(major: int, name: str) -> str:
