@@ -34,6 +34,8 @@ try:
 except CatalogueError as exc:
     # RunError: a clean message and a failed update, no traceback, no resource registered.
     raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n" + str(exc)) from None
+for warning in catalogue.warnings:
+    pulumi.log.warn(str(warning))
 
 def _aws_provider_settings() -> dict:
     """The default AWS provider's credentials config, for the stack's second (DR) provider."""

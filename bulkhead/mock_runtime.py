@@ -14,6 +14,7 @@ import gc
 import hashlib
 import heapq
 import json
+import logging
 import os
 import runpy
 import string
@@ -29,6 +30,12 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from .planfile import SECRET_ENVELOPE
+
+# The program's pulumi.log messages (its catalogue warnings): `bulkhead plan` prints the
+# catalogue's warnings itself, so the mock engine's copy is not printed a second time.
+_PROGRAM_LOG = logging.getLogger("bulkhead.program")
+_PROGRAM_LOG.addHandler(logging.NullHandler())
+_PROGRAM_LOG.propagate = False
 
 FAKE_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -422,7 +429,7 @@ def run_program(
     pulumi.runtime.set_all_config(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, []
     )
-    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=_PROGRAM_LOG)
 
     program = os.path.join(program_dir, entry)
     added_path = program_dir not in sys.path

@@ -41,7 +41,9 @@ def build_plan(project_dir: str, stack: str) -> "tuple[dict, ProgramRun]":
     from .stack_config import load_catalogue_for, load_stack_config, project_name
 
     config = load_stack_config(project_dir, stack)
-    load_catalogue_for(project_dir, stack, config)  # bad config: exit 2 before any resource
+    catalogue = load_catalogue_for(project_dir, stack, config)  # bad config: exit 2 before any resource
+    for warning in catalogue.warnings:  # advisory policies, memory tuning, unchecked settings
+        print(f"warning: {warning}", file=sys.stderr)
     run = run_program(project_dir, stack, config, project=project_name(project_dir))
     if isinstance(run.error, RunError):
         raise UserError(str(run.error))

@@ -17,17 +17,72 @@ if TYPE_CHECKING:
 STACK_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
+class YamlFloat(float):
+    """A float that remembers how the YAML file wrote it (`16.10`, which YAML reads as 16.1)."""
+
+    yaml_text: str
+
+
+def _strict_loader():
+    """yaml.SafeLoader that refuses duplicate keys (any depth) and keeps the text of floats.
+
+    PyYAML, like the Pulumi CLI's YAML library, keeps the last of two equal keys without a word;
+    here each duplicate is recorded with both lines and `_load_yaml` refuses the file.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def __init__(self, stream):
+            super().__init__(stream)
+            self.duplicates: list[str] = []
+
+        def construct_mapping(self, node, deep=False):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: construct_mapping reports it
+                    continue
+                line = key_node.start_mark.line + 1
+                if first is not None:
+                    self.duplicates.append(f"line {line}: key {key!r} is already defined at line {first} of the "
+                                           f"same map; YAML would keep only the last one, so remove or rename one")
+                else:
+                    seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    def _number(kind):
+        def construct(loader, node):
+            wrapped = kind(yaml.SafeLoader.construct_yaml_float(loader, node))
+            wrapped.yaml_text = node.value
+            return wrapped
+        return construct
+
+    Loader.add_constructor("tag:yaml.org,2002:float", _number(YamlFloat))
+    # Written back as the float it is, by whoever dumps a loaded config.
+    yaml.SafeDumper.add_representer(YamlFloat, yaml.SafeDumper.represent_float)
+    return Loader
+
+
 def _load_yaml(path: str) -> Any:
     import yaml
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-            return {} if data is None else data
+            loader = _strict_loader()(fh)
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
     except FileNotFoundError:
         raise UserError(f"{path} does not exist") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
+    if loader.duplicates:
+        raise UserError(f"{path} has {len(loader.duplicates)} duplicate key(s); nothing was planned:\n"
+                        + "\n".join(f"{path}: {d}" for d in loader.duplicates))
+    return {} if data is None else data
 
 
 def _load_map(path: str, what: str) -> dict:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import aws_offerings, postgres_init
+from . import aws_offerings, pack_agreement, pg_parameters, pg_settings, postgres_init
 from .naming import aws_name
 
 PLATFORMS = ("docker", "aws")
@@ -44,7 +44,7 @@ AWS_ONLY_DATABASE_KEYS = (
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
-MANAGED_PARAMETERS = postgres_init.MANAGED_PARAMETERS | {"rds.force_ssl"}
+MANAGED_PARAMETERS = pg_parameters.MANAGED
 DEFAULT_TIERS: dict[str, dict[str, Any]] = {
     "critical": {
         "schedule": "cron(0 * * * ? *)",
@@ -69,12 +69,10 @@ class _Strict(BaseModel):
 
 
 def _normalise_parameters(value: Mapping[str, ParameterValue]) -> dict[str, str]:
+    # Names, managed settings and values are checked per key by pg_parameters (load_catalogue),
+    # so that every problem is reported under its own key path.
     out: dict[str, str] = {}
     for key, raw in value.items():
-        if not re.fullmatch(PARAMETER_RE, key):
-            raise ValueError(f"parameter name {key!r} is not a PostgreSQL setting name (lower case, e.g. work_mem)")
-        if key in MANAGED_PARAMETERS:
-            raise ValueError(f"parameter {key!r} is managed by bulkhead and cannot be overridden; remove it")
         if isinstance(raw, bool):
             out[key] = "on" if raw else "off"
         else:
@@ -172,6 +170,8 @@ class Catalogue(BaseModel):
     dr_region: Optional[str] = None
     protect: bool
     keep_volumes: bool
+    # Advisory findings `plan` prints (advisory policies, memory tuning, unchecked settings).
+    warnings: tuple["Problem", ...] = ()
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -190,6 +190,9 @@ class Problem(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
+
+
+Catalogue.model_rebuild()  # its `warnings` are Problems, defined just above
 
 
 class CatalogueError(Exception):
@@ -230,6 +233,8 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "missing":
         return "is required; add it"
     ctx = err.get("ctx") or {}
+    if field == "engine_version" and isinstance(err.get("input"), (int, float)) and not isinstance(err["input"], bool):
+        return _number_version_message(err["input"])
     if kind == "string_pattern_mismatch":
         hints = {
             "owner": "a service name like app-service (lower case, digits, dashes)",
@@ -255,6 +260,13 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "too_short":
         return f"needs at least {ctx.get('min_length')} entries"
     return err["msg"]
+
+
+def _number_version_message(value: Any) -> str:
+    # YAML reads an unquoted 16.10 as the float 16.1; stack_config keeps the text it came from.
+    written = getattr(value, "yaml_text", None) or repr(value)
+    shown = f"{written} (YAML read it as the number {value!r})" if written != repr(value) else f"the number {written}"
+    return f'is {shown}, not a version string; quote it: engine_version: "{written}"'
 
 
 def _validate(model: type[BaseModel], raw: Any, path: tuple, problems: list[Problem]):
@@ -408,9 +420,25 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     if not isinstance(keep_volumes, bool):
         problems.append(Problem(path=_path("keep_volumes"), message=f"{keep_volumes!r} is not true or false"))
 
+    warnings: list[Problem] = []
+    if platform == "aws" and not region:
+        problems.append(Problem(path="aws:region", message="is required on platform aws (without it the stack would "
+                                "silently use the provider's default region); add `aws:region: eu-west-1` (your region) "
+                                "to the stack file's config, or run `pulumi config set aws:region eu-west-1`"))
+    if platform:
+        for path, message in pack_agreement.check_stack(stack, platform, _path):
+            problems.append(Problem(path=path, message=message))
+        databases, servers = _check_settings(databases, servers, platform, problems, warnings)
+        if isinstance(protect, bool) and isinstance(keep_volumes, bool):
+            errors, advisories = pack_agreement.check_catalogue(raw, platform, databases, servers, tiers, protect,
+                                                                keep_volumes, _path)
+            problems.extend(Problem(path=p, message=m) for p, m in errors)
+            warnings.extend(Problem(path=p, message=m) for p, m in advisories)
+
     if problems:
         raise CatalogueError(problems)
     return Catalogue(
+        warnings=tuple(warnings),
         stack=stack,
         platform=platform,
         databases=dict(sorted(databases.items())),
@@ -524,3 +552,60 @@ def _check_rds_offerings(databases: dict[str, Database], region: str, problems: 
                 problems.append(Problem(path=_path("databases", name, key),
                                         message=f"{value!r} is not offered by RDS for PostgreSQL {version} in {region} "
                                         f"({source}); use one of the nearest offered: {nearest}"))
+def _check_engine_version(version: str, platform: str, path: str, problems: list[Problem]) -> None:
+    """A pinned minor must be released (settings table's released minors) and, on docker, have an image tag."""
+    major_text, _, minor_text = version.partition(".")
+    if not minor_text:
+        return
+    major, minor = int(major_text), int(minor_text)
+    if minor_text != str(minor):
+        problems.append(Problem(path=path, message=f'{version!r} has a leading zero; write "{major}.{minor}"'))
+        return
+    latest = pg_settings.latest_minor(major)
+    if latest is not None and minor > latest:
+        problems.append(Problem(path=path, message=(
+            f"PostgreSQL {version} has not been released (the newest {major} is {major}.{latest}, per "
+            f'{pg_settings.minors_source(major)}); use "{major}" for the newest or a released minor such as '
+            f'"{major}.{latest}"')))
+        return
+    first_image = pg_settings.first_image_minor(major)
+    if platform == "docker" and first_image is not None and minor < first_image:
+        problems.append(Problem(path=path, message=(
+            f"there is no image postgres:{version}-bookworm (the bookworm images of {major} start at "
+            f'{major}.{first_image}); use "{major}" or a minor from {major}.{first_image} to {major}.{latest}')))
+
+
+def _check_settings(databases: dict[str, Database], servers: dict[str, Server], platform: str,
+                    problems: list[Problem], warnings: list[Problem]):
+    """Versions and `parameters` of every database and server; parameters rewritten into the platform's form."""
+    checked_dbs: dict[str, Database] = {}
+    for name, db in databases.items():
+        _check_engine_version(db.engine_version, platform, _path("databases", name, "engine_version"), problems)
+        if platform == "docker" and db.server is not None:
+            checked_dbs[name] = db  # its settings are the server's
+            continue
+        values = _check_parameter_map(db.parameters, db.major, platform, ("databases", name),
+                                      db.memory_mb if platform == "docker" else None, problems, warnings)
+        checked_dbs[name] = db.model_copy(update={"parameters": values})
+    checked_servers: dict[str, Server] = {}
+    for name, server in servers.items():
+        _check_engine_version(server.engine_version, platform, _path("servers", name, "engine_version"), problems)
+        values = _check_parameter_map(server.parameters, server.major, platform, ("servers", name),
+                                      server.memory_mb, problems, warnings)
+        checked_servers[name] = server.model_copy(update={"parameters": values})
+    return checked_dbs, checked_servers
+
+
+def _check_parameter_map(parameters: dict[str, str], major: int, platform: str, where: tuple,
+                         memory_mb: Optional[int], problems: list[Problem], warnings: list[Problem]) -> dict[str, str]:
+    _, note = pg_settings.resolve(major)
+    if note and parameters:
+        warnings.append(Problem(path=_path(*where, "engine_version"), message=note))
+    checked = pg_parameters.check_parameters(parameters, major, platform, _path(*where, "parameters"))
+    problems.extend(Problem(path=f.path, message=f.message) for f in checked.problems)
+    warnings.extend(Problem(path=f.path, message=f.message) for f in checked.warnings)
+    if memory_mb is not None and not checked.problems:
+        errors, advisories = pg_parameters.memory_findings(checked, memory_mb, major, _path(*where))
+        problems.extend(Problem(path=f.path, message=f.message) for f in errors)
+        warnings.extend(Problem(path=f.path, message=f.message) for f in advisories)
+    return dict(sorted(checked.values.items()))

@@ -115,20 +115,20 @@ BAD = [
     pytest.param(ddb(engine_version="latest"), "bulkhead:databases.app.engine_version",
                  "a PostgreSQL major 13-17", id="engine-latest"),
     pytest.param(ddb(engine_version="18"), "bulkhead:databases.app.engine_version", "a PostgreSQL major 13-17", id="engine-18"),
-    pytest.param(ddb(engine_version=16), "bulkhead:databases.app.engine_version", "is not a string", id="engine-unquoted"),
-    pytest.param(ddb(parameters={"ssl": "off"}), "bulkhead:databases.app.parameters",
-                 "parameter 'ssl' is managed by bulkhead and cannot be overridden; remove it", id="managed-param-ssl"),
-    pytest.param(ddb(parameters={"hba_file": "/tmp/x"}), "bulkhead:databases.app.parameters",
-                 "parameter 'hba_file' is managed by bulkhead", id="managed-param-hba"),
-    pytest.param(adb(parameters={"rds.force_ssl": "0"}), "bulkhead:databases.app.parameters",
-                 "parameter 'rds.force_ssl' is managed by bulkhead", id="managed-param-force-ssl"),
+    pytest.param(ddb(engine_version=16), "bulkhead:databases.app.engine_version", 'is the number 16, not a version string; quote it: engine_version: "16"', id="engine-unquoted"),
+    pytest.param(ddb(parameters={"ssl": "off"}), "bulkhead:databases.app.parameters.ssl",
+                 "ssl is managed by bulkhead", id="managed-param-ssl"),
+    pytest.param(ddb(parameters={"hba_file": "/tmp/x"}), "bulkhead:databases.app.parameters.hba_file",
+                 "hba_file is managed by bulkhead", id="managed-param-hba"),
+    pytest.param(adb(parameters={"rds.force_ssl": "0"}), "bulkhead:databases.app.parameters.rds.force_ssl",
+                 "rds.force_ssl is managed by bulkhead", id="managed-param-force-ssl"),
     pytest.param(ddb(parameters={"work_mem": ["4MB"]}), "bulkhead:databases.app.parameters",
                  "parameter 'work_mem' must be a string, number or boolean", id="param-value-list"),
     pytest.param(ddb(parameters={"work_mem": {"a": 1}}), "bulkhead:databases.app.parameters",
                  "parameter 'work_mem' must be a string, number or boolean", id="param-value-map"),
-    pytest.param(ddb(parameters={"Work_Mem": "4MB"}), "bulkhead:databases.app.parameters",
-                 "is not a PostgreSQL setting name", id="param-name-case"),
-    pytest.param(ddb(parameters={"work_mem\n": "4MB"}), "bulkhead:databases.app.parameters",
+    pytest.param(ddb(parameters={"Work_Mem": "4MB"}), "bulkhead:databases.app.parameters.Work_Mem",
+                 "is not a PostgreSQL setting name (lower case letters, digits, _ and .); write work_mem", id="param-name-case"),
+    pytest.param(ddb(parameters={"work_mem\n": "4MB"}), "bulkhead:databases.app.parameters.work_mem\n",
                  "is not a PostgreSQL setting name", id="param-name-newline"),
     pytest.param(ddb(parameters={"work_mem": "4MB\n-c ssl=off"}), "bulkhead:databases.app.parameters",
                  "needs a non-empty single-line value", id="param-value-multiline"),
@@ -189,7 +189,7 @@ BAD = [
                  "bulkhead:servers.Shared", "not a valid server name", id="bad-server-name"),
     pytest.param(docker({"billing": {"owner": "billing-service", "server": "shared"}},
                         servers={"shared": {"port": 5440, "parameters": {"ssl": "off"}}}),
-                 "bulkhead:servers.shared.parameters", "parameter 'ssl' is managed by bulkhead", id="server-managed-param"),
+                 "bulkhead:servers.shared.parameters.ssl", "ssl is managed by bulkhead", id="server-managed-param"),
     pytest.param(docker({"billing": {"owner": "billing-service", "server": "shared"}},
                         servers={"shared": {"port": 5440, "engine_version": "latest"}}),
                  "bulkhead:servers.shared.engine_version", "a PostgreSQL major 13-17", id="server-engine-latest"),
@@ -277,11 +277,13 @@ def test_config_not_a_map():
     assert "must be a map" in problem.message
 
 
-def test_dr_region_equal_to_region_is_allowed_without_region():
-    # Without aws:region there is nothing to compare with: the region name itself is valid.
-    cat = load_catalogue(aws(dr_region="eu-west-1"), "prod")
-    assert cat.dr_region == "eu-west-1"
-    assert cat.region is None
+def test_aws_stack_without_region_is_an_error():
+    # The provider would fall back to a default region without a word; the catalogue says so first.
+    problems = _problems(aws(dr_region="eu-west-1"))
+    assert [(p.path, p.message.split(";")[0]) for p in problems] == [
+        ("aws:region", "is required on platform aws (without it the stack would silently use the provider's "
+                       "default region)")]
+    assert "add `aws:region: eu-west-1` (your region)" in problems[0].message
 
 
 def test_every_problem_is_reported_in_one_error():
@@ -388,7 +390,7 @@ def test_default_tiers_exactly_as_design():
 def test_replica_instance_class_falls_back_to_instance_class():
     cat = load_catalogue(aws({"a": {"owner": "a-service", "instance_class": "db.r6g.large", "replicas": 2},
                               "b": {"owner": "b-service", "instance_class": "db.r6g.large",
-                                    "replica_instance_class": "db.r6g.xlarge"}}), "prod")
+                                    "replica_instance_class": "db.r6g.xlarge"}}), "prod", region="eu-west-1")
     assert cat.databases["a"].replica_instance_class == "db.r6g.large"
     assert cat.databases["a"].replicas == 2
     assert cat.databases["b"].replica_instance_class == "db.r6g.xlarge"
@@ -403,7 +405,7 @@ def test_user_tiers_merged_over_defaults():
                 "gold": {"schedule": "cron(0 */2 * * ? *)", "retention_days": 365, "pitr_days": 35, "copy_to_dr": True},
             },
         ),
-        "prod",
+        "prod", region="eu-west-1",
     )
     tiers = {n: t.model_dump() for n, t in cat.backup_tiers.items()}
     assert tiers == {
@@ -458,13 +460,16 @@ def test_shared_server_and_parameters_normalised():
     assert list(cat.databases) == ["app", "billing", "notify"]
 
 
-def test_explicit_protect_false_on_aws_and_network():
+def test_explicit_protect_false_on_aws_is_refused_like_the_pack_and_network():
+    problems = _problems(aws(protect=False), region="us-east-1")
+    assert [p.path for p in problems] == ["bulkhead:protect"]
+    assert "which policy rds-protected-resource (mandatory) refuses" in problems[0].message
     cat = load_catalogue(
-        aws(protect=False, network={"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0abc1234", "subnet-0abc1236"]},
+        aws(network={"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0abc1234", "subnet-0abc1236"]},
             dr_region="us-west-2"),
         "prod", region="us-east-1",
     )
-    assert cat.protect is False
+    assert cat.protect is True
     assert cat.network is not None and cat.network.vpc_id == "vpc-0abc1234"
     assert cat.network.subnet_ids == ["subnet-0abc1234", "subnet-0abc1236"]
     assert cat.dr_region == "us-west-2"
@@ -512,13 +517,13 @@ ANY = st.recursive(
 PLATFORM = st.one_of(st.sampled_from(["docker", "aws"]), ANY)
 
 
-def _check(raw: Any, region: Any = None) -> None:
+def _check(raw: Any, region: Any = "eu-west-1") -> None:
     try:
         result = load_catalogue(raw, "prop", region=region)
     except CatalogueError as exc:
         assert exc.problems
         for problem in exc.problems:
-            assert isinstance(problem.path, str) and problem.path.startswith("bulkhead"), problem.path
+            assert isinstance(problem.path, str) and problem.path.startswith(("bulkhead", "aws:region")), problem.path
             assert isinstance(problem.message, str) and problem.message
         return
     assert isinstance(result, Catalogue)

@@ -206,7 +206,8 @@ def test_show_secrets_export_on_stdin_is_clean(capsys, monkeypatch, stack):
 @pytest.mark.parametrize("stack,prod", [
     ("prod", True), ("prod-eu", True), ("prod_eu", True), ("production", True), ("production-eu", True),
     ("production_eu", True), ("productionx", False), ("prodx", False), ("preprod", False), ("staging", False),
-    ("dev", False), ("dev-prod", False), ("", False), (None, False),
+    ("dev", False), ("dev-prod", True), ("shop-prod", True), ("shop_prod", True), ("shop.production", True),
+    ("shopprod", False), ("", False), (None, False),
 ])
 def test_defaults_for_stack_table(stack, prod):
     pack = load_pack()

@@ -11,15 +11,17 @@ makes postgres refuse to start, which fails that container's test.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from bulkhead.mock_runtime import ProgramRun
 from bulkhead.stack_config import load_catalogue_for
 from components.postgres_init import HBA_PATH, IDENT_PATH, SNAKEOIL_CERT, SNAKEOIL_KEY
 from tests.conftest import ROOT, run_stack
-from tests.test_postgres_isolation import PgServer, PostgresStartError, start_postgres
+from tests.test_postgres_isolation import PgServer, PostgresStartError, _has_ssl, start_postgres
 
 CONTAINER = "docker:index/container:Container"
 # Flags naming files inside the image -> the helper's local file for it.
@@ -96,8 +98,26 @@ def _row(conn: Any, name: str) -> tuple[str, str, str, str]:
     return row
 
 
+def _ssl_servers() -> list[str]:
+    """Bin dirs of every server of the settings table built with SSL (the containers run ssl=on)."""
+    from scripts.generate_pg_settings import find_servers
+
+    return [str(bindir) for _, (bindir, _) in sorted(find_servers().items()) if _has_ssl(bindir)]
+
+
+SSL_SERVERS = _ssl_servers()
+
+
+def test_the_flags_are_tried_on_several_majors():
+    # 13 (bullseye), 15 (bookworm), 17 (trixie); pgserver's 16 has no SSL (its settings are probed instead,
+    # tests/test_catalog_params.py).
+    assert len(SSL_SERVERS) >= 3, SSL_SERVERS
+
+
+@pytest.mark.parametrize("bindir", SSL_SERVERS, ids=lambda b: Path(b).parent.name)
 @pytest.mark.parametrize("comp", COMPONENTS)
-def test_container_flags_start_a_real_server(dev_run, comp):
+def test_container_flags_start_a_real_server(dev_run, comp, bindir, monkeypatch):
+    monkeypatch.setenv("BULKHEAD_PG_BINDIR", bindir)
     ctr = _container(dev_run, comp)
     settings, server_cm = _start(ctr)
     with server_cm as server:
@@ -131,17 +151,22 @@ def _unknown_setting(config: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "edit, comp, fragment",
+    "edit, path, fix, flag, fragment",
     [
-        pytest.param(_bad_work_mem, "app", 'invalid value for parameter "work_mem"', id="bad-value"),
-        pytest.param(_unknown_setting, "server-shared", 'unrecognized configuration parameter "wrok_mem"', id="unknown-name"),
+        pytest.param(_bad_work_mem, "bulkhead:databases.app.parameters.work_mem", "one of the units B, kB, MB, GB, TB",
+                     "work_mem=8XB", 'invalid value for parameter "work_mem"', id="bad-value"),
+        pytest.param(_unknown_setting, "bulkhead:servers.shared.parameters.wrok_mem", "did you mean work_mem?",
+                     "wrok_mem=8MB", 'unrecognized configuration parameter "wrok_mem"', id="unknown-name"),
     ],
 )
-def test_invalid_setting_in_stack_file_fails(edit, comp, fragment):
-    # The catalogue cannot know PostgreSQL's settings; the real server is what catches these.
-    run = run_stack("dev", edit=edit)
-    _, server_cm = _start(_container(run, comp))
+def test_invalid_setting_in_stack_file_fails(edit, path, fix, flag, fragment):
+    # The catalogue refuses it before any resource, from the settings table ...
+    with pytest.raises(pulumi.RunError) as err:
+        run_stack("dev", edit=edit)
+    line = next(l for l in str(err.value).splitlines() if l.startswith(path))
+    assert fix in line, line
+    # ... and the real server refuses the same flag, so the table and the server agree.
     with pytest.raises(PostgresStartError) as info:
-        with server_cm:
+        with start_postgres(None, extra_flags=["-c", flag]):
             pass
     assert fragment in info.value.log

@@ -411,6 +411,17 @@ def m_wrong_stack_tag(e):
     set_tag(e, "auth-primary", "bulkhead:stack", "dev")
 
 
+def m_dev_stack_named_shop_prod(e):
+    """The dev plan, stack renamed shop-prod (URNs and bulkhead:stack labels): a prod suffix on docker."""
+    renamed = json.loads(json.dumps(e["deployment"]).replace("urn:pulumi:dev::", "urn:pulumi:shop-prod::"))
+    for r in renamed["resources"]:
+        for side in ("inputs", "outputs"):
+            for label in (r.get(side) or {}).get("labels") or []:
+                if isinstance(label, dict) and label.get("label") == "bulkhead:stack":
+                    label["value"] = "shop-prod"
+    e["deployment"] = renamed
+
+
 def m_shared_client_group_output(e):
     stack = e["deployment"]["resources"][0]
     dbs = stack["outputs"]["databases"]
@@ -613,6 +624,7 @@ MUTATIONS = [
     ("volume-not-retained", "dev", m_volume_not_retained, "dev-volume-retained", None),
     ("data-not-on-volume", "dev", m_data_in_container, "dev-volume-retained", None),
     ("rds-instance-in-dev-stack", "dev", m_rds_in_dev, "platform-matches-stack", None),
+    ("docker-stack-named-shop-prod", "dev", m_dev_stack_named_shop_prod, "platform-matches-stack", None),
     ("shared-server-under-prod-config", "dev", lambda e: None, "one-database-per-server", PROD_CONFIG),
 ]
 

@@ -412,6 +412,9 @@ def test_credentials_at_preview():
     ("productionx", False, None), ("prodx", False, None), ("product", False, None), ("preprod", False, None),
     ("staging", False, "aws"), ("staging-2", False, "aws"), ("dev", False, "docker"), ("dev-alice", False, "docker"),
     ("local", False, "docker"), ("devx", False, None), ("", False, None), (None, False, None),
+    # a prod suffix says prod too, and a name saying both is prod (aws)
+    ("shop-prod", True, "aws"), ("shop_prod", True, "aws"), ("shop.production", True, "aws"),
+    ("dev-prod", True, "aws"), ("prod-dev", True, "aws"), ("shop-dev", False, "docker"), ("shopprod", False, None),
 ])
 def test_stack_name_table(stack, production, platform):
     assert thresholds.is_production_stack(stack) is production

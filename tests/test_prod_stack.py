@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import pulumi
 
 from bulkhead.mock_runtime import Secret, exports_plain
 from components.catalog import DEFAULT_TIERS
@@ -305,9 +306,12 @@ def test_data_safety(prod_run):
     assert len(suffixes) == 3
 
 
-def test_protect_false_is_honoured():
-    run = run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:protect", False))
-    assert not any(r.protect for r in run.by_type(RDS))
+def test_protect_false_is_refused_as_the_pack_would():
+    # rds-protected-resource (mandatory) refuses unprotected primaries: the catalogue says so before any resource.
+    with pytest.raises(pulumi.RunError) as err:
+        run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:protect", False))
+    assert "bulkhead:protect: protect: false leaves the databases unprotected in Pulumi, which policy " \
+           "rds-protected-resource (mandatory) refuses" in str(err.value)
 
 
 REPLACEMENT_INPUTS = ("identifier", "kmsKeyId", "username", "dbName", "storageEncrypted", "engine",
@@ -458,7 +462,7 @@ def test_aws_identifier_collision_is_refused():
 
     raw = {"platform": "aws", "databases": {"a_b": {"owner": "x"}, "a__b": {"owner": "y", "db_name": "ab2"}}}
     with pytest.raises(CatalogueError) as err:
-        load_catalogue(raw, "prod")
+        load_catalogue(raw, "prod", region="eu-west-1")
     assert [p.path for p in err.value.problems] == ["bulkhead:databases.a__b"]
     assert "AWS name 'a-b'" in str(err.value)
 

@@ -72,8 +72,9 @@ MIN_DEV_MEMORY_MB: int = 128
 # `bulkhead check --stack prod` and the prod policy config make the rule mandatory.
 ALLOW_SHARED_DEV_SERVERS: bool = True
 
-# The platform each stack name implies (platform-matches-stack). Stacks not listed
-# are not constrained.
+# The platform each stack name implies (platform-matches-stack): a stack whose name is
+# a key, or starts or ends with it after/before a separator (`prod-eu`, `shop-prod`).
+# Stacks matching no key are not constrained.
 PLATFORM_BY_STACK_PREFIX: dict[str, str] = {
     "prod": "aws",
     "production": "aws",
@@ -100,13 +101,26 @@ def stack_prefix(stack: str, prefixes) -> "str | None":
     return None
 
 
+def stack_keys(stack: str, keys) -> "list[str]":
+    """The `keys` that `stack` is, starts with or ends with (joined by a separator): `prod`, `prod-eu`, `shop-prod`."""
+    if not stack:
+        return []
+    return [key for key in keys if stack == key
+            or any(stack.startswith(key + sep) or stack.endswith(sep + key) for sep in STACK_NAME_SEPARATORS)]
+
+
 def expected_platform(stack: str, mapping: "dict[str, str] | None" = None) -> "str | None":
-    """The platform a stack's name implies (PLATFORM_BY_STACK_PREFIX or `mapping`); None if unconstrained."""
+    """The platform a stack's name implies (PLATFORM_BY_STACK_PREFIX or `mapping`); None if unconstrained.
+
+    A name may say two things (`dev-prod`): then aws wins, so that a production name never runs on docker.
+    """
     mapping = PLATFORM_BY_STACK_PREFIX if mapping is None else mapping
-    prefix = stack_prefix(stack, mapping)
-    return mapping[prefix] if prefix is not None else None
+    platforms = {mapping[key] for key in stack_keys(stack, mapping)}
+    if len(platforms) > 1:
+        return "aws" if "aws" in platforms else sorted(platforms)[0]
+    return platforms.pop() if platforms else None
 
 
 def is_production_stack(stack: "str | None") -> bool:
-    """`prod`, `production` and `prod-*`, `prod_*`, `prod.*`, `production-*`, ...; not `productionx`."""
-    return stack_prefix(stack or "", PRODUCTION_STACK_PREFIXES) is not None
+    """`prod`, `production`, `prod-*`, `*-prod`, `prod_*`, `*_prod`, `prod.*`, ...; not `productionx`."""
+    return bool(stack_keys(stack or "", PRODUCTION_STACK_PREFIXES))
