@@ -33,19 +33,22 @@ SYSTEM_SCHEMAS_SQL = "('pg_catalog', 'information_schema', 'pg_toast')"
 
 
 def client_program(name: str) -> str:
-    """Path of psql/pg_dump/pg_restore: $BULKHEAD_PG_BINDIR, PATH, then the newest Debian install."""
+    """Path of psql/pg_dump/pg_restore: from $BULKHEAD_PG_BINDIR when set (and only there),
+    else PATH, else the newest Debian install (/usr/lib/postgresql/<major>/bin)."""
     explicit = os.environ.get("BULKHEAD_PG_BINDIR")
-    candidates = [Path(explicit) / name] if explicit else []
-    on_path = shutil.which(name)
-    if on_path:
-        candidates.append(Path(on_path))
-    candidates += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
-                         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
-                         reverse=True)
+    if explicit:
+        candidates = [Path(explicit) / name]
+    else:
+        on_path = shutil.which(name)
+        candidates = [Path(on_path)] if on_path else []
+        candidates += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                             key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+                             reverse=True)
     for path in candidates:
         if path.is_file() and os.access(path, os.X_OK):
             return str(path)
-    raise UserError(f"`{name}` is not installed here; {CLIENT_HINT}")
+    where = f" (BULKHEAD_PG_BINDIR={explicit})" if explicit else ""
+    raise UserError(f"`{name}` is not installed here{where}; {CLIENT_HINT}")
 
 
 @dataclass(frozen=True)
