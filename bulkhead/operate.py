@@ -14,8 +14,9 @@ import os
 import subprocess
 import sys
 
+from . import PROJECT_DIR
 from .errors import UserError
-from .outputs_source import add_arguments
+from .outputs_source import add_arguments, database, load_outputs
 from .pgtools import (Target, client_program, load_target, outputs_file, summarise, user_objects,
                       warn_if_not_service_role)
 
@@ -104,11 +105,13 @@ def _confirm(what: str, name: str) -> None:
 
 def run_reset(args) -> int:
     with outputs_file(args.outputs) as outputs:
-        target = load_target(args.database, outputs, args.stack)
-    if target.platform != "docker":
-        raise UserError(f"reset is for dev (docker) stacks; {args.database} on stack {args.stack} is an RDS "
-                        f"database: restore it from a backup instead (AWS Backup / RDS point-in-time restore, "
-                        f"or `python -m bulkhead restore --database {args.database} FILE --clean`)")
+        loaded = load_outputs(outputs, args.stack, cwd=PROJECT_DIR)
+        # refused before any DSN is made (on aws that would read a secret)
+        if database(loaded, args.database).get("platform") != "docker":
+            raise UserError(f"reset is for dev (docker) stacks; {args.database} on stack {args.stack} is an RDS "
+                            f"database: restore it from a backup instead (AWS Backup / RDS point-in-time restore, "
+                            f"or `python -m bulkhead restore --database {args.database} FILE --clean`)")
+        target = load_target(args.database, outputs, args.stack, loaded=loaded)
     owner = target.owner_role
     if target.dsn.user != owner:
         raise UserError(f"the DSN of {args.database} logs in as {target.dsn.user}, not its owner role {owner}; "
