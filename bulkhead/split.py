@@ -185,7 +185,7 @@ def load_map(path: str, catalogue_names: Iterable[str]) -> SplitMap:
     catalogue = sorted(catalogue_names)
     if not isinstance(raw, dict):
         raise UserError(f"{path}: the top level must be a map with `databases:` (and `ignore:`), "
-                        f"not a {type(raw).__name__ if raw is not None else 'empty file'}")
+                        f"not {'a ' + type(raw).__name__ if raw is not None else 'an empty file'}")
     for key in raw:
         if key not in ("databases", "ignore"):
             problems.append(f"{path}: unknown key {key!r}; the map has `databases:` and `ignore:` only")
