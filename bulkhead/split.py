@@ -631,35 +631,72 @@ def restore_target(target: Target, archive: str, listing: list[str], work_dir: s
     proc = subprocess.run(argv, env=target.dsn.env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"pg_restore into {target.name} failed and was rolled back (that database is unchanged; "
-                        f"databases restored before it keep their copy: reset them before retrying): "
+                        f"the other targets may hold their copy: reset them before retrying): "
                         f"{' '.join(proc.stderr.split())[-600:]}", exit_code=1)
 
 
+def _target_side(target: Target, tables: list[Relation]) -> tuple[dict[str, tuple[int, str] | str], list]:
+    """Checksums of `tables` in one target (or why one cannot be read), and its objects of other roles."""
+    sums: dict[str, tuple[int, str] | str] = {}
+    with target.dsn.connect(autocommit=True) as conn:
+        set_text_form(conn)
+        for rel in tables:
+            try:
+                sums[rel.qualified] = table_checksum(conn, rel)
+            except Exception as exc:  # noqa: BLE001 - a missing table is a mismatch, not a crash
+                sums[rel.qualified] = f"cannot read it in the target: {' '.join(str(exc).split())}"
+        foreign = [o for o in user_objects(conn) if o[2] != target.owner_role]
+    return sums, foreign
+
+
+def restore_all(targets: dict[str, Target], archive: str, entries: list[TocEntry], plan: Plan, work_dir: str) -> None:
+    """Every target restored from the one archive, all at once (each pg_restore is its own process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for name in sorted(targets):
+        print(f"split: restoring {len(plan.tables_of(name))} tables into {name}", file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        futures = {name: pool.submit(restore_target, target, archive, toc_for(name, entries, plan), work_dir)
+                   for name, target in targets.items()}
+        failures = []
+        for name, future in sorted(futures.items()):
+            try:
+                future.result()
+            except UserError as exc:
+                failures.append(str(exc))
+    if failures:
+        raise UserError("\n".join(failures), exit_code=1)
+
+
 def verify_all(source_conn, targets: dict[str, Target], plan: Plan) -> list[Check]:
-    """Row count and checksum per table on both sides, and every target object owned by its owner role."""
+    """Row count and checksum per table on both sides, and every target object owned by its owner role.
+    The targets are read in threads while the source (one connection: the snapshot) is read here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        futures = {name: pool.submit(_target_side, target, plan.tables_of(name)) for name, target in targets.items()}
+        source_sums = {rel.qualified: table_checksum(source_conn, rel)
+                       for name in sorted(targets) for rel in plan.tables_of(name)}
+        target_sides = {name: future.result() for name, future in futures.items()}
     checks: list[Check] = []
-    for name, target in sorted(targets.items()):
-        with target.dsn.connect(autocommit=True) as conn:
-            set_text_form(conn)
-            for rel in plan.tables_of(name):
-                src_rows, src_sum = table_checksum(source_conn, rel)
-                try:
-                    dst_rows, dst_sum = table_checksum(conn, rel)
-                except Exception as exc:  # noqa: BLE001 - a missing table is a mismatch, not a crash
-                    checks.append(Check(rel.qualified, name, src_rows, src_sum, False,
-                                        f"cannot read it in the target: {' '.join(str(exc).split())}"))
-                    conn.rollback() if not conn.autocommit else None
-                    continue
-                detail = []
-                if dst_rows != src_rows:
-                    detail.append(f"rows {dst_rows} != source {src_rows}")
-                if dst_sum != src_sum:
-                    detail.append(f"checksum {dst_sum} != source {src_sum}")
-                checks.append(Check(rel.qualified, name, dst_rows, dst_sum, not detail, "; ".join(detail)))
-            foreign = [o for o in user_objects(conn) if o[2] != target.owner_role]
-            if foreign:
-                checks.append(Check("(ownership)", name, len(foreign), "-", False,
-                                    f"not owned by {target.owner_role}: {summarise(foreign)}"))
+    for name in sorted(targets):
+        sums, foreign = target_sides[name]
+        for rel in plan.tables_of(name):
+            src_rows, src_sum = source_sums[rel.qualified]
+            got = sums[rel.qualified]
+            if isinstance(got, str):
+                checks.append(Check(rel.qualified, name, src_rows, src_sum, False, got))
+                continue
+            dst_rows, dst_sum = got
+            detail = []
+            if dst_rows != src_rows:
+                detail.append(f"rows {dst_rows} != source {src_rows}")
+            if dst_sum != src_sum:
+                detail.append(f"checksum {dst_sum} != source {src_sum}")
+            checks.append(Check(rel.qualified, name, dst_rows, dst_sum, not detail, "; ".join(detail)))
+        if foreign:
+            checks.append(Check("(ownership)", name, len(foreign), "-", False,
+                                f"not owned by {targets[name].owner_role}: {summarise(foreign)}"))
     return checks
 
 
@@ -723,9 +760,7 @@ def run(args) -> int:
                                     check=False)
             entries = parse_toc(listed.stdout)
             t0 = time.monotonic()
-            for name, target in sorted(targets.items()):
-                print(f"split: restoring {len(plan.tables_of(name))} tables into {name}", file=sys.stderr)
-                restore_target(target, archive, toc_for(name, entries, plan), work_dir)
+            restore_all(targets, archive, entries, plan, work_dir)
             timings.restore = time.monotonic() - t0
             archive_bytes = os.path.getsize(archive)
         finally:
