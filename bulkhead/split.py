@@ -233,7 +233,7 @@ class Plan:
     cross_fks: list[tuple[int, str]]  # (constraint oid, description)
     problems: list[str]
     notes: list[str]
-    rows: dict[int, int]  # estimated rows per table (pg_class.reltuples), for the dry run
+    rows: dict[int, int]  # estimated rows per table (pg_class.reltuples, -1: never analysed), for the dry run
     sizes: dict[int, int]  # pg_table_size per table
 
     def tables_of(self, target: str) -> list[Relation]:
@@ -243,7 +243,7 @@ class Plan:
 
 SOURCE_SQL = {
     "relations": """
-        SELECT c.oid, n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::bigint,
+        SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::bigint,
                CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_table_size(c.oid) ELSE 0 END
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f', 'i', 'I')
@@ -709,14 +709,22 @@ def render_checks(checks: list[Check]) -> str:
 
 
 def render_plan(plan: Plan, split_map: SplitMap) -> str:
-    lines = ["table  ->  database  (estimated rows)"]
+    def size(oid: int) -> str:
+        rows = plan.rows.get(oid, -1)
+        estimate = "rows unknown (not analysed)" if rows < 0 else f"~{rows} rows"
+        return f"{estimate}, {plan.sizes.get(oid, 0) / 1e6:.1f} MB"
+
+    lines = ["table  ->  database  (estimate from the statistics)"]
     for oid, db in sorted(plan.table_db.items(), key=lambda kv: (kv[1], plan.relations[kv[0]].qualified)):
         rel = plan.relations[oid]
         if rel.kind in ("r", "p", "f"):
-            lines.append(f"  {rel.qualified}  ->  {'ignored' if db == IGNORE else db}  ({plan.rows.get(oid, 0)})")
+            lines.append(f"  {rel.qualified}  ->  {'ignored' if db == IGNORE else db}  ({size(oid)})")
     views = sorted((plan.relations[o].qualified, db) for o, db in plan.rel_db.items() if plan.relations[o].kind in "vm")
     lines += [f"  view {v}  ->  {db}" for v, db in views]
     lines += [f"  note: {n}" for n in plan.notes]
+    for name in sorted(split_map.databases):
+        tables = plan.tables_of(name)
+        lines.append(f"{name}: {len(tables)} tables, {sum(plan.sizes.get(r.oid, 0) for r in tables) / 1e6:.1f} MB")
     return "\n".join(lines)
 
 

@@ -131,11 +131,16 @@ def test_urls_without_tls_are_refused_for_other_drivers(url, fragment, capsys):
     assert driver_url(url, "libpq") == url  # today's URLs unchanged
 
 
-def test_env_driver_flag(tmp_path, capsys):
-    outputs = {"databases": {"auth": {"owner": "auth-service", "platform": "docker", "env_var": "AUTH_DATABASE_URL",
-                                      "url": DOCKER}}}
+def _one_database_outputs(tmp_path, name: str, platform: str, url: str) -> str:
+    outputs = {"databases": {name: {"owner": f"{name}-service", "platform": platform,
+                                    "env_var": f"{name.upper()}_DATABASE_URL", "url": url}}}
     path = tmp_path / "out.json"
     path.write_text(json.dumps(outputs))
+    return path
+
+
+def test_env_driver_flag(tmp_path, capsys):
+    path = _one_database_outputs(tmp_path, "auth", "docker", DOCKER)
     assert main(["env", "--outputs", str(path), "--driver", "jdbc"]) == 0
     out = capsys.readouterr().out
     lines = dict(line.split("=", 1) for line in out.splitlines() if not line.startswith("#"))
@@ -147,10 +152,7 @@ def test_env_driver_flag(tmp_path, capsys):
 
 
 def test_sqlalchemy_asyncpg_note_names_the_ca_bundle(tmp_path, capsys):
-    outputs = {"databases": {"app": {"owner": "app-service", "platform": "aws", "env_var": "APP_DATABASE_URL",
-                                     "url": AWS}}}
-    path = tmp_path / "out.json"
-    path.write_text(json.dumps(outputs))
+    path = _one_database_outputs(tmp_path, "app", "aws", AWS)
     assert main(["env", "--outputs", str(path), "--driver", "sqlalchemy+asyncpg"]) == 0
     out = capsys.readouterr().out
     assert f"export PGSSLROOTCERT={CA}" in out and "?ssl=verify-full'" in out
