@@ -241,9 +241,18 @@ def test_restore_failure_changes_nothing(dev, dev_outputs, tmp_path):
 
 # --- the URLs of every driver, against this server ---------------------------------
 
+def _run_async(coroutine_function):
+    """asyncio.run in a thread of its own: in the main thread it would leave no event loop behind,
+    and the Pulumi mock runtime of later tests in this worker needs one."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function())).result()
+
+
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg", "sqlalchemy+asyncpg", "sqlalchemy+psycopg"])
 def test_each_driver_connects_over_tls_with_its_url(dev, driver):
-    import asyncio
 
     from bulkhead.drivers import driver_url
 
@@ -264,7 +273,7 @@ def test_each_driver_connects_over_tls_with_its_url(dev, driver):
                 return tuple(await conn.fetchrow(query))
             finally:
                 await conn.close()
-        row = asyncio.run(go())
+        row = _run_async(go)
     elif driver == "sqlalchemy+asyncpg":
         from sqlalchemy import text
         from sqlalchemy.ext.asyncio import create_async_engine
@@ -276,7 +285,7 @@ def test_each_driver_connects_over_tls_with_its_url(dev, driver):
                     return tuple((await conn.execute(text(query))).one())
             finally:
                 await engine.dispose()
-        row = asyncio.run(go())
+        row = _run_async(go)
     else:
         from sqlalchemy import create_engine, text
 
