@@ -170,6 +170,7 @@ def default_dump_name(name: str) -> str:
 def run_dump(args) -> int:
     with outputs_file(args.outputs) as outputs:
         target = load_target(args.database, outputs, args.stack)
+    warn_if_not_service_role(target)
     out = args.out or default_dump_name(args.database)
     if os.path.exists(out):
         raise UserError(f"{out} exists; dump never overwrites a file: pass another --out")
@@ -198,6 +199,7 @@ def run_restore(args) -> int:
     with outputs_file(args.outputs) as outputs:
         target = load_target(args.database, outputs, args.stack)
     owner = target.owner_role
+    warn_if_not_service_role(target)
     pg_restore = client_program("pg_restore")
     listed = subprocess.run([pg_restore, "--list", args.file], capture_output=True, text=True)
     if listed.returncode != 0:

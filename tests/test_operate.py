@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from bulkhead.split import Relation, set_text_form, table_checksum
-from day2_helpers import (bulkhead, connect_as, dev_server, objects_by_owner, outputs_for, run_sql_file,
+from day2_helpers import (ROOT, bulkhead, connect_as, dev_server, objects_by_owner, outputs_for, run_sql_file,
                           table_fingerprints, url)
 
 SEED = """
@@ -124,6 +126,31 @@ def test_reset_without_yes_and_without_a_terminal_changes_nothing(dev, dev_outpu
     assert result.returncode == 2
     assert "there is no terminal to confirm on: pass --yes" in result.stderr
     assert _checksums(server, "worker", passwords["worker"])["items"][0] == 2500
+
+
+def test_reset_asks_on_a_terminal_for_the_database_name(dev, dev_outputs):
+    """Without --yes, on a terminal: a wrong answer changes nothing, the database's name goes ahead."""
+    import pty
+
+    server, passwords = dev
+    _seed(server, passwords, "worker")
+    for answer, code in (("app", 2), ("worker", 0)):
+        controller, terminal = pty.openpty()
+        try:
+            os.write(controller, f"{answer}\n".encode())
+            result = subprocess.run([sys.executable, "-m", "bulkhead", "reset", "--database", "worker", "--stack", "dev",
+                                     "--outputs", dev_outputs], cwd=ROOT, stdin=terminal, capture_output=True,
+                                    text=True, timeout=120)
+        finally:
+            os.close(terminal)
+            os.close(controller)
+        assert result.returncode == code, result.stderr
+        assert "Type the database name (worker) to continue:" in result.stderr
+        if code == 2:
+            assert "not confirmed; nothing was changed" in result.stderr
+            assert _checksums(server, "worker", passwords["worker"])["items"][0] == 2500
+        else:
+            assert result.stdout.startswith("reset worker: dropped ")
 
 
 def test_reset_drops_what_others_put_in_the_owners_schema_and_reports_the_rest(dev, dev_outputs):
@@ -297,11 +324,6 @@ def test_each_driver_connects_over_tls_with_its_url(dev, driver):
 
 
 def test_day2_verbs_start_without_heavy_imports():
-    import subprocess
-    import sys
-
-    from day2_helpers import ROOT
-
     code = ("import sys; from bulkhead.cli import build_parser; [build_parser(v) for v in "
             "('psql', 'reset', 'dump', 'restore', 'split')]; "
             "heavy = {'pulumi', 'pulumi_policy', 'grpc', 'pydantic', 'boto3', 'psycopg', 'yaml', 'components'}; "
