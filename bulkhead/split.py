@@ -535,10 +535,10 @@ def toc_for(target: str, entries: list[TocEntry], plan: Plan) -> list[str]:
     for e in entries:
         if e.kind in NEVER_COPIED or e.kind == "SCHEMA":
             continue
-        if e.catalog == PG_CLASS or e.kind in ("TABLE DATA", "MATERIALIZED VIEW DATA", "INDEX ATTACH",
-                                               "TABLE ATTACH", "ROW SECURITY"):
+        if e.catalog == PG_CLASS or e.kind in ("TABLE DATA", "MATERIALIZED VIEW DATA", "ROW SECURITY"):
             keep = plan.rel_db.get(e.oid) == target
-        elif e.kind in ("SEQUENCE SET", "SEQUENCE OWNED BY"):
+        elif e.kind in ("SEQUENCE SET", "SEQUENCE OWNED BY", "TABLE ATTACH", "INDEX ATTACH"):
+            # no object id in the list (`0 0`): named by the sequence, partition or partition index
             keep = rel_here(e.schema, e.name)
         elif e.catalog in CATALOG_OF:
             keep = target in plan.object_db.get((CATALOG_OF[e.catalog], e.oid), set())
@@ -779,7 +779,9 @@ def run(args) -> int:
         timings.verify = time.monotonic() - t0
     print(render_checks(checks))
     copied = [c for c in checks if c.table != "(ownership)"]
-    rows = sum(c.rows for c in copied)
+    # a partitioned table's rows are its partitions' rows: count them once
+    parents = {r.qualified for r in plan.relations.values() if r.kind == "p"}
+    rows = sum(c.rows for c in copied if c.table not in parents)
     size_mb = sum(plan.sizes.get(oid, 0) for name in targets for oid in (r.oid for r in plan.tables_of(name))) / 1e6
     total = time.monotonic() - started
     print(f"split timings: dump {timings.dump:.2f} s, restore {timings.restore:.2f} s, verify {timings.verify:.2f} s, "

@@ -5,6 +5,7 @@ proven unchanged, a corrupted target caught, and a table of bad maps each with i
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import textwrap
 
@@ -31,11 +32,45 @@ SELECT lo_create(0);
 """
 
 
+# what else a shared database holds: other schemas, partitions, identity columns, a materialized
+# view, domains, an extension, policies, a standalone sequence, comments, expression indexes
+RICH = """
+CREATE EXTENSION pgcrypto;
+CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%');
+CREATE TABLE accounts (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, mail email NOT NULL,
+                       secret bytea DEFAULT gen_random_bytes(8), CHECK (id > 0));
+CREATE INDEX accounts_lower_mail ON accounts (lower(mail));
+COMMENT ON COLUMN accounts.mail IS 'login';
+ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON accounts USING (true);
+CREATE SEQUENCE ticket_numbers START 500;
+CREATE TABLE events (at date NOT NULL, account_id int, what text) PARTITION BY RANGE (at);
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE FUNCTION account_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM accounts';
+CREATE SCHEMA reporting;
+CREATE TABLE reporting.daily (day date PRIMARY KEY, total numeric);
+CREATE TABLE reporting.monthly (month date PRIMARY KEY, total numeric);
+CREATE MATERIALIZED VIEW reporting.best_days AS SELECT * FROM reporting.daily WHERE total > 10;
+INSERT INTO accounts (mail) SELECT 'a' || i || '@x' FROM generate_series(1, 50) i;
+INSERT INTO events SELECT DATE '2024-06-01' + i * 2, 1 + i % 50, 'e' || i FROM generate_series(1, 200) i;
+INSERT INTO reporting.daily SELECT DATE '2024-01-01' + i, i FROM generate_series(1, 30) i;
+INSERT INTO reporting.monthly SELECT DATE '2024-01-01' + i * INTERVAL '1 month', i FROM generate_series(0, 11) i;
+REFRESH MATERIALIZED VIEW reporting.best_days;
+SELECT nextval('ticket_numbers');
+"""
+RICH_MAP = """databases:
+  auth: [accounts, events, events_2024, events_2025, ticket_numbers]
+  app: ["reporting.*"]
+"""
+
+
 @pytest.fixture(scope="module")
 def pg():
-    with dev_server(["auth", "app", "legacy", "tangled"]) as (server, passwords):
+    with dev_server(["auth", "app", "legacy", "tangled", "rich"]) as (server, passwords):
         run_sql_file(server, "legacy", passwords["legacy"], SEED)
         run_sql_file(server, "tangled", passwords["tangled"], SEED + TANGLES)
+        run_sql_file(server, "rich", passwords["rich"], RICH)
         yield server, passwords
 
 
@@ -127,6 +162,34 @@ def test_split_seed_001_copies_verifies_and_leaves_the_source_unchanged(env, cap
         assert conn.execute("SELECT to_regclass('public.active_users')").fetchone() == (None,)
 
 
+def test_split_of_a_richer_source(env, capsys, tmp_path, monkeypatch):
+    server, passwords, outputs = env
+    monkeypatch.setenv("PGPASSWORD", passwords["rich"])
+    path = tmp_path / "map.yaml"
+    path.write_text(RICH_MAP)
+    before = source_state(server, passwords, "rich")
+    code, out, err = run_split(capsys, server, outputs, source="rich", map_path=path)
+    assert code == 0, out + err
+    # accounts, events and its 2 partitions (rows counted once), reporting.daily and .monthly
+    assert "split done: 6 tables, 292 rows into app, auth" in out
+    assert source_state(server, passwords, "rich") == before
+    with connect_as(server, "auth", passwords["auth"]) as conn:
+        assert {owner for _, owner in objects_by_owner(conn)} == {"auth"}
+        assert conn.execute("SELECT count(*), account_count() FROM accounts").fetchone() == (50, 50)
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (200,)
+        assert conn.execute("SELECT nextval('ticket_numbers')").fetchone() == (501,)
+        assert conn.execute("SELECT polname FROM pg_policy").fetchall() == [("own_rows",)]
+        assert conn.execute("SELECT col_description('accounts'::regclass, 2)").fetchone() == ("login",)
+        assert conn.execute("SELECT to_regclass('accounts_lower_mail') IS NOT NULL, "
+                            "to_regnamespace('reporting') IS NULL").fetchone() == (True, True)
+        with pytest.raises(Exception, match="cannot insert a non-DEFAULT value into column \"id\""):
+            conn.execute("INSERT INTO accounts (id, mail) VALUES (1000, 'z@x')")
+    with connect_as(server, "app", passwords["app"]) as conn:
+        assert {owner for _, owner in objects_by_owner(conn)} == {"app"}
+        assert conn.execute("SELECT count(*) FROM reporting.best_days").fetchone() == (20,)
+        assert conn.execute("SELECT to_regclass('public.accounts') IS NULL").fetchone() == (True,)
+
+
 def test_split_reports_a_target_changed_between_copy_and_verify(env, capsys, monkeypatch):
     server, passwords, outputs = env
     original = split.verify_all
@@ -186,6 +249,22 @@ def test_checksum_definition(pg):
         conn.execute("UPDATE t SET v = 'A' WHERE id = 1")
         assert split.table_checksum(conn, rel) == (3, expected(["(1,A)", *rows[1:]]))
         assert expected(["(1,A)", *rows[1:]]) != expected(rows)
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("42; 1259 16386 TABLE public users owner", None),
+    ("43; 0 0 TABLE ATTACH public events_2024 owner", None),
+    ("44; 1 2 SOMETHING NEW public x owner", "pg_restore --list printed an entry split does not know (44;"),
+])
+def test_archive_listing_is_parsed_or_refused(line, fragment):
+    from bulkhead.errors import UserError
+
+    if fragment is None:
+        (entry,) = split.parse_toc(f"; a comment\n{line}\n")
+        assert (entry.schema, entry.name, entry.line) == ("public", line.split()[-2], line)
+    else:
+        with pytest.raises(UserError, match=re.escape(fragment)):
+            split.parse_toc(line)
 
 
 # --- bad maps --------------------------------------------------------------------
