@@ -330,3 +330,24 @@ def test_day2_verbs_start_without_heavy_imports():
             "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_admin_goes_to_dsn_once_dsn_offers_it(dev, dev_outputs, monkeypatch):
+    """When `dsn` gains `--admin` (the prod credentials change), the day-2 verbs pass it on."""
+    from bulkhead import consume, pgtools
+
+    original, seen = consume.add_parser, []
+
+    def add_parser_with_admin(sub):
+        original(sub)
+        dsn = sub.choices["dsn"]
+        dsn.add_argument("--admin", action="store_true")
+        run_dsn = dsn.get_default("func")
+        dsn.set_defaults(func=lambda args: (seen.append(args.admin), run_dsn(args))[1])
+
+    monkeypatch.setattr(consume, "add_parser", add_parser_with_admin)
+    assert pgtools.dsn_supports_admin()
+    target = pgtools.load_target("app", dev_outputs, None, admin=True)
+    assert seen == [True] and target.dsn.user == "app"
+    monkeypatch.setattr(consume, "add_parser", original)
+    assert not pgtools.dsn_supports_admin()

@@ -218,6 +218,24 @@ def test_split_refuses_a_target_that_is_not_empty(env, capsys):
     assert tables_of(server, passwords, "app") == set()
 
 
+@pytest.mark.parametrize("source, password, fragment", [
+    ("postgresql://legacy@127.0.0.1:{port}/legacy?sslmode=require", "wrong",
+     "cannot connect to database legacy on 127.0.0.1 as legacy: "),
+    ("postgresql://legacy@127.0.0.1:{port}/legacy?sslmode=disable", None,
+     "cannot connect to database legacy on 127.0.0.1 as legacy: "),
+    ("postgresql://legacy:s3cret@[::1", None, "--from is not a PostgreSQL connection string"),
+])
+def test_bad_source_is_a_message_without_the_password(env, capsys, monkeypatch, source, password, fragment):
+    server, passwords, outputs = env
+    if password:
+        monkeypatch.setenv("PGPASSWORD", password)
+    code = main(["split", "--from", source.format(port=server.port), "--stack", "dev", "--map", str(MAP_001),
+                 "--outputs", outputs])
+    out, err = capsys.readouterr()
+    assert code == 2 and fragment in err and "Traceback" not in err
+    assert "s3cret" not in err and passwords["legacy"] not in err
+
+
 def test_dry_run_reads_only_the_source(env, capsys, tmp_path):
     server, passwords, _ = env
     code, out, err = run_split(capsys, server, str(tmp_path / "no-such-outputs.json"), "--dry-run", "--drop-cross-fks")
