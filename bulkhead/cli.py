@@ -13,6 +13,8 @@ from .errors import UserError
 # verb -> the module that defines it (add_parser() and run()); `consume` provides both `env` and `dsn`.
 # Importing a verb module must stay cheap: no pulumi, pulumi_policy, pydantic or boto3 at module level.
 VERB_MODULES = {"plan": "plan", "check": "check", "audit": "audit", "env": "consume", "dsn": "consume"}
+# Day-2 verbs (one database at a time, and the split of a shared database).
+VERB_MODULES.update({"psql": "operate", "reset": "operate", "dump": "operate", "restore": "operate", "split": "split"})
 
 
 def _verb_of(argv: list[str]) -> Optional[str]:

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from . import PROJECT_DIR
 from .aws_errors import aws_user_error, client, error_code, is_not_found, session
+from .drivers import DEFAULT_DRIVER, DRIVERS, driver_note, driver_url
 from .errors import UserError
 from .outputs_source import is_secret_placeholder, add_arguments, database, how_to_get, load_outputs, platform_of
 
@@ -37,6 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--service", help="the service (database owner); required when the stack has several services")
     p.add_argument("--internal", action="store_true",
                    help="docker: URLs for a container on the database's network (host = container alias)")
+    p.add_argument("--driver", choices=DRIVERS, default=DEFAULT_DRIVER,
+                   help=f"the URL form of this client driver, TLS on (default {DEFAULT_DRIVER}; see bulkhead/drivers.py)")
     p.set_defaults(func=run_env)
 
     d = sub.add_parser("dsn", help="print a psql connection string for one database (password included)",
@@ -150,10 +153,12 @@ def run_env(args) -> int:
                             f"a .env file holds one service's environment")
         service = names[0]
     pairs = env_for_service(outputs, service, internal=args.internal)
+    notes = driver_note(args.driver, [v for _, v in pairs])
+    pairs = [(k, driver_url(v, args.driver)) for k, v in pairs]
     lines = [f"# bulkhead: {service}, stack {args.stack or '(from outputs)'}; contains credentials, do not commit"]
     if platform_of(outputs) == "aws":
         lines.append("# aws: URLs carry no password; use IAM auth or `python -m bulkhead dsn --database NAME`")
-    lines += [f"{k}={dotenv_quote(v)}" for k, v in pairs]
+    lines += notes + [f"{k}={dotenv_quote(v)}" for k, v in pairs]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

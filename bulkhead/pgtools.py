@@ -1,0 +1,235 @@
+"""What the day-2 verbs (psql, reset, dump, restore, split) share: one database's DSN,
+the PostgreSQL client programs, and connections that keep passwords off command lines.
+
+A database's DSN comes from the `dsn` verb itself (`consume.run_dsn`, through its own
+argument parser), not from a second copy of its logic: whatever `dsn` learns (the IAM
+token of the service role on aws, `--admin` break-glass) the other verbs get too.
+
+Passwords never go on a command line (`ps` shows those to every user of the machine):
+a client program gets the DSN without its password and the password in `PGPASSWORD`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from . import PROJECT_DIR
+from .errors import UserError
+from .outputs_source import database, load_outputs
+
+CLIENT_HINT = ("install the PostgreSQL client programs (Debian/Ubuntu: apt-get install postgresql-client; "
+               "macOS: brew install libpq) or set BULKHEAD_PG_BINDIR to the directory holding them")
+# Objects every database has and nobody owns in the sense of "the service's data".
+SYSTEM_SCHEMAS_SQL = "('pg_catalog', 'information_schema', 'pg_toast')"
+
+
+def client_program(name: str) -> str:
+    """Path of psql/pg_dump/pg_restore: from $BULKHEAD_PG_BINDIR when set (and only there),
+    else PATH, else the newest Debian install (/usr/lib/postgresql/<major>/bin)."""
+    explicit = os.environ.get("BULKHEAD_PG_BINDIR")
+    if explicit:
+        candidates = [Path(explicit) / name]
+    else:
+        on_path = shutil.which(name)
+        candidates = [Path(on_path)] if on_path else []
+        candidates += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                             key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+                             reverse=True)
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    where = f" (BULKHEAD_PG_BINDIR={explicit})" if explicit else ""
+    raise UserError(f"`{name}` is not installed here{where}; {CLIENT_HINT}")
+
+
+@dataclass(frozen=True)
+class Dsn:
+    """A connection string split in two: what may be shown and passed on argv, and the password."""
+
+    conninfo: str  # key=value form without the password
+    password: Optional[str]
+    user: str
+    host: str
+    dbname: str
+
+    def env(self) -> dict[str, str]:
+        """Environment for a client program: the password (if any) in PGPASSWORD, nothing else changed."""
+        env = dict(os.environ)
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def connect(self, **kwargs):
+        import psycopg
+
+        try:
+            return psycopg.connect(self.conninfo, password=self.password, connect_timeout=15, **kwargs)
+        except psycopg.OperationalError as exc:
+            # libpq's messages name host, port and user, never the password.
+            raise UserError(f"cannot connect to database {self.dbname} on {self.host} as {self.user}: "
+                            f"{' '.join(str(exc).split())}") from None
+
+    def describe(self) -> str:
+        return f"{self.dbname} on {self.host} as {self.user}"
+
+
+def split_dsn(url: str, what: str) -> Dsn:
+    """Parse a libpq URL or key=value string (libpq's own parser, through psycopg)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(url)
+    except ProgrammingError:
+        # Never echo the string: it may hold a password.
+        raise UserError(f"{what} is not a PostgreSQL connection string (postgresql://user@host:port/db?sslmode=require "
+                        f"or 'host=... dbname=...')") from None
+    password = params.pop("password", None)
+    user = str(params.get("user") or os.environ.get("PGUSER") or "")
+    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+    dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or user)
+    return Dsn(make_conninfo(**params), None if password is None else str(password), user, host, dbname)
+
+
+@contextlib.contextmanager
+def outputs_file(path: Optional[str]) -> Iterator[Optional[str]]:
+    """`--outputs` as a path that can be read more than once (stdin is copied to a private file)."""
+    if path != "-":
+        yield path
+        return
+    fd, tmp = tempfile.mkstemp(prefix="bulkhead-outputs-", suffix=".json")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(sys.stdin.read())
+        yield tmp
+    finally:
+        os.unlink(tmp)
+
+
+def _dsn_parser() -> argparse.ArgumentParser:
+    from . import consume
+
+    parser = argparse.ArgumentParser(prog="python -m bulkhead", add_help=False)
+    consume.add_parser(parser.add_subparsers(dest="verb", required=True))
+    return parser
+
+
+def dsn_supports_admin() -> bool:
+    parser = _dsn_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return "--admin" in sub.choices["dsn"]._option_string_actions
+
+
+def database_url(name: str, outputs: Optional[str], stack: Optional[str], admin: bool = False) -> str:
+    """The URL `python -m bulkhead dsn --database NAME [--admin]` prints, computed in-process by `dsn` itself."""
+    argv = ["dsn", "--database", name]
+    if outputs:
+        argv += ["--outputs", outputs]
+    if stack:
+        argv += ["--stack", stack]
+    if admin:
+        argv.append("--admin")
+    args = _dsn_parser().parse_args(argv)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        args.func(args)
+    lines = [line for line in printed.getvalue().splitlines() if line.strip()]
+    if not lines:
+        raise UserError(f"`dsn --database {name}` printed no connection string")
+    return lines[-1].strip()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One catalogue database as the day-2 verbs see it: its outputs entry and its DSN."""
+
+    name: str
+    entry: dict
+    dsn: Dsn
+
+    @property
+    def platform(self) -> str:
+        return str(self.entry.get("platform"))
+
+    @property
+    def owner_role(self) -> str:
+        """The service's own login role (`username` in the outputs): what every object must belong to."""
+        role = self.entry.get("username")
+        if not isinstance(role, str) or not role:
+            raise UserError(f"databases.{self.name}.username is missing from the outputs; is the stack current?")
+        return role
+
+
+def load_target(name: str, outputs: Optional[str], stack: Optional[str], admin: bool = False,
+                loaded: Optional[dict] = None) -> Target:
+    """The database's outputs entry and DSN (from `dsn`); `--admin` needs a `dsn` that offers it."""
+    outputs_data = loaded if loaded is not None else load_outputs(outputs, stack, cwd=PROJECT_DIR)
+    entry = database(outputs_data, name)
+    if admin and not dsn_supports_admin():
+        if entry.get("platform") == "docker":
+            raise UserError(f"--admin: a dev database has no break-glass login in the outputs (its owner role "
+                            f"{entry.get('username')} owns everything in it); drop --admin")
+        admin = False  # today's `dsn` on aws already returns the break-glass master
+    url = database_url(name, outputs, stack, admin=admin)
+    dsn = split_dsn(url, f"the DSN of database {name}")
+    return Target(name, entry, dsn)
+
+
+def warn_if_not_service_role(target: Target) -> None:
+    role = target.entry.get("username")
+    if role and target.dsn.user and target.dsn.user != role:
+        print(f"warning: connecting to {target.name} as {target.dsn.user}, not as the service role {role}: "
+              f"break-glass access; every statement runs with that login's rights", file=sys.stderr)
+
+
+def user_objects(conn) -> list[tuple[str, str, str]]:
+    """(kind, qualified name, owner) of every object a user made in the connected database:
+    relations, functions, types, schemas (but `public`) and extensions (not their members)."""
+    rows = conn.execute(f"""
+        WITH ext_members AS (
+            SELECT classid, objid FROM pg_catalog.pg_depend WHERE deptype = 'e'
+        )
+        SELECT 'relation', format('%I.%I', n.nspname, c.relname), pg_catalog.pg_get_userbyid(c.relowner)
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname NOT IN {SYSTEM_SCHEMAS_SQL} AND n.nspname NOT LIKE 'pg_temp%'
+           AND n.nspname NOT LIKE 'pg_toast_temp%'
+           AND NOT EXISTS (SELECT FROM ext_members e WHERE e.classid = 'pg_catalog.pg_class'::regclass
+                                                      AND e.objid = c.oid)
+        UNION ALL
+        SELECT 'function', format('%I.%I', n.nspname, p.proname), pg_catalog.pg_get_userbyid(p.proowner)
+          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname NOT IN {SYSTEM_SCHEMAS_SQL}
+           AND NOT EXISTS (SELECT FROM ext_members e WHERE e.classid = 'pg_catalog.pg_proc'::regclass
+                                                      AND e.objid = p.oid)
+        UNION ALL
+        SELECT 'type', format('%I.%I', n.nspname, t.typname), pg_catalog.pg_get_userbyid(t.typowner)
+          FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+         WHERE n.nspname NOT IN {SYSTEM_SCHEMAS_SQL} AND t.typtype IN ('e', 'd', 'r', 'm')
+           AND NOT EXISTS (SELECT FROM ext_members e WHERE e.classid = 'pg_catalog.pg_type'::regclass
+                                                      AND e.objid = t.oid)
+        UNION ALL
+        SELECT 'schema', format('%I', n.nspname), pg_catalog.pg_get_userbyid(n.nspowner)
+          FROM pg_catalog.pg_namespace n
+         WHERE n.nspname NOT IN {SYSTEM_SCHEMAS_SQL} AND n.nspname <> 'public'
+           AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'
+        UNION ALL
+        SELECT 'extension', format('%I', x.extname), pg_catalog.pg_get_userbyid(x.extowner)
+          FROM pg_catalog.pg_extension x WHERE x.extname <> 'plpgsql'
+        ORDER BY 1, 2
+    """).fetchall()
+    return [(str(k), str(n), str(o)) for k, n, o in rows]
+
+
+def summarise(objects: list[tuple[str, str, str]], limit: int = 8) -> str:
+    shown = ", ".join(f"{kind} {name} (owner {owner})" for kind, name, owner in objects[:limit])
+    more = f" and {len(objects) - limit} more" if len(objects) > limit else ""
+    return shown + more
