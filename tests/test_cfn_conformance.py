@@ -15,7 +15,7 @@ import pytest
 from bench.catalogues import aws_config
 from bulkhead.mock_runtime import to_stack_export
 from conftest import run_stack, stack_config
-from tests.cfn.lint import lint_plan, unaccepted
+from tests.cfn.lint import lint_plan, lint_resource, neighbourhood, templates_of, unaccepted
 
 REGION = stack_config("prod")["aws:region"]
 
@@ -78,8 +78,6 @@ def test_plan_conforms_to_aws_schemas_and_rules(plans, stack):
 
 def test_generated_catalogue_has_replicas_and_is_checked_in_both_regions(plans):
     # The check must have seen what it claims to have seen: replicas, and the DR template.
-    from tests.cfn.lint import templates_of
-
     templates = templates_of(_plan(plans, "generated-20"), REGION)
     assert [t.region for t in templates] == [REGION, stack_config("prod")["bulkhead:dr_region"]]
     types = [r["Type"] for r in templates[0].body["Resources"].values()]
@@ -152,12 +150,26 @@ NEGATIVE_CASES = [
 @pytest.mark.parametrize("case", NEGATIVE_CASES, ids=[c[0] for c in NEGATIVE_CASES])
 def test_injected_defect_is_reported_with_its_property_path(plans, case):
     _, resource, inject, rule, path, words = case
-    findings = unaccepted(lint_plan(inject(_plan(plans, "prod")), REGION))
+    plan = inject(_plan(plans, "prod"))
+    urn = next(r["urn"] for r in plan["deployment"]["resources"] if r["urn"].endswith(f"::{resource}"))
+    findings = unaccepted(lint_resource(plan, REGION, urn))
     hits = [f for f in findings if f.urn.endswith(f"::{resource}") and f.rule == rule and f.path.startswith(path)]
     assert hits, f"expected {rule} at {resource} {path}; got:\n{_report(findings)}"
     assert words in hits[0].message
     # Nothing else broke: the finding is the injected defect's alone.
     assert all(f.urn.endswith(f"::{resource}") for f in findings), _report(findings)
+
+
+def test_a_resource_is_linted_with_what_it_references(plans):
+    [template, _] = templates_of(_plan(plans, "prod"), REGION)
+    replica = next(u for u in template.origins.values() if u.endswith("::app-replica-1"))
+    part = neighbourhood(template, replica)
+    types = sorted(r["Type"] for r in part.body["Resources"].values())
+    # The replica, its primary (source), security group, parameter group and monitoring role,
+    # and what those reference in turn (the primary's key, subnet group, ...).
+    assert {"AWS::RDS::DBInstance", "AWS::EC2::SecurityGroup", "AWS::RDS::DBParameterGroup", "AWS::IAM::Role",
+            "AWS::KMS::Key"} <= set(types)
+    assert types.count("AWS::RDS::DBInstance") == 2 and len(types) < len(template.body["Resources"])
 
 
 def test_unknown_input_or_type_fails_the_translation(plans):
