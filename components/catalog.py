@@ -427,7 +427,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             problems.append(Problem(path=path, message=message))
         databases, servers = _check_settings(databases, servers, platform, problems, warnings)
         if isinstance(protect, bool) and isinstance(keep_volumes, bool):
-            errors, advisories = pack_agreement.check_catalogue(raw, platform, databases, servers, tiers, protect,
+            errors, advisories = pack_agreement.check_catalogue(platform, databases, servers, tiers, protect,
                                                                 keep_volumes, _path)
             problems.extend(Problem(path=p, message=m) for p, m in errors)
             warnings.extend(Problem(path=p, message=m) for p, m in advisories)
