@@ -307,6 +307,17 @@ def test_versions_must_exist(raw, path, fragment):
     assert any(p.path == path and fragment in p.message for p in problems), [(p.path, p.message) for p in problems]
 
 
+@pytest.mark.parametrize("value, fragment", [
+    (16.1, 'quote it: engine_version: "16.1" (or "16.10" if you wrote 16.10: YAML drops the trailing zero)'),
+    (17, 'is the number 17, not a version string; quote it: engine_version: "17"'),
+    (16.4, 'quote it: engine_version: "16.4" (or "16.40"'),
+])
+def test_number_versions_through_pulumi_config(value, fragment):
+    # The program gets config as JSON: the YAML text is gone, so both spellings are named.
+    problems = problems_of(docker_db({}, engine_version=value))
+    assert any(p.path == "bulkhead:databases.app.engine_version" and fragment in p.message for p in problems), problems
+
+
 @pytest.mark.parametrize("version", ["16", "16.4", "16.13", "17.12", "13.23", "13.11", "15.18"])
 def test_released_versions_pass(version):
     load_catalogue(docker_db({}, engine_version=version), "dev")
