@@ -494,3 +494,13 @@ def test_property_parameters_from_the_table(platform, parameters, major, memory_
                 assert value in ("0", "1")
             elif s.type == "enum":
                 assert value in s.enum
+
+
+@pytest.mark.parametrize("major", pg_settings.SUPPORTED_MAJORS)
+def test_bulkheads_own_rds_parameters_are_valid_for_every_major(major):
+    from components.rds_postgres import BASE_PARAMETERS
+
+    own = {k: v for k, v in BASE_PARAMETERS.items() if k not in pg_parameters.MANAGED}
+    checked = pg_parameters.check_parameters(own, major, "aws", "rds_postgres.BASE_PARAMETERS")
+    assert checked.problems == [] and checked.values == own
+    assert set(BASE_PARAMETERS) - set(own) <= set(pg_settings.RDS_SETTINGS)
