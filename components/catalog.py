@@ -264,9 +264,16 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
 
 def _number_version_message(value: Any) -> str:
     # YAML reads an unquoted 16.10 as the float 16.1; stack_config keeps the text it came from.
-    written = getattr(value, "yaml_text", None) or repr(value)
-    shown = f"{written} (YAML read it as the number {value!r})" if written != repr(value) else f"the number {written}"
-    return f'is {shown}, not a version string; quote it: engine_version: "{written}"'
+    written = getattr(value, "yaml_text", None)
+    if written and written != repr(value):
+        return (f'is {written} (YAML read it as the number {value!r}), not a version string; '
+                f'quote it: engine_version: "{written}"')
+    text = repr(value)
+    if isinstance(value, float) and re.fullmatch(r"1[3-7]\.[1-9]", text):
+        # Through `pulumi config` the text is gone: 16.1 may have been written 16.10.
+        return (f'is the number {text}, not a version string; quote it: engine_version: "{text}" '
+                f'(or "{text}0" if you wrote {text}0: YAML drops the trailing zero)')
+    return f'is the number {text}, not a version string; quote it: engine_version: "{text}"'
 
 
 def _validate(model: type[BaseModel], raw: Any, path: tuple, problems: list[Problem]):
@@ -430,7 +437,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             problems.append(Problem(path=path, message=message))
         databases, servers = _check_settings(databases, servers, platform, problems, warnings)
         if isinstance(protect, bool) and isinstance(keep_volumes, bool):
-            errors, advisories = pack_agreement.check_catalogue(raw, platform, databases, servers, tiers, protect,
+            errors, advisories = pack_agreement.check_catalogue(platform, databases, servers, tiers, protect,
                                                                 keep_volumes, _path)
             problems.extend(Problem(path=p, message=m) for p, m in errors)
             warnings.extend(Problem(path=p, message=m) for p, m in advisories)

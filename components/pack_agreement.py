@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional
+from typing import Optional
 
 _THRESHOLDS_FILE = Path(__file__).resolve().parent.parent / "policies" / "bulkhead_policies" / "thresholds.py"
 
@@ -69,7 +69,7 @@ def check_stack(stack: str, platform: str, path_of) -> list[tuple[str, str]]:
     return []
 
 
-def check_catalogue(raw: dict[str, Any], platform: str, databases: dict, servers: dict, tiers: dict, protect: bool,
+def check_catalogue(platform: str, databases: dict, servers: dict, tiers: dict, protect: bool,
                     keep_volumes: bool, path_of) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(errors, warnings) as [(path, message)] for the validated catalogue parts."""
     t = thresholds()

@@ -88,6 +88,7 @@ class Checked:
     problems: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     bytes: dict[str, float] = field(default_factory=dict)  # memory settings in bytes, for the container rule
+    numbers: dict[str, float] = field(default_factory=dict)  # numeric settings as the server reads them
 
 
 def parse_bool(text: str) -> Optional[bool]:
@@ -252,6 +253,7 @@ def _check_value(setting: Setting, text: str, platform: str, out: Checked, name:
             return text, f"{text!r} {error}; {_number_fix(setting, text)}"
         if math.isnan(value) or value < setting.min or value > setting.max:
             return text, f"{text!r} is outside the range PostgreSQL allows for {name} ({_fmt_range(setting)})"
+        out.numbers[name] = value
         if setting.unit in ("B", "kB", "8kB", "MB"):
             out.bytes[name] = value * _BASE_UNITS[setting.unit][1]
         return (_plain(value) if platform == "aws" else text), None
@@ -334,10 +336,9 @@ def memory_findings(checked: Checked, memory_mb: int, major: int, path: str) -> 
         warnings.append(Finding(f"{path}.parameters.shared_buffers",
                                 f"shared_buffers {mb(shared)} is over 40% of memory_mb {memory_mb}; PostgreSQL "
                                 f"recommends about 25% ({int(memory_mb * 0.25)}MB)"))
-    if "work_mem" in checked.bytes or "max_connections" in checked.values:
+    if "work_mem" in checked.bytes or "max_connections" in checked.numbers:
         work = checked.bytes.get("work_mem", 4 * 1024**2)
-        connections_text = checked.values.get("max_connections")
-        connections = int(float(connections_text)) if connections_text else 100
+        connections = int(checked.numbers.get("max_connections", 100))
         if connections * work > limit - shared:
             warnings.append(Finding(f"{path}.parameters.work_mem",
                                     f"max_connections {connections} x work_mem {mb(work)} = {mb(connections * work)} is "

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from bulkhead.cli import main
 from components import pack_agreement, pg_parameters, pg_settings
-from components.catalog import Catalogue, CatalogueError, load_catalogue
+from components.catalog import CatalogueError, load_catalogue
 from scripts import generate_pg_settings as gen
 from tests.conftest import ROOT
 
@@ -163,6 +163,8 @@ def test_docker_values_stay_as_postgresql_reads_them(parameters):
     (docker_db({"shared_buffers": "256MB"}), f"{P}.shared_buffers", "is over 40% of memory_mb 512"),
     (docker_db({"max_connections": "200", "work_mem": "8MB"}, memory_mb=1024), f"{P}.work_mem",
      "max_connections 200 x work_mem 8MB = 1600MB"),
+    (docker_db({"max_connections": "0x64", "work_mem": "64MB"}), f"{P}.work_mem",
+     "max_connections 100 x work_mem 64MB = 6400MB"),  # hex, as the server reads it
     (docker_db({"pg_stat_statements.track": "all"}), f"{P}.pg_stat_statements.track", "extension setting"),
     (docker_db({"work_mem": "4MB"}, engine_version="14"), "bulkhead:databases.app.engine_version",
      "PostgreSQL 14 is not in the generated settings table; its settings are checked against PostgreSQL 15's"),
@@ -181,7 +183,7 @@ PROBES = [
 ] + [
     ("shared_buffers", v) for v in ("128MB", "1.5GB", "16", "15", "100kB", "8kB")
 ] + [
-    ("max_connections", v) for v in ("100", "1.5", "0", "abc", "1e2", "100MB")
+    ("max_connections", v) for v in ("100", "1.5", "0", "abc", "1e2", "100MB", "0x64", "0144")
 ] + [
     ("synchronous_commit", v) for v in ("on", "yes", "YES", "Local", "remote", "true", "1", "2")
 ] + [
@@ -305,6 +307,17 @@ def test_versions_must_exist(raw, path, fragment):
     assert any(p.path == path and fragment in p.message for p in problems), [(p.path, p.message) for p in problems]
 
 
+@pytest.mark.parametrize("value, fragment", [
+    (16.1, 'quote it: engine_version: "16.1" (or "16.10" if you wrote 16.10: YAML drops the trailing zero)'),
+    (17, 'is the number 17, not a version string; quote it: engine_version: "17"'),
+    (16.4, 'quote it: engine_version: "16.4" (or "16.40"'),
+])
+def test_number_versions_through_pulumi_config(value, fragment):
+    # The program gets config as JSON: the YAML text is gone, so both spellings are named.
+    problems = problems_of(docker_db({}, engine_version=value))
+    assert any(p.path == "bulkhead:databases.app.engine_version" and fragment in p.message for p in problems), problems
+
+
 @pytest.mark.parametrize("version", ["16", "16.4", "16.13", "17.12", "13.23", "13.11", "15.18"])
 def test_released_versions_pass(version):
     load_catalogue(docker_db({}, engine_version=version), "dev")
@@ -363,8 +376,11 @@ def test_the_catalogue_quotes_the_pack_exactly():
 def test_the_repo_stacks_pass_with_no_pack_errors():
     from bulkhead.stack_config import load_catalogue_for
 
-    assert isinstance(load_catalogue_for(ROOT, "dev"), Catalogue)
-    assert isinstance(load_catalogue_for(ROOT, "prod"), Catalogue)
+    # (by name: run_program imports components afresh, so the class object may be another one)
+    for stack in ("dev", "prod"):
+        cat = load_catalogue_for(ROOT, stack)
+        assert type(cat).__name__ == "Catalogue" and cat.databases
+        assert not [w for w in cat.warnings if "which policy" in w.message]
 
 
 # ------------------------------------------------------------------ the CLI: exit codes and messages
@@ -478,3 +494,13 @@ def test_property_parameters_from_the_table(platform, parameters, major, memory_
                 assert value in ("0", "1")
             elif s.type == "enum":
                 assert value in s.enum
+
+
+@pytest.mark.parametrize("major", pg_settings.SUPPORTED_MAJORS)
+def test_bulkheads_own_rds_parameters_are_valid_for_every_major(major):
+    from components.rds_postgres import BASE_PARAMETERS
+
+    own = {k: v for k, v in BASE_PARAMETERS.items() if k not in pg_parameters.MANAGED}
+    checked = pg_parameters.check_parameters(own, major, "aws", "rds_postgres.BASE_PARAMETERS")
+    assert checked.problems == [] and checked.values == own
+    assert set(BASE_PARAMETERS) - set(own) <= set(pg_settings.RDS_SETTINGS)
