@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Mapping, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import postgres_init
+from .docker_forms import cpus_round_trips, cpus_string
 from .naming import aws_name
 
 PLATFORMS = ("docker", "aws")
@@ -142,9 +143,26 @@ class Server(_Strict):
     def _check_parameters(cls, value: Any) -> Any:
         return _params_before(value)
 
+    @field_validator("cpus")
+    @classmethod
+    def _check_cpus(cls, value: float) -> float:
+        return _cpus_read_back_safe(value)
+
     @property
     def major(self) -> int:
         return int(self.engine_version.split(".")[0])
+
+
+def _cpus_read_back_safe(value: float) -> float:
+    # The Docker provider reads cpus back through nanoInt64ToDecimalString, which turns some
+    # values into others (0.05 -> "0.1"); `cpus` is ForceNew, so those would replace the
+    # container on every `up`.
+    if value > 0 and not cpus_round_trips(value):
+        raise ValueError(
+            f"{value:g} is read back by the Docker provider as {cpus_string(value)!r} and would replace the container"
+            " on every up; use a value with one significant decimal such as 0.5, or one like 1.25"
+        )
+    return value
 
 
 def _params_before(value: Any) -> Any:
@@ -189,6 +207,11 @@ class Database(_Strict):
     @classmethod
     def _check_parameters(cls, value: Any) -> Any:
         return _params_before(value)
+
+    @field_validator("cpus")
+    @classmethod
+    def _check_cpus(cls, value: float) -> float:
+        return _cpus_read_back_safe(value)
 
     @field_validator("statement_timeout", "idle_in_transaction_session_timeout", mode="before")
     @classmethod

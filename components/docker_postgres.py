@@ -22,6 +22,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from .catalog import Database
+from .docker_forms import cpus_string, go_duration
 from .postgres_init import (
     ADMIN_SECRET,
     ADMIN_USER,
@@ -54,45 +55,6 @@ HEALTH_INTERVAL_S, HEALTH_TIMEOUT_S, HEALTH_START_PERIOD_S, HEALTH_RETRIES = 3, 
 # of the image); channel_binding=require makes the scram exchange bind to this TLS channel,
 # so a relay in between cannot complete the login (libpq >= 13).
 URL_SSL_QUERY = "sslmode=require&channel_binding=require"
-
-
-def go_duration(seconds: int) -> str:
-    """`seconds` as Go's time.Duration.String() prints it ("5s", "1m0s", "1h0m0s"): what the
-    Docker provider reads back for healthcheck durations (resource_docker_container_funcs.go,
-    `Healthcheck.Interval.String()`), so a plan never differs from the state by format."""
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
-def cpus_string(cpus: float) -> str:
-    """`cpus` as the Docker provider reads it back: nanoInt64ToDecimalString(NanoCPUs)
-    (kreuzwerker/terraform-provider-docker internal/provider/helpers.go): the value with 9
-    decimals, and if that string holds exactly nine '0's one decimal ("1.0", "2.0", "0.5"),
-    else trailing zeros trimmed ("1.25", and "10." for ten). `cpus` is ForceNew: sending
-    anything else ("1") replaces the container on every `up`."""
-    nano = round(cpus * 1_000_000_000)
-    if nano <= 0:
-        raise ValueError("cpus must be positive")
-    nine = _rat_float_string(nano, 9)
-    if nine.count("0") == 9:
-        return _rat_float_string(nano, 1)
-    return nine.rstrip("0")
-
-
-def _rat_float_string(nano: int, digits: int) -> str:
-    # Go's big.Rat.FloatString(digits) of nano/1e9: rounded half away from zero (positive here).
-    scaled, rest = divmod(nano * 10**digits, 1_000_000_000)
-    if rest * 2 >= 1_000_000_000:
-        scaled += 1
-    whole, frac = divmod(scaled, 10**digits)
-    return f"{whole}.{frac:0{digits}d}"
 
 
 def image_reference(engine_version: str) -> str:

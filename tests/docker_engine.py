@@ -44,7 +44,7 @@ import docker
 from docker.types import Healthcheck, Mount
 
 from bulkhead import mock_runtime
-from components.docker_postgres import cpus_string, go_duration
+from components.docker_forms import cpus_string, go_duration
 
 TEST_IMAGE = "bulkhead-test/postgres:{major}"
 IMAGE_RE = re.compile(r"^postgres:(1[3-9])(\.[0-9]+)?(-[a-z]+)?$")

@@ -106,7 +106,7 @@ def test_expected_table_matches_the_stack_file(dev_run):
 
 def test_expected_table_is_the_catalogue():
     from bulkhead.stack_config import load_catalogue_for
-    from components.docker_postgres import cpus_string
+    from components.docker_forms import cpus_string
 
     cat = load_catalogue_for(ROOT, "dev")
     derived = {}
