@@ -296,6 +296,8 @@ def role_statements(spec: RoleSpec, login: Login, admin: AdminKind = ADMIN_SUPER
         out.append("SET password_encryption = 'scram-sha-256'")
         out.append(f"ALTER ROLE {role_i} WITH PASSWORD {login.password_sql}")
     elif isinstance(login, IamLogin):
+        # RDS user guide, UsingWithRDS.IAMDBAuth.DBAccounts: "CREATE USER db_userx; GRANT rds_iam
+        # TO db_userx;" as the master. Not verified here: rds_iam with a NOINHERIT role.
         out.append(f"ALTER ROLE {role_i} WITH PASSWORD NULL")
         out.append(f"GRANT rds_iam TO {role_i}")
     else:

@@ -147,6 +147,7 @@ class Engine:
     client: docker.DockerClient = field(default_factory=docker.from_env)
     run_id: str = "bulkhead-test"
     created_to_healthy: dict[str, float] = field(default_factory=dict)
+    first_healthy: dict[str, float] = field(default_factory=dict)
 
     # -- images
     def image_for(self, name: str) -> str:

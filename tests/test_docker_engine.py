@@ -34,6 +34,7 @@ import pytest
 from bulkhead.mock_runtime import run_program
 from components.postgres_init import ADMIN_USER, SECRETS_DIR
 from tests.conftest import ROOT, stack_config
+from tests.test_role_sql import trap_sql
 from tests.docker_engine import (
     CONTAINER,
     NETWORK,
@@ -135,19 +136,25 @@ def refused(db: Db, **kw) -> str:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
+def engine(request) -> Iterator[Engine]:
     eng = Engine(run_id=f"bulkhead-test-{STACK}")
     eng.teardown()
     try:
         yield eng
     finally:
         eng.teardown()
+        # shown in the CI log whatever the verbosity: the first start of each container
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and eng.first_healthy:
+            times = ", ".join(f"{k.removeprefix(f'bulkhead-{STACK}-')} {v:.1f}s" for k, v in sorted(eng.first_healthy.items()))
+            reporter.write_line(f"create-to-healthy (first start, initdb): {times}")
 
 
 @pytest.fixture(scope="module")
 def deployed(engine: Engine):
     plan = make_plan()
     containers = engine.apply(plan)
+    engine.first_healthy = dict(engine.created_to_healthy)
     return plan, containers
 
 
@@ -212,7 +219,6 @@ def test_containers_turn_healthy_with_ssl_and_the_role_matrix_holds(engine: Engi
             message = refused(db, user=other.name, password=other.password)
             assert "pg_hba.conf rejects connection" in message or "password authentication failed" in message
         assert "no encryption" in refused(db, sslmode="disable", channel_binding="disable")
-    print("create-to-healthy seconds:", {k: round(v, 1) for k, v in engine.created_to_healthy.items()})
 
 
 def test_nothing_listens_on_other_host_addresses(engine: Engine, deployed) -> None:
@@ -257,18 +263,7 @@ def test_network_matrix_by_real_packets(engine: Engine, deployed) -> None:
         assert reached == expected, (network, out)
 
 
-TRAP = """
-CREATE SCHEMA trap;
-CREATE FUNCTION trap.eq(name, name) RETURNS boolean LANGUAGE plpgsql AS $f$
-BEGIN
-  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user) THEN
-    EXECUTE 'ALTER ROLE billing SUPERUSER';
-  END IF;
-  RETURN $1 OPERATOR(pg_catalog.=) $2;
-END $f$;
-CREATE OPERATOR trap.= (LEFTARG = name, RIGHTARG = name, FUNCTION = trap.eq);
-ALTER DATABASE billing SET search_path = trap, pg_catalog, public;
-"""
+TRAP = trap_sql("billing") + "ALTER DATABASE billing SET search_path = trap, pg_catalog, public;"
 
 
 def test_shared_server_trap_and_flood(engine: Engine, deployed) -> None:

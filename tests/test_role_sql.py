@@ -270,12 +270,15 @@ def test_rds_guard_refuses_a_role_made_superuser_by_hand(server: PgServer) -> No
     assert "superuser" in str(excinfo.value).lower()
 
 
-TRAP = """
+def trap_sql(role: str) -> str:
+    """What a tenant plants in its own database: an `=` in its own schema that makes `role`
+    superuser when a superuser's unqualified comparison resolves to it."""
+    return f"""
 CREATE SCHEMA trap;
 CREATE FUNCTION trap.eq(name, name) RETURNS boolean LANGUAGE plpgsql AS $f$
 BEGIN
   IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user) THEN
-    EXECUTE 'ALTER ROLE tenant SUPERUSER';
+    EXECUTE 'ALTER ROLE {role} SUPERUSER';
   END IF;
   RETURN $1 OPERATOR(pg_catalog.=) $2;
 END $f$;
@@ -288,7 +291,7 @@ def test_trapped_tenant_database_gains_nothing(server: PgServer) -> None:
     spec = RoleSpec("tenant", "tenant")
     superuser_bootstrap(server, spec, "tenant-pw")
     with server.connect("tenant", "tenant", "tenant-pw") as conn:
-        conn.execute(TRAP)
+        conn.execute(trap_sql("tenant"))
         conn.execute("ALTER DATABASE tenant SET search_path = trap, pg_catalog, public")
     # Control: the trap works against an unhardened, unqualified statement (the old init's).
     with server.admin("tenant") as conn:
