@@ -144,10 +144,11 @@ def engine(request) -> Iterator[Engine]:
     finally:
         eng.teardown()
         # shown in the CI log whatever the verbosity: the first start of each container
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and eng.first_healthy:
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        if capture is not None and eng.first_healthy:
             times = ", ".join(f"{k.removeprefix(f'bulkhead-{STACK}-')} {v:.1f}s" for k, v in sorted(eng.first_healthy.items()))
-            reporter.write_line(f"create-to-healthy (first start, initdb): {times}")
+            with capture.global_and_fixture_disabled():
+                print(f"\ncreate-to-healthy (first start, initdb): {times}")
 
 
 @pytest.fixture(scope="module")
