@@ -265,7 +265,7 @@ class Engine:
         except docker.errors.NotFound:
             return
         container.stop(timeout=res.inputs.get("destroyGraceSeconds", 0))
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # the named data volume stays (not anonymous)
 
     # -- the whole plan
     def apply(self, plan: list[Planned]) -> dict[str, Any]:
@@ -295,7 +295,7 @@ class Engine:
 
     def teardown(self, keep_volumes: bool = False) -> None:
         for c in self.client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={self.run_id}"}):
-            c.remove(force=True)
+            c.remove(force=True, v=True)  # v: anonymous volumes only; named ones are handled below
         for n in self.client.networks.list(filters={"label": f"{TEST_LABEL}={self.run_id}"}):
             n.remove()
         if not keep_volumes:

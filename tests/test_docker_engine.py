@@ -255,10 +255,13 @@ def test_network_matrix_by_real_packets(engine: Engine, deployed) -> None:
     networks = sorted({d.network for d in dbs.values()})
     image = "bulkhead-test/postgres:17"
     for network in networks:
-        out = engine.client.containers.run(
+        client = engine.client.containers.run(
             image, ["-c", CLIENT_SCRIPT], entrypoint="bash", environment={"TARGETS": targets},
-            network=network, remove=True, labels={"bulkhead.test": engine.run_id},
-        ).decode()  # fmt: skip
+            network=network, detach=True, labels={"bulkhead.test": engine.run_id},
+        )  # fmt: skip
+        client.wait(timeout=120)
+        out = client.logs().decode()
+        client.remove(v=True)  # and the image's anonymous data volume
         reached = {line.split()[0] for line in out.splitlines() if line.endswith(" yes")}
         expected = {d.name for d in dbs.values() if d.network == network}
         assert reached == expected, (network, out)
