@@ -24,7 +24,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/ensure-postgres
 	scripts/fetch-postgres-servers
-	$(PY) -m pytest -n 2 -q
+	scripts/ensure-docker
+	scripts/build-test-images
+	$(PY) -m pytest -n 2 -q -m "not docker"
+	scripts/run-docker-tests $(PY)
 
 bench: $(STAMP)
 	$(PY) bench/run.py

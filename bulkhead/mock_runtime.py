@@ -28,6 +28,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+from google.protobuf import json_format
 
 from .planfile import SECRET_ENVELOPE
 
@@ -273,6 +274,22 @@ def _envelope(value: Any, secret_keys: set[str] = frozenset()) -> Any:
     return out
 
 
+def _nested_secrets_kept(raw_inputs: dict, struct: Any) -> dict:
+    """The SDK's deserializer lifts a secret nested in a list or map to the whole property;
+    the engine keeps it where it is (only that value is secret in the state). Restore that
+    for properties whose secret was nested, from the request's own struct."""
+    wire = json_format.MessageToDict(struct)
+    out = dict(raw_inputs)
+    for key, value in raw_inputs.items():
+        lifted = isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+        nested = wire.get(key)
+        if lifted and isinstance(nested, (list, dict)) and not (
+            isinstance(nested, dict) and nested.get(rpc._special_sig_key) == rpc._special_secret_sig
+        ):
+            out[key] = nested
+    return out
+
+
 def _secret_leaves(value: Any) -> list[str]:
     out: list[str] = []
 
@@ -333,16 +350,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         response = pulumi_mocks.resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
         state = dict(state)
+        kept_inputs = _nested_secrets_kept(raw_inputs, request.object)
+        for key, value in kept_inputs.items():  # an echoed input keeps its nested secrets too
+            if value is not raw_inputs[key] and state.get(key) is raw_inputs[key]:
+                state[key] = value
         secret_outputs = set(request.additionalSecretOutputs) | SCHEMA_SECRET_OUTPUTS.get(request.type, set())
         # Secret inputs stay secret in outputs too, as the engine does.
-        for key, value in raw_inputs.items():
+        for key, value in kept_inputs.items():
             if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
                 secret_outputs.add(key)
         plain_state = _unwrap(state)
         for key in secret_outputs:
             if key in plain_state:
                 self.secret_values.update(_strings(plain_state[key]))
-        self.secret_values.update(_secret_leaves(raw_inputs))
+        self.secret_values.update(_secret_leaves(kept_inputs))
         self.recorded.append(
             RecordedResource(
                 urn=response.urn,
@@ -350,7 +371,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 name=request.name,
                 custom=bool(request.custom),
                 id=response.id,
-                inputs=_envelope(raw_inputs),
+                inputs=_envelope(kept_inputs),
                 outputs=_envelope(state, secret_outputs),
                 parent=request.parent,
                 dependencies=list(request.dependencies),

@@ -22,26 +22,39 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from .catalog import Database
+from .docker_forms import cpus_string, go_duration
 from .postgres_init import (
+    ADMIN_SECRET,
     ADMIN_USER,
     HBA_PATH,
+    HEALTH_SCRIPT_PATH,
     IDENT_PATH,
-    READY_FILE,
+    SECRET_PERMISSIONS,
     START_SCRIPT_PATH,
-    RoleSpec,
-    password_env_for,
+    health_script,
     pg_hba_conf,
     pg_ident_conf,
-    ping_database,
+    secret_file,
     server_flags,
     start_script,
 )
+from .role_sql import RoleSpec
 from .tags import database_tags, docker_labels
 
 CONTAINER_PORT = 5432
 DATA_PATH = "/var/lib/postgresql/data"
 # Debian images: they ship the snakeoil certificate used for SSL; alpine does not.
 IMAGE_FLAVOUR = "bookworm"
+# `docker stop` grace before SIGKILL, on replacement/destroy (provider: destroy_grace_seconds,
+# else ContainerStop with timeout 0) and on `docker stop`/daemon shutdown (stop_timeout, else
+# Docker's 10 s). A fast shutdown (the image's STOPSIGNAL, SIGINT) checkpoints first.
+STOP_GRACE_SECONDS = 60
+# Healthcheck timings, written the way the provider reads them back (Go time.Duration.String()).
+HEALTH_INTERVAL_S, HEALTH_TIMEOUT_S, HEALTH_START_PERIOD_S, HEALTH_RETRIES = 3, 5, 60, 10
+# sslmode=require encrypts but cannot verify the snakeoil certificate (the same in every copy
+# of the image); channel_binding=require makes the scram exchange bind to this TLS channel,
+# so a relay in between cannot complete the login (libpq >= 13).
+URL_SSL_QUERY = "sslmode=require&channel_binding=require"
 
 
 def image_reference(engine_version: str) -> str:
@@ -82,7 +95,12 @@ class DockerPostgres(pulumi.ComponentResource):
         tags = database_tags(args.stack, args.databases)
         self._labels = docker_labels(tags)
         self._roles = [
-            RoleSpec(db_name=db.db_name, role=role_name(db.db_name), password_env=password_env_for(db.db_name))
+            RoleSpec(
+                db_name=db.db_name,
+                role=role_name(db.db_name),
+                connection_limit=db.connection_limit,
+                settings=db.role_settings(),
+            )
             for _, db in sorted(args.databases.items())
         ]
 
@@ -147,18 +165,17 @@ class DockerPostgres(pulumi.ComponentResource):
 
     def _create_container(self, image, admin_password, passwords) -> docker.Container:
         args = self._args
-        names = [password_env_for(db.db_name) for _, db in sorted(args.databases.items())]
-        # One Output for the whole list (not one concat per password): fewer tasks per container.
-        envs = pulumi.Output.all(admin_password.result, *[passwords[k].result for k in sorted(args.databases)]).apply(
-            lambda pw: [
-                f"POSTGRES_USER={ADMIN_USER}",
-                f"POSTGRES_PASSWORD={pw[0]}",
-                "POSTGRES_DB=postgres",
-                # scram for the entrypoint's own TCP rule too; our pg_hba replaces it anyway.
-                "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
-                *[f"{name}={value}" for name, value in zip(names, pw[1:])],
-            ]
-        )
+        # Each password an upload of its own, root:root 0400 (the provider writes uploads as
+        # root with `permissions`: resource_docker_container_funcs.go, tar header Mode from
+        # permissions, no Uid/Gid), never an environment variable: `docker inspect` shows
+        # envs, and the server process would inherit them.
+        secrets = [(ADMIN_SECRET, admin_password)] + [
+            (db.db_name, passwords[key]) for key, db in sorted(args.databases.items())
+        ]
+        secret_uploads = [
+            docker.ContainerUploadArgs(file=secret_file(name), content=pulumi.Output.secret(pw.result), permissions=SECRET_PERMISSIONS)
+            for name, pw in secrets
+        ]
         return docker.Container(
             f"{self._name}-postgres",
             name=f"bulkhead-{args.stack}-{self._name}",
@@ -167,50 +184,53 @@ class DockerPostgres(pulumi.ComponentResource):
             # idempotent init on every start (see the module docstring).
             entrypoints=["/bin/bash", START_SCRIPT_PATH],
             command=["postgres", *server_flags(args.parameters)],
-            # The mock runtime does not apply schema secrets, so mark the passwords here explicitly.
-            envs=pulumi.Output.secret(envs),
+            # No password here: the image needs POSTGRES_PASSWORD only to initdb an empty
+            # data directory, and start.sh hands it a throwaway for that (postgres_init).
+            envs=[
+                f"POSTGRES_USER={ADMIN_USER}",
+                "POSTGRES_DB=postgres",
+                "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
+            ],
             ports=[{"internal": CONTAINER_PORT, "external": args.port, "ip": "127.0.0.1", "protocol": "tcp"}],
             networks_advanced=[{"name": self.network.name, "aliases": [self._name]}],
             volumes=[{"volume_name": self.volume.name, "container_path": DATA_PATH}],
-            # No /docker-entrypoint-initdb.d script: start.sh runs the init, once per start
-            # (an initdb.d copy would run it a second time, concurrently, on a first start).
             uploads=[
                 {"file": START_SCRIPT_PATH, "content": start_script(self._roles), "executable": True},
+                {"file": HEALTH_SCRIPT_PATH, "content": health_script(), "executable": True},
                 {"file": HBA_PATH, "content": pg_hba_conf(self._roles)},
-                # peer map for the admin over the unix socket, so the init works with an old admin password
+                # peer map for the admin over the unix socket: root only
                 {"file": IDENT_PATH, "content": pg_ident_conf()},
+                *secret_uploads,
             ],
-            # Healthy = start.sh has applied the init on THIS start (its marker, removed when
-            # it starts) and the server accepts TCP. So `wait` below returns only after the
-            # roles, databases and passwords match this deployment. The probe's database is
-            # one pg_hba admits the admin to: a rejected pair would log two FATALs every 5s.
+            # Healthy = start.sh has applied the init on THIS start without a problem and the
+            # server it started accepts connections. The check opens no connection (nothing in
+            # the server log, `log_connections` or not) and prints the reason when unhealthy.
             healthcheck={
-                "tests": [
-                    "CMD-SHELL",
-                    f"test -f {READY_FILE} && pg_isready -h 127.0.0.1 -p {CONTAINER_PORT}"
-                    f" -U {ADMIN_USER} -d {ping_database(self._roles)}",
-                ],
-                "interval": "5s",
-                "timeout": "3s",
-                "retries": 10,
-                "start_period": "20s",
+                "tests": ["CMD", "/bin/bash", HEALTH_SCRIPT_PATH],
+                "interval": go_duration(HEALTH_INTERVAL_S),
+                "timeout": go_duration(HEALTH_TIMEOUT_S),
+                "retries": HEALTH_RETRIES,
+                "start_period": go_duration(HEALTH_START_PERIOD_S),
             },
             memory=args.memory_mb,
             # A hard cap on swap too, so a runaway query cannot take the laptop down.
             memory_swap=args.memory_mb,
-            cpus=f"{args.cpus:g}",
+            cpus=cpus_string(args.cpus),
             shm_size=min(256, max(64, args.memory_mb // 4)),
             restart="unless-stopped",
             labels=self._labels,
+            # A replacement stops the old container with this grace (SIGINT from the image's
+            # STOPSIGNAL, passed on by start.sh): a clean shutdown, no crash recovery next start.
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
+            stop_timeout=STOP_GRACE_SECONDS,
             # `wait` makes `pulumi up` finish only once the healthcheck passes.
             wait=True,
-            wait_timeout=120,
+            wait_timeout=180,
             # Not protected: the container holds no data (the volume does), and almost every
             # container setting is replace-on-change, so protect would block every change.
-            opts=self._child(
-                # Passwords live in envs: keep them out of diffs and logs.
-                additional_secret_outputs=["envs"],
-            ),
+            # Only the password uploads' contents are secret (Output.secret above), so the
+            # policy pack can still read the pg_hba upload.
+            opts=self._child(),
         )
 
     def _connection(self, db_key: str, db: Database, password: random.RandomPassword) -> dict:
@@ -222,7 +242,7 @@ class DockerPostgres(pulumi.ComponentResource):
         def url(host: str, port: int) -> pulumi.Output:
             return pulumi.Output.secret(
                 secret_password.apply(
-                    lambda pw: f"postgresql://{username}:{quote(pw, safe='')}@{host}:{port}/{db.db_name}?sslmode=require"
+                    lambda pw: f"postgresql://{username}:{quote(pw, safe='')}@{host}:{port}/{db.db_name}?{URL_SSL_QUERY}"
                 )
             )
 

@@ -1,71 +1,85 @@
 """Init of a bulkhead PostgreSQL container (DESIGN section 4, Docker).
 
-Plain functions, no Pulumi: the Docker component uploads what these return into
-the official `postgres:<major>-bookworm` image.
+Plain functions, no Pulumi: the Docker component uploads what these return into a
+`postgres:<major>` image (the official one, or the tests' look-alike built from
+Debian's packages: scripts/build-test-images).
 
-* `start_script` goes to `START_SCRIPT_PATH` and is the container's entrypoint: it
-  runs the image's `docker-entrypoint.sh`, and on EVERY start, once the final
-  server is up, runs `init_sql` as the admin over the unix socket.
-* `init_script` is the same init as a standalone bash script (what the image's
-  /docker-entrypoint-initdb.d would run). The container no longer uploads it:
-  initdb.d runs only when the data directory is empty, and the volume is kept.
-* `pg_hba_conf` goes to `HBA_PATH` and is selected with `-c hba_file=...`.
-* `pg_ident_conf` goes to `IDENT_PATH` and is selected with `-c ident_file=...`.
-* `server_flags` is the container's argument list after `postgres`.
+* `start_script` goes to `START_SCRIPT_PATH` and is the container's entrypoint (PID 1,
+  root). On EVERY start it starts the server through the image's
+  `docker-entrypoint.sh` and then applies the catalogue as the admin over the unix
+  socket: roles, databases, passwords, limits (SQL from components/role_sql.py).
+* `health_script` goes to `HEALTH_SCRIPT_PATH` and is the healthcheck: it opens no
+  connection (so nothing in the server log, whatever `log_connections` says), it
+  reads the wrapper's status file and the server's postmaster.pid, and prints the
+  reason when unhealthy.
+* `pg_hba_conf`, `pg_ident_conf`, `server_flags`: as their names say.
 
 Why on every start: the volume outlives the container (`keep_volumes`), so after
-`pulumi destroy` + `pulumi up` the container comes with NEW generated passwords
-for a cluster that still has the OLD ones, and a database added to a shared
-server arrives in a container whose data directory already exists. Re-applying
-the idempotent init at each start converges the cluster to the catalogue: roles
-and databases are created when missing, every password (the admin's too) is set
-to the one in the container's environment.
+`pulumi destroy` + `up` the container comes with NEW generated passwords for a
+cluster that still has the OLD ones, and a database added to a shared server
+arrives in a container whose data directory already exists.
 
-The admin reaches the socket by `peer` authentication (OS users root and
-postgres, via pg_ident.conf), so the init works even when the kept cluster
-still has an old admin password.
+Passwords: each is an upload of its own under `SECRETS_DIR` (root:root 0400, the
+directory 0700, enforced again by the wrapper), never an environment variable. The
+wrapper unsets POSTGRES_PASSWORD/PGPASSWORD before starting anything, so the server
+process (and any code it runs: COPY ... PROGRAM, untrusted languages) inherits none;
+psql reads each file itself (`\\set pw `cat FILE``) and the SQL refers to `:'pw'`.
+The image's entrypoint requires a password only to initdb an empty data directory:
+that first start runs with a random throwaway (a password nobody has), socket only,
+and is stopped at once; the init then sets the real admin password.
 
-Separation of services is enforced twice (defence in depth): pg_hba only lets a
-role in over TLS to its *own* database, and the CONNECT privilege on every
-database is revoked from PUBLIC and granted to the owning role only. Either
-layer alone keeps roles apart; a mistake in one is caught by the other.
+A tenant's database is never entered on a normal start: the `public` schema is made
+the owner's once, when bulkhead creates the database (from template1, whose `public`
+has no PUBLIC privileges either), before the tenant has anything in it. Everything
+else runs in the maintenance database `postgres`, which no tenant can connect to or
+configure. Each tenant's part runs as its own psql session: a problem with one
+(reported in the log and in the healthcheck's reason) never stops the server or the
+other tenants' part.
 
-Passwords never appear in anything generated here, nor on a command line: psql
-reads them from the container's environment into variables (`\set pw_<role>
-`printenv VAR``, the admin's from $POSTGRES_PASSWORD), and the SQL refers to them
-as `:'pw_<role>'`, which psql quotes as a literal.
+Major version: the data directory is `<volume>/pg<major>` (a kept volume from
+before this layout holds its cluster at the volume's root and keeps it there while
+the major matches). A new major finds no cluster of its own, initialises an empty
+one next to the old one, and says so in the log and the health output; the old
+major's data is never touched, and setting `engine_version` back brings it back.
+Moving data across majors is `bulkhead dump` on the old major, `restore` on the new.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Mapping, Sequence
+
+from . import role_sql
+from .role_sql import PasswordLogin, RoleSpec, quote_ident, quote_literal  # noqa: F401  (re-exported)
 
 ADMIN_USER = "bulkhead_admin"  # custom admin, never `postgres`
 HBA_PATH = "/etc/bulkhead/pg_hba.conf"  # uploaded into the container
 IDENT_PATH = "/etc/bulkhead/pg_ident.conf"  # uploaded into the container
 START_SCRIPT_PATH = "/etc/bulkhead/start.sh"  # uploaded; the container's entrypoint
-# Where the image's initdb.d would take the init script. NOT uploaded any more
-# (see the module docstring); kept so that callers can check it stays absent.
-INIT_SCRIPT_PATH = "/docker-entrypoint-initdb.d/10-bulkhead-init.sh"
-# Touched by `start_script` once the init has run on this start; the healthcheck needs it.
-READY_FILE = "/var/run/postgresql/bulkhead-ready"
+HEALTH_SCRIPT_PATH = "/etc/bulkhead/health.sh"  # uploaded; the container's healthcheck
+SECRETS_DIR = "/etc/bulkhead/secrets"  # one upload per password, root:root 0400
+SECRET_PERMISSIONS = "0400"
+ADMIN_SECRET = "admin"
+# The wrapper's status (root-owned: the server's OS user cannot fake a healthy state).
+STATUS_DIR = "/run/bulkhead"
+READY_FILE = f"{STATUS_DIR}/ready"
+# Where the image mounts the data volume (the official image's VOLUME and PGDATA).
+DATA_ROOT = "/var/lib/postgresql/data"
 # The image's entrypoint, on PATH in the official image.
 IMAGE_ENTRYPOINT = "docker-entrypoint.sh"
 # pg_ident.conf map under which OS users may log in as the admin over the socket (peer).
 IDENT_MAP = "bulkhead"
-# root: `start_script` (PID 1 of the container) and `docker exec`; postgres: the
-# image's entrypoint after it drops privileges (its first-start setup uses psql).
-ADMIN_OS_USERS = ("root", "postgres")
+# Only root: the wrapper (PID 1) and `docker exec`. NOT `postgres`: that is the server's
+# own OS user, so code running inside the server could reach the socket as it.
+ADMIN_OS_USERS = ("root",)
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
 
-# Where the image's servers (temporary init server and final server) put their unix socket.
+# Where the image's servers put their unix socket.
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
 DEFAULT_PORT = 5432
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+NAME_RE = role_sql.NAME_RE
 ENV_VAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 PARAMETER_RE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 
@@ -91,30 +105,21 @@ SYSTEM_DATABASES = ("postgres", "template1")
 RESERVED_DATABASES = frozenset({*SYSTEM_DATABASES, "template0"})
 
 _HEREDOC_END = "BULKHEAD_SQL"
+# psql variable holding the password being set (lower case: never one of psql's own).
+_PW_VAR = "bulkhead_pw"
 
 
-@dataclass(frozen=True)
-class RoleSpec:
-    db_name: str  # PostgreSQL database name, ^[a-z][a-z0-9_]{0,62}$
-    role: str  # its login role (the owner), same charset
-    password_env: str  # name of the container env var holding the role's password
+def secret_file(name: str) -> str:
+    """Upload path of a password: `admin`, or `role-<db_name>` for a database's login role."""
+    if name != ADMIN_SECRET:
+        _check_name(name, "database name")
+        name = f"role-{name}"
+    return f"{SECRETS_DIR}/{name}"
 
 
-# --------------------------------------------------------------------- quoting
-
-
-def quote_ident(name: str) -> str:
-    """SQL identifier, always double-quoted (like PostgreSQL's quote_ident, but unconditional)."""
-    if "\x00" in name:
-        raise ValueError("an identifier cannot contain NUL")
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    """SQL string literal for a server with standard_conforming_strings=on (the default since 9.1)."""
-    if "\x00" in value:
-        raise ValueError("a string literal cannot contain NUL")
-    return "'" + value.replace("'", "''") + "'"
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"{what} {name!r} must match {NAME_RE.pattern}")
 
 
 def _hba_quote(name: str) -> str:
@@ -125,265 +130,201 @@ def _hba_quote(name: str) -> str:
     return f'"{name}"'
 
 
-# ------------------------------------------------------------------ validation
-
-
-def password_env_for(db_name: str) -> str:
-    """Container env var holding the password of the role owning `db_name`."""
-    _check_name(db_name, "database name")
-    return f"BULKHEAD_PASSWORD_{db_name.upper()}"
-
-
-def _check_name(name: str, what: str) -> None:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ValueError(f"{what} {name!r} must match {NAME_RE.pattern}")
-
-
-def _psql_var(role: str) -> str:
-    # Lower case, so it can never collide with psql's own (upper case) variables.
-    return f"pw_{role}"
-
-
 def _validated(roles: Sequence[RoleSpec]) -> list[RoleSpec]:
     roles = list(roles)
-    seen_db: set[str] = set()
-    env_of: dict[str, str] = {}
     for spec in roles:
         if not isinstance(spec, RoleSpec):
             raise TypeError(f"expected RoleSpec, got {spec!r}")
-        _check_name(spec.db_name, "database name")
-        _check_name(spec.role, "role name")
-        if not isinstance(spec.password_env, str) or not ENV_VAR_RE.match(spec.password_env):
-            raise ValueError(f"password env var {spec.password_env!r} must match {ENV_VAR_RE.pattern}")
-        if spec.db_name in seen_db:
-            raise ValueError(f"database {spec.db_name!r} is listed twice")
-        if spec.db_name in RESERVED_DATABASES:
-            raise ValueError(f"database name {spec.db_name!r} is reserved by PostgreSQL")
-        if spec.role in RESERVED_ROLES or spec.role.startswith("pg_"):
+        if spec.role in RESERVED_ROLES:
             raise ValueError(f"role name {spec.role!r} is reserved (admin, postgres or pg_*)")
-        if env_of.setdefault(spec.role, spec.password_env) != spec.password_env:
-            raise ValueError(
-                f"role {spec.role!r} has two password env vars ({env_of[spec.role]} and {spec.password_env});"
-                " one role has one password"
-            )
-        seen_db.add(spec.db_name)
+    role_sql.check_unique(roles)
     return roles
-
-
-def _unique_roles(roles: Sequence[RoleSpec]) -> list[RoleSpec]:
-    out: dict[str, RoleSpec] = {}
-    for spec in roles:
-        out.setdefault(spec.role, spec)
-    return list(out.values())
 
 
 # ------------------------------------------------------------------------- SQL
 
+_QUIET_LOG = [
+    # Keep passwords out of the server log whatever the catalogue's log settings.
+    "SET log_statement = 'none'",
+    "SET log_min_duration_statement = -1",
+    "SET log_min_error_statement = 'panic'",
+]
 
-def init_sql(roles: Sequence[RoleSpec]) -> str:
-    """psql script creating each database's login role and database, idempotently.
 
-    Needs psql variables `pw_<role>` and `pw_bulkhead_admin` (see `init_script`),
-    and a superuser session (the admin). Safe to re-run on an
-    existing cluster: roles and databases are created only when missing, and
-    everything else (attributes, password, ownership, privileges) is re-applied,
-    so the cluster converges to what the catalogue says.
-    """
+def _sql(statements: Sequence[str]) -> list[str]:
+    return [f"{s};" for s in statements]
+
+
+def server_sql(roles: Sequence[RoleSpec]) -> str:
+    """psql script, the server-wide part of the init (as the admin, database `postgres`).
+
+    Needs the psql variable `bulkhead_pw` (the admin's password). The admin's password,
+    CONNECT/TEMPORARY on every non-service database revoked from PUBLIC, and template1's
+    `public` schema closed, so every database created later starts closed too."""
     roles = _validated(roles)
-    names = {s.role for s in roles}
-    out: list[str] = [
-        "-- Generated by bulkhead (components/postgres_init.py). Idempotent.",
-        "-- Keep passwords out of the server log whatever the catalogue's log settings.",
-        "SET log_statement = 'none';",
-        "SET log_min_duration_statement = -1;",
-        "SET log_min_error_statement = 'panic';",
-        "SET password_encryption = 'scram-sha-256';",
-        "",
-        # The kept volume may hold an older admin password (destroy + up makes a new one):
-        # the container's $POSTGRES_PASSWORD is the one that counts.
-        "-- the admin's password (from $POSTGRES_PASSWORD)",
-        "\\set VERBOSITY terse",
-        f"ALTER ROLE {quote_ident(ADMIN_USER)} WITH PASSWORD :'{_psql_var(ADMIN_USER)}';",
-        "\\set VERBOSITY default",
-        "",
-    ]
-
-    for spec in _unique_roles(roles):
-        role_i, role_l = quote_ident(spec.role), quote_literal(spec.role)
-        out += [
-            f"-- login role {spec.role} (password from ${spec.password_env})",
-            f"SELECT {quote_literal('CREATE ROLE ' + role_i)}",
-            f"  WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {role_l})",
-            "\\gexec",
-            # terse: an error must not echo the statement (with the password) to the log
-            "\\set VERBOSITY terse",
-            f"ALTER ROLE {role_i} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"
-            f" NOREPLICATION NOBYPASSRLS PASSWORD :'{_psql_var(spec.role)}';",
-            "\\set VERBOSITY default",
-            "",
-        ]
-
-    for spec in roles:
-        db_i, db_l, role_i = quote_ident(spec.db_name), quote_literal(spec.db_name), quote_ident(spec.role)
-        out += [
-            f"-- database {spec.db_name}, owned by {spec.role}",
-            f"SELECT {quote_literal(f'CREATE DATABASE {db_i} OWNER {role_i}')}",
-            f"  WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = {db_l})",
-            "\\gexec",
-            f"ALTER DATABASE {db_i} OWNER TO {role_i};",
-            "",
-        ]
-
-    # Layer 2 of 2 (layer 1 is pg_hba_conf): nobody but a database's owner holds
-    # CONNECT/TEMPORARY on it, so a role that got past pg_hba is still refused.
-    out += ["-- Only a database's owner may connect to it; nobody may connect to the system databases."]
-    for db in SYSTEM_DATABASES:
-        out.append(f"REVOKE CONNECT, TEMPORARY ON DATABASE {quote_ident(db)} FROM PUBLIC;")
-    for spec in roles:
-        db_i = quote_ident(spec.db_name)
-        out.append(f"REVOKE CONNECT, TEMPORARY ON DATABASE {db_i} FROM PUBLIC;")
-        others = sorted(names - {spec.role})
-        if others:  # converge: undo any grant made by hand to another service's role
-            out.append(
-                f"REVOKE ALL ON DATABASE {db_i} FROM {', '.join(quote_ident(r) for r in others)};"
-            )
-        out.append(f"GRANT CONNECT, TEMPORARY ON DATABASE {db_i} TO {quote_ident(spec.role)};")
     known = ", ".join(quote_literal(d) for d in [*SYSTEM_DATABASES, *(s.db_name for s in roles)])
-    out += [
+    out = [
+        "-- Generated by bulkhead (components/postgres_init.py): server-wide init. Idempotent.",
+        *_sql(role_sql.hardened_session_statements()),
+        *_sql(_QUIET_LOG),
+        f"ALTER ROLE {quote_ident(ADMIN_USER)} WITH PASSWORD :'{_PW_VAR}';",
+        "\\unset " + _PW_VAR,
+        *[f"REVOKE CONNECT, TEMPORARY ON DATABASE {quote_ident(db)} FROM PUBLIC;" for db in SYSTEM_DATABASES],
         "-- any other database on this server (e.g. the image's $POSTGRES_DB), template0 aside",
-        "SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', datname)",
-        f"  FROM pg_catalog.pg_database WHERE datname <> 'template0' AND datname NOT IN ({known})",
-        "  ORDER BY datname",
+        "SELECT pg_catalog.format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', datname)",
+        "  FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.<>) 'template0'",
+        f"  AND NOT datname OPERATOR(pg_catalog.=) ANY (ARRAY[{known}]::pg_catalog.name[]) ORDER BY datname",
         "\\gexec",
+        # template1 is the admin's alone (no tenant can connect to it): databases copy it.
+        "\\connect template1",
+        *_sql(role_sql.hardened_session_statements()),
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
         "",
     ]
+    return "\n".join(out)
 
-    for spec in roles:
-        role_i = quote_ident(spec.role)
-        has_public = "WHERE EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'public')"
-        out += [
-            f"-- inside {spec.db_name}: the public schema is the owner's alone",
-            f"\\connect {quote_ident(spec.db_name)}",
-            f"SELECT {quote_literal('ALTER SCHEMA public OWNER TO ' + role_i)} {has_public}",
-            "\\gexec",
-            f"SELECT 'REVOKE ALL ON SCHEMA public FROM PUBLIC' {has_public}",
-            "\\gexec",
-            "",
-        ]
 
+def tenant_sql(spec: RoleSpec, others: Sequence[RoleSpec] = ()) -> str:
+    """psql script for one database of the server (as the admin, database `postgres`).
+
+    Needs the psql variable `bulkhead_pw` (the role's password). Role statements and
+    ownership from role_sql; the database created when missing and only then entered
+    (its `public` schema made the owner's); grants by hand to the other tenants undone."""
+    role_i, db_i = quote_ident(spec.role), quote_ident(spec.db_name)
+    login = PasswordLogin(f":'{_PW_VAR}'")
+    other_roles = ", ".join(quote_literal(o.role) for o in others if o.role != spec.role)
+    out = [
+        f"-- Generated by bulkhead (components/postgres_init.py): database {spec.db_name}, role {spec.role}.",
+        *_sql(role_sql.hardened_session_statements()),
+        *_sql(_QUIET_LOG),
+        *_sql(role_sql.role_statements(spec, login)),
+        f"\\unset {_PW_VAR}",
+        f"SELECT NOT EXISTS ({role_sql.database_exists_query(spec)}) AS bulkhead_create",
+        "\\gset",
+        "\\if :bulkhead_create",
+        f"{role_sql.create_database_statement(spec)};",
+        "\\endif",
+        *_sql(role_sql.ownership_statements(spec)),
+        # converge: undo any grant made by hand to another tenant's role (those that exist yet)
+        *(
+            [
+                f"SELECT pg_catalog.format('REVOKE ALL ON DATABASE %I FROM %I', {quote_literal(spec.db_name)}, rolname)",
+                f"  FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) ANY (ARRAY[{other_roles}]::pg_catalog.name[])",
+                "  ORDER BY rolname",
+                "\\gexec",
+            ]
+            if other_roles
+            else []
+        ),
+        "\\if :bulkhead_create",
+        f"\\connect {db_i}",
+        *_sql(role_sql.in_database_statements(spec)),
+        "\\endif",
+        "",
+    ]
     sql = "\n".join(out)
-    assert _HEREDOC_END not in sql.splitlines()
+    assert _HEREDOC_END not in sql.splitlines() and role_i
     return sql
 
 
-def _require_passwords(roles: Sequence[RoleSpec]) -> list[str]:
-    """bash lines failing loudly (naming the variable, never a value) when a password is unset or empty."""
-    lines = [': "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD (password of the admin) must be set}"']
-    for spec in _unique_roles(roles):
-        lines.append(
-            f': "${{{spec.password_env}:?{spec.password_env} (password of role {spec.role}) must be set}}"'
-        )
-    return lines
+def _psql_run(secret: str, sql: str, indent: str = "  ") -> list[str]:
+    """bash lines: run `sql` with psql as the admin; the password file read by psql itself.
 
-
-def _psql_init(roles: Sequence[RoleSpec], connect: Sequence[str], indent: str = "") -> list[str]:
-    """bash lines running `init_sql(roles)` with psql; `connect` are the (already quoted) connection options.
-
-    Passwords go to psql as variables that psql itself reads from the environment
-    (`\\set pw `printenv VAR``), not as `-v` arguments: a command line is visible
-    to anyone who can run `ps` or `docker top`. The SQL is a quoted heredoc, so
-    bash expands nothing in it.
-    """
-    lines = [
-        f"{indent}PGHOSTADDR= psql -v ON_ERROR_STOP=1 --no-psqlrc --no-password --quiet \\",
-        f"{indent}  {' '.join(connect)} \\",
-        f"{indent}  <<'{_HEREDOC_END}'",
-        f"\\set {_psql_var(ADMIN_USER)} `printenv POSTGRES_PASSWORD`",
-    ]
-    for spec in _unique_roles(roles):
-        lines.append(f"\\set {_psql_var(spec.role)} `printenv {spec.password_env}`")
-    lines += [init_sql(roles), _HEREDOC_END]
-    return lines
-
-
-def _socket_dir_lines() -> list[str]:
+    A quoted heredoc: bash expands nothing in the SQL. VERBOSITY terse: an error never
+    echoes the statement (a password) to the log."""
     return [
-        'bulkhead_socket_dir="${PGHOST:-' + DEFAULT_SOCKET_DIR + '}"',
-        'case "$bulkhead_socket_dir" in /*) ;; *) bulkhead_socket_dir=' + DEFAULT_SOCKET_DIR + " ;; esac",
+        f"{indent}PGHOSTADDR= PGPASSWORD= psql -v ON_ERROR_STOP=1 -v VERBOSITY=terse --no-psqlrc --no-password \\",
+        f'{indent}  --quiet --host "$bulkhead_socket_dir" --port "$bulkhead_port" --username {ADMIN_USER} \\',
+        f"{indent}  --dbname postgres >/dev/null <<'{_HEREDOC_END}'",
+        "\\set VERBOSITY terse",
+        # psql runs the backquoted command itself: the password never passes through bash
+        f'\\set {_PW_VAR} `cat "${{BULKHEAD_SECRETS_DIR:-{SECRETS_DIR}}}/{secret}"`',
+        sql,
+        _HEREDOC_END,
     ]
+
+
+# ---------------------------------------------------------------------- scripts
+
+
+def _init_lines(roles: Sequence[RoleSpec]) -> list[str]:
+    """bash lines applying `server_sql` and each `tenant_sql`, each its own psql session; a
+    failure calls `bulkhead_problem` (defined by the script) and the next part still runs.
+    Needs $bulkhead_socket_dir, $bulkhead_port, $bulkhead_secrets_dir, $bulkhead_err and a
+    `bulkhead_check_stop` function (called before each part)."""
+    lines = [
+        "bulkhead_server_init() {",
+        *_psql_run(ADMIN_SECRET, server_sql(roles)),
+        "}",
+        "bulkhead_check_stop",
+        'if ! bulkhead_server_init 2>"$bulkhead_err"; then',
+        '  bulkhead_problem "server-wide init failed: $(tr \'\\n\' \' \' < "$bulkhead_err")"',
+        "fi",
+    ]
+    for spec in roles:
+        fn = f"bulkhead_init_{spec.db_name}"
+        secret = f'"$bulkhead_secrets_dir/role-{spec.db_name}"'
+        lines += [
+            f"{fn}() {{",
+            *_psql_run(f"role-{spec.db_name}", tenant_sql(spec, roles)),
+            "}",
+            "bulkhead_check_stop",
+            f"if [ ! -s {secret} ]; then",
+            f'  bulkhead_problem "database {spec.db_name}: password file {SECRETS_DIR}/role-{spec.db_name} is missing or empty"',
+            f'elif ! {fn} 2>"$bulkhead_err"; then',
+            f'  bulkhead_problem "database {spec.db_name}: $(tr \'\\n\' \' \' < "$bulkhead_err")"',
+            "fi",
+        ]
+    return lines
 
 
 def init_script(roles: Sequence[RoleSpec]) -> str:
-    """bash script that feeds `init_sql(roles)` to psql, as /docker-entrypoint-initdb.d would run it.
-
-    Not uploaded to the container any more (`start_script` runs the same SQL on
-    every start); kept as the standalone form of the init, e.g. to re-apply it
-    by hand. Works both executed and sourced (the entrypoint sources
-    non-executable *.sh files). It connects like the entrypoint's own
-    `docker_process_sql`: as $POSTGRES_USER to $POSTGRES_DB over the unix socket
-    ($PGHOST when that is a directory, else /var/run/postgresql).
-    """
+    """bash script applying the init to a running server, as `start_script` does after start-up
+    (e.g. by hand: `docker exec CONTAINER bash` with this script). Exit 1 if any part failed
+    (each failure printed, names only), after trying every part."""
     roles = _validated(roles)
-    lines = [
-        "#!/usr/bin/env bash",
-        "# Generated by bulkhead (components/postgres_init.py): creates each database's",
-        "# login role and database and keeps roles apart. Idempotent; safe to re-run.",
-        "set -Eeo pipefail",
-        ': "${POSTGRES_USER:?POSTGRES_USER must be set}"',
-        *_require_passwords(roles),
-        *_socket_dir_lines(),
-        *_psql_init(
-            roles,
-            ['--host "$bulkhead_socket_dir"', '--username "$POSTGRES_USER"', '--dbname "${POSTGRES_DB:-$POSTGRES_USER}"'],
-        ),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def ping_database(roles: Sequence[RoleSpec]) -> str:
-    """Database for `pg_isready -U ADMIN_USER` probes over TCP: one pg_hba admits the admin to.
-
-    pg_isready hangs up at the password prompt, which the server does not log;
-    a pair pg_hba rejects (the admin to `postgres`) logs two FATAL lines per probe.
-    """
-    roles = _validated(roles)
-    return roles[0].db_name if roles else "postgres"  # validated: a plain word, safe in a shell
+    return "\n".join(
+        [
+            "#!/usr/bin/env bash",
+            "# Generated by bulkhead (components/postgres_init.py): the init, standalone.",
+            "set -Eeo pipefail",
+            "bulkhead_failed=",
+            "bulkhead_problem() { printf 'bulkhead init: PROBLEM: %s\\n' \"$*\" >&2; bulkhead_failed=1; }",
+            'bulkhead_secrets_dir="${BULKHEAD_SECRETS_DIR:-' + SECRETS_DIR + '}"',
+            'bulkhead_port="${PGPORT:-' + str(DEFAULT_PORT) + '}"',
+            'bulkhead_socket_dir="${PGHOST:-' + DEFAULT_SOCKET_DIR + '}"',
+            'bulkhead_err="$(mktemp)"',
+            "trap 'rm -f -- \"$bulkhead_err\"' EXIT",
+            "bulkhead_check_stop() { :; }",
+            *_init_lines(roles),
+            '[ -z "$bulkhead_failed" ] || exit 1',
+            "",
+        ]
+    )
 
 
 def start_script(roles: Sequence[RoleSpec]) -> str:
     """bash script, the container's entrypoint (`bash START_SCRIPT_PATH postgres <flags>`).
 
-    1. Removes the ready marker ($BULKHEAD_READY_FILE, default `READY_FILE`).
-    2. Runs the image's `docker-entrypoint.sh "$@"` in the background (first
-       start: initdb, temporary server, then the final server; later starts: just
-       the final server) and forwards SIGTERM/SIGINT to it.
-    3. Waits until the FINAL server accepts TCP on 127.0.0.1:$PGPORT (default
-       5432). The entrypoint's temporary init server listens on no TCP
-       (`listen_addresses=''`), so this never runs the init against it.
-    4. Runs `init_sql(roles)` as the admin over the unix socket ($PGHOST when
-       that is a directory, else /var/run/postgresql) with peer authentication,
-       so an old admin password in a kept volume does not lock it out.
-    5. Touches the ready marker; the container's healthcheck requires it.
-    6. Waits for the server and exits with its status: 0 after a SIGTERM/SIGINT
-       shutdown (postgres exits 0 from smart/fast shutdown); in the rare race
-       where the server is reaped while `wait` is interrupted by the signal, the
-       status of the interrupted wait, 143 (SIGTERM) or 130 (SIGINT).
-
-    If the init fails (and no stop was asked for) it stops the server and exits
-    1, so the container does not report healthy with stale passwords. A missing
-    password variable fails before the server is started. With a first argument
-    that is neither `postgres` nor a flag, it just execs the image's entrypoint.
+    1. Secrets root-only; POSTGRES_PASSWORD/PGPASSWORD unset; the admin's password
+       file must exist (else exit 1 before anything starts).
+    2. PGDATA: `$BULKHEAD_DATA_ROOT` (default DATA_ROOT) when it holds this major's
+       cluster (the layout before per-major directories), else `<root>/pg<major>`.
+    3. Empty PGDATA: the image's entrypoint initialises it with a throwaway password,
+       socket only; the wrapper stops that server once it is up.
+    4. The image's entrypoint, without any password in its environment, starts the
+       final server; the wrapper waits until THAT process (its own child, by pid in
+       postmaster.pid) accepts connections. SIGTERM/SIGINT (the image's STOPSIGNAL)
+       are forwarded as received at any time.
+    5. `server_sql`, then `tenant_sql` per database, each its own psql; failures are
+       logged and written to the status file, and the server keeps running.
+    6. `$BULKHEAD_STATUS_DIR/ready` written (the healthcheck's reason), then waits for
+       the server and exits with its status.
     """
     roles = _validated(roles)
-    ping_db = ping_database(roles)
     lines = [
         "#!/usr/bin/env bash",
         "# Generated by bulkhead (components/postgres_init.py): the container's entrypoint.",
-        "# The image runs /docker-entrypoint-initdb.d only when the data directory is empty,",
-        "# but the volume is kept across `pulumi destroy`/`up` and across container",
-        "# replacements, so the (idempotent) init runs here, on every start, once the final",
-        "# server is up: passwords follow the environment, added databases get created.",
         "set -Eeo pipefail",
         "",
         'case "${1:-}" in',
@@ -392,14 +333,45 @@ def start_script(roles: Sequence[RoleSpec]) -> str:
         "esac",
         "",
         "bulkhead_log() { printf 'bulkhead start.sh: %s\\n' \"$*\" >&2; }",
-        "",
-        'bulkhead_ready_file="${BULKHEAD_READY_FILE:-' + READY_FILE + '}"',
-        "# A restarted container keeps its filesystem: the marker of the last start must go.",
-        'rm -f -- "$bulkhead_ready_file"',
-        "# Fail before starting anything when a password is missing (names only, never values).",
-        *_require_passwords(roles),
+        'bulkhead_status_dir="${BULKHEAD_STATUS_DIR:-' + STATUS_DIR + '}"',
+        'bulkhead_secrets_dir="${BULKHEAD_SECRETS_DIR:-' + SECRETS_DIR + '}"',
+        'bulkhead_data_root="${BULKHEAD_DATA_ROOT:-' + DATA_ROOT + '}"',
         'bulkhead_port="${PGPORT:-' + str(DEFAULT_PORT) + '}"',
-        *_socket_dir_lines(),
+        'bulkhead_socket_dir="${PGHOST:-' + DEFAULT_SOCKET_DIR + '}"',
+        'case "$bulkhead_socket_dir" in /*) ;; *) bulkhead_socket_dir=' + DEFAULT_SOCKET_DIR + " ;; esac",
+        'mkdir -p -- "$bulkhead_status_dir"',
+        "# A restarted container keeps its filesystem: the status of the last start must go.",
+        'rm -f -- "$bulkhead_status_dir/ready" "$bulkhead_status_dir/problems" "$bulkhead_status_dir/notes"',
+        "bulkhead_problem() { bulkhead_log \"PROBLEM: $*\"; printf '%s\\n' \"$*\" >> \"$bulkhead_status_dir/problems\"; }",
+        "bulkhead_note() { bulkhead_log \"$*\"; printf '%s\\n' \"$*\" >> \"$bulkhead_status_dir/notes\"; }",
+        "",
+        "# Passwords: files readable by root only, never in the environment of anything started here.",
+        'if [ "$(id -u)" = 0 ]; then',
+        '  chown -R root:root -- "$bulkhead_secrets_dir" 2>/dev/null || true',
+        '  chmod 0700 -- "$bulkhead_secrets_dir" 2>/dev/null || true',
+        '  find "$bulkhead_secrets_dir" -type f -exec chmod 0400 {} + 2>/dev/null || true',
+        "fi",
+        "unset POSTGRES_PASSWORD POSTGRES_PASSWORD_FILE PGPASSWORD PGPASSFILE",
+        f'if [ ! -s "$bulkhead_secrets_dir/{ADMIN_SECRET}" ]; then',
+        f'  bulkhead_log "$bulkhead_secrets_dir/{ADMIN_SECRET} (password of the admin) is missing or empty"',
+        "  exit 1",
+        "fi",
+        "",
+        "# One data directory per major; an older major's cluster is kept as it is.",
+        'bulkhead_major="${PG_MAJOR:-}"',
+        'if [ -z "$bulkhead_major" ]; then bulkhead_major="$(postgres -V | sed -E \'s/[^0-9]*([0-9]+).*/\\1/\')"; fi',
+        'if [ -s "$bulkhead_data_root/PG_VERSION" ] && [ "$(cat "$bulkhead_data_root/PG_VERSION")" = "$bulkhead_major" ]; then',
+        '  PGDATA="$bulkhead_data_root"',
+        "else",
+        '  PGDATA="$bulkhead_data_root/pg$bulkhead_major"',
+        "fi",
+        "export PGDATA",
+        'printf \'%s\\n\' "$PGDATA" > "$bulkhead_status_dir/pgdata"',
+        'for bulkhead_v in "$bulkhead_data_root/PG_VERSION" "$bulkhead_data_root"/pg*/PG_VERSION; do',
+        '  [ -s "$bulkhead_v" ] && [ "$(dirname "$bulkhead_v")" != "$PGDATA" ] || continue',
+        '  bulkhead_note "kept, untouched: PostgreSQL $(cat "$bulkhead_v") data in $(dirname "$bulkhead_v");'
+        ' this server is PostgreSQL $bulkhead_major in $PGDATA (bulkhead dump on the old major, restore on this one)"',
+        "done",
         "",
         "bulkhead_server_pid=",
         "bulkhead_stopping=",
@@ -407,6 +379,7 @@ def start_script(roles: Sequence[RoleSpec]) -> str:
         "  bulkhead_stopping=$1",
         '  if [ -n "$bulkhead_server_pid" ]; then kill -s "$1" "$bulkhead_server_pid" 2>/dev/null || true; fi',
         "}",
+        "# Docker sends the image's STOPSIGNAL (SIGINT: fast shutdown) to PID 1: passed on as received.",
         "trap 'bulkhead_forward TERM' TERM",
         "trap 'bulkhead_forward INT' INT",
         "",
@@ -427,71 +400,123 @@ def start_script(roles: Sequence[RoleSpec]) -> str:
         "",
         "bulkhead_finish() {",
         "  local status=0",
+        '  if [ -n "$bulkhead_stopping" ]; then',
+        "    # Asked to stop while the entrypoint was busy (initdb, its temporary server): a shell",
+        "    # finishes its running command first and may exec the server after. Tell it again.",
+        '    ( while kill -0 "$bulkhead_server_pid" 2>/dev/null; do',
+        '        kill -s "$bulkhead_stopping" "$bulkhead_server_pid" 2>/dev/null || true; sleep 1',
+        "      done ) &",
+        "  fi",
         "  bulkhead_wait_server || status=$?",
-        '  rm -f -- "$bulkhead_ready_file"',
+        '  rm -f -- "$bulkhead_status_dir/ready"',
         '  exit "$status"',
         "}",
+        "",
+        "# Until the server we started (its pid in postmaster.pid: not the entrypoint's",
+        "# temporary init server) accepts connections. 1: it exited. 2: a stop was asked for.",
+        "bulkhead_wait_accepting() {",
+        "  local pidfile=\"$PGDATA/postmaster.pid\" pid state",
+        "  while :; do",
+        '    kill -0 "$bulkhead_server_pid" 2>/dev/null || return 1',
+        '    [ -z "$bulkhead_stopping" ] || return 2',
+        '    if [ -r "$pidfile" ]; then',
+        '      pid="$(sed -n 1p "$pidfile" 2>/dev/null || true)"',
+        "      state=\"$(sed -n 8p \"$pidfile\" 2>/dev/null | tr -d ' ' || true)\"",
+        '      if [ "$pid" = "$bulkhead_server_pid" ] && [ "$state" = ready ]; then return 0; fi',
+        "    fi",
+        "    sleep 0.1",
+        "  done",
+        "}",
+        "",
+        'if [ ! -s "$PGDATA/PG_VERSION" ]; then',
+        '  bulkhead_log "empty data directory $PGDATA: initialising PostgreSQL $bulkhead_major (throwaway password, socket only)"',
+        '  printf \'local all all scram-sha-256\\n\' > "$bulkhead_status_dir/pg_hba.first-start.conf"',
+        '  chmod 0644 -- "$bulkhead_status_dir/pg_hba.first-start.conf"',
+        "  bulkhead_throwaway=\"$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')\"",
+        f'  POSTGRES_PASSWORD="$bulkhead_throwaway" {IMAGE_ENTRYPOINT} "$@" \\',
+        '    -c hba_file="$bulkhead_status_dir/pg_hba.first-start.conf" -c listen_addresses= &',
+        "  bulkhead_server_pid=$!",
+        "  unset bulkhead_throwaway",
+        '  [ -z "$bulkhead_stopping" ] || kill -s "$bulkhead_stopping" "$bulkhead_server_pid" 2>/dev/null || true',
+        "  bulkhead_first_rc=0; bulkhead_wait_accepting || bulkhead_first_rc=$?",
+        '  if [ "$bulkhead_first_rc" -ne 0 ]; then bulkhead_finish; fi  # failed, or stopped: its status',
+        '  kill -s INT "$bulkhead_server_pid" 2>/dev/null || true',
+        "  bulkhead_first_rc=0; bulkhead_wait_server || bulkhead_first_rc=$?",
+        '  if [ "$bulkhead_first_rc" -ne 0 ] || [ -n "$bulkhead_stopping" ]; then exit "$bulkhead_first_rc"; fi',
+        '  bulkhead_log "data directory initialised"',
+        "fi",
         "",
         f'{IMAGE_ENTRYPOINT} "$@" &',
         "bulkhead_server_pid=$!",
         '[ -z "$bulkhead_stopping" ] || kill -s "$bulkhead_stopping" "$bulkhead_server_pid" 2>/dev/null || true',
+        "bulkhead_up=0; bulkhead_wait_accepting || bulkhead_up=$?",
+        'if [ "$bulkhead_up" -ne 0 ]; then bulkhead_finish; fi  # failed to start, or stopped: its status',
         "",
-        "# The final server: TCP on 127.0.0.1 (the temporary init server has no TCP).",
-        "# The admin and this database pass pg_hba, so the probe leaves no FATAL in the log.",
-        f'until pg_isready -q -h 127.0.0.1 -p "$bulkhead_port" -U {ADMIN_USER} -d {ping_db} -t 5; do',
-        '  if [ -n "$bulkhead_stopping" ] || ! kill -0 "$bulkhead_server_pid" 2>/dev/null; then',
-        "    bulkhead_finish  # stopped, or the server failed to start: its status",
-        "  fi",
-        "  sleep 0.2",
-        "done",
-        '[ -z "$bulkhead_stopping" ] || bulkhead_finish',
-        "",
-        'bulkhead_log "server is up; applying roles, databases and passwords"',
-        "bulkhead_init() {",
-        *_psql_init(
-            roles,
-            ['--host "$bulkhead_socket_dir"', '--port "$bulkhead_port"', f"--username {ADMIN_USER}", "--dbname postgres"],
-            indent="  ",
-        ),
-        "}",
-        "bulkhead_init_rc=0",
-        "bulkhead_init || bulkhead_init_rc=$?",
-        'if [ "$bulkhead_init_rc" -ne 0 ]; then',
-        '  [ -z "$bulkhead_stopping" ] || bulkhead_finish  # init cut short by a stop: not an error',
-        '  bulkhead_log "init FAILED (psql exit $bulkhead_init_rc); stopping the server"',
-        '  kill -s TERM "$bulkhead_server_pid" 2>/dev/null || true',
-        "  bulkhead_wait_server || true",
-        "  exit 1",
+        'bulkhead_log "server is up; applying roles, databases, passwords and limits"',
+        'bulkhead_err="$bulkhead_status_dir/psql.err"',
+        "# Asked to stop meanwhile (the trap runs once the current psql is done): stop, init unfinished.",
+        'bulkhead_check_stop() { [ -z "$bulkhead_stopping" ] || bulkhead_finish; }',
+        *_init_lines(roles),
+        "bulkhead_check_stop",
+        'rm -f -- "$bulkhead_err"',
+        'if [ -s "$bulkhead_status_dir/problems" ]; then',
+        '  bulkhead_log "ready, with problems (see above); the other databases are served"',
+        "else",
+        '  bulkhead_log "ready"',
         "fi",
-        'touch -- "$bulkhead_ready_file"',
-        'bulkhead_log "ready"',
+        'touch -- "$bulkhead_status_dir/ready"',
         "bulkhead_finish",
         "",
     ]
     return "\n".join(lines)
 
 
+def health_script() -> str:
+    """bash script, the healthcheck: no connection to the server, so nothing in its log.
+
+    Healthy: the wrapper finished the init on this start without problems, and the
+    server it started says `ready` in postmaster.pid and is alive. The output (what
+    `docker inspect` shows as the health log) says why not, or lists the notes."""
+    return "\n".join(
+        [
+            "#!/usr/bin/env bash",
+            "# Generated by bulkhead (components/postgres_init.py): the container's healthcheck.",
+            'status_dir="${BULKHEAD_STATUS_DIR:-' + STATUS_DIR + '}"',
+            'if [ ! -e "$status_dir/ready" ]; then echo "starting: the init has not finished on this start"; exit 1; fi',
+            'pgdata="$(cat "$status_dir/pgdata" 2>/dev/null || true)"',
+            'pid="$(sed -n 1p "$pgdata/postmaster.pid" 2>/dev/null || true)"',
+            "state=\"$(sed -n 8p \"$pgdata/postmaster.pid\" 2>/dev/null | tr -d ' ' || true)\"",
+            'if [ -z "$pid" ] || [ "$state" != ready ] || ! kill -0 "$pid" 2>/dev/null; then',
+            '  echo "server not accepting connections (state: ${state:-none})"; exit 1',
+            "fi",
+            'if [ -s "$status_dir/problems" ]; then echo "init problems:"; cat "$status_dir/problems"; exit 1; fi',
+            '[ ! -s "$status_dir/notes" ] || cat "$status_dir/notes"',
+            "echo ok",
+            "",
+        ]
+    )
+
+
 # ---------------------------------------------------------------------- pg_hba
 
 
 def pg_hba_conf(roles: Sequence[RoleSpec]) -> str:
-    """pg_hba.conf: TLS + scram only, and each role only to its own database.
+    """pg_hba.conf: the admin by peer (root only) on the socket; every role only to its
+    own database, scram, over the socket or TLS; everything else rejected.
 
-    Over TCP, layer 1 of 2 (layer 2 is the CONNECT privilege in `init_sql`): even if a
-    privilege were granted by mistake, pg_hba refuses a role at any database
-    but its own, and refuses plain-TCP connections altogether.
-    """
+    Layer 1 of 2 (layer 2 is the CONNECT privilege): even if a privilege were granted by
+    mistake, pg_hba refuses a role at any database but its own, and plain TCP altogether."""
     roles = _validated(roles)
     lines = [
         "# Generated by bulkhead (components/postgres_init.py). First match wins.",
         "# TYPE   DATABASE  USER  ADDRESS  METHOD",
-        "# unix socket inside the container. The admin: peer, for the OS users pg_ident.conf",
-        "# maps (root: start.sh's init; postgres: the image's first-start setup), so a kept",
-        "# volume's old admin password cannot lock the init out. Everyone else: scram.",
+        "# unix socket: the admin by peer for the OS users pg_ident.conf maps (root only);",
+        "# each role to its own database with its password, like the hostssl lines.",
         f"local all {_hba_quote(ADMIN_USER)} peer map={IDENT_MAP}",
-        "local all all scram-sha-256",
-        "# each database: its owning role (and the admin), over TLS only",
     ]
+    for spec in roles:
+        lines.append(f"local {_hba_quote(spec.db_name)} {_hba_quote(spec.role)} scram-sha-256")
+    lines += ["local all all reject", "# each database: its owning role (and the admin), over TLS only"]
     for spec in roles:
         users = f"{_hba_quote(spec.role)},{_hba_quote(ADMIN_USER)}"
         for net in ("0.0.0.0/0", "::/0"):

@@ -17,7 +17,7 @@ import pytest
 
 from bulkhead.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password, run_program
 from components.postgres_init import (
-    ADMIN_USER, HBA_PATH, IDENT_PATH, INIT_SCRIPT_PATH, READY_FILE, SNAKEOIL_CERT, SNAKEOIL_KEY, START_SCRIPT_PATH,
+    ADMIN_USER, HBA_PATH, HEALTH_SCRIPT_PATH, IDENT_PATH, SNAKEOIL_CERT, SNAKEOIL_KEY, START_SCRIPT_PATH, secret_file,
 )
 from tests.conftest import ROOT, run_stack
 
@@ -31,14 +31,14 @@ DATA_PATH = "/var/lib/postgresql/data"
 
 # What Pulumi.dev.yaml declares, container by container (component name -> expectations).
 EXPECTED = {
-    "auth": dict(databases={"auth": "auth-service"}, port=5433, memory=512, cpus="1", engine="16",
+    "auth": dict(databases={"auth": "auth-service"}, port=5433, memory=512, cpus="1.0", engine="16",
                  tiers="critical", parameters={"log_connections": "on"}),
-    "app": dict(databases={"app": "app-service"}, port=5434, memory=1024, cpus="2", engine="16",
+    "app": dict(databases={"app": "app-service"}, port=5434, memory=1024, cpus="2.0", engine="16",
                 tiers="standard", parameters={"max_connections": "200", "work_mem": "8MB"}),
-    "worker": dict(databases={"worker": "worker-service"}, port=5435, memory=512, cpus="1", engine="17",
+    "worker": dict(databases={"worker": "worker-service"}, port=5435, memory=512, cpus="1.0", engine="17",
                    tiers="standard", parameters={}),
     "server-shared": dict(databases={"billing": "billing-service", "notify": "notify-service"}, port=5440, memory=768,
-                          cpus="1", engine="16", tiers="standard", parameters={"log_min_duration_statement": "500"}),
+                          cpus="1.0", engine="16", tiers="standard", parameters={"log_min_duration_statement": "500"}),
 }
 COMPONENTS = sorted(EXPECTED)
 DB_COMPONENT = {db: comp for comp, exp in EXPECTED.items() for db in exp["databases"]}
@@ -106,18 +106,19 @@ def test_expected_table_matches_the_stack_file(dev_run):
 
 def test_expected_table_is_the_catalogue():
     from bulkhead.stack_config import load_catalogue_for
+    from components.docker_forms import cpus_string
 
     cat = load_catalogue_for(ROOT, "dev")
     derived = {}
     for name, db in cat.databases.items():
         if db.server is None:
-            derived[name] = dict(databases={name: db.owner}, port=db.port, memory=db.memory_mb, cpus=f"{db.cpus:g}",
+            derived[name] = dict(databases={name: db.owner}, port=db.port, memory=db.memory_mb, cpus=cpus_string(db.cpus),
                                  engine=db.engine_version, tiers=db.tier, parameters=dict(db.parameters))
     for name, server in cat.servers.items():
         dbs = cat.databases_on(name)
         derived[f"server-{name}"] = dict(
             databases={n: d.owner for n, d in dbs.items()}, port=server.port, memory=server.memory_mb,
-            cpus=f"{server.cpus:g}", engine=server.engine_version,
+            cpus=cpus_string(server.cpus), engine=server.engine_version,
             tiers=",".join(sorted({d.tier for d in dbs.values()})), parameters=dict(server.parameters))
     assert derived == EXPECTED
 
@@ -145,9 +146,10 @@ def test_passwords_are_distinct_and_used_by_one_container_only(dev_run):
     users: dict[str, list[str]] = {}
     for ctr in dev_run.by_type(CONTAINER):
         comp = component_of(dev_run, ctr)
-        env_deps = ctr.property_dependencies["envs"]
+        env_deps = ctr.property_dependencies["uploads"]  # the password files
+        assert ctr.property_dependencies.get("envs", []) == []
         own = {r.urn for r in children(dev_run, comp, PASSWORD)}
-        assert set(env_deps) == own, f"{comp}: envs depend on {env_deps}"
+        assert set(env_deps) == own, f"{comp}: uploads depend on {env_deps}"
         assert len(env_deps) == len(set(env_deps)) == 1 + len(EXPECTED[comp]["databases"])
         for urn in env_deps:
             users.setdefault(urn, []).append(comp)
@@ -197,12 +199,11 @@ def test_limits_healthcheck_and_image(dev_run, comp):
     assert ctr.inputs["name"] == f"bulkhead-dev-{comp}"
     assert ctr.inputs["restart"] == "unless-stopped"
     hc = ctr.inputs["healthcheck"]
-    assert hc["tests"][0] == "CMD-SHELL"
-    # healthy only once start.sh has run the init on this start (its marker) and TCP is up;
-    # the probe names a database pg_hba admits the admin to (no FATAL in the log every 5s)
-    assert hc["tests"][1] == (
-        f"test -f {READY_FILE} && pg_isready -h 127.0.0.1 -p 5432 -U {ADMIN_USER} -d {min(exp['databases'])}"
-    )
+    # no connection to the server (nothing in its log every few seconds): the wrapper's status
+    # and postmaster.pid; durations in the form the provider reads back (Go Duration.String)
+    assert hc["tests"] == ["CMD", "/bin/bash", HEALTH_SCRIPT_PATH]
+    assert (hc["interval"], hc["timeout"], hc["startPeriod"]) == ("3s", "5s", "1m0s")
+    assert ctr.inputs["destroyGraceSeconds"] == 60 and ctr.inputs["stopTimeout"] == 60
     assert hc["retries"] == 10
     image = one(dev_run, comp, IMAGE)
     assert image.inputs["name"] == f"postgres:{exp['engine']}-bookworm"
@@ -227,14 +228,19 @@ def test_command_flags(dev_run, comp):
     # the hba and ident files the flags name are uploaded, and so is the start wrapper (the
     # entrypoint, which runs the init on every start); nothing goes to initdb.d any more
     uploads = {u["file"]: u for u in ctr.inputs["uploads"]}
-    assert set(uploads) == {HBA_PATH, IDENT_PATH, START_SCRIPT_PATH}
-    assert INIT_SCRIPT_PATH not in uploads
+    secrets = {secret_file("admin"), *(secret_file(db) for db in exp["databases"])}
+    assert set(uploads) == {HBA_PATH, IDENT_PATH, START_SCRIPT_PATH, HEALTH_SCRIPT_PATH, *secrets}
     assert uploads[START_SCRIPT_PATH]["executable"] is True
+    for path in secrets:  # a password file each, root-only, its content a secret
+        assert uploads[path]["permissions"] == "0400" and uploads[path]["content"] == SECRET_ENVELOPE
     assert ctr.inputs["entrypoints"] == ["/bin/bash", START_SCRIPT_PATH]
     hba = uploads[HBA_PATH]["content"]
     for db in exp["databases"]:
         assert f'hostssl "{db}" "{db}","{ADMIN_USER}" 0.0.0.0/0 scram-sha-256' in hba
     assert hba.rstrip().endswith("host all all all reject")
+    for db in exp["databases"]:  # the socket, like TCP: each role to its own database only
+        assert f'local "{db}" "{db}" scram-sha-256' in hba
+    assert "local all all reject" in hba and "local all all scram" not in hba
 
 
 def _set(key: str, value: Any) -> Callable[[dict], None]:
@@ -320,11 +326,11 @@ def test_database_output(dev_run, db):
         "tier": "critical" if db == "auth" else "standard",
         "reader_hosts": [],
         "password": password,
-        "url": f"postgresql://{db}:{password}@127.0.0.1:{exp['port']}/{db}?sslmode=require",
+        "url": f"postgresql://{db}:{password}@127.0.0.1:{exp['port']}/{db}?sslmode=require&channel_binding=require",
         "network": f"bulkhead-dev-{comp}",
         "internal_host": comp,
         "internal_port": 5432,
-        "internal_url": f"postgresql://{db}:{password}@{comp}:5432/{db}?sslmode=require",
+        "internal_url": f"postgresql://{db}:{password}@{comp}:5432/{db}?sslmode=require&channel_binding=require",
         "server": "shared" if comp == "server-shared" else None,
     }
 
@@ -362,11 +368,10 @@ def test_services_owner_with_two_databases_has_no_database_url():
 # ------------------------------------------------------------------ secrets
 
 
-def test_container_envs_are_secret(dev_run):
+def test_container_envs_hold_no_password(dev_run):
     for ctr in dev_run.by_type(CONTAINER):
-        assert ctr.inputs["envs"] == SECRET_ENVELOPE
-        assert ctr.outputs["envs"] == SECRET_ENVELOPE
-        assert "envs" in ctr.secret_outputs
+        assert not any("PASSWORD" in item for item in ctr.inputs["envs"]), ctr.inputs["envs"]
+        assert "envs" not in ctr.secret_outputs
 
 
 def test_no_secret_in_plaintext_anywhere(dev_run, dev_export):
@@ -374,7 +379,6 @@ def test_no_secret_in_plaintext_anywhere(dev_run, dev_export):
     assert passwords <= dev_run.secret_values
     # the URLs and env lines are recorded as secret values too
     assert any(s.startswith("postgresql://") for s in dev_run.secret_values)
-    assert any(s.startswith("POSTGRES_PASSWORD=") for s in dev_run.secret_values)
     text = json.dumps(dev_export)
     leaked = [s for s in dev_run.secret_values if s in text]
     assert not leaked, f"{len(leaked)} secret value(s) in plaintext in the export"

@@ -7,13 +7,14 @@ server is up. That is what makes a kept volume follow the deployment: after
 server is created although the data directory is not empty.
 
 Here the wrapper runs against a FAKE `docker-entrypoint.sh` on PATH that does
-what the image's does, in essence: on the first start (no PG_VERSION) initdb
-with $POSTGRES_USER/$POSTGRES_PASSWORD, a temporary server with the given flags
-but NO TCP (`listen_addresses=''`, as the image's `docker_temp_server_start`),
-a psql setup step over the socket as the admin, then stop; every start ends in
-`exec postgres "$@"`. The wrapper honours $PGPORT (the server does too),
-$PGHOST (socket directory) and $BULKHEAD_READY_FILE; their defaults (5432,
-/var/run/postgresql, /var/run/postgresql/bulkhead-ready) are the image's.
+what the image's does, in essence: on the first start (no PG_VERSION) it needs
+$POSTGRES_PASSWORD, runs initdb with $POSTGRES_USER, a temporary server with the
+given flags but NO TCP (`listen_addresses=''`, as the image's
+`docker_temp_server_start`), a psql setup step over the socket as the admin, then
+stops; every start ends in `exec postgres "$@"`. The wrapper honours $PGPORT,
+$PGHOST (socket directory), $PG_MAJOR and the bulkhead directories
+($BULKHEAD_SECRETS_DIR, $BULKHEAD_STATUS_DIR, $BULKHEAD_DATA_ROOT); their
+defaults are the container's. The real image is exercised by tests/test_docker_engine.py.
 
 A `psql` shim first on PATH records, for each call the wrapper makes, whether
 the final server accepted TCP at that moment and whether the ready marker
@@ -49,12 +50,14 @@ import pytest
 
 from components.postgres_init import (
     ADMIN_USER,
+    DATA_ROOT,
     DEFAULT_PORT,
     DEFAULT_SOCKET_DIR,
     IMAGE_ENTRYPOINT,
-    READY_FILE,
+    SECRETS_DIR,
+    STATUS_DIR,
     RoleSpec,
-    password_env_for,
+    health_script,
     pg_hba_conf,
     pg_ident_conf,
     server_flags,
@@ -63,7 +66,6 @@ from components.postgres_init import (
 from tests.test_postgres_isolation import (
     BAD_PASSWORD,
     HBA_REJECT,
-    NO_CONNECT_PRIVILEGE,
     PgServer,
     _as_user_kwargs,
     _make_cert,
@@ -79,8 +81,8 @@ STOP_TIMEOUT_S = 10.0  # "within a few seconds"; generous for a loaded CI machin
 CLEAN_STOP_CODES = (0, 128 + signal.SIGTERM, 128 + signal.SIGINT)
 
 SERVICES = ("auth", "app", "worker")
-ROLES = tuple(RoleSpec(name, name, password_env_for(name)) for name in SERVICES)
-BILLING = RoleSpec("billing", "billing", password_env_for("billing"))
+ROLES = tuple(RoleSpec(name, name) for name in SERVICES)
+BILLING = RoleSpec("billing", "billing")
 
 FAKE_ENTRYPOINT = textwrap.dedent(
     r"""
@@ -90,9 +92,11 @@ FAKE_ENTRYPOINT = textwrap.dedent(
     if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
     if [ "$1" != postgres ]; then exec "$@"; fi
     shift
-    : "${PGDATA:?}" "${POSTGRES_USER:?}" "${POSTGRES_PASSWORD:?}"
+    : "${PGDATA:?}" "${POSTGRES_USER:?}"
     if [ ! -s "$PGDATA/PG_VERSION" ]; then
+        : "${POSTGRES_PASSWORD:?the image needs a password to initialise an empty data directory}"
         echo "fake entrypoint: first start, initdb" >&2
+        mkdir -p "$PGDATA"; chmod 0700 "$PGDATA"
         pwfile="$(mktemp)"
         printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
         initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
@@ -138,12 +142,12 @@ class Deployment:
     admin_password: str
 
     def env(self) -> dict[str, str]:
-        return {
-            "POSTGRES_USER": ADMIN_USER,
-            "POSTGRES_PASSWORD": self.admin_password,
-            "POSTGRES_DB": "postgres",
-            **{spec.password_env: self.passwords[spec.role] for spec in self.roles},
-        }
+        # what the container's envs hold: no password at all
+        return {"POSTGRES_USER": ADMIN_USER, "POSTGRES_DB": "postgres"}
+
+    def secrets(self) -> dict[str, str]:
+        """The password uploads: file name under the secrets directory -> content."""
+        return {"admin": self.admin_password, **{f"role-{s.db_name}": self.passwords[s.role] for s in self.roles}}
 
 
 FIRST = Deployment(
@@ -199,12 +203,15 @@ class Container:
             log_path=root / "wrapper-1.log",
             os_user=self.os_user,
         )
-        self.ready_file = root / "run" / "bulkhead-ready"
+        self.major = int(self.bindir.parent.name)
+        self.pg.data_dir = root / "data" / f"pg{self.major}"  # the per-major data directory
+        self.status_dir = root / "run"
+        self.ready_file = self.status_dir / "ready"
         self.start_sh = root / "start.sh"
         self.runs: list[Run] = []
         pg = self.pg
         pg.give(root, 0o755)  # the wrapper runs as the server's OS user; the test reads its files
-        for d in ("sock", "run", "fake-bin", "shim-bin"):
+        for d in ("sock", "run", "fake-bin", "shim-bin", "data"):
             (root / d).mkdir()
             pg.give(root / d, 0o755)
         _make_cert(pg)
@@ -230,14 +237,22 @@ class Container:
         dep: Deployment,
         *,
         env_drop: Sequence[str] = (),
+        secrets_drop: Sequence[str] = (),
         psql_delay: float = 0.0,
         argv: Optional[Sequence[str]] = None,
+        data_root: Optional[Path] = None,
     ) -> Run:
         """What Docker does on `pulumi up` (container created with this deployment's uploads and env)."""
         n = len(self.runs) + 1
         # the uploads of this deployment
         self.pg.write_file(self.start_sh, start_script(dep.roles), 0o755)
         self.pg.write_file(self.pg.hba_path, pg_hba_conf(dep.roles))
+        secrets = self.root / f"secrets-{n}"
+        secrets.mkdir()
+        self.pg.give(secrets, 0o700)
+        for name, value in dep.secrets().items():
+            if name not in secrets_drop:
+                self.pg.write_file(secrets / name, value, 0o400)
         psql_log = self.root / "run" / f"psql-{n}.log"
         log_path = self.root / f"wrapper-{n}.log"
         env = {
@@ -246,10 +261,13 @@ class Container:
             ),
             "LC_ALL": "C",
             "HOME": str(self.root),
-            "PGDATA": str(self.pg.data_dir),
             "PGPORT": str(self.port),
             "PGHOST": str(self.pg.socket_dir),
-            "BULKHEAD_READY_FILE": str(self.ready_file),
+            "PG_MAJOR": str(self.major),
+            "BULKHEAD_SECRETS_DIR": str(secrets),
+            "BULKHEAD_STATUS_DIR": str(self.status_dir),
+            "BULKHEAD_DATA_ROOT": str(data_root or self.root / "data"),
+            "BULKHEAD_READY_FILE": str(self.ready_file),  # read by the psql shim
             "FAKE_REAL_PSQL": str(self.bindir / "psql"),
             "FAKE_PSQL_LOG": str(psql_log),
             "FAKE_PSQL_DELAY": str(psql_delay),
@@ -278,13 +296,27 @@ class Container:
             if calls and calls[-1].startswith("start ") and not marker:
                 run.saw_init_running = True
             if marker:
-                assert calls and calls[-1] == "done rc=0", f"marker before the init finished: {calls}\n{run.log()}"
+                assert calls and calls[-1].startswith("done rc="), f"marker before the init finished: {calls}\n{run.log()}"
                 run.ready_after_s = time.monotonic() - t0
                 return
             code = run.proc.poll()
             assert code is None, f"wrapper exited with {code} before ready:\n{run.log()}"
             time.sleep(0.01)
         raise AssertionError(f"not ready after {READY_TIMEOUT_S}s:\n{run.log()}")
+
+    def health(self) -> tuple[int, str]:
+        """The healthcheck, as Docker runs it: exit status and output."""
+        script = self.root / "health.sh"
+        self.pg.write_file(script, health_script(), 0o755)
+        out = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=10,
+                             env={"PATH": os.defpath, "BULKHEAD_STATUS_DIR": str(self.status_dir)})
+        return out.returncode, out.stdout
+
+    def server_environ(self) -> dict[str, str]:
+        """The postmaster's environment (what any code run by the server inherits)."""
+        pid = int((self.pg.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return dict(item.decode(errors="replace").partition("=")[::2] for item in raw if item)
 
     def _fresh_marker(self) -> bool:
         """The marker this start made (`touch`: empty); a stale one planted by a test has content."""
@@ -355,9 +387,11 @@ def assert_deployment_applied(box: Container, dep: Deployment) -> None:
                 assert row == (spec.role, db, True)
             else:
                 assert HBA_REJECT in refusal(pg, db, spec.role, dep.passwords[spec.role])
-                # layer 2 on its own: the socket's pg_hba admits the role, CONNECT does not
-                assert NO_CONNECT_PRIVILEGE in refusal(pg, db, spec.role, dep.passwords[spec.role], via_socket=True)
-        assert NO_CONNECT_PRIVILEGE in refusal(pg, "postgres", spec.role, dep.passwords[spec.role], via_socket=True)
+                # the socket too: `local` lines per database, like the hostssl ones
+                assert HBA_REJECT in refusal(pg, db, spec.role, dep.passwords[spec.role], via_socket=True)
+        assert HBA_REJECT in refusal(pg, "postgres", spec.role, dep.passwords[spec.role], via_socket=True)
+        with pg.connect(spec.db_name, spec.role, dep.passwords[spec.role], via_socket=True):
+            pass
     with pg.connect(dbs[0], ADMIN_USER, dep.admin_password) as conn:  # password auth over TLS
         assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
 
@@ -367,21 +401,25 @@ def assert_deployment_applied(box: Container, dep: Deployment) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+def init_calls(dep: Deployment) -> list[str]:
+    """The psql calls of one clean init: the server-wide part, then one per database."""
+    return ["start tcp=up marker=absent", "done rc=0"] * (1 + len(dep.roles))
+
+
 def test_script_defaults_are_the_images() -> None:
     script = start_script(ROLES)
     assert f'bulkhead_port="${{PGPORT:-{DEFAULT_PORT}}}"' in script
     assert f'bulkhead_socket_dir="${{PGHOST:-{DEFAULT_SOCKET_DIR}}}"' in script
-    assert f'bulkhead_ready_file="${{BULKHEAD_READY_FILE:-{READY_FILE}}}"' in script
+    assert f'bulkhead_status_dir="${{BULKHEAD_STATUS_DIR:-{STATUS_DIR}}}"' in script
+    assert f'bulkhead_secrets_dir="${{BULKHEAD_SECRETS_DIR:-{SECRETS_DIR}}}"' in script
+    assert f'bulkhead_data_root="${{BULKHEAD_DATA_ROOT:-{DATA_ROOT}}}"' in script
     assert f'{IMAGE_ENTRYPOINT} "$@" &' in script
-    assert f'pg_isready -q -h 127.0.0.1 -p "$bulkhead_port" -U {ADMIN_USER} -d auth -t 5' in script
-    assert "-d postgres -t" in start_script([])  # no database: the only choice left
-    # passwords only as psql variables from the environment
-    assert f"\\set pw_{ADMIN_USER} `printenv POSTGRES_PASSWORD`" in script
-    assert "-v pw_" not in script, "a password on psql's command line is visible in ps"
-    for spec in ROLES:
-        assert f"\\set pw_{spec.role} `printenv {spec.password_env}`" in script
-    assert script.count("<<'BULKHEAD_SQL'") == 1
+    assert "unset POSTGRES_PASSWORD POSTGRES_PASSWORD_FILE PGPASSWORD PGPASSFILE" in script
+    assert "printenv" not in script and "-v pw" not in script, "passwords only through files read by psql"
+    assert "pg_isready" not in script, "the wrapper waits on postmaster.pid: no connection, nothing in the log"
+    assert script.count("<<'BULKHEAD_SQL'") == 1 + len(ROLES)
     assert subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True).returncode == 0
+    assert subprocess.run(["bash", "-n"], input=health_script(), text=True, capture_output=True).returncode == 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -392,22 +430,28 @@ def test_script_defaults_are_the_images() -> None:
 def test_first_start_inits_once_after_the_final_server_is_up(container: Container) -> None:
     box = container
     box.pg.write_file(box.ready_file, "stale marker of an earlier start\n")  # the container fs survives restarts
-    run = box.start(FIRST, psql_delay=1.0)
+    run = box.start(FIRST, psql_delay=0.5)
     box.wait_ready(run)
-    # The init ran once, against the FINAL server (TCP up), after the stale marker was removed.
-    assert run.psql_calls() == ["start tcp=up marker=absent", "done rc=0"], run.log()
+    # The init ran against the FINAL server (TCP up), after the stale marker was removed.
+    assert run.psql_calls() == init_calls(FIRST), run.log()
     assert "fake entrypoint: init process complete" in run.log()
     assert run.saw_init_running  # polled while the (slowed) init ran: no marker then
-    assert "FATAL" not in run.log()  # the readiness probe passes pg_hba: nothing logged
+    assert "FATAL" not in run.log()
     assert_deployment_applied(box, FIRST)
+    # No password in the server's environment (the first start's throwaway died with its server).
+    environ = box.server_environ()
+    assert not [k for k in environ if "PASSWORD" in k], sorted(environ)
+    assert not any(pw in v for v in environ.values() for pw in [FIRST.admin_password, *FIRST.passwords.values()])
+    assert box.health() == (0, "ok\n")
     code, seconds = box.stop(run)
     assert code in CLEAN_STOP_CODES, run.log()
     assert box.server_is_down()
     assert not box.ready_file.exists()
+    assert box.health()[0] == 1
 
 
 def test_restart_with_new_passwords_and_an_added_database(container: Container) -> None:
-    """`pulumi destroy` + `up` on the kept volume, with `billing` added to the shared server."""
+    """`pulumi destroy` + `up` on the kept volume, with `billing` added to the server."""
     box = container
     first = box.start(FIRST)
     box.wait_ready(first)
@@ -417,7 +461,7 @@ def test_restart_with_new_passwords_and_an_added_database(container: Container) 
     second = box.start(SECOND)
     box.wait_ready(second)
     assert "first start" not in second.log()  # the data directory was kept: no initdb this time
-    assert second.psql_calls() == ["start tcp=up marker=absent", "done rc=0"], second.log()
+    assert second.psql_calls() == init_calls(SECOND), second.log()
     assert "FATAL" not in second.log()
     assert_deployment_applied(box, SECOND)
     pg = box.pg
@@ -454,58 +498,113 @@ def test_signal_stops_the_server_cleanly(container: Container, sig: int) -> None
     assert box.stop(again)[0] in CLEAN_STOP_CODES
 
 
+def test_signal_during_the_first_start_stops_cleanly(container: Container) -> None:
+    """`docker stop` while the empty data directory is being initialised: no server left behind."""
+    box = container
+    run = box.start(FIRST)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while "first start, initdb" not in run.log():
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.log()
+        time.sleep(0.01)
+    code, _ = box.stop(run, signal.SIGINT)
+    assert code in CLEAN_STOP_CODES or code == 1, run.log()  # the entrypoint's own status when cut short
+    box.kill_all()
+    assert not box.ready_file.exists()
+
+
 def test_signal_while_the_init_runs_stops_cleanly(container: Container) -> None:
-    """`docker stop` during the init: the init finishes (psql runs in the foreground), then the server stops."""
+    """`docker stop` during the init: the running psql finishes, then the server stops."""
     box = container
     first = box.start(FIRST)
     box.wait_ready(first)
     assert box.stop(first)[0] in CLEAN_STOP_CODES
-    run = box.start(SECOND, psql_delay=2.0)
+    run = box.start(SECOND, psql_delay=1.0)
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while not run.psql_calls():  # the init has started (and sleeps 2s in the shim)
+    while not run.psql_calls():  # the init has started (and sleeps in the shim)
         assert time.monotonic() < deadline and run.proc.poll() is None, run.log()
         time.sleep(0.01)
     code, seconds = box.stop(run)
     assert code in CLEAN_STOP_CODES, run.log()
-    assert run.psql_calls() == ["start tcp=up marker=absent", "done rc=0"]
-    assert "init FAILED" not in run.log()
+    assert "PROBLEM" not in run.log()
     assert box.server_is_down()
     assert not box.ready_file.exists()
 
 
-def test_missing_password_fails_before_the_server_starts(container: Container) -> None:
+def test_missing_admin_password_fails_before_the_server_starts(container: Container) -> None:
     box = container
-    run = box.start(FIRST, env_drop=[password_env_for("app")])
+    run = box.start(FIRST, secrets_drop=["admin"])
     code = run.proc.wait(timeout=STOP_TIMEOUT_S)
     assert code != 0
-    assert "BULKHEAD_PASSWORD_APP" in run.log()
-    assert FIRST.passwords["auth"] not in run.log()
+    assert "admin (password of the admin) is missing or empty" in run.log()
     assert not box.pg.data_dir.exists()  # the entrypoint never ran
     assert not box.ready_file.exists()
 
 
-def test_failed_init_stops_the_server_without_leaking_passwords(container: Container) -> None:
+def test_one_tenants_problem_leaves_the_server_and_the_others_running(container: Container) -> None:
+    box = container
+    first = box.start(FIRST)
+    box.wait_ready(first)
+    assert box.stop(first)[0] in CLEAN_STOP_CODES
+    rotated = Deployment(ROLES, {**FIRST.passwords, "auth": "auth-ROTATED"}, FIRST.admin_password)
+    run = box.start(rotated, secrets_drop=["role-app"])
+    box.wait_ready(run)
+    assert "PROBLEM: database app: password file /etc/bulkhead/secrets/role-app is missing or empty" in run.log()
+    assert "ready, with problems" in run.log()
+    code, output = box.health()
+    assert code == 1 and "database app: password file" in output, output
+    with box.pg.connect("auth", "auth", "auth-ROTATED"):  # the others got their part
+        pass
+    with box.pg.connect("worker", "worker", FIRST.passwords["worker"]):
+        pass
+    with box.pg.connect("app", "app", FIRST.passwords["app"]):  # app keeps what it had
+        pass
+    for secret in [rotated.admin_password, *rotated.passwords.values()]:
+        assert secret not in run.log()
+    assert box.stop(run)[0] in CLEAN_STOP_CODES
+
+
+def test_a_kept_cluster_of_another_major_is_left_alone(container: Container) -> None:
+    """A volume from before (cluster at its root) of ANOTHER major: untouched; this major gets its
+    own directory next to it, and the log and the healthcheck say so."""
+    box = container
+    legacy = box.root / "data"
+    (legacy / "PG_VERSION").write_text("14\n")
+    (legacy / "base").mkdir()
+    (legacy / "base" / "precious").write_text("old major's data")
+    run = box.start(FIRST)
+    box.wait_ready(run)
+    assert (legacy / "base" / "precious").read_text() == "old major's data"
+    assert (legacy / "PG_VERSION").read_text() == "14\n"
+    assert (box.pg.data_dir / "PG_VERSION").read_text().strip() == str(box.major)
+    note = f"kept, untouched: PostgreSQL 14 data in {legacy}; this server is PostgreSQL {box.major}"
+    assert note in run.log()
+    code, output = box.health()
+    assert code == 0 and note in output and output.endswith("ok\n"), output
+    assert box.stop(run)[0] in CLEAN_STOP_CODES
+
+
+def test_a_kept_cluster_of_this_major_at_the_volume_root_is_used(container: Container) -> None:
+    """The layout before per-major directories: the cluster at the volume's root stays in use."""
     box = container
     run = box.start(FIRST)
     box.wait_ready(run)
-    with box.pg.admin() as conn:  # make the next init fail (ALTER ROLE in a read-only transaction)
-        conn.execute('ALTER DATABASE "postgres" SET default_transaction_read_only = on')
+    with box.pg.connect("app", "app", FIRST.passwords["app"]) as conn:
+        conn.execute("CREATE TABLE from_before (id int)")
     assert box.stop(run)[0] in CLEAN_STOP_CODES
-    failing = box.start(SECOND)
-    code = failing.proc.wait(timeout=READY_TIMEOUT_S)
-    assert code == 1, failing.log()
-    assert "init FAILED" in failing.log()
-    assert "cannot execute ALTER ROLE in a read-only transaction" in failing.log()
-    assert not box.ready_file.exists()
-    assert box.server_is_down()
-    log = failing.log()
-    for secret in [SECOND.admin_password, *SECOND.passwords.values()]:
-        assert secret not in log
+    legacy = box.root / "legacy-volume"
+    box.pg.data_dir.rename(legacy)
+    box.pg.data_dir = legacy
+    again = box.start(FIRST, data_root=legacy)
+    box.wait_ready(again)
+    assert "first start" not in again.log() and "kept, untouched" not in again.log()
+    with box.pg.connect("app", "app", FIRST.passwords["app"]) as conn:
+        assert conn.execute("SELECT count(*) FROM from_before").fetchone() == (0,)
+    assert box.stop(again)[0] in CLEAN_STOP_CODES
 
 
 def test_other_commands_go_straight_to_the_entrypoint(container: Container) -> None:
     box = container
-    run = box.start(FIRST, argv=["echo", "just a shell command"], env_drop=["POSTGRES_PASSWORD"])
+    run = box.start(FIRST, argv=["echo", "just a shell command"])
     assert run.proc.wait(timeout=STOP_TIMEOUT_S) == 0
     assert run.log().strip() == "just a shell command"
     assert run.psql_calls() == []

@@ -211,19 +211,18 @@ def shown_exports():
 
 
 def _container_password_values(export: dict) -> list[str]:
-    """The values of the password-bearing env entries of every container's inputs, as shown."""
+    """The values of the password files (uploads under /secrets/) of every container's inputs, as shown."""
     values = []
     for r in export["deployment"]["resources"]:
         if r["type"] == "docker:index/container:Container":
-            for item in json.loads(r["inputs"]["envs"]["plaintext"]):
-                name, _, value = item.partition("=")
-                if "PASSWORD" in name:
-                    values.append(value)
+            for upload in r["inputs"]["uploads"]:
+                if "/secrets/" in upload["file"]:
+                    values.append(json.loads(upload["content"]["plaintext"]))
     return values
 
 
 def test_shown_secrets_are_real_generated_passwords(shown_exports):
-    # The engine's view of the dev stack: every container's envs hold the RandomPassword results.
+    # The engine's view of the dev stack: every container's password files hold the RandomPassword results.
     export = shown_exports["dev"]
     results = {json.loads(r["outputs"]["result"]["plaintext"]) for r in export["deployment"]["resources"]
                if r["type"] == "random:index/randomPassword:RandomPassword"}

@@ -481,15 +481,22 @@ def m_default_bridge(e):
 
 
 def m_shared_password(e):
+    # The password files (uploads) draw on another container's admin password.
     deps = res(e, "app-postgres")["propertyDependencies"]
-    deps["envs"] = [urn(e, "auth-admin-password") if u.endswith("app-admin-password") else u for u in deps["envs"]]
+    deps["uploads"] = [urn(e, "auth-admin-password") if u.endswith("app-admin-password") else u for u in deps["uploads"]]
 
 
 def m_plaintext_password_env(e):
     # Passwords typed into the program: visible values (distinct, so only their source gives them
-    # away) and no RandomPassword behind `envs`.
+    # away) and no RandomPassword behind `envs` or the password files.
     set_prop(e, "worker-postgres", "envs", ["POSTGRES_USER=bulkhead_admin", "POSTGRES_PASSWORD=Adm1nTypedIn2024x",
                                              "BULKHEAD_PASSWORD_WORKER=W0rkerTypedIn2024"], deps=[])
+    typed = {"admin": "Adm1nTypedIn2024x", "role-worker": "W0rkerTypedIn2024"}
+    uploads = [
+        {**u, "content": typed[u["file"].rsplit("/", 1)[1]]} if "/secrets/" in u["file"] else u
+        for u in res(e, "worker-postgres")["inputs"]["uploads"]
+    ]
+    set_prop(e, "worker-postgres", "uploads", uploads, deps=[])
 
 
 def m_same_password_value_two_containers(e):

@@ -199,6 +199,32 @@ def engine_docker_world() -> list[dict]:
     return world
 
 
+def engine_docker_world_files() -> list[dict]:
+    """engine_docker_world with the passwords as bulkhead uploads them now: a root-only file each
+    under /etc/bulkhead/secrets (uploads), none in the environment."""
+    world = engine_docker_world()
+    for r in world:
+        if r["type"] == "docker:index/container:Container":
+            admin, own = (find(world, n)["props"]["result"] for n in r["deps"]["envs"])
+            db = r["name"].split("-")[0]
+            r["props"]["envs"] = ["POSTGRES_USER=bulkhead_admin", "POSTGRES_DB=postgres"]
+            r["props"]["uploads"] = [
+                *r["props"].get("uploads", []),
+                {"file": "/etc/bulkhead/secrets/admin", "content": admin, "permissions": "0400"},
+                {"file": f"/etc/bulkhead/secrets/role-{db}", "content": own, "permissions": "0400"},
+            ]
+            r["deps"]["uploads"] = r["deps"].pop("envs")
+    return world
+
+
+def set_upload(name: str, value: str):
+    def fn(r):
+        for upload in r["props"]["uploads"]:
+            if upload["file"] == f"/etc/bulkhead/secrets/{name}":
+                upload["content"] = value
+    return fn
+
+
 def set_env(name: str, value: str):
     def fn(r):
         r["props"]["envs"] = [e if e.split("=", 1)[0] != name else f"{name}={value}" for e in r["props"]["envs"]]
@@ -270,6 +296,9 @@ CASES = [
     ("no-shared-credentials", engine_docker_world, mutate(engine_docker_world, "app-postgres", lambda r: set_env("POSTGRES_PASSWORD", "TypedIntoTheProgram1")(r) or r["deps"].pop("envs")), "POSTGRES_PASSWORD", None),
     ("no-shared-credentials", engine_docker_world, mutate(engine_docker_world, "app-postgres", set_env("BULKHEAD_PASSWORD_APP", "TypedIntoTheProgram1")), "BULKHEAD_PASSWORD_APP", None),
     ("no-shared-credentials", engine_docker_world, mutate(engine_docker_world, "app-postgres", set_env("POSTGRES_PASSWORD", "Genauthadminpassword" + "Xy7Qz")), "auth-postgres", None),
+    # passwords as files (uploads): the same two judgements
+    ("no-shared-credentials", engine_docker_world_files, mutate(engine_docker_world_files, "app-postgres", set_upload("admin", "Genauthadminpassword" + "Xy7Qz")), "auth-postgres", None),
+    ("no-shared-credentials", engine_docker_world_files, mutate(engine_docker_world_files, "app-postgres", lambda r: set_upload("admin", "TypedIntoTheProgram1")(r) or r["deps"].pop("uploads")), "/etc/bulkhead/secrets/admin", None),
     ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", props(referencedSecurityGroupId="sg-app-client")), "auth-db-from-owner", None),
     ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", lambda r: r["props"].pop("referencedSecurityGroupId") and r["props"].update(cidrIpv4="10.0.0.0/8")), "auth-db-from-owner", None),
     ("no-shared-volumes", docker_world, mutate(docker_world, "app-postgres", props(volumes=[{"volumeName": "bulkhead-dev-auth-data", "containerPath": "/var/lib/postgresql/data"}])), "auth-data", None),

@@ -149,6 +149,25 @@ def _env_passwords(r: Res) -> dict[str, str]:
     return out
 
 
+# Password files uploaded into a container (bulkhead: /etc/bulkhead/secrets/<name>, 0400),
+# held like env passwords: the upload's path names them, the content is the password.
+_SECRET_UPLOAD = re.compile(r"(^|/)(secrets?|passwords?)(/|$)", re.IGNORECASE)
+
+
+def _upload_passwords(r: Res) -> dict[str, str]:
+    """Password files among the container's uploads whose content is visible: path -> value."""
+    out = {}
+    for upload in as_list(r.get("uploads")):
+        if isinstance(upload, dict) and isinstance(upload.get("file"), str) and _SECRET_UPLOAD.search(upload["file"]):
+            if _visible(upload.get("content")):
+                out[upload["file"]] = upload["content"]
+    return out
+
+
+def _container_passwords(r: Res) -> dict[str, str]:
+    return {**_env_passwords(r), **_upload_passwords(r)}
+
+
 def _generated_passwords(index: Index, r: Res, key: str) -> list[Res]:
     """The RandomPassword resources `r.key` is computed from."""
     out = []
@@ -164,7 +183,7 @@ def _password_holders(index: Index) -> dict[str, list[tuple[Res, str]]]:
     def build():
         holders: dict[str, list[tuple[Res, str]]] = {}
         for c in index.of_type(CONTAINER):
-            for name, value in sorted(_env_passwords(c).items()):
+            for name, value in sorted(_container_passwords(c).items()):
                 holders.setdefault(value, []).append((c, name))
         for inst in index.of_type(RDS_INSTANCE):
             if _visible(inst.get("password")):
@@ -192,9 +211,10 @@ def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str
     if r.type == CONTAINER:
         envs = r.get("envs")
         generated = _generated_passwords(index, r, "envs")
+        generated += [g for g in _generated_passwords(index, r, "uploads") if g not in generated]
         if contains_unknown(envs) and not generated:
             raise CouldNotCheck(r, "envs")
-        passwords = _env_passwords(r)
+        passwords = _container_passwords(r)
         if passwords and not generated:
             yield (f"{r.label} sets {', '.join(sorted(passwords))} to a literal value: its environment draws on "
                    f"no RandomPassword, so the password is typed into the program or its config, readable in "
