@@ -75,6 +75,7 @@ class RdsBootstrapArgs:
     instance_identifier: str
     role: str
     connection_limit: int
+    role_settings: dict
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     database_security_group_id: pulumi.Input[str]
@@ -249,6 +250,7 @@ class RdsBootstrap(pulumi.ComponentResource):
             role=a.role,
             connection_limit=a.connection_limit,
             master_password_version=a.database.master_password_version,
+            settings=dict(a.role_settings),
         )
         return aws.lambda_.Invocation(
             f"{self._name}-bootstrap-run",

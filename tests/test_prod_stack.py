@@ -259,7 +259,8 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         (run,) = [r for r in any_prod.by_type(INVOCATION) if r.name == f"{name}-bootstrap-run"]
         event = json.loads(run.inputs["input"])
         assert event == {"database": name, "db_name": info["db_name"], "role": info["username"],
-                         "connection_limit": 100, "master_password_version": 1}
+                         "connection_limit": 100, "master_password_version": 1,
+                         "settings": {"idle_in_transaction_session_timeout": "10min", "statement_timeout": "5min"}}
         assert run.inputs["functionName"] == function.outputs["name"]
         (primary,) = _of(any_prod, RDS, name, "primary")
         (version,) = [v for v in any_prod.by_type(SECRET_VERSION) if v.name == f"{name}-master-secret-value"]
@@ -462,6 +463,7 @@ def _add_tier(cfg):
         pytest.param(_set_db("worker", storage_gb=200, max_storage_gb=400), "worker", id="storage"),
         pytest.param(_add_tier, "worker", id="add-tier"),
         pytest.param(_set_db("worker", master_password_version=2), "worker", id="master-password-version"),
+        pytest.param(_set_db("worker", connection_limit=50), "worker", id="connection-limit"),
     ],
 )
 def test_replacement_guard(prod_run, edit, edited):
