@@ -198,6 +198,8 @@ class RdsBootstrap(pulumi.ComponentResource):
         )
         self._secret_access = aws.iam.RolePolicy(
             f"{self._name}-bootstrap-secret",
+            # Inline policy names are unique per role only (PutRolePolicy PolicyName: [\w+=,.@-]{1,128}).
+            name="read-master-secret",
             role=role.id,
             policy=pulumi.Output.all(a.master_secret_arn, a.key_arn).apply(
                 lambda v: json.dumps(

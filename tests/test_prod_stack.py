@@ -183,7 +183,9 @@ def test_replicas_follow_primary(any_prod):
         for index, replica in enumerate(sorted(_of(any_prod, RDS, name, "replica"), key=lambda r: r.name), start=1):
             assert replica.inputs["replicateSourceDb"] == primary.outputs["identifier"]
             assert replica.inputs["identifier"] == f"{primary.inputs['identifier']}-replica-{index}"
-            for same in ("kmsKeyId", "vpcSecurityGroupIds", "parameterGroupName", "storageEncrypted",
+            # Same-region replicas take their encryption and key from the source (CreateDBInstanceReadReplica).
+            assert "kmsKeyId" not in replica.inputs and "storageEncrypted" not in replica.inputs
+            for same in ("vpcSecurityGroupIds", "parameterGroupName",
                          "monitoringInterval", "monitoringRoleArn", "performanceInsightsKmsKeyId",
                          "caCertIdentifier", "iamDatabaseAuthenticationEnabled", "publiclyAccessible"):
                 assert replica.inputs[same] == primary.inputs[same], f"{replica.name}.{same}"
@@ -357,19 +359,19 @@ def test_no_internet_path_in_created_vpc(prod_run):
 
 def test_given_network_creates_no_vpc():
     def edit(cfg):
-        cfg["bulkhead:network"] = {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"],
+        cfg["bulkhead:network"] = {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"],
                                    "secretsmanager_endpoint_exists": True}
 
     run = run_stack("prod", edit=edit)
     # The bootstrap functions run in the given subnets; HTTPS goes to the VPC's own range (its endpoint).
     for function in run.by_type(FUNCTION):
-        assert function.inputs["vpcConfig"]["subnetIds"] == ["subnet-0aaa11111", "subnet-0bbb22222"]
+        assert function.inputs["vpcConfig"]["subnetIds"] == ["subnet-0aaa1111", "subnet-0bbb2222"]
     https = [r for r in run.by_type(EGRESS) if r.inputs["fromPort"] == 443]
     assert len(https) == 3 and {r.inputs["cidrIpv4"] for r in https} == {"10.0.0.0/16"}
     assert not run.by_type("aws:ec2/vpc:Vpc") and not run.by_type("aws:ec2/subnet:Subnet")
     (group,) = run.by_type("aws:rds/subnetGroup:SubnetGroup")
-    assert group.inputs["subnetIds"] == ["subnet-0aaa11111", "subnet-0bbb22222"]
-    assert all(sg.inputs["vpcId"] == "vpc-0abc12345" for sg in run.by_type(SG))
+    assert group.inputs["subnetIds"] == ["subnet-0aaa1111", "subnet-0bbb2222"]
+    assert all(sg.inputs["vpcId"] == "vpc-0abc1234" for sg in run.by_type(SG))
 
 
 def test_outputs_shape_and_no_password(prod_run):
@@ -487,7 +489,7 @@ def test_replacement_guard(prod_run, edit, edited):
         (lambda c: c.__setitem__("bulkhead:dr_region", "eu-west-1"), "bulkhead:dr_region"),
         (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version=0), "bulkhead:databases.auth.master_password_version"),
         (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version="2"), "bulkhead:databases.auth.master_password_version"),
-        (lambda c: c.__setitem__("bulkhead:network", {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"],
+        (lambda c: c.__setitem__("bulkhead:network", {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"],
                                                       "secretsmanager_endpoint_exists": "yes"}), "bulkhead:network.secretsmanager_endpoint_exists"),
     ],
     ids=["replicas-6", "pitr-36", "pitr-0", "server-on-aws", "instance-class", "dr-equals-region",
