@@ -267,6 +267,10 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         (primary,) = _of(any_prod, RDS, name, "primary")
         (version,) = [v for v in any_prod.by_type(SECRET_VERSION) if v.name == f"{name}-master-secret-value"]
         assert {primary.urn, version.urn, function.urn} <= set(run.dependencies)
+        # ... and for its network path: the database group's rule for it and its own egress.
+        rules = [r.urn for r in any_prod.resources if r.name in (f"{name}-db-from-bootstrap", f"{name}-bootstrap-to-db",
+                                                               f"{name}-bootstrap-https")]
+        assert len(rules) == 3 and set(rules) <= set(run.dependencies)
 
 
 def test_master_password_and_secret_value_are_secret_envelopes(prod_export, prod_run):
