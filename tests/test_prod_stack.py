@@ -522,7 +522,7 @@ def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
 
 def test_pinned_minor_turns_auto_minor_upgrade_off():
     def edit(cfg):
-        cfg["bulkhead:databases"]["worker"]["engine_version"] = "16.4"
+        cfg["bulkhead:databases"]["worker"]["engine_version"] = "16.9"  # a minor RDS offers (aws_offerings)
 
     run = run_stack("prod", edit=edit)
     for instance in run.by_type(RDS):
@@ -530,7 +530,7 @@ def test_pinned_minor_turns_auto_minor_upgrade_off():
         # RDS would move a pinned minor forward and the next `up` would try to go back.
         assert instance.inputs["autoMinorVersionUpgrade"] is (not pinned), instance.name
         if pinned:
-            assert instance.inputs.get("engineVersion", "16.4") == "16.4"
+            assert instance.inputs.get("engineVersion", "16.9") == "16.9"
 
 
 def test_dr_provider_uses_the_stacks_credentials():
