@@ -31,18 +31,26 @@ class AwsFoundationArgs:
 
 class AwsFoundation(pulumi.ComponentResource):
     vpc_id: pulumi.Output
+    vpc_cidr: pulumi.Output
+    subnet_ids: pulumi.Output
     subnet_group_name: pulumi.Output
     monitoring_role_arn: pulumi.Output
+    # bulkhead:network says its VPC already has a Secrets Manager endpoint (no VPC of ours).
+    secretsmanager_endpoint_exists: bool
 
     def __init__(self, name: str, args: AwsFoundationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bulkhead:index:AwsFoundation", name, None, opts)
         self._name = name
         self._tags = {TAG_STACK: args.stack}
+        self.secretsmanager_endpoint_exists = bool(args.network and args.network.secretsmanager_endpoint_exists)
         if args.network is not None:
             self.vpc_id = pulumi.Output.from_input(args.network.vpc_id)
             subnet_ids: Sequence = args.network.subnet_ids
+            self.vpc_cidr = aws.ec2.get_vpc_output(id=args.network.vpc_id).cidr_block
         else:
             self.vpc_id, subnet_ids = self._create_isolated_vpc(args.availability_zones)
+            self.vpc_cidr = pulumi.Output.from_input(VPC_CIDR)
+        self.subnet_ids = pulumi.Output.from_input(subnet_ids)
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
             name_prefix=aws_name("bulkhead", args.stack) + "-",

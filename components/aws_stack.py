@@ -7,15 +7,22 @@ from typing import Any, Mapping, Optional
 from .aws_backup import AwsBackup, AwsBackupArgs
 from .aws_foundation import AwsFoundation, AwsFoundationArgs
 from .catalog import Catalogue
+from .lambda_archive import write_archive
+from .rds_bootstrap import bootstrap_archive
 from .rds_postgres import RdsPostgres, RdsPostgresArgs
 from .service_client import ServiceClient, ServiceClientArgs
 
 
-def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None) -> dict[str, dict]:
+def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None,
+                    build_dir: str = ".bulkhead/build") -> dict[str, dict]:
     """Build every database; return database name -> connection info.
 
     `provider_settings`: the stack's `aws:` provider config (profile, assume_roles, ...),
-    for the second provider of the DR region."""
+    for the second provider of the DR region. `build_dir`: where the bootstrap
+    function's package is written (content-addressed; the deployment uploads it)."""
+    # One package for every database's function: same code, each with its own role and secret.
+    archive = bootstrap_archive()
+    archive_path = write_archive(archive, build_dir, "bootstrap")
     foundation = AwsFoundation("foundation", AwsFoundationArgs(stack=catalogue.stack, network=catalogue.network))
     AwsBackup(
         "backup",
@@ -52,7 +59,11 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 vpc_id=foundation.vpc_id,
                 client_security_group_id=clients[db.owner].security_group_id,
                 monitoring_role_arn=foundation.monitoring_role_arn,
+                subnet_ids=foundation.subnet_ids,
+                bootstrap_archive_path=archive_path,
+                bootstrap_archive_hash=archive.sha256_b64,
                 protect=catalogue.protect,
+                interim_https_cidr=foundation.vpc_cidr,
             ),
         )
         connections[name] = component.connection

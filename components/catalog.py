@@ -42,6 +42,7 @@ AWS_ONLY_DATABASE_KEYS = (
     "replicas",
     "replica_instance_class",
     "deletion_protection",
+    "master_password_version",
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
@@ -194,6 +195,8 @@ class Database(_Strict):
     replicas: Annotated[int, Field(ge=0, le=5)] = 0
     replica_instance_class: Optional[Annotated[str, Field(pattern=INSTANCE_CLASS_RE)]] = None
     deletion_protection: bool = True
+    # Raise it to rotate the master password on the next `up` (a new RandomPassword).
+    master_password_version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = None
     # a number (milliseconds / kilobytes) or a string with a unit; kept as the string
@@ -234,6 +237,10 @@ class Network(_Strict):
     # EC2 ids carry 8 or 17 hex digits (`AWS::EC2::VPC.Id` / `AWS::EC2::Subnet.Id` formats in cfn-lint's schemas).
     vpc_id: Annotated[str, Field(pattern=r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")]
     subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]], Field(min_length=2)]
+    # The bootstrap functions read their master secret from these subnets, which must
+    # reach Secrets Manager. true: the VPC already has a Secrets Manager interface
+    # endpoint (private DNS on) that admits them, so bulkhead creates none.
+    secretsmanager_endpoint_exists: bool = False
 
 
 class Catalogue(BaseModel):
