@@ -100,11 +100,20 @@ def test_unknown_region_is_a_catalogue_error():
     (_aws(), "eu-west-1"),
     (_aws(engine_version="16.9", instance_class="db.r6g.large", replicas=2, replica_instance_class="db.r6g.xlarge"), "eu-west-1"),
     (_aws(engine_version="17", instance_class="db.t4g.medium"), "us-east-1"),
-    (_aws(engine_version="16.4"), None),  # no aws:region: nothing to check against
-    ({"platform": "docker", "databases": {"app": {"owner": "app-service", "port": 5433, "engine_version": "16.4"}}}, "eu-west-1"),
 ])
 def test_catalogue_accepts_what_rds_offers(raw, region):
     assert _problems(raw, region=region) == []
+
+
+def test_without_region_only_the_missing_region_is_reported():
+    # aws:region is required (nothing to check the offerings against otherwise): one problem, not an offerings one.
+    problems = _problems(_aws(engine_version="16.4"), region=None)
+    assert [p.split(":", 2)[:2] for p in problems] == [["aws", "region"]]
+
+
+def test_docker_versions_are_not_checked_against_rds():
+    raw = {"platform": "docker", "databases": {"app": {"owner": "app-service", "port": 5433, "engine_version": "16.4"}}}
+    assert load_catalogue(raw, "dev", region="eu-west-1").databases["app"].engine_version == "16.4"
 
 
 def test_replica_class_equal_to_primary_class_is_reported_once():

@@ -323,9 +323,13 @@ def test_released_versions_pass(version):
     load_catalogue(docker_db({}, engine_version=version), "dev")
 
 
-def test_aws_13_minor_before_bookworm_images_is_fine():
-    # The image rule is docker's; RDS versions are i14's offerings table.
-    load_catalogue({"platform": "aws", "databases": {"app": {"owner": "a", "engine_version": "13.2"}}}, "p", region=REGION)
+def test_aws_13_minor_before_bookworm_images_is_judged_by_rds_not_by_images():
+    # The image rule is docker's; on aws the version is judged by RDS's offerings alone.
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue({"platform": "aws", "databases": {"app": {"owner": "a", "engine_version": "13.2"}}}, "p", region=REGION)
+    messages = [p.message for p in info.value.problems]
+    assert len(messages) == 1 and "is not offered by RDS for PostgreSQL" in messages[0], messages
+    assert "bookworm" not in messages[0]
 
 
 # ------------------------------------------------------------------ pack agreement
@@ -350,7 +354,7 @@ def test_mandatory_policies_are_catalogue_errors_in_their_words(raw, stack, path
 
 @pytest.mark.parametrize("raw, stack, path, policy", [
     (aws_db({}, multi_az=False), "prod", "bulkhead:databases.app.multi_az", "rds-multi-az"),
-    (aws_db({}, engine_version="16.4"), "prod", "bulkhead:databases.app.engine_version", "rds-auto-minor-upgrade"),
+    (aws_db({}, engine_version="16.9"), "prod", "bulkhead:databases.app.engine_version", "rds-auto-minor-upgrade"),
     (docker_db({}, memory_mb=8192), "dev", "bulkhead:databases.app.memory_mb", "dev-resource-limits"),
     ({**docker_db({}), "keep_volumes": False}, "dev", "bulkhead:keep_volumes", "dev-volume-retained"),
 ])
