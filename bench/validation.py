@@ -110,8 +110,8 @@ def main() -> int:
         measure("docker, 200 databases", "dev", docker_config(200)),
         measure("aws, 200 databases", "prod", aws_config(200)),
     ]
-    print(f"| catalogue | databases | plan s | validation added ms | share of plan |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| catalogue | databases | plan s | validation added ms | share of plan |")
+    print("|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['label']} | {r['databases']} | {r['plan_s']:.2f} | {r['added_ms']:.1f} | {r['percent']:.2f}% |")
     worst = max(r["percent"] for r in rows)

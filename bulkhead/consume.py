@@ -279,6 +279,9 @@ def run_dsn(args) -> int:
     name = args.database
     db = database(outputs, name)
     if db.get("platform") == "docker":
+        if args.admin:
+            raise UserError(f"--admin: a dev database has no break-glass login in the outputs (its owner role "
+                            f"{db.get('username')} owns everything in it); drop --admin")
         if args.reader is not None:
             _pick_host(name, db, args.reader, args.stack)  # refuses: a dev server has no replicas
         url = _field(name, db, "url", "str", args.stack)

@@ -123,12 +123,6 @@ def _dsn_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def dsn_supports_admin() -> bool:
-    parser = _dsn_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return "--admin" in sub.choices["dsn"]._option_string_actions
-
-
 def database_url(name: str, outputs: Optional[str], stack: Optional[str], admin: bool = False) -> str:
     """The URL `python -m bulkhead dsn --database NAME [--admin]` prints, computed in-process by `dsn` itself."""
     argv = ["dsn", "--database", name]
@@ -171,14 +165,9 @@ class Target:
 
 def load_target(name: str, outputs: Optional[str], stack: Optional[str], admin: bool = False,
                 loaded: Optional[dict] = None) -> Target:
-    """The database's outputs entry and DSN (from `dsn`); `--admin` needs a `dsn` that offers it."""
+    """The database's outputs entry and DSN (from `dsn`, which also refuses `--admin` on dev databases)."""
     outputs_data = loaded if loaded is not None else load_outputs(outputs, stack, cwd=PROJECT_DIR)
     entry = database(outputs_data, name)
-    if admin and not dsn_supports_admin():
-        if entry.get("platform") == "docker":
-            raise UserError(f"--admin: a dev database has no break-glass login in the outputs (its owner role "
-                            f"{entry.get('username')} owns everything in it); drop --admin")
-        admin = False  # today's `dsn` on aws already returns the break-glass master
     url = database_url(name, outputs, stack, admin=admin)
     dsn = split_dsn(url, f"the DSN of database {name}")
     return Target(name, entry, dsn)

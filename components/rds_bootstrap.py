@@ -22,7 +22,7 @@ import pulumi_aws as aws
 
 from . import bootstrap_handler
 from .catalog import Database
-from .lambda_archive import BuiltArchive, build_archive, write_archive
+from .lambda_archive import BuiltArchive, build_archive
 from .naming import aws_name
 from .tags import TAG_ROLE, database_tags
 

@@ -19,7 +19,6 @@ import sys
 import zipfile
 
 import boto3
-import psycopg
 import pytest
 from moto import mock_aws
 

@@ -4,7 +4,6 @@ Every DSN comes from the outputs through `dsn`, with hostile passwords."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,8 +11,7 @@ import sys
 import pytest
 
 from bulkhead.split import Relation, set_text_form, table_checksum
-from day2_helpers import (ROOT, bulkhead, connect_as, dev_server, objects_by_owner, outputs_for, run_sql_file,
-                          table_fingerprints, url)
+from day2_helpers import ROOT, bulkhead, connect_as, dev_server, objects_by_owner, outputs_for, run_sql_file, url
 
 SEED = """
 CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL, price numeric(10, 2), tags text[], seen timestamptz);
@@ -332,22 +330,11 @@ def test_day2_verbs_start_without_heavy_imports():
     assert out.strip() == "[]"
 
 
-def test_admin_goes_to_dsn_once_dsn_offers_it(dev, dev_outputs, monkeypatch):
-    """When `dsn` gains `--admin` (the prod credentials change), the day-2 verbs pass it on."""
-    from bulkhead import consume, pgtools
+def test_dsn_admin_on_a_dev_database_is_refused(dev, dev_outputs):
+    """The day-2 verbs get --admin from `dsn` itself; on docker there is no break-glass login to give."""
+    result = bulkhead("dsn", "--database", "app", "--outputs", dev_outputs, "--admin")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "a dev database has no break-glass login in the outputs" in result.stderr
+    assert "Traceback" not in result.stderr
 
-    original, seen = consume.add_parser, []
 
-    def add_parser_with_admin(sub):
-        original(sub)
-        dsn = sub.choices["dsn"]
-        dsn.add_argument("--admin", action="store_true")
-        run_dsn = dsn.get_default("func")
-        dsn.set_defaults(func=lambda args: (seen.append(args.admin), run_dsn(args))[1])
-
-    monkeypatch.setattr(consume, "add_parser", add_parser_with_admin)
-    assert pgtools.dsn_supports_admin()
-    target = pgtools.load_target("app", dev_outputs, None, admin=True)
-    assert seen == [True] and target.dsn.user == "app"
-    monkeypatch.setattr(consume, "add_parser", original)
-    assert not pgtools.dsn_supports_admin()

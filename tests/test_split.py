@@ -306,7 +306,7 @@ BAD_MAPS = [
      ["databases.auth[0]: 'public.users.id' is not `table`, `schema.table` or `schema.*`"]),
     ("duplicate-key", f"databases:\n  auth: {GOOD_AUTH}\n  auth: {GOOD_APP}\n", "legacy", [],
      ["the key 'auth' is given twice"]),
-    ("listed-twice", f"databases:\n  auth: [users, public.users]\n", "legacy", [],
+    ("listed-twice", "databases:\n  auth: [users, public.users]\n", "legacy", [],
      ["databases.auth[1]: public.users is listed twice (also", "databases.auth[0]); remove one"]),
     ("claimed-twice", f"databases:\n  auth: {GOOD_AUTH}\n  app: [users, projects, orders, messages, integrations, products, reports]\n",
      "legacy", ["--drop-cross-fks"],
