@@ -12,7 +12,8 @@ import pulumi
 from components.catalog import CatalogueError, load_catalogue
 from components.outputs import services_output
 
-STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes")
+STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes",
+              "key_admins", "break_glass_principals", "backup_vault_lock")
 
 
 def _read_config() -> dict:
@@ -36,13 +37,22 @@ except CatalogueError as exc:
     raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n" + str(exc)) from None
 
 def _aws_provider_settings() -> dict:
-    """The default AWS provider's credentials config, for the stack's second (DR) provider."""
+    """The default AWS provider's credentials config, for the stack's second (DR) provider:
+    the same account, credentials, account guard rails and default tags, only another region.
+    (pulumi-aws Provider inputs: access_key, secret_key, token, allowed/forbidden_account_ids,
+    default_tags; `aws:secretKey` and `aws:token` are secret config and stay Pulumi secrets.)"""
     aws_config = pulumi.Config("aws")
     settings = {
         "profile": aws_config.get("profile"),
         "assume_roles": aws_config.get_object("assumeRoles"),
         "shared_config_files": aws_config.get_object("sharedConfigFiles"),
         "shared_credentials_files": aws_config.get_object("sharedCredentialsFiles"),
+        "access_key": aws_config.get("accessKey"),
+        "secret_key": aws_config.get_secret("secretKey"),
+        "token": aws_config.get_secret("token"),
+        "allowed_account_ids": aws_config.get_object("allowedAccountIds"),
+        "forbidden_account_ids": aws_config.get_object("forbiddenAccountIds"),
+        "default_tags": aws_config.get_object("defaultTags"),
     }
     return {k: v for k, v in settings.items() if v is not None}
 
@@ -54,6 +64,8 @@ if catalogue.platform == "docker":
 else:
     from components.aws_stack import build_aws_stack
 
-    connections = build_aws_stack(catalogue, _aws_provider_settings())
+    connections, network = build_aws_stack(catalogue, _aws_provider_settings())
+    # Where a consumer places its tasks: the databases' VPC, subnets, and the endpoint group.
+    pulumi.export("network", network)
 pulumi.export("databases", connections)
 pulumi.export("services", services_output(catalogue, connections))

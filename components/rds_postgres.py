@@ -9,13 +9,14 @@ state), deletion protection, a final snapshot with a unique name, Pulumi protect
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from . import key_policies
 from .catalog import Database, Tier
 from .naming import aws_name
 from .tags import TAG_ROLE, database_tags
@@ -56,6 +57,12 @@ class RdsPostgresArgs:
     client_security_group_id: pulumi.Input[str]
     monitoring_role_arn: pulumi.Input[str]
     protect: bool = True
+    # Where the key policy's ARNs point: the stack's partition, region and account.
+    partition: pulumi.Input[str] = "aws"
+    region: pulumi.Input[str] = "us-east-1"
+    account: pulumi.Input[str] = "123456789012"
+    # `bulkhead:key_admins` (empty: the account root, i.e. IAM decides who administers).
+    key_admins: Sequence[str] = field(default_factory=tuple)
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -74,6 +81,7 @@ class RdsPostgres(pulumi.ComponentResource):
         self.key = self._create_key()
         self.security_group = self._create_security_group()
         self.parameter_group = self._create_parameter_group()
+        self.log_groups = {ident: self._create_log_groups(ident) for ident in self._instance_identifiers()}
         self.primary = self._create_primary()
         self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
         secret_arn = self.primary.master_user_secrets.apply(lambda secrets: secrets[0]["secret_arn"] if secrets else None)
@@ -87,13 +95,35 @@ class RdsPostgres(pulumi.ComponentResource):
     def _tagged(self, role: str) -> dict:
         return {**self._tags, TAG_ROLE: role}
 
+    def _instance_identifiers(self) -> list[str]:
+        return [self._identifier] + [self._replica_identifier(i) for i in range(self._db.replicas)]
+
+    def _replica_identifier(self, index: int) -> str:
+        return f"{self._identifier}-replica-{index + 1}"
+
+    def _key_policy(self) -> pulumi.Output:
+        args = self._args
+
+        def document(values) -> str:
+            partition, region, account = values
+            return key_policies.dumps(key_policies.key_policy(
+                partition=partition, region=region, account=account, admins=args.key_admins,
+                services=key_policies.DATABASE_KEY_SERVICES,
+                log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers()),
+            ))
+
+        return pulumi.Output.all(args.partition, args.region, args.account).apply(document)
+
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
         key = aws.kms.Key(
             f"{self._name}-key",
-            description=f"bulkhead {self._args.stack}/{self._name}: storage, master secret and Performance Insights",
+            description=f"bulkhead {self._args.stack}/{self._name}: storage, master secret, logs and Performance Insights",
             enable_key_rotation=True,
             deletion_window_in_days=KMS_DELETION_WINDOW,
+            # An explicit policy instead of KMS's default (which lets any principal IAM allows kms:*
+            # use every key of the account); aws_kms_key `policy`, KMS "Key policies" guide.
+            policy=self._key_policy(),
             tags=self._tagged("key"),
             # Deleting the key makes every snapshot of the database unreadable.
             opts=self._opts(protect=self._args.protect),
@@ -141,6 +171,28 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
         return group
+
+    def _create_log_groups(self, identifier: str) -> list[aws.cloudwatch.LogGroup]:
+        """The groups RDS would create itself, with no retention and no key, for each exported log.
+
+        RDS writes to /aws/rds/instance/<id>/<type> ("Publishing PostgreSQL logs to CloudWatch
+        Logs", RDS user guide) and uses a group that exists; these must exist first (the
+        instances depend on them). The `postgresql` log carries statement text, literals included.
+        """
+        groups = []
+        for log_type in LOG_EXPORTS:
+            groups.append(
+                aws.cloudwatch.LogGroup(
+                    f"{self._name}-log-{identifier.removeprefix(self._identifier).lstrip('-') or 'primary'}-{log_type}",
+                    name=f"/aws/rds/instance/{identifier}/{log_type}",
+                    retention_in_days=self._args.tier.log_retention_days,
+                    # The database's own key; its policy lets CloudWatch Logs use it for these groups only.
+                    kms_key_id=self.key.arn,
+                    tags=self._tagged("logs"),
+                    opts=self._opts(),
+                )
+            )
+        return groups
 
     def _create_parameter_group(self) -> aws.rds.ParameterGroup:
         parameters = {**BASE_PARAMETERS, **self._db.parameters}
@@ -212,7 +264,7 @@ class RdsPostgres(pulumi.ComponentResource):
             final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
             tags=self._tagged("primary"),
             **self._common_instance_args(),
-            opts=self._opts(protect=self._args.protect),
+            opts=self._opts(protect=self._args.protect, depends_on=self.log_groups[self._identifier]),
         )
 
     def _create_replica(self, index: int) -> aws.rds.Instance:
@@ -220,7 +272,7 @@ class RdsPostgres(pulumi.ComponentResource):
         # no Pulumi protect, so lowering `replicas` removes one cleanly.
         return aws.rds.Instance(
             f"{self._name}-replica-{index + 1}",
-            identifier=f"{self._identifier}-replica-{index + 1}",
+            identifier=self._replica_identifier(index),
             replicate_source_db=self.primary.identifier,
             instance_class=self._db.replica_instance_class,
             multi_az=False,
@@ -229,7 +281,7 @@ class RdsPostgres(pulumi.ComponentResource):
             deletion_protection=False,
             tags={**self._tagged("replica"), "bulkhead:replica-of": self._identifier},
             **self._common_instance_args(),
-            opts=self._opts(depends_on=[self.primary]),
+            opts=self._opts(depends_on=[self.primary, *self.log_groups[self._replica_identifier(index)]]),
         )
 
     def _create_access_policy(self, secret_arn: pulumi.Output) -> aws.iam.Policy:

@@ -187,11 +187,15 @@ def test_security_group_admits_only_owner_client_group(any_prod):
         assert rule.inputs["referencedSecurityGroupId"] == clients[owner]
         assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
         assert not any(k in rule.inputs for k in ("cidrIpv4", "cidrIpv6", "prefixListId"))
-    # The client group's egress goes only to its own databases' groups.
+    # The client group's egress goes only to its own databases' groups (5432) and the endpoints (443).
     db_groups = {r.id: r.inputs["tags"]["bulkhead:owner"] for r in _of(any_prod, SG, role="database")}
+    (endpoints,) = [r.id for r in any_prod.by_type(SG) if _role(r) == "endpoints"]
     for rule in any_prod.by_type(EGRESS):
         owner = [o for o, gid in clients.items() if gid == rule.inputs["securityGroupId"]][0]
-        assert db_groups[rule.inputs["referencedSecurityGroupId"]] == owner
+        if rule.inputs["referencedSecurityGroupId"] == endpoints:
+            assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (443, 443), rule.name
+        else:
+            assert db_groups[rule.inputs["referencedSecurityGroupId"]] == owner
 
 
 def test_access_policy_names_only_its_database(any_prod):
