@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	scripts/ensure-postgres
+	scripts/fetch-postgres-servers
 	$(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)
