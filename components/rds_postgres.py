@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from . import key_policies
+from . import key_policies, pg_settings
 from .catalog import Database, Tier
 from .naming import aws_name
 from .tags import TAG_ROLE, database_tags
@@ -40,6 +40,18 @@ BASE_PARAMETERS = {
     "log_min_duration_statement": "1000",
     "log_lock_waits": "1",
 }
+
+
+def parameter_apply_method(major: int, name: str) -> str:
+    """`immediate` where PostgreSQL changes the setting without a restart, `pending-reboot` for
+    postmaster settings (pg_settings.context, components/pg_settings). RDS does not reboot for
+    parameter changes by itself, not even in the maintenance window, so a dynamic setting left
+    pending-reboot would never take effect; RDS refuses `immediate` for a static one
+    (aws_db_parameter_group `apply_method`; RDS "Modifying parameters in a DB parameter group")."""
+    try:
+        return pg_settings.apply_method(major, name)
+    except pg_settings.UnknownSetting:
+        return "pending-reboot"  # accepted for any setting; the catalogue refuses unknown names
 
 
 def instance_identifier(stack: str, name: str) -> str:
@@ -203,8 +215,8 @@ class RdsPostgres(pulumi.ComponentResource):
             name_prefix=aws_name("bulkhead", self._args.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
             family=f"postgres{self._db.major}",
             description=f"bulkhead {self._args.stack}/{self._name}: SSL forced, connection logging",
-            # pending-reboot is accepted for static and dynamic settings alike.
-            parameters=[{"name": k, "value": v, "apply_method": "pending-reboot"} for k, v in sorted(parameters.items())],
+            parameters=[{"name": k, "value": v, "apply_method": parameter_apply_method(self._db.major, k)}
+                        for k, v in sorted(parameters.items())],
             tags=self._tagged("parameters"),
             opts=self._opts(),
         )

@@ -376,3 +376,36 @@ def test_new_keys_accepted():
     assert cat.key_admins == ("arn:aws:iam::123456789012:role/admins",)
     assert cat.break_glass_principals == ("arn:aws:iam::123456789012:user/alice",)
     assert cat.backup_vault_lock.changeable_for_days == 3
+
+
+# --- parameter apply methods -------------------------------------------------------------------
+def test_apply_methods_split_by_context():
+    from components import pg_settings
+
+    def edit(cfg):
+        cfg["bulkhead:databases"]["worker"]["parameters"] = {"shared_buffers": "65536", "max_connections": "200",
+                                                             "work_mem": "8192", "statement_timeout": "30000"}
+
+    run = run_stack("prod", edit=edit)
+    seen = set()
+    for group in run.by_type("aws:rds/parameterGroup:ParameterGroup"):
+        major = int(group.inputs["family"].removeprefix("postgres"))
+        for p in group.inputs["parameters"]:
+            restart = pg_settings.context(major, p["name"]) == "postmaster"
+            assert p["applyMethod"] == ("pending-reboot" if restart else "immediate"), (group.name, p)
+            seen.add((p["name"], p["applyMethod"]))
+    # both kinds occur, so the split is exercised, and bulkhead's own settings apply at once
+    assert {("shared_buffers", "pending-reboot"), ("max_connections", "pending-reboot"),
+            ("work_mem", "immediate"), ("rds.force_ssl", "immediate"), ("log_connections", "immediate")} <= seen
+
+
+@pytest.mark.parametrize("major,name,expected", [
+    (16, "shared_buffers", "pending-reboot"), (13, "max_connections", "pending-reboot"),
+    (17, "work_mem", "immediate"), (15, "log_min_duration_statement", "immediate"),
+    (16, "rds.force_ssl", "immediate"), (16, "rds.logical_replication", "pending-reboot"),
+    (16, "not_a_setting", "pending-reboot"),
+])
+def test_parameter_apply_method_table(major, name, expected):
+    from components.rds_postgres import parameter_apply_method
+
+    assert parameter_apply_method(major, name) == expected
