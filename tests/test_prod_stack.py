@@ -312,6 +312,10 @@ def test_protect_false_is_honoured():
     assert not any(r.protect for r in run.by_type(RDS))
 
 
+# One per tier in use: adding a tier or moving the last database off one adds or drops them.
+TIER_WIDE_TYPES = ("aws:backup/plan:Plan", "aws:backup/selection:Selection",
+                   "aws:backup/restoreTestingPlan:RestoreTestingPlan", "bulkhead:index:AwsBackup",
+                   "bulkhead:index:RestoreTesting")
 REPLACEMENT_INPUTS = ("identifier", "kmsKeyId", "username", "dbName", "storageEncrypted", "engine",
                       "replicateSourceDb", "dbSubnetGroupName")
 
@@ -327,8 +331,10 @@ def _snapshot(run, exclude: str):
         if owner and r.urn.rsplit("::", 1)[1].startswith(f"client-{owner}"):
             assert r.type != RDS
             continue
-        if r.type.startswith("aws:backup/") or "bulkhead:index:AwsBackup" in r.urn:
+        if r.type in TIER_WIDE_TYPES:
             continue  # stack-wide; a tier change may add or drop a plan
+        if r.type == "aws:backup/restoreTestingSelection:RestoreTestingSelection" and r.name == f"restore-testing-{exclude}":
+            continue  # the edited database's own selection
         if r.type == RDS:
             out[r.urn] = {k: r.inputs.get(k) for k in REPLACEMENT_INPUTS}
         else:
@@ -371,6 +377,11 @@ def test_replacement_guard(prod_run, edit, edited):
     changed = [urn for urn in before if before[urn] != after[urn]]
     assert not changed, f"other databases' resources changed: {changed[:3]}"
     assert before, "the guard compared something"
+    # the new boundary resources are under the guard too: endpoints, vault policies, other databases'
+    # log groups and restore testing selections
+    guarded = {urn.split("::")[2].split("$")[-1] for urn in before}
+    assert {"aws:ec2/vpcEndpoint:VpcEndpoint", "aws:backup/vaultPolicy:VaultPolicy", "aws:cloudwatch/logGroup:LogGroup",
+            "aws:backup/restoreTestingSelection:RestoreTestingSelection", "aws:kms/key:Key"} <= guarded
 
 
 @pytest.mark.parametrize(
