@@ -23,15 +23,19 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from bulkhead.check import evaluate, load_pack, resource_props, stack_props
 from test_policy_mutations import (
+    m_key_account_wide_decrypt,
+    m_log_group_missing,
     m_other_client_in_ingress,
     m_plaintext_password_env,
     m_policy_two_secrets,
     m_public,
     m_replica_other_key,
+    m_restore_selection_removed,
     m_low_retention,
     m_same_password_value_two_containers,
     m_shared_password,
     m_single_az,
+    m_vault_policy_removed,
     show_secrets_export,
 )
 
@@ -184,6 +188,10 @@ MUTATIONS = [
     ("policy-two-secrets", m_policy_two_secrets),
     ("low-retention", m_low_retention),
     ("single-az", m_single_az),
+    ("key-account-wide-decrypt", m_key_account_wide_decrypt),
+    ("vault-policy-removed", m_vault_policy_removed),
+    ("log-group-missing", m_log_group_missing),
+    ("restore-selection-removed", m_restore_selection_removed),
 ]
 
 
