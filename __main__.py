@@ -6,6 +6,7 @@ shared dev server), export `databases` and `services`. Everything else lives in
 """
 
 import json
+import os
 
 import pulumi
 
@@ -64,7 +65,9 @@ if catalogue.platform == "docker":
 else:
     from components.aws_stack import build_aws_stack
 
-    connections, network = build_aws_stack(catalogue, _aws_provider_settings())
+    # The bootstrap functions' package is built next to the program (like the plans).
+    build_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".bulkhead", "build")
+    connections, network = build_aws_stack(catalogue, _aws_provider_settings(), build_dir)
     # Where a consumer places its tasks: the databases' VPC, subnets, and the endpoint group.
     pulumi.export("network", network)
 pulumi.export("databases", connections)

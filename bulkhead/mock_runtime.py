@@ -111,6 +111,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"name": self.region, "id": self.region, "region": self.region}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/bulkhead", "userId": "AIDA", "id": FAKE_ACCOUNT}
+        if token == "aws:ec2/getVpc:getVpc":  # a given network's VPC (bulkhead:network)
+            vpc_id = args.args.get("id") or "vpc-0"
+            return {"id": vpc_id, "cidrBlock": "10.0.0.0/16", "arn": f"arn:aws:ec2:{self.region}:{FAKE_ACCOUNT}:vpc/{vpc_id}"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "pulumi:pulumi:getResource":
@@ -261,6 +264,8 @@ def _envelope(value: Any, secret_keys: set[str] = frozenset()) -> Any:
             return [walk(x) for x in v]
         if isinstance(v, float) and v.is_integer():
             return int(v)  # protobuf numbers are doubles; the engine's JSON shows 5432, not 5432.0
+        if isinstance(v, (pulumi.Asset, pulumi.Archive)):
+            return _asset_state(v)
         if isinstance(v, pulumi.Output) or type(v).__name__ == "Unknown":
             return "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown sentinel
         return v
@@ -270,6 +275,22 @@ def _envelope(value: Any, secret_keys: set[str] = frozenset()) -> Any:
         for key in secret_keys:
             if key in out and out[key] is not None:
                 out[key] = dict(SECRET_ENVELOPE)
+    return out
+
+
+def _asset_state(value: Any) -> dict:
+    """An asset or archive in the readable form of other special values (no signature key):
+    its content hash and its path (or text), as `pulumi stack export` shows them."""
+    out: dict[str, Any] = {}
+    path = getattr(value, "path", None)
+    if isinstance(path, str):
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                out["hash"] = hashlib.sha256(handle.read()).hexdigest()
+        out["path"] = path
+    elif isinstance(getattr(value, "text", None), str):
+        out["hash"] = hashlib.sha256(value.text.encode()).hexdigest()
+        out["text"] = value.text
     return out
 
 

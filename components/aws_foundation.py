@@ -31,23 +31,29 @@ class AwsFoundationArgs:
 
 class AwsFoundation(pulumi.ComponentResource):
     vpc_id: pulumi.Output
-    subnet_ids: list
+    vpc_cidr: pulumi.Output
+    subnet_ids: pulumi.Output
     # The route tables of the created subnets (the VPC's main table); empty for a given network.
     route_table_ids: list
     subnet_group_name: pulumi.Output
     monitoring_role_arn: pulumi.Output
+    # bulkhead:network says its VPC already has a Secrets Manager endpoint (no VPC of ours).
+    secretsmanager_endpoint_exists: bool
 
     def __init__(self, name: str, args: AwsFoundationArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bulkhead:index:AwsFoundation", name, None, opts)
         self._name = name
         self._tags = {TAG_STACK: args.stack}
         self.route_table_ids = []
+        self.secretsmanager_endpoint_exists = bool(args.network and args.network.secretsmanager_endpoint_exists)
         if args.network is not None:
             self.vpc_id = pulumi.Output.from_input(args.network.vpc_id)
             subnet_ids: Sequence = args.network.subnet_ids
+            self.vpc_cidr = aws.ec2.get_vpc_output(id=args.network.vpc_id).cidr_block
         else:
             self.vpc_id, subnet_ids = self._create_isolated_vpc(args.availability_zones)
-        self.subnet_ids = list(subnet_ids)
+            self.vpc_cidr = pulumi.Output.from_input(VPC_CIDR)
+        self.subnet_ids = pulumi.Output.from_input(subnet_ids)
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
             name_prefix=aws_name("bulkhead", args.stack) + "-",

@@ -7,24 +7,34 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
+from . import key_policies
 from .aws_backup import AwsBackup, AwsBackupArgs
 from .aws_foundation import AwsFoundation, AwsFoundationArgs
 from .catalog import Catalogue
+from .lambda_archive import write_archive
+from .rds_bootstrap import bootstrap_archive
 from .rds_postgres import RdsPostgres, RdsPostgresArgs
 from .restore_testing import RestoreTarget, RestoreTesting, RestoreTestingArgs
 from .service_client import ServiceClient, ServiceClientArgs
 from .vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
 
 
-def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None) -> tuple[dict[str, dict], dict]:
+def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None,
+                    build_dir: str = ".bulkhead/build") -> tuple[dict[str, dict], dict]:
     """Build every database; return (database name -> connection info, the `network` output).
 
     `provider_settings`: the stack's `aws:` provider config (profile, assume_roles, ...),
-    for the second provider of the DR region."""
-    # Policies name ARNs of this account, partition and region.
+    for the second provider of the DR region. `build_dir`: where the bootstrap
+    function's package is written (content-addressed; the deployment uploads it)."""
+    # One package for every database's function: same code, each with its own role and secret.
+    archive = bootstrap_archive()
+    archive_path = write_archive(archive, build_dir, "bootstrap")
+    # Policies name ARNs of this account, partition and region, and the deploying identity.
     partition = aws.get_partition_output().partition
     region = aws.get_region_output().region
-    account = aws.get_caller_identity_output().account_id
+    caller = aws.get_caller_identity_output()
+    account = caller.account_id
+    deployers = caller.arn.apply(key_policies.deployer_principals)
     foundation = AwsFoundation("foundation", AwsFoundationArgs(stack=catalogue.stack, network=catalogue.network))
     endpoints = None
     if catalogue.network is None:
@@ -84,11 +94,19 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 vpc_id=foundation.vpc_id,
                 client_security_group_id=clients[db.owner].security_group_id,
                 monitoring_role_arn=foundation.monitoring_role_arn,
+                subnet_ids=foundation.subnet_ids,
+                bootstrap_archive_path=archive_path,
+                bootstrap_archive_hash=archive.sha256_b64,
                 protect=catalogue.protect,
                 partition=partition,
                 region=region,
                 account=account,
                 key_admins=catalogue.key_admins,
+                break_glass_principals=catalogue.break_glass_principals,
+                deployer_principals=deployers,
+                # The endpoint group when the stack made the VPC; else HTTPS inside the given VPC.
+                https_egress_security_group_id=endpoint_group,
+                interim_https_cidr=foundation.vpc_cidr,
             ),
         )
         connections[name] = component.connection

@@ -41,6 +41,7 @@ AWS_ONLY_DATABASE_KEYS = (
     "replicas",
     "replica_instance_class",
     "deletion_protection",
+    "master_password_version",
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
@@ -173,6 +174,8 @@ class Database(_Strict):
     replicas: Annotated[int, Field(ge=0, le=5)] = 0
     replica_instance_class: Optional[Annotated[str, Field(pattern=INSTANCE_CLASS_RE)]] = None
     deletion_protection: bool = True
+    # Raise it to rotate the master password on the next `up` (a new RandomPassword).
+    master_password_version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -187,6 +190,10 @@ class Database(_Strict):
 class Network(_Strict):
     vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
     subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=2)]
+    # The bootstrap functions read their master secret from these subnets, which must
+    # reach Secrets Manager. true: the VPC already has a Secrets Manager interface
+    # endpoint (private DNS on) that admits them, so bulkhead creates none.
+    secretsmanager_endpoint_exists: bool = False
 
 
 class Catalogue(BaseModel):

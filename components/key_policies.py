@@ -139,12 +139,14 @@ SECRET_ADMIN_ACTIONS = (
 
 
 def secret_policy(*, partition: str, account: str, readers: Sequence[str], break_glass: Sequence[str],
-                  deployer: str) -> dict:
-    """Deny reading the master secret to everyone but `readers` (the bootstrap role, the
-    rotation path), break-glass principals and the deployer (the provider reads back every
-    version it writes); deny changing or deleting the policy or secret to all but break-glass
-    principals and the deployer. Explicit denies win over any IAM allow (policy evaluation logic)."""
-    exempt_admin = sorted({*(list(break_glass) or [account_root(partition, account)]), deployer})
+                  deployers: Sequence[str]) -> dict:
+    """Deny reading the master secret to everyone but `readers` (the bootstrap role),
+    break-glass principals and the deployers (the rotation path: a new master_password_version
+    is written by `pulumi up`, and the provider reads back every version it writes); deny
+    changing or deleting the policy or the secret to all but break-glass principals and the
+    deployers. Explicit denies win over any IAM allow ("Policy evaluation logic", IAM guide).
+    ArnNotLike: deployer patterns may carry a wildcard for a role's path."""
+    exempt_admin = sorted({*(list(break_glass) or [account_root(partition, account)]), *deployers})
     exempt_read = sorted({*readers, *exempt_admin})
     return {
         "Version": "2012-10-17",
@@ -155,7 +157,7 @@ def secret_policy(*, partition: str, account: str, readers: Sequence[str], break
                 "Principal": {"AWS": "*"},
                 "Action": list(SECRET_READ_ACTIONS),
                 "Resource": "*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": exempt_read}},
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt_read}},
             },
             {
                 "Sid": "OnlyBreakGlassChangesOrDeletes",
@@ -163,10 +165,21 @@ def secret_policy(*, partition: str, account: str, readers: Sequence[str], break
                 "Principal": {"AWS": "*"},
                 "Action": list(SECRET_ADMIN_ACTIONS),
                 "Resource": "*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": exempt_admin}},
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt_admin}},
             },
         ],
     }
+
+
+def deployer_principals(caller_arn: str) -> list[str]:
+    """aws:PrincipalArn patterns of the identity running `pulumi up` (GetCallerIdentity's Arn).
+    An assumed role's ARN drops the role's path, which aws:PrincipalArn keeps: both forms."""
+    if ":assumed-role/" in caller_arn:
+        head, rest = caller_arn.split(":assumed-role/", 1)
+        partition_account = head.replace(":sts:", ":iam:")
+        role = rest.split("/", 1)[0]
+        return [f"{partition_account}:role/{role}", f"{partition_account}:role/*/{role}"]
+    return [caller_arn]
 
 
 # Recovery points are lost by these; a vault access policy can deny them (AWS Backup
@@ -194,7 +207,7 @@ def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], re
                 "Principal": {"AWS": "*"},
                 "Action": list(VAULT_PROTECTED_ACTIONS),
                 "Resource": "*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": exempt}},
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt}},
             },
             {
                 "Sid": "OnlyBreakGlassAndRestoreTestingRestore",
@@ -202,7 +215,7 @@ def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], re
                 "Principal": {"AWS": "*"},
                 "Action": list(VAULT_RESTORE_ACTIONS),
                 "Resource": "*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sorted({*exempt, *restore_roles})}},
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": sorted({*exempt, *restore_roles})}},
             },
         ],
     }

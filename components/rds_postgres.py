@@ -1,9 +1,15 @@
 """RdsPostgres: one service's database on its own RDS PostgreSQL instance.
 
 Everything that could let another service in, or lose the data, is decided here
-once: own KMS key, own security group that admits only the owner's client group,
-SSL forced by the parameter group, RDS-managed master secret (never in Pulumi
-state), deletion protection, a final snapshot with a unique name, Pulumi protect.
+once: own KMS key, own security group that admits only the owner's client group
+(and the database's own bootstrap function), SSL forced by the parameter group,
+deletion protection, a final snapshot with a unique name, Pulumi protect.
+
+Credentials: bulkhead generates the master password and keeps it in this
+database's own Secrets Manager secret (break-glass only: no service is granted
+it). The service logs in as its own role, created inside the database by the
+bootstrap function (RdsBootstrap), with IAM tokens: its access policy grants
+exactly `rds-db:connect` for that role on the primary and each replica.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import pulumi_random as random
 from . import key_policies, pg_settings
 from .catalog import Database, Tier
 from .naming import aws_name
+from .rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
 from .tags import TAG_ROLE, database_tags
+from .vpc_endpoints import admit_https
 
 ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
 PORT = 5432
@@ -32,6 +40,14 @@ LOG_EXPORTS = ["postgresql", "upgrade"]
 BACKUP_WINDOW = "03:00-04:00"
 MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
 KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be cancelled
+# CreateDBInstance MasterUserPassword (PostgreSQL): 8-128 printable ASCII, not / " @ or space.
+# Letters and digits only: no character needs quoting in a URL, a shell or a .pgpass.
+MASTER_PASSWORD_LENGTH = 40
+SECRET_RECOVERY_DAYS = 30  # the longest: a deleted master secret can be restored for a month
+DEFAULT_CONNECTION_LIMIT = 100
+# Where a service finds the RDS CA bundle (sslrootcert in every aws URL): services put
+# https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem there (README).
+RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 # Logging that lets an operator see who connected and what was slow.
 BASE_PARAMETERS = {
     "rds.force_ssl": "1",
@@ -68,13 +84,25 @@ class RdsPostgresArgs:
     vpc_id: pulumi.Input[str]
     client_security_group_id: pulumi.Input[str]
     monitoring_role_arn: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    # The bootstrap function's package (components/lambda_archive.py), built once per stack.
+    bootstrap_archive_path: str
+    bootstrap_archive_hash: str
     protect: bool = True
+    # RdsBootstrap: HTTPS to this group (the Secrets Manager endpoint's) or, until the VPC has one, to this CIDR.
+    https_egress_security_group_id: Optional[pulumi.Input[str]] = None
+    interim_https_cidr: Optional[pulumi.Input[str]] = None
     # Where the key policy's ARNs point: the stack's partition, region and account.
     partition: pulumi.Input[str] = "aws"
     region: pulumi.Input[str] = "us-east-1"
     account: pulumi.Input[str] = "123456789012"
     # `bulkhead:key_admins` (empty: the account root, i.e. IAM decides who administers).
     key_admins: Sequence[str] = field(default_factory=tuple)
+    # `bulkhead:break_glass_principals` (empty: the account root user only).
+    break_glass_principals: Sequence[str] = field(default_factory=tuple)
+    # Who runs `pulumi up` (aws:PrincipalArn patterns): it writes the master secret's versions
+    # and the provider reads each one back, so the secret policy must let it.
+    deployer_principals: pulumi.Input[Sequence[str]] = field(default_factory=list)
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -90,15 +118,26 @@ class RdsPostgres(pulumi.ComponentResource):
         self._tags = database_tags(args.stack, {name: args.database})
         self._identifier = instance_identifier(args.stack, name)
 
+        # The service's login role inside the database: named after it, as in dev.
+        self.role = self._db.db_name
+        # Before the key: its policy names the role (KMS refuses principals that do not exist yet).
+        self.bootstrap_role = create_bootstrap_role(self._name, args.stack, self._tagged("bootstrap"), self._opts())
         self.key = self._create_key()
         self.security_group = self._create_security_group()
         self.parameter_group = self._create_parameter_group()
         self.log_groups = {ident: self._create_log_groups(ident) for ident in self._instance_identifiers()}
+        self.master_password = self._create_master_password()
         self.primary = self._create_primary()
         self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
-        secret_arn = self.primary.master_user_secrets.apply(lambda secrets: secrets[0]["secret_arn"] if secrets else None)
-        self.access_policy = self._create_access_policy(secret_arn)
-        self.connection = self._connection(secret_arn)
+        self.master_secret, secret_value = self._create_master_secret()
+        self.bootstrap = self._create_bootstrap(secret_value)
+        if args.https_egress_security_group_id is not None:
+            # The endpoint group's side of the bootstrap's 443 egress (its own rule is in RdsBootstrap).
+            admit_https(f"{self._name}-bootstrap-https", self.bootstrap.security_group_id,
+                        args.https_egress_security_group_id, f"the bootstrap function of {self._name}",
+                        self._tagged("bootstrap"), self, egress=False)
+        self.access_policy = self._create_access_policy()
+        self.connection = self._connection()
         self.register_outputs({"connection": self.connection})
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
@@ -117,14 +156,15 @@ class RdsPostgres(pulumi.ComponentResource):
         args = self._args
 
         def document(values) -> str:
-            partition, region, account = values
+            partition, region, account, bootstrap_arn = values
             return key_policies.dumps(key_policies.key_policy(
                 partition=partition, region=region, account=account, admins=args.key_admins,
                 services=key_policies.DATABASE_KEY_SERVICES,
                 log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers()),
+                decrypt_roles=[bootstrap_arn],
             ))
 
-        return pulumi.Output.all(args.partition, args.region, args.account).apply(document)
+        return pulumi.Output.all(args.partition, args.region, args.account, self.bootstrap_role.arn).apply(document)
 
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
@@ -249,6 +289,20 @@ class RdsPostgres(pulumi.ComponentResource):
             max_allocated_storage=self._db.max_storage_gb,
         )
 
+    def _create_master_password(self) -> random.RandomPassword:
+        # A new `master_password_version` replaces the RandomPassword (keepers), so the next
+        # `up` sets a new master password and re-runs the bootstrap with it.
+        return random.RandomPassword(
+            f"{self._name}-master-password",
+            length=MASTER_PASSWORD_LENGTH,
+            special=False,
+            min_lower=4,
+            min_upper=4,
+            min_numeric=4,
+            keepers={"master_password_version": str(self._db.master_password_version)},
+            opts=self._opts(),
+        )
+
     def _create_primary(self) -> aws.rds.Instance:
         db = self._db
         # A new suffix per create: repeated destroy/create cycles never collide on the snapshot name.
@@ -262,9 +316,15 @@ class RdsPostgres(pulumi.ComponentResource):
             allocated_storage=db.storage_gb,
             db_name=db.db_name,
             username=ADMIN_USER,
-            # RDS generates and rotates the password in Secrets Manager, under this database's key.
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=self.key.arn,
+            # Not manage_master_user_password: RDS refuses read replicas of an instance whose
+            # master password it manages in Secrets Manager (RDS User Guide, "Limitations for
+            # Secrets Manager integration with Amazon RDS"). `password`, not `password_wo`: the
+            # Pulumi bridge still writes a write-only value into the state inputs (as a secret,
+            # pulumi-terraform-bridge#3201) and never diffs it, while `password` is a schema
+            # secret that Pulumi diffs, so a new RandomPassword alone rotates it (Pulumi docs,
+            # "Write-only fields": prefer secrets on regular fields). RDS applies a new password
+            # asynchronously whatever apply_immediately says (ModifyDBInstance, MasterUserPassword).
+            password=pulumi.Output.secret(self.master_password.result),
             db_subnet_group_name=self._args.subnet_group_name,
             multi_az=db.multi_az,
             backup_retention_period=self._args.tier.pitr_days,
@@ -296,20 +356,100 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(depends_on=[self.primary, *self.log_groups[self._replica_identifier(index)]]),
         )
 
-    def _create_access_policy(self, secret_arn: pulumi.Output) -> aws.iam.Policy:
+    def _create_master_secret(self) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
+        secret = aws.secretsmanager.Secret(
+            f"{self._name}-master-secret",
+            # A prefix: a deleted secret keeps its name through the recovery window, so a
+            # destroy + up must not need the same name. Names allow a-zA-Z0-9/_+=.@- (API ref).
+            name_prefix=f"bulkhead/{aws_name(self._args.stack)}/{self._name}/master-",
+            description=f"bulkhead {self._args.stack}/{self._name}: master credentials, break-glass only",
+            kms_key_id=self.key.arn,
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self._tagged("master-secret"),
+            opts=self._opts(),
+        )
+        # The JSON of RDS's own secrets and AWS's rotation functions (Secrets Manager User
+        # Guide, "JSON structure of Secrets Manager secrets", Amazon RDS credentials).
+        value = pulumi.Output.all(self.primary.address, self.primary.port, self.primary.identifier,
+                                  self.master_password.result).apply(
+            lambda v: json.dumps({
+                "engine": "postgres", "host": v[0], "port": v[1], "username": ADMIN_USER, "password": v[3],
+                "dbname": self._db.db_name, "dbInstanceIdentifier": v[2],
+            })
+        )
+        policy = self._create_secret_policy(secret)
+        version = aws.secretsmanager.SecretVersion(
+            f"{self._name}-master-secret-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
+            # The password is written only once the secret's policy guards it.
+            opts=self._opts(depends_on=[policy]),
+        )
+        return secret, version
+
+    def _create_secret_policy(self, secret: aws.secretsmanager.Secret) -> aws.secretsmanager.SecretPolicy:
+        args = self._args
+
+        def document(values) -> str:
+            partition, account, bootstrap_arn, deployers = values
+            return key_policies.dumps(key_policies.secret_policy(
+                partition=partition, account=account, readers=[bootstrap_arn],
+                break_glass=args.break_glass_principals, deployers=deployers,
+            ))
+
+        # aws_secretsmanager_secret_policy (PutResourcePolicy). block_public_policy: Secrets
+        # Manager refuses a policy that would grant access outside the account.
+        return aws.secretsmanager.SecretPolicy(
+            f"{self._name}-master-secret-policy",
+            secret_arn=secret.arn,
+            policy=pulumi.Output.all(args.partition, args.account, self.bootstrap_role.arn,
+                                     args.deployer_principals).apply(document),
+            block_public_policy=True,
+            opts=self._opts(),
+        )
+
+    def _create_bootstrap(self, secret_value: aws.secretsmanager.SecretVersion) -> RdsBootstrap:
+        a = self._args
+        return RdsBootstrap(
+            f"{self._name}",
+            RdsBootstrapArgs(
+                stack=a.stack,
+                database=self._db,
+                instance_identifier=self._identifier,
+                role=self.role,
+                connection_limit=getattr(self._db, "connection_limit", DEFAULT_CONNECTION_LIMIT),
+                vpc_id=a.vpc_id,
+                subnet_ids=a.subnet_ids,
+                database_security_group_id=self.security_group.id,
+                master_secret_arn=self.master_secret.arn,
+                key_arn=self.key.arn,
+                archive_path=a.bootstrap_archive_path,
+                archive_hash=a.bootstrap_archive_hash,
+                https_egress_security_group_id=a.https_egress_security_group_id,
+                interim_https_cidr=a.interim_https_cidr,
+                port=PORT,
+                depends_on=[self.primary, secret_value],
+                iam_role=self.bootstrap_role,
+            ),
+            opts=self._opts(),
+        )
+
+    def _create_access_policy(self) -> aws.iam.Policy:
+        instances = [self.primary, *self.replicas]
+
         def document(args) -> str:
-            secret, key_arn, instance_arn, resource_id = args
-            # arn:aws:rds:<region>:<account>:db:<id> -> the rds-db:connect resource of this instance
+            instance_arn, *resource_ids = args
+            # arn:aws:rds:<region>:<account>:db:<id> -> rds-db:connect on dbuser:<DbiResourceId>/<user>;
+            # every instance, each replica too, has its own DbiResourceId (RDS User Guide,
+            # "Creating and using an IAM policy for IAM database access").
             partition, region, account = instance_arn.split(":")[1], instance_arn.split(":")[3], instance_arn.split(":")[4]
             return json.dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Sid": "ReadMasterSecret", "Effect": "Allow",
-                         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": secret},
-                        {"Sid": "DecryptWithDatabaseKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn},
-                        {"Sid": "IamDatabaseAuth", "Effect": "Allow", "Action": "rds-db:connect",
-                         "Resource": f"arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}/*"},
+                        {"Sid": "ConnectAsServiceRole", "Effect": "Allow", "Action": "rds-db:connect",
+                         "Resource": [f"arn:{partition}:rds-db:{region}:{account}:dbuser:{rid}/{self.role}"
+                                      for rid in resource_ids]},
                     ],
                 },
                 indent=None,
@@ -319,12 +459,12 @@ class RdsPostgres(pulumi.ComponentResource):
             f"{self._name}-access",
             name_prefix=aws_name("bulkhead", self._args.stack, self._name, "access", max_length=90) + "-",
             description=f"Exactly what {self._db.owner} needs to use database {self._name}",
-            policy=pulumi.Output.all(secret_arn, self.key.arn, self.primary.arn, self.primary.resource_id).apply(document),
+            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
             tags=self._tagged("access"),
             opts=self._opts(),
         )
 
-    def _connection(self, secret_arn: pulumi.Output) -> dict:
+    def _connection(self) -> dict:
         db = self._db
         return {
             "owner": db.owner,
@@ -332,16 +472,19 @@ class RdsPostgres(pulumi.ComponentResource):
             "host": self.primary.address,
             "port": self.primary.port,
             "db_name": db.db_name,
-            "username": ADMIN_USER,
+            "username": self.role,
+            "auth": "iam",
             # RDS certificates verify against the RDS CA bundle.
             "sslmode": "verify-full",
             "env_var": db.env_var,
             "tier": db.tier,
             "reader_hosts": [r.address for r in self.replicas],
-            "secret_arn": secret_arn,
-            # No password in the URL: it comes from the secret at run time.
+            # The break-glass master secret, for operators (`dsn --admin`); no service is granted it.
+            "secret_arn": self.master_secret.arn,
+            # No password in the URL: the service signs an IAM token as the password at run time.
             "url": pulumi.Output.all(self.primary.address, self.primary.port).apply(
-                lambda a: f"postgresql://{ADMIN_USER}@{a[0]}:{a[1]}/{db.db_name}?sslmode=verify-full"
+                lambda a: f"postgresql://{self.role}@{a[0]}:{a[1]}/{db.db_name}"
+                f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE_PATH}"
             ),
             "security_group_id": self._args.client_security_group_id,
             "access_policy_arn": self.access_policy.arn,

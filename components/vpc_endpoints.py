@@ -36,7 +36,7 @@ class VpcEndpointsArgs:
     stack: str
     vpc_id: pulumi.Input[str]
     # One subnet per AZ: an interface endpoint gets one network interface in each.
-    subnet_ids: Sequence[pulumi.Input[str]]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     # The route tables of those subnets (the VPC's main table when none is associated).
     route_table_ids: Sequence[pulumi.Input[str]]
     region: pulumi.Input[str]
@@ -86,7 +86,7 @@ class VpcEndpoints(pulumi.ComponentResource):
             vpc_id=self._args.vpc_id,
             service_name=self._service_name(service),
             vpc_endpoint_type="Interface",
-            subnet_ids=list(self._args.subnet_ids),
+            subnet_ids=self._args.subnet_ids,
             security_group_ids=[self.security_group_id],
             # The service's public name resolves to the endpoint inside the VPC, so SDKs and the
             # ECS agent need no endpoint URL; needs enable_dns_support/hostnames on the VPC.
@@ -108,20 +108,12 @@ class VpcEndpoints(pulumi.ComponentResource):
 
 
 def admit_https(name: str, client_security_group_id: pulumi.Input[str], endpoint_security_group_id: pulumi.Input[str],
-                description: str, tags: dict, parent: pulumi.Resource) -> None:
+                description: str, tags: dict, parent: pulumi.Resource, egress: bool = True) -> None:
     """443 from `client_security_group_id` to the endpoints, and nothing else: the client
-    group's egress rule and the endpoint group's matching ingress rule."""
-    aws.vpc.SecurityGroupEgressRule(
-        f"{name}-to-endpoints",
-        security_group_id=client_security_group_id,
-        referenced_security_group_id=endpoint_security_group_id,
-        ip_protocol="tcp",
-        from_port=HTTPS,
-        to_port=HTTPS,
-        description=f"{description} to the AWS API endpoints",
-        tags=tags,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+    group's egress rule (unless its owner writes it: egress=False) and the endpoint group's
+    matching ingress rule."""
+    if egress:
+        _egress(name, client_security_group_id, endpoint_security_group_id, description, tags, parent)
     aws.vpc.SecurityGroupIngressRule(
         f"{name}-from-client",
         security_group_id=endpoint_security_group_id,
@@ -130,6 +122,21 @@ def admit_https(name: str, client_security_group_id: pulumi.Input[str], endpoint
         from_port=HTTPS,
         to_port=HTTPS,
         description=f"AWS API endpoints from {description}",
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _egress(name: str, client_security_group_id, endpoint_security_group_id, description: str, tags: dict,
+            parent: pulumi.Resource) -> None:
+    aws.vpc.SecurityGroupEgressRule(
+        f"{name}-to-endpoints",
+        security_group_id=client_security_group_id,
+        referenced_security_group_id=endpoint_security_group_id,
+        ip_protocol="tcp",
+        from_port=HTTPS,
+        to_port=HTTPS,
+        description=f"{description} to the AWS API endpoints",
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent),
     )

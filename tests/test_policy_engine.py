@@ -23,14 +23,22 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from bulkhead.check import evaluate, load_pack, resource_props, stack_props
 from test_policy_mutations import (
+    m_connect_as_master,
     m_key_account_wide_decrypt,
+    m_literal_password,
     m_log_group_missing,
+    m_managed_master_with_replicas,
+    m_other_bootstrap_group_admitted,
+    m_output_username_master,
+    m_policy_any_user,
+    m_policy_grants_master_secret,
     m_other_client_in_ingress,
     m_plaintext_password_env,
     m_policy_two_secrets,
     m_public,
     m_replica_other_key,
     m_restore_selection_removed,
+    m_secret_policy_removed,
     m_low_retention,
     m_same_password_value_two_containers,
     m_shared_password,
@@ -188,11 +196,31 @@ MUTATIONS = [
     ("policy-two-secrets", m_policy_two_secrets),
     ("low-retention", m_low_retention),
     ("single-az", m_single_az),
+    ("literal-master-password", m_literal_password),
+    ("managed-master-with-replicas", m_managed_master_with_replicas),
+    ("access-policy-any-db-user", m_policy_any_user),
+    ("access-policy-grants-master-secret", m_policy_grants_master_secret),
+    ("output-username-is-master", m_output_username_master),
+    ("connect-as-master-user", m_connect_as_master),
+    ("other-databases-bootstrap-group-admitted", m_other_bootstrap_group_admitted),
     ("key-account-wide-decrypt", m_key_account_wide_decrypt),
     ("vault-policy-removed", m_vault_policy_removed),
     ("log-group-missing", m_log_group_missing),
     ("restore-selection-removed", m_restore_selection_removed),
+    ("secret-policy-removed", m_secret_policy_removed),
 ]
+
+
+def test_new_credential_policies_reach_the_engine(analyzer, prod_export):
+    """service-role-not-master and the master-password rule, over gRPC, name what they refuse."""
+    configure(analyzer, PROD_CONFIG)
+    for mutate, policy in ((m_output_username_master, "service-role-not-master"),
+                           (m_connect_as_master, "service-role-not-master"),
+                           (m_managed_master_with_replicas, "rds-managed-master-password"),
+                           (m_policy_any_user, "access-policy-single-database")):
+        export = copy.deepcopy(prod_export)
+        mutate(export)
+        assert (policy, "mandatory") in {(v[0], v[2]) for v in analyze_over_grpc(analyzer, export)}, policy
 
 
 @pytest.mark.parametrize("label,mutate", MUTATIONS, ids=[m[0] for m in MUTATIONS])

@@ -40,6 +40,8 @@ def _show_secrets_envelope(value, secret_keys=frozenset()):
             return int(v)
         if isinstance(v, mock_runtime.pulumi.Output) or type(v).__name__ == "Unknown":
             return "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+        if isinstance(v, (mock_runtime.pulumi.Asset, mock_runtime.pulumi.Archive)):
+            return mock_runtime._asset_state(v)
         return v
 
     def shown(v):
@@ -242,8 +244,64 @@ def m_egress_to_other_db(e):
 
 
 def m_literal_password(e):
-    set_prop(e, "auth-primary", "password", SECRET)
-    set_prop(e, "auth-primary", "manageMasterUserPassword", False)
+    # The same secret envelope, but drawn from no RandomPassword: typed into the program.
+    res(e, "auth-primary")["propertyDependencies"]["password"] = []
+
+
+def m_managed_master_with_replicas(e):
+    set_prop(e, "auth-primary", "password", None, deps=[])
+    set_prop(e, "auth-primary", "manageMasterUserPassword", True)
+
+
+def typed(export: dict, type_: str, name: str) -> dict:
+    (r,) = [r for r in export["deployment"]["resources"] if r["type"] == type_ and r["urn"].endswith(f"::{name}")]
+    return r
+
+
+def m_policy_any_user(e):
+    doc = policy_doc(e, "worker-access")
+    doc["Statement"][0]["Resource"] = [r.rsplit("/", 1)[0] + "/*" for r in doc["Statement"][0]["Resource"]]
+    set_policy_doc(e, "worker-access", doc)
+
+
+def m_policy_grants_master_secret(e):
+    doc = policy_doc(e, "app-access")
+    doc["Statement"].append({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                             "Resource": out(e, "app-master-secret", "arn")})
+    set_policy_doc(e, "app-access", doc)
+
+
+def m_output_username_master(e):
+    stack = e["deployment"]["resources"][0]
+    stack["outputs"]["databases"]["worker"]["username"] = "bulkhead_admin"
+
+
+def m_output_url_master(e):
+    stack = e["deployment"]["resources"][0]
+    env = stack["outputs"]["services"]["app-service"]["env"]
+    env["APP_DATABASE_URL"] = env["APP_DATABASE_URL"].replace("postgresql://app@", "postgresql://bulkhead_admin@")
+
+
+def m_connect_as_master(e):
+    doc = policy_doc(e, "auth-access")
+    doc["Statement"][0]["Resource"] = [r.rsplit("/", 1)[0] + "/bulkhead_admin" for r in doc["Statement"][0]["Resource"]]
+    set_policy_doc(e, "auth-access", doc)
+
+
+def m_bootstrap_reads_other_secret(e):
+    r = typed(e, "aws:iam/rolePolicy:RolePolicy", "app-bootstrap-secret")
+    doc = json.loads(r["inputs"]["policy"])
+    doc["Statement"][0]["Resource"] = out(e, "auth-master-secret", "arn")
+    for side in ("inputs", "outputs"):
+        r[side]["policy"] = json.dumps(doc)
+
+
+def m_other_bootstrap_group_admitted(e):
+    other = typed(e, "aws:ec2/securityGroup:SecurityGroup", "worker-bootstrap")
+    rule = typed(e, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "auth-db-from-bootstrap")
+    for side in ("inputs", "outputs"):
+        rule[side]["referencedSecurityGroupId"] = other["id"]
+    rule["propertyDependencies"]["referencedSecurityGroupId"] = [other["urn"]]
 
 
 def m_unencrypted(e):
@@ -287,7 +345,7 @@ def m_kms_rotation_off(e):
 
 
 def m_secret_default_key(e):
-    set_prop(e, "auth-primary", "masterUserSecretKmsKeyId", None, deps=[])
+    set_prop(e, "auth-master-secret", "kmsKeyId", None, deps=[])
 
 
 def m_low_retention(e):
@@ -370,8 +428,8 @@ def m_replica_external_source(e):
 
 def m_policy_two_secrets(e):
     doc = policy_doc(e, "auth-access")
-    app_secret = out(e, "app-primary", "masterUserSecrets")[0]["secretArn"]
-    doc["Statement"][0]["Resource"] = [doc["Statement"][0]["Resource"], app_secret]
+    doc["Statement"].append({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                             "Resource": [out(e, "auth-master-secret", "arn"), out(e, "app-master-secret", "arn")]})
     set_policy_doc(e, "auth-access", doc)
 
 
@@ -471,6 +529,15 @@ def m_log_group_kept_forever(e):
 
 def m_log_group_unencrypted(e):
     set_prop(e, "worker-log-primary-upgrade", "kmsKeyId", None)
+
+
+def m_secret_policy_removed(e):
+    remove_resource(e, "app-master-secret-policy")
+
+
+def m_secret_policy_allows_everyone(e):
+    edit_doc(e, "auth-master-secret-policy", lambda d: d["Statement"].append(
+        {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))
 
 
 def m_restore_selection_removed(e):
@@ -606,6 +673,15 @@ MUTATIONS = [
     ("ingress-all-ports", "prod", m_ingress_all_ports, "db-ingress-owner-only", None),
     ("egress-to-other-database", "prod", m_egress_to_other_db, "db-ingress-owner-only", None),
     ("literal-master-password", "prod", m_literal_password, "rds-managed-master-password", None),
+    ("managed-master-with-replicas", "prod", m_managed_master_with_replicas, "rds-managed-master-password", None),
+    ("access-policy-any-db-user", "prod", m_policy_any_user, "access-policy-single-database", None),
+    ("access-policy-grants-master-secret", "prod", m_policy_grants_master_secret, "access-policy-single-database", None),
+    ("output-username-is-master", "prod", m_output_username_master, "service-role-not-master", None),
+    ("service-env-url-is-master", "prod", m_output_url_master, "service-role-not-master", None),
+    ("connect-as-master-user", "prod", m_connect_as_master, "service-role-not-master", None),
+    ("master-secret-in-service-policy", "prod", m_policy_grants_master_secret, "service-role-not-master", None),
+    ("bootstrap-reads-other-databases-secret", "prod", m_bootstrap_reads_other_secret, "service-role-not-master", None),
+    ("other-databases-bootstrap-group-admitted", "prod", m_other_bootstrap_group_admitted, "db-ingress-owner-only", None),
     ("storage-unencrypted", "prod", m_unencrypted, "rds-storage-encrypted", None),
     ("no-customer-managed-key", "prod", m_no_cmk, "rds-customer-managed-key", None),
     ("aws-managed-key-alias", "prod", m_aws_managed_key, "rds-customer-managed-key", None),
@@ -655,6 +731,8 @@ MUTATIONS = [
     ("log-group-kept-forever", "prod", m_log_group_kept_forever, "rds-log-groups-managed", None),
     ("log-group-unencrypted", "prod", m_log_group_unencrypted, "rds-log-groups-managed", None),
     ("restore-selection-removed", "prod", m_restore_selection_removed, "backup-restore-testing", None),
+    ("secret-policy-removed", "prod", m_secret_policy_removed, "secret-resource-policy", None),
+    ("secret-policy-allows-everyone", "prod", m_secret_policy_allows_everyone, "secret-resource-policy", None),
     ("two-containers-one-volume", "dev", m_shared_volume, "no-shared-volumes", None),
     ("host-bind-mount", "dev", m_bind_mount, "no-shared-volumes", None),
     ("port-on-0.0.0.0", "dev", m_port_all_interfaces, "dev-ports-loopback-only", None),

@@ -37,6 +37,7 @@ REQUIRED = {
     "rds-protected-resource", "rds-multi-az", "rds-enhanced-monitoring", "rds-log-exports",
     "rds-performance-insights-encrypted", "rds-auto-minor-upgrade", "rds-copy-tags-to-snapshot",
     "replica-matches-primary", "dev-image-pinned", "dev-resource-limits", "dev-healthcheck", "dev-volume-retained",
+    "service-role-not-master",
     "kms-key-policy-scoped", "secret-resource-policy", "backup-vault-access-policy", "rds-log-groups-managed",
     "backup-restore-testing",
 }
@@ -67,16 +68,16 @@ def R(type_, name, props, protect=False, deps=None, stack=STACK):
 
 KEY_ARN = "arn:aws:kms:eu-west-1:1:key/k-auth"
 APP_KEY_ARN = "arn:aws:kms:eu-west-1:1:key/k-app"
-SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-auth"
-APP_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-app"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/auth/master-1-AbCdEf"
+APP_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/app/master-1-GhIjKl"
+RDS_MANAGED_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-auth"
 
 
 def primary_props(db="auth", owner="auth-service", key=KEY_ARN, sg="sg-auth-db", pg="pg-auth") -> dict:
     return {
         "identifier": f"prod-{db}", "arn": f"arn:aws:rds:eu-west-1:1:db:prod-{db}", "id": f"prod-{db}",
         "resourceId": f"db-{db.upper()}", "engine": "postgres", "username": "bulkhead_admin",
-        "storageEncrypted": True, "kmsKeyId": key, "manageMasterUserPassword": True,
-        "masterUserSecretKmsKeyId": key, "masterUserSecrets": [{"secretArn": SECRET_ARN if db == "auth" else APP_SECRET_ARN}],
+        "storageEncrypted": True, "kmsKeyId": key, "password": "[secret]",
         "publiclyAccessible": False, "iamDatabaseAuthenticationEnabled": True, "caCertIdentifier": "rds-ca-rsa2048-g1",
         "vpcSecurityGroupIds": [sg], "parameterGroupName": pg, "port": 5432, "multiAz": True,
         "backupRetentionPeriod": 14, "deletionProtection": True, "skipFinalSnapshot": False,
@@ -90,13 +91,41 @@ def primary_props(db="auth", owner="auth-service", key=KEY_ARN, sg="sg-auth-db",
 
 def replica_props() -> dict:
     p = primary_props()
-    for k in ("username", "manageMasterUserPassword", "masterUserSecretKmsKeyId", "masterUserSecrets",
-              "finalSnapshotIdentifier", "dbName"):
+    for k in ("username", "password", "finalSnapshotIdentifier", "dbName"):
         p.pop(k, None)
     p.update(identifier="prod-auth-replica-1", id="prod-auth-replica-1", arn="arn:aws:rds:eu-west-1:1:db:prod-auth-replica-1",
              replicateSourceDb="prod-auth", backupRetentionPeriod=0, skipFinalSnapshot=True, deletionProtection=False,
              multiAz=False, tags={**tags("auth", "auth-service", "replica")}, resourceId="db-AUTHREPLICA")
     return p
+
+
+CONNECT_AUTH = ["arn:aws:rds-db:eu-west-1:1:dbuser:db-AUTH/auth", "arn:aws:rds-db:eu-west-1:1:dbuser:db-AUTHREPLICA/auth"]
+
+
+def db_output(db: str, owner: str, user: str | None = None) -> dict:
+    user = user or db
+    return {"owner": owner, "platform": "aws", "security_group_id": f"sg-{db}-client", "username": user, "auth": "iam",
+            "url": f"postgresql://{user}@prod-{db}.x.rds.amazonaws.com:5432/{db}?sslmode=verify-full",
+            "instance_identifier": f"prod-{db}"}
+
+
+def bootstrap_resources(db: str, owner: str, key: str, secret: str) -> list[dict]:
+    role_name = f"bulkhead-prod-{db}-boot-1"
+    return [
+        R("aws:ec2/securityGroup:SecurityGroup", f"{db}-bootstrap", {"id": f"sg-{db}-bootstrap", "tags": tags(db, owner, "bootstrap")}),
+        R("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", f"{db}-db-from-bootstrap", {
+            "id": f"sgr-{db}-b", "securityGroupId": f"sg-{db}-db", "referencedSecurityGroupId": f"sg-{db}-bootstrap",
+            "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "tags": tags(db, owner, "bootstrap")}),
+        R("aws:iam/role:Role", f"{db}-bootstrap-role", {"id": role_name, "name": role_name,
+                                                        "arn": f"arn:aws:iam::1:role/{role_name}", "tags": tags(db, owner, "bootstrap")}),
+        R("aws:iam/rolePolicy:RolePolicy", f"{db}-bootstrap-secret", {"id": f"{role_name}:p", "role": role_name, "policy": json.dumps(
+            {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret},
+                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]})}, deps={"role": [f"{db}-bootstrap-role"]}),
+        R("aws:secretsmanager/secret:Secret", f"{db}-master-secret", {"id": secret, "arn": secret, "kmsKeyId": key,
+                                                                     "tags": tags(db, owner, "master-secret")}),
+        R("random:index/randomPassword:RandomPassword", f"{db}-master-password", {"length": 40}),
+    ]
 
 
 SCOPED_KEY_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -108,7 +137,7 @@ SCOPED_KEY_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Sid": "CloudWatchLogsForThisDatabase", "Effect": "Allow", "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
      "Action": ["kms:Decrypt*"], "Resource": "*",
      "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:1:log-group:/aws/rds/instance/prod-auth/*"}}}]})
-DENY_ALL_BUT = {"ArnNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:root"]}}
+DENY_ALL_BUT = {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:root"]}}
 SECRET_POLICY_DOC = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*",
      "Condition": DENY_ALL_BUT}]})
@@ -120,11 +149,9 @@ VAULT_POLICY_DOC = json.dumps({"Version": "2012-10-17", "Statement": [
 def boundary_resources() -> list[dict]:
     """What the boundary rules look for: the master secret's policy, the vault's, log groups, restore tests."""
     out = [
-        R("aws:secretsmanager/secret:Secret", "auth-master", {"id": "arn:aws:secretsmanager:eu-west-1:1:secret:auth-m",
-          "arn": "arn:aws:secretsmanager:eu-west-1:1:secret:auth-m", "kmsKeyId": KEY_ARN,
-          "tags": tags("auth", "auth-service", "master-secret")}),
-        R("aws:secretsmanager/secretPolicy:SecretPolicy", "auth-master-policy", {
-          "secretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:auth-m", "policy": SECRET_POLICY_DOC}),
+        # the master secrets of bootstrap_resources, each with its policy
+        *[R("aws:secretsmanager/secretPolicy:SecretPolicy", f"{db}-master-secret-policy", {"secretArn": arn, "policy": SECRET_POLICY_DOC})
+          for db, arn in (("auth", SECRET_ARN), ("app", APP_SECRET_ARN))],
         R("aws:backup/vault:Vault", "backup-vault", {"id": "bulkhead-prod-primary", "name": "bulkhead-prod-primary",
           "arn": "arn:aws:backup:eu-west-1:1:backup-vault:bulkhead-prod-primary", "kmsKeyArn": "arn:aws:kms:eu-west-1:1:key/k-vault"}, protect=True),
         R("aws:backup/vaultPolicy:VaultPolicy", "backup-vault-policy", {"backupVaultName": "bulkhead-prod-primary",
@@ -145,13 +172,12 @@ def boundary_resources() -> list[dict]:
 
 def aws_world() -> list[dict]:
     doc = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": SECRET_ARN},
-        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN},
-        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:eu-west-1:1:dbuser:db-AUTH/*"}]}
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": CONNECT_AUTH}]}
     return [
         R("pulumi:pulumi:Stack", "bulkhead-prod", {"databases": {
-            "auth": {"owner": "auth-service", "security_group_id": "sg-auth-client"},
-            "app": {"owner": "app-service", "security_group_id": "sg-app-client"}}}),
+            "auth": db_output("auth", "auth-service"), "app": db_output("app", "app-service")}}),
+        *bootstrap_resources("auth", "auth-service", KEY_ARN, SECRET_ARN),
+        *bootstrap_resources("app", "app-service", APP_KEY_ARN, APP_SECRET_ARN),
         R("aws:kms/key:Key", "auth-key", {"id": "k-auth", "arn": KEY_ARN, "enableKeyRotation": True, "policy": SCOPED_KEY_POLICY,
                                           "tags": tags("auth", "auth-service", "key")}, protect=True),
         R("aws:kms/key:Key", "app-key", {"id": "k-app", "arn": APP_KEY_ARN, "enableKeyRotation": True, "policy": SCOPED_KEY_POLICY,
@@ -172,13 +198,15 @@ def aws_world() -> list[dict]:
             {"name": "rds.force_ssl", "value": "1"}], "tags": tags("auth", "auth-service", "parameters")}),
         R("aws:rds/parameterGroup:ParameterGroup", "app-params", {"id": "pg-app", "name": "pg-app", "parameters": [
             {"name": "rds.force_ssl", "value": "1"}], "tags": tags("app", "app-service", "parameters", "standard")}),
-        R("aws:rds/instance:Instance", "auth-primary", primary_props(), protect=True),
+        R("aws:rds/instance:Instance", "auth-primary", primary_props(), protect=True,
+          deps={"password": ["auth-master-password"]}),
         R("aws:rds/instance:Instance", "app-primary", primary_props("app", "app-service", APP_KEY_ARN, "sg-app-db", "pg-app")
-          | {"tags": tags("app", "app-service", "primary", "standard"), "backupRetentionPeriod": 7}, protect=True),
+          | {"tags": tags("app", "app-service", "primary", "standard"), "backupRetentionPeriod": 7}, protect=True,
+          deps={"password": ["app-master-password"]}),
         R("aws:rds/instance:Instance", "auth-replica-1", replica_props()),
         R("aws:iam/policy:Policy", "auth-access", {"id": "arn:aws:iam::1:policy/auth", "policy": json.dumps(doc),
                                                    "tags": tags("auth", "auth-service", "access")},
-          deps={"policy": ["auth-key", "auth-primary"]}),
+          deps={"policy": ["auth-primary", "auth-replica-1"]}),
         R("aws:backup/plan:Plan", "backup-critical", {"id": "plan-c", "rules": [{"lifecycle": {"deleteAfter": 30}}]}),
         R("aws:backup/plan:Plan", "backup-standard", {"id": "plan-s", "rules": [{"lifecycle": {"deleteAfter": 7}}]}),
         R("aws:backup/selection:Selection", "sel-critical", {"id": "s1", "planId": "plan-c", "resources": ["arn:aws:rds:*:*:db:*"],
@@ -331,6 +359,8 @@ CASES = [
     ("no-shared-credentials", engine_docker_world, mutate(engine_docker_world, "app-postgres", set_env("POSTGRES_PASSWORD", "Genauthadminpassword" + "Xy7Qz")), "auth-postgres", None),
     ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", props(referencedSecurityGroupId="sg-app-client")), "auth-db-from-owner", None),
     ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-owner", lambda r: r["props"].pop("referencedSecurityGroupId") and r["props"].update(cidrIpv4="10.0.0.0/8")), "auth-db-from-owner", None),
+    # another database's bootstrap group, even of the same owner, is not this database's
+    ("db-ingress-owner-only", aws_world, mutate(aws_world, "auth-db-from-bootstrap", props(referencedSecurityGroupId="sg-app-bootstrap")), "bootstrap function group", None),
     ("no-shared-volumes", docker_world, mutate(docker_world, "app-postgres", props(volumes=[{"volumeName": "bulkhead-dev-auth-data", "containerPath": "/var/lib/postgresql/data"}])), "auth-data", None),
     ("no-shared-networks", docker_world, mutate(docker_world, "app-postgres", props(networksAdvanced=[{"name": "bulkhead-dev-auth"}])), "auth-network", None),
     ("no-shared-networks", aws_world, mutate(aws_world, "app-primary", props(vpcSecurityGroupIds=["sg-auth-db"])), "auth-db", None),
@@ -340,18 +370,40 @@ CASES = [
     ("access-policy-single-database", aws_world, mutate(aws_world, "auth-access", lambda r: r["props"].update(policy=json.dumps(
         {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [SECRET_ARN, APP_SECRET_ARN]}]}))), "auth-access", None),
     ("access-policy-single-database", aws_world, mutate(aws_world, "auth-access", props(policy="04da6b54-80e4-46f7-96ec-b56ff0331ba9")) , None, "unknown-deps"),
+    ("access-policy-single-database", aws_world, mutate(aws_world, "auth-access", props(policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:eu-west-1:1:dbuser:db-AUTH/*"}]}))), "dbuser:db-AUTH/*", None),
+    ("access-policy-single-database", aws_world, mutate(aws_world, "auth-access", props(policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": CONNECT_AUTH},
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRET_ARN}]}))), "master secret", None),
+    ("access-policy-single-database", aws_world, mutate(aws_world, "auth-access", props(policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": RDS_MANAGED_SECRET_ARN}]}))), "master secret", None),
     ("platform-matches-stack", aws_world, add(aws_world, R("docker:index/container:Container", "stray", {"labels": labels("auth", "auth-service", STACK)})), "stray", None),
     ("rds-storage-encrypted", aws_world, mutate(aws_world, "auth-primary", props(storageEncrypted=False)), "auth-primary", None),
     ("rds-customer-managed-key", aws_world, mutate(aws_world, "auth-primary", drop("kmsKeyId")), "auth-primary", None),
     ("rds-not-public", aws_world, mutate(aws_world, "auth-primary", props(publiclyAccessible=True)), "auth-primary", None),
     ("rds-ssl-enforced", aws_world, mutate(aws_world, "auth-params", props(parameters=[{"name": "rds.force_ssl", "value": "0"}])), "auth-params", None),
-    ("rds-managed-master-password", aws_world, mutate(aws_world, "auth-primary", props(password="[secret]", manageMasterUserPassword=False)), "auth-primary", None),
+    # a password no RandomPassword generated (typed into the program)
+    ("rds-managed-master-password", aws_world, mutate(aws_world, "auth-primary", lambda r: r["deps"].pop("password")), "auth-primary", None),
+    # RDS-managed master on a primary with replicas: RDS refuses to create the replicas
+    ("rds-managed-master-password", aws_world, mutate(aws_world, "auth-primary", lambda r: r["props"].update(
+        manageMasterUserPassword=True, password=None) or r["deps"].pop("password")), "read replicas", None),
+    ("service-role-not-master", aws_world, mutate(aws_world, "bulkhead-prod", lambda r: r["props"]["databases"].__setitem__(
+        "auth", db_output("auth", "auth-service", "bulkhead_admin"))), "databases.auth.username", None),
+    ("service-role-not-master", aws_world, mutate(aws_world, "auth-access", props(policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:eu-west-1:1:dbuser:db-AUTH/bulkhead_admin"}]}))),
+     "bulkhead_admin, the master user", None),
+    ("service-role-not-master", aws_world, mutate(aws_world, "auth-access", props(policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRET_ARN}]}))), "master credentials of auth", None),
+    # the bootstrap policy of app reading auth's master secret is no longer the one allowed grant
+    ("service-role-not-master", aws_world, mutate(aws_world, "app-bootstrap-secret", props(policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRET_ARN}]}))), "app-bootstrap-secret", None),
     ("rds-iam-auth", aws_world, mutate(aws_world, "auth-primary", props(iamDatabaseAuthenticationEnabled=False)), "auth-primary", None),
     ("rds-current-ca", aws_world, mutate(aws_world, "auth-primary", props(caCertIdentifier="rds-ca-2019")), "auth-primary", None),
     ("rds-custom-admin-username", aws_world, mutate(aws_world, "auth-primary", props(username="admin")), "auth-primary", None),
     ("kms-key-rotation", aws_world, mutate(aws_world, "auth-key", props(enableKeyRotation=False)), "auth-key", None),
     ("sg-no-public-ingress", aws_world, mutate(aws_world, "auth-db", props(ingress=[{"cidrBlocks": ["0.0.0.0/0"], "fromPort": 5432, "toPort": 5432}])), "auth-db", None),
-    ("secret-customer-managed-key", aws_world, mutate(aws_world, "auth-primary", drop("masterUserSecretKmsKeyId")), "auth-primary", None),
+    ("secret-customer-managed-key", aws_world, mutate(aws_world, "auth-master-secret", drop("kmsKeyId")), "auth-master-secret", None),
+    ("secret-customer-managed-key", aws_world, mutate(aws_world, "auth-master-secret", props(kmsKeyId="alias/aws/secretsmanager")), "auth-master-secret", None),
     ("rds-backup-retention", aws_world, mutate(aws_world, "auth-primary", props(backupRetentionPeriod=7)), "auth-primary", None),
     ("rds-in-backup-plan", aws_world, mutate(aws_world, "backup-critical", props(rules=[{"lifecycle": {"deleteAfter": 5}}])), "auth-primary", None),
     ("rds-deletion-protection", aws_world, mutate(aws_world, "auth-primary", props(deletionProtection=False)), "auth-primary", None),
@@ -371,13 +423,13 @@ CASES = [
     ("kms-key-policy-scoped", aws_world, mutate(aws_world, "auth-key", _policy_with(
         {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
          "Condition": {"StringEquals": {"kms:CallerAccount": "111111111111"}}})), "auth-key", None),
-    ("secret-resource-policy", aws_world, _without("auth-master-policy"), "auth-master", None),
-    ("secret-resource-policy", aws_world, mutate(aws_world, "auth-master-policy", props(policy=json.dumps(
+    ("secret-resource-policy", aws_world, _without("auth-master-secret-policy"), "auth-master-secret", None),
+    ("secret-resource-policy", aws_world, mutate(aws_world, "auth-master-secret-policy", props(policy=json.dumps(
         {"Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue",
-                        "Resource": "*", "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}}}]}))), "auth-master", None),
-    ("secret-resource-policy", aws_world, mutate(aws_world, "auth-master-policy", _policy_with(
+                        "Resource": "*", "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}}}]}))), "auth-master-secret", None),
+    ("secret-resource-policy", aws_world, mutate(aws_world, "app-master-secret-policy", _policy_with(
         {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
-     "auth-master-policy", None),
+     "app-master-secret-policy", None),
     ("backup-vault-access-policy", aws_world, _without("backup-vault-policy"), "backup-vault", None),
     ("backup-vault-access-policy", aws_world, mutate(aws_world, "backup-vault-policy", props(policy=json.dumps(
         {"Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Resource": "*", "Condition": DENY_ALL_BUT,

@@ -72,13 +72,13 @@ def allowing(doc: dict, action: str) -> list[dict]:
 
 
 def exempt_from_deny(doc: dict, action: str) -> set[str]:
-    """Principals not denied `action` by the doc's Deny-everyone statements (their ArnNotEquals)."""
+    """Principals not denied `action` by the doc's Deny-everyone statements (their ArnNotLike)."""
     denies = [s for s in doc["Statement"] if s["Effect"] == "Deny" and _matches(s["Action"], action)]
     assert denies, f"nothing denies {action}"
     exempt = None
     for s in denies:
         assert _principals(s) == ["*"], s
-        names = set(_list(s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]))
+        names = set(_list(s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]))
         exempt = names if exempt is None else exempt & names
     return exempt
 
@@ -106,12 +106,19 @@ def test_endpoints_in_the_created_vpc(prod_run):
     assert vpc.inputs["enableDnsSupport"] is True and vpc.inputs["enableDnsHostnames"] is True
 
 
-def test_endpoint_group_admits_443_from_client_groups_only(prod_run):
+def test_endpoint_group_admits_443_from_client_and_bootstrap_groups_only(prod_run):
     (group,) = [g for g in prod_run.by_type(SG) if _role(g) == "endpoints"]
     assert "ingress" not in group.inputs and "egress" not in group.inputs
     clients = {g.id for g in prod_run.by_type(SG) if _role(g) == "client"}
+    bootstraps = {g.id for g in prod_run.by_type(SG) if _role(g) == "bootstrap"}
+    assert len(clients) == 3 and len(bootstraps) == len(CATALOGUE)
     ingress = [r for r in prod_run.by_type(INGRESS) if r.inputs["securityGroupId"] == group.id]
-    assert {r.inputs["referencedSecurityGroupId"] for r in ingress} == clients
+    assert sorted(r.inputs["referencedSecurityGroupId"] for r in ingress) == sorted(clients | bootstraps)
+    # each bootstrap group's HTTPS goes to the endpoint group, never to an address range
+    for bootstrap in bootstraps:
+        https = [r for r in prod_run.by_type(EGRESS) if r.inputs["securityGroupId"] == bootstrap and r.inputs["fromPort"] == 443]
+        assert [r.inputs.get("referencedSecurityGroupId") for r in https] == [group.id]
+        assert not any("cidrIpv4" in r.inputs for r in https)
     for rule in ingress:
         assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == ("tcp", 443, 443)
         assert not any(k in rule.inputs for k in ("cidrIpv4", "cidrIpv6", "prefixListId"))
@@ -145,7 +152,11 @@ def test_given_network_creates_no_endpoints_and_exports_it(given_network_run):
     run = given_network_run
     assert not run.by_type(ENDPOINT)
     assert not [g for g in run.by_type(SG) if _role(g) == "endpoints"]
-    assert all(r.inputs["fromPort"] == 5432 for r in run.by_type(EGRESS) + run.by_type(INGRESS))
+    # HTTPS only from the bootstrap groups, inside the given VPC (its own endpoints); never to a group of ours
+    https = [r for r in run.by_type(EGRESS) + run.by_type(INGRESS) if r.inputs["fromPort"] != 5432]
+    bootstraps = {g.id for g in run.by_type(SG) if _role(g) == "bootstrap"}
+    assert https and all(r.inputs["securityGroupId"] in bootstraps and "referencedSecurityGroupId" not in r.inputs
+                         for r in https)
     assert exports_plain(run.exports)["network"] == {**GIVEN_NETWORK, "endpoint_security_group_id": None}
 
 
@@ -170,9 +181,13 @@ def test_database_key_policies_say_who_may_decrypt(stack_edit):
             assert not _matches(admin["Action"], action), f"administrators never get {action}"
         assert _matches(admin["Action"], "kms:ScheduleKeyDeletion") and _matches(admin["Action"], "kms:PutKeyPolicy")
         decryptors = _decryptors(doc)
-        assert len(decryptors) == 2, decryptors
+        assert len(decryptors) == 3, decryptors
+        (bootstrap,) = [r for r in run.by_type("aws:iam/role:Role") if _role(r) == "bootstrap" and _db(r) == name]
         for principals, condition in decryptors:
-            if principals == [ROOT_ARN]:
+            if principals == [bootstrap.outputs["arn"]]:
+                # this database's bootstrap function, through Secrets Manager only
+                assert condition == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+            elif principals == [ROOT_ARN]:
                 # the account's principals, only through the services that need the key, in this region
                 assert condition["StringEquals"]["kms:ViaService"] == [
                     f"{s}.{REGION}.amazonaws.com" for s in ("backup", "logs", "rds", "secretsmanager")]
@@ -409,3 +424,44 @@ def test_parameter_apply_method_table(major, name, expected):
     from components.rds_postgres import parameter_apply_method
 
     assert parameter_apply_method(major, name) == expected
+
+
+# --- master secret policy ------------------------------------------------------------------------
+DEPLOYER = f"arn:aws:iam::{FAKE_ACCOUNT}:user/bulkhead"  # the mock's GetCallerIdentity
+
+
+@pytest.mark.parametrize("break_glass", [[], ["arn:aws:iam::123456789012:role/break-glass"]])
+def test_master_secret_policy_says_who_may_read_and_delete(break_glass):
+    run = run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:break_glass_principals", break_glass) if break_glass else None)
+    secrets = run.by_type("aws:secretsmanager/secret:Secret")
+    policies = {p.inputs["secretArn"]: p for p in run.by_type("aws:secretsmanager/secretPolicy:SecretPolicy")}
+    assert sorted(policies) == sorted(s.outputs["arn"] for s in secrets), "one policy per master secret"
+    admins = set(break_glass or [ROOT_ARN]) | {DEPLOYER}
+    for secret in secrets:
+        name = _db(secret)
+        policy = policies[secret.outputs["arn"]]
+        doc = json.loads(policy.inputs["policy"])
+        assert policy.inputs["blockPublicPolicy"] is True
+        assert not allowing(doc, "secretsmanager:GetSecretValue"), "the policy only denies"
+        (bootstrap,) = [r for r in run.by_type("aws:iam/role:Role") if _role(r) == "bootstrap" and _db(r) == name]
+        assert exempt_from_deny(doc, "secretsmanager:GetSecretValue") == admins | {bootstrap.outputs["arn"]}
+        for action in ("secretsmanager:DeleteSecret", "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy"):
+            assert exempt_from_deny(doc, action) == admins, action
+        # no other database's bootstrap role may read it
+        others = {r.outputs["arn"] for r in run.by_type("aws:iam/role:Role") if _role(r) == "bootstrap" and _db(r) != name}
+        assert others and not others & exempt_from_deny(doc, "secretsmanager:GetSecretValue")
+        # the password is written only after the policy is in place
+        (version,) = [v for v in run.by_type("aws:secretsmanager/secretVersion:SecretVersion") if v.name == f"{name}-master-secret-value"]
+        assert policy.urn in version.dependencies
+
+
+@pytest.mark.parametrize("caller,expected", [
+    ("arn:aws:iam::123456789012:user/ci", ["arn:aws:iam::123456789012:user/ci"]),
+    ("arn:aws:iam::123456789012:root", ["arn:aws:iam::123456789012:root"]),
+    ("arn:aws:sts::123456789012:assumed-role/deployer/session-1",
+     ["arn:aws:iam::123456789012:role/deployer", "arn:aws:iam::123456789012:role/*/deployer"]),
+    ("arn:aws-us-gov:sts::123456789012:assumed-role/ci/x", ["arn:aws-us-gov:iam::123456789012:role/ci",
+                                                           "arn:aws-us-gov:iam::123456789012:role/*/ci"]),
+])
+def test_deployer_principals(caller, expected):
+    assert key_policies.deployer_principals(caller) == expected

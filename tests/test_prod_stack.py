@@ -24,6 +24,13 @@ PARAMS = "aws:rds/parameterGroup:ParameterGroup"
 POLICY = "aws:iam/policy:Policy"
 SELECTION = "aws:backup/selection:Selection"
 BACKUP_PLAN = "aws:backup/plan:Plan"
+FUNCTION = "aws:lambda/function:Function"
+INVOCATION = "aws:lambda/invocation:Invocation"
+IAM_ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+PASSWORD = "random:index/randomPassword:RandomPassword"
 
 
 def _db(r) -> str:
@@ -78,6 +85,15 @@ def test_per_database_resource_counts(any_prod):
         assert len(_of(any_prod, RDS, name, "primary")) == 1, name
         assert len(_of(any_prod, RDS, name, "replica")) == spec.get("replicas", 0), name
         assert len(_of(any_prod, POLICY, name)) == 1, name
+        # Credentials: one generated master, one secret, one bootstrap function of its own.
+        assert len(_of(any_prod, SECRET, name, "master-secret")) == 1, name
+        assert len(_of(any_prod, FUNCTION, name, "bootstrap")) == 1, name
+        assert len(_of(any_prod, SG, name, "bootstrap")) == 1, name
+        assert len(_of(any_prod, IAM_ROLE, name, "bootstrap")) == 1, name
+        assert len([r for r in any_prod.by_type(INVOCATION) if r.name == f"{name}-bootstrap-run"]) == 1, name
+        assert len([r for r in any_prod.by_type(PASSWORD) if r.name == f"{name}-master-password"]) == 1, name
+    assert len(any_prod.by_type(FUNCTION)) == len(any_prod.by_type(INVOCATION)) == len(catalogue)
+    assert len(any_prod.by_type(SECRET_VERSION)) == len(any_prod.by_type(ROLE_POLICY)) == len(catalogue)
     owners = {spec["owner"] for spec in catalogue.values()}
     clients = [r for r in any_prod.by_type(SG) if _role(r) == "client"]
     assert sorted(r.inputs["tags"]["bulkhead:owner"] for r in clients) == sorted(owners)
@@ -87,7 +103,6 @@ PRIMARY_SETTINGS = {
     "engine": "postgres",
     "storageType": "gp3",
     "storageEncrypted": True,
-    "manageMasterUserPassword": True,
     "username": "bulkhead_admin",
     "publiclyAccessible": False,
     "iamDatabaseAuthenticationEnabled": True,
@@ -134,11 +149,13 @@ def test_primary_settings_follow_catalogue(prod_run):
         assert primary.inputs["backupRetentionPeriod"] == tier["pitr_days"]
         # Its own key for storage, the managed secret and Performance Insights.
         assert primary.inputs["kmsKeyId"] == key_arn
-        assert primary.inputs["masterUserSecretKmsKeyId"] == key_arn
         assert primary.inputs["performanceInsightsKmsKeyId"] == key_arn
         assert primary.inputs["vpcSecurityGroupIds"] == [group.id]
         assert primary.inputs["parameterGroupName"] == params.outputs["name"]
-        assert "password" not in primary.inputs
+        (password,) = [r for r in prod_run.by_type(PASSWORD) if r.name == f"{name}-master-password"]
+        assert primary.property_dependencies["password"] == [password.urn]
+        assert password.inputs["keepers"] == {"master_password_version": "1"}
+        assert password.inputs["length"] >= 32 and password.inputs["special"] is False
         assert primary.inputs["monitoringRoleArn"].startswith("arn:aws:iam::")
         assert key.inputs["enableKeyRotation"] is True
         assert key.inputs["deletionWindowInDays"] == 30
@@ -176,44 +193,121 @@ def test_replicas_follow_primary(any_prod):
             assert primary.urn in replica.dependencies
 
 
-def test_security_group_admits_only_owner_client_group(any_prod):
+def test_security_group_admits_only_owner_client_group_and_own_bootstrap(any_prod):
     clients = {r.inputs["tags"]["bulkhead:owner"]: r.id for r in any_prod.by_type(SG) if _role(r) == "client"}
+    bootstraps = {_db(r): r.id for r in _of(any_prod, SG, role="bootstrap")}
     for group in _of(any_prod, SG, role="database"):
         assert "ingress" not in group.inputs and "egress" not in group.inputs, "no inline rules"
         owner = group.inputs["tags"]["bulkhead:owner"]
         rules = [r for r in any_prod.by_type(INGRESS) if r.inputs["securityGroupId"] == group.id]
-        assert len(rules) == 1, group.name
-        (rule,) = rules
-        assert rule.inputs["referencedSecurityGroupId"] == clients[owner]
-        assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
-        assert not any(k in rule.inputs for k in ("cidrIpv4", "cidrIpv6", "prefixListId"))
-    # The client group's egress goes only to its own databases' groups (5432) and the endpoints (443).
-    db_groups = {r.id: r.inputs["tags"]["bulkhead:owner"] for r in _of(any_prod, SG, role="database")}
+        assert sorted(r.inputs["referencedSecurityGroupId"] for r in rules) == sorted(
+            [clients[owner], bootstraps[_db(group)]]), group.name
+        for rule in rules:
+            assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
+            assert not any(k in rule.inputs for k in ("cidrIpv4", "cidrIpv6", "prefixListId"))
+    # The client group's egress goes only to its own databases' groups (5432) and the endpoints (443);
+    # a bootstrap group's to its own database's group and the endpoints (443).
+    db_groups = {r.id: (r.inputs["tags"]["bulkhead:owner"], _db(r)) for r in _of(any_prod, SG, role="database")}
     (endpoints,) = [r.id for r in any_prod.by_type(SG) if _role(r) == "endpoints"]
     for rule in any_prod.by_type(EGRESS):
-        owner = [o for o, gid in clients.items() if gid == rule.inputs["securityGroupId"]][0]
-        if rule.inputs["referencedSecurityGroupId"] == endpoints:
-            assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (443, 443), rule.name
-        else:
-            assert db_groups[rule.inputs["referencedSecurityGroupId"]] == owner
+        source = rule.inputs["securityGroupId"]
+        if rule.inputs["fromPort"] == 443:
+            assert rule.inputs["toPort"] == 443 and rule.inputs["referencedSecurityGroupId"] == endpoints, rule.name
+            assert "cidrIpv4" not in rule.inputs
+            continue
+        if source in bootstraps.values():
+            db = [d for d, gid in bootstraps.items() if gid == source][0]
+            assert db_groups[rule.inputs["referencedSecurityGroupId"]][1] == db
+            assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (5432, 5432)
+            continue
+        owner = [o for o, gid in clients.items() if gid == source][0]
+        assert db_groups[rule.inputs["referencedSecurityGroupId"]][0] == owner
 
 
-def test_access_policy_names_only_its_database(any_prod):
+def test_access_policy_is_exactly_the_service_login(any_prod):
     exports = exports_plain(any_prod.exports)["databases"]
-    all_arns = {n: {d["secret_arn"], d["kms_key_arn"]} for n, d in exports.items()}
     for name, info in exports.items():
         (policy,) = _of(any_prod, POLICY, name)
         doc = json.loads(policy.inputs["policy"])
-        resources = {s["Sid"]: s["Resource"] for s in doc["Statement"]}
-        (primary,) = _of(any_prod, RDS, name, "primary")
-        assert resources == {
-            "ReadMasterSecret": info["secret_arn"],
-            "DecryptWithDatabaseKey": info["kms_key_arn"],
-            "IamDatabaseAuth": f"arn:aws:rds-db:{primary.outputs['arn'].split(':')[3]}:123456789012:dbuser:{primary.outputs['resourceId']}/*",
-        }
-        others = set().union(*(arns for n, arns in all_arns.items() if n != name))
-        assert not others & set(resources.values())
+        instances = _of(any_prod, RDS, name)
+        region = instances[0].outputs["arn"].split(":")[3]
+        expected = sorted(f"arn:aws:rds-db:{region}:123456789012:dbuser:{i.outputs['resourceId']}/{info['username']}"
+                          for i in instances)
+        # rds-db:connect only, for the service role on the primary and each replica; no secret, no key.
+        assert [(s["Effect"], s["Action"]) for s in doc["Statement"]] == [("Allow", "rds-db:connect")]
+        assert sorted(doc["Statement"][0]["Resource"]) == expected
+        assert len(expected) == 1 + len(_of(any_prod, RDS, name, "replica"))
+        assert info["username"] == info["db_name"] != "bulkhead_admin"
+        assert info["secret_arn"] not in policy.inputs["policy"] and "secretsmanager" not in policy.inputs["policy"]
         assert info["access_policy_arn"] == policy.outputs["arn"]
+
+
+def test_bootstrap_reads_only_its_own_master_secret(any_prod):
+    exports = exports_plain(any_prod.exports)["databases"]
+    for name, info in exports.items():
+        (role,) = _of(any_prod, IAM_ROLE, name, "bootstrap")
+        (inline,) = [p for p in any_prod.by_type(ROLE_POLICY) if p.inputs["role"] == role.id]
+        doc = json.loads(inline.inputs["policy"])
+        assert {(s["Action"], s["Resource"]) for s in doc["Statement"]} == {
+            ("secretsmanager:GetSecretValue", info["secret_arn"]), ("kms:Decrypt", info["kms_key_arn"])}
+        assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+        (function,) = _of(any_prod, FUNCTION, name, "bootstrap")
+        assert function.inputs["role"] == role.outputs["arn"]
+        assert function.inputs["environment"]["variables"]["BULKHEAD_SECRET_ARN"] == info["secret_arn"]
+        (group,) = _of(any_prod, SG, name, "bootstrap")
+        assert function.inputs["vpcConfig"]["securityGroupIds"] == [group.id]
+        assert len(function.inputs["vpcConfig"]["subnetIds"]) == 3
+        assert function.inputs["runtime"] == "python3.13"
+        (run,) = [r for r in any_prod.by_type(INVOCATION) if r.name == f"{name}-bootstrap-run"]
+        event = json.loads(run.inputs["input"])
+        assert event == {"database": name, "db_name": info["db_name"], "role": info["username"],
+                         "connection_limit": 100, "master_password_version": 1}
+        assert run.inputs["functionName"] == function.outputs["name"]
+        (primary,) = _of(any_prod, RDS, name, "primary")
+        (version,) = [v for v in any_prod.by_type(SECRET_VERSION) if v.name == f"{name}-master-secret-value"]
+        assert {primary.urn, version.urn, function.urn} <= set(run.dependencies)
+
+
+def test_master_password_and_secret_value_are_secret_envelopes(prod_export, prod_run):
+    from bulkhead.planfile import SECRET_ENVELOPE
+
+    by_name = {r["urn"].rsplit("::", 1)[1]: r for r in prod_export["deployment"]["resources"]}
+    text = json.dumps(prod_export)
+    for name in stack_config("prod")["bulkhead:databases"]:
+        assert by_name[f"{name}-primary"]["inputs"]["password"] == SECRET_ENVELOPE
+        assert "manageMasterUserPassword" not in by_name[f"{name}-primary"]["inputs"]
+        assert by_name[f"{name}-master-secret-value"]["inputs"]["secretString"] == SECRET_ENVELOPE
+        assert by_name[f"{name}-master-password"]["outputs"]["result"] == SECRET_ENVELOPE
+        (secret,) = [r for r in prod_run.by_type(SECRET) if r.name == f"{name}-master-secret"]
+        (key,) = _of(prod_run, KMS, name, "key")
+        assert secret.inputs["kmsKeyId"] == key.outputs["arn"]
+    assert prod_run.secret_values and not any(v in text for v in prod_run.secret_values)
+    # What the secret holds: the JSON RDS and the rotation functions use, with the password.
+    (version,) = [v for v in prod_run.by_type(SECRET_VERSION) if v.name == "auth-master-secret-value"]
+    (value,) = [v for v in prod_run.secret_values if v.startswith("{") and '"prod-auth"' in v]
+    assert set(json.loads(value)) == {"engine", "host", "port", "username", "password", "dbname", "dbInstanceIdentifier"}
+
+
+def test_no_primary_manages_its_master_password(any_prod):
+    for primary in _of(any_prod, RDS, role="primary"):
+        assert not primary.inputs.get("manageMasterUserPassword"), primary.name
+        assert "masterUserSecretKmsKeyId" not in primary.inputs
+    for replica in _of(any_prod, RDS, role="replica"):
+        assert "password" not in replica.inputs and not replica.inputs.get("manageMasterUserPassword")
+
+
+def test_function_archive_is_identical_across_plans(prod_run):
+    import base64
+    import hashlib
+
+    again = run_stack("prod")
+    first = {f.name: f.inputs for f in prod_run.by_type(FUNCTION)}
+    second = {f.name: f.inputs for f in again.by_type(FUNCTION)}
+    assert first == second
+    (hashes,) = {f["sourceCodeHash"] for f in first.values()},
+    path = next(iter(first.values()))["code"]["path"]
+    with open(path, "rb") as handle:
+        assert base64.b64encode(hashlib.sha256(handle.read()).digest()).decode() == next(iter(hashes))
 
 
 def _selects(selection, tags) -> bool:
@@ -264,9 +358,15 @@ def test_no_internet_path_in_created_vpc(prod_run):
 
 def test_given_network_creates_no_vpc():
     def edit(cfg):
-        cfg["bulkhead:network"] = {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"]}
+        cfg["bulkhead:network"] = {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"],
+                                   "secretsmanager_endpoint_exists": True}
 
     run = run_stack("prod", edit=edit)
+    # The bootstrap functions run in the given subnets; HTTPS goes to the VPC's own range (its endpoint).
+    for function in run.by_type(FUNCTION):
+        assert function.inputs["vpcConfig"]["subnetIds"] == ["subnet-0aaa11111", "subnet-0bbb22222"]
+    https = [r for r in run.by_type(EGRESS) if r.inputs["fromPort"] == 443]
+    assert len(https) == 3 and {r.inputs["cidrIpv4"] for r in https} == {"10.0.0.0/16"}
     assert not run.by_type("aws:ec2/vpc:Vpc") and not run.by_type("aws:ec2/subnet:Subnet")
     (group,) = run.by_type("aws:rds/subnetGroup:SubnetGroup")
     assert group.inputs["subnetIds"] == ["subnet-0aaa11111", "subnet-0bbb22222"]
@@ -275,15 +375,17 @@ def test_given_network_creates_no_vpc():
 
 def test_outputs_shape_and_no_password(prod_run):
     required = {"owner", "platform", "host", "port", "db_name", "username", "sslmode", "env_var", "tier",
-                "reader_hosts", "secret_arn", "url", "security_group_id", "access_policy_arn", "kms_key_arn"}
+                "reader_hosts", "secret_arn", "url", "security_group_id", "access_policy_arn", "kms_key_arn", "auth"}
     # The master password lives only in Secrets Manager: no output carries it.
     for name, info in prod_run.exports["databases"].items():
         assert required <= set(info), name
         assert "password" not in info
         assert not any(isinstance(v, Secret) for v in info.values()), "nothing in aws outputs is a secret"
         assert info["sslmode"] == "verify-full"
-        assert info["platform"] == "aws"
+        assert info["platform"] == "aws" and info["auth"] == "iam"
         assert "@" in info["url"] and ":" not in info["url"].split("//")[1].split("@")[0], "no password in the URL"
+        assert info["url"].startswith(f"postgresql://{info['username']}@") and info["username"] != "bulkhead_admin"
+        assert info["url"].endswith("?sslmode=verify-full&sslrootcert=/etc/ssl/certs/rds-global-bundle.pem")
         assert len(info["reader_hosts"]) == stack_config("prod")["bulkhead:databases"][name].get("replicas", 0)
     services = exports_plain(prod_run.exports)["services"]
     assert services["auth-service"]["env"]["AUTH_DATABASE_URL"] == exports_plain(prod_run.exports)["databases"]["auth"]["url"]
@@ -367,6 +469,7 @@ def _add_tier(cfg):
         pytest.param(_set_db("worker", tier="critical"), "worker", id="tier"),
         pytest.param(_set_db("worker", storage_gb=200, max_storage_gb=400), "worker", id="storage"),
         pytest.param(_add_tier, "worker", id="add-tier"),
+        pytest.param(_set_db("worker", master_password_version=2), "worker", id="master-password-version"),
     ],
 )
 def test_replacement_guard(prod_run, edit, edited):
@@ -393,8 +496,13 @@ def test_replacement_guard(prod_run, edit, edited):
         (lambda c: c["bulkhead:databases"]["app"].update(server="shared"), "bulkhead:databases.app.server"),
         (lambda c: c["bulkhead:databases"]["app"].update(instance_class="r6g.large"), "bulkhead:databases.app.instance_class"),
         (lambda c: c.__setitem__("bulkhead:dr_region", "eu-west-1"), "bulkhead:dr_region"),
+        (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version=0), "bulkhead:databases.auth.master_password_version"),
+        (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version="2"), "bulkhead:databases.auth.master_password_version"),
+        (lambda c: c.__setitem__("bulkhead:network", {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"],
+                                                      "secretsmanager_endpoint_exists": "yes"}), "bulkhead:network.secretsmanager_endpoint_exists"),
     ],
-    ids=["replicas-6", "pitr-36", "pitr-0", "server-on-aws", "instance-class", "dr-equals-region"],
+    ids=["replicas-6", "pitr-36", "pitr-0", "server-on-aws", "instance-class", "dr-equals-region",
+         "master-password-version-0", "master-password-version-string", "endpoint-exists-not-bool"],
 )
 def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
     import shutil
@@ -464,6 +572,45 @@ def test_names_are_valid_for_awkward_stack_and_database_names():
         if r.type == "aws:kms/alias:Alias":
             assert re.match(r"^alias/[A-Za-z0-9/_-]+$", r.inputs["name"]), r.inputs["name"]
     assert checked >= 8
+
+
+def test_new_names_fit_aws_limits_for_the_longest_names():
+    """Lambda FunctionName <= 64 ([a-zA-Z0-9-_]), IAM role name_prefix <= 38, secret names
+    a-zA-Z0-9/_+=.@- (<= 512 with the provider's 26-character suffix), EC2 group descriptions
+    a-zA-Z0-9 and ._-:/()#,@[]+=&;{}!$* with spaces, at most 255."""
+    import re
+
+    long_name = "d" + "x_" * 31  # 63 characters, the longest database name
+    owner = "o" + "-y" * 31
+
+    def edit(cfg):
+        cfg["bulkhead:databases"] = {long_name: {"owner": owner, "replicas": 1}, "a": {"owner": "a-service"}}
+
+    run = run_stack("prod", edit=edit, stack_name="Production.Europe_West.Tenant-Number-42-Of-Many")
+    for function in run.by_type(FUNCTION):
+        assert len(function.inputs["name"]) <= 64 and re.fullmatch(r"[a-zA-Z0-9_-]+", function.inputs["name"])
+    for role in run.by_type(IAM_ROLE):
+        assert len(role.inputs["namePrefix"]) <= 38, role.inputs["namePrefix"]
+    for secret in run.by_type(SECRET):
+        assert re.fullmatch(r"[A-Za-z0-9/_+=.@-]+", secret.inputs["namePrefix"]) and len(secret.inputs["namePrefix"]) <= 512 - 26
+    for group in run.by_type(SG):
+        if _role(group) == "bootstrap":
+            assert re.fullmatch(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]+", group.inputs["description"])
+            assert len(group.inputs["description"]) <= 255 and len(group.inputs["namePrefix"]) <= 255 - 26
+    assert len(run.by_type(FUNCTION)) == 2 and len({f.inputs["name"] for f in run.by_type(FUNCTION)}) == 2
+
+
+def test_master_password_version_rotates_only_that_database(prod_run):
+    rotated = run_stack("prod", edit=_set_db("worker", master_password_version=2))
+    def by_name(run, typ):
+        return {r.name: r for r in run.by_type(typ)}
+    before, after = by_name(prod_run, PASSWORD), by_name(rotated, PASSWORD)
+    assert after["worker-master-password"].inputs["keepers"] == {"master_password_version": "2"}
+    runs_before, runs_after = by_name(prod_run, INVOCATION), by_name(rotated, INVOCATION)
+    assert json.loads(runs_after["worker-bootstrap-run"].inputs["input"])["master_password_version"] == 2
+    for other in ("auth", "app"):
+        assert runs_after[f"{other}-bootstrap-run"].inputs == runs_before[f"{other}-bootstrap-run"].inputs
+        assert after[f"{other}-master-password"].inputs == before[f"{other}-master-password"].inputs
 
 
 def test_aws_identifier_collision_is_refused():

@@ -228,8 +228,8 @@ def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str
         pw = r.get("password")
         if _visible(pw):
             for other in _shared_with_others(index, r, [pw]):
-                yield (f"{r.label} has the same master password as {other.label}; let RDS manage a separate "
-                       f"secret per instance (manage_master_user_password=True).")
+                yield (f"{r.label} has the same master password as {other.label}; give every instance a "
+                       f"RandomPassword of its own.")
         return
     if r.type == STACK:
         outputs = r.props
@@ -293,6 +293,11 @@ def _check_source(index: Index, rule: Res, target: Res, instances: list[Res], ke
             yield (f"{rule.label} admits the database security group {source.name} of "
                    f"{','.join(sorted({d for i in other for d in i.databases}))} into {what}; admit only the "
                    f"owner's client security group.")
+            continue
+        if source.role == "bootstrap" and sorted(source.databases) != dbs:
+            yield (f"{rule.label} admits the bootstrap function group {source.name} of "
+                   f"{','.join(source.databases) or 'no database'} into {what}; a database admits only its own "
+                   f"bootstrap function.")
             continue
         src_owners = set(source.owners)
         if not src_owners or src_owners != owners:
@@ -468,7 +473,57 @@ def check_one_database_per_server(r: Res, cfg: dict) -> Iterable[str]:
 
 # --- access-policy-single-database ------------------------------------------------------------------
 _GRANT_ACTIONS = ("secretsmanager:", "kms:decrypt", "kms:*", "rds-db:", "rds:*", "*")
-_DBUSER = re.compile(r"^arn:[^:]+:rds-db:[^:]*:[^:]*:dbuser:([^/]+)/")
+_DBUSER = re.compile(r"^arn:[^:]+:rds-db:[^:]*:[^:]*:dbuser:([^/]+)/(.*)$")
+_SECRET_READ_ACTIONS = ("secretsmanager:getsecretvalue", "secretsmanager:*", "*")
+MASTER_SECRET_ROLE = "master-secret"
+BOOTSTRAP_ROLE = "bootstrap"
+IAM_ROLE = "aws:iam/role:Role"
+
+
+def _allowed(doc, prefixes: tuple) -> list[tuple[dict, list[str]]]:
+    """(statement, lower-case actions) of the Allow statements with an action among `prefixes`."""
+    out = []
+    for st in statements(doc):
+        if st.get("Effect", "Allow") != "Allow":
+            continue
+        actions = [str(a).lower() for a in as_list(st.get("Action"))]
+        if any(a == p or (p.endswith(":") and a.startswith(p)) or (p.endswith("*") and a.startswith(p[:-1]))
+               for a in actions for p in prefixes):
+            out.append((st, actions))
+    return out
+
+
+def _master_secret_of(index: Index, arn: str) -> list[Res]:
+    """The master secret(s) `arn` names: bulkhead's (role master-secret) or an RDS-managed one."""
+    hits = [h for h in index.lookup(arn, SECRET) if h.role == MASTER_SECRET_ROLE]
+    hits += [h for h in index.lookup(arn, RDS_INSTANCE)]  # masterUserSecrets ARNs resolve to the instance
+    return hits
+
+
+def _bootstrap_role_of(index: Index, r: Res) -> list[Res]:
+    """For an inline role policy: the bootstrap role(s) it is attached to."""
+    if r.type != "aws:iam/rolePolicy:RolePolicy":
+        return []
+    roles, _, _ = index.refs(r, "role", IAM_ROLE)
+    return [role for role in roles if role.role == BOOTSTRAP_ROLE]
+
+
+def master_secret_grants(index: Index, r: Res) -> list[tuple[str, list[str]]]:
+    """(secret ARN, databases) of every master secret policy `r` lets its holder read,
+    except the one grant bulkhead makes: a database's bootstrap role reading that database's secret."""
+    out = []
+    bootstrap_dbs = {d for role in _bootstrap_role_of(index, r) for d in role.databases}
+    for st, _ in _allowed(policy_document(r), _SECRET_READ_ACTIONS):
+        for res in strings(st.get("Resource")):
+            secrets = _master_secret_of(index, res)
+            if not secrets and ":secret:rds!" in res:
+                out.append((res, []))  # RDS names its managed master secrets rds!<kind>-<id>
+            for secret in secrets:
+                dbs = sorted(secret.databases)
+                if dbs and set(dbs) <= bootstrap_dbs:
+                    continue
+                out.append((res, dbs))
+    return out
 
 
 def _databases_of(index: Index, r: Res) -> set[str]:
@@ -504,6 +559,8 @@ def _granted(index: Index, r: Res) -> tuple[set[str], list[str]]:
                 wildcards.append(res)
                 continue
             m = _DBUSER.match(res)
+            if m and "*" in m.group(2):
+                wildcards.append(res)  # any database user: the master too
             hits = index.lookup(m.group(1) if m else res, RDS_INSTANCE, KMS_KEY, SECRET)
             for hit in hits:
                 granted |= _databases_of(index, hit)
@@ -524,6 +581,92 @@ def check_access_policy_single_database(index: Index, r: Res, cfg: dict) -> Iter
     elif granted and r.databases and not granted <= set(r.databases):
         yield (f"{r.label} is tagged for {','.join(r.databases)} but grants {', '.join(sorted(granted))}; grant "
                f"only the database it belongs to.")
+    for arn, dbs in master_secret_grants(index, r):
+        yield (f"{r.label} grants the master secret {arn} of {','.join(dbs) or 'a database'}; the master is "
+               f"break-glass, so grant the service only rds-db:connect for its own role.")
+
+
+# --- service-role-not-master ------------------------------------------------------------------------
+def _master_users(index: Index) -> dict[str, tuple[str, Res]]:
+    """DbiResourceId and identifier of every instance -> (its master username, the primary)."""
+    def build():
+        out: dict[str, tuple[str, Res]] = {}
+        primaries = {}
+        for inst in index.of_type(RDS_INSTANCE):
+            if inst.is_primary and isinstance(inst.get("username"), str):
+                primaries[inst.urn] = inst
+        for inst in index.of_type(RDS_INSTANCE):
+            primary = inst if inst.urn in primaries else None
+            if primary is None:
+                found, _, _ = index.refs(inst, "replicateSourceDb", RDS_INSTANCE)
+                primary = next((f for f in found if f.urn in primaries), None)
+            if primary is None:
+                continue
+            for key in ("resourceId", "identifier"):
+                if isinstance(inst.get(key), str):
+                    out[inst.get(key)] = (primary.get("username"), primary)
+        return out
+    return _cached(index, "master_users", build)
+
+
+def _url_user(url) -> str | None:
+    m = re.match(r"^postgres(?:ql)?://([^:@/]+)(?::[^@]*)?@", url) if isinstance(url, str) else None
+    return m.group(1) if m else None
+
+
+def _database_master(index: Index, db: str, info: dict) -> tuple[str | None, Res | None]:
+    for key in ("instance_identifier", "resource_id"):
+        hit = _master_users(index).get(info.get(key)) if isinstance(info.get(key), str) else None
+        if hit:
+            return hit
+    for inst in index.of_type(RDS_INSTANCE):
+        if inst.is_primary and inst.databases == [db] and isinstance(inst.get("username"), str):
+            return inst.get("username"), inst
+    return None, None
+
+
+def check_service_role_not_master(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    if r.type == STACK:
+        dbs = r.props.get("databases") if isinstance(r.props.get("databases"), dict) else {}
+        masters: dict[str, str] = {}
+        for db, info in sorted(dbs.items()):
+            if not isinstance(info, dict) or info.get("platform") != "aws":
+                continue
+            master, primary = _database_master(index, db, info)
+            if not master:
+                continue
+            masters[db] = master
+            if info.get("username") == master:
+                yield (f"The stack output `databases.{db}.username` is {master}, the master user of "
+                       f"{primary.label}; export the service's own login role (bulkhead creates it with the "
+                       f"bootstrap function).")
+            if _url_user(info.get("url")) == master:
+                yield (f"The stack output `databases.{db}.url` logs in as the master user {master}; export a URL "
+                       f"for the service's own login role.")
+            if info.get("password") or info.get("master_password"):
+                yield (f"The stack output `databases.{db}` carries a password on an aws stack; services log in "
+                       f"with IAM tokens, so remove it.")
+        services = r.props.get("services") if isinstance(r.props.get("services"), dict) else {}
+        by_url_master = set(masters.values())
+        for service, info in sorted(services.items()):
+            env = info.get("env") if isinstance(info, dict) else None
+            for name, url in sorted((env or {}).items()) if isinstance(env, dict) else []:
+                if by_url_master and _url_user(url) in by_url_master:
+                    yield (f"The stack output `services.{service}.env.{name}` logs in as a master user "
+                           f"({_url_user(url)}); hand the service its own login role's URL.")
+        return
+    for st, _ in _allowed(policy_document(r), ("rds-db:", "rds-db:connect", "*")):
+        for res in strings(st.get("Resource")):
+            m = _DBUSER.match(res)
+            if not m:
+                continue
+            hit = _master_users(index).get(m.group(1))
+            if hit and m.group(2) == hit[0]:
+                yield (f"{r.label} grants rds-db:connect as {hit[0]}, the master user of {hit[1].label}; grant "
+                       f"only the service's own login role.")
+    for arn, dbs in master_secret_grants(index, r):
+        yield (f"{r.label} hands the master credentials of {','.join(dbs) or 'a database'} ({arn}) to whoever "
+               f"holds it; only the database's own bootstrap function may read them.")
 
 
 # --- platform-matches-stack -------------------------------------------------------------------------
@@ -597,6 +740,12 @@ POLICIES = [
         "access-policy-single-database",
         "An IAM policy grants the secret, key and rds-db:connect of exactly one database, never a wildcard.",
         MANDATORY, list(IAM_POLICY_TYPES), check_access_policy_single_database,
+    ),
+    stack_policy(
+        "service-role-not-master",
+        "No stack output or IAM policy hands a service the master credentials: outputs name the service's own "
+        "login role, and no policy grants a master secret or rds-db:connect as the master user.",
+        MANDATORY, [STACK, *IAM_POLICY_TYPES], check_service_role_not_master,
     ),
     stack_policy(
         "platform-matches-stack",
