@@ -465,3 +465,23 @@ def test_master_secret_policy_says_who_may_read_and_delete(break_glass):
 ])
 def test_deployer_principals(caller, expected):
     assert key_policies.deployer_principals(caller) == expected
+
+
+def test_stack_keys_agree_everywhere():
+    """__main__.py reads, the catalogue accepts and Pulumi.yaml documents the same stack keys."""
+    import ast
+    import os
+
+    import yaml
+
+    from components import catalog
+    from tests.conftest import ROOT
+
+    tree = ast.parse(open(os.path.join(ROOT, "__main__.py")).read())
+    (main_keys,) = [ast.literal_eval(n.value) for n in tree.body
+                    if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "STACK_KEYS"]
+    schema = yaml.safe_load(open(os.path.join(ROOT, "Pulumi.yaml")))["config"]
+    documented = {k.removeprefix("bulkhead:") for k in schema if k.startswith("bulkhead:")}
+    assert set(main_keys) == set(catalog._STACK_KEYS) == documented
+    for key in ("key_admins", "break_glass_principals"):
+        assert schema[f"bulkhead:{key}"]["type"] == "array" and schema[f"bulkhead:{key}"]["items"] == {"type": "string"}
