@@ -301,11 +301,11 @@ class Auditor:
             name = g.get("DBParameterGroupName")
             status = g.get("ParameterApplyStatus")
             if status not in ("in-sync", None):
-                # RDS never reboots for a parameter change by itself, not even in the maintenance
-                # window: a static setting waits until someone reboots ("Rebooting a DB instance").
+                # pending-reboot changes apply "after a reboot without failover" (ModifyDBParameterGroup API
+                # reference); RDS does not reboot for them by itself, so someone has to.
                 pending.append(f"parameter group {name} is {status}: a changed static setting waits for a reboot "
                                f"RDS never does by itself; `aws rds reboot-db-instance --db-instance-identifier {ident}` "
-                               f"(a short outage; with Multi-AZ add --force-failover to fail over instead)")
+                               f"(a short outage)")
             force_ssl = self._parameters(name).get("rds.force_ssl")
             if force_ssl != "1":
                 problems.append(f"parameter group {name} has rds.force_ssl={force_ssl or 'unset'}, needs 1")

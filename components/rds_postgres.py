@@ -101,7 +101,9 @@ class RdsPostgresArgs:
     # `bulkhead:break_glass_principals` (empty: the account root user only).
     break_glass_principals: Sequence[str] = field(default_factory=tuple)
     # Who runs `pulumi up` (aws:PrincipalArn patterns): it writes the master secret's versions
-    # and the provider reads each one back, so the secret policy must let it.
+    # (PutSecretValue) and the provider reads each one back with GetSecretValue right after
+    # (terraform-provider-aws secretsmanager/secret_version.go, Create -> findSecretVersionByTwoPartKey),
+    # so the secret policy must let it.
     deployer_principals: pulumi.Input[Sequence[str]] = field(default_factory=list)
 
 
@@ -120,7 +122,8 @@ class RdsPostgres(pulumi.ComponentResource):
 
         # The service's login role inside the database: named after it, as in dev.
         self.role = self._db.db_name
-        # Before the key: its policy names the role (KMS refuses principals that do not exist yet).
+        # Before the key: its policy names the role, and KMS refuses a policy naming a principal that
+        # does not exist (MalformedPolicyDocumentException "invalid principals", AWS knowledge center).
         self.bootstrap_role = create_bootstrap_role(self._name, args.stack, self._tagged("bootstrap"), self._opts())
         self.key = self._create_key()
         self.security_group = self._create_security_group()

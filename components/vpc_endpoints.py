@@ -24,8 +24,9 @@ from .tags import TAG_ROLE, TAG_STACK
 HTTPS = 443
 # What a Fargate task and the bootstrap function call at start and at run time:
 # secretsmanager (valueFrom, master secret), kms (decrypt), ecr.api + ecr.dkr (image pull),
-# logs (awslogs driver), sts (role credentials, IAM auth tokens are signed locally).
-# ECS "Amazon ECR interface VPC endpoints" and "Secrets Manager VPC endpoint" docs list these.
+# logs (awslogs driver), sts (role credentials; IAM auth tokens are signed locally). The AWS
+# knowledge center "ecs-fargate-docker-timeout-error" lists ECR, S3 (layers), Secrets Manager
+# for Fargate tasks in private subnets without NAT; Fargate needs no ECS endpoints itself.
 INTERFACE_SERVICES = ("secretsmanager", "kms", "ecr.api", "ecr.dkr", "logs", "sts")
 # ECR stores layers in S3; a gateway endpoint has no hourly charge (PrivateLink pricing page).
 GATEWAY_SERVICES = ("s3",)
