@@ -318,7 +318,9 @@ class Auditor:
         ident = inst["DBInstanceIdentifier"]
         problems, healthy = [], []
         listed = list(inst.get("ReadReplicaDBInstanceIdentifiers") or [])
-        wanted = [f"{ident}-replica-{i}" for i in range(1, expected + 1)]
+        from components.naming import replica_identifier  # the program's own rule, not a copy
+
+        wanted = [replica_identifier(ident, i) for i in range(1, expected + 1)]
         for rid in sorted(set(listed) | set(wanted)):
             rep = self._describe_instance(rid)
             if rep is None:
@@ -452,7 +454,9 @@ class Auditor:
         return self._plan_cache[plan_id]
 
     def _check_backup_plan(self, report, inst, tier_name, tier) -> None:
-        name = f"bulkhead-{self.stack}-{tier_name}"
+        from components.naming import backup_name  # the program's own rule, not a copy
+
+        name = backup_name("bulkhead", self.stack, tier_name)
         plan_id = self._plan_ids().get(name)
         if plan_id is None:
             report.add("backup-plan", [f"no AWS Backup plan {name} for tier {tier_name}; `pulumi up` recreates it"])

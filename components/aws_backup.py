@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from . import key_policies
 from .catalog import Tier, VaultLock
-from .naming import aws_name
+from .naming import BACKUP_NAME_MAX, aws_name, backup_name, fitted_name
 from .tags import TAG_ROLE, TAG_STACK, TAG_TIER
 
 BACKUP_POLICIES = (
@@ -107,7 +107,7 @@ class AwsBackup(pulumi.ComponentResource):
         )
         vault = aws.backup.Vault(
             name,
-            name=aws_name("bulkhead", self._args.stack, "dr" if provider else "primary"),
+            name=backup_name("bulkhead", self._args.stack, "dr" if provider else "primary"),
             kms_key_arn=key.arn,
             # Never force_destroy: a vault with recovery points must be emptied deliberately.
             force_destroy=False,
@@ -183,10 +183,10 @@ class AwsBackup(pulumi.ComponentResource):
             copy_actions.append({"destination_vault_arn": dr_vault.arn, "lifecycle": {"delete_after": tier.retention_days}})
         plan = aws.backup.Plan(
             f"{self._name}-{tier_name}",
-            name=aws_name("bulkhead", self._args.stack, tier_name),
+            name=backup_name("bulkhead", self._args.stack, tier_name),
             rules=[
                 {
-                    "rule_name": f"{tier_name}-scheduled",
+                    "rule_name": fitted_name(f"{tier_name}-scheduled", BACKUP_NAME_MAX),
                     "target_vault_name": vault.name,
                     "schedule": tier.schedule,
                     "start_window": 60,
@@ -202,7 +202,7 @@ class AwsBackup(pulumi.ComponentResource):
         # Conditions are ANDed (selection_tags would be ORed): this stack's primaries of this tier.
         aws.backup.Selection(
             f"{self._name}-{tier_name}-selection",
-            name=aws_name("bulkhead", self._args.stack, tier_name),
+            name=backup_name("bulkhead", self._args.stack, tier_name),
             plan_id=plan.id,
             iam_role_arn=role.arn,
             resources=["arn:aws:rds:*:*:db:*"],

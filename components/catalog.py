@@ -188,8 +188,9 @@ class Database(_Strict):
 
 
 class Network(_Strict):
-    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
-    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=2)]
+    # EC2 ids carry 8 or 17 hex digits (`AWS::EC2::VPC.Id` / `AWS::EC2::Subnet.Id` formats in cfn-lint's schemas).
+    vpc_id: Annotated[str, Field(pattern=r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")]
+    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]], Field(min_length=2)]
     # The bootstrap functions read their master secret from these subnets, which must
     # reach Secrets Manager. true: the VPC already has a Secrets Manager interface
     # endpoint (private DNS on) that admits them, so bulkhead creates none.
@@ -286,8 +287,8 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
             "replica_instance_class": "an RDS class of the form db.<family>.<size>, e.g. db.r6g.large",
             "schedule": "an AWS Backup expression, e.g. cron(0 * * * ? *)",
             "restore_test_schedule": "an AWS Backup expression, e.g. cron(0 6 ? * SUN *)",
-            "vpc_id": "a VPC id like vpc-0abc12345",
-            "subnet_ids": "subnet ids like subnet-0abc12345",
+            "vpc_id": "a VPC id like vpc-0abc1234",
+            "subnet_ids": "subnet ids like subnet-0abc1234",
         }
         return f"{err['input']!r} is not valid; use {hints.get(field, ctx.get('pattern'))}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):

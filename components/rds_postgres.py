@@ -24,7 +24,7 @@ import pulumi_random as random
 
 from . import key_policies, pg_settings
 from .catalog import Database, Tier
-from .naming import aws_name
+from .naming import aws_name, replica_identifier
 from .rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
 from .tags import TAG_ROLE, database_tags
 from .vpc_endpoints import admit_https
@@ -153,7 +153,7 @@ class RdsPostgres(pulumi.ComponentResource):
         return [self._identifier] + [self._replica_identifier(i) for i in range(self._db.replicas)]
 
     def _replica_identifier(self, index: int) -> str:
-        return f"{self._identifier}-replica-{index + 1}"
+        return replica_identifier(self._identifier, index + 1)
 
     def _key_policy(self) -> pulumi.Output:
         args = self._args
@@ -195,7 +195,8 @@ class RdsPostgres(pulumi.ComponentResource):
         group = aws.ec2.SecurityGroup(
             f"{self._name}-db",
             name_prefix=aws_name("bulkhead", self._args.stack, self._name, "db") + "-",
-            description=f"Database {self._name}: admits only {self._db.owner}'s client group",
+            # EC2 group descriptions allow only a-zA-Z0-9, space and ._-:/()#,@[]+=&;{}!$* (no apostrophe).
+            description=f"Database {self._name}: admits only the client group of {self._db.owner}",
             vpc_id=self._args.vpc_id,
             revoke_rules_on_delete=True,
             tags={**self._tagged("database"), "Name": f"{self._name}-db"},
@@ -268,8 +269,6 @@ class RdsPostgres(pulumi.ComponentResource):
         """Settings a replica must share with its primary."""
         return dict(
             storage_type="gp3",
-            storage_encrypted=True,
-            kms_key_id=self.key.arn,
             vpc_security_group_ids=[self.security_group.id],
             parameter_group_name=self.parameter_group.name,
             publicly_accessible=False,
@@ -314,6 +313,8 @@ class RdsPostgres(pulumi.ComponentResource):
             f"{self._name}-primary",
             identifier=self._identifier,
             engine="postgres",
+            storage_encrypted=True,
+            kms_key_id=self.key.arn,
             engine_version=db.engine_version,
             instance_class=db.instance_class,
             allocated_storage=db.storage_gb,
@@ -356,7 +357,14 @@ class RdsPostgres(pulumi.ComponentResource):
             deletion_protection=False,
             tags={**self._tagged("replica"), "bulkhead:replica-of": self._identifier},
             **self._common_instance_args(),
-            opts=self._opts(depends_on=[self.primary, *self.log_groups[self._replica_identifier(index)]]),
+            # No storage_encrypted / kms_key_id: a same-region replica is always encrypted with
+            # its source's key, and CreateDBInstanceReadReplica takes no StorageEncrypted and wants
+            # no KmsKeyId in the same region (RDS API reference); terraform-provider-aws
+            # (internal/service/rds/instance.go, replicate_source_db branch) never sends
+            # storage_encrypted and sends kms_key_id as for a cross-region copy. The provider
+            # reads both back from AWS, so they are not diffed against the program.
+            opts=self._opts(depends_on=[self.primary, *self.log_groups[self._replica_identifier(index)]],
+                            ignore_changes=["storageEncrypted", "kmsKeyId"]),
         )
 
     def _create_master_secret(self) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:

@@ -50,6 +50,6 @@ class ServiceClient(pulumi.ComponentResource):
         )
         self.security_group_id = group.id
         if args.endpoint_security_group_id is not None:
-            admit_https(f"{name}-https", group.id, args.endpoint_security_group_id, f"{args.owner}'s tasks",
+            admit_https(f"{name}-https", group.id, args.endpoint_security_group_id, f"the tasks of {args.owner}",
                         {**tags}, self)
         self.register_outputs({"security_group_id": self.security_group_id})

@@ -74,7 +74,8 @@ class VpcEndpoints(pulumi.ComponentResource):
         return aws.ec2.SecurityGroup(
             f"{self._name}-sg",
             name_prefix=aws_name("bulkhead", self._args.stack, "endpoints") + "-",
-            description="AWS API endpoints: 443 from this stack's client and bootstrap groups only",
+            # EC2 GroupDescription allows a-zA-Z0-9, spaces and ._-:/()#,@[]+=&;{}!$* only (cfn-lint E3031).
+            description="AWS API endpoints: 443 from the client and bootstrap groups of this stack only",
             vpc_id=self._args.vpc_id,
             revoke_rules_on_delete=True,
             tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-endpoints"},

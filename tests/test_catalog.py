@@ -76,7 +76,7 @@ BAD = [
     pytest.param(docker(databse={}), "bulkhead:databse", "unknown key; valid keys are: platform, databases", id="unknown-stack-key"),
     pytest.param(docker(protect="yes"), "bulkhead:protect", "'yes' is not true or false", id="protect-not-bool"),
     pytest.param(docker(keep_volumes=1), "bulkhead:keep_volumes", "1 is not true or false", id="keep-volumes-not-bool"),
-    pytest.param(docker(network={"vpc_id": "vpc-0abc12345", "subnet_ids": []}), "bulkhead:network",
+    pytest.param(docker(network={"vpc_id": "vpc-0abc1234", "subnet_ids": []}), "bulkhead:network",
                  "applies only to platform aws; remove it from this docker stack", id="network-on-docker"),
     pytest.param(docker(dr_region="eu-west-1"), "bulkhead:dr_region",
                  "applies only to platform aws; remove it from this docker stack", id="dr-region-on-docker"),
@@ -88,9 +88,9 @@ BAD = [
                  "applies only to platform docker", id="keep-volumes-false-on-aws"),
     pytest.param(aws(dr_region="mars-north-1x"), "bulkhead:dr_region", "is not an AWS region name like eu-west-1", id="bad-dr-region"),
     pytest.param(aws(dr_region="eu-west-1\n"), "bulkhead:dr_region", "is not an AWS region name", id="dr-region-trailing-newline"),
-    pytest.param(aws(network={"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0abc12345"]}), "bulkhead:network.subnet_ids",
+    pytest.param(aws(network={"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0abc1234"]}), "bulkhead:network.subnet_ids",
                  "needs at least 2 entries", id="network-one-subnet"),
-    pytest.param(aws(network={"vpc_id": "vpc-xyz", "subnet_ids": ["subnet-0abc12345", "subnet-0abc12346"]}), "bulkhead:network.vpc_id",
+    pytest.param(aws(network={"vpc_id": "vpc-xyz", "subnet_ids": ["subnet-0abc1234", "subnet-0abc1236"]}), "bulkhead:network.vpc_id",
                  "a VPC id like vpc-", id="network-bad-vpc"),
     # --- database names and keys
     pytest.param(docker({"App": {"owner": "app-service", "port": 5433}}), "bulkhead:databases.App",
@@ -461,13 +461,13 @@ def test_shared_server_and_parameters_normalised():
 
 def test_explicit_protect_false_on_aws_and_network():
     cat = load_catalogue(
-        aws(protect=False, network={"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0abc12345", "subnet-0abc12346"]},
+        aws(protect=False, network={"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0abc1234", "subnet-0abc1236"]},
             dr_region="us-west-2"),
         "prod", region="us-east-1",
     )
     assert cat.protect is False
-    assert cat.network is not None and cat.network.vpc_id == "vpc-0abc12345"
-    assert cat.network.subnet_ids == ["subnet-0abc12345", "subnet-0abc12346"]
+    assert cat.network is not None and cat.network.vpc_id == "vpc-0abc1234"
+    assert cat.network.subnet_ids == ["subnet-0abc1234", "subnet-0abc1236"]
     assert cat.dr_region == "us-west-2"
 
 

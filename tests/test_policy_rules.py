@@ -91,7 +91,7 @@ def primary_props(db="auth", owner="auth-service", key=KEY_ARN, sg="sg-auth-db",
 
 def replica_props() -> dict:
     p = primary_props()
-    for k in ("username", "password", "finalSnapshotIdentifier", "dbName"):
+    for k in ("username", "password", "finalSnapshotIdentifier", "dbName", "storageEncrypted", "kmsKeyId"):
         p.pop(k, None)
     p.update(identifier="prod-auth-replica-1", id="prod-auth-replica-1", arn="arn:aws:rds:eu-west-1:1:db:prod-auth-replica-1",
              replicateSourceDb="prod-auth", backupRetentionPeriod=0, skipFinalSnapshot=True, deletionProtection=False,
@@ -380,6 +380,9 @@ CASES = [
     ("platform-matches-stack", aws_world, add(aws_world, R("docker:index/container:Container", "stray", {"labels": labels("auth", "auth-service", STACK)})), "stray", None),
     ("rds-storage-encrypted", aws_world, mutate(aws_world, "auth-primary", props(storageEncrypted=False)), "auth-primary", None),
     ("rds-customer-managed-key", aws_world, mutate(aws_world, "auth-primary", drop("kmsKeyId")), "auth-primary", None),
+    # A replica that leaves both out inherits its primary's encryption; one that sets them is held to them.
+    ("rds-storage-encrypted", aws_world, mutate(aws_world, "auth-replica-1", props(storageEncrypted=False)), "auth-replica-1", None),
+    ("rds-customer-managed-key", aws_world, mutate(aws_world, "auth-replica-1", props(kmsKeyId="alias/aws/rds")), "auth-replica-1", None),
     ("rds-not-public", aws_world, mutate(aws_world, "auth-primary", props(publiclyAccessible=True)), "auth-primary", None),
     ("rds-ssl-enforced", aws_world, mutate(aws_world, "auth-params", props(parameters=[{"name": "rds.force_ssl", "value": "0"}])), "auth-params", None),
     # a password no RandomPassword generated (typed into the program)

@@ -33,7 +33,7 @@ RT_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
 RT_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
 ROOT_ARN = f"arn:aws:iam::{FAKE_ACCOUNT}:root"
 REGION = "eu-west-1"
-GIVEN_NETWORK = {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"]}
+GIVEN_NETWORK = {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"]}
 CATALOGUE = stack_config("prod")["bulkhead:databases"]
 
 

@@ -183,7 +183,9 @@ def test_replicas_follow_primary(any_prod):
         for index, replica in enumerate(sorted(_of(any_prod, RDS, name, "replica"), key=lambda r: r.name), start=1):
             assert replica.inputs["replicateSourceDb"] == primary.outputs["identifier"]
             assert replica.inputs["identifier"] == f"{primary.inputs['identifier']}-replica-{index}"
-            for same in ("kmsKeyId", "vpcSecurityGroupIds", "parameterGroupName", "storageEncrypted",
+            # Same-region replicas take their encryption and key from the source (CreateDBInstanceReadReplica).
+            assert "kmsKeyId" not in replica.inputs and "storageEncrypted" not in replica.inputs
+            for same in ("vpcSecurityGroupIds", "parameterGroupName",
                          "monitoringInterval", "monitoringRoleArn", "performanceInsightsKmsKeyId",
                          "caCertIdentifier", "iamDatabaseAuthenticationEnabled", "publiclyAccessible"):
                 assert replica.inputs[same] == primary.inputs[same], f"{replica.name}.{same}"
@@ -358,7 +360,7 @@ def test_no_internet_path_in_created_vpc(prod_run):
 
 def test_given_network_creates_no_vpc():
     def edit(cfg):
-        cfg["bulkhead:network"] = {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"],
+        cfg["bulkhead:network"] = {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"],
                                    "secretsmanager_endpoint_exists": True}
 
     run = run_stack("prod", edit=edit)
@@ -369,8 +371,8 @@ def test_given_network_creates_no_vpc():
     assert len(https) == 3 and {r.inputs["cidrIpv4"] for r in https} == {"10.0.0.0/16"}
     assert not run.by_type("aws:ec2/vpc:Vpc") and not run.by_type("aws:ec2/subnet:Subnet")
     (group,) = run.by_type("aws:rds/subnetGroup:SubnetGroup")
-    assert group.inputs["subnetIds"] == ["subnet-0aaa11111", "subnet-0bbb22222"]
-    assert all(sg.inputs["vpcId"] == "vpc-0abc12345" for sg in run.by_type(SG))
+    assert group.inputs["subnetIds"] == ["subnet-0aaa1111", "subnet-0bbb2222"]
+    assert all(sg.inputs["vpcId"] == "vpc-0abc1234" for sg in run.by_type(SG))
 
 
 def test_outputs_shape_and_no_password(prod_run):

@@ -269,6 +269,8 @@ def check_replica_matches_primary(index: Index, r: Res, cfg: dict) -> Iterable[s
         ("vpcSecurityGroupIds", "security groups", (SECURITY_GROUP,)),
     )
     for key, what, types in checks:
+        if key == "kmsKeyId" and not r.is_set(key):
+            continue  # a same-region replica is encrypted with its primary's key
         mine = _key_set(index, r, key, *types)
         theirs = _key_set(index, primary, key, *types)
         if mine != theirs:

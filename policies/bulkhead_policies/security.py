@@ -33,7 +33,15 @@ def _aws_managed_key(value) -> bool:
 
 
 # --- rds-storage-encrypted -----------------------------------------------------------------------
+def _inherits_encryption(r: Res) -> bool:
+    # A same-region read replica is encrypted with its source's key and takes neither setting
+    # (CreateDBInstanceReadReplica); replica-matches-primary follows it to the primary.
+    return r.is_replica and not r.is_set("storageEncrypted") and not r.is_set("kmsKeyId")
+
+
 def check_rds_storage_encrypted(r: Res, cfg: dict) -> Iterable[str]:
+    if _inherits_encryption(r):
+        return
     value = truthy(r.need("storageEncrypted"))
     if value is not True:
         yield (f"{r.label} does not encrypt its storage; set storage_encrypted=True with the database's own "
@@ -42,6 +50,8 @@ def check_rds_storage_encrypted(r: Res, cfg: dict) -> Iterable[str]:
 
 # --- rds-customer-managed-key ----------------------------------------------------------------------
 def check_rds_customer_managed_key(r: Res, cfg: dict) -> Iterable[str]:
+    if _inherits_encryption(r):
+        return
     key = r.get("kmsKeyId")
     if key is UNKNOWN:
         return  # a reference to a key created by this stack: a customer-managed key
