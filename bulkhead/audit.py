@@ -1,7 +1,7 @@
 """`audit`: the live AWS account checked against the catalogue, the stack outputs and the rules.
 
 For every database of the stack (catalogue `Pulumi.<stack>.yaml` + outputs) it
-reads RDS, EC2, Secrets Manager and AWS Backup with boto3 (read-only calls) and
+reads RDS, EC2, Secrets Manager, IAM and AWS Backup with boto3 (read-only calls) and
 reports one line per check. Thresholds are the policy pack's
 (`policies/bulkhead_policies/thresholds.py`, loaded with `bulkhead.check.load_pack`),
 so `check` (before deploy) and `audit` (after) apply the same numbers.
@@ -41,7 +41,8 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("multi-az", "multi-AZ as configured"),
     ("replicas", "configured replicas present, available and replicating"),
     ("ingress", "database group admits only the owner's client group, on the database port"),
-    ("master-secret", "RDS-managed master secret present, encrypted with the database's key"),
+    ("master-secret", "bulkhead's master secret present, encrypted with the database's key; RDS does not manage the master"),
+    ("access-policy", "the service's access policy grants only rds-db:connect for its role on its instances"),
     ("iam-auth", "IAM database authentication on"),
     ("ca", "server certificate CA in the allowed list"),
     ("recovery-point", "latest restorable time within the tier's recovery point objective"),
@@ -188,6 +189,7 @@ class Auditor:
         self.sm = client(sess, "secretsmanager", region)
         self.backup = client(sess, "backup", region)
         self.sts = client(sess, "sts", region)
+        self.iam = client(sess, "iam", region)
         self._param_cache: dict[str, dict[str, str]] = {}
         self._plans: Optional[dict[str, str]] = None
         self._plan_cache: dict[str, Any] = {}
@@ -254,7 +256,8 @@ class Auditor:
                    if bool(inst.get("MultiAZ")) != db.multi_az else [])
         self._check_replicas(report, inst, db.replicas)
         self._check_ingress(report, inst, out)
-        self._check_secret(report, inst, out)
+        self._check_secret(report, inst, out, name)
+        self._check_access_policy(report, inst, out)
         report.add("iam-auth", [] if inst.get("IAMDatabaseAuthenticationEnabled") else ["IAM database authentication is off"])
         ca = inst.get("CACertificateIdentifier")
         allowed_cas = tuple(self.thresholds.ALLOWED_CA_IDENTIFIERS)
@@ -380,32 +383,94 @@ class Auditor:
             problems.append(f"{report.owner}'s client group {client_group} is not admitted on tcp {port}")
         report.add("ingress", problems, f"only {client_group}")
 
-    def _check_secret(self, report, inst, out) -> None:
+    def _check_secret(self, report, inst, out, name: str) -> None:
         from botocore.exceptions import ClientError
 
-        mus = inst.get("MasterUserSecret") or {}
-        arn = mus.get("SecretArn")
-        if not arn:
-            report.add("master-secret", ["no RDS-managed master secret (ManageMasterUserPassword is off)"])
-            return
+        from components.naming import aws_name
+
         problems = []
-        if out.get("secret_arn") and out["secret_arn"] != arn:
-            problems.append(f"the stack outputs name {out['secret_arn']} but the instance's secret is {arn}; `pulumi refresh`")
+        managed = (inst.get("MasterUserSecret") or {}).get("SecretArn")
+        if managed:
+            replicas = inst.get("ReadReplicaDBInstanceIdentifiers") or []
+            why = (f"RDS cannot create read replicas of such an instance ({len(replicas)} configured)" if replicas
+                   else "the master password in bulkhead's secret no longer works")
+            problems.append(f"RDS manages the master password (ManageMasterUserPassword is on, secret {managed}): {why}; "
+                            f"turn it off and set bulkhead's password: raise master_password_version and `pulumi up`")
+        arn = out.get("secret_arn")
+        prefix = f"bulkhead/{aws_name(self.stack)}/{name}/"
+        if not isinstance(arn, str) or not arn.startswith("arn:"):
+            report.add("master-secret", problems + ["the stack outputs name no master secret (secret_arn); `pulumi up`"])
+            return
         try:
             desc = self.sm.describe_secret(SecretId=arn)
         except ClientError as exc:
             if is_not_found(exc):
-                report.add("master-secret", problems + [f"secret {arn} does not exist (deleted); rotate the master "
-                                                        f"password (`aws rds modify-db-instance --manage-master-user-password`)"])
+                report.add("master-secret", problems + [f"secret {arn} does not exist (deleted); raise "
+                                                        f"master_password_version and `pulumi up` to write a new one"])
                 return
             raise
+        if not str(desc.get("Name", "")).startswith(prefix):
+            problems.append(f"secret {arn} is not bulkhead's master secret of {name} (its name does not start with {prefix})")
         if desc.get("DeletedDate"):
             problems.append(f"secret {arn} is scheduled for deletion; `aws secretsmanager restore-secret`")
-        if key_id(desc.get("KmsKeyId") or mus.get("KmsKeyId")) != key_id(out.get("kms_key_arn")):
+        if key_id(desc.get("KmsKeyId")) != key_id(out.get("kms_key_arn")):
             problems.append(f"secret is encrypted with {desc.get('KmsKeyId') or 'the AWS managed key'}, not the database's key")
-        if mus.get("SecretStatus") not in (None, "active", "creating", "rotating"):
-            problems.append(f"master secret status is {mus.get('SecretStatus')}")
         report.add("master-secret", problems)
+
+    def _check_access_policy(self, report, inst, out) -> None:
+        """The default version of the service's policy: exactly rds-db:connect as its role on each instance."""
+        from botocore.exceptions import ClientError
+
+        arn, user = out.get("access_policy_arn"), out.get("username")
+        if not isinstance(arn, str) or not isinstance(user, str):
+            report.add("access-policy", ["the stack outputs name no access policy or username; `pulumi up`"])
+            return
+        try:
+            policy = self.iam.get_policy(PolicyArn=arn)["Policy"]
+            version = self.iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+        except ClientError as exc:
+            if is_not_found(exc):
+                report.add("access-policy", [f"access policy {arn} does not exist; `pulumi up`"])
+                return
+            raise
+        document = version.get("Document")
+        if isinstance(document, str):
+            from urllib.parse import unquote
+
+            document = json.loads(unquote(document))
+        ids = [inst.get("DbiResourceId")]
+        for rid in inst.get("ReadReplicaDBInstanceIdentifiers") or []:
+            replica = self._describe_instance(rid)
+            if replica is not None:
+                ids.append(replica.get("DbiResourceId"))
+        partition, account = inst["DBInstanceArn"].split(":")[1], inst["DBInstanceArn"].split(":")[4]
+        wanted = {f"arn:{partition}:rds-db:{self.region}:{account}:dbuser:{rid}/{user}" for rid in ids if rid}
+        granted: set[str] = set()
+        problems = []
+        statements = document.get("Statement", []) if isinstance(document, dict) else []
+        for one in [statements] if isinstance(statements, dict) else statements:
+            if not isinstance(one, dict) or one.get("Effect") != "Allow":
+                continue
+            actions = one.get("Action")
+            actions = [actions] if isinstance(actions, str) else list(actions or [])
+            resources = one.get("Resource")
+            resources = [resources] if isinstance(resources, str) else list(resources or [])
+            if [a.lower() for a in actions] != ["rds-db:connect"]:
+                problems.append(f"grants {', '.join(actions)} on {', '.join(resources)}; a service needs "
+                                f"rds-db:connect only (never the master secret)")
+                continue
+            granted |= set(resources)
+        # A grant as the role on an id of no current instance (a deleted replica's) reaches nothing:
+        # the replicas check reports the replica. Any other user, or a wildcard, is drift.
+        others = {str(d.get("resource_id")) for d in self.outputs["databases"].values() if d is not out and d.get("resource_id")}
+        extra = sorted(g for g in granted - wanted if "*" in g or not g.endswith(f"/{user}")
+                       or g.rsplit(":dbuser:", 1)[-1].split("/")[0] in others)
+        missing = sorted(wanted - granted)
+        if extra:
+            problems.append(f"grants rds-db:connect on {', '.join(extra)}, beyond {user} on this database's instances")
+        if missing:
+            problems.append(f"does not grant rds-db:connect on {', '.join(missing)}; `pulumi up`")
+        report.add("access-policy", problems, f"{user} on {len(wanted)} instance(s)")
 
     def _check_recovery_point(self, report, inst, tier_name, tier) -> None:
         objective = min(schedule_interval(tier.schedule), dt.timedelta(days=tier.pitr_days))

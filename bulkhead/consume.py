@@ -40,9 +40,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run_env)
 
     d = sub.add_parser("dsn", help="print a psql connection string for one database (password included)",
-                       description="Print a libpq connection URI for one database. On aws the password is fetched "
-                                   "from the RDS-managed secret in Secrets Manager (boto3) and the URI verifies the "
-                                   "server certificate against the RDS CA bundle.")
+                       description="Print a libpq connection URI for one database. On aws it logs in as the "
+                                   "service's own role with a fresh IAM token as the password (valid 15 minutes; "
+                                   "boto3 generate_db_auth_token), or with --admin as the break-glass master from "
+                                   "the database's secret; the URI verifies the server against the RDS CA bundle.")
     add_arguments(d)
     d.add_argument("--database", required=True, help="the database's name in the catalogue")
     d.add_argument("--reader", nargs="?", const=1, type=int, metavar="N",
@@ -50,7 +51,9 @@ def add_parser(sub) -> None:
     d.add_argument("--ca-bundle", default=os.environ.get("BULKHEAD_RDS_CA_BUNDLE", DEFAULT_CA_BUNDLE),
                    help=f"RDS CA bundle for sslrootcert (default $BULKHEAD_RDS_CA_BUNDLE or {DEFAULT_CA_BUNDLE}; "
                         f"download: {CA_BUNDLE_URL})")
-    d.add_argument("--region", help="AWS region of the secret (default: from the secret's ARN)")
+    d.add_argument("--region", help="AWS region of the database (default: from its host name or its secret's ARN)")
+    d.add_argument("--admin", action="store_true",
+                   help="aws: the master user from the database's secret (break-glass; warns on stderr)")
     d.set_defaults(func=run_dsn)
 
 
@@ -152,7 +155,12 @@ def run_env(args) -> int:
     pairs = env_for_service(outputs, service, internal=args.internal)
     lines = [f"# bulkhead: {service}, stack {args.stack or '(from outputs)'}; contains credentials, do not commit"]
     if platform_of(outputs) == "aws":
-        lines.append("# aws: URLs carry no password; use IAM auth or `python -m bulkhead dsn --database NAME`")
+        lines += [
+            "# aws: each URL logs in as the service's own role with an IAM token as the password (no password",
+            "# here): sign one per connection with boto3 rds.generate_db_auth_token(host, port, user, region)",
+            "# (the task role needs the database's access_policy_arn), or for a shell:",
+            "# `python -m bulkhead dsn --database NAME`. sslrootcert must point at the RDS CA bundle.",
+        ]
     lines += [f"{k}={dotenv_quote(v)}" for k, v in pairs]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
@@ -193,8 +201,33 @@ def fetch_master_secret(secret_arn: str, region: str | None) -> dict:
         data = None
     if not isinstance(data, dict) or not isinstance(data.get("password"), str):
         # Never quote the secret's content here.
-        raise UserError(f"secret {secret_arn} is not an RDS-managed master secret (JSON with username and password)")
+        raise UserError(f"secret {secret_arn} is not a master secret (JSON with username and password)")
     return data
+
+
+_RDS_HOST = re.compile(r"\.([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9])\.rds\.amazonaws\.com(?:\.cn)?$")
+
+
+def database_region(host: str, secret_arn, given: str | None) -> str | None:
+    if given:
+        return given
+    m = _RDS_HOST.search(host)
+    if m:
+        return m.group(1)
+    return _region_of_arn(secret_arn) if isinstance(secret_arn, str) else None
+
+
+def iam_token(host: str, port, user: str, region: str | None) -> str:
+    """A fresh IAM authentication token for `user` (the password of an IAM login; 15 minutes)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not region:
+        raise UserError("cannot tell the database's region from its host name; pass --region")
+    try:
+        rds = client(session(region), "rds", region)
+        return rds.generate_db_auth_token(DBHostname=host, Port=int(port), DBUsername=user, Region=region)
+    except (BotoCoreError, ClientError) as exc:
+        raise aws_user_error(exc, "signing an IAM database token") from None
 
 
 def libpq_uri(user: str, password: str | None, host: str, port, db_name: str, params: dict) -> str:
@@ -250,15 +283,24 @@ def run_dsn(args) -> int:
     port = _field(name, db, "port", "port", args.stack)
     db_name = _field(name, db, "db_name", "str", args.stack)
     secret_arn = db.get("secret_arn")
-    if not isinstance(secret_arn, str) or not secret_arn.startswith("arn:"):
-        raise UserError(f"databases.{name}.secret_arn is missing from the outputs; is the stack current? "
-                        f"Regenerate the file: {how_to_get(args.stack)}")
-    secret = fetch_master_secret(secret_arn, args.region)
-    user = secret.get("username") if isinstance(secret.get("username"), str) and secret.get("username") else None
-    user = user or _field(name, db, "username", "str", args.stack)
+    if args.admin or db.get("auth") != "iam":  # outputs of older stacks: the master was the only login
+        if not isinstance(secret_arn, str) or not secret_arn.startswith("arn:"):
+            raise UserError(f"databases.{name}.secret_arn is missing from the outputs; is the stack current? "
+                            f"Regenerate the file: {how_to_get(args.stack)}")
+        secret = fetch_master_secret(secret_arn, args.region)
+        user = secret.get("username") if isinstance(secret.get("username"), str) and secret.get("username") else None
+        user = user or _field(name, db, "username", "str", args.stack)
+        password = secret["password"]
+        if args.admin:
+            print(f"warning: this is the master user {user} of {name}, for break-glass use only: it can drop the "
+                  f"database and every role in it. Services log in as their own role "
+                  f"(`dsn --database {name}` without --admin).", file=sys.stderr)
+    else:
+        user = _field(name, db, "username", "str", args.stack)
+        password = iam_token(host, port, user, database_region(host, secret_arn, args.region))
     ca_bundle = os.path.abspath(os.path.expanduser(args.ca_bundle))
     if not os.path.exists(ca_bundle):
         print(f"warning: {ca_bundle} does not exist; psql will refuse verify-full without it. Download it:\n"
               f"  mkdir -p {os.path.dirname(ca_bundle)} && curl -fsSo {ca_bundle} {CA_BUNDLE_URL}", file=sys.stderr)
-    print(libpq_uri(user, secret["password"], host, port, db_name, {"sslmode": "verify-full", "sslrootcert": ca_bundle}))
+    print(libpq_uri(user, password, host, port, db_name, {"sslmode": "verify-full", "sslrootcert": ca_bundle}))
     return 0

@@ -5,11 +5,13 @@ the tests against a real PostgreSQL server. No Pulumi here, and nothing from
 the repository but `role_sql` (the generator the dev init uses too).
 
 It reads the master credentials from this database's own secret (the only one
-its IAM role may read), connects over TLS, pins `search_path` before anything
-else, refuses to run when the instance's own role settings were tampered with,
-applies the role SQL in one transaction and verifies the result. It never logs
-or returns a password; every failure is a `BootstrapError` naming the database
-and the cause.
+its IAM role may read), connects over TLS, refuses to run when the master's own
+session was tampered with (settings attached to the master role, a session that
+is not the master's), runs `role_sql.bootstrap_plan` (IAM login, RDS admin
+flavour: every session hardened, `search_path = pg_catalog, pg_temp`, operators
+schema-qualified) one statement at a time, and verifies the result. It never
+logs or returns a password; every failure is a `BootstrapError` naming the
+database and the cause.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import re
 import ssl
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
 ENV_SECRET_ARN = "BULKHEAD_SECRET_ARN"
@@ -52,6 +54,7 @@ class RoleRequest:
     role: str
     connection_limit: int
     master_password_version: int
+    settings: dict = field(default_factory=dict)  # role-level settings (role_sql.RoleSpec.settings)
 
     def to_event(self) -> dict:
         return asdict(self)
@@ -67,14 +70,18 @@ class RoleRequest:
             if not isinstance(event[key], str) or not NAME_RE.match(event[key]):
                 raise BootstrapError(f"the invocation input's {key} is not a PostgreSQL name ({NAME_RE.pattern})")
         limit = event["connection_limit"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or not -1 <= limit <= MAX_CONNECTION_LIMIT:
-            raise BootstrapError(f"the invocation input's connection_limit must be a whole number -1..{MAX_CONNECTION_LIMIT}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CONNECTION_LIMIT:
+            raise BootstrapError(f"the invocation input's connection_limit must be a whole number 1..{MAX_CONNECTION_LIMIT}")
+        settings = event.get("settings") or {}
+        if not isinstance(settings, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in settings.items()):
+            raise BootstrapError("the invocation input's settings must map setting names to strings")
         return cls(
             database=str(event["database"]),
             db_name=event["db_name"],
             role=event["role"],
             connection_limit=limit,
             master_password_version=int(event["master_password_version"]),
+            settings=dict(sorted(settings.items())),
         )
 
 
@@ -169,24 +176,118 @@ def connect(creds: MasterCredentials, db_name: str, database: str, retry_seconds
                                  f"database group's rule for it") from None
 
 
+# Settings that, attached to the master role, would run its statements somewhere else.
+TAMPER_SETTINGS = frozenset({"search_path", "role", "session_authorization"})
+_MASTER_SETTINGS = (
+    "SELECT d.datname, s.setconfig FROM pg_catalog.pg_db_role_setting s"
+    " JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.setrole"
+    " LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase"
+    " WHERE r.rolname OPERATOR(pg_catalog.=) pg_catalog.session_user()"
+)
+_SESSION = "SELECT pg_catalog.session_user()::text, pg_catalog.current_user()::text, pg_catalog.current_setting('search_path')"
+_ROLE_STATE = (
+    "SELECT r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolinherit, r.rolreplication,"
+    " r.rolbypassrls, r.rolconnlimit, (r.rolpassword IS NOT NULL),"
+    " pg_catalog.pg_has_role(r.oid, 'rds_iam', 'MEMBER') FROM pg_catalog.pg_authid r"
+    " WHERE r.rolname OPERATOR(pg_catalog.=) :role"
+)
+_ROLE_STATE_NO_AUTHID = _ROLE_STATE.replace("(r.rolpassword IS NOT NULL)", "NULL").replace("pg_authid", "pg_roles")
+_OWNER = ("SELECT pg_catalog.pg_get_userbyid(datdba)::text FROM pg_catalog.pg_database"
+          " WHERE datname OPERATOR(pg_catalog.=) :db")
+
+
+def _check_master_session(conn, request: RoleRequest, master: str) -> None:
+    """Refuse a master session someone has tampered with: bulkhead attaches no settings to the
+    master, and the session must be the master's own (no SET ROLE, SESSION AUTHORIZATION)."""
+    rows = conn.run(_MASTER_SETTINGS)
+    found = sorted({c.split("=", 1)[0] + (f" (in {d})" if d else "") for d, cfg in rows for c in cfg or []
+                    if c.split("=", 1)[0] in TAMPER_SETTINGS})
+    if found:
+        raise BootstrapError(f"database {request.database}: the master role {master} carries settings bulkhead never "
+                             f"sets ({', '.join(found)}): the instance was tampered with; reset them "
+                             f"(ALTER ROLE {master} RESET ALL, and IN DATABASE ... RESET ALL) and run again")
+    session_user, current_user, search_path = conn.run(_SESSION)[0]
+    if session_user != master or current_user != master:
+        raise BootstrapError(f"database {request.database}: the session runs as {current_user} (login {session_user}), "
+                             f"not as the master {master}; refusing to run")
+    if search_path.replace(" ", "") != "pg_catalog,pg_temp":
+        raise BootstrapError(f"database {request.database}: search_path is {search_path!r} after hardening; refusing to run")
+
+
+_PRIVILEGED = ("SELECT rolsuper, rolreplication, rolbypassrls FROM pg_catalog.pg_roles"
+               " WHERE rolname OPERATOR(pg_catalog.=) :role")
+
+
+def _refuse_privileged_role(conn, request: RoleRequest) -> None:
+    """PostgreSQL lets only superusers alter a SUPERUSER/REPLICATION/BYPASSRLS role, and the RDS
+    master is none: say so before the ALTER fails with a less helpful message."""
+    rows = conn.run(_PRIVILEGED, role=request.role)
+    if rows and any(rows[0]):
+        held = [name for name, on in zip(("SUPERUSER", "REPLICATION", "BYPASSRLS"), rows[0]) if on]
+        raise BootstrapError(f"database {request.database}: role {request.role} has {', '.join(held)}, which bulkhead "
+                             f"never grants and the RDS master cannot remove; a superuser must run ALTER ROLE "
+                             f"{request.role} NO{' NO'.join(held)}, then run again")
+
+
+def _role_state(conn, role: str) -> Optional[dict]:
+    try:
+        rows = conn.run(_ROLE_STATE, role=role)
+    except Exception:  # pg_authid is superuser-only (RDS's master cannot read it)
+        rows = conn.run(_ROLE_STATE_NO_AUTHID, role=role)
+    if not rows:
+        return None
+    keys = ("login", "superuser", "createdb", "createrole", "inherit", "replication", "bypassrls",
+            "connection_limit", "has_password", "rds_iam")
+    return dict(zip(keys, rows[0]))
+
+
 def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: float = DEFAULT_AUTH_RETRY_SECONDS,
               sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Apply the role SQL to `request.db_name` as the master; return what the role now is."""
+    """Run the role SQL for `request` as the master; return what the role and database now are."""
     from . import role_sql
 
-    conn = connect(creds, request.db_name, request.database, retry_seconds, sleep)
     try:
-        return role_sql.apply_service_role(conn, request, creds.username, BootstrapError)
+        spec = role_sql.RoleSpec(db_name=request.db_name, role=request.role,
+                                 connection_limit=request.connection_limit, settings=request.settings)
+        plan = role_sql.bootstrap_plan(spec, role_sql.IamLogin(), role_sql.ADMIN_RDS)
+    except ValueError as exc:
+        raise BootstrapError(f"database {request.database}: {exc}") from None
+    connections: dict[str, Any] = {}
+    try:
+        for step in plan:
+            conn = connections.get(step.database)
+            if conn is None:
+                conn = connections[step.database] = connect(creds, step.database, request.database, retry_seconds, sleep)
+                for sql in role_sql.hardened_session_statements():
+                    conn.run(sql)
+                _check_master_session(conn, request, creds.username)
+                if step.database == role_sql.MAINTENANCE_DATABASE:
+                    _refuse_privileged_role(conn, request)
+            if step.skip_if and conn.run(step.skip_if):
+                continue
+            conn.run(step.sql)
+        maintenance = connections[role_sql.MAINTENANCE_DATABASE]
+        state = _role_state(maintenance, request.role)
+        owner = maintenance.run(_OWNER, db=request.db_name)[0][0]
     except BootstrapError:
         raise
     except Exception as exc:
         raise BootstrapError(f"database {request.database}: creating role {request.role} failed: "
                              f"{_pg_message(exc)}") from None
     finally:
-        try:
-            conn.close()
-        except Exception:
-            pass
+        for conn in connections.values():
+            try:
+                conn.close()
+            except Exception:
+                pass
+    wanted = {"login": True, "superuser": False, "createdb": False, "createrole": False, "inherit": False,
+              "replication": False, "bypassrls": False, "connection_limit": request.connection_limit, "rds_iam": True}
+    wrong = sorted(k for k, v in wanted.items() if (state or {}).get(k) != v)
+    if state is None or wrong or owner != request.role or state.get("has_password"):
+        raise BootstrapError(f"database {request.database}: after the run, role {request.role} is not as specified "
+                             f"({', '.join(wrong) or 'owner ' + str(owner) if state else 'missing'}); investigate by hand")
+    return {"database": request.database, "db_name": request.db_name, "role": request.role, "owner": owner,
+            "attributes": {k: state[k] for k in wanted}}
 
 
 def handler(event, context=None) -> dict:

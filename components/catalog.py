@@ -67,6 +67,44 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
 
 ParameterValue = Union[bool, int, float, str]
 
+# Per-tenant limits (components/role_sql.py applies them to the database's login role).
+# connection_limit: the role's CONNECTION LIMIT. Dev servers are small (PostgreSQL's default
+# max_connections is 100, and a shared server hosts several tenants); an RDS instance has one.
+DEFAULT_CONNECTION_LIMIT = {"docker": 20, "aws": 100}
+# Role-level settings, set by the admin. A service may still lower or raise the two timeouts
+# in its own session (they are defaults that stop runaway work); temp_file_limit is
+# superuser-only, so a tenant cannot raise it.
+DEFAULT_ROLE_SETTINGS = {
+    "statement_timeout": "5min",
+    "idle_in_transaction_session_timeout": "10min",
+    "temp_file_limit": "2GB",
+}
+ROLE_SETTING_KEYS = tuple(DEFAULT_ROLE_SETTINGS)
+_DURATION_RE = r"^[0-9]{1,9}(us|ms|s|min|h|d)?$"
+_SIZE_RE = r"^(-1|[0-9]{1,12}(kB|MB|GB|TB)?)$"
+# PostgreSQL's defaults for the slots only superusers (and pg_use_reserved_connections) may use.
+DEFAULT_MAX_CONNECTIONS = 100
+DEFAULT_SUPERUSER_RESERVED = 3
+
+
+def _duration(value: Any, key: str) -> Any:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not re.fullmatch(_DURATION_RE, text):
+        raise ValueError(
+            f"{value!r} is not a duration; use milliseconds or a number with a unit (us, ms, s, min, h, d),"
+            f' e.g. {DEFAULT_ROLE_SETTINGS[key]!r}, or 0 for no limit'
+        )
+    return text
+
+
+def _size(value: Any) -> Any:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not re.fullmatch(_SIZE_RE, text):
+        raise ValueError(
+            f"{value!r} is not a size; use kilobytes or a number with a unit (kB, MB, GB, TB), e.g. '2GB', or -1 for no limit"
+        )
+    return text
+
 
 class _Strict(BaseModel):
     # Unknown keys are refused, never ignored: a typo must not silently drop a setting.
@@ -176,15 +214,35 @@ class Database(_Strict):
     deletion_protection: bool = True
     # Raise it to rotate the master password on the next `up` (a new RandomPassword).
     master_password_version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
+    connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = None
+    # a number (milliseconds / kilobytes) or a string with a unit; kept as the string
+    statement_timeout: Optional[str] = None
+    idle_in_transaction_session_timeout: Optional[str] = None
+    temp_file_limit: Optional[str] = None
 
     @field_validator("parameters", mode="before")
     @classmethod
     def _check_parameters(cls, value: Any) -> Any:
         return _params_before(value)
 
+    @field_validator("statement_timeout", "idle_in_transaction_session_timeout", mode="before")
+    @classmethod
+    def _check_duration(cls, value: Any, info) -> Any:
+        return None if value is None else _duration(value, info.field_name)
+
+    @field_validator("temp_file_limit", mode="before")
+    @classmethod
+    def _check_size(cls, value: Any) -> Any:
+        return None if value is None else _size(value)
+
     @property
     def major(self) -> int:
         return int(self.engine_version.split(".")[0])
+
+    def role_settings(self) -> dict[str, str]:
+        """Role-level settings of this database's login role (resolved: never None after load_catalogue)."""
+        return {key: str(getattr(self, key)) for key in ROLE_SETTING_KEYS}
 
 
 class Network(_Strict):
@@ -426,6 +484,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
                 "db_name": db.db_name or name,
                 "env_var": db.env_var or f"{name.upper()}_DATABASE_URL",
                 "replica_instance_class": db.replica_instance_class or db.instance_class,
+                "connection_limit": db.connection_limit or DEFAULT_CONNECTION_LIMIT.get(platform or "docker"),
+                **{k: getattr(db, k) or DEFAULT_ROLE_SETTINGS[k] for k in ROLE_SETTING_KEYS},
             }
         )
         if platform:
@@ -434,6 +494,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         databases[name] = db
 
     _check_uniqueness(databases, servers, platform, problems)
+    if platform == "docker":
+        _check_connection_budget(databases, servers, problems)
     if platform == "docker":
         for name in servers:
             if not any(d.server == name for d in databases.values()):
@@ -593,3 +655,37 @@ def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server]
             problems.append(Problem(path=_path("databases", name, "env_var"), message=f"{db.owner} already reads {db.env_var} for bulkhead:databases.{env[key]}; give this database another env_var"))
         else:
             env[key] = name
+
+
+def _check_connection_budget(databases: dict[str, Database], servers: dict[str, Server], problems: list[Problem]) -> None:
+    """Each server's max_connections covers every tenant's connection_limit plus the reserved
+    slots, so one tenant at its limit never locks the others (or the admin) out."""
+    hosts: list[tuple[tuple, Mapping[str, str], dict[str, Database]]] = []
+    for name, db in databases.items():
+        if db.server is None:
+            hosts.append((("databases", name), db.parameters, {name: db}))
+    for name, server in servers.items():
+        hosts.append((("servers", name), server.parameters, {n: d for n, d in databases.items() if d.server == name}))
+    for path, parameters, tenants in hosts:
+        if not tenants:
+            continue
+        try:
+            max_connections = int(parameters.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+            reserved = int(parameters.get("superuser_reserved_connections", DEFAULT_SUPERUSER_RESERVED)) + int(
+                parameters.get("reserved_connections", 0)
+            )
+        except ValueError:
+            continue  # not a number: the parameter's own validation reports it
+        limits = {n: d.connection_limit or 0 for n, d in sorted(tenants.items())}
+        needed = sum(limits.values()) + reserved
+        if max_connections < needed:
+            where = "max_connections" if "max_connections" in parameters else f"max_connections (PostgreSQL's default {DEFAULT_MAX_CONNECTIONS})"
+            listed = " + ".join(f"{n} {v}" for n, v in limits.items())
+            problems.append(
+                Problem(
+                    path=_path(*path, "parameters", "max_connections"),
+                    message=f"{where} {max_connections} is below the connection_limit of its databases ({listed})"
+                    f" plus {reserved} reserved slots = {needed}; raise max_connections to at least {needed}"
+                    " or lower connection_limit",
+                )
+            )

@@ -151,23 +151,22 @@ def secret_policy(*, partition: str, account: str, readers: Sequence[str], break
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "OnlyDatabaseRolesAndBreakGlassRead",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": list(SECRET_READ_ACTIONS),
-                "Resource": "*",
-                "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt_read}},
-            },
-            {
-                "Sid": "OnlyBreakGlassChangesOrDeletes",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": list(SECRET_ADMIN_ACTIONS),
-                "Resource": "*",
-                "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt_admin}},
-            },
+            deny_all_but("OnlyDatabaseRolesAndBreakGlassRead", SECRET_READ_ACTIONS, exempt_read),
+            deny_all_but("OnlyBreakGlassChangesOrDeletes", SECRET_ADMIN_ACTIONS, exempt_admin),
         ],
+    }
+
+
+def deny_all_but(sid: str, actions: Sequence[str], principals: Sequence[str]) -> dict:
+    """Deny `actions` to every principal whose ARN matches none of `principals` (ArnNotLike:
+    an entry may carry a wildcard, e.g. for a role's path)."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": list(actions),
+        "Resource": "*",
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": sorted(principals)}},
     }
 
 
@@ -201,22 +200,8 @@ def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], re
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "OnlyBreakGlassDeletes",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": list(VAULT_PROTECTED_ACTIONS),
-                "Resource": "*",
-                "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt}},
-            },
-            {
-                "Sid": "OnlyBreakGlassAndRestoreTestingRestore",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": list(VAULT_RESTORE_ACTIONS),
-                "Resource": "*",
-                "Condition": {"ArnNotLike": {"aws:PrincipalArn": sorted({*exempt, *restore_roles})}},
-            },
+            deny_all_but("OnlyBreakGlassDeletes", VAULT_PROTECTED_ACTIONS, exempt),
+            deny_all_but("OnlyBreakGlassAndRestoreTestingRestore", VAULT_RESTORE_ACTIONS, {*exempt, *restore_roles}),
         ],
     }
 

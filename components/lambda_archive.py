@@ -69,6 +69,11 @@ def _distribution_files(dist: metadata.Distribution) -> dict[str, bytes]:
     for path in dist.files or []:
         posix = str(path).replace(os.sep, "/")
         top = posix.split("/", 1)[0]
+        # METADATA stays: packages read their own version with importlib.metadata (scramp does).
+        if top.endswith(".dist-info") and posix == f"{top}/METADATA":
+            with open(dist.locate_file(path), "rb") as handle:
+                out[posix] = handle.read()
+            continue
         if posix.startswith("..") or top.endswith((".dist-info", ".egg-info", ".data")) or top == "__pycache__":
             continue
         if "/__pycache__/" in posix or posix.endswith(_SKIPPED_SUFFIXES):
@@ -78,7 +83,7 @@ def _distribution_files(dist: metadata.Distribution) -> dict[str, bytes]:
                                f"takes pure-Python distributions only")
         with open(dist.locate_file(path), "rb") as handle:
             out[posix] = handle.read()
-    if not out:
+    if not [p for p in out if ".dist-info/" not in p]:
         raise ArchiveError(f"{dist.metadata['Name']} has no importable files recorded (RECORD missing?)")
     return out
 

@@ -75,6 +75,7 @@ class RdsBootstrapArgs:
     instance_identifier: str
     role: str
     connection_limit: int
+    role_settings: dict
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     database_security_group_id: pulumi.Input[str]
@@ -206,6 +207,9 @@ class RdsBootstrap(pulumi.ComponentResource):
         )
         self._secret_access = aws.iam.RolePolicy(
             f"{self._name}-bootstrap-secret",
+            # An inline policy's name is unique per role; given, so the plan shows what is sent
+            # (PutRolePolicy PolicyName is required; AWS::IAM::RolePolicy.PolicyName too).
+            name="read-master-secret",
             role=role.id,
             policy=pulumi.Output.all(a.master_secret_arn, a.key_arn).apply(
                 lambda v: json.dumps(
@@ -258,6 +262,7 @@ class RdsBootstrap(pulumi.ComponentResource):
             role=a.role,
             connection_limit=a.connection_limit,
             master_password_version=a.database.master_password_version,
+            settings=dict(a.role_settings),
         )
         return aws.lambda_.Invocation(
             f"{self._name}-bootstrap-run",

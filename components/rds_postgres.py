@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from . import key_policies, pg_settings
+from . import key_policies, pg_settings, role_sql
 from .catalog import Database, Tier
 from .naming import aws_name, replica_identifier
 from .rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
@@ -44,7 +44,6 @@ KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be
 # Letters and digits only: no character needs quoting in a URL, a shell or a .pgpass.
 MASTER_PASSWORD_LENGTH = 40
 SECRET_RECOVERY_DAYS = 30  # the longest: a deleted master secret can be restored for a month
-DEFAULT_CONNECTION_LIMIT = 100
 # Where a service finds the RDS CA bundle (sslrootcert in every aws URL): services put
 # https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem there (README).
 RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
@@ -68,6 +67,12 @@ def parameter_apply_method(major: int, name: str) -> str:
         return pg_settings.apply_method(major, name)
     except pg_settings.UnknownSetting:
         return "pending-reboot"  # accepted for any setting; the catalogue refuses unknown names
+
+
+def rds_role_settings(db: Database) -> dict[str, str]:
+    """The login role's settings the RDS master may set: temp_file_limit is superuser-only
+    (role_sql.SUPERUSER_ONLY_SETTINGS) and belongs in the parameter group on RDS."""
+    return {k: v for k, v in db.role_settings().items() if k not in role_sql.SUPERUSER_ONLY_SETTINGS}
 
 
 def instance_identifier(stack: str, name: str) -> str:
@@ -428,7 +433,8 @@ class RdsPostgres(pulumi.ComponentResource):
                 database=self._db,
                 instance_identifier=self._identifier,
                 role=self.role,
-                connection_limit=getattr(self._db, "connection_limit", DEFAULT_CONNECTION_LIMIT),
+                connection_limit=self._db.connection_limit,
+                role_settings=rds_role_settings(self._db),
                 vpc_id=a.vpc_id,
                 subnet_ids=a.subnet_ids,
                 database_security_group_id=self.security_group.id,

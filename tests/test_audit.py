@@ -74,7 +74,8 @@ def account(prod_run, tmp_path, monkeypatch):
         catalogue = load_catalogue_for(ROOT, STACK)
         # One shared model loader (aws_errors.session): moto resets boto3's default session per test.
         sess = aws_errors.session(REGION)
-        rds, ec2, kms, sm, backup = (sess.client(s, region_name=REGION) for s in ("rds", "ec2", "kms", "secretsmanager", "backup"))
+        rds, ec2, kms, sm, backup, iam = (sess.client(s, region_name=REGION)
+                                          for s in ("rds", "ec2", "kms", "secretsmanager", "backup", "iam"))
         vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
         outputs = copy.deepcopy(exports_plain(prod_run.exports))
         clients = {}
@@ -96,7 +97,7 @@ def account(prod_run, tmp_path, monkeypatch):
             inst = rds.create_db_instance(
                 DBInstanceIdentifier=ident, Engine="postgres", EngineVersion=db.engine_version,
                 DBInstanceClass=db.instance_class, AllocatedStorage=db.storage_gb, DBName=db.db_name,
-                MasterUsername="bulkhead_admin", ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=key,
+                MasterUsername="bulkhead_admin", MasterUserPassword=f"Generated{name}Passw0rdOf40Characters1234",
                 StorageEncrypted=True, KmsKeyId=key, PubliclyAccessible=False, VpcSecurityGroupIds=[db_group],
                 DBParameterGroupName=pg, MultiAZ=db.multi_az, BackupRetentionPeriod=tier.pitr_days,
                 DeletionProtection=db.deletion_protection, EnableIAMDatabaseAuthentication=True,
@@ -112,16 +113,27 @@ def account(prod_run, tmp_path, monkeypatch):
                 )["DBInstance"]
                 readers.append(rep["Endpoint"]["Address"] if rep.get("Endpoint") else
                                rds.describe_db_instances(DBInstanceIdentifier=rep["DBInstanceIdentifier"])["DBInstances"][0]["Endpoint"]["Address"])
-            # moto copies the primary's managed secret onto its replicas (real RDS replicas have
-            # none), and would delete the primary's secret with a replica: undo that quirk.
+            # moto gives every instance one constant DbiResourceId; AWS gives each its own.
             backend = rds_backends[ACCOUNT_ID][REGION]
-            for i in range(1, db.replicas + 1):
-                backend.databases[f"{ident}-replica-{i}"].manage_master_user_password = False
+            for i, each in enumerate([ident] + [f"{ident}-replica-{i}" for i in range(1, db.replicas + 1)]):
+                backend.databases[each].dbi_resource_id = f"db-{name.upper()}{i}RESOURCEID"
             inst = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
             out = outputs["databases"][name]
             host = inst["Endpoint"]["Address"]
-            out.update(host=host, reader_hosts=readers, secret_arn=inst["MasterUserSecret"]["SecretArn"],
-                       url=f"postgresql://bulkhead_admin@{host}:5432/{db.db_name}?sslmode=verify-full",
+            # bulkhead's master secret (components/rds_postgres.py), under the database's key.
+            secret_arn = sm.create_secret(
+                Name=f"bulkhead/{STACK}/{name}/master-20261201000000000000000001", KmsKeyId=key,
+                SecretString=json.dumps({"engine": "postgres", "host": host, "port": 5432, "username": "bulkhead_admin",
+                                         "password": f"Generated{name}Passw0rdOf40Characters1234", "dbname": db.db_name,
+                                         "dbInstanceIdentifier": ident}))["ARN"]
+            resource_ids = [inst["DbiResourceId"]] + [
+                rds.describe_db_instances(DBInstanceIdentifier=f"{ident}-replica-{i}")["DBInstances"][0]["DbiResourceId"]
+                for i in range(1, db.replicas + 1)]
+            policy_arn = iam.create_policy(PolicyName=f"bulkhead-{STACK}-{name}-access", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Sid": "ConnectAsServiceRole", "Effect": "Allow", "Action": "rds-db:connect",
+                    "Resource": [f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{rid}/{db.db_name}" for rid in resource_ids]}]}))["Policy"]["Arn"]
+            out.update(host=host, reader_hosts=readers, secret_arn=secret_arn, access_policy_arn=policy_arn,
+                       url=f"postgresql://{db.db_name}@{host}:5432/{db.db_name}?sslmode=verify-full",
                        security_group_id=clients[db.owner], kms_key_arn=key, database_security_group_id=db_group,
                        instance_identifier=ident, resource_id=inst["DbiResourceId"])
         vault = backup.create_backup_vault(BackupVaultName=f"bulkhead-{STACK}-primary")["BackupVaultName"]
@@ -153,7 +165,7 @@ def account(prod_run, tmp_path, monkeypatch):
         monkeypatch.setattr(audit_mod, "session", hooked_session)
         path = tmp_path / "prod-outputs.json"
         path.write_text(json.dumps(outputs))
-        yield types.SimpleNamespace(rds=rds, ec2=ec2, kms=kms, sm=sm, backup=backup, outputs=outputs, path=str(path),
+        yield types.SimpleNamespace(rds=rds, ec2=ec2, kms=kms, sm=sm, backup=backup, iam=iam, outputs=outputs, path=str(path),
                                     clients=clients, catalogue=catalogue, selections=selections, plans=plans,
                                     session=hooked_session)
 
@@ -237,7 +249,35 @@ DRIFTS = {
                      {("app", "multi-az")}),
     "backup-selection-removed": (lambda a: a.selections.by_plan[a.plans["critical"]].clear(),
                                  {("auth", "backup-plan")}),
+    "managed-master-turned-on": (lambda a: a.rds.modify_db_instance(DBInstanceIdentifier=_find_id(a, "auth"), ManageMasterUserPassword=True),
+                                 {("auth", "master-secret")}),
+    "secret-under-another-key": (lambda a: a.sm.update_secret(SecretId=a.outputs["databases"]["worker"]["secret_arn"],
+                                                              KmsKeyId=a.outputs["databases"]["app"]["kms_key_arn"]),
+                                 {("worker", "master-secret")}),
+    "outputs-name-another-secret": (lambda a: (a.outputs["databases"]["app"].update(
+        secret_arn=a.outputs["databases"]["auth"]["secret_arn"]), open(a.path, "w").write(json.dumps(a.outputs))),
+                                    {("app", "master-secret")}),
+    "access-policy-any-user": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0].update(
+        Resource=[r.rsplit("/", 1)[0] + "/*" for r in doc["Statement"][0]["Resource"]])), {("auth", "access-policy")}),
+    "access-policy-grants-master-secret": (lambda a: _policy_version(a, "app", lambda doc: doc["Statement"].append(
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": a.outputs["databases"]["app"]["secret_arn"]})),
+        {("app", "access-policy")}),
+    "access-policy-reaches-another-database": (lambda a: _policy_version(a, "worker", lambda doc: doc["Statement"][0]["Resource"].append(
+        f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{a.outputs['databases']['auth']['resource_id']}/worker")),
+        {("worker", "access-policy")}),
+    "access-policy-misses-a-replica": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0]["Resource"].pop()),
+                                       {("auth", "access-policy")}),
 }
+
+
+def _policy_version(account, name, edit):
+    """A new default version of the database's access policy, edited by hand."""
+    arn = account.outputs["databases"][name]["access_policy_arn"]
+    policy = account.iam.get_policy(PolicyArn=arn)["Policy"]
+    doc = account.iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    edit(doc)
+    account.iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
 
 
 @pytest.mark.parametrize("drift", sorted(DRIFTS))

@@ -101,6 +101,8 @@ def test_env_prod_has_no_password(prod_outputs, capsys):
     env = parse_dotenv(out)
     assert env["AUTH_DATABASE_URL"] == outputs["databases"]["auth"]["url"] == env["DATABASE_URL"]
     assert urlsplit(env["AUTH_DATABASE_URL"]).password is None
+    assert urlsplit(env["AUTH_DATABASE_URL"]).username == "auth"
+    assert "generate_db_auth_token" in out and "IAM token" in out
 
 
 @pytest.mark.parametrize("with_services", [True, False], ids=["services-output", "no-services-output"])
@@ -195,6 +197,7 @@ def test_dsn_bad_database_is_exit_2(prod_outputs, capsys):
     ("aws", "db_name", None, "databases.auth.db_name is missing"),
     ("aws", "db_name", ["auth"], "databases.auth.db_name is not a non-empty string"),
     ("aws", "secret_arn", None, "databases.auth.secret_arn is missing"),
+    ("aws", "username", None, "databases.auth.username is missing"),
     ("docker", "url", None, "databases.auth.url is missing"),
 ])
 def test_dsn_incomplete_outputs_name_the_key_and_the_fix(dev_run, prod_run, tmp_path, capsys, platform, key, value, shown):
@@ -206,7 +209,8 @@ def test_dsn_incomplete_outputs_name_the_key_and_the_fix(dev_run, prod_run, tmp_
         outputs["databases"]["auth"][key] = value
     path = tmp_path / "o.json"
     path.write_text(json.dumps(outputs))
-    code, out, err = cli(capsys, "dsn", "--stack", "s1", "--database", "auth", "--outputs", str(path))
+    admin = ["--admin"] if key == "secret_arn" else []  # the master secret is read for --admin only
+    code, out, err = cli(capsys, "dsn", "--stack", "s1", "--database", "auth", "--outputs", str(path), *admin)
     assert code == 2 and out == "" and "Traceback" not in err
     assert shown in err
     assert "pulumi stack output --json --show-secrets --stack s1 > outputs.json" in err
@@ -230,15 +234,19 @@ def test_dsn_reader_without_replicas(prod_outputs, capsys):
 
 @pytest.fixture
 def prod_with_secrets(prod_run, tmp_path, monkeypatch):
-    """Prod outputs whose secret ARNs point at moto Secrets Manager secrets shaped like RDS-managed ones."""
+    """Prod outputs whose secret ARNs point at moto Secrets Manager secrets shaped like bulkhead's master secrets."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for key, value in (("AWS_ACCESS_KEY_ID", "AKIATESTTESTTESTTEST"), ("AWS_SECRET_ACCESS_KEY", "test-secret-key")):
+        monkeypatch.setenv(key, value)
     with mock_aws():
         sm = boto3.client("secretsmanager", region_name=REGION)
         outputs = exports_plain(prod_run.exports)
         passwords = {}
         for name, db in outputs["databases"].items():
             pw = f"pw/{name}:with@odd#chars&=?%"
-            arn = sm.create_secret(Name=f"rds!db-{name}", SecretString=json.dumps({"username": "bulkhead_admin", "password": pw}))["ARN"]
+            arn = sm.create_secret(Name=f"bulkhead/prod/{name}/master-1", SecretString=json.dumps({
+                "engine": "postgres", "host": db["host"], "port": 5432, "username": "bulkhead_admin", "password": pw,
+                "dbname": db["db_name"], "dbInstanceIdentifier": db["instance_identifier"]}))["ARN"]
             db["secret_arn"] = arn
             passwords[name] = pw
         path = tmp_path / "prod.json"
@@ -246,12 +254,56 @@ def prod_with_secrets(prod_run, tmp_path, monkeypatch):
         yield str(path), outputs, passwords, sm
 
 
-def test_dsn_prod_fetches_password_and_verifies_full(prod_with_secrets, capsys, tmp_path):
+def _token_of(uri) -> dict:
+    """The IAM token in a DSN's password: `<host>:<port>/?Action=connect&DBUser=<user>&X-Amz-...`."""
+    token = unquote(uri.password)
+    where, _, query = token.partition("/?")
+    return {"where": where, **{k: v[0] for k, v in parse_qs(query).items()}}
+
+
+def test_dsn_prod_is_the_service_role_with_an_iam_token(prod_with_secrets, capsys, tmp_path):
     path, outputs, passwords, _ = prod_with_secrets
     bundle = tmp_path / "rds-global-bundle.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     code, out, err = cli(capsys, "dsn", "--database", "auth", "--outputs", path, "--ca-bundle", str(bundle))
     assert code == 0 and err == ""
+    uri = urlsplit(out.strip())
+    db = outputs["databases"]["auth"]
+    assert unquote(uri.username) == db["username"] == "auth" and uri.hostname == db["host"] and uri.path == "/auth"
+    token = _token_of(uri)
+    assert token["where"] == f"{db['host']}:5432" and token["Action"] == "connect" and token["DBUser"] == "auth"
+    assert token["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" and f"/{REGION}/rds-db/" in token["X-Amz-Credential"]
+    assert int(token["X-Amz-Expires"]) == 900 and token["X-Amz-Signature"]
+    assert parse_qs(uri.query) == {"sslmode": ["verify-full"], "sslrootcert": [str(bundle)]}
+    assert not any(pw in out for pw in passwords.values()), "never the master password"
+
+
+def test_dsn_prod_reader_token_signs_for_the_replica(prod_with_secrets, capsys, tmp_path):
+    path, outputs, _, _ = prod_with_secrets
+    readers = outputs["databases"]["auth"]["reader_hosts"]
+    code, out, _ = cli(capsys, "dsn", "--database", "auth", "--reader", "2", "--outputs", path, "--ca-bundle", str(tmp_path))
+    uri = urlsplit(out.strip())
+    assert code == 0 and uri.hostname == readers[1] and _token_of(uri)["where"] == f"{readers[1]}:5432"
+    assert unquote(uri.username) == "auth"
+
+
+def test_dsn_prod_without_aws_credentials_is_clear(prod_with_secrets, capsys, monkeypatch, tmp_path):
+    path, _, _, _ = prod_with_secrets
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, out, err = cli(capsys, "dsn", "--database", "auth", "--outputs", path)
+    assert code == 2 and out == "" and "no AWS credentials" in err and "Traceback" not in err
+
+
+def test_dsn_admin_is_the_master_with_a_break_glass_warning(prod_with_secrets, capsys, tmp_path):
+    path, outputs, passwords, _ = prod_with_secrets
+    bundle = tmp_path / "rds-global-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    code, out, err = cli(capsys, "dsn", "--database", "auth", "--outputs", path, "--ca-bundle", str(bundle), "--admin")
+    assert code == 0 and "break-glass" in err and passwords["auth"] not in err
     uri = urlsplit(out.strip())
     assert uri.scheme == "postgresql" and uri.hostname == outputs["databases"]["auth"]["host"] and uri.port == 5432
     assert unquote(uri.username) == "bulkhead_admin" and unquote(uri.password) == passwords["auth"]
@@ -264,9 +316,9 @@ def test_dsn_prod_fetches_password_and_verifies_full(prod_with_secrets, capsys, 
 
 def test_dsn_prod_reader(prod_with_secrets, capsys, tmp_path):
     path, outputs, passwords, _ = prod_with_secrets
-    code, out, _ = cli(capsys, "dsn", "--database", "auth", "--reader", "--outputs", path, "--ca-bundle", str(tmp_path))
+    code, out, _ = cli(capsys, "dsn", "--database", "auth", "--reader", "--outputs", path, "--ca-bundle", str(tmp_path), "--admin")
     assert code == 0 and urlsplit(out.strip()).hostname == outputs["databases"]["auth"]["reader_hosts"][0]
-    code, out, _ = cli(capsys, "dsn", "--database", "auth", "--reader", "2", "--outputs", path, "--ca-bundle", str(tmp_path))
+    code, out, _ = cli(capsys, "dsn", "--database", "auth", "--reader", "2", "--outputs", path, "--ca-bundle", str(tmp_path), "--admin")
     assert code == 0 and urlsplit(out.strip()).hostname == outputs["databases"]["auth"]["reader_hosts"][1]
     code, out, err = cli(capsys, "dsn", "--database", "auth", "--reader", "3", "--outputs", path)
     assert code == 2 and "has 2 replica(s)" in err
@@ -287,14 +339,14 @@ def test_dsn_default_ca_bundle_and_warning(prod_with_secrets, capsys, monkeypatc
 def test_dsn_missing_secret_is_clear(prod_with_secrets, capsys):
     path, outputs, passwords, sm = prod_with_secrets
     sm.delete_secret(SecretId=outputs["databases"]["app"]["secret_arn"], ForceDeleteWithoutRecovery=True)
-    code, out, err = cli(capsys, "dsn", "--database", "app", "--outputs", path)
+    code, out, err = cli(capsys, "dsn", "--database", "app", "--outputs", path, "--admin")
     assert code == 2 and out == "" and "does not exist" in err and "Traceback" not in err
 
 
 def test_dsn_not_a_master_secret_does_not_echo_it(prod_with_secrets, capsys):
     path, outputs, passwords, sm = prod_with_secrets
     sm.put_secret_value(SecretId=outputs["databases"]["app"]["secret_arn"], SecretString="hunter2-plaintext")
-    code, out, err = cli(capsys, "dsn", "--database", "app", "--outputs", path)
+    code, out, err = cli(capsys, "dsn", "--database", "app", "--outputs", path, "--admin")
     assert code == 2 and "hunter2" not in out + err
 
 

@@ -263,7 +263,8 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         (run,) = [r for r in any_prod.by_type(INVOCATION) if r.name == f"{name}-bootstrap-run"]
         event = json.loads(run.inputs["input"])
         assert event == {"database": name, "db_name": info["db_name"], "role": info["username"],
-                         "connection_limit": 100, "master_password_version": 1}
+                         "connection_limit": 100, "master_password_version": 1,
+                         "settings": {"idle_in_transaction_session_timeout": "10min", "statement_timeout": "5min"}}
         assert run.inputs["functionName"] == function.outputs["name"]
         (primary,) = _of(any_prod, RDS, name, "primary")
         (version,) = [v for v in any_prod.by_type(SECRET_VERSION) if v.name == f"{name}-master-secret-value"]
@@ -366,7 +367,7 @@ def test_given_network_creates_no_vpc():
     run = run_stack("prod", edit=edit)
     # The bootstrap functions run in the given subnets; HTTPS goes to the VPC's own range (its endpoint).
     for function in run.by_type(FUNCTION):
-        assert function.inputs["vpcConfig"]["subnetIds"] == ["subnet-0aaa11111", "subnet-0bbb22222"]
+        assert function.inputs["vpcConfig"]["subnetIds"] == ["subnet-0aaa1111", "subnet-0bbb2222"]
     https = [r for r in run.by_type(EGRESS) if r.inputs["fromPort"] == 443]
     assert len(https) == 3 and {r.inputs["cidrIpv4"] for r in https} == {"10.0.0.0/16"}
     assert not run.by_type("aws:ec2/vpc:Vpc") and not run.by_type("aws:ec2/subnet:Subnet")
@@ -472,6 +473,7 @@ def _add_tier(cfg):
         pytest.param(_set_db("worker", storage_gb=200, max_storage_gb=400), "worker", id="storage"),
         pytest.param(_add_tier, "worker", id="add-tier"),
         pytest.param(_set_db("worker", master_password_version=2), "worker", id="master-password-version"),
+        pytest.param(_set_db("worker", connection_limit=50), "worker", id="connection-limit"),
     ],
 )
 def test_replacement_guard(prod_run, edit, edited):
