@@ -194,16 +194,27 @@ VAULT_RESTORE_ACTIONS = ("backup:StartRestoreJob",)
 
 def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], restore_roles: Sequence[str]) -> dict:
     """Nobody but break-glass principals deletes recovery points, shortens their lifecycle or
-    changes this policy; nobody but break-glass principals and the stack's backup role (restore
-    testing) starts a restore, so a restore cannot land in a security group of someone's choosing."""
+    changes this policy; nobody but break-glass principals, the stack's backup role and restore
+    testing's service-linked role starts a restore, so a restore cannot land in a security group
+    of someone's choosing. Vault access policies govern AWS Backup's APIs only ("Vault access
+    policies", AWS Backup guide): the RDS snapshots behind the recovery points stay reachable
+    through RDS's own APIs, which only IAM governs."""
     exempt = sorted(list(break_glass) or [account_root(partition, account)])
+    restorers = {*exempt, *restore_roles, restore_testing_service_role(partition, account)}
     return {
         "Version": "2012-10-17",
         "Statement": [
             deny_all_but("OnlyBreakGlassDeletes", VAULT_PROTECTED_ACTIONS, exempt),
-            deny_all_but("OnlyBreakGlassAndRestoreTestingRestore", VAULT_RESTORE_ACTIONS, {*exempt, *restore_roles}),
+            deny_all_but("OnlyBreakGlassAndRestoreTestingRestore", VAULT_RESTORE_ACTIONS, restorers),
         ],
     }
+
+
+def restore_testing_service_role(partition: str, account: str) -> str:
+    """Restore testing starts its restore jobs as its service-linked role, whose policy
+    (AWSServiceRolePolicyForBackupRestoreTesting) holds backup:StartRestoreJob; any name under
+    the restore-testing service's path, so the exemption never names a role someone can create."""
+    return f"arn:{partition}:iam::{account}:role/aws-service-role/restore-testing.backup.amazonaws.com/*"
 
 
 def dumps(document: dict) -> str:

@@ -240,7 +240,8 @@ def test_vault_policies_say_who_may_delete_and_restore(break_glass):
         for action in ("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle",
                        "backup:PutBackupVaultAccessPolicy", "backup:DeleteBackupVaultAccessPolicy"):
             assert exempt_from_deny(doc, action) == allowed, action
-        assert exempt_from_deny(doc, "backup:StartRestoreJob") == allowed | {role.outputs["arn"]}
+        restore_testing = f"arn:aws:iam::{FAKE_ACCOUNT}:role/aws-service-role/restore-testing.backup.amazonaws.com/*"
+        assert exempt_from_deny(doc, "backup:StartRestoreJob") == allowed | {role.outputs["arn"], restore_testing}
         for action in ("backup:StartBackupJob", "backup:DescribeRecoveryPoint"):
             assert not [s for s in doc["Statement"] if _matches(s["Action"], action)], action
 
