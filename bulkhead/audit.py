@@ -40,7 +40,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("retention", "automated backup retention >= the tier's pitr_days"),
     ("multi-az", "multi-AZ as configured"),
     ("replicas", "configured replicas present, available and replicating"),
-    ("ingress", "database group admits only the owner's client group, on the database port"),
+    ("ingress", "database group admits only the owner's client group (and its own bootstrap function), on the database port"),
     ("master-secret", "bulkhead's master secret present, encrypted with the database's key; RDS does not manage the master"),
     ("access-policy", "the service's access policy grants only rds-db:connect for its role on its instances"),
     ("iam-auth", "IAM database authentication on"),
@@ -351,6 +351,7 @@ class Auditor:
 
     def _check_ingress(self, report, inst, out) -> None:
         client_group = out.get("security_group_id")
+        bootstrap_group = out.get("bootstrap_security_group_id")
         port = (inst.get("Endpoint") or {}).get("Port") or out.get("port") or 5432
         groups = [g.get("VpcSecurityGroupId") for g in inst.get("VpcSecurityGroups") or []]
         problems = []
@@ -369,6 +370,10 @@ class Auditor:
                 ports = "all traffic" if proto == "-1" else f"{proto} {lo}" + (f"-{hi}" if hi != lo else "")
                 ref = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
                 if ref:
+                    if ref == bootstrap_group and ref != client_group:
+                        if proto != "tcp" or lo != port or hi != port:
+                            problems.append(f"{group} admits the bootstrap function group on {ports}, not only tcp {port}")
+                        continue
                     if ref != client_group:
                         problems.append(f"{group} admits {ref}, not {report.owner}'s client group {client_group} ({ports})")
                     elif proto == "-1" or proto != "tcp" or lo != port or hi != port:

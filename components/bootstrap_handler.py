@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import ssl
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
+
+from . import role_sql
 
 ENV_SECRET_ARN = "BULKHEAD_SECRET_ARN"
 ENV_DATABASE = "BULKHEAD_DATABASE"
@@ -32,8 +33,6 @@ ENV_SSL_ROOT_CERT = "BULKHEAD_SSL_ROOT_CERT"
 # How long a refused login is retried: RDS applies a new master password asynchronously.
 ENV_AUTH_RETRY_SECONDS = "BULKHEAD_AUTH_RETRY_SECONDS"
 DEFAULT_AUTH_RETRY_SECONDS = 240
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-MAX_CONNECTION_LIMIT = 10000
 SQLSTATE_INVALID_PASSWORD = "28P01"
 SQLSTATE_INVALID_AUTHORIZATION = "28000"
 
@@ -67,11 +66,11 @@ class RoleRequest:
         if missing:
             raise BootstrapError(f"the invocation input lacks {', '.join(missing)}; redeploy with bulkhead")
         for key in ("db_name", "role"):
-            if not isinstance(event[key], str) or not NAME_RE.match(event[key]):
-                raise BootstrapError(f"the invocation input's {key} is not a PostgreSQL name ({NAME_RE.pattern})")
-        limit = event["connection_limit"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CONNECTION_LIMIT:
-            raise BootstrapError(f"the invocation input's connection_limit must be a whole number 1..{MAX_CONNECTION_LIMIT}")
+            if not isinstance(event[key], str) or not role_sql.NAME_RE.match(event[key]):
+                raise BootstrapError(f"the invocation input's {key} is not a PostgreSQL name ({role_sql.NAME_RE.pattern})")
+        limit, (low, high) = event["connection_limit"], role_sql.CONNECTION_LIMIT_RANGE
+        if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:
+            raise BootstrapError(f"the invocation input's connection_limit must be a whole number {low}..{high}")
         settings = event.get("settings") or {}
         if not isinstance(settings, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in settings.items()):
             raise BootstrapError("the invocation input's settings must map setting names to strings")
@@ -244,8 +243,6 @@ def _role_state(conn, role: str) -> Optional[dict]:
 def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: float = DEFAULT_AUTH_RETRY_SECONDS,
               sleep: Callable[[float], None] = time.sleep) -> dict:
     """Run the role SQL for `request` as the master; return what the role and database now are."""
-    from . import role_sql
-
     try:
         spec = role_sql.RoleSpec(db_name=request.db_name, role=request.role,
                                  connection_limit=request.connection_limit, settings=request.settings)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import postgres_init
+from . import aws_offerings, postgres_init
 from .naming import aws_name
 
 PLATFORMS = ("docker", "aws")
@@ -494,6 +494,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         databases[name] = db
 
     _check_uniqueness(databases, servers, platform, problems)
+    if platform == "aws" and region:
+        _check_rds_offerings(databases, region, problems)
     if platform == "docker":
         _check_connection_budget(databases, servers, problems)
     if platform == "docker":
@@ -689,3 +691,32 @@ def _check_connection_budget(databases: dict[str, Database], servers: dict[str, 
                     " or lower connection_limit",
                 )
             )
+
+
+def _check_rds_offerings(databases: dict[str, Database], region: str, problems: list[Problem]) -> None:
+    """Engine versions and instance classes RDS offers for PostgreSQL in the stack's region
+    (AWS's lists as cfn-lint ships them: components/aws_offerings.py)."""
+    source = aws_offerings.data_source()
+    try:
+        aws_offerings.engine_versions(region)
+    except KeyError:
+        problems.append(Problem(path="aws:region", message=f"{region!r} is not a region RDS lists ({source}); check the "
+                                f"region name, or refresh the table with scripts/generate_rds_offerings.py"))
+        return
+    for name, db in databases.items():
+        version = db.engine_version
+        if not aws_offerings.offers_engine_version(region, version):
+            nearest = ", ".join(aws_offerings.nearest_engine_versions(region, version))
+            problems.append(Problem(path=_path("databases", name, "engine_version"),
+                                    message=f"{version!r} is not offered by RDS for PostgreSQL in {region} ({source}); "
+                                    f"use one of the nearest offered: {nearest}"))
+            version = str(db.major)  # still check the classes, against the major
+        keys = [("instance_class", db.instance_class)]
+        if db.replicas and db.replica_instance_class != db.instance_class:
+            keys.append(("replica_instance_class", db.replica_instance_class))
+        for key, value in keys:
+            if value not in aws_offerings.instance_classes(region, version):
+                nearest = ", ".join(aws_offerings.nearest_instance_classes(region, value, version))
+                problems.append(Problem(path=_path("databases", name, key),
+                                        message=f"{value!r} is not offered by RDS for PostgreSQL {version} in {region} "
+                                        f"({source}); use one of the nearest offered: {nearest}"))

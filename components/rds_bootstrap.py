@@ -149,7 +149,9 @@ class RdsBootstrap(pulumi.ComponentResource):
             opts=self._opts(),
         )
         # The database group admits its own bootstrap group, and this group sends only there.
-        aws.vpc.SecurityGroupIngressRule(
+        # The first invocation waits for these rules (`self._network_rules`).
+        self._network_rules = []
+        self._network_rules.append(aws.vpc.SecurityGroupIngressRule(
             f"{self._name}-db-from-bootstrap",
             security_group_id=a.database_security_group_id,
             referenced_security_group_id=group.id,
@@ -159,8 +161,8 @@ class RdsBootstrap(pulumi.ComponentResource):
             description=f"PostgreSQL from the bootstrap function of {self._name}",
             tags=self._tags,
             opts=self._opts(),
-        )
-        aws.vpc.SecurityGroupEgressRule(
+        ))
+        self._network_rules.append(aws.vpc.SecurityGroupEgressRule(
             f"{self._name}-bootstrap-to-db",
             security_group_id=group.id,
             referenced_security_group_id=a.database_security_group_id,
@@ -170,7 +172,7 @@ class RdsBootstrap(pulumi.ComponentResource):
             description=f"Bootstrap of {self._name} to its database",
             tags=self._tags,
             opts=self._opts(),
-        )
+        ))
         if a.https_egress_security_group_id is not None:
             target = {"referenced_security_group_id": a.https_egress_security_group_id}
             description = "HTTPS to the Secrets Manager endpoint only"
@@ -181,7 +183,7 @@ class RdsBootstrap(pulumi.ComponentResource):
             # With bulkhead:network, the VPC's existing endpoint (secretsmanager_endpoint_exists).
             target = {"cidr_ipv4": a.interim_https_cidr}
             description = "HTTPS inside the VPC (Secrets Manager endpoint)"
-        aws.vpc.SecurityGroupEgressRule(
+        self._network_rules.append(aws.vpc.SecurityGroupEgressRule(
             f"{self._name}-bootstrap-https",
             security_group_id=group.id,
             ip_protocol="tcp",
@@ -191,7 +193,7 @@ class RdsBootstrap(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
             **target,
-        )
+        ))
         return group
 
     def _create_role(self) -> aws.iam.Role:
@@ -207,8 +209,7 @@ class RdsBootstrap(pulumi.ComponentResource):
         )
         self._secret_access = aws.iam.RolePolicy(
             f"{self._name}-bootstrap-secret",
-            # An inline policy's name is unique per role; given, so the plan shows what is sent
-            # (PutRolePolicy PolicyName is required; AWS::IAM::RolePolicy.PolicyName too).
+            # Inline policy names are unique per role only (PutRolePolicy PolicyName: [\w+=,.@-]{1,128}).
             name="read-master-secret",
             role=role.id,
             policy=pulumi.Output.all(a.master_secret_arn, a.key_arn).apply(
@@ -271,5 +272,5 @@ class RdsBootstrap(pulumi.ComponentResource):
             # i.e. runs the function again (terraform-provider-aws lambda/invocation.go ForceNew).
             input=json.dumps(spec.to_event(), sort_keys=True),
             triggers={"code": a.archive_hash},
-            opts=self._opts(depends_on=[function, *a.depends_on]),
+            opts=self._opts(depends_on=[function, *self._network_rules, *a.depends_on]),
         )

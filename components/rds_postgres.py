@@ -507,6 +507,8 @@ class RdsPostgres(pulumi.ComponentResource):
             "access_policy_arn": self.access_policy.arn,
             "kms_key_arn": self.key.arn,
             "database_security_group_id": self.security_group.id,
+            # The bootstrap function's group, which the database group admits besides the owner's.
+            "bootstrap_security_group_id": self.bootstrap.security_group_id,
             "instance_identifier": self.primary.identifier,
             "resource_id": self.primary.resource_id,
         }

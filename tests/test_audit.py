@@ -87,9 +87,11 @@ def account(prod_run, tmp_path, monkeypatch):
             tags = {"bulkhead:database": name, "bulkhead:owner": db.owner, "bulkhead:stack": STACK, "bulkhead:tier": db.tier}
             key = kms.create_key(Description=f"{name}")["KeyMetadata"]["Arn"]
             db_group = ec2.create_security_group(GroupName=f"{name}-db", Description="db", VpcId=vpc)["GroupId"]
+            bootstrap_group = ec2.create_security_group(GroupName=f"{name}-bootstrap", Description="bootstrap", VpcId=vpc)["GroupId"]
             ec2.authorize_security_group_ingress(GroupId=db_group, IpPermissions=[{
                 "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
-                "UserIdGroupPairs": [{"GroupId": clients[db.owner], "Description": f"PostgreSQL from {db.owner}"}]}])
+                "UserIdGroupPairs": [{"GroupId": clients[db.owner], "Description": f"PostgreSQL from {db.owner}"},
+                                     {"GroupId": bootstrap_group, "Description": f"bootstrap of {name}"}]}])
             pg = f"bulkhead-{STACK}-{name}-pg{db.major}"
             rds.create_db_parameter_group(DBParameterGroupName=pg, DBParameterGroupFamily=f"postgres{db.major}", Description="x")
             rds.modify_db_parameter_group(DBParameterGroupName=pg, Parameters=[
@@ -135,6 +137,7 @@ def account(prod_run, tmp_path, monkeypatch):
             out.update(host=host, reader_hosts=readers, secret_arn=secret_arn, access_policy_arn=policy_arn,
                        url=f"postgresql://{db.db_name}@{host}:5432/{db.db_name}?sslmode=verify-full",
                        security_group_id=clients[db.owner], kms_key_arn=key, database_security_group_id=db_group,
+                       bootstrap_security_group_id=bootstrap_group,
                        instance_identifier=ident, resource_id=inst["DbiResourceId"])
         vault = backup.create_backup_vault(BackupVaultName=f"bulkhead-{STACK}-primary")["BackupVaultName"]
         selections = FakeSelections()
@@ -231,6 +234,11 @@ DRIFTS = {
         GroupId=a.outputs["databases"]["worker"]["database_security_group_id"],
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]),
                         {("worker", "ingress")}),
+    "other-databases-bootstrap-admitted": (lambda a: a.ec2.authorize_security_group_ingress(
+        GroupId=a.outputs["databases"]["auth"]["database_security_group_id"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+                        "UserIdGroupPairs": [{"GroupId": a.outputs["databases"]["app"]["bootstrap_security_group_id"]}]}]),
+                                           {("auth", "ingress")}),
     "foreign-group-admitted": (lambda a: a.ec2.authorize_security_group_ingress(
         GroupId=a.outputs["databases"]["auth"]["database_security_group_id"],
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,

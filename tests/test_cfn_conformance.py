@@ -9,14 +9,13 @@ passes only if tests/cfn/lint.py ACCEPTED_WARNINGS says why it does not apply.
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
 from bench.catalogues import aws_config
 from bulkhead.mock_runtime import to_stack_export
 from conftest import run_stack, stack_config
-from tests.cfn.lint import lint_plan, unaccepted
+from tests.cfn.lint import lint_plan, lint_resource, neighbourhood, templates_of, unaccepted
 
 REGION = stack_config("prod")["aws:region"]
 
@@ -79,8 +78,6 @@ def test_plan_conforms_to_aws_schemas_and_rules(plans, stack):
 
 def test_generated_catalogue_has_replicas_and_is_checked_in_both_regions(plans):
     # The check must have seen what it claims to have seen: replicas, and the DR template.
-    from tests.cfn.lint import templates_of
-
     templates = templates_of(_plan(plans, "generated-20"), REGION)
     assert [t.region for t in templates] == [REGION, stack_config("prod")["bulkhead:dr_region"]]
     types = [r["Type"] for r in templates[0].body["Resources"].values()]
@@ -141,6 +138,9 @@ NEGATIVE_CASES = [
     ("tag-value-over-256", "app-primary",
      lambda p: _edit(p, "app-primary", lambda i: i["tags"].__setitem__("bulkhead:owner", "a" * 257)),
      "E3033", "Properties.Tags", "is longer than 256"),
+    ("iam-policy-tag-bad-character", "app-access",
+     lambda p: _edit(p, "app-access", lambda i: i["tags"].__setitem__("bulkhead:owner", "app;service")),
+     "API4", "Tags.bulkhead:owner", "may hold only letters"),
     ("tag-value-bad-character", "backup-role",
      lambda p: _edit(p, "backup-role", lambda i: i["tags"].__setitem__("bulkhead:stack", "prod;eu")),
      "E3031", "Properties.Tags", "does not match"),
@@ -150,12 +150,26 @@ NEGATIVE_CASES = [
 @pytest.mark.parametrize("case", NEGATIVE_CASES, ids=[c[0] for c in NEGATIVE_CASES])
 def test_injected_defect_is_reported_with_its_property_path(plans, case):
     _, resource, inject, rule, path, words = case
-    findings = unaccepted(lint_plan(inject(_plan(plans, "prod")), REGION))
+    plan = inject(_plan(plans, "prod"))
+    urn = next(r["urn"] for r in plan["deployment"]["resources"] if r["urn"].endswith(f"::{resource}"))
+    findings = unaccepted(lint_resource(plan, REGION, urn))
     hits = [f for f in findings if f.urn.endswith(f"::{resource}") and f.rule == rule and f.path.startswith(path)]
     assert hits, f"expected {rule} at {resource} {path}; got:\n{_report(findings)}"
     assert words in hits[0].message
     # Nothing else broke: the finding is the injected defect's alone.
     assert all(f.urn.endswith(f"::{resource}") for f in findings), _report(findings)
+
+
+def test_a_resource_is_linted_with_what_it_references(plans):
+    [template, _] = templates_of(_plan(plans, "prod"), REGION)
+    replica = next(u for u in template.origins.values() if u.endswith("::app-replica-1"))
+    part = neighbourhood(template, replica)
+    types = sorted(r["Type"] for r in part.body["Resources"].values())
+    # The replica, its primary (source), security group, parameter group and monitoring role,
+    # and what those reference in turn (the primary's key, subnet group, ...).
+    assert {"AWS::RDS::DBInstance", "AWS::EC2::SecurityGroup", "AWS::RDS::DBParameterGroup", "AWS::IAM::Role",
+            "AWS::KMS::Key"} <= set(types)
+    assert types.count("AWS::RDS::DBInstance") == 2 and len(types) < len(template.body["Resources"])
 
 
 def test_unknown_input_or_type_fails_the_translation(plans):
@@ -171,4 +185,3 @@ def test_unknown_input_or_type_fails_the_translation(plans):
     )
     with pytest.raises(TranslationError, match=r"resource type aws:sns/topic:Topic has no CloudFormation mapping"):
         lint_plan(plan, REGION)
-    json.dumps(plan)  # the plan stays plain JSON

@@ -77,19 +77,19 @@ def test_prod_task_gets_only_its_own_policy_group_and_secret(prod_run):
     assert task_policies["roleName"] == task_role.outputs["name"]
     assert task_policies["policyArns"] == [auth["access_policy_arn"]]
     exec_policies = by_name["auth-service-execution-policies"]["policyArns"]
-    assert auth["access_policy_arn"] in exec_policies
-    assert not {d["access_policy_arn"] for n, d in dbs.items() if n != "auth"} & set(exec_policies + task_policies["policyArns"])
+    assert exec_policies == ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
     assert "ecs-tasks.amazonaws.com" in task_role.inputs["assumeRolePolicy"]
 
     [task] = run.by_type("aws:ecs/taskDefinition:TaskDefinition")
     assert task.inputs["taskRoleArn"] == task_role.outputs["arn"]
     [container] = json.loads(task.inputs["containerDefinitions"])
-    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-    assert secrets == {"AUTH_DATABASE_PASSWORD": f"{auth['secret_arn']}:password::",
-                       "PGPASSWORD": f"{auth['secret_arn']}:password::"}
+    # No password and no secret at all: the service logs in as its own role with an IAM token.
+    assert "secrets" not in container and auth["secret_arn"] not in task.inputs["containerDefinitions"]
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert env["AUTH_DATABASE_URL"] == auth["url"] == env["DATABASE_URL"]
     assert env["PGHOST"] == auth["host"] and env["PGSSLMODE"] == "verify-full"
+    assert env["PGUSER"] == auth["username"] == "auth" and "PGPASSWORD" not in env
+    assert env["PGSSLROOTCERT"] == "/etc/ssl/certs/rds-global-bundle.pem" and env["PGSSLROOTCERT"] in auth["url"]
     assert not any(d["host"] in task.inputs["containerDefinitions"] for n, d in dbs.items() if n != "auth")
     assert run.exports["security_group_ids"] == [auth["security_group_id"]]
     assert run.exports["databases"] == ["auth"]

@@ -269,6 +269,10 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         (primary,) = _of(any_prod, RDS, name, "primary")
         (version,) = [v for v in any_prod.by_type(SECRET_VERSION) if v.name == f"{name}-master-secret-value"]
         assert {primary.urn, version.urn, function.urn} <= set(run.dependencies)
+        # ... and for its network path: the database group's rule for it and its own egress.
+        rules = [r.urn for r in any_prod.resources if r.name in (f"{name}-db-from-bootstrap", f"{name}-bootstrap-to-db",
+                                                               f"{name}-bootstrap-https")]
+        assert len(rules) == 3 and set(rules) <= set(run.dependencies)
 
 
 def test_master_password_and_secret_value_are_secret_envelopes(prod_export, prod_run):
@@ -501,12 +505,13 @@ def test_replacement_guard(prod_run, edit, edited):
         (lambda c: c["bulkhead:databases"]["app"].update(instance_class="r6g.large"), "bulkhead:databases.app.instance_class"),
         (lambda c: c.__setitem__("bulkhead:dr_region", "eu-west-1"), "bulkhead:dr_region"),
         (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version=0), "bulkhead:databases.auth.master_password_version"),
+        (lambda c: c["bulkhead:databases"]["auth"].update(connection_limit=0), "bulkhead:databases.auth.connection_limit"),
         (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version="2"), "bulkhead:databases.auth.master_password_version"),
-        (lambda c: c.__setitem__("bulkhead:network", {"vpc_id": "vpc-0abc12345", "subnet_ids": ["subnet-0aaa11111", "subnet-0bbb22222"],
+        (lambda c: c.__setitem__("bulkhead:network", {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"],
                                                       "secretsmanager_endpoint_exists": "yes"}), "bulkhead:network.secretsmanager_endpoint_exists"),
     ],
     ids=["replicas-6", "pitr-36", "pitr-0", "server-on-aws", "instance-class", "dr-equals-region",
-         "master-password-version-0", "master-password-version-string", "endpoint-exists-not-bool"],
+         "master-password-version-0", "connection-limit-0", "master-password-version-string", "endpoint-exists-not-bool"],
 )
 def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
     import shutil
@@ -531,7 +536,7 @@ def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
 
 def test_pinned_minor_turns_auto_minor_upgrade_off():
     def edit(cfg):
-        cfg["bulkhead:databases"]["worker"]["engine_version"] = "16.4"
+        cfg["bulkhead:databases"]["worker"]["engine_version"] = "16.9"  # a minor RDS offers (aws_offerings)
 
     run = run_stack("prod", edit=edit)
     for instance in run.by_type(RDS):
@@ -539,7 +544,7 @@ def test_pinned_minor_turns_auto_minor_upgrade_off():
         # RDS would move a pinned minor forward and the next `up` would try to go back.
         assert instance.inputs["autoMinorVersionUpgrade"] is (not pinned), instance.name
         if pinned:
-            assert instance.inputs.get("engineVersion", "16.4") == "16.4"
+            assert instance.inputs.get("engineVersion", "16.9") == "16.9"
 
 
 def test_dr_provider_uses_the_stacks_credentials():

@@ -6,12 +6,15 @@ The service reads the bulkhead stack's `databases` output through a
 - dev (`platform: docker`): one `docker.Container` that joins only the networks
   of its own databases and gets `<NAME>_DATABASE_URL` (and `DATABASE_URL` when it
   owns exactly one) from the secret `internal_url`;
-- prod (`platform: aws`): an IAM task role and execution role with exactly its
-  databases' access policies attached (and nothing else), an ECS task definition
-  whose password comes from the RDS-managed secret (`valueFrom <arn>:password::`),
-  never from config, its own log group, and a Fargate service in the bulkhead
-  stack's `network` (its subnets, no public IP) wearing only its client security
-  group, which reaches its databases on 5432 and the stack's VPC endpoints on 443.
+- prod (`platform: aws`): an IAM task role with exactly its databases' access
+  policies attached (rds-db:connect as its own login role, nothing else), an ECS
+  task definition that connects as that role with an IAM token (no password
+  anywhere: not in config, state or the task's secrets) and verifies the server
+  against the RDS CA bundle, and the client security group exported for the
+  service's network configuration.
+  It runs as a Fargate service in the bulkhead stack's `network` (its subnets, no
+  public IP), wearing only its client security group (5432 to its databases, 443
+  to the stack's VPC endpoints), with its own log group for the awslogs driver.
 
 A service name that owns no database in the referenced stack is refused.
 """
@@ -24,6 +27,8 @@ import pulumi
 
 PLATFORMS = ("docker", "aws")
 TASK_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+# Where the image keeps the RDS CA bundle; the bulkhead URLs name the same path (sslrootcert).
+RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 
 config = pulumi.Config()
 database_stack = config.require("databaseStack")
@@ -110,7 +115,7 @@ else:
     policy_arns = own.apply(lambda dbs: sorted(db["access_policy_arn"] for db in dbs.values()))
     security_groups = own.apply(lambda dbs: sorted({db["security_group_id"] for db in dbs.values()}))
 
-    # The task role: what the service's code uses (IAM database auth, reading its secret).
+    # The task role: what the service's code uses to sign its IAM database tokens.
     task_role = aws.iam.Role(
         f"{service}-task",
         name_prefix=f"{service}-task-"[:38],
@@ -121,31 +126,27 @@ else:
     # Exclusive: any other policy attached by hand is removed on the next `pulumi up`.
     aws.iam.RolePolicyAttachmentsExclusive(f"{service}-task-policies", role_name=task_role.name, policy_arns=policy_arns)
 
-    # The execution role: what ECS uses to pull the image and inject the secret at start.
+    # The execution role: what ECS uses to pull the image and write logs. No database
+    # policy: the service holds no database secret (the master secret is break-glass).
     execution_role = aws.iam.Role(
         f"{service}-execution",
         name_prefix=f"{service}-exec-"[:38],
-        description=f"ECS agent for {service}: image pull, logs, its own database secret",
+        description=f"ECS agent for {service}: image pull and logs",
         assume_role_policy=assume_ecs_tasks,
         tags=service_tags,
     )
     aws.iam.RolePolicyAttachmentsExclusive(
-        f"{service}-execution-policies",
-        role_name=execution_role.name,
-        policy_arns=policy_arns.apply(lambda arns: [TASK_EXECUTION_POLICY, *arns]),
+        f"{service}-execution-policies", role_name=execution_role.name, policy_arns=[TASK_EXECUTION_POLICY]
     )
 
     def container_definitions(dbs: dict) -> str:
+        # The URLs name the service's own role and no password: the code signs an IAM token
+        # (15 minutes) with the task role as the password of each new connection (README).
         environment = [{"name": k, "value": v} for k, v in env_pairs(dbs, "url")]
-        # The password never passes through config or state: ECS reads it from the
-        # RDS-managed secret (JSON {"username", "password"}) when the task starts.
-        secrets = [
-            {"name": db["env_var"].removesuffix("_URL") + "_PASSWORD", "valueFrom": f"{db['secret_arn']}:password::"}
-            for db in dbs.values()
-        ]
+        environment.append({"name": "PGSSLROOTCERT", "value": RDS_CA_BUNDLE})
         if len(dbs) == 1:
             db = next(iter(dbs.values()))
-            # libpq reads these directly: `psql` and most drivers connect with no code change.
+            # libpq reads these directly; only the password (the token) comes from code.
             environment += [
                 {"name": "PGHOST", "value": db["host"]},
                 {"name": "PGPORT", "value": str(db["port"])},
@@ -153,7 +154,6 @@ else:
                 {"name": "PGUSER", "value": db["username"]},
                 {"name": "PGSSLMODE", "value": db["sslmode"]},
             ]
-            secrets.append({"name": "PGPASSWORD", "valueFrom": f"{db['secret_arn']}:password::"})
         return json.dumps(
             [
                 {
@@ -161,7 +161,6 @@ else:
                     "image": image,
                     "essential": True,
                     "environment": sorted(environment, key=lambda e: e["name"]),
-                    "secrets": sorted(secrets, key=lambda s: s["name"]),
                     "readonlyRootFilesystem": True,
                 }
             ]

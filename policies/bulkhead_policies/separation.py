@@ -705,7 +705,8 @@ POLICIES = [
     ),
     stack_policy(
         "db-ingress-owner-only",
-        "A database's security group admits only its owner's client security group, on the database port.",
+        "A database's security group admits only its owner's client security group (and the database's own "
+        "bootstrap function group), on the database port.",
         MANDATORY, [SECURITY_GROUP, INGRESS_RULE, EGRESS_RULE, LEGACY_SG_RULE], check_db_ingress_owner_only,
     ),
     stack_policy(
@@ -738,7 +739,9 @@ POLICIES = [
     ),
     stack_policy(
         "access-policy-single-database",
-        "An IAM policy grants the secret, key and rds-db:connect of exactly one database, never a wildcard.",
+        "An IAM policy grants the secret, key and rds-db:connect of exactly one database, never a wildcard, never a "
+        "`/*` database user and never a master secret (the one exception: a database's own bootstrap role reading "
+        "that database's secret).",
         MANDATORY, list(IAM_POLICY_TYPES), check_access_policy_single_database,
     ),
     stack_policy(

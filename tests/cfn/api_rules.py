@@ -69,8 +69,34 @@ def _replica_key(logical: str, resource: dict) -> Iterator[tuple[str, str, str]]
            "(CreateDBInstanceReadReplica); remove kms_key_id from the replica")
 
 
+# Tags the API takes where the CloudFormation type has no Tags property: IAM (TagPolicy: keys 1-128,
+# values 0-256 of Unicode letters, digits, whitespace and _.:/=+-@) and EC2 (CreateTags: keys up to
+# 127, values up to 255 characters; no `aws:` prefix).
+IAM_TAG = re.compile(r"^[\w\s.:/=+\-@]*$")
+TAG_LIMITS = {"AWS::IAM::ManagedPolicy": (128, 256, IAM_TAG),
+              "AWS::EC2::SecurityGroupIngress": (127, 255, None),
+              "AWS::EC2::SecurityGroupEgress": (127, 255, None)}
+
+
+def _unmodelled_tags(logical: str, resource: dict) -> Iterator[tuple[str, str, str]]:
+    tags = ((resource.get("Metadata") or {}).get("bulkhead:not-in-cloudformation") or {}).get("tags")
+    if not isinstance(tags, dict) or resource["Type"] not in TAG_LIMITS:
+        return
+    key_max, value_max, pattern = TAG_LIMITS[resource["Type"]]
+    for key, value in tags.items():
+        problems = []
+        if not 1 <= len(key) <= key_max or key.lower().startswith("aws:"):
+            problems.append(f"key {key!r} must be 1-{key_max} characters, not starting with aws:")
+        if not isinstance(value, str) or len(value) > value_max:
+            problems.append(f"value of {key} must be a string of at most {value_max} characters")
+        elif pattern is not None and not (pattern.match(key) and pattern.match(value)):
+            problems.append(f"{key}={value!r} may hold only letters, digits, whitespace and _.:/=+-@")
+        for problem in problems:
+            yield ("API4", f"Tags.{key}", f"tag {problem} (the API's tag rules; CloudFormation's type has no Tags)")
+
+
 RULES: tuple[Callable[[str, dict], Iterable[tuple[str, str, str]]], ...] = (
-    _sg_rule_descriptions, _backup_names, _replica_key,
+    _sg_rule_descriptions, _backup_names, _replica_key, _unmodelled_tags,
 )
 
 

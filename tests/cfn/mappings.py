@@ -8,6 +8,11 @@ the plan (pulumi_aws's `...Args` classes in .venv; `test_cfn_mappings.py` checks
 key against them); property names are those of cfn-lint's bundled resource schemas
 (checked against them too).
 
+An input the provider applies with a second API call may become a resource of its own
+(`companions`: a secret's inline `policy` is an AWS::SecretsManager::ResourcePolicy), and a
+resource CloudFormation has no type for folds into the one it configures (`fold`: a role
+policy attachment is the role's `ManagedPolicyArns`).
+
 Three kinds of unmapped input, each with its reason:
 - `pulumi_only`: provider behaviour with no AWS create/update field (e.g. `skipFinalSnapshot`
   is a DeleteDBInstance argument; `region` picks the provider's endpoint, i.e. the template's region);
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import pulumi_aws as aws
 
-from .translate import REF, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, one_item, tags_list
+from .translate import REF, Companion, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, tags_list
 
 REGION = "selects the provider's region: the template is checked in that region"
 TAGS_NOT_IN_CFN = "the API takes tags (TagSpecifications/Tags) but this CloudFormation type has no Tags property"
@@ -135,6 +140,10 @@ def _parameters(value, path):
     items = ListOf(PARAMETER)(value, path)
     return {p["Name"]: p["Value"] for p in items} if isinstance(items, list) else items
 
+
+# Its items become one JSON map (name -> value), so only the pulumi side is checked.
+_parameters.struct = PARAMETER
+_parameters.cfn_shape = "map"
 
 RDS_PARAMETER_GROUP = TypeMap(
     "aws:rds/parameterGroup:ParameterGroup",
@@ -432,8 +441,8 @@ SECRET = TypeMap(
         "recoveryWindowInDays": "DeleteSecret's RecoveryWindowInDays; CloudFormation deletes with its default window",
         "forceOverwriteReplicaSecret": "ReplicateSecretToRegions' ForceOverwriteReplicaSecret, only on replication",
     },
-    no_cfn_property={"policy": "PutResourcePolicy; CloudFormation puts it in AWS::SecretsManager::ResourcePolicy "
-                               "(use aws.secretsmanager.SecretPolicy, which is checked)"},
+    # The provider applies an inline policy with PutResourcePolicy: a resource of its own in CloudFormation.
+    companions={"policy": Companion("AWS::SecretsManager::ResourcePolicy", Prop("ResourcePolicy", json_document), "SecretId")},
     refs={"id": REF, "arn": REF},
 )
 
@@ -643,6 +652,9 @@ def _conditions(value, path):
     return merged
 
 
+_conditions.struct = _CONDITIONS
+_conditions.cfn_shape = "object"
+
 # CreateBackupSelection <-> AWS::Backup::BackupSelection.
 BACKUP_SELECTION = TypeMap(
     "aws:backup/selection:Selection",
@@ -722,3 +734,24 @@ TYPE_MAPS: dict[str, TypeMap] = {
         RESTORE_TESTING_PLAN, RESTORE_TESTING_SELECTION,
     )
 }
+
+
+def sdk_inputs(args: type) -> set[str]:
+    """The camelCase input names of a pulumi_aws `...Args` class (what the plan's `inputs` hold)."""
+    return {v.fget._pulumi_name for v in vars(args).values() if isinstance(v, property)}
+
+
+def coverage() -> dict[str, dict[str, int]]:
+    """Per type: the SDK's inputs, how many map to a CloudFormation property, are Pulumi-only,
+    have no CloudFormation property, or are not mapped (the translator refuses those)."""
+    out = {}
+    for typ, tm in sorted(TYPE_MAPS.items()):
+        inputs = sdk_inputs(tm.args)
+        mapped = inputs & (set(tm.props) | set(tm.companions))
+        pulumi_only = inputs & set(tm.pulumi_only)
+        no_cfn = inputs & set(tm.no_cfn_property)
+        if tm.fold is not None:
+            mapped |= inputs & {tm.fold.via}  # the reference that picks the resource it folds into
+        out[typ] = {"inputs": len(inputs), "mapped": len(mapped), "pulumi_only": len(pulumi_only),
+                    "no_cfn_property": len(no_cfn), "unmapped": len(inputs - mapped - pulumi_only - no_cfn)}
+    return out

@@ -120,6 +120,16 @@ class Fold:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """An input the provider applies with a second API call that CloudFormation models as a
+    resource of its own (a secret's inline `policy` is an AWS::SecretsManager::ResourcePolicy)."""
+
+    cfn_type: str
+    prop: Prop  # where the input's value goes in the companion
+    target: str  # the companion's property that references the resource (Ref)
+
+
+@dataclass(frozen=True)
 class TypeMap:
     pulumi_type: str
     cfn_type: Optional[str]  # None when folded into another resource
@@ -132,6 +142,7 @@ class TypeMap:
     fold: Optional[Fold] = None
     # Extra template attributes (DeletionPolicy, ...) from the inputs.
     attributes: Optional[Callable[[Mapping[str, Any]], dict]] = None
+    companions: Mapping[str, Companion] = field(default_factory=dict)
 
 
 REF = "Ref"
@@ -248,13 +259,26 @@ def translate(plan: Mapping[str, Any], default_region: str, type_maps: Mapping[s
             body = {k: v for k, v in inputs.items() if k != tm.fold.via}
             folds.append((r, region, {"target": target, "props": map_inputs(body, tm.props, tm.pulumi_only, tm.no_cfn_property, path)}))
             continue
-        props = map_inputs(inputs, tm.props, tm.pulumi_only, tm.no_cfn_property, path)
+        own = {k: v for k, v in inputs.items() if k not in tm.companions}
+        props = map_inputs(own, tm.props, tm.pulumi_only, tm.no_cfn_property, path)
         logical = logical_of[r["urn"]][1]
         entry = {"Type": tm.cfn_type, "Properties": props}
+        # AWS fields the type has no property for ride along as metadata, for api_rules to check.
+        unmodelled = {k: v for k, v in own.items() if k in tm.no_cfn_property and v is not None}
+        if unmodelled:
+            entry["Metadata"] = {"bulkhead:not-in-cloudformation": unmodelled}
         if tm.attributes is not None:
             entry.update(tm.attributes(r.get("inputs") or {}))
         templates[region].body["Resources"][logical] = entry
         templates[region].origins[logical] = r["urn"]
+        for key, companion in tm.companions.items():
+            if inputs.get(key) is None:
+                continue
+            extra = map_inputs({key: inputs[key]}, {key: companion.prop}, {}, {}, path)
+            extra[companion.target] = {"Ref": logical}
+            name = _logical_id(f"{r['urn']}-{key}", taken[region])
+            templates[region].body["Resources"][name] = {"Type": companion.cfn_type, "Properties": extra}
+            templates[region].origins[name] = r["urn"]
 
     for r, region, fold in folds:
         _apply_fold(r, region, fold, templates, logical_of, by_urn, type_maps)
@@ -311,10 +335,3 @@ def as_string(value: Any, path: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
     return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def one_item(value: Any, path: str) -> Any:
-    """A one-element list block as the single object CloudFormation takes."""
-    if isinstance(value, list) and len(value) == 1:
-        return value[0]
-    return value
