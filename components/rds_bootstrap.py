@@ -25,6 +25,7 @@ from .catalog import Database
 from .lambda_archive import BuiltArchive, build_archive, write_archive
 from .naming import aws_name
 from .tags import TAG_ROLE, database_tags
+from .vpc_endpoints import admit_https
 
 # Lambda runtimes: python3.11 was deprecated on 2026-06-30; python3.13 is supported until
 # 2029-06-30 (Lambda "Supported runtimes" table). The package is pure Python (pg8000).
@@ -174,13 +175,16 @@ class RdsBootstrap(pulumi.ComponentResource):
             opts=self._opts(),
         ))
         if a.https_egress_security_group_id is not None:
+            # The stack's VPC endpoint group (components/vpc_endpoints.py); its side of the rule
+            # is made here too, so the first invocation waits for both.
             target = {"referenced_security_group_id": a.https_egress_security_group_id}
             description = "HTTPS to the Secrets Manager endpoint only"
+            self._network_rules.append(admit_https(
+                f"{self._name}-bootstrap-https", group.id, a.https_egress_security_group_id,
+                f"the bootstrap function of {self._name}", self._tags, self, egress=False))
         else:
-            # INTERIM, until the prod-network change gives the VPC a Secrets Manager interface
-            # endpoint with its own security group and passes it as https_egress_security_group_id:
-            # HTTPS to the VPC's own address range, where an interface endpoint's ENIs live.
-            # With bulkhead:network, the VPC's existing endpoint (secretsmanager_endpoint_exists).
+            # With bulkhead:network (no endpoint group of ours): HTTPS to the VPC's own address
+            # range, where its Secrets Manager endpoint's ENIs live (secretsmanager_endpoint_exists).
             target = {"cidr_ipv4": a.interim_https_cidr}
             description = "HTTPS inside the VPC (Secrets Manager endpoint)"
         self._network_rules.append(aws.vpc.SecurityGroupEgressRule(

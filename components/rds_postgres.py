@@ -27,7 +27,6 @@ from .catalog import Database, Tier
 from .naming import aws_name, replica_identifier
 from .rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
 from .tags import TAG_ROLE, database_tags
-from .vpc_endpoints import admit_https
 
 ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
 PORT = 5432
@@ -139,11 +138,6 @@ class RdsPostgres(pulumi.ComponentResource):
         self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
         self.master_secret, secret_value = self._create_master_secret()
         self.bootstrap = self._create_bootstrap(secret_value)
-        if args.https_egress_security_group_id is not None:
-            # The endpoint group's side of the bootstrap's 443 egress (its own rule is in RdsBootstrap).
-            admit_https(f"{self._name}-bootstrap-https", self.bootstrap.security_group_id,
-                        args.https_egress_security_group_id, f"the bootstrap function of {self._name}",
-                        self._tagged("bootstrap"), self, egress=False)
         self.access_policy = self._create_access_policy()
         self.connection = self._connection()
         self.register_outputs({"connection": self.connection})

@@ -110,13 +110,14 @@ class VpcEndpoints(pulumi.ComponentResource):
 
 
 def admit_https(name: str, client_security_group_id: pulumi.Input[str], endpoint_security_group_id: pulumi.Input[str],
-                description: str, tags: dict, parent: pulumi.Resource, egress: bool = True) -> None:
+                description: str, tags: dict, parent: pulumi.Resource,
+                egress: bool = True) -> aws.vpc.SecurityGroupIngressRule:
     """443 from `client_security_group_id` to the endpoints, and nothing else: the client
     group's egress rule (unless its owner writes it: egress=False) and the endpoint group's
-    matching ingress rule."""
+    matching ingress rule, returned (what must exist before the client calls an endpoint)."""
     if egress:
         _egress(name, client_security_group_id, endpoint_security_group_id, description, tags, parent)
-    aws.vpc.SecurityGroupIngressRule(
+    return aws.vpc.SecurityGroupIngressRule(
         f"{name}-from-client",
         security_group_id=endpoint_security_group_id,
         referenced_security_group_id=client_security_group_id,

@@ -486,3 +486,18 @@ def test_stack_keys_agree_everywhere():
     assert set(main_keys) == set(catalog._STACK_KEYS) == documented
     for key in ("key_admins", "break_glass_principals"):
         assert schema[f"bulkhead:{key}"]["type"] == "array" and schema[f"bulkhead:{key}"]["items"] == {"type": "string"}
+
+
+def test_bootstrap_runs_only_after_the_endpoints_admit_it(prod_run):
+    """The first invocation needs Secrets Manager: both sides of its 443 path exist before it."""
+    (endpoints,) = [g for g in prod_run.by_type(SG) if _role(g) == "endpoints"]
+    invocations = prod_run.by_type("aws:lambda/invocation:Invocation")
+    assert len(invocations) == len(CATALOGUE)
+    for invocation in invocations:
+        name = invocation.name.removesuffix("-bootstrap-run")
+        (group,) = [g for g in prod_run.by_type(SG) if _role(g) == "bootstrap" and _db(g) == name]
+        (ingress,) = [r for r in prod_run.by_type(INGRESS) if r.inputs["securityGroupId"] == endpoints.id
+                      and r.inputs["referencedSecurityGroupId"] == group.id]
+        (egress,) = [r for r in prod_run.by_type(EGRESS) if r.inputs["securityGroupId"] == group.id
+                     and r.inputs.get("referencedSecurityGroupId") == endpoints.id]
+        assert ingress.urn in invocation.dependencies and egress.urn in invocation.dependencies, name
