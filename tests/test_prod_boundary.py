@@ -142,7 +142,8 @@ def test_network_output_references_the_created_resources(prod_run):
     (group,) = [g for g in prod_run.by_type(SG) if _role(g) == "endpoints"]
     assert network == {
         "vpc_id": vpc.id,
-        "subnet_ids": [s.id for s in prod_run.by_type("aws:ec2/subnet:Subnet")],
+        # in AZ order (foundation-private-0, -1, -2); the SDK registers them in any order
+        "subnet_ids": [s.id for s in sorted(prod_run.by_type("aws:ec2/subnet:Subnet"), key=lambda s: s.name)],
         "endpoint_security_group_id": group.id,
     }
     assert not any(isinstance(v, Secret) for v in prod_run.exports["network"].values())
