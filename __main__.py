@@ -13,7 +13,8 @@ import pulumi
 from components.catalog import CatalogueError, load_catalogue
 from components.outputs import services_output
 
-STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes")
+STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes",
+              "key_admins", "break_glass_principals", "backup_vault_lock")
 
 
 def _read_config() -> dict:
@@ -39,13 +40,22 @@ for warning in catalogue.warnings:
     pulumi.log.warn(str(warning))
 
 def _aws_provider_settings() -> dict:
-    """The default AWS provider's credentials config, for the stack's second (DR) provider."""
+    """The default AWS provider's credentials config, for the stack's second (DR) provider:
+    the same account, credentials, account guard rails and default tags, only another region.
+    (pulumi-aws Provider inputs: access_key, secret_key, token, allowed/forbidden_account_ids,
+    default_tags; `aws:secretKey` and `aws:token` are secret config and stay Pulumi secrets.)"""
     aws_config = pulumi.Config("aws")
     settings = {
         "profile": aws_config.get("profile"),
         "assume_roles": aws_config.get_object("assumeRoles"),
         "shared_config_files": aws_config.get_object("sharedConfigFiles"),
         "shared_credentials_files": aws_config.get_object("sharedCredentialsFiles"),
+        "access_key": aws_config.get("accessKey"),
+        "secret_key": aws_config.get_secret("secretKey"),
+        "token": aws_config.get_secret("token"),
+        "allowed_account_ids": aws_config.get_object("allowedAccountIds"),
+        "forbidden_account_ids": aws_config.get_object("forbiddenAccountIds"),
+        "default_tags": aws_config.get_object("defaultTags"),
     }
     return {k: v for k, v in settings.items() if v is not None}
 
@@ -59,6 +69,8 @@ else:
 
     # The bootstrap functions' package is built next to the program (like the plans).
     build_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".bulkhead", "build")
-    connections = build_aws_stack(catalogue, _aws_provider_settings(), build_dir)
+    connections, network = build_aws_stack(catalogue, _aws_provider_settings(), build_dir)
+    # Where a consumer places its tasks: the databases' VPC, subnets, and the endpoint group.
+    pulumi.export("network", network)
 pulumi.export("databases", connections)
 pulumi.export("services", services_output(catalogue, connections))

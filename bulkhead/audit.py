@@ -34,7 +34,8 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("instance", "instance exists and is available"),
     ("encryption", "storage encrypted with the database's own KMS key"),
     ("not-public", "not publicly accessible"),
-    ("ssl-forced", "parameter group in sync, rds.force_ssl=1"),
+    ("ssl-forced", "parameter group sets rds.force_ssl=1"),
+    ("parameters-applied", "parameter group in sync (no change waiting for a reboot)"),
     ("deletion-protection", "deletion protection as configured (on by default)"),
     ("retention", "automated backup retention >= the tier's pitr_days"),
     ("multi-az", "multi-AZ as configured"),
@@ -296,18 +297,25 @@ class Auditor:
         return self._param_cache[group]
 
     def _check_parameters(self, report, inst) -> None:
-        problems = []
+        problems, pending = [], []
         groups = inst.get("DBParameterGroups") or []
+        ident = inst.get("DBInstanceIdentifier")
         for g in groups:
             name = g.get("DBParameterGroupName")
-            if g.get("ParameterApplyStatus") not in ("in-sync", None):
-                problems.append(f"parameter group {name} is {g.get('ParameterApplyStatus')} (reboot in the maintenance window)")
+            status = g.get("ParameterApplyStatus")
+            if status not in ("in-sync", None):
+                # pending-reboot changes apply "after a reboot without failover" (ModifyDBParameterGroup API
+                # reference); RDS does not reboot for them by itself, so someone has to.
+                pending.append(f"parameter group {name} is {status}: a changed static setting waits for a reboot "
+                               f"RDS never does by itself; `aws rds reboot-db-instance --db-instance-identifier {ident}` "
+                               f"(a short outage)")
             force_ssl = self._parameters(name).get("rds.force_ssl")
             if force_ssl != "1":
                 problems.append(f"parameter group {name} has rds.force_ssl={force_ssl or 'unset'}, needs 1")
         if not groups:
             problems.append("no parameter group")
         report.add("ssl-forced", problems)
+        report.add("parameters-applied", pending)
 
     def _check_replicas(self, report, inst, expected: int) -> None:
         ident = inst["DBInstanceIdentifier"]

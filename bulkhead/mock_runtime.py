@@ -184,7 +184,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.update(arn=arn_base.format(svc="ec2") + f":security-group-rule/{rid}", securityGroupRuleId=rid)
         elif typ == "aws:ec2/vpc:Vpc":
             rid = f"vpc-{_digest(seed)}"
-            state.update(arn=arn_base.format(svc="ec2") + f":vpc/{rid}")
+            state.update(arn=arn_base.format(svc="ec2") + f":vpc/{rid}", mainRouteTableId=f"rtb-{_digest('rtb', seed)}",
+                         defaultSecurityGroupId=f"sg-{_digest('defsg', seed)}")
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            rid = f"vpce-{_digest(seed)}"
+            state.update(arn=arn_base.format(svc="ec2") + f":vpc-endpoint/{rid}", state="available")
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            rid = inputs.get("name") or f"{inputs.get('namePrefix', name)}{_digest('n', seed, length=8)}"
+            state.update(name=rid, arn=arn_base.format(svc="logs") + f":log-group:{rid}")
         elif typ == "aws:ec2/subnet:Subnet":
             rid = f"subnet-{_digest(seed)}"
             state.update(arn=arn_base.format(svc="ec2") + f":subnet/{rid}")

@@ -1,20 +1,26 @@
 """AwsBackup: an AWS Backup vault and one plan per tier, selecting primaries by tag.
 
 Point-in-time recovery (RDS automated backups) covers "undo the last hour";
-AWS Backup adds retained, separately-encrypted recovery points, copied to the DR
-region for tiers that ask for it.
+AWS Backup adds retained recovery points, copied to the DR region for tiers that
+ask for it. RDS is not a resource type AWS Backup fully manages, so a recovery point
+of an RDS instance is an RDS snapshot encrypted with the *source database's* key,
+not with the vault's key ("Encryption for backups in AWS Backup"); the vault key
+covers what AWS Backup itself stores. Who can delete or restore is decided by the
+vault access policy: break-glass principals only (and the backup role for restore
+testing), never "anyone with backup:* in the account".
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from .catalog import Tier
+from . import key_policies
+from .catalog import Tier, VaultLock
 from .naming import BACKUP_NAME_MAX, aws_name, backup_name, fitted_name
 from .tags import TAG_ROLE, TAG_STACK, TAG_TIER
 
@@ -33,10 +39,19 @@ class AwsBackupArgs:
     # The stack's own AWS provider settings (profile, assume_roles, ...): the DR provider
     # must use the same account and credentials, only another region.
     dr_provider_settings: Mapping[str, Any] = field(default_factory=dict)
+    partition: pulumi.Input[str] = "aws"
+    region: pulumi.Input[str] = "us-east-1"
+    account: pulumi.Input[str] = "123456789012"
+    key_admins: Sequence[str] = ()
+    # `bulkhead:break_glass_principals` (empty: the account root only).
+    break_glass_principals: Sequence[str] = ()
+    vault_lock: Optional[VaultLock] = None
 
 
 class AwsBackup(pulumi.ComponentResource):
     vault_name: pulumi.Output
+    vault_arn: pulumi.Output
+    role_arn: pulumi.Output
     plan_ids: dict
 
     def __init__(self, name: str, args: AwsBackupArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -44,7 +59,8 @@ class AwsBackup(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._tags = {TAG_STACK: args.stack}
-        vault = self._create_vault(f"{name}-vault", None)
+        role = self._create_role()
+        vault = self._create_vault(f"{name}-vault", None, args.region, role)
         dr_vault = None
         if args.dr_region:
             # A provider for the DR region: the copy must live outside the stack's region.
@@ -54,25 +70,42 @@ class AwsBackup(pulumi.ComponentResource):
                 **dict(args.dr_provider_settings),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            dr_vault = self._create_vault(f"{name}-dr-vault", dr)
-        role = self._create_role()
+            dr_vault = self._create_vault(f"{name}-dr-vault", dr, args.dr_region, role)
         self.plan_ids = {}
         for tier_name, tier in sorted(args.tiers.items()):
             self.plan_ids[tier_name] = self._create_plan(tier_name, tier, vault, dr_vault, role).id
         self.vault_name = vault.name
-        self.register_outputs({"vault_name": self.vault_name, "plan_ids": self.plan_ids})
+        self.vault_arn = vault.arn
+        self.role_arn = role.arn
+        self.register_outputs({"vault_name": self.vault_name, "vault_arn": self.vault_arn, "role_arn": self.role_arn,
+                               "plan_ids": self.plan_ids})
 
-    def _create_vault(self, name: str, provider: Optional[aws.Provider]) -> aws.backup.Vault:
+    def _vault_key_policy(self, region: pulumi.Input[str]) -> pulumi.Output:
+        args = self._args
+
+        def document(values) -> str:
+            partition, region_name, account = values
+            return key_policies.dumps(key_policies.key_policy(
+                partition=partition, region=region_name, account=account, admins=args.key_admins,
+                services=key_policies.VAULT_KEY_SERVICES,
+            ))
+
+        return pulumi.Output.all(args.partition, region, args.account).apply(document)
+
+    def _create_vault(self, name: str, provider: Optional[aws.Provider], region: pulumi.Input[str],
+                      role: aws.iam.Role) -> aws.backup.Vault:
         opts = pulumi.ResourceOptions(parent=self, provider=provider, protect=self._args.protect)
         key = aws.kms.Key(
             f"{name}-key",
             description=f"bulkhead {self._args.stack}: backup vault {name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
+            # Explicit policy: used only through AWS Backup and RDS of the vault's region.
+            policy=self._vault_key_policy(region),
             tags={**self._tags, TAG_ROLE: "backup-key"},
             opts=opts,
         )
-        return aws.backup.Vault(
+        vault = aws.backup.Vault(
             name,
             name=backup_name("bulkhead", self._args.stack, "dr" if provider else "primary"),
             kms_key_arn=key.arn,
@@ -80,6 +113,43 @@ class AwsBackup(pulumi.ComponentResource):
             force_destroy=False,
             tags={**self._tags, TAG_ROLE: "backup-vault"},
             opts=opts,
+        )
+        self._create_vault_policy(name, vault, provider, role)
+        if self._args.vault_lock is not None:
+            self._create_vault_lock(name, vault, provider)
+        return vault
+
+    def _create_vault_policy(self, name: str, vault: aws.backup.Vault, provider: Optional[aws.Provider],
+                             role: aws.iam.Role) -> None:
+        args = self._args
+
+        def document(values) -> str:
+            partition, account, role_arn = values
+            return key_policies.dumps(key_policies.vault_policy(
+                partition=partition, account=account, break_glass=args.break_glass_principals, restore_roles=[role_arn],
+            ))
+
+        # aws_backup_vault_policy: backup_vault_name + policy (PutBackupVaultAccessPolicy). Once it is in
+        # place, changing it again needs a break-glass principal: the policy denies everyone else.
+        aws.backup.VaultPolicy(
+            f"{name}-policy",
+            backup_vault_name=vault.name,
+            policy=pulumi.Output.all(args.partition, args.account, role.arn).apply(document),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+
+    def _create_vault_lock(self, name: str, vault: aws.backup.Vault, provider: Optional[aws.Provider]) -> None:
+        lock = self._args.vault_lock
+        # aws_backup_vault_lock_configuration (PutBackupVaultLockConfiguration). With
+        # changeable_for_days this is compliance mode: once that grace time has passed the lock
+        # can never be removed and retention never shortened, by anyone, the root user included.
+        aws.backup.VaultLockConfiguration(
+            f"{name}-lock",
+            backup_vault_name=vault.name,
+            min_retention_days=lock.min_retention_days,
+            max_retention_days=lock.max_retention_days,
+            changeable_for_days=lock.changeable_for_days,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=self._args.protect),
         )
 
     def _create_role(self) -> aws.iam.Role:

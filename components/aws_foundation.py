@@ -33,6 +33,8 @@ class AwsFoundation(pulumi.ComponentResource):
     vpc_id: pulumi.Output
     vpc_cidr: pulumi.Output
     subnet_ids: pulumi.Output
+    # The route tables of the created subnets (the VPC's main table); empty for a given network.
+    route_table_ids: list
     subnet_group_name: pulumi.Output
     monitoring_role_arn: pulumi.Output
     # bulkhead:network says its VPC already has a Secrets Manager endpoint (no VPC of ours).
@@ -42,6 +44,7 @@ class AwsFoundation(pulumi.ComponentResource):
         super().__init__("bulkhead:index:AwsFoundation", name, None, opts)
         self._name = name
         self._tags = {TAG_STACK: args.stack}
+        self.route_table_ids = []
         self.secretsmanager_endpoint_exists = bool(args.network and args.network.secretsmanager_endpoint_exists)
         if args.network is not None:
             self.vpc_id = pulumi.Output.from_input(args.network.vpc_id)
@@ -62,7 +65,8 @@ class AwsFoundation(pulumi.ComponentResource):
         self.subnet_group_name = subnet_group.name
         self.monitoring_role_arn = self._create_monitoring_role().arn
         self.register_outputs(
-            {"vpc_id": self.vpc_id, "subnet_group_name": self.subnet_group_name, "monitoring_role_arn": self.monitoring_role_arn}
+            {"vpc_id": self.vpc_id, "subnet_ids": self.subnet_ids, "subnet_group_name": self.subnet_group_name,
+             "monitoring_role_arn": self.monitoring_role_arn}
         )
 
     def _create_isolated_vpc(self, count: int):
@@ -74,6 +78,9 @@ class AwsFoundation(pulumi.ComponentResource):
             tags={**self._tags, "Name": f"bulkhead-{self._tags[TAG_STACK]}"},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # The subnets have no explicit route table association, so they use the VPC's main
+        # table: the S3 gateway endpoint's route goes there (Vpc.main_route_table_id).
+        self.route_table_ids = [vpc.main_route_table_id]
         zones = aws.get_availability_zones_output(state="available")
         subnets = []
         for index in range(count):

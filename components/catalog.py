@@ -53,12 +53,16 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "retention_days": 30,
         "pitr_days": 14,
         "copy_to_dr": True,
+        "restore_test_schedule": "cron(0 6 ? * SUN *)",  # weekly
+        "log_retention_days": 30,
     },
     "standard": {
         "schedule": "cron(0 */6 * * ? *)",
         "retention_days": 7,
         "pitr_days": 7,
         "copy_to_dr": False,
+        "restore_test_schedule": "cron(0 6 1 * ? *)",  # monthly
+        "log_retention_days": 30,
     },
 }
 
@@ -123,11 +127,40 @@ def _normalise_parameters(value: Mapping[str, ParameterValue]) -> dict[str, str]
     return dict(sorted(out.items()))
 
 
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+# Principals in key and resource policies: an IAM role/user ARN or an account root.
+PRINCIPAL_ARN_RE = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/-]+|user/[A-Za-z0-9+=,.@_/-]+)$"
+
+
 class Tier(_Strict):
     schedule: Annotated[str, Field(pattern=SCHEDULE_RE)]
     retention_days: Annotated[int, Field(ge=1, le=36500)]
     pitr_days: Annotated[int, Field(ge=1, le=35)]
     copy_to_dr: bool = False
+    # AWS Backup restore testing: the latest recovery point is restored on this schedule (monthly by default).
+    restore_test_schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = "cron(0 6 1 * ? *)"
+    # RDS log groups (query text) are kept this long.
+    log_retention_days: int = 30
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _check_log_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention period; use one of "
+                             f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+
+class VaultLock(_Strict):
+    """AWS Backup Vault Lock. With changeable_for_days it is compliance mode: after that many
+    days nobody, not even the account root, can remove the lock or shorten retention."""
+
+    min_retention_days: Annotated[int, Field(ge=1, le=36500)]
+    max_retention_days: Optional[Annotated[int, Field(ge=1, le=36500)]] = None
+    # Compliance mode's grace time; at least 3 days (VaultLockConfiguration API reference).
+    changeable_for_days: Optional[Annotated[int, Field(ge=3, le=36500)]] = None
 
 
 class Server(_Strict):
@@ -260,6 +293,10 @@ class Catalogue(BaseModel):
     keep_volumes: bool
     # Advisory findings `plan` prints (advisory policies, memory tuning, unchecked settings).
     warnings: tuple["Problem", ...] = ()
+    # aws: who administers the KMS keys, who may break glass (master secret, recovery points), vault lock.
+    key_admins: tuple[str, ...] = ()
+    break_glass_principals: tuple[str, ...] = ()
+    backup_vault_lock: Optional[VaultLock] = None
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -300,6 +337,9 @@ _STACK_KEYS = (
     "dr_region",
     "protect",
     "keep_volumes",
+    "key_admins",
+    "break_glass_principals",
+    "backup_vault_lock",
 )
 
 
@@ -332,6 +372,7 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
             "instance_class": "an RDS class of the form db.<family>.<size>, e.g. db.t4g.medium",
             "replica_instance_class": "an RDS class of the form db.<family>.<size>, e.g. db.r6g.large",
             "schedule": "an AWS Backup expression, e.g. cron(0 * * * ? *)",
+            "restore_test_schedule": "an AWS Backup expression, e.g. cron(0 6 ? * SUN *)",
             "vpc_id": "a VPC id like vpc-0abc1234",
             "subnet_ids": "subnet ids like subnet-0abc1234",
         }
@@ -428,7 +469,10 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         platform = None
 
     # Stack-level keys that belong to one platform only.
-    other_platform_keys = {"docker": ("network", "dr_region"), "aws": ("servers", "keep_volumes")}
+    other_platform_keys = {
+        "docker": ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock"),
+        "aws": ("servers", "keep_volumes"),
+    }
     if platform:
         for key in other_platform_keys[platform]:
             if raw.get(key) not in (None, {}):
@@ -533,6 +577,14 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
                                                                 keep_volumes, _path)
             problems.extend(Problem(path=p, message=m) for p, m in errors)
             warnings.extend(Problem(path=p, message=m) for p, m in advisories)
+    key_admins = _principals(raw, "key_admins", platform, problems)
+    break_glass = _principals(raw, "break_glass_principals", platform, problems)
+    vault_lock = None
+    if platform == "aws" and raw.get("backup_vault_lock") is not None:
+        vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
+        if vault_lock is not None:
+            in_use = {db.tier for db in databases.values()}
+            _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
 
     if problems:
         raise CatalogueError(problems)
@@ -548,7 +600,47 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         dr_region=dr_region if platform == "aws" else None,
         protect=protect,
         keep_volumes=keep_volumes,
+        key_admins=key_admins,
+        break_glass_principals=break_glass,
+        backup_vault_lock=vault_lock,
     )
+
+
+def _principals(raw: Mapping[str, Any], key: str, platform, problems: list[Problem]) -> tuple[str, ...]:
+    """A list of IAM principal ARNs (`bulkhead:key_admins`, `bulkhead:break_glass_principals`)."""
+    value = raw.get(key)
+    if platform != "aws" or value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append(Problem(path=_path(key), message="must be a list of IAM role, user or account-root ARNs, "
+                                "e.g. [arn:aws:iam::123456789012:role/db-admins]"))
+        return ()
+    good = []
+    for index, arn in enumerate(value):
+        if not isinstance(arn, str) or not re.fullmatch(PRINCIPAL_ARN_RE, arn):
+            problems.append(Problem(path=_path(key, index), message=f"{arn!r} is not an IAM principal ARN; use "
+                                    "arn:aws:iam::<account>:role/<name>, :user/<name> or :root"))
+        elif arn in good:
+            problems.append(Problem(path=_path(key, index), message=f"{arn} is listed twice; remove one"))
+        else:
+            good.append(arn)
+    return tuple(good)
+
+
+def _check_vault_lock(lock: VaultLock, tiers: Mapping[str, Tier], problems: list[Problem]) -> None:
+    # A locked vault refuses recovery points whose lifecycle falls outside the lock's range.
+    if lock.max_retention_days is not None and lock.max_retention_days < lock.min_retention_days:
+        problems.append(Problem(path=_path("backup_vault_lock", "max_retention_days"),
+                                message=f"{lock.max_retention_days} is below min_retention_days {lock.min_retention_days}; raise it"))
+    for name, tier in sorted(tiers.items()):
+        if tier.retention_days < lock.min_retention_days:
+            problems.append(Problem(path=_path("backup_tiers", name, "retention_days"),
+                                    message=f"{tier.retention_days} is below bulkhead:backup_vault_lock.min_retention_days "
+                                    f"{lock.min_retention_days}; the locked vault would refuse these recovery points"))
+        if lock.max_retention_days is not None and tier.retention_days > lock.max_retention_days:
+            problems.append(Problem(path=_path("backup_tiers", name, "retention_days"),
+                                    message=f"{tier.retention_days} is above bulkhead:backup_vault_lock.max_retention_days "
+                                    f"{lock.max_retention_days}; the locked vault would refuse these recovery points"))
 
 
 def _check_database_platform(name: str, db: Database, explicit: frozenset, platform: str, tiers, servers, problems: list[Problem]) -> None:

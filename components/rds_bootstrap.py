@@ -25,6 +25,7 @@ from .catalog import Database
 from .lambda_archive import BuiltArchive, build_archive
 from .naming import aws_name
 from .tags import TAG_ROLE, database_tags
+from .vpc_endpoints import admit_https
 
 # Lambda runtimes: python3.11 was deprecated on 2026-06-30; python3.13 is supported until
 # 2029-06-30 (Lambda "Supported runtimes" table). The package is pure Python (pg8000).
@@ -90,6 +91,27 @@ class RdsBootstrapArgs:
     port: int = 5432
     # What must exist before the first invocation (the instance, the secret's value).
     depends_on: Sequence[pulumi.Resource] = ()
+    # The function's IAM role, created beforehand (create_bootstrap_role) when policies must name it.
+    iam_role: Optional[aws.iam.Role] = None
+
+
+def create_bootstrap_role(name: str, stack: str, tags: dict, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    """The function's IAM role (Lambda may assume it); its permissions come with RdsBootstrap."""
+    return aws.iam.Role(
+        f"{name}-bootstrap",
+        name_prefix=aws_name("bulkhead", stack, name, "boot", max_length=ROLE_PREFIX_MAX - 1) + "-",
+        description=f"Bootstrap function of database {name}: reads only its master secret",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+        tags=tags,
+        opts=opts,
+    )
 
 
 class RdsBootstrap(pulumi.ComponentResource):
@@ -153,13 +175,16 @@ class RdsBootstrap(pulumi.ComponentResource):
             opts=self._opts(),
         ))
         if a.https_egress_security_group_id is not None:
+            # The stack's VPC endpoint group (components/vpc_endpoints.py); its side of the rule
+            # is made here too, so the first invocation waits for both.
             target = {"referenced_security_group_id": a.https_egress_security_group_id}
             description = "HTTPS to the Secrets Manager endpoint only"
+            self._network_rules.append(admit_https(
+                f"{self._name}-bootstrap-https", group.id, a.https_egress_security_group_id,
+                f"the bootstrap function of {self._name}", self._tags, self, egress=False))
         else:
-            # INTERIM, until the prod-network change gives the VPC a Secrets Manager interface
-            # endpoint with its own security group and passes it as https_egress_security_group_id:
-            # HTTPS to the VPC's own address range, where an interface endpoint's ENIs live.
-            # With bulkhead:network, the VPC's existing endpoint (secretsmanager_endpoint_exists).
+            # With bulkhead:network (no endpoint group of ours): HTTPS to the VPC's own address
+            # range, where its Secrets Manager endpoint's ENIs live (secretsmanager_endpoint_exists).
             target = {"cidr_ipv4": a.interim_https_cidr}
             description = "HTTPS inside the VPC (Secrets Manager endpoint)"
         self._network_rules.append(aws.vpc.SecurityGroupEgressRule(
@@ -177,21 +202,9 @@ class RdsBootstrap(pulumi.ComponentResource):
 
     def _create_role(self) -> aws.iam.Role:
         a = self._args
-        role = aws.iam.Role(
-            f"{self._name}-bootstrap",
-            name_prefix=aws_name("bulkhead", a.stack, self._name, "boot", max_length=ROLE_PREFIX_MAX - 1) + "-",
-            description=f"Bootstrap function of database {self._name}: reads only its master secret",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                }
-            ),
-            tags=self._tags,
-            opts=self._opts(),
-        )
+        # Given when the database's key policy and secret policy must name the role: then it
+        # exists before the key (KMS refuses a policy naming a principal that does not exist).
+        role = a.iam_role if a.iam_role is not None else create_bootstrap_role(self._name, a.stack, self._tags, self._opts())
         self._vpc_access = aws.iam.RolePolicyAttachment(
             f"{self._name}-bootstrap-vpc-access",
             role=role.name,

@@ -15,17 +15,17 @@ exactly `rds-db:connect` for that role on the primary and each replica.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from . import role_sql
+from . import key_policies, pg_settings, role_sql
 from .catalog import Database, Tier
 from .naming import aws_name, replica_identifier
-from .rds_bootstrap import RdsBootstrap, RdsBootstrapArgs
+from .rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
 from .tags import TAG_ROLE, database_tags
 
 ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
@@ -56,6 +56,18 @@ BASE_PARAMETERS = {
 }
 
 
+def parameter_apply_method(major: int, name: str) -> str:
+    """`immediate` where PostgreSQL changes the setting without a restart, `pending-reboot` for
+    postmaster settings (pg_settings.context, components/pg_settings). RDS does not reboot for
+    parameter changes by itself, not even in the maintenance window, so a dynamic setting left
+    pending-reboot would never take effect; RDS refuses `immediate` for a static one
+    (aws_db_parameter_group `apply_method`; RDS "Modifying parameters in a DB parameter group")."""
+    try:
+        return pg_settings.apply_method(major, name)
+    except pg_settings.UnknownSetting:
+        return "pending-reboot"  # accepted for any setting; the catalogue refuses unknown names
+
+
 def rds_role_settings(db: Database) -> dict[str, str]:
     """The login role's settings the RDS master may set: temp_file_limit is superuser-only
     (role_sql.SUPERUSER_ONLY_SETTINGS) and belongs in the parameter group on RDS."""
@@ -84,6 +96,19 @@ class RdsPostgresArgs:
     # RdsBootstrap: HTTPS to this group (the Secrets Manager endpoint's) or, until the VPC has one, to this CIDR.
     https_egress_security_group_id: Optional[pulumi.Input[str]] = None
     interim_https_cidr: Optional[pulumi.Input[str]] = None
+    # Where the key policy's ARNs point: the stack's partition, region and account.
+    partition: pulumi.Input[str] = "aws"
+    region: pulumi.Input[str] = "us-east-1"
+    account: pulumi.Input[str] = "123456789012"
+    # `bulkhead:key_admins` (empty: the account root, i.e. IAM decides who administers).
+    key_admins: Sequence[str] = field(default_factory=tuple)
+    # `bulkhead:break_glass_principals` (empty: the account root user only).
+    break_glass_principals: Sequence[str] = field(default_factory=tuple)
+    # Who runs `pulumi up` (aws:PrincipalArn patterns): it writes the master secret's versions
+    # (PutSecretValue) and the provider reads each one back with GetSecretValue right after
+    # (terraform-provider-aws secretsmanager/secret_version.go, Create -> findSecretVersionByTwoPartKey),
+    # so the secret policy must let it.
+    deployer_principals: pulumi.Input[Sequence[str]] = field(default_factory=list)
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -101,9 +126,13 @@ class RdsPostgres(pulumi.ComponentResource):
 
         # The service's login role inside the database: named after it, as in dev.
         self.role = self._db.db_name
+        # Before the key: its policy names the role, and KMS refuses a policy naming a principal that
+        # does not exist (MalformedPolicyDocumentException "invalid principals", AWS knowledge center).
+        self.bootstrap_role = create_bootstrap_role(self._name, args.stack, self._tagged("bootstrap"), self._opts())
         self.key = self._create_key()
         self.security_group = self._create_security_group()
         self.parameter_group = self._create_parameter_group()
+        self.log_groups = {ident: self._create_log_groups(ident) for ident in self._instance_identifiers()}
         self.master_password = self._create_master_password()
         self.primary = self._create_primary()
         self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
@@ -119,13 +148,36 @@ class RdsPostgres(pulumi.ComponentResource):
     def _tagged(self, role: str) -> dict:
         return {**self._tags, TAG_ROLE: role}
 
+    def _instance_identifiers(self) -> list[str]:
+        return [self._identifier] + [self._replica_identifier(i) for i in range(self._db.replicas)]
+
+    def _replica_identifier(self, index: int) -> str:
+        return replica_identifier(self._identifier, index + 1)
+
+    def _key_policy(self) -> pulumi.Output:
+        args = self._args
+
+        def document(values) -> str:
+            partition, region, account, bootstrap_arn = values
+            return key_policies.dumps(key_policies.key_policy(
+                partition=partition, region=region, account=account, admins=args.key_admins,
+                services=key_policies.DATABASE_KEY_SERVICES,
+                log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers()),
+                decrypt_roles=[bootstrap_arn],
+            ))
+
+        return pulumi.Output.all(args.partition, args.region, args.account, self.bootstrap_role.arn).apply(document)
+
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
         key = aws.kms.Key(
             f"{self._name}-key",
-            description=f"bulkhead {self._args.stack}/{self._name}: storage, master secret and Performance Insights",
+            description=f"bulkhead {self._args.stack}/{self._name}: storage, master secret, logs and Performance Insights",
             enable_key_rotation=True,
             deletion_window_in_days=KMS_DELETION_WINDOW,
+            # An explicit policy instead of KMS's default (which lets any principal IAM allows kms:*
+            # use every key of the account); aws_kms_key `policy`, KMS "Key policies" guide.
+            policy=self._key_policy(),
             tags=self._tagged("key"),
             # Deleting the key makes every snapshot of the database unreadable.
             opts=self._opts(protect=self._args.protect),
@@ -175,6 +227,28 @@ class RdsPostgres(pulumi.ComponentResource):
         )
         return group
 
+    def _create_log_groups(self, identifier: str) -> list[aws.cloudwatch.LogGroup]:
+        """The groups RDS would create itself, with no retention and no key, for each exported log.
+
+        RDS writes to /aws/rds/instance/<id>/<type> ("Publishing PostgreSQL logs to CloudWatch
+        Logs", RDS user guide) and uses a group that exists; these must exist first (the
+        instances depend on them). The `postgresql` log carries statement text, literals included.
+        """
+        groups = []
+        for log_type in LOG_EXPORTS:
+            groups.append(
+                aws.cloudwatch.LogGroup(
+                    f"{self._name}-log-{identifier.removeprefix(self._identifier).lstrip('-') or 'primary'}-{log_type}",
+                    name=f"/aws/rds/instance/{identifier}/{log_type}",
+                    retention_in_days=self._args.tier.log_retention_days,
+                    # The database's own key; its policy lets CloudWatch Logs use it for these groups only.
+                    kms_key_id=self.key.arn,
+                    tags=self._tagged("logs"),
+                    opts=self._opts(),
+                )
+            )
+        return groups
+
     def _create_parameter_group(self) -> aws.rds.ParameterGroup:
         parameters = {**BASE_PARAMETERS, **self._db.parameters}
         return aws.rds.ParameterGroup(
@@ -184,8 +258,8 @@ class RdsPostgres(pulumi.ComponentResource):
             name_prefix=aws_name("bulkhead", self._args.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
             family=f"postgres{self._db.major}",
             description=f"bulkhead {self._args.stack}/{self._name}: SSL forced, connection logging",
-            # pending-reboot is accepted for static and dynamic settings alike.
-            parameters=[{"name": k, "value": v, "apply_method": "pending-reboot"} for k, v in sorted(parameters.items())],
+            parameters=[{"name": k, "value": v, "apply_method": parameter_apply_method(self._db.major, k)}
+                        for k, v in sorted(parameters.items())],
             tags=self._tagged("parameters"),
             opts=self._opts(),
         )
@@ -265,7 +339,7 @@ class RdsPostgres(pulumi.ComponentResource):
             final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
             tags=self._tagged("primary"),
             **self._common_instance_args(),
-            opts=self._opts(protect=self._args.protect),
+            opts=self._opts(protect=self._args.protect, depends_on=self.log_groups[self._identifier]),
         )
 
     def _create_replica(self, index: int) -> aws.rds.Instance:
@@ -273,7 +347,7 @@ class RdsPostgres(pulumi.ComponentResource):
         # no Pulumi protect, so lowering `replicas` removes one cleanly.
         return aws.rds.Instance(
             f"{self._name}-replica-{index + 1}",
-            identifier=replica_identifier(self._identifier, index + 1),
+            identifier=self._replica_identifier(index),
             replicate_source_db=self.primary.identifier,
             instance_class=self._db.replica_instance_class,
             multi_az=False,
@@ -288,7 +362,8 @@ class RdsPostgres(pulumi.ComponentResource):
             # (internal/service/rds/instance.go, replicate_source_db branch) never sends
             # storage_encrypted and sends kms_key_id as for a cross-region copy. The provider
             # reads both back from AWS, so they are not diffed against the program.
-            opts=self._opts(depends_on=[self.primary], ignore_changes=["storageEncrypted", "kmsKeyId"]),
+            opts=self._opts(depends_on=[self.primary, *self.log_groups[self._replica_identifier(index)]],
+                            ignore_changes=["storageEncrypted", "kmsKeyId"]),
         )
 
     def _create_master_secret(self) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
@@ -312,13 +387,36 @@ class RdsPostgres(pulumi.ComponentResource):
                 "dbname": self._db.db_name, "dbInstanceIdentifier": v[2],
             })
         )
+        policy = self._create_secret_policy(secret)
         version = aws.secretsmanager.SecretVersion(
             f"{self._name}-master-secret-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(value),
-            opts=self._opts(),
+            # The password is written only once the secret's policy guards it.
+            opts=self._opts(depends_on=[policy]),
         )
         return secret, version
+
+    def _create_secret_policy(self, secret: aws.secretsmanager.Secret) -> aws.secretsmanager.SecretPolicy:
+        args = self._args
+
+        def document(values) -> str:
+            partition, account, bootstrap_arn, deployers = values
+            return key_policies.dumps(key_policies.secret_policy(
+                partition=partition, account=account, readers=[bootstrap_arn],
+                break_glass=args.break_glass_principals, deployers=deployers,
+            ))
+
+        # aws_secretsmanager_secret_policy (PutResourcePolicy). block_public_policy: Secrets
+        # Manager refuses a policy that would grant access outside the account.
+        return aws.secretsmanager.SecretPolicy(
+            f"{self._name}-master-secret-policy",
+            secret_arn=secret.arn,
+            policy=pulumi.Output.all(args.partition, args.account, self.bootstrap_role.arn,
+                                     args.deployer_principals).apply(document),
+            block_public_policy=True,
+            opts=self._opts(),
+        )
 
     def _create_bootstrap(self, secret_value: aws.secretsmanager.SecretVersion) -> RdsBootstrap:
         a = self._args
@@ -342,6 +440,7 @@ class RdsPostgres(pulumi.ComponentResource):
                 interim_https_cidr=a.interim_https_cidr,
                 port=PORT,
                 depends_on=[self.primary, secret_value],
+                iam_role=self.bootstrap_role,
             ),
             opts=self._opts(),
         )

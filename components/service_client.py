@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from .catalog import Database
 from .naming import aws_name
 from .tags import TAG_ROLE, database_tags
+from .vpc_endpoints import admit_https
 
 
 @dataclass
@@ -25,6 +26,9 @@ class ServiceClientArgs:
     # The service's databases (name -> entry): the group is tagged with all of them.
     databases: Mapping[str, Database]
     vpc_id: pulumi.Input[str]
+    # The stack's VPC endpoint group: the service gets 443 to it (Secrets Manager, ECR, logs, ...).
+    # None with `bulkhead:network`: the network's owner provides that path.
+    endpoint_security_group_id: Optional[pulumi.Input[str]] = None
 
 
 class ServiceClient(pulumi.ComponentResource):
@@ -33,8 +37,8 @@ class ServiceClient(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceClientArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("bulkhead:index:ServiceClient", name, None, opts)
         tags = {**database_tags(args.stack, args.databases), TAG_ROLE: "client"}
-        # No inline rules: egress is added per database (to that database's group only),
-        # and AWS's default allow-all egress is removed by the provider.
+        # No inline rules: egress is added per database (to that database's group only) and to
+        # the VPC endpoints on 443; AWS's default allow-all egress is removed by the provider.
         group = aws.ec2.SecurityGroup(
             f"{name}-client",
             name_prefix=aws_name("bulkhead", args.stack, args.owner, "client") + "-",
@@ -45,4 +49,7 @@ class ServiceClient(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.security_group_id = group.id
+        if args.endpoint_security_group_id is not None:
+            admit_https(f"{name}-https", group.id, args.endpoint_security_group_id, f"the tasks of {args.owner}",
+                        {**tags}, self)
         self.register_outputs({"security_group_id": self.security_group_id})

@@ -298,6 +298,30 @@ def test_each_drift_is_reported_against_its_database_and_check(account, capsys, 
     assert data["drift"] == len(expected)
 
 
+def test_parameter_group_pending_reboot_is_drift_with_the_reboot_command(account, capsys, monkeypatch):
+    """moto always reports a parameter group in-sync; real RDS reports `pending-reboot` after a
+    static setting changed. The hook rewrites only that field of moto's DescribeDBInstances answer."""
+    ident = _find_id(account, "app")
+
+    def pending(parsed, **_):
+        for inst in parsed.get("DBInstances", []):
+            if inst["DBInstanceIdentifier"] == ident:
+                for group in inst["DBParameterGroups"]:
+                    group["ParameterApplyStatus"] = "pending-reboot"
+
+    def hooked(region=None):
+        sess = account.session(region)
+        sess.events.register("after-call.rds.DescribeDBInstances", lambda parsed, **kw: pending(parsed))
+        return sess
+
+    monkeypatch.setattr(audit_mod, "session", hooked)
+    code, found, data = drifts(account, capsys)
+    assert code == 1 and found == {("app", "parameters-applied")}
+    (finding,) = [f for f in data["databases"]["app"]["findings"] if f["check"] == "parameters-applied"]
+    text = json.dumps(finding)
+    assert "pending-reboot" in text and f"aws rds reboot-db-instance --db-instance-identifier {ident}" in text
+
+
 def test_table_names_the_drift(account, capsys):
     DRIFTS["cidr-rule-added"][0](account)
     code, out, _ = run_audit(account, capsys)

@@ -93,6 +93,16 @@ def test_prod_task_gets_only_its_own_policy_group_and_secret(prod_run):
     assert not any(d["host"] in task.inputs["containerDefinitions"] for n, d in dbs.items() if n != "auth")
     assert run.exports["security_group_ids"] == [auth["security_group_id"]]
     assert run.exports["databases"] == ["auth"]
+    # placed in the bulkhead stack's network, wearing its client group only, no public IP
+    network = _plain(prod_run.exports["network"])
+    [ecs_service] = run.by_type("aws:ecs/service:Service")
+    assert ecs_service.inputs["networkConfiguration"] == {
+        "subnets": network["subnet_ids"], "securityGroups": [auth["security_group_id"]], "assignPublicIp": False}
+    assert ecs_service.inputs["taskDefinition"] == task.outputs["arn"]
+    assert run.exports["subnet_ids"] == network["subnet_ids"]
+    # logs go to its own log group through the awslogs driver
+    [log_group] = run.by_type("aws:cloudwatch/logGroup:LogGroup")
+    assert container["logConfiguration"]["options"]["awslogs-group"] == log_group.outputs["name"]
 
 
 def test_unknown_service_is_refused(dev_run, prod_run):
@@ -115,3 +125,11 @@ def test_dev_reference_output_is_secret(dev_run, prod_run):
     assert run.error is None
     assert isinstance(dev_run.exports["databases"]["app"]["password"], Secret)
     assert not isinstance(run.exports["networks"], Secret)
+
+
+def test_prod_stack_without_network_output_is_refused(prod_run):
+    exports = {k: v for k, v in prod_run.exports.items() if k != "network"}
+    run = run_service("prod", exports, "auth-service", "aws")
+    assert isinstance(run.error, RunError)
+    assert "exports no `network`" in str(run.error)
+    assert not run.by_type("aws:ecs/service:Service")

@@ -24,7 +24,9 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from bulkhead.check import evaluate, load_pack, resource_props, stack_props
 from test_policy_mutations import (
     m_connect_as_master,
+    m_key_account_wide_decrypt,
     m_literal_password,
+    m_log_group_missing,
     m_managed_master_with_replicas,
     m_other_bootstrap_group_admitted,
     m_output_username_master,
@@ -35,10 +37,13 @@ from test_policy_mutations import (
     m_policy_two_secrets,
     m_public,
     m_replica_other_key,
+    m_restore_selection_removed,
+    m_secret_policy_removed,
     m_low_retention,
     m_same_password_value_two_containers,
     m_shared_password,
     m_single_az,
+    m_vault_policy_removed,
     show_secrets_export,
 )
 
@@ -198,6 +203,11 @@ MUTATIONS = [
     ("output-username-is-master", m_output_username_master),
     ("connect-as-master-user", m_connect_as_master),
     ("other-databases-bootstrap-group-admitted", m_other_bootstrap_group_admitted),
+    ("key-account-wide-decrypt", m_key_account_wide_decrypt),
+    ("vault-policy-removed", m_vault_policy_removed),
+    ("log-group-missing", m_log_group_missing),
+    ("restore-selection-removed", m_restore_selection_removed),
+    ("secret-policy-removed", m_secret_policy_removed),
 ]
 
 

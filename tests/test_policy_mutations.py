@@ -490,6 +490,71 @@ def m_client_group_two_owners(e):
     set_tag(e, "client-app-service-client", "bulkhead:owner", "app-service,worker-service")
 
 
+def remove_resource(export: dict, name: str) -> None:
+    target = urn(export, name)
+    export["deployment"]["resources"] = [r for r in export["deployment"]["resources"] if r["urn"] != target]
+
+
+def edit_doc(export: dict, name: str, fn: Callable[[dict], None]) -> None:
+    doc = policy_doc(export, name)
+    fn(doc)
+    set_policy_doc(export, name, doc)
+
+
+def m_key_default_policy(e):
+    set_prop(e, "auth-key", "policy", None)
+
+
+def m_key_account_wide_decrypt(e):
+    edit_doc(e, "worker-key", lambda d: d["Statement"].append(
+        {"Sid": "EnableIamUserPermissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+         "Action": "kms:*", "Resource": "*"}))
+
+
+def m_key_via_service_dropped(e):
+    def fn(doc):
+        for st in doc["Statement"]:
+            if st["Sid"] == "UseThroughAwsServices":
+                del st["Condition"]["StringEquals"]["kms:ViaService"]
+    edit_doc(e, "app-key", fn)
+
+
+def m_vault_policy_removed(e):
+    remove_resource(e, "backup-vault-policy")
+
+
+def m_vault_policy_allows_delete(e):
+    def fn(doc):
+        for st in doc["Statement"]:
+            st["Action"] = [a for a in st["Action"] if a != "backup:DeleteRecoveryPoint"]
+    edit_doc(e, "backup-dr-vault-policy", fn)
+
+
+def m_log_group_missing(e):
+    remove_resource(e, "auth-log-replica-2-postgresql")
+
+
+def m_log_group_kept_forever(e):
+    set_prop(e, "app-log-primary-postgresql", "retentionInDays", None)
+
+
+def m_log_group_unencrypted(e):
+    set_prop(e, "worker-log-primary-upgrade", "kmsKeyId", None)
+
+
+def m_secret_policy_removed(e):
+    remove_resource(e, "app-master-secret-policy")
+
+
+def m_secret_policy_allows_everyone(e):
+    edit_doc(e, "auth-master-secret-policy", lambda d: d["Statement"].append(
+        {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))
+
+
+def m_restore_selection_removed(e):
+    remove_resource(e, "restore-testing-worker")
+
+
 # --- dev mutations -------------------------------------------------------------------------------
 
 def m_shared_volume(e):
@@ -675,6 +740,17 @@ MUTATIONS = [
     ("wrong-stack-tag", "prod", m_wrong_stack_tag, "platform-matches-stack", None),
     ("client-group-shared-in-outputs", "prod", m_shared_client_group_output, "no-shared-credentials", None),
     ("client-group-two-owners", "prod", m_client_group_two_owners, "database-single-owner", None),
+    ("key-default-policy", "prod", m_key_default_policy, "kms-key-policy-scoped", None),
+    ("key-account-wide-decrypt", "prod", m_key_account_wide_decrypt, "kms-key-policy-scoped", None),
+    ("key-via-service-dropped", "prod", m_key_via_service_dropped, "kms-key-policy-scoped", None),
+    ("vault-policy-removed", "prod", m_vault_policy_removed, "backup-vault-access-policy", None),
+    ("vault-policy-allows-delete", "prod", m_vault_policy_allows_delete, "backup-vault-access-policy", None),
+    ("log-group-missing", "prod", m_log_group_missing, "rds-log-groups-managed", None),
+    ("log-group-kept-forever", "prod", m_log_group_kept_forever, "rds-log-groups-managed", None),
+    ("log-group-unencrypted", "prod", m_log_group_unencrypted, "rds-log-groups-managed", None),
+    ("restore-selection-removed", "prod", m_restore_selection_removed, "backup-restore-testing", None),
+    ("secret-policy-removed", "prod", m_secret_policy_removed, "secret-resource-policy", None),
+    ("secret-policy-allows-everyone", "prod", m_secret_policy_allows_everyone, "secret-resource-policy", None),
     ("two-containers-one-volume", "dev", m_shared_volume, "no-shared-volumes", None),
     ("host-bind-mount", "dev", m_bind_mount, "no-shared-volumes", None),
     ("port-on-0.0.0.0", "dev", m_port_all_interfaces, "dev-ports-loopback-only", None),

@@ -38,6 +38,8 @@ REQUIRED = {
     "rds-performance-insights-encrypted", "rds-auto-minor-upgrade", "rds-copy-tags-to-snapshot",
     "replica-matches-primary", "dev-image-pinned", "dev-resource-limits", "dev-healthcheck", "dev-volume-retained",
     "service-role-not-master",
+    "kms-key-policy-scoped", "secret-resource-policy", "backup-vault-access-policy", "rds-log-groups-managed",
+    "backup-restore-testing",
 }
 
 
@@ -126,6 +128,48 @@ def bootstrap_resources(db: str, owner: str, key: str, secret: str) -> list[dict
     ]
 
 
+SCOPED_KEY_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Sid": "KeyAdministration", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+     "Action": ["kms:DescribeKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"], "Resource": "*"},
+    {"Sid": "UseThroughAwsServices", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+     "Condition": {"StringEquals": {"kms:ViaService": ["rds.eu-west-1.amazonaws.com"]}}},
+    {"Sid": "CloudWatchLogsForThisDatabase", "Effect": "Allow", "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+     "Action": ["kms:Decrypt*"], "Resource": "*",
+     "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:1:log-group:/aws/rds/instance/prod-auth/*"}}}]})
+DENY_ALL_BUT = {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:root"]}}
+SECRET_POLICY_DOC = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+     "Condition": DENY_ALL_BUT}]})
+VAULT_POLICY_DOC = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Deny", "Principal": {"AWS": "*"}, "Resource": "*", "Condition": DENY_ALL_BUT,
+     "Action": ["backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle", "backup:PutBackupVaultAccessPolicy"]}]})
+
+
+def boundary_resources() -> list[dict]:
+    """What the boundary rules look for: the master secret's policy, the vault's, log groups, restore tests."""
+    out = [
+        # the master secrets of bootstrap_resources, each with its policy
+        *[R("aws:secretsmanager/secretPolicy:SecretPolicy", f"{db}-master-secret-policy", {"secretArn": arn, "policy": SECRET_POLICY_DOC})
+          for db, arn in (("auth", SECRET_ARN), ("app", APP_SECRET_ARN))],
+        R("aws:backup/vault:Vault", "backup-vault", {"id": "bulkhead-prod-primary", "name": "bulkhead-prod-primary",
+          "arn": "arn:aws:backup:eu-west-1:1:backup-vault:bulkhead-prod-primary", "kmsKeyArn": "arn:aws:kms:eu-west-1:1:key/k-vault"}, protect=True),
+        R("aws:backup/vaultPolicy:VaultPolicy", "backup-vault-policy", {"backupVaultName": "bulkhead-prod-primary",
+                                                                       "policy": VAULT_POLICY_DOC}),
+    ]
+    for ident, db, owner in (("prod-auth", "auth", "auth-service"), ("prod-app", "app", "app-service"),
+                             ("prod-auth-replica-1", "auth", "auth-service")):
+        for log_type in ("postgresql", "upgrade"):
+            out.append(R("aws:cloudwatch/logGroup:LogGroup", f"{ident}-{log_type}", {
+                "name": f"/aws/rds/instance/{ident}/{log_type}", "retentionInDays": 30, "kmsKeyId": KEY_ARN,
+                "tags": tags(db, owner, "logs")}))
+    for db in ("auth", "app"):
+        out.append(R("aws:backup/restoreTestingSelection:RestoreTestingSelection", f"restore-testing-{db}", {
+            "name": db, "protectedResourceType": "RDS", "protectedResourceArns": [f"arn:aws:rds:eu-west-1:1:db:prod-{db}"],
+            "restoreTestingPlanName": "bulkhead_prod_critical"}))
+    return out
+
+
 def aws_world() -> list[dict]:
     doc = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "rds-db:connect", "Resource": CONNECT_AUTH}]}
@@ -134,9 +178,9 @@ def aws_world() -> list[dict]:
             "auth": db_output("auth", "auth-service"), "app": db_output("app", "app-service")}}),
         *bootstrap_resources("auth", "auth-service", KEY_ARN, SECRET_ARN),
         *bootstrap_resources("app", "app-service", APP_KEY_ARN, APP_SECRET_ARN),
-        R("aws:kms/key:Key", "auth-key", {"id": "k-auth", "arn": KEY_ARN, "enableKeyRotation": True,
+        R("aws:kms/key:Key", "auth-key", {"id": "k-auth", "arn": KEY_ARN, "enableKeyRotation": True, "policy": SCOPED_KEY_POLICY,
                                           "tags": tags("auth", "auth-service", "key")}, protect=True),
-        R("aws:kms/key:Key", "app-key", {"id": "k-app", "arn": APP_KEY_ARN, "enableKeyRotation": True,
+        R("aws:kms/key:Key", "app-key", {"id": "k-app", "arn": APP_KEY_ARN, "enableKeyRotation": True, "policy": SCOPED_KEY_POLICY,
                                          "tags": tags("app", "app-service", "key", "standard")}, protect=True),
         R("aws:ec2/securityGroup:SecurityGroup", "auth-db", {"id": "sg-auth-db", "tags": tags("auth", "auth-service", "database")}),
         R("aws:ec2/securityGroup:SecurityGroup", "app-db", {"id": "sg-app-db", "tags": tags("app", "app-service", "database", "standard")}),
@@ -171,7 +215,20 @@ def aws_world() -> list[dict]:
         R("aws:backup/selection:Selection", "sel-standard", {"id": "s2", "planId": "plan-s", "resources": ["arn:aws:rds:*:*:db:*"],
           "conditions": [{"stringEquals": [{"key": "aws:ResourceTag/bulkhead:tier", "value": "standard"},
                                            {"key": "aws:ResourceTag/bulkhead:role", "value": "primary"}]}]}),
+        *boundary_resources(),
     ]
+
+
+def _policy_with(statement: dict) -> Callable[[dict], None]:
+    def fn(r):
+        doc = json.loads(r["props"]["policy"])
+        doc["Statement"].append(statement)
+        r["props"]["policy"] = json.dumps(doc)
+    return fn
+
+
+def _without(*names: str) -> Callable[[], list[dict]]:
+    return lambda: [r for r in aws_world() if r["name"] not in names]
 
 
 HBA = ("local all all scram-sha-256\n"
@@ -391,6 +448,28 @@ CASES = [
     ("rds-auto-minor-upgrade", aws_world, mutate(aws_world, "auth-primary", props(autoMinorVersionUpgrade=False)), "auth-primary", None),
     ("rds-copy-tags-to-snapshot", aws_world, mutate(aws_world, "auth-primary", props(copyTagsToSnapshot=False)), "auth-primary", None),
     ("replica-matches-primary", aws_world, mutate(aws_world, "auth-replica-1", props(kmsKeyId=APP_KEY_ARN)), "auth-replica-1", None),
+    ("kms-key-policy-scoped", aws_world, mutate(aws_world, "auth-key", drop("policy")), "auth-key", None),
+    ("kms-key-policy-scoped", aws_world, mutate(aws_world, "app-key", _policy_with(
+        {"Sid": "EnableIamUserPermissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+         "Action": "kms:*", "Resource": "*"})), "EnableIamUserPermissions", None),
+    ("kms-key-policy-scoped", aws_world, mutate(aws_world, "auth-key", _policy_with(
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringEquals": {"kms:CallerAccount": "111111111111"}}})), "auth-key", None),
+    ("secret-resource-policy", aws_world, _without("auth-master-secret-policy"), "auth-master-secret", None),
+    ("secret-resource-policy", aws_world, mutate(aws_world, "auth-master-secret-policy", props(policy=json.dumps(
+        {"Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue",
+                        "Resource": "*", "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}}}]}))), "auth-master-secret", None),
+    ("secret-resource-policy", aws_world, mutate(aws_world, "app-master-secret-policy", _policy_with(
+        {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
+     "app-master-secret-policy", None),
+    ("backup-vault-access-policy", aws_world, _without("backup-vault-policy"), "backup-vault", None),
+    ("backup-vault-access-policy", aws_world, mutate(aws_world, "backup-vault-policy", props(policy=json.dumps(
+        {"Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Resource": "*", "Condition": DENY_ALL_BUT,
+                        "Action": ["backup:DeleteRecoveryPoint"]}]}))), "backup:UpdateRecoveryPointLifecycle", None),
+    ("rds-log-groups-managed", aws_world, _without("prod-auth-replica-1-postgresql"), "auth-replica-1", None),
+    ("rds-log-groups-managed", aws_world, mutate(aws_world, "prod-app-postgresql", drop("retentionInDays")), "prod-app-postgresql", None),
+    ("rds-log-groups-managed", aws_world, mutate(aws_world, "prod-auth-upgrade", drop("kmsKeyId")), "prod-auth-upgrade", None),
+    ("backup-restore-testing", aws_world, _without("restore-testing-app"), "app-primary", None),
     ("dev-image-pinned", docker_world, mutate(docker_world, "auth-image", props(name="postgres:latest")), "auth-image", None),
     ("dev-resource-limits", docker_world, mutate(docker_world, "auth-postgres", drop("memory", "memorySwap")), "auth-postgres", None),
     ("dev-healthcheck", docker_world, mutate(docker_world, "auth-postgres", props(healthcheck={"tests": ["NONE"]})), "auth-postgres", None),

@@ -208,18 +208,20 @@ def test_security_group_admits_only_owner_client_group_and_own_bootstrap(any_pro
         for rule in rules:
             assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
             assert not any(k in rule.inputs for k in ("cidrIpv4", "cidrIpv6", "prefixListId"))
-    # The client group's egress goes only to its own databases' groups; a bootstrap group's to its
-    # own database's group and HTTPS inside the VPC (the Secrets Manager endpoint).
+    # The client group's egress goes only to its own databases' groups (5432) and the endpoints (443);
+    # a bootstrap group's to its own database's group and the endpoints (443).
     db_groups = {r.id: (r.inputs["tags"]["bulkhead:owner"], _db(r)) for r in _of(any_prod, SG, role="database")}
+    (endpoints,) = [r.id for r in any_prod.by_type(SG) if _role(r) == "endpoints"]
     for rule in any_prod.by_type(EGRESS):
         source = rule.inputs["securityGroupId"]
+        if rule.inputs["fromPort"] == 443:
+            assert rule.inputs["toPort"] == 443 and rule.inputs["referencedSecurityGroupId"] == endpoints, rule.name
+            assert "cidrIpv4" not in rule.inputs
+            continue
         if source in bootstraps.values():
             db = [d for d, gid in bootstraps.items() if gid == source][0]
-            if rule.inputs["fromPort"] == 443:
-                assert rule.inputs["toPort"] == 443 and rule.inputs["cidrIpv4"] == "10.42.0.0/16"
-            else:
-                assert db_groups[rule.inputs["referencedSecurityGroupId"]][1] == db
-                assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (5432, 5432)
+            assert db_groups[rule.inputs["referencedSecurityGroupId"]][1] == db
+            assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (5432, 5432)
             continue
         owner = [o for o, gid in clients.items() if gid == source][0]
         assert db_groups[rule.inputs["referencedSecurityGroupId"]][0] == owner
@@ -423,6 +425,10 @@ def test_protect_false_is_refused_as_the_pack_would():
            "rds-protected-resource (mandatory) refuses" in str(err.value)
 
 
+# One per tier in use: adding a tier or moving the last database off one adds or drops them.
+TIER_WIDE_TYPES = ("aws:backup/plan:Plan", "aws:backup/selection:Selection",
+                   "aws:backup/restoreTestingPlan:RestoreTestingPlan", "bulkhead:index:AwsBackup",
+                   "bulkhead:index:RestoreTesting")
 REPLACEMENT_INPUTS = ("identifier", "kmsKeyId", "username", "dbName", "storageEncrypted", "engine",
                       "replicateSourceDb", "dbSubnetGroupName")
 
@@ -438,8 +444,10 @@ def _snapshot(run, exclude: str):
         if owner and r.urn.rsplit("::", 1)[1].startswith(f"client-{owner}"):
             assert r.type != RDS
             continue
-        if r.type.startswith("aws:backup/") or "bulkhead:index:AwsBackup" in r.urn:
+        if r.type in TIER_WIDE_TYPES:
             continue  # stack-wide; a tier change may add or drop a plan
+        if r.type == "aws:backup/restoreTestingSelection:RestoreTestingSelection" and r.name == f"restore-testing-{exclude}":
+            continue  # the edited database's own selection
         if r.type == RDS:
             out[r.urn] = {k: r.inputs.get(k) for k in REPLACEMENT_INPUTS}
         else:
@@ -484,6 +492,11 @@ def test_replacement_guard(prod_run, edit, edited):
     changed = [urn for urn in before if before[urn] != after[urn]]
     assert not changed, f"other databases' resources changed: {changed[:3]}"
     assert before, "the guard compared something"
+    # the new boundary resources are under the guard too: endpoints, vault policies, other databases'
+    # log groups and restore testing selections
+    guarded = {urn.split("::")[2].split("$")[-1] for urn in before}
+    assert {"aws:ec2/vpcEndpoint:VpcEndpoint", "aws:backup/vaultPolicy:VaultPolicy", "aws:cloudwatch/logGroup:LogGroup",
+            "aws:backup/restoreTestingSelection:RestoreTestingSelection", "aws:kms/key:Key"} <= guarded
 
 
 @pytest.mark.parametrize(

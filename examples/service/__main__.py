@@ -12,6 +12,9 @@ The service reads the bulkhead stack's `databases` output through a
   anywhere: not in config, state or the task's secrets) and verifies the server
   against the RDS CA bundle, and the client security group exported for the
   service's network configuration.
+  It runs as a Fargate service in the bulkhead stack's `network` (its subnets, no
+  public IP), wearing only its client security group (5432 to its databases, 443
+  to the stack's VPC endpoints), with its own log group for the awslogs driver.
 
 A service name that owns no database in the referenced stack is refused.
 """
@@ -163,6 +166,18 @@ else:
             ]
         )
 
+    # The awslogs driver ships to CloudWatch Logs through the stack's `logs` endpoint.
+    log_group = aws.cloudwatch.LogGroup(
+        f"{service}-logs", name=f"/ecs/{service}-{pulumi.get_stack()}", retention_in_days=30, tags=service_tags)
+    region = aws.get_region_output().region
+
+    def with_logs(definitions: str, group: str, region_name: str) -> str:
+        containers = json.loads(definitions)
+        for c in containers:
+            c["logConfiguration"] = {"logDriver": "awslogs", "options": {
+                "awslogs-group": group, "awslogs-region": region_name, "awslogs-stream-prefix": service}}
+        return json.dumps(containers)
+
     task = aws.ecs.TaskDefinition(
         service,
         family=f"{service}-{pulumi.get_stack()}",
@@ -172,9 +187,29 @@ else:
         memory=str(config.get_int("memory") or 512),
         task_role_arn=task_role.arn,
         execution_role_arn=execution_role.arn,
-        container_definitions=own.apply(container_definitions),
+        container_definitions=pulumi.Output.all(own.apply(container_definitions), log_group.name, region).apply(
+            lambda a: with_logs(*a)),
         tags=service_tags,
     )
+    # Where the databases are: the bulkhead stack's subnets; the task wears its client group only.
+    def subnets_of(args) -> list:
+        _, network = args  # after own_databases: a wrong platform or service is reported first
+        if not isinstance(network, dict) or not network.get("subnet_ids"):
+            raise pulumi.RunError(f"stack {database_stack} exports no `network`; run `pulumi up` on it with a bulkhead "
+                                  f"version that exports its VPC and subnets")
+        return list(network["subnet_ids"])
+
+    subnet_ids = pulumi.Output.unsecret(pulumi.Output.all(own, bulkhead.get_output("network")).apply(subnets_of))
+    aws.ecs.Service(
+        service,
+        cluster=config.get("cluster") or "default",
+        task_definition=task.arn,
+        desired_count=config.get_int("desiredCount") or 1,
+        launch_type="FARGATE",
+        network_configuration={"subnets": subnet_ids, "security_groups": security_groups, "assign_public_ip": False},
+        tags=service_tags,
+    )
+    pulumi.export("subnet_ids", subnet_ids)
     pulumi.export("task_definition_arn", task.arn)
     pulumi.export("task_role_arn", task_role.arn)
     # For the ECS service's network_configuration.security_groups: its client group only.

@@ -60,6 +60,11 @@ SECRET = "aws:secretsmanager/secret:Secret"
 BACKUP_PLAN = "aws:backup/plan:Plan"
 BACKUP_SELECTION = "aws:backup/selection:Selection"
 BACKUP_VAULT = "aws:backup/vault:Vault"
+BACKUP_VAULT_POLICY = "aws:backup/vaultPolicy:VaultPolicy"
+RESTORE_TESTING_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
+RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 NETWORK = "docker:index/network:Network"
@@ -235,6 +240,10 @@ _KIND_LABELS = {
     BACKUP_PLAN: "backup plan",
     BACKUP_SELECTION: "backup selection",
     BACKUP_VAULT: "backup vault",
+    BACKUP_VAULT_POLICY: "backup vault policy",
+    RESTORE_TESTING_SELECTION: "restore testing selection",
+    SECRET_POLICY: "secret policy",
+    LOG_GROUP: "log group",
     CONTAINER: "container",
     VOLUME: "Docker volume",
     NETWORK: "Docker network",

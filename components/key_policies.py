@@ -1,0 +1,221 @@
+"""Resource policy documents: KMS key policies, the master secret's policy, the backup vault's.
+
+Pure functions of ARNs and names, so tests parse the very documents the stack sends.
+
+Key policies replace KMS's default policy, which lets every principal of the account that
+IAM allows `kms:*` use every key ("Default key policy", KMS developer guide). Here:
+- administrators (`bulkhead:key_admins`, default the account root, i.e. IAM decides) get the
+  key-administration actions only: no Encrypt/Decrypt/GenerateDataKey/ReEncrypt, and no
+  CreateGrant (a grant could hand them Decrypt);
+- the account's principals may use the key only through the AWS services that need it
+  (`kms:ViaService`, KMS condition keys), and only for this account (`kms:CallerAccount`);
+- CloudWatch Logs may use it only for this database's log groups
+  (`kms:EncryptionContext:aws:logs:arn`, "Encrypt log data in CloudWatch Logs using AWS KMS");
+- named roles (the database's bootstrap function) may decrypt through Secrets Manager only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+# The key-administration actions of KMS's default "key administrators" statement, spelled
+# out so that no wildcard (kms:Create*) carries kms:CreateGrant along with it.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+KEY_USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+# RDS (storage, Performance Insights, snapshot copies) and AWS Backup take grants on the key
+# for the resources they manage (kms:GrantIsForAWSResource, KMS condition keys).
+GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
+LOGS_ACTIONS = ("kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+# What a database key is used through: RDS storage and snapshots, the master secret,
+# AWS Backup's copies and restores, CloudWatch Logs for the exported logs.
+DATABASE_KEY_SERVICES = ("rds", "secretsmanager", "backup", "logs")
+# A backup vault key: AWS Backup, and RDS for the snapshot copies it writes into the vault.
+VAULT_KEY_SERVICES = ("backup", "rds")
+
+
+def account_root(partition: str, account: str) -> str:
+    return f"arn:{partition}:iam::{account}:root"
+
+
+def via(services: Iterable[str], region: str) -> list[str]:
+    return [f"{service}.{region}.amazonaws.com" for service in sorted(services)]
+
+
+def rds_log_group_arns(partition: str, region: str, account: str, identifiers: Sequence[str]) -> list[str]:
+    """The log groups RDS writes for these instances: /aws/rds/instance/<id>/<type>."""
+    return [f"arn:{partition}:logs:{region}:{account}:log-group:/aws/rds/instance/{ident}/*" for ident in identifiers]
+
+
+def key_policy(*, partition: str, region: str, account: str, admins: Sequence[str], services: Sequence[str],
+               log_group_arns: Sequence[str] = (), decrypt_roles: Sequence[str] = ()) -> dict:
+    """A key policy: admins administer, the account uses the key via `services` only,
+    CloudWatch Logs for `log_group_arns` only, `decrypt_roles` through Secrets Manager only."""
+    root = account_root(partition, account)
+    admins = list(admins) or [root]
+    statements = [
+        {
+            "Sid": "KeyAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": sorted(admins)},
+            "Action": list(KEY_ADMIN_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "UseThroughAwsServices",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": list(KEY_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": via(services, region), "kms:CallerAccount": account}},
+        },
+        {
+            "Sid": "GrantsForAwsResources",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": list(GRANT_ACTIONS),
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": via(services, region), "kms:CallerAccount": account},
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
+            },
+        },
+    ]
+    if log_group_arns:
+        statements.append(
+            {
+                "Sid": "CloudWatchLogsForThisDatabase",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": list(LOGS_ACTIONS),
+                "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": sorted(log_group_arns)}},
+            }
+        )
+    if decrypt_roles:
+        statements.append(
+            {
+                "Sid": "DatabaseRolesReadTheSecret",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(decrypt_roles)},
+                "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)
+SECRET_ADMIN_ACTIONS = (
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:PutResourcePolicy",
+)
+
+
+def secret_policy(*, partition: str, account: str, readers: Sequence[str], break_glass: Sequence[str],
+                  deployers: Sequence[str]) -> dict:
+    """Deny reading the master secret to everyone but `readers` (the bootstrap role),
+    break-glass principals and the deployers (the rotation path: a new master_password_version
+    is written by `pulumi up`, and the provider reads back every version it writes); deny
+    changing or deleting the policy or the secret to all but break-glass principals and the
+    deployers. Explicit denies win over any IAM allow ("Policy evaluation logic", IAM guide).
+    ArnNotLike: deployer patterns may carry a wildcard for a role's path."""
+    exempt_admin = sorted({*(list(break_glass) or [account_root(partition, account)]), *deployers})
+    exempt_read = sorted({*readers, *exempt_admin})
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            deny_all_but("OnlyDatabaseRolesAndBreakGlassRead", SECRET_READ_ACTIONS, exempt_read),
+            deny_all_but("OnlyBreakGlassChangesOrDeletes", SECRET_ADMIN_ACTIONS, exempt_admin),
+        ],
+    }
+
+
+def deny_all_but(sid: str, actions: Sequence[str], principals: Sequence[str]) -> dict:
+    """Deny `actions` to every principal whose ARN matches none of `principals` (ArnNotLike:
+    an entry may carry a wildcard, e.g. for a role's path)."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": list(actions),
+        "Resource": "*",
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": sorted(principals)}},
+    }
+
+
+def deployer_principals(caller_arn: str) -> list[str]:
+    """aws:PrincipalArn patterns of the identity running `pulumi up` (GetCallerIdentity's Arn).
+    An assumed role's ARN drops the role's path, which aws:PrincipalArn keeps: both forms."""
+    if ":assumed-role/" in caller_arn:
+        head, rest = caller_arn.split(":assumed-role/", 1)
+        partition_account = head.replace(":sts:", ":iam:")
+        role = rest.split("/", 1)[0]
+        return [f"{partition_account}:role/{role}", f"{partition_account}:role/*/{role}"]
+    return [caller_arn]
+
+
+# Recovery points are lost by these; a vault access policy can deny them (AWS Backup
+# "Vault access policies" docs: deny backup:DeleteRecoveryPoint etc.).
+VAULT_PROTECTED_ACTIONS = (
+    "backup:DeleteBackupVaultAccessPolicy",
+    "backup:DeleteRecoveryPoint",
+    "backup:PutBackupVaultAccessPolicy",
+    "backup:UpdateRecoveryPointLifecycle",
+)
+VAULT_RESTORE_ACTIONS = ("backup:StartRestoreJob",)
+
+
+def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], restore_roles: Sequence[str]) -> dict:
+    """Nobody but break-glass principals deletes recovery points, shortens their lifecycle or
+    changes this policy; nobody but break-glass principals, the stack's backup role and restore
+    testing's service-linked role starts a restore, so a restore cannot land in a security group
+    of someone's choosing. Vault access policies govern AWS Backup's APIs only ("Vault access
+    policies", AWS Backup guide): the RDS snapshots behind the recovery points stay reachable
+    through RDS's own APIs, which only IAM governs."""
+    exempt = sorted(list(break_glass) or [account_root(partition, account)])
+    restorers = {*exempt, *restore_roles, restore_testing_service_role(partition, account)}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            deny_all_but("OnlyBreakGlassDeletes", VAULT_PROTECTED_ACTIONS, exempt),
+            deny_all_but("OnlyBreakGlassAndRestoreTestingRestore", VAULT_RESTORE_ACTIONS, restorers),
+        ],
+    }
+
+
+def restore_testing_service_role(partition: str, account: str) -> str:
+    """Restore testing starts its restore jobs as its service-linked role, whose policy
+    (AWSServiceRolePolicyForBackupRestoreTesting) holds backup:StartRestoreJob; any name under
+    the restore-testing service's path, so the exemption never names a role someone can create."""
+    return f"arn:{partition}:iam::{account}:role/aws-service-role/restore-testing.backup.amazonaws.com/*"
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, sort_keys=True)
