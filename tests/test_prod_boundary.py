@@ -389,7 +389,7 @@ def test_new_keys_refused_with_their_path(raw, path, words):
 def test_new_keys_accepted():
     cat = load_catalogue(_aws(key_admins=["arn:aws:iam::123456789012:role/admins"],
                               break_glass_principals=["arn:aws:iam::123456789012:user/alice"],
-                              backup_vault_lock={"min_retention_days": 7, "changeable_for_days": 3}), "prod")
+                              backup_vault_lock={"min_retention_days": 7, "changeable_for_days": 3}), "prod", region="eu-west-1")
     assert cat.key_admins == ("arn:aws:iam::123456789012:role/admins",)
     assert cat.break_glass_principals == ("arn:aws:iam::123456789012:user/alice",)
     assert cat.backup_vault_lock.changeable_for_days == 3
