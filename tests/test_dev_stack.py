@@ -34,7 +34,7 @@ EXPECTED = {
     "auth": dict(databases={"auth": "auth-service"}, port=5433, memory=512, cpus="1.0", engine="16",
                  tiers="critical", parameters={"log_connections": "on"}),
     "app": dict(databases={"app": "app-service"}, port=5434, memory=1024, cpus="2.0", engine="16",
-                tiers="standard", parameters={"max_connections": "200", "work_mem": "8MB"}),
+                tiers="standard", parameters={"max_connections": "200", "work_mem": "4MB"}),
     "worker": dict(databases={"worker": "worker-service"}, port=5435, memory=512, cpus="1.0", engine="17",
                    tiers="standard", parameters={}),
     "server-shared": dict(databases={"billing": "billing-service", "notify": "notify-service"}, port=5440, memory=768,
