@@ -74,8 +74,8 @@ IDENT_MAP = "bulkhead"
 ADMIN_OS_USERS = ("root",)
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
-# The server's TLS pair, made by the wrapper on every start (openssl: a dependency of the
-# images' ssl-cert package). NOT the snakeoil pair: that one is baked into the image, so
+# The server's TLS pair, made by the wrapper on every start (openssl is in the official image:
+# its Dockerfile installs postgresql-common, which Depends: ssl-cert, which Depends: openssl). NOT the snakeoil pair: that one is baked into the image, so
 # every container of `postgres:N-bookworm` serves the same certificate with a key anyone
 # can pull; SCRAM channel binding (tls-server-end-point, RFC 5929: a hash of the server's
 # certificate) then matches on a relay holding that key, and `channel_binding=require`
