@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from components.postgres_init import RoleSpec, password_env_for, pg_hba_conf
+from components.postgres_init import RoleSpec, pg_hba_conf
 from test_postgres_isolation import PgServer, assert_init_ok, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def role_specs(names: Sequence[str]) -> tuple[RoleSpec, ...]:
     # the dev stack's naming (components/docker_postgres.py role_name): the role is named after its database
-    return tuple(RoleSpec(name, name, password_env_for(name)) for name in names)
+    return tuple(RoleSpec(name, name) for name in names)
 
 
 def hostile_password(name: str) -> str:
