@@ -43,7 +43,7 @@ from .tags import database_tags, docker_labels
 
 CONTAINER_PORT = 5432
 DATA_PATH = "/var/lib/postgresql/data"
-# Debian images: they ship the snakeoil certificate used for SSL; alpine does not.
+# Debian images (openssl via ssl-cert, for the wrapper's own TLS pair), as the tests' look-alikes.
 IMAGE_FLAVOUR = "bookworm"
 # `docker stop` grace before SIGKILL, on replacement/destroy (provider: destroy_grace_seconds,
 # else ContainerStop with timeout 0) and on `docker stop`/daemon shutdown (stop_timeout, else
@@ -51,9 +51,9 @@ IMAGE_FLAVOUR = "bookworm"
 STOP_GRACE_SECONDS = 60
 # Healthcheck timings, written the way the provider reads them back (Go time.Duration.String()).
 HEALTH_INTERVAL_S, HEALTH_TIMEOUT_S, HEALTH_START_PERIOD_S, HEALTH_RETRIES = 3, 5, 60, 10
-# sslmode=require encrypts but cannot verify the snakeoil certificate (the same in every copy
-# of the image); channel_binding=require makes the scram exchange bind to this TLS channel,
-# so a relay in between cannot complete the login (libpq >= 13).
+# sslmode=require encrypts but cannot verify the server's certificate (self-signed, made by the
+# wrapper per container start: postgres_init.TLS_DIR); channel_binding=require binds the scram
+# exchange to that certificate, so a relay without its key cannot complete the login (libpq >= 13).
 URL_SSL_QUERY = "sslmode=require&channel_binding=require"
 
 
@@ -253,7 +253,7 @@ class DockerPostgres(pulumi.ComponentResource):
             "port": self._args.port,
             "db_name": db.db_name,
             "username": username,
-            # The image's snakeoil certificate encrypts but cannot be verified.
+            # The container's own self-signed certificate encrypts but cannot be verified.
             "sslmode": "require",
             "env_var": db.env_var,
             "tier": db.tier,

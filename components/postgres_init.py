@@ -74,6 +74,15 @@ IDENT_MAP = "bulkhead"
 ADMIN_OS_USERS = ("root",)
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+# The server's TLS pair, made by the wrapper on every start (openssl is in the official image:
+# its Dockerfile installs postgresql-common, which Depends: ssl-cert, which Depends: openssl). NOT the snakeoil pair: that one is baked into the image, so
+# every container of `postgres:N-bookworm` serves the same certificate with a key anyone
+# can pull; SCRAM channel binding (tls-server-end-point, RFC 5929: a hash of the server's
+# certificate) then matches on a relay holding that key, and `channel_binding=require`
+# protects nothing. A pair of its own per container start makes the binding mean it.
+TLS_DIR = f"{STATUS_DIR}/tls"
+TLS_CERT = f"{TLS_DIR}/server.crt"
+TLS_KEY = f"{TLS_DIR}/server.key"
 
 # Where the image's servers put their unix socket.
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
@@ -357,6 +366,20 @@ def start_script(roles: Sequence[RoleSpec]) -> str:
         "  exit 1",
         "fi",
         "",
+        "# TLS: a key pair of this container's own (see TLS_DIR), readable by the server's OS user only.",
+        'bulkhead_tls_dir="${BULKHEAD_TLS_DIR:-$bulkhead_status_dir/tls}"',
+        'mkdir -p -- "$bulkhead_tls_dir"',
+        'rm -f -- "$bulkhead_tls_dir/server.key" "$bulkhead_tls_dir/server.crt"',
+        'if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=bulkhead-${HOSTNAME:-postgres}" \\',
+        '    -keyout "$bulkhead_tls_dir/server.key" -out "$bulkhead_tls_dir/server.crt" >/dev/null 2>&1; then',
+        "  # the server must still start (TLS on): the image's pair, and the health output says why",
+        f'  cp -- {SNAKEOIL_CERT} "$bulkhead_tls_dir/server.crt" && cp -- {SNAKEOIL_KEY} "$bulkhead_tls_dir/server.key" || true',
+        '  bulkhead_problem "no openssl: serving the image\'s shared snakeoil certificate, so channel_binding does not stop a relay"',
+        "fi",
+        'chmod 0644 -- "$bulkhead_tls_dir/server.crt" 2>/dev/null || true',
+        'chmod 0600 -- "$bulkhead_tls_dir/server.key" 2>/dev/null || true',
+        'if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then chown postgres: -- "$bulkhead_tls_dir/server.key" "$bulkhead_tls_dir/server.crt"; fi',
+        "",
         "# One data directory per major; an older major's cluster is kept as it is.",
         'bulkhead_major="${PG_MAJOR:-}"',
         'if [ -z "$bulkhead_major" ]; then bulkhead_major="$(postgres -V | sed -E \'s/[^0-9]*([0-9]+).*/\\1/\')"; fi',
@@ -549,8 +572,8 @@ def pg_ident_conf(os_users: Sequence[str] = ADMIN_OS_USERS) -> str:
 
 def server_flags(
     parameters: Mapping[str, str],
-    cert_file: str = SNAKEOIL_CERT,
-    key_file: str = SNAKEOIL_KEY,
+    cert_file: str = TLS_CERT,
+    key_file: str = TLS_KEY,
     hba_file: str = HBA_PATH,
     ident_file: str = IDENT_PATH,
 ) -> list[str]:

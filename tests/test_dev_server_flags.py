@@ -19,15 +19,15 @@ import pytest
 
 from bulkhead.mock_runtime import ProgramRun
 from bulkhead.stack_config import load_catalogue_for
-from components.postgres_init import HBA_PATH, IDENT_PATH, SNAKEOIL_CERT, SNAKEOIL_KEY
+from components.postgres_init import HBA_PATH, IDENT_PATH, TLS_CERT, TLS_KEY
 from tests.conftest import ROOT, run_stack
 from tests.test_postgres_isolation import PgServer, PostgresStartError, _has_ssl, start_postgres
 
 CONTAINER = "docker:index/container:Container"
 # Flags naming files inside the image -> the helper's local file for it.
 IN_CONTAINER_FILES = {
-    "ssl_cert_file": SNAKEOIL_CERT,
-    "ssl_key_file": SNAKEOIL_KEY,
+    "ssl_cert_file": TLS_CERT,
+    "ssl_key_file": TLS_KEY,
     "hba_file": HBA_PATH,
     "ident_file": IDENT_PATH,
 }

@@ -17,7 +17,7 @@ import pytest
 
 from bulkhead.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password, run_program
 from components.postgres_init import (
-    ADMIN_USER, HBA_PATH, HEALTH_SCRIPT_PATH, IDENT_PATH, SNAKEOIL_CERT, SNAKEOIL_KEY, START_SCRIPT_PATH, secret_file,
+    ADMIN_USER, HBA_PATH, HEALTH_SCRIPT_PATH, IDENT_PATH, START_SCRIPT_PATH, TLS_CERT, TLS_KEY, secret_file,
 )
 from tests.conftest import ROOT, run_stack
 
@@ -218,8 +218,8 @@ def test_command_flags(dev_run, comp):
     flags = flag_pairs(ctr.inputs["command"])
     assert flags == [
         "ssl=on",
-        f"ssl_cert_file={SNAKEOIL_CERT}",
-        f"ssl_key_file={SNAKEOIL_KEY}",
+        f"ssl_cert_file={TLS_CERT}",
+        f"ssl_key_file={TLS_KEY}",
         f"hba_file={HBA_PATH}",
         f"ident_file={IDENT_PATH}",
         "password_encryption=scram-sha-256",

@@ -19,9 +19,12 @@ environment; a healthcheck that logs nothing; the provider's read-back equals th
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import secrets
 import socket
+import ssl
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ import psycopg
 import pytest
 
 from bulkhead.mock_runtime import run_program
-from components.postgres_init import ADMIN_USER, SECRETS_DIR
+from components.postgres_init import ADMIN_USER, SECRETS_DIR, SNAKEOIL_CERT, TLS_KEY
 from tests.conftest import ROOT, stack_config
 from tests.test_role_sql import trap_sql
 from tests.docker_engine import (
@@ -295,6 +298,36 @@ def test_shared_server_trap_and_flood(engine: Engine, deployed) -> None:
     finally:
         for c in flood:
             c.close()
+
+
+def server_certificate(port: int) -> bytes:
+    """DER certificate the server presents after PostgreSQL's SSLRequest (no login)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
+        assert raw.recv(1) == b"S"
+        with ctx.wrap_socket(raw) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_each_container_serves_a_certificate_of_its_own(engine: Engine, deployed) -> None:
+    """channel_binding=require (tls-server-end-point: a hash of the server's certificate,
+    RFC 5929) stops a relay only if the relay cannot present the same certificate. The
+    image's snakeoil pair is the same in every container of an image and its key is in the
+    public image, so each container must serve a pair made for it, key readable by the
+    server's OS user only."""
+    plan, containers = deployed
+    dbs = databases(plan)
+    by_container = {db.container: db.port for db in dbs.values()}
+    fingerprints = {name: hashlib.sha256(server_certificate(port)).hexdigest() for name, port in by_container.items()}
+    assert len(set(fingerprints.values())) == len(fingerprints), fingerprints
+    for name in by_container:
+        ctr = engine.client.containers.get(name)
+        snakeoil = ctr.exec_run(["openssl", "x509", "-in", SNAKEOIL_CERT, "-outform", "DER"]).output
+        assert hashlib.sha256(snakeoil).hexdigest() != fingerprints[name], name
+        mode = ctr.exec_run(["stat", "-c", "%a %U", TLS_KEY]).output.decode().strip()
+        assert mode == "600 postgres", (name, mode)
 
 
 def test_passwords_are_out_of_the_environment(engine: Engine, deployed) -> None:

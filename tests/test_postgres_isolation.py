@@ -56,8 +56,8 @@ from components.postgres_init import (
     HBA_PATH,
     IDENT_MAP,
     IDENT_PATH,
-    SNAKEOIL_CERT,
-    SNAKEOIL_KEY,
+    TLS_CERT,
+    TLS_KEY,
     RoleSpec,
     init_script,
     pg_hba_conf,
@@ -486,8 +486,8 @@ def test_secret_file_refuses_bad_names(bad: str) -> None:
 def test_server_flags_exact() -> None:
     assert server_flags({"work_mem": "4MB", "max_connections": "50"}) == [
         "-c", "ssl=on",
-        "-c", f"ssl_cert_file={SNAKEOIL_CERT}",
-        "-c", f"ssl_key_file={SNAKEOIL_KEY}",
+        "-c", f"ssl_cert_file={TLS_CERT}",
+        "-c", f"ssl_key_file={TLS_KEY}",
         "-c", f"hba_file={HBA_PATH}",
         "-c", f"ident_file={IDENT_PATH}",
         "-c", "password_encryption=scram-sha-256",
