@@ -49,6 +49,9 @@ RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 # Logging that lets an operator see who connected and what was slow.
 BASE_PARAMETERS = {
     "rds.force_ssl": "1",
+    # The master password stored as SCRAM on every major (RDS's default from 14 on; md5 on 13):
+    # the bootstrap function logs in by SCRAM with channel binding only (bootstrap_handler).
+    "password_encryption": "scram-sha-256",
     "log_connections": "1",
     "log_disconnections": "1",
     "log_min_duration_statement": "1000",

@@ -168,6 +168,8 @@ def test_parameter_group_forces_ssl_and_logs(prod_run):
         (params,) = _of(prod_run, PARAMS, name)
         values = {p["name"]: p["value"] for p in params.inputs["parameters"]}
         assert values["rds.force_ssl"] == "1"
+        # The bootstrap logs in by SCRAM with channel binding only; md5 is 13's default.
+        assert values["password_encryption"] == "scram-sha-256"
         assert values["log_connections"] == "1"
         assert values["log_min_duration_statement"] == "1000"
         for key, value in (spec.get("parameters") or {}).items():
