@@ -29,6 +29,10 @@ from . import role_sql
 
 ENV_SECRET_ARN = "BULKHEAD_SECRET_ARN"
 ENV_DATABASE = "BULKHEAD_DATABASE"
+# What this function was deployed for: the invocation input may not choose another database
+# or role (the function runs as the master; anyone allowed lambda:InvokeFunction can call it).
+ENV_DB_NAME = "BULKHEAD_DB_NAME"
+ENV_ROLE = "BULKHEAD_ROLE"
 # Optional: a CA bundle to verify the server with (the tests' self-signed server).
 ENV_SSL_ROOT_CERT = "BULKHEAD_SSL_ROOT_CERT"
 # How long a refused login is retried: RDS applies a new master password asynchronously.
@@ -341,6 +345,15 @@ def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: flo
 def handler(event, context=None) -> dict:
     """Lambda entry point."""
     request = RoleRequest.from_event(event)
+    pinned = {"database": os.environ.get(ENV_DATABASE), "db_name": os.environ.get(ENV_DB_NAME),
+              "role": os.environ.get(ENV_ROLE)}
+    if None in pinned.values():
+        raise BootstrapError(f"database {request.database}: {ENV_DATABASE}, {ENV_DB_NAME} and {ENV_ROLE} must be set "
+                             f"on the function; redeploy")
+    wrong = [f"{k} {getattr(request, k)!r} (deployed for {v!r})" for k, v in pinned.items() if getattr(request, k) != v]
+    if wrong:
+        raise BootstrapError(f"database {pinned['database']}: refusing an invocation for another target: "
+                             f"{', '.join(wrong)}")
     secret_arn = os.environ.get(ENV_SECRET_ARN)
     if not secret_arn:
         raise BootstrapError(f"database {request.database}: {ENV_SECRET_ARN} is not set on the function; redeploy")

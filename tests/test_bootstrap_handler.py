@@ -94,6 +94,8 @@ def aws(monkeypatch, server):
             arn = sm.create_secret(Name=f"bulkhead/prod/{db}/master-{len(sm.list_secrets()['SecretList'])}",
                                    SecretString=json.dumps(value))["ARN"]
             monkeypatch.setenv(bootstrap_handler.ENV_SECRET_ARN, arn)
+            for key in (bootstrap_handler.ENV_DATABASE, bootstrap_handler.ENV_DB_NAME, bootstrap_handler.ENV_ROLE):
+                monkeypatch.setenv(key, db)  # the function is deployed for this database
             return arn
 
         yield secret
@@ -426,3 +428,26 @@ def test_without_a_ca_bundle_the_real_server_is_reached_by_scram_with_channel_bi
         assert conn.auth.mechanism_name == "SCRAM-SHA-256-PLUS"
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"role": "intruder"}, "role 'intruder' (deployed for 'auth')"),
+    ({"db_name": "app"}, "db_name 'app' (deployed for 'auth')"),
+    ({"database": "app", "db_name": "app", "role": "app"}, "database 'app' (deployed for 'auth')"),
+])
+def test_the_function_acts_only_for_the_database_it_was_deployed_for(server, aws, changes, named):
+    """It runs as the master: whoever may invoke it must not choose the role or the database."""
+    aws("auth")
+    with pytest.raises(BootstrapError) as excinfo:
+        bootstrap_handler.handler(event("auth", **changes))
+    assert str(excinfo.value).startswith("database auth: refusing an invocation for another target")
+    assert named in str(excinfo.value)
+    with server.admin() as conn:
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'intruder'").fetchone() is None
+
+
+def test_a_function_without_its_target_refuses_to_run(server, aws, monkeypatch):
+    aws("auth")
+    monkeypatch.delenv(bootstrap_handler.ENV_ROLE)
+    with pytest.raises(BootstrapError, match="BULKHEAD_ROLE must be set on the function"):
+        bootstrap_handler.handler(event("auth"))

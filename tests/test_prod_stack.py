@@ -259,6 +259,10 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         (function,) = _of(any_prod, FUNCTION, name, "bootstrap")
         assert function.inputs["role"] == role.outputs["arn"]
         assert function.inputs["environment"]["variables"]["BULKHEAD_SECRET_ARN"] == info["secret_arn"]
+        # Pinned to its own target: the handler refuses an input naming another db or role.
+        variables = function.inputs["environment"]["variables"]
+        assert (variables["BULKHEAD_DATABASE"], variables["BULKHEAD_DB_NAME"], variables["BULKHEAD_ROLE"]) == (
+            name, info["db_name"], info["username"])
         (group,) = _of(any_prod, SG, name, "bootstrap")
         assert function.inputs["vpcConfig"]["securityGroupIds"] == [group.id]
         assert len(function.inputs["vpcConfig"]["subnetIds"]) == 3
