@@ -50,6 +50,8 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
             ),
         )
     endpoint_group = endpoints.security_group_id if endpoints is not None else None
+    # The bootstrap's first call is GetSecretValue through this endpoint: it must be there first.
+    secrets_endpoint = [endpoints.endpoints["secretsmanager"]] if endpoints is not None else []
     tiers_in_use = {t: catalogue.backup_tiers[t] for t in sorted({d.tier for d in catalogue.databases.values()})}
     backup = AwsBackup(
         "backup",
@@ -107,6 +109,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 # The endpoint group when the stack made the VPC; else HTTPS inside the given VPC.
                 https_egress_security_group_id=endpoint_group,
                 interim_https_cidr=foundation.vpc_cidr,
+                bootstrap_depends_on=secrets_endpoint,
             ),
         )
         connections[name] = component.connection

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import ssl
+import struct
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
@@ -28,6 +29,10 @@ from . import role_sql
 
 ENV_SECRET_ARN = "BULKHEAD_SECRET_ARN"
 ENV_DATABASE = "BULKHEAD_DATABASE"
+# What this function was deployed for: the invocation input may not choose another database
+# or role (the function runs as the master; anyone allowed lambda:InvokeFunction can call it).
+ENV_DB_NAME = "BULKHEAD_DB_NAME"
+ENV_ROLE = "BULKHEAD_ROLE"
 # Optional: a CA bundle to verify the server with (the tests' self-signed server).
 ENV_SSL_ROOT_CERT = "BULKHEAD_SSL_ROOT_CERT"
 # How long a refused login is retried: RDS applies a new master password asynchronously.
@@ -125,8 +130,10 @@ def _ssl_context() -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=root)
         context.check_hostname = False  # the tests' server certificate names no host
         return context
-    # rds.force_ssl=1 refuses plain connections; without a bundled RDS CA the channel is
-    # encrypted but unauthenticated inside the VPC, and SCRAM never sends the password itself.
+    # rds.force_ssl=1 refuses plain connections. No RDS CA bundle is packaged, so the
+    # certificate is not verified; the server is authenticated by SCRAM with channel binding
+    # instead (`_scram_only_connection`): only a server holding the master's verifier completes
+    # it, and the binding to the certificate we saw defeats a relay.
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -147,16 +154,60 @@ def _pg_message(exc: Exception) -> str:
     return type(exc).__name__
 
 
+# AuthenticationOk / SASL / SASLContinue / SASLFinal (PostgreSQL protocol, "Message Formats").
+_AUTH_OK, _AUTH_SASL, _AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL = 0, 10, 11, 12
+SCRAM_CHANNEL_BINDING = "SCRAM-SHA-256-PLUS"
+
+
+class AuthenticationRefused(Exception):
+    """The server asked for a login method the bootstrap refuses."""
+
+
+def _scram_only_connection():
+    """pg8000's Connection, refusing every login but SCRAM-SHA-256-PLUS run to its end.
+
+    pg8000 answers AuthenticationCleartextPassword with the password itself and MD5 with a
+    replayable hash (pg8000/core.py handle_AUTHENTICATION_REQUEST), and accepts
+    AuthenticationOk at any point. Over an unverified TLS channel a server in the middle could
+    ask for either. RDS for PostgreSQL 14+ stores the master password as SCRAM (default
+    password_encryption, RDS user guide "Using SCRAM for PostgreSQL password encryption") and
+    offers SCRAM-SHA-256-PLUS over TLS (PostgreSQL 11+, "SASL Authentication")."""
+    import pg8000.native
+
+    class ScramOnlyConnection(pg8000.native.Connection):
+        _bulkhead_server_proved = False
+
+        def handle_AUTHENTICATION_REQUEST(self, data, context):
+            code = struct.unpack("!i", data[:4])[0]
+            if code == _AUTH_SASL:
+                offered = [m.decode("ascii", "replace") for m in data[4:-2].split(b"\x00")]
+                if SCRAM_CHANNEL_BINDING not in offered:
+                    raise AuthenticationRefused(f"the server offers {', '.join(offered) or 'no mechanism'}, "
+                                                f"not {SCRAM_CHANNEL_BINDING}")
+            elif code == _AUTH_OK:
+                if not self._bulkhead_server_proved:
+                    raise AuthenticationRefused("the server accepted the login without SCRAM proving it knows "
+                                                "the master's verifier")
+            elif code not in (_AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL):
+                raise AuthenticationRefused(f"the server asks for login method {code}, not {SCRAM_CHANNEL_BINDING}")
+            super().handle_AUTHENTICATION_REQUEST(data, context)
+            if code == _AUTH_SASL_FINAL:  # scramp checked the server signature (raises otherwise)
+                self._bulkhead_server_proved = True
+
+    return ScramOnlyConnection
+
+
 def connect(creds: MasterCredentials, db_name: str, database: str, retry_seconds: float,
             sleep: Callable[[float], None] = time.sleep):
     """A pg8000 connection as the master to `db_name`; a refused login is retried for `retry_seconds`."""
     import pg8000.native
+    from scramp import ScramException  # a server signature that does not verify, among others
 
     deadline = time.monotonic() + retry_seconds
     delay = 2.0
     while True:
         try:
-            return pg8000.native.Connection(
+            return _scram_only_connection()(
                 user=creds.username, password=creds.password, host=creds.host, port=creds.port,
                 database=db_name, ssl_context=_ssl_context(), timeout=30, application_name="bulkhead-bootstrap",
             )
@@ -169,6 +220,10 @@ def connect(creds: MasterCredentials, db_name: str, database: str, retry_seconds
                 continue
             raise BootstrapError(f"database {database}: the master login to {creds.host}:{creds.port}/{db_name} "
                                  f"failed: {_pg_message(exc)}") from None
+        except (AuthenticationRefused, ScramException) as exc:
+            raise BootstrapError(f"database {database}: refusing the master login to {creds.host}:{creds.port}: "
+                                 f"{exc}; the password is sent only by SCRAM with channel binding (PostgreSQL 14+, "
+                                 f"password_encryption scram-sha-256)") from None
         except (OSError, pg8000.native.InterfaceError) as exc:
             raise BootstrapError(f"database {database}: cannot reach {creds.host}:{creds.port} "
                                  f"({type(exc).__name__}: {exc}); check the function's security group and the "
@@ -290,6 +345,15 @@ def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: flo
 def handler(event, context=None) -> dict:
     """Lambda entry point."""
     request = RoleRequest.from_event(event)
+    pinned = {"database": os.environ.get(ENV_DATABASE), "db_name": os.environ.get(ENV_DB_NAME),
+              "role": os.environ.get(ENV_ROLE)}
+    if None in pinned.values():
+        raise BootstrapError(f"database {request.database}: {ENV_DATABASE}, {ENV_DB_NAME} and {ENV_ROLE} must be set "
+                             f"on the function; redeploy")
+    wrong = [f"{k} {getattr(request, k)!r} (deployed for {v!r})" for k, v in pinned.items() if getattr(request, k) != v]
+    if wrong:
+        raise BootstrapError(f"database {pinned['database']}: refusing an invocation for another target: "
+                             f"{', '.join(wrong)}")
     secret_arn = os.environ.get(ENV_SECRET_ARN)
     if not secret_arn:
         raise BootstrapError(f"database {request.database}: {ENV_SECRET_ARN} is not set on the function; redeploy")

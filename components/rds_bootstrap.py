@@ -252,6 +252,9 @@ class RdsBootstrap(pulumi.ComponentResource):
                 "variables": {
                     bootstrap_handler.ENV_SECRET_ARN: a.master_secret_arn,
                     bootstrap_handler.ENV_DATABASE: self._name,
+                    # The handler refuses an input naming another database or role.
+                    bootstrap_handler.ENV_DB_NAME: a.database.db_name,
+                    bootstrap_handler.ENV_ROLE: a.role,
                 }
             },
             tags=self._tags,

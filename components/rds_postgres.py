@@ -49,6 +49,9 @@ RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 # Logging that lets an operator see who connected and what was slow.
 BASE_PARAMETERS = {
     "rds.force_ssl": "1",
+    # The master password stored as SCRAM on every major (RDS's default from 14 on; md5 on 13):
+    # the bootstrap function logs in by SCRAM with channel binding only (bootstrap_handler).
+    "password_encryption": "scram-sha-256",
     "log_connections": "1",
     "log_disconnections": "1",
     "log_min_duration_statement": "1000",
@@ -96,6 +99,11 @@ class RdsPostgresArgs:
     # RdsBootstrap: HTTPS to this group (the Secrets Manager endpoint's) or, until the VPC has one, to this CIDR.
     https_egress_security_group_id: Optional[pulumi.Input[str]] = None
     interim_https_cidr: Optional[pulumi.Input[str]] = None
+    # What the bootstrap's first invocation waits for besides the instance and secret: the
+    # Secrets Manager VPC endpoint, whose creation the provider ends only once it is
+    # `available` (terraform-provider-aws ec2/vpc_endpoint.go, waitVPCEndpointAvailable); a
+    # group rule to its security group says nothing about the endpoint itself.
+    bootstrap_depends_on: Sequence[pulumi.Resource] = ()
     # Where the key policy's ARNs point: the stack's partition, region and account.
     partition: pulumi.Input[str] = "aws"
     region: pulumi.Input[str] = "us-east-1"
@@ -439,7 +447,7 @@ class RdsPostgres(pulumi.ComponentResource):
                 https_egress_security_group_id=a.https_egress_security_group_id,
                 interim_https_cidr=a.interim_https_cidr,
                 port=PORT,
-                depends_on=[self.primary, secret_value],
+                depends_on=[self.primary, secret_value, *a.bootstrap_depends_on],
                 iam_role=self.bootstrap_role,
             ),
             opts=self._opts(),

@@ -54,11 +54,13 @@ class VpcEndpoints(pulumi.ComponentResource):
         self._tags = {TAG_STACK: args.stack, TAG_ROLE: "endpoints"}
         group = self._create_security_group()
         self.security_group_id = group.id
-        self.endpoint_ids = {}
+        # The endpoint resources, for what must wait for one (the bootstrap invocation: Secrets Manager).
+        self.endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
         for service in INTERFACE_SERVICES:
-            self.endpoint_ids[service] = self._create_interface_endpoint(service).id
+            self.endpoints[service] = self._create_interface_endpoint(service)
         for service in GATEWAY_SERVICES:
-            self.endpoint_ids[service] = self._create_gateway_endpoint(service).id
+            self.endpoints[service] = self._create_gateway_endpoint(service)
+        self.endpoint_ids = {service: endpoint.id for service, endpoint in self.endpoints.items()}
         self.register_outputs({"security_group_id": self.security_group_id, "endpoint_ids": self.endpoint_ids})
 
     def _opts(self) -> pulumi.ResourceOptions:

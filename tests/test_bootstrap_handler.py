@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import zipfile
@@ -93,6 +94,8 @@ def aws(monkeypatch, server):
             arn = sm.create_secret(Name=f"bulkhead/prod/{db}/master-{len(sm.list_secrets()['SecretList'])}",
                                    SecretString=json.dumps(value))["ARN"]
             monkeypatch.setenv(bootstrap_handler.ENV_SECRET_ARN, arn)
+            for key in (bootstrap_handler.ENV_DATABASE, bootstrap_handler.ENV_DB_NAME, bootstrap_handler.ENV_ROLE):
+                monkeypatch.setenv(key, db)  # the function is deployed for this database
             return arn
 
         yield secret
@@ -351,3 +354,100 @@ def test_package_imports_on_its_own(tmp_path):
 def test_package_refuses_what_lambda_cannot_run(roots, message):
     with pytest.raises(lambda_archive.ArchiveError, match=message):
         lambda_archive.build_archive({}, roots)
+
+
+# ---------------------------------------------------------------- an impostor server
+# The Lambda runs without the RDS CA bundle (certificate not verified), so a server in the
+# middle could present any certificate and ask for any login method. It must learn nothing.
+
+def _impostor(tmp_path, auth_request: bytes):
+    """A TLS server on loopback that answers the startup with `auth_request` and records
+    everything the client sends after it."""
+    import socket
+    import ssl
+    import threading
+
+    cert, key = tmp_path / "impostor.crt", tmp_path / "impostor.key"
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-days", "1", "-subj", "/CN=impostor", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    received = bytearray()
+
+    def serve():
+        try:
+            conn, _ = listener.accept()
+            conn.settimeout(5)
+            assert conn.recv(8)[4:] == struct.pack("!i", 80877103)  # SSLRequest
+            conn.sendall(b"S")
+            with context.wrap_socket(conn, server_side=True) as tls:
+                length = struct.unpack("!i", tls.recv(4))[0]
+                tls.recv(length - 4)  # the startup message
+                tls.sendall(b"R" + struct.pack("!i", len(auth_request) + 4) + auth_request)
+                while chunk := tls.recv(4096):
+                    received.extend(chunk)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], received, thread
+
+
+@pytest.mark.parametrize("auth_request, refusal_text", [
+    pytest.param(struct.pack("!i", 3), "login method 3", id="cleartext-password"),
+    pytest.param(struct.pack("!i", 5) + b"salt", "login method 5", id="md5"),
+    pytest.param(struct.pack("!i", 10) + b"SCRAM-SHA-256\x00\x00", "offers SCRAM-SHA-256, not SCRAM-SHA-256-PLUS",
+                 id="scram-without-channel-binding"),
+    pytest.param(struct.pack("!i", 0), "accepted the login without SCRAM", id="ok-without-any-challenge"),
+])
+def test_an_impostor_server_gets_no_password(tmp_path, monkeypatch, auth_request, refusal_text):
+    """Without a CA bundle (as in Lambda) only SCRAM with channel binding is spoken."""
+    monkeypatch.delenv(bootstrap_handler.ENV_SSL_ROOT_CERT, raising=False)
+    port, received, thread = _impostor(tmp_path, auth_request)
+    creds = bootstrap_handler.MasterCredentials("127.0.0.1", port, MASTER, MASTER_PASSWORD, "auth")
+    with pytest.raises(BootstrapError) as excinfo:
+        bootstrap_handler.connect(creds, "auth", "auth", retry_seconds=0)
+    thread.join(10)
+    assert MASTER_PASSWORD.encode() not in bytes(received)
+    assert str(excinfo.value).startswith("database auth: refusing the master login") and refusal_text in str(excinfo.value)
+    assert b"md5" not in bytes(received) and MASTER_PASSWORD not in str(excinfo.value)
+
+
+def test_without_a_ca_bundle_the_real_server_is_reached_by_scram_with_channel_binding(server, monkeypatch):
+    monkeypatch.delenv(bootstrap_handler.ENV_SSL_ROOT_CERT, raising=False)
+    creds = bootstrap_handler.MasterCredentials("127.0.0.1", server.port, MASTER, MASTER_PASSWORD, "auth")
+    conn = bootstrap_handler.connect(creds, "auth", "auth", retry_seconds=0)
+    try:
+        assert conn.run("SELECT pg_catalog.current_user()::text") == [[MASTER]]
+        assert conn.auth.mechanism_name == "SCRAM-SHA-256-PLUS"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"role": "intruder"}, "role 'intruder' (deployed for 'auth')"),
+    ({"db_name": "app"}, "db_name 'app' (deployed for 'auth')"),
+    ({"database": "app", "db_name": "app", "role": "app"}, "database 'app' (deployed for 'auth')"),
+])
+def test_the_function_acts_only_for_the_database_it_was_deployed_for(server, aws, changes, named):
+    """It runs as the master: whoever may invoke it must not choose the role or the database."""
+    aws("auth")
+    with pytest.raises(BootstrapError) as excinfo:
+        bootstrap_handler.handler(event("auth", **changes))
+    assert str(excinfo.value).startswith("database auth: refusing an invocation for another target")
+    assert named in str(excinfo.value)
+    with server.admin() as conn:
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'intruder'").fetchone() is None
+
+
+def test_a_function_without_its_target_refuses_to_run(server, aws, monkeypatch):
+    aws("auth")
+    monkeypatch.delenv(bootstrap_handler.ENV_ROLE)
+    with pytest.raises(BootstrapError, match="BULKHEAD_ROLE must be set on the function"):
+        bootstrap_handler.handler(event("auth"))

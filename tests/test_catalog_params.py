@@ -507,4 +507,7 @@ def test_bulkheads_own_rds_parameters_are_valid_for_every_major(major):
     own = {k: v for k, v in BASE_PARAMETERS.items() if k not in pg_parameters.MANAGED}
     checked = pg_parameters.check_parameters(own, major, "aws", "rds_postgres.BASE_PARAMETERS")
     assert checked.problems == [] and checked.values == own
-    assert set(BASE_PARAMETERS) - set(own) <= set(pg_settings.RDS_SETTINGS)
+    managed = set(BASE_PARAMETERS) - set(own)
+    assert all(name in pg_settings.RDS_SETTINGS or pg_settings.setting(major, name) for name in managed)
+    for name in managed - set(pg_settings.RDS_SETTINGS):  # a PostgreSQL setting bulkhead owns: a valid value
+        assert BASE_PARAMETERS[name] in pg_settings.setting(major, name).enum

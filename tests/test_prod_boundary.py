@@ -502,3 +502,15 @@ def test_bootstrap_runs_only_after_the_endpoints_admit_it(prod_run):
         (egress,) = [r for r in prod_run.by_type(EGRESS) if r.inputs["securityGroupId"] == group.id
                      and r.inputs.get("referencedSecurityGroupId") == endpoints.id]
         assert ingress.urn in invocation.dependencies and egress.urn in invocation.dependencies, name
+
+
+def test_bootstrap_runs_only_after_the_secrets_manager_endpoint_exists(prod_run):
+    """The group rules to the endpoint group exist long before the endpoint is `available`:
+    the invocation waits for the endpoint resource itself (its GetSecretValue goes there)."""
+    endpoints = [e for e in prod_run.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                 if e.inputs["serviceName"].endswith(".secretsmanager")]
+    assert len(endpoints) == 1
+    invocations = prod_run.by_type("aws:lambda/invocation:Invocation")
+    assert invocations
+    for invocation in invocations:
+        assert endpoints[0].urn in invocation.dependencies, invocation.name

@@ -168,6 +168,8 @@ def test_parameter_group_forces_ssl_and_logs(prod_run):
         (params,) = _of(prod_run, PARAMS, name)
         values = {p["name"]: p["value"] for p in params.inputs["parameters"]}
         assert values["rds.force_ssl"] == "1"
+        # The bootstrap logs in by SCRAM with channel binding only; md5 is 13's default.
+        assert values["password_encryption"] == "scram-sha-256"
         assert values["log_connections"] == "1"
         assert values["log_min_duration_statement"] == "1000"
         for key, value in (spec.get("parameters") or {}).items():
@@ -257,6 +259,10 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         (function,) = _of(any_prod, FUNCTION, name, "bootstrap")
         assert function.inputs["role"] == role.outputs["arn"]
         assert function.inputs["environment"]["variables"]["BULKHEAD_SECRET_ARN"] == info["secret_arn"]
+        # Pinned to its own target: the handler refuses an input naming another db or role.
+        variables = function.inputs["environment"]["variables"]
+        assert (variables["BULKHEAD_DATABASE"], variables["BULKHEAD_DB_NAME"], variables["BULKHEAD_ROLE"]) == (
+            name, info["db_name"], info["username"])
         (group,) = _of(any_prod, SG, name, "bootstrap")
         assert function.inputs["vpcConfig"]["securityGroupIds"] == [group.id]
         assert len(function.inputs["vpcConfig"]["subnetIds"]) == 3
