@@ -10,7 +10,7 @@ import os
 
 import pulumi
 
-from components.catalog import CatalogueError, load_catalogue
+from components.catalogue.model import CatalogueError, load_catalogue
 from components.outputs import services_output
 
 STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes",
@@ -61,11 +61,11 @@ def _aws_provider_settings() -> dict:
 
 
 if catalogue.platform == "docker":
-    from components.docker_stack import build_docker_stack
+    from components.dev.stack import build_docker_stack
 
     connections = build_docker_stack(catalogue)
 else:
-    from components.aws_stack import build_aws_stack
+    from components.prod.stack import build_aws_stack
 
     # The bootstrap functions' package is built next to the program (like the plans).
     build_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".bulkhead", "build")

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bulkhead.stack_config import load_stack_config  # noqa: E402
+from bulkhead.offline.stack_config import load_stack_config  # noqa: E402
 
 
 def aws_config(n: int) -> dict:

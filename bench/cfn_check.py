@@ -19,11 +19,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from bulkhead.mock_runtime import to_stack_export  # noqa: E402
-from tests.cfn.api_rules import check_template  # noqa: E402
-from tests.cfn.lint import lint_template, templates_of  # noqa: E402
-from tests.cfn.mappings import coverage  # noqa: E402
-from tests.test_cfn_conformance import REGION, STACKS  # noqa: E402
+from bulkhead.offline.mock_runtime import to_stack_export  # noqa: E402
+from tests.support.cfn.api_rules import check_template  # noqa: E402
+from tests.support.cfn.lint import lint_template, templates_of  # noqa: E402
+from tests.support.cfn.mappings import coverage  # noqa: E402
+from tests.support.cfn.stacks import REGION, STACKS  # noqa: E402
 
 
 def _median(fn, runs: int = 3) -> tuple[float, object]:

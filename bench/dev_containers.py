@@ -3,7 +3,7 @@
     .venv/bin/python bench/dev_containers.py
 
 Needs the engine and the test images (scripts/ensure-docker, scripts/build-test-images).
-Creates, through the provider stand-in (tests/docker_engine.py), a stack of one own
+Creates, through the provider stand-in (tests/support/docker_engine.py), a stack of one own
 container (`solo`, PostgreSQL 17) and one shared server with three tenants (PostgreSQL
 17), twice over: a fresh volume (first start: initdb) and again on the kept volume. For
 each container it prints create-to-healthy seconds, then, after the servers have idled,
@@ -22,8 +22,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bulkhead.mock_runtime import run_program  # noqa: E402
-from tests.docker_engine import CONTAINER, Engine, by_type, plan_resources  # noqa: E402
+from bulkhead.offline.mock_runtime import run_program  # noqa: E402
+from tests.support.docker_engine import CONTAINER, Engine, by_type, plan_resources  # noqa: E402
 
 STACK = "bench"
 IDLE_SECONDS = 10

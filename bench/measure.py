@@ -24,13 +24,13 @@ from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from bulkhead.mock_runtime import run_program, to_stack_export
+from bulkhead.offline.mock_runtime import run_program, to_stack_export
 from bulkhead.planfile import SECRET_SIG, SECRET_SIG_KEY
-from bulkhead.stack_config import load_catalogue_for, project_name
+from bulkhead.offline.stack_config import load_catalogue_for, project_name
 
 
 def plan(stack: str, config: dict) -> dict:
-    """What `bulkhead plan` does (bulkhead.plan.build_plan), for a config given in memory."""
+    """What `bulkhead plan` does (bulkhead.commands.plan.build_plan), for a config given in memory."""
     load_catalogue_for(ROOT, stack, config)
     run = run_program(ROOT, stack, config, project=project_name(ROOT))
     if run.error is not None:
@@ -123,7 +123,7 @@ def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True
             else:
                 made[name] = pulumi.CustomResource(typ, name, inputs)
 
-    # The same GC setting as bulkhead.mock_runtime.run_program (cyclic GC paused for
+    # The same GC setting as bulkhead.offline.mock_runtime.run_program (cyclic GC paused for
     # the run), so that plan / floor compares the work done, not the GC's share of it.
     gc_was_enabled = gc.isenabled()
     gc.disable()

@@ -54,7 +54,7 @@ def measure_plan(platform: str, n: int) -> dict:
 
 
 def measure_check(base_export: dict, n_base: int) -> list[dict]:
-    from bulkhead.check import defaults_for_stack, evaluate, load_pack, merge_configs
+    from bulkhead.commands.check import defaults_for_stack, evaluate, load_pack, merge_configs
 
     pack = load_pack()
     config = merge_configs(defaults_for_stack("prod", pack), {})

@@ -1,6 +1,6 @@
 """`split` throughput: `nice -n 10 python bench/split_throughput.py [--gb 1.0]`.
 
-Starts a throwaway PostgreSQL server the way the tests do (tests/day2_helpers.py: Debian's
+Starts a throwaway PostgreSQL server the way the tests do (tests/support/day2.py: Debian's
 PostgreSQL, the dev container's init), generates a shared source of at least --gb GB of
 tables (auth: users, sessions; app: projects, orders, messages), splits it into `auth` and
 `app` with `python -m bulkhead split --drop-cross-fks`, and prints rows/s, MB/s and the
@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-from day2_helpers import connect_as, dev_server, outputs_for, run_sql_file  # noqa: E402
+from tests.support.day2 import connect_as, dev_server, outputs_for, run_sql_file  # noqa: E402
 
 SCHEMA = """
 CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, name text, created_at timestamptz NOT NULL);

@@ -35,9 +35,11 @@ import yaml  # noqa: E402
 
 from bench.catalogues import aws_config, docker_config  # noqa: E402
 from bench.measure import plan  # noqa: E402
-from bulkhead import stack_config  # noqa: E402
-from bulkhead.stack_config import bulkhead_keys, load_stack_config  # noqa: E402
-from components import catalog, pack_agreement, pg_settings  # noqa: E402
+from bulkhead.offline import stack_config  # noqa: E402
+from bulkhead.offline.stack_config import bulkhead_keys, load_stack_config  # noqa: E402
+from components.catalogue import model as catalog  # noqa: E402
+from components.catalogue import pack_agreement  # noqa: E402
+from components.catalogue import settings as pg_settings  # noqa: E402
 
 GOAL_PERCENT = 5.0
 

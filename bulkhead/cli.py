@@ -1,4 +1,5 @@
-"""`python -m bulkhead <verb>`: one module per verb, each with add_parser() and run()."""
+"""`python -m bulkhead <verb>`: one module per verb (bulkhead/commands/<verb>.py), each with
+add_parser() and run()."""
 
 from __future__ import annotations
 
@@ -10,26 +11,23 @@ from typing import Optional
 
 from .errors import UserError
 
-# verb -> the module that defines it (add_parser() and run()); `consume` provides both `env` and `dsn`.
+# One module per verb, bulkhead/commands/<verb>.py, with add_parser() and run().
 # Importing a verb module must stay cheap: no pulumi, pulumi_policy, pydantic or boto3 at module level.
-VERB_MODULES = {"plan": "plan", "check": "check", "audit": "audit", "env": "consume", "dsn": "consume"}
-# Day-2 verbs (one database at a time, and the split of a shared database).
-VERB_MODULES.update({"psql": "operate", "reset": "operate", "dump": "operate", "restore": "operate", "split": "split"})
+VERBS = ("plan", "check", "audit", "env", "dsn", "psql", "reset", "dump", "restore", "split")
 
 
 def _verb_of(argv: list[str]) -> Optional[str]:
     """The verb of a command line (the first word that is not an option), if it names one."""
     word = next((a for a in argv if not a.startswith("-")), None)
-    return word if word in VERB_MODULES else None
+    return word if word in VERBS else None
 
 
 def build_parser(verb: Optional[str] = None) -> argparse.ArgumentParser:
     """The parser for `verb` alone (only its module is imported), or for every verb."""
     parser = argparse.ArgumentParser(prog="python -m bulkhead", description="bulkhead operator CLI")
     sub = parser.add_subparsers(dest="verb", required=True)
-    names = [VERB_MODULES[verb]] if verb in VERB_MODULES else list(dict.fromkeys(VERB_MODULES.values()))
-    for name in names:
-        importlib.import_module(f"bulkhead.{name}").add_parser(sub)
+    for name in [verb] if verb in VERBS else VERBS:
+        importlib.import_module(f"bulkhead.commands.{name}").add_parser(sub)
     return parser
 
 

@@ -1,9 +1,8 @@
 """What the day-2 verbs (psql, reset, dump, restore, split) share: one database's DSN,
 the PostgreSQL client programs, and connections that keep passwords off command lines.
 
-A database's DSN comes from the `dsn` verb itself (`consume.run_dsn`, through its own
-argument parser), not from a second copy of its logic: whatever `dsn` learns (the IAM
-token of the service role on aws, `--admin` break-glass) the other verbs get too.
+A database's DSN comes from bulkhead/connection.py, the same function `dsn` prints: whatever
+it learns (the IAM token of the service role on aws, `--admin` break-glass) every verb gets.
 
 Passwords never go on a command line (`ps` shows those to every user of the machine):
 a client program gets the DSN without its password and the password in `PGPASSWORD`.
@@ -11,11 +10,10 @@ a client program gets the DSN without its password and the password in `PGPASSWO
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import io
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Iterator, Optional
 
 from . import PROJECT_DIR
 from .errors import UserError
+from .connection import database_url
 from .outputs_source import database, load_outputs
 
 CLIENT_HINT = ("install the PostgreSQL client programs (Debian/Ubuntu: apt-get install postgresql-client; "
@@ -115,33 +114,6 @@ def outputs_file(path: Optional[str]) -> Iterator[Optional[str]]:
         os.unlink(tmp)
 
 
-def _dsn_parser() -> argparse.ArgumentParser:
-    from . import consume
-
-    parser = argparse.ArgumentParser(prog="python -m bulkhead", add_help=False)
-    consume.add_parser(parser.add_subparsers(dest="verb", required=True))
-    return parser
-
-
-def database_url(name: str, outputs: Optional[str], stack: Optional[str], admin: bool = False) -> str:
-    """The URL `python -m bulkhead dsn --database NAME [--admin]` prints, computed in-process by `dsn` itself."""
-    argv = ["dsn", "--database", name]
-    if outputs:
-        argv += ["--outputs", outputs]
-    if stack:
-        argv += ["--stack", stack]
-    if admin:
-        argv.append("--admin")
-    args = _dsn_parser().parse_args(argv)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        args.func(args)
-    lines = [line for line in printed.getvalue().splitlines() if line.strip()]
-    if not lines:
-        raise UserError(f"`dsn --database {name}` printed no connection string")
-    return lines[-1].strip()
-
-
 @dataclass(frozen=True)
 class Target:
     """One catalogue database as the day-2 verbs see it: its outputs entry and its DSN."""
@@ -168,7 +140,7 @@ def load_target(name: str, outputs: Optional[str], stack: Optional[str], admin: 
     """The database's outputs entry and DSN (from `dsn`, which also refuses `--admin` on dev databases)."""
     outputs_data = loaded if loaded is not None else load_outputs(outputs, stack, cwd=PROJECT_DIR)
     entry = database(outputs_data, name)
-    url = database_url(name, outputs, stack, admin=admin)
+    url = database_url(outputs_data, name, stack, admin=admin)
     dsn = split_dsn(url, f"the DSN of database {name}")
     return Target(name, entry, dsn)
 
@@ -222,3 +194,50 @@ def summarise(objects: list[tuple[str, str, str]], limit: int = 8) -> str:
     shown = ", ".join(f"{kind} {name} (owner {owner})" for kind, name, owner in objects[:limit])
     more = f" and {len(objects) - limit} more" if len(objects) > limit else ""
     return shown + more
+
+
+# --- shared by the day-2 verbs -----------------------------------------------------
+
+VERSION_HINT = ("the client is older than the server: install the client of the server's major version "
+                "(Debian/Ubuntu: apt-get install postgresql-client-<major>) or set BULKHEAD_PG_BINDIR")
+
+
+def confirm(what: str, name: str) -> None:
+    if not sys.stdin.isatty():
+        raise UserError(f"{what}, which cannot be undone, and there is no terminal to confirm on: pass --yes")
+    print(f"{what}. Type the database name ({name}) to continue: ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = input().strip()
+    except EOFError:
+        answer = ""
+    if answer != name:
+        raise UserError("not confirmed; nothing was changed")
+
+
+
+def client_error(program: str, stderr: str) -> str:
+    text = " ".join(stderr.strip().split())[-600:] or "no message"
+    if "server version mismatch" in text:
+        text += f"; {VERSION_HINT}"
+    return f"{program} failed: {text}"
+
+
+def run_client(argv: list[str], target: Target, counting: tuple[str, ...]) -> tuple[int, int, str]:
+    """Run a client program with --verbose: counted progress lines on stderr (one line per object
+    would drown the terminal), everything else passed through. (exit code, count, other stderr)."""
+    proc = subprocess.Popen(argv, env=target.dsn.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    count, other = 0, []
+    tty = sys.stderr.isatty()
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if any(marker in line for marker in counting):
+            count += 1
+            if tty:
+                print(f"\r{os.path.basename(argv[0])}: {count} objects", end="", file=sys.stderr, flush=True)
+        elif ": warning: " in line or ": error: " in line or "ERROR" in line or "FATAL" in line or other:
+            other.append(line)
+    code = proc.wait()
+    if tty and count:
+        print(file=sys.stderr)
+    return code, count, "".join(other)
+

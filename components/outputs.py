@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .catalog import Catalogue
+from components.catalogue.model import Catalogue
 
 LEGACY_ENV_VAR = "DATABASE_URL"
 

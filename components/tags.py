@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .catalog import Database
+from components.catalogue.model import Database
 
 TAG_DATABASE = "bulkhead:database"
 TAG_OWNER = "bulkhead:owner"

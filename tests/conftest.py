@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
-from typing import Any, Callable, Optional
 
 import pytest
 
@@ -13,28 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bulkhead.mock_runtime import ProgramRun, run_program, to_stack_export  # noqa: E402
-from bulkhead.stack_config import load_stack_config  # noqa: E402
-
-
-def stack_config(stack: str) -> dict[str, Any]:
-    """Full-key config of a repo stack (Pulumi.yaml defaults + Pulumi.<stack>.yaml)."""
-    return load_stack_config(ROOT, stack)
-
-
-def run_stack(stack: str, config: Optional[dict[str, Any]] = None,
-              edit: Optional[Callable[[dict], None]] = None, stack_name: Optional[str] = None) -> ProgramRun:
-    """Run __main__.py fresh for `stack` (or `config`), after `edit(config)` if given.
-
-    Raises the program's error, so a test sees a failed run as a failure.
-    """
-    config = copy.deepcopy(config if config is not None else stack_config(stack))
-    if edit:
-        edit(config)
-    run = run_program(ROOT, stack_name or stack, config)
-    if run.error is not None:
-        raise run.error
-    return run
+from bulkhead.offline.mock_runtime import ProgramRun, to_stack_export  # noqa: E402
+from tests.support.program import run_stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")

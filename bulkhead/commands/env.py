@@ -1,0 +1,147 @@
+"""`env`: what a service needs to connect to its databases, as dotenv lines.
+
+It prints secrets on purpose (that is what they are for), to stdout only;
+nothing it writes to stderr, and no error message, carries a password.
+
+`env` prints one service's dotenv lines. It needs `--service` unless the stack
+has a single service: a `.env` is one service's environment, and merging several
+would put `DATABASE_URL` (and other services' credentials) into one file.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from bulkhead import PROJECT_DIR
+from bulkhead.drivers import DEFAULT_DRIVER, DRIVERS, driver_note, driver_url
+from bulkhead.errors import UserError
+from bulkhead.outputs_source import add_arguments, is_secret_placeholder, load_outputs, platform_of
+
+# Only for the fallback below; the stack's `services` output (components/outputs.py) is the source of truth.
+LEGACY_ENV_VAR = "DATABASE_URL"
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("env", help="print a service's dotenv lines (<NAME>_DATABASE_URL, DATABASE_URL)",
+                       description="Print dotenv lines for one service: one <NAME>_DATABASE_URL per database it "
+                                   "owns, plus DATABASE_URL when it owns exactly one. Prints passwords (dev).")
+    add_arguments(p)
+    p.add_argument("--service", help="the service (database owner); required when the stack has several services")
+    p.add_argument("--internal", action="store_true",
+                   help="docker: URLs for a container on the database's network (host = container alias)")
+    p.add_argument("--driver", choices=DRIVERS, default=DEFAULT_DRIVER,
+                   help=f"the URL form of this client driver, TLS on (default {DEFAULT_DRIVER}; see bulkhead/drivers.py)")
+    p.set_defaults(func=run)
+
+
+def dotenv_quote(value: str) -> str:
+    """A dotenv value that docker compose, python-dotenv and `set -a; . .env` all read back unchanged."""
+    if "\n" in value or "\r" in value or "\x00" in value:
+        raise UserError("a value spans lines; it cannot be written as a dotenv line")
+    if "'" not in value:
+        return f"'{value}'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
+    return f'"{escaped}"'
+
+
+def services_of(outputs: dict) -> dict | None:
+    """The stack's `services` output (owner -> {databases, env}), or None for outputs that predate it."""
+    services = outputs.get("services")
+    if services is None:
+        return None
+    if not isinstance(services, dict) or not all(isinstance(v, dict) for v in services.values()):
+        raise UserError("the `services` output is not a map of service -> {databases, env}; regenerate the "
+                        "outputs file from a current stack")
+    return services
+
+
+def service_names(outputs: dict) -> list[str]:
+    services = services_of(outputs)
+    if services is not None:
+        return sorted(str(s) for s in services)
+    return sorted({str(d.get("owner")) for d in outputs["databases"].values()})
+
+
+def _no_such_service(service: str, outputs: dict) -> UserError:
+    return UserError(f"service {service!r} owns no database in this stack; services: {', '.join(service_names(outputs))}")
+
+
+def env_for_service(outputs: dict, service: str, internal: bool = False) -> list[tuple[str, str]]:
+    """(name, url) pairs: the stack's `services.<service>.env`, or (for --internal, or for
+    outputs without `services`) built from the service's `databases` entries."""
+    services = services_of(outputs)
+    if services is not None and not internal:
+        return _env_from_services(services, service, outputs)
+    return _env_from_databases(outputs, service, internal)
+
+
+def _env_from_services(services: dict, service: str, outputs: dict) -> list[tuple[str, str]]:
+    if service not in services:
+        raise _no_such_service(service, outputs)
+    env = services[service].get("env")
+    if not isinstance(env, dict) or not env:
+        raise UserError(f"services.{service}.env in the outputs is not a map of variable -> URL; is the stack current?")
+    pairs: list[tuple[str, str]] = []
+    for env_var, url in env.items():
+        if not isinstance(env_var, str) or not ENV_NAME_RE.match(env_var):
+            raise UserError(f"services.{service}.env has a key that is not a variable name")
+        if is_secret_placeholder(url):
+            raise UserError("the outputs show secrets as [secret]; write them with `--show-secrets`")
+        if not isinstance(url, str) or not url:
+            raise UserError(f"services.{service}.env.{env_var} in the outputs is not a URL; is the stack current?")
+        pairs.append((env_var, url))
+    return pairs
+
+
+def _env_from_databases(outputs: dict, service: str, internal: bool) -> list[tuple[str, str]]:
+    dbs = {n: d for n, d in sorted(outputs["databases"].items()) if d.get("owner") == service}
+    if not dbs:
+        raise _no_such_service(service, outputs)
+    key = "url"
+    if internal:
+        if any(d.get("platform") != "docker" for d in dbs.values()):
+            raise UserError("--internal is for docker stacks (containers on the database's network)")
+        key = "internal_url"
+    pairs: list[tuple[str, str]] = []
+    for name, db in dbs.items():
+        env_var, url = db.get("env_var"), db.get(key)
+        if not isinstance(env_var, str) or not ENV_NAME_RE.match(env_var):
+            raise UserError(f"databases.{name}.env_var in the outputs is not a variable name")
+        if is_secret_placeholder(url):
+            raise UserError("the outputs show secrets as [secret]; write them with `--show-secrets`")
+        if not isinstance(url, str) or not url:
+            raise UserError(f"databases.{name} has no `{key}` in the outputs; is the stack current?")
+        pairs.append((env_var, url))
+    # The same rule as components/outputs.py services_output.
+    if len(dbs) == 1 and LEGACY_ENV_VAR not in dict(pairs):
+        pairs.append((LEGACY_ENV_VAR, pairs[0][1]))
+    return pairs
+
+
+def run(args) -> int:
+    outputs = load_outputs(args.outputs, args.stack, cwd=PROJECT_DIR)
+    service = args.service
+    if not service:
+        names = service_names(outputs)
+        if len(names) != 1:
+            raise UserError(f"--service is required: this stack has {len(names)} services ({', '.join(names)}); "
+                            f"a .env file holds one service's environment")
+        service = names[0]
+    pairs = env_for_service(outputs, service, internal=args.internal)
+    notes = driver_note(args.driver, [v for _, v in pairs])
+    pairs = [(k, driver_url(v, args.driver)) for k, v in pairs]
+    lines = [f"# bulkhead: {service}, stack {args.stack or '(from outputs)'}; contains credentials, do not commit"]
+    if platform_of(outputs) == "aws":
+        lines += [
+            "# aws: each URL logs in as the service's own role with an IAM token as the password (no password",
+            "# here): sign one per connection with boto3 rds.generate_db_auth_token(host, port, user, region)",
+            "# (the task role needs the database's access_policy_arn), or for a shell:",
+            "# `python -m bulkhead dsn --database NAME`. sslrootcert must point at the RDS CA bundle.",
+        ]
+    lines += notes + [f"{k}={dotenv_quote(v)}" for k, v in pairs]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+

@@ -1,0 +1,128 @@
+"""`bulkhead plan`: run the program offline under Pulumi's mock runtime and write the plan."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from bulkhead import PROJECT_DIR
+from bulkhead.access import access_matrix, render_matrix
+from bulkhead.errors import UserError
+from bulkhead.planfile import Plan, props
+
+if TYPE_CHECKING:
+    from bulkhead.offline.mock_runtime import ProgramRun
+
+# pulumi (mock_runtime) and pydantic (stack_config) are imported by build_plan, not here:
+# the CLI imports this module to build its parser on every start-up.
+
+VOLUME_TYPE = "docker:index/volume:Volume"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plan", help="plan a stack offline (no Pulumi CLI, Docker or AWS needed)")
+    p.add_argument("--stack", required=True, help="stack name; reads Pulumi.<stack>.yaml")
+    p.add_argument("--out", help="where to write the plan JSON (default .bulkhead/plan-<stack>.json)")
+    p.add_argument("--mermaid", action="store_true", help="print a Mermaid diagram of who reaches what instead of the summary")
+    p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def build_plan(project_dir: str, stack: str) -> "tuple[dict, ProgramRun]":
+    """Validate the stack's config, run the program under mocks; (stack export, run)."""
+    from pulumi.errors import RunError
+
+    from bulkhead.offline.mock_runtime import run_program, to_stack_export
+    from bulkhead.offline.stack_config import load_catalogue_for, load_stack_config, project_name
+
+    config = load_stack_config(project_dir, stack)
+    catalogue = load_catalogue_for(project_dir, stack, config)  # bad config: exit 2 before any resource
+    for warning in catalogue.warnings:  # advisory policies, memory tuning, unchecked settings
+        print(f"warning: {warning}", file=sys.stderr)
+    run = run_program(project_dir, stack, config, project=project_name(project_dir))
+    if isinstance(run.error, RunError):
+        raise UserError(str(run.error))
+    if run.error is not None:
+        raise run.error
+    return to_stack_export(run), run
+
+
+def default_plan_path(project_dir: str, stack: str) -> str:
+    return os.path.join(project_dir, ".bulkhead", f"plan-{stack}.json")
+
+
+def write_plan(export: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(export, fh, indent=1, sort_keys=False)
+        fh.write("\n")
+
+
+def run(args) -> int:
+    started = time.perf_counter()
+    export, _ = build_plan(args.project_dir, args.stack)
+    out = args.out or default_plan_path(args.project_dir, args.stack)
+    write_plan(export, out)
+    plan = Plan.from_export(export)
+    if args.mermaid:
+        from bulkhead.mermaid import render_mermaid
+
+        print(render_mermaid(plan))
+        return 0
+    print(summary(plan, args.stack))
+    custom = sum(1 for r in plan.resources if r.get("custom"))
+    print(f"\nplan written to {os.path.relpath(out)} ({custom} resources, "
+          f"{time.perf_counter() - started:.2f}s)", file=sys.stderr)
+    return 0
+
+
+def _component_of(plan: Plan, resource: dict) -> dict | None:
+    """The top-level component a resource belongs to."""
+    node = resource
+    while node.get("parent") in plan.by_urn and plan.by_urn[node["parent"]]["type"] != "pulumi:pulumi:Stack":
+        node = plan.by_urn[node["parent"]]
+    return node if node is not resource else None
+
+
+def summary(plan: Plan, stack: str) -> str:
+    outputs = plan.stack_outputs()
+    dbs = outputs.get("databases") or {}
+    counts: Counter = Counter()
+    for r in plan.resources:
+        if r.get("custom"):
+            comp = _component_of(plan, r)
+            counts[comp["urn"].rsplit("::", 1)[1] if comp else "(stack)"] += 1
+    lines = [f"stack {stack}: {len(dbs)} databases, {sum(counts.values())} resources"]
+    platform = next((d.get("platform") for d in dbs.values()), "?")
+    if platform == "docker":
+        header = ("database", "owner", "address", "network", "volume", "server", "resources")
+        # "<component>-data" -> the volume's name; the first such volume wins, as before.
+        volumes: dict[str, object] = {}
+        for r in plan.of_type(VOLUME_TYPE):
+            volumes.setdefault(r["urn"].rsplit("::", 1)[-1], props(r).get("name"))
+        rows = []
+        for name, d in dbs.items():
+            comp = f"server-{d['server']}" if d.get("server") else name
+            volume = volumes.get(f"{comp}-data", "?")
+            rows.append((name, d["owner"], f"{d['host']}:{d['port']}", str(d.get("network")), str(volume),
+                         d.get("server") or "(own)", str(counts[comp])))
+    else:
+        header = ("database", "owner", "endpoint", "replicas", "tier", "client group", "resources")
+        rows = [(name, d["owner"], f"{d['host']}:{d['port']}", str(len(d.get("reader_hosts") or [])), d["tier"],
+                 str(d.get("security_group_id")), str(counts[name])) for name, d in dbs.items()]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)] if rows else [len(h) for h in header]
+    lines.append("")
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    shared = sum(n for k, n in counts.items() if k not in dbs and not k.startswith("server-"))
+    if shared:
+        lines.append(f"(stack-wide resources: {shared})")
+    lines.append("")
+    lines.append("who reaches what (yes = network path and credentials; PART = only one of them):")
+    lines.append(render_matrix(access_matrix(plan)))
+    return "\n".join(lines)

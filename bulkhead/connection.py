@@ -1,0 +1,166 @@
+"""The one place a connection string is computed from the stack's outputs: `dsn` prints it,
+the day-2 verbs (psql, reset, dump, restore, split) connect with it.
+
+On docker it is the outputs' own `url`. On aws it logs in as the service's own role with a
+fresh IAM token (boto3 generate_db_auth_token, valid 15 minutes), or with `admin` as the
+break-glass master from the database's secret, and verifies the server against the RDS CA bundle.
+Nothing here puts a password in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from typing import Optional
+from urllib.parse import quote, urlencode
+
+from bulkhead.aws_errors import aws_user_error, client, error_code, is_not_found, session
+from bulkhead.errors import UserError
+from bulkhead.outputs_source import database, how_to_get
+
+DEFAULT_CA_BUNDLE = "~/.postgresql/rds-global-bundle.pem"
+CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+
+def _region_of_arn(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and parts[0] == "arn" and parts[3] else None
+
+
+def fetch_master_secret(secret_arn: str, region: str | None) -> dict:
+    """{"username", "password"} of the RDS-managed secret."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = region or _region_of_arn(secret_arn)
+    try:
+        sm = client(session(region), "secretsmanager", region)
+        value = sm.get_secret_value(SecretId=secret_arn)
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise UserError(f"the database's secret {secret_arn} does not exist (deleted?); "
+                            f"run `python -m bulkhead audit` to see what else drifted") from None
+        if error_code(exc) in ("InvalidRequestException",):
+            raise UserError(f"the database's secret {secret_arn} is scheduled for deletion; restore it "
+                            f"(`aws secretsmanager restore-secret`) or rotate the master password") from None
+        if error_code(exc) in ("DecryptionFailure", "KMSAccessDeniedException", "KMSDisabledException"):
+            raise UserError(f"cannot decrypt {secret_arn}: this identity needs kms:Decrypt on the database's key "
+                            f"(attach its access policy)") from None
+        raise aws_user_error(exc, "reading the database's secret") from None
+    except BotoCoreError as exc:
+        raise aws_user_error(exc, "reading the database's secret") from None
+    text = value.get("SecretString")
+    try:
+        data = json.loads(text) if isinstance(text, str) else None
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("password"), str):
+        # Never quote the secret's content here.
+        raise UserError(f"secret {secret_arn} is not a master secret (JSON with username and password)")
+    return data
+
+
+_RDS_HOST = re.compile(r"\.([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9])\.rds\.amazonaws\.com(?:\.cn)?$")
+
+
+def database_region(host: str, secret_arn, given: str | None) -> str | None:
+    if given:
+        return given
+    m = _RDS_HOST.search(host)
+    if m:
+        return m.group(1)
+    return _region_of_arn(secret_arn) if isinstance(secret_arn, str) else None
+
+
+def iam_token(host: str, port, user: str, region: str | None) -> str:
+    """A fresh IAM authentication token for `user` (the password of an IAM login; 15 minutes)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not region:
+        raise UserError("cannot tell the database's region from its host name; pass --region")
+    try:
+        rds = client(session(region), "rds", region)
+        return rds.generate_db_auth_token(DBHostname=host, Port=int(port), DBUsername=user, Region=region)
+    except (BotoCoreError, ClientError) as exc:
+        raise aws_user_error(exc, "signing an IAM database token") from None
+
+
+def libpq_uri(user: str, password: str | None, host: str, port, db_name: str, params: dict) -> str:
+    auth = quote(user, safe="")
+    if password is not None:
+        auth += ":" + quote(password, safe="")
+    query = urlencode(params, safe="/~.-_")
+    return f"postgresql://{auth}@{host}:{port}/{quote(db_name, safe='')}" + (f"?{query}" if query else "")
+
+
+def _field(name: str, db: dict, key: str, kind: str, stack: str | None):
+    """databases.<name>.<key>, checked; the message names the key path, never the value."""
+    value = db.get(key)
+    if kind == "port":
+        ok = (isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536) or \
+             (isinstance(value, str) and value.isdigit() and 0 < int(value) < 65536)
+        expected = "a port number"
+    elif kind == "hosts":
+        ok = isinstance(value, list) and all(isinstance(h, str) and h for h in value)
+        expected = "a list of host names"
+    else:
+        ok = isinstance(value, str) and bool(value)
+        expected = "a non-empty string"
+    if not ok:
+        state = "is missing" if value is None else f"is not {expected}"
+        raise UserError(f"databases.{name}.{key} {state} in the outputs; the file is incomplete or from an older "
+                        f"bulkhead. Regenerate it: {how_to_get(stack)}")
+    return value
+
+
+def _pick_host(name: str, db: dict, reader, stack: str | None = None) -> str:
+    if reader is None:
+        return _field(name, db, "host", "str", stack)
+    readers = _field(name, db, "reader_hosts", "hosts", stack) if db.get("reader_hosts") is not None else []
+    if not readers:
+        raise UserError(f"database {name} has no read replicas; drop --reader, or set `replicas` in the catalogue")
+    if not 1 <= reader <= len(readers):
+        raise UserError(f"--reader {reader}: database {name} has {len(readers)} replica(s) (1-{len(readers)})")
+    return readers[reader - 1]
+
+
+
+
+def database_url(outputs: dict, name: str, stack: Optional[str] = None, admin: bool = False,
+                 reader: Optional[int] = None, region: Optional[str] = None,
+                 ca_bundle: Optional[str] = None) -> str:
+    """The libpq URI of database `name` from the loaded outputs (warnings go to stderr)."""
+    db = database(outputs, name)
+    if db.get("platform") == "docker":
+        if admin:
+            raise UserError(f"--admin: a dev database has no break-glass login in the outputs (its owner role "
+                            f"{db.get('username')} owns everything in it); drop --admin")
+        if reader is not None:
+            _pick_host(name, db, reader, stack)  # refuses: a dev server has no replicas
+        return _field(name, db, "url", "str", stack)
+    host = _pick_host(name, db, reader, stack)
+    port = _field(name, db, "port", "port", stack)
+    db_name = _field(name, db, "db_name", "str", stack)
+    secret_arn = db.get("secret_arn")
+    if admin or db.get("auth") != "iam":  # outputs of older stacks: the master was the only login
+        if not isinstance(secret_arn, str) or not secret_arn.startswith("arn:"):
+            raise UserError(f"databases.{name}.secret_arn is missing from the outputs; is the stack current? "
+                            f"Regenerate the file: {how_to_get(stack)}")
+        secret = fetch_master_secret(secret_arn, region)
+        user = secret.get("username") if isinstance(secret.get("username"), str) and secret.get("username") else None
+        user = user or _field(name, db, "username", "str", stack)
+        password = secret["password"]
+        if admin:
+            print(f"warning: this is the master user {user} of {name}, for break-glass use only: it can drop the "
+                  f"database and every role in it. Services log in as their own role "
+                  f"(`dsn --database {name}` without --admin).", file=sys.stderr)
+    else:
+        user = _field(name, db, "username", "str", stack)
+        password = iam_token(host, port, user, database_region(host, secret_arn, region))
+    bundle = ca_bundle or os.environ.get("BULKHEAD_RDS_CA_BUNDLE", DEFAULT_CA_BUNDLE)
+    bundle = os.path.abspath(os.path.expanduser(bundle))
+    if not os.path.exists(bundle):
+        print(f"warning: {bundle} does not exist; psql will refuse verify-full without it. Download it:\n"
+              f"  mkdir -p {os.path.dirname(bundle)} && curl -fsSo {bundle} {CA_BUNDLE_URL}", file=sys.stderr)
+    return libpq_uri(user, password, host, port, db_name, {"sslmode": "verify-full", "sslrootcert": bundle})

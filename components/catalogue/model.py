@@ -1,0 +1,842 @@
+"""The typed catalogue of service databases (DESIGN section 3).
+
+`load_catalogue` turns the raw `bulkhead:` config into a validated `Catalogue`,
+or raises `CatalogueError` listing *every* problem at once, each with its key
+path and the fix, so a user fixes their stack file in one pass. Nothing here
+touches Pulumi: the program calls it before registering any resource.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from components.catalogue import offerings as aws_offerings
+from components.catalogue import pack_agreement
+from components.catalogue import parameters as pg_parameters
+from components.catalogue import settings as pg_settings
+from components.dev import container as postgres_init
+from components.dev.forms import cpus_round_trips, cpus_string
+from components.prod.naming import aws_name
+
+PLATFORMS = ("docker", "aws")
+NAME_RE = postgres_init.NAME_RE.pattern
+OWNER_RE = r"^[a-z][a-z0-9-]{0,62}$"
+ENV_VAR_RE = postgres_init.ENV_VAR_RE.pattern
+ENGINE_RE = r"^(1[3-7])(\.[0-9]{1,2})?$"
+INSTANCE_CLASS_RE = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
+REGION_RE = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
+SCHEDULE_RE = r"^(cron|rate)\(.+\)$"
+PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
+
+# Names PostgreSQL, RDS or bulkhead keep for themselves; a database (and its login
+# role) may not take them. One source with the init SQL, so the catalogue refuses
+# exactly what the container would refuse.
+RESERVED_NAMES = postgres_init.RESERVED_ROLES | postgres_init.RESERVED_DATABASES | {"rdsadmin", "user", "all"}
+RESERVED_PREFIXES = ("pg_", "rds_")
+DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
+AWS_ONLY_DATABASE_KEYS = (
+    "instance_class",
+    "storage_gb",
+    "max_storage_gb",
+    "multi_az",
+    "replicas",
+    "replica_instance_class",
+    "deletion_protection",
+    "master_password_version",
+)
+# Settings bulkhead owns: letting the catalogue override them would undo SSL,
+# loopback binding or the pg_hba that keeps roles apart.
+MANAGED_PARAMETERS = pg_parameters.MANAGED
+DEFAULT_TIERS: dict[str, dict[str, Any]] = {
+    "critical": {
+        "schedule": "cron(0 * * * ? *)",
+        "retention_days": 30,
+        "pitr_days": 14,
+        "copy_to_dr": True,
+        "restore_test_schedule": "cron(0 6 ? * SUN *)",  # weekly
+        "log_retention_days": 30,
+    },
+    "standard": {
+        "schedule": "cron(0 */6 * * ? *)",
+        "retention_days": 7,
+        "pitr_days": 7,
+        "copy_to_dr": False,
+        "restore_test_schedule": "cron(0 6 1 * ? *)",  # monthly
+        "log_retention_days": 30,
+    },
+}
+
+ParameterValue = Union[bool, int, float, str]
+
+# Per-tenant limits (components/postgres/role_sql.py applies them to the database's login role).
+# connection_limit: the role's CONNECTION LIMIT. Dev servers are small (PostgreSQL's default
+# max_connections is 100, and a shared server hosts several tenants); an RDS instance has one.
+DEFAULT_CONNECTION_LIMIT = {"docker": 20, "aws": 100}
+# Role-level settings, set by the admin. A service may still lower or raise the two timeouts
+# in its own session (they are defaults that stop runaway work); temp_file_limit is
+# superuser-only, so a tenant cannot raise it.
+DEFAULT_ROLE_SETTINGS = {
+    "statement_timeout": "5min",
+    "idle_in_transaction_session_timeout": "10min",
+    "temp_file_limit": "2GB",
+}
+ROLE_SETTING_KEYS = tuple(DEFAULT_ROLE_SETTINGS)
+_DURATION_RE = r"^[0-9]{1,9}(us|ms|s|min|h|d)?$"
+_SIZE_RE = r"^(-1|[0-9]{1,12}(kB|MB|GB|TB)?)$"
+# PostgreSQL's defaults for the slots only superusers (and pg_use_reserved_connections) may use.
+DEFAULT_MAX_CONNECTIONS = 100
+DEFAULT_SUPERUSER_RESERVED = 3
+
+
+def _duration(value: Any, key: str) -> Any:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not re.fullmatch(_DURATION_RE, text):
+        raise ValueError(
+            f"{value!r} is not a duration; use milliseconds or a number with a unit (us, ms, s, min, h, d),"
+            f' e.g. {DEFAULT_ROLE_SETTINGS[key]!r}, or 0 for no limit'
+        )
+    return text
+
+
+def _size(value: Any) -> Any:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not re.fullmatch(_SIZE_RE, text):
+        raise ValueError(
+            f"{value!r} is not a size; use kilobytes or a number with a unit (kB, MB, GB, TB), e.g. '2GB', or -1 for no limit"
+        )
+    return text
+
+
+class _Strict(BaseModel):
+    # Unknown keys are refused, never ignored: a typo must not silently drop a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _normalise_parameters(value: Mapping[str, ParameterValue]) -> dict[str, str]:
+    # Names, managed settings and values are checked per key by pg_parameters (load_catalogue),
+    # so that every problem is reported under its own key path.
+    out: dict[str, str] = {}
+    for key, raw in value.items():
+        if isinstance(raw, bool):
+            out[key] = "on" if raw else "off"
+        else:
+            text = str(raw)
+            if not text or any(c in text for c in "\n\r\x00"):
+                raise ValueError(f"parameter {key!r} needs a non-empty single-line value")
+            out[key] = text
+    return dict(sorted(out.items()))
+
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)
+# Principals in key and resource policies: an IAM role/user ARN or an account root.
+PRINCIPAL_ARN_RE = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/-]+|user/[A-Za-z0-9+=,.@_/-]+)$"
+
+
+class Tier(_Strict):
+    schedule: Annotated[str, Field(pattern=SCHEDULE_RE)]
+    retention_days: Annotated[int, Field(ge=1, le=36500)]
+    pitr_days: Annotated[int, Field(ge=1, le=35)]
+    copy_to_dr: bool = False
+    # AWS Backup restore testing: the latest recovery point is restored on this schedule (monthly by default).
+    restore_test_schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = "cron(0 6 1 * ? *)"
+    # RDS log groups (query text) are kept this long.
+    log_retention_days: int = 30
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _check_log_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention period; use one of "
+                             f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+
+class VaultLock(_Strict):
+    """AWS Backup Vault Lock. With changeable_for_days it is compliance mode: after that many
+    days nobody, not even the account root, can remove the lock or shorten retention."""
+
+    min_retention_days: Annotated[int, Field(ge=1, le=36500)]
+    max_retention_days: Optional[Annotated[int, Field(ge=1, le=36500)]] = None
+    # Compliance mode's grace time; at least 3 days (VaultLockConfiguration API reference).
+    changeable_for_days: Optional[Annotated[int, Field(ge=3, le=36500)]] = None
+
+
+class Server(_Strict):
+    port: Annotated[int, Field(ge=1024, le=65535)]
+    memory_mb: Annotated[int, Field(ge=128, le=65536)] = 512
+    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = "16"
+    parameters: dict[str, str] = {}
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _check_parameters(cls, value: Any) -> Any:
+        return _params_before(value)
+
+    @field_validator("cpus")
+    @classmethod
+    def _check_cpus(cls, value: float) -> float:
+        return _cpus_read_back_safe(value)
+
+    @property
+    def major(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+
+def _cpus_read_back_safe(value: float) -> float:
+    # The Docker provider reads cpus back through nanoInt64ToDecimalString, which turns some
+    # values into others (0.05 -> "0.1"); `cpus` is ForceNew, so those would replace the
+    # container on every `up`.
+    if value > 0 and not cpus_round_trips(value):
+        raise ValueError(
+            f"{value:g} is read back by the Docker provider as {cpus_string(value)!r} and would replace the container"
+            " on every up; use a value with one significant decimal such as 0.5, or one like 1.25"
+        )
+    return value
+
+
+def _params_before(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("parameters must be a map of setting name to value, e.g. {work_mem: 4MB}")
+    for key, raw in value.items():
+        if not isinstance(key, str):
+            raise ValueError(f"parameter name {key!r} must be a string")
+        if not isinstance(raw, (bool, int, float, str)):
+            raise ValueError(f"parameter {key!r} must be a string, number or boolean")
+    return _normalise_parameters(value)
+
+
+class Database(_Strict):
+    owner: Annotated[str, Field(pattern=OWNER_RE)]
+    db_name: Optional[Annotated[str, Field(pattern=NAME_RE)]] = None
+    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = "16"
+    tier: str = "standard"
+    env_var: Optional[Annotated[str, Field(pattern=ENV_VAR_RE)]] = None
+    parameters: dict[str, str] = {}
+    # docker
+    port: Optional[Annotated[int, Field(ge=1024, le=65535)]] = None
+    server: Optional[str] = None
+    memory_mb: Annotated[int, Field(ge=128, le=65536)] = 512
+    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    # aws
+    instance_class: Annotated[str, Field(pattern=INSTANCE_CLASS_RE)] = "db.t4g.medium"
+    storage_gb: Annotated[int, Field(ge=20, le=65536)] = 20
+    max_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
+    multi_az: bool = True
+    replicas: Annotated[int, Field(ge=0, le=5)] = 0
+    replica_instance_class: Optional[Annotated[str, Field(pattern=INSTANCE_CLASS_RE)]] = None
+    deletion_protection: bool = True
+    # Raise it to rotate the master password on the next `up` (a new RandomPassword).
+    master_password_version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
+    connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = None
+    # a number (milliseconds / kilobytes) or a string with a unit; kept as the string
+    statement_timeout: Optional[str] = None
+    idle_in_transaction_session_timeout: Optional[str] = None
+    temp_file_limit: Optional[str] = None
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _check_parameters(cls, value: Any) -> Any:
+        return _params_before(value)
+
+    @field_validator("cpus")
+    @classmethod
+    def _check_cpus(cls, value: float) -> float:
+        return _cpus_read_back_safe(value)
+
+    @field_validator("statement_timeout", "idle_in_transaction_session_timeout", mode="before")
+    @classmethod
+    def _check_duration(cls, value: Any, info) -> Any:
+        return None if value is None else _duration(value, info.field_name)
+
+    @field_validator("temp_file_limit", mode="before")
+    @classmethod
+    def _check_size(cls, value: Any) -> Any:
+        return None if value is None else _size(value)
+
+    @property
+    def major(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+    def role_settings(self) -> dict[str, str]:
+        """Role-level settings of this database's login role (resolved: never None after load_catalogue)."""
+        return {key: str(getattr(self, key)) for key in ROLE_SETTING_KEYS}
+
+
+class Network(_Strict):
+    # EC2 ids carry 8 or 17 hex digits (`AWS::EC2::VPC.Id` / `AWS::EC2::Subnet.Id` formats in cfn-lint's schemas).
+    vpc_id: Annotated[str, Field(pattern=r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")]
+    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]], Field(min_length=2)]
+    # The bootstrap functions read their master secret from these subnets, which must
+    # reach Secrets Manager. true: the VPC already has a Secrets Manager interface
+    # endpoint (private DNS on) that admits them, so bulkhead creates none.
+    secretsmanager_endpoint_exists: bool = False
+
+
+class Catalogue(BaseModel):
+    """A validated stack: every database resolved with its platform's defaults."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stack: str
+    platform: Literal["docker", "aws"]
+    databases: dict[str, Database]
+    servers: dict[str, Server]
+    backup_tiers: dict[str, Tier]
+    network: Optional[Network] = None
+    region: Optional[str] = None
+    dr_region: Optional[str] = None
+    protect: bool
+    keep_volumes: bool
+    # Advisory findings `plan` prints (advisory policies, memory tuning, unchecked settings).
+    warnings: tuple["Problem", ...] = ()
+    # aws: who administers the KMS keys, who may break glass (master secret, recovery points), vault lock.
+    key_admins: tuple[str, ...] = ()
+    break_glass_principals: tuple[str, ...] = ()
+    backup_vault_lock: Optional[VaultLock] = None
+
+    def owners(self) -> dict[str, list[str]]:
+        """owner -> sorted names of the databases it owns."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for name, db in sorted(self.databases.items()):
+            out[db.owner].append(name)
+        return dict(sorted(out.items()))
+
+    def databases_on(self, server: str) -> dict[str, Database]:
+        return {n: d for n, d in sorted(self.databases.items()) if d.server == server}
+
+
+class Problem(BaseModel):
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+Catalogue.model_rebuild()  # its `warnings` are Problems, defined just above
+
+
+class CatalogueError(Exception):
+    """Every problem found in one pass; nothing was created."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+_STACK_KEYS = (
+    "platform",
+    "databases",
+    "servers",
+    "backup_tiers",
+    "network",
+    "dr_region",
+    "protect",
+    "keep_volumes",
+    "key_admins",
+    "break_glass_principals",
+    "backup_vault_lock",
+)
+
+
+def _path(*parts: Any) -> str:
+    head, *rest = parts
+    out = f"bulkhead:{head}"
+    for part in rest:
+        out += f".{part}"
+    return out
+
+
+def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
+    """A pydantic error as a sentence that says how to fix it."""
+    kind = err["type"]
+    field = err["loc"][0] if err["loc"] else None
+    if kind == "extra_forbidden":
+        valid = ", ".join(model.model_fields)
+        return f"unknown key; valid keys are: {valid}"
+    if kind == "missing":
+        return "is required; add it"
+    ctx = err.get("ctx") or {}
+    if field == "engine_version" and isinstance(err.get("input"), (int, float)) and not isinstance(err["input"], bool):
+        return _number_version_message(err["input"])
+    if kind == "string_pattern_mismatch":
+        hints = {
+            "owner": "a service name like app-service (lower case, digits, dashes)",
+            "db_name": "lower case, digits and underscores, starting with a letter",
+            "engine_version": 'a PostgreSQL major 13-17, optionally with a minor, quoted: "16" or "16.4"',
+            "env_var": "an upper-case environment variable name like APP_DATABASE_URL",
+            "instance_class": "an RDS class of the form db.<family>.<size>, e.g. db.t4g.medium",
+            "replica_instance_class": "an RDS class of the form db.<family>.<size>, e.g. db.r6g.large",
+            "schedule": "an AWS Backup expression, e.g. cron(0 * * * ? *)",
+            "restore_test_schedule": "an AWS Backup expression, e.g. cron(0 6 ? * SUN *)",
+            "vpc_id": "a VPC id like vpc-0abc1234",
+            "subnet_ids": "subnet ids like subnet-0abc1234",
+        }
+        return f"{err['input']!r} is not valid; use {hints.get(field, ctx.get('pattern'))}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"{err['input']!r} is out of range: {err['msg'].lower()}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        expected = kind.replace("_type", "").replace("_parsing", "")
+        words = {"int": "a whole number", "bool": "true or false", "float": "a number",
+                 "string": "a string", "dict": "a map", "list": "a list"}
+        return f"{err['input']!r} is not {words.get(expected, expected)}; {err['msg'].lower()}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} entries"
+    return err["msg"]
+
+
+def _number_version_message(value: Any) -> str:
+    # YAML reads an unquoted 16.10 as the float 16.1; stack_config keeps the text it came from.
+    written = getattr(value, "yaml_text", None)
+    if written and written != repr(value):
+        return (f'is {written} (YAML read it as the number {value!r}), not a version string; '
+                f'quote it: engine_version: "{written}"')
+    text = repr(value)
+    if isinstance(value, float) and re.fullmatch(r"1[3-7]\.[1-9]", text):
+        # Through `pulumi config` the text is gone: 16.1 may have been written 16.10.
+        return (f'is the number {text}, not a version string; quote it: engine_version: "{text}" '
+                f'(or "{text}0" if you wrote {text}0: YAML drops the trailing zero)')
+    return f'is the number {text}, not a version string; quote it: engine_version: "{text}"'
+
+
+def _validate(model: type[BaseModel], raw: Any, path: tuple, problems: list[Problem]):
+    if not isinstance(raw, dict):
+        problems.append(Problem(path=_path(*path), message=f"must be a map of keys to values, got {type(raw).__name__}"))
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+            # Dict keys are reported by pydantic as `[key-name]` suffixes; keep the path readable.
+            loc = [p for p in loc if p != "[key]"]
+            problems.append(Problem(path=_path(*path, *loc), message=_translate(err, model)))
+        return None
+
+
+def _map_section(raw: dict, key: str, problems: list[Problem], name_re: str, what: str) -> dict:
+    section = raw.get(key, {})
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        problems.append(Problem(path=_path(key), message=f"must be a map of {what} name to settings"))
+        return {}
+    good = {}
+    for name, value in section.items():
+        if not isinstance(name, str) or not re.fullmatch(name_re, name):
+            problems.append(
+                Problem(
+                    path=_path(key, name),
+                    message=f"{name!r} is not a valid {what} name; use lower case letters, digits and "
+                    f"{'underscores' if '_' in name_re else 'dashes'}, starting with a letter (max 63)",
+                )
+            )
+            continue
+        good[name] = value
+    return good
+
+
+def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = None) -> Catalogue:
+    """Validate the raw `bulkhead:` config of `stack`; raise CatalogueError on any problem.
+
+    `raw` maps keys without the `bulkhead:` prefix (`platform`, `databases`, ...).
+    `region` is the stack's `aws:region`, used to refuse a DR region equal to it.
+    """
+    problems: list[Problem] = []
+    if not isinstance(raw, Mapping):
+        raise CatalogueError([Problem(path="bulkhead", message="config must be a map of bulkhead: keys")])
+    raw = dict(raw)
+    for key in raw:
+        if key not in _STACK_KEYS:
+            problems.append(Problem(path=_path(key), message=f"unknown key; valid keys are: {', '.join(_STACK_KEYS)}"))
+
+    platform = raw.get("platform")
+    if platform not in PLATFORMS:
+        problems.append(
+            Problem(
+                path=_path("platform"),
+                message=f"{platform!r} is not a platform; set it to docker (dev) or aws (prod)"
+                if platform is not None
+                else "is required; set it to docker (dev) or aws (prod)",
+            )
+        )
+        platform = None
+
+    # Stack-level keys that belong to one platform only.
+    other_platform_keys = {
+        "docker": ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock"),
+        "aws": ("servers", "keep_volumes"),
+    }
+    if platform:
+        for key in other_platform_keys[platform]:
+            if raw.get(key) not in (None, {}):
+                problems.append(
+                    Problem(
+                        path=_path(key),
+                        message=f"applies only to platform {'aws' if platform == 'docker' else 'docker'}; "
+                        f"remove it from this {platform} stack",
+                    )
+                )
+
+    tiers: dict[str, Tier] = {}
+    tier_raw = _map_section(raw, "backup_tiers", problems, NAME_RE, "tier")
+    merged_tiers = {k: dict(v) for k, v in DEFAULT_TIERS.items()}
+    for name, value in tier_raw.items():
+        if not isinstance(value, dict):
+            problems.append(Problem(path=_path("backup_tiers", name), message="must be a map with schedule, retention_days, pitr_days, copy_to_dr"))
+            continue
+        merged_tiers[name] = {**merged_tiers.get(name, {}), **value}
+    for name, value in merged_tiers.items():
+        tier = _validate(Tier, value, ("backup_tiers", name), problems)
+        if tier:
+            if tier.retention_days < tier.pitr_days:
+                problems.append(
+                    Problem(
+                        path=_path("backup_tiers", name, "retention_days"),
+                        message=f"{tier.retention_days} is shorter than pitr_days {tier.pitr_days}; "
+                        "keep backups at least as long as point-in-time recovery",
+                    )
+                )
+            tiers[name] = tier
+
+    servers: dict[str, Server] = {}
+    server_raw = _map_section(raw, "servers", problems, NAME_RE, "server")
+    for name, value in server_raw.items():
+        server = _validate(Server, value, ("servers", name), problems)
+        if server:
+            servers[name] = server
+
+    db_raw = raw.get("databases")
+    if db_raw is None or db_raw == {}:
+        problems.append(Problem(path=_path("databases"), message="is required and needs at least one database, e.g. {app: {owner: app-service, ...}}"))
+    databases: dict[str, Database] = {}
+    for name, value in _map_section(raw, "databases", problems, NAME_RE, "database").items():
+        db = _validate(Database, value, ("databases", name), problems)
+        if db is None:
+            continue
+        explicit = frozenset(db.model_fields_set)
+        db = db.model_copy(
+            update={
+                "db_name": db.db_name or name,
+                "env_var": db.env_var or f"{name.upper()}_DATABASE_URL",
+                "replica_instance_class": db.replica_instance_class or db.instance_class,
+                "connection_limit": db.connection_limit or DEFAULT_CONNECTION_LIMIT.get(platform or "docker"),
+                **{k: getattr(db, k) or DEFAULT_ROLE_SETTINGS[k] for k in ROLE_SETTING_KEYS},
+            }
+        )
+        if platform:
+            # Defined-but-invalid tiers/servers already have their own problem: not "unknown" here.
+            _check_database_platform(name, db, explicit, platform, merged_tiers, server_raw, problems)
+        databases[name] = db
+
+    _check_uniqueness(databases, servers, platform, problems)
+    if platform == "aws" and region:
+        _check_rds_offerings(databases, region, problems)
+    if platform == "docker":
+        _check_connection_budget(databases, servers, problems)
+    if platform == "docker":
+        for name in servers:
+            if not any(d.server == name for d in databases.values()):
+                problems.append(Problem(path=_path("servers", name), message="no database uses this server; remove it or set server: " + name + " on a database"))
+
+    network = None
+    if platform == "aws" and raw.get("network") is not None:
+        network = _validate(Network, raw["network"], ("network",), problems)
+
+    dr_region = raw.get("dr_region")
+    if dr_region is not None and platform == "aws":
+        if not isinstance(dr_region, str) or not re.fullmatch(REGION_RE, dr_region):
+            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region!r} is not an AWS region name like eu-west-1"))
+        elif region and dr_region == region:
+            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region} is the stack's own region (aws:region); pick another region so backups survive a regional outage"))
+
+    protect = raw.get("protect", platform == "aws")
+    if not isinstance(protect, bool):
+        problems.append(Problem(path=_path("protect"), message=f"{protect!r} is not true or false"))
+    keep_volumes = raw.get("keep_volumes", True)
+    if not isinstance(keep_volumes, bool):
+        problems.append(Problem(path=_path("keep_volumes"), message=f"{keep_volumes!r} is not true or false"))
+
+    warnings: list[Problem] = []
+    if platform == "aws" and not region:
+        problems.append(Problem(path="aws:region", message="is required on platform aws (without it the stack would "
+                                "silently use the provider's default region); add `aws:region: eu-west-1` (your region) "
+                                "to the stack file's config, or run `pulumi config set aws:region eu-west-1`"))
+    if platform:
+        for path, message in pack_agreement.check_stack(stack, platform, _path):
+            problems.append(Problem(path=path, message=message))
+        databases, servers = _check_settings(databases, servers, platform, problems, warnings)
+        if isinstance(protect, bool) and isinstance(keep_volumes, bool):
+            errors, advisories = pack_agreement.check_catalogue(platform, databases, servers, tiers, protect,
+                                                                keep_volumes, _path)
+            problems.extend(Problem(path=p, message=m) for p, m in errors)
+            warnings.extend(Problem(path=p, message=m) for p, m in advisories)
+    key_admins = _principals(raw, "key_admins", platform, problems)
+    break_glass = _principals(raw, "break_glass_principals", platform, problems)
+    vault_lock = None
+    if platform == "aws" and raw.get("backup_vault_lock") is not None:
+        vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
+        if vault_lock is not None:
+            in_use = {db.tier for db in databases.values()}
+            _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
+
+    if problems:
+        raise CatalogueError(problems)
+    return Catalogue(
+        warnings=tuple(warnings),
+        stack=stack,
+        platform=platform,
+        databases=dict(sorted(databases.items())),
+        servers=dict(sorted(servers.items())),
+        backup_tiers=tiers,
+        network=network,
+        region=region,
+        dr_region=dr_region if platform == "aws" else None,
+        protect=protect,
+        keep_volumes=keep_volumes,
+        key_admins=key_admins,
+        break_glass_principals=break_glass,
+        backup_vault_lock=vault_lock,
+    )
+
+
+def _principals(raw: Mapping[str, Any], key: str, platform, problems: list[Problem]) -> tuple[str, ...]:
+    """A list of IAM principal ARNs (`bulkhead:key_admins`, `bulkhead:break_glass_principals`)."""
+    value = raw.get(key)
+    if platform != "aws" or value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append(Problem(path=_path(key), message="must be a list of IAM role, user or account-root ARNs, "
+                                "e.g. [arn:aws:iam::123456789012:role/db-admins]"))
+        return ()
+    good = []
+    for index, arn in enumerate(value):
+        if not isinstance(arn, str) or not re.fullmatch(PRINCIPAL_ARN_RE, arn):
+            problems.append(Problem(path=_path(key, index), message=f"{arn!r} is not an IAM principal ARN; use "
+                                    "arn:aws:iam::<account>:role/<name>, :user/<name> or :root"))
+        elif arn in good:
+            problems.append(Problem(path=_path(key, index), message=f"{arn} is listed twice; remove one"))
+        else:
+            good.append(arn)
+    return tuple(good)
+
+
+def _check_vault_lock(lock: VaultLock, tiers: Mapping[str, Tier], problems: list[Problem]) -> None:
+    # A locked vault refuses recovery points whose lifecycle falls outside the lock's range.
+    if lock.max_retention_days is not None and lock.max_retention_days < lock.min_retention_days:
+        problems.append(Problem(path=_path("backup_vault_lock", "max_retention_days"),
+                                message=f"{lock.max_retention_days} is below min_retention_days {lock.min_retention_days}; raise it"))
+    for name, tier in sorted(tiers.items()):
+        if tier.retention_days < lock.min_retention_days:
+            problems.append(Problem(path=_path("backup_tiers", name, "retention_days"),
+                                    message=f"{tier.retention_days} is below bulkhead:backup_vault_lock.min_retention_days "
+                                    f"{lock.min_retention_days}; the locked vault would refuse these recovery points"))
+        if lock.max_retention_days is not None and tier.retention_days > lock.max_retention_days:
+            problems.append(Problem(path=_path("backup_tiers", name, "retention_days"),
+                                    message=f"{tier.retention_days} is above bulkhead:backup_vault_lock.max_retention_days "
+                                    f"{lock.max_retention_days}; the locked vault would refuse these recovery points"))
+
+
+def _check_database_platform(name: str, db: Database, explicit: frozenset, platform: str, tiers, servers, problems: list[Problem]) -> None:
+    wrong = AWS_ONLY_DATABASE_KEYS if platform == "docker" else DOCKER_ONLY_DATABASE_KEYS
+    other = "aws" if platform == "docker" else "docker"
+    for key in wrong:
+        if key in explicit:
+            problems.append(Problem(path=_path("databases", name, key), message=f"applies only to platform {other}; remove it from this {platform} stack"))
+    if db.tier not in tiers:
+        problems.append(Problem(path=_path("databases", name, "tier"), message=f"unknown tier {db.tier!r}; use one of {', '.join(sorted(tiers))} or define it under bulkhead:backup_tiers"))
+    if platform == "docker":
+        if db.server is not None:
+            if db.server not in servers:
+                known = ", ".join(sorted(servers)) or "none defined"
+                problems.append(Problem(path=_path("databases", name, "server"), message=f"unknown server {db.server!r} (servers: {known}); define it under bulkhead:servers or remove server"))
+            for key in ("port", "memory_mb", "cpus", "engine_version", "parameters"):
+                if key in explicit:
+                    problems.append(Problem(path=_path("databases", name, key), message=f"this database sits on server {db.server!r}; set {key} on bulkhead:servers.{db.server} instead"))
+        elif db.port is None:
+            problems.append(Problem(path=_path("databases", name, "port"), message="is required for a database with its own container; pick a free host port, e.g. 5433, or set server"))
+    if platform == "aws" and db.max_storage_gb < db.storage_gb:
+        problems.append(Problem(path=_path("databases", name, "max_storage_gb"), message=f"{db.max_storage_gb} is below storage_gb {db.storage_gb}; raise it so storage can autoscale"))
+
+
+def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server], platform, problems: list[Problem]) -> None:
+    if platform == "docker":
+        ports: dict[int, str] = {}
+        for name, server in servers.items():
+            ports.setdefault(server.port, _path("servers", name))
+        for name, db in databases.items():
+            if db.port is None or db.server is not None:
+                continue
+            here = _path("databases", name)
+            if db.port in ports:
+                problems.append(Problem(path=f"{here}.port", message=f"port {db.port} is already used by {ports[db.port]}; choose another port"))
+            else:
+                ports[db.port] = here
+        # Servers colliding with each other.
+        seen: dict[int, str] = {}
+        for name, server in servers.items():
+            if server.port in seen:
+                problems.append(Problem(path=_path("servers", name, "port"), message=f"port {server.port} is already used by bulkhead:servers.{seen[server.port]}; choose another port"))
+            else:
+                seen[server.port] = name
+
+    # db_name must be unique where databases share a server (docker) and, to keep
+    # connection strings unambiguous, across the stack everywhere.
+    names: dict[str, str] = {}
+    env: dict[tuple[str, str], str] = {}
+    identifiers: dict[str, str] = {}
+    if platform == "aws":
+        # RDS identifiers and AWS names turn `_` into `-`: `a_b` and `a__b` would be one instance.
+        for name in databases:
+            ident = aws_name(name)
+            if ident in identifiers:
+                problems.append(Problem(path=_path("databases", name), message=f"becomes the AWS name {ident!r}, as bulkhead:databases.{identifiers[ident]} does; rename one of them"))
+            else:
+                identifiers[ident] = name
+    for name, db in databases.items():
+        if db.db_name in RESERVED_NAMES or db.db_name.startswith(RESERVED_PREFIXES):
+            key = "db_name" if db.db_name != name else None
+            problems.append(Problem(path=_path("databases", name, *([key] if key else [])),
+                                    message=f"{db.db_name!r} is reserved by PostgreSQL or RDS; choose another name (set db_name)"))
+            continue
+        if db.db_name in names:
+            problems.append(Problem(path=_path("databases", name, "db_name"), message=f"db_name {db.db_name!r} is already used by bulkhead:databases.{names[db.db_name]}; give each database its own db_name"))
+        else:
+            names[db.db_name] = name
+        key = (db.owner, db.env_var)
+        if key in env:
+            problems.append(Problem(path=_path("databases", name, "env_var"), message=f"{db.owner} already reads {db.env_var} for bulkhead:databases.{env[key]}; give this database another env_var"))
+        else:
+            env[key] = name
+
+
+def _check_rds_offerings(databases: dict[str, Database], region: str, problems: list[Problem]) -> None:
+    """Engine versions and instance classes RDS offers for PostgreSQL in the stack's region
+    (AWS's lists as cfn-lint ships them: components/catalogue/offerings.py)."""
+    source = aws_offerings.data_source()
+    try:
+        aws_offerings.engine_versions(region)
+    except KeyError:
+        problems.append(Problem(path="aws:region", message=f"{region!r} is not a region RDS lists ({source}); check the "
+                                f"region name, or refresh the table with tools/generate_rds_offerings.py"))
+        return
+    for name, db in databases.items():
+        version = db.engine_version
+        if not aws_offerings.offers_engine_version(region, version):
+            nearest = ", ".join(aws_offerings.nearest_engine_versions(region, version))
+            problems.append(Problem(path=_path("databases", name, "engine_version"),
+                                    message=f"{version!r} is not offered by RDS for PostgreSQL in {region} ({source}); "
+                                    f"use one of the nearest offered: {nearest}"))
+            version = str(db.major)  # still check the classes, against the major
+        keys = [("instance_class", db.instance_class)]
+        if db.replicas and db.replica_instance_class != db.instance_class:
+            keys.append(("replica_instance_class", db.replica_instance_class))
+        for key, value in keys:
+            if value not in aws_offerings.instance_classes(region, version):
+                nearest = ", ".join(aws_offerings.nearest_instance_classes(region, value, version))
+                problems.append(Problem(path=_path("databases", name, key),
+                                        message=f"{value!r} is not offered by RDS for PostgreSQL {version} in {region} "
+                                        f"({source}); use one of the nearest offered: {nearest}"))
+
+
+def _check_engine_version(version: str, platform: str, path: str, problems: list[Problem]) -> None:
+    """A pinned minor must be released (settings table's released minors) and, on docker, have an image tag."""
+    major_text, _, minor_text = version.partition(".")
+    if not minor_text:
+        return
+    major, minor = int(major_text), int(minor_text)
+    if minor_text != str(minor):
+        problems.append(Problem(path=path, message=f'{version!r} has a leading zero; write "{major}.{minor}"'))
+        return
+    latest = pg_settings.latest_minor(major)
+    if latest is not None and minor > latest:
+        problems.append(Problem(path=path, message=(
+            f"PostgreSQL {version} has not been released (the newest {major} is {major}.{latest}, per "
+            f'{pg_settings.minors_source(major)}); use "{major}" for the newest or a released minor such as '
+            f'"{major}.{latest}"')))
+        return
+    first_image = pg_settings.first_image_minor(major)
+    if platform == "docker" and first_image is not None and minor < first_image:
+        problems.append(Problem(path=path, message=(
+            f"there is no image postgres:{version}-bookworm (the bookworm images of {major} start at "
+            f'{major}.{first_image}); use "{major}" or a minor from {major}.{first_image} to {major}.{latest}')))
+
+
+def _check_settings(databases: dict[str, Database], servers: dict[str, Server], platform: str,
+                    problems: list[Problem], warnings: list[Problem]):
+    """Versions and `parameters` of every database and server; parameters rewritten into the platform's form."""
+    checked_dbs: dict[str, Database] = {}
+    for name, db in databases.items():
+        _check_engine_version(db.engine_version, platform, _path("databases", name, "engine_version"), problems)
+        if platform == "docker" and db.server is not None:
+            checked_dbs[name] = db  # its settings are the server's
+            continue
+        values = _check_parameter_map(db.parameters, db.major, platform, ("databases", name),
+                                      db.memory_mb if platform == "docker" else None, problems, warnings)
+        checked_dbs[name] = db.model_copy(update={"parameters": values})
+    checked_servers: dict[str, Server] = {}
+    for name, server in servers.items():
+        _check_engine_version(server.engine_version, platform, _path("servers", name, "engine_version"), problems)
+        values = _check_parameter_map(server.parameters, server.major, platform, ("servers", name),
+                                      server.memory_mb, problems, warnings)
+        checked_servers[name] = server.model_copy(update={"parameters": values})
+    return checked_dbs, checked_servers
+
+
+def _check_parameter_map(parameters: dict[str, str], major: int, platform: str, where: tuple,
+                         memory_mb: Optional[int], problems: list[Problem], warnings: list[Problem]) -> dict[str, str]:
+    _, note = pg_settings.resolve(major)
+    if note and parameters:
+        warnings.append(Problem(path=_path(*where, "engine_version"), message=note))
+    checked = pg_parameters.check_parameters(parameters, major, platform, _path(*where, "parameters"))
+    problems.extend(Problem(path=f.path, message=f.message) for f in checked.problems)
+    warnings.extend(Problem(path=f.path, message=f.message) for f in checked.warnings)
+    if memory_mb is not None and not checked.problems:
+        errors, advisories = pg_parameters.memory_findings(checked, memory_mb, major, _path(*where))
+        problems.extend(Problem(path=f.path, message=f.message) for f in errors)
+        warnings.extend(Problem(path=f.path, message=f.message) for f in advisories)
+    return dict(sorted(checked.values.items()))
+
+
+def _check_connection_budget(databases: dict[str, Database], servers: dict[str, Server], problems: list[Problem]) -> None:
+    """Each server's max_connections covers every tenant's connection_limit plus the reserved
+    slots, so one tenant at its limit never locks the others (or the admin) out."""
+    hosts: list[tuple[tuple, Mapping[str, str], dict[str, Database]]] = []
+    for name, db in databases.items():
+        if db.server is None:
+            hosts.append((("databases", name), db.parameters, {name: db}))
+    for name, server in servers.items():
+        hosts.append((("servers", name), server.parameters, {n: d for n, d in databases.items() if d.server == name}))
+    for path, parameters, tenants in hosts:
+        if not tenants:
+            continue
+        try:
+            max_connections = int(parameters.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+            reserved = int(parameters.get("superuser_reserved_connections", DEFAULT_SUPERUSER_RESERVED)) + int(
+                parameters.get("reserved_connections", 0)
+            )
+        except ValueError:
+            continue  # not a number: the parameter's own validation reports it
+        limits = {n: d.connection_limit or 0 for n, d in sorted(tenants.items())}
+        needed = sum(limits.values()) + reserved
+        if max_connections < needed:
+            where = "max_connections" if "max_connections" in parameters else f"max_connections (PostgreSQL's default {DEFAULT_MAX_CONNECTIONS})"
+            listed = " + ".join(f"{n} {v}" for n, v in limits.items())
+            problems.append(
+                Problem(
+                    path=_path(*path, "parameters", "max_connections"),
+                    message=f"{where} {max_connections} is below the connection_limit of its databases ({listed})"
+                    f" plus {reserved} reserved slots = {needed}; raise max_connections to at least {needed}"
+                    " or lower connection_limit",
+                )
+            )

@@ -1,0 +1,269 @@
+"""DockerPostgres: one PostgreSQL container for one database, or for a shared dev server.
+
+Each container gets its own network, volume and generated passwords, and an init
+that gives every database its own login role; PUBLIC loses CONNECT, so a role
+reaches only its own database even when several share a server.
+
+The init runs on EVERY start of the container (components/dev/container.py
+`start_script`, the container's entrypoint), not from /docker-entrypoint-initdb.d:
+the image runs initdb.d only into an empty data directory, but the volume is kept
+(`keep_volumes`), so after `pulumi destroy` + `up` (new passwords) or a database
+added to a shared server (container replaced, same volume) it would never run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+from urllib.parse import quote
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from components.catalogue.model import Database
+from components.dev.forms import cpus_string, go_duration
+from components.dev.container import (
+    ADMIN_SECRET,
+    ADMIN_USER,
+    HBA_PATH,
+    HEALTH_SCRIPT_PATH,
+    IDENT_PATH,
+    SECRET_PERMISSIONS,
+    START_SCRIPT_PATH,
+    health_script,
+    pg_hba_conf,
+    pg_ident_conf,
+    secret_file,
+    server_flags,
+    start_script,
+)
+from components.postgres.role_sql import RoleSpec
+from components.tags import database_tags, docker_labels
+
+CONTAINER_PORT = 5432
+DATA_PATH = "/var/lib/postgresql/data"
+# Debian images (openssl via ssl-cert, for the wrapper's own TLS pair), as the tests' look-alikes.
+IMAGE_FLAVOUR = "bookworm"
+# `docker stop` grace before SIGKILL, on replacement/destroy (provider: destroy_grace_seconds,
+# else ContainerStop with timeout 0) and on `docker stop`/daemon shutdown (stop_timeout, else
+# Docker's 10 s). A fast shutdown (the image's STOPSIGNAL, SIGINT) checkpoints first.
+STOP_GRACE_SECONDS = 60
+# Healthcheck timings, written the way the provider reads them back (Go time.Duration.String()).
+HEALTH_INTERVAL_S, HEALTH_TIMEOUT_S, HEALTH_START_PERIOD_S, HEALTH_RETRIES = 3, 5, 60, 10
+# sslmode=require encrypts but cannot verify the server's certificate (self-signed, made by the
+# wrapper per container start: postgres_init.TLS_DIR); channel_binding=require binds the scram
+# exchange to that certificate, so a relay without its key cannot complete the login (libpq >= 13).
+URL_SSL_QUERY = "sslmode=require&channel_binding=require"
+
+
+def image_reference(engine_version: str) -> str:
+    """A pinned tag from the catalogue's version: never `latest`, never floating to a new major."""
+    return f"postgres:{engine_version}-{IMAGE_FLAVOUR}"
+
+
+def role_name(db_name: str) -> str:
+    # One login role per database, named after it, so `username` reads naturally in URLs.
+    return db_name
+
+
+@dataclass
+class DockerPostgresArgs:
+    stack: str
+    # The databases this container hosts: one for an own container, several for a shared server.
+    databases: Mapping[str, Database]
+    port: int
+    engine_version: str = "16"
+    memory_mb: int = 512
+    cpus: float = 1.0
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    # Keep data on `pulumi destroy` unless the stack explicitly says otherwise.
+    keep_volumes: bool = True
+    protect: bool = False
+    server: Optional[str] = None
+
+
+class DockerPostgres(pulumi.ComponentResource):
+    """Outputs `connections`: database name -> connection info (DESIGN section 5)."""
+
+    connections: dict[str, dict]
+
+    def __init__(self, name: str, args: DockerPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:DockerPostgres", name, None, opts)
+        self._name = name
+        self._args = args
+        tags = database_tags(args.stack, args.databases)
+        self._labels = docker_labels(tags)
+        self._roles = [
+            RoleSpec(
+                db_name=db.db_name,
+                role=role_name(db.db_name),
+                connection_limit=db.connection_limit,
+                settings=db.role_settings(),
+            )
+            for _, db in sorted(args.databases.items())
+        ]
+
+        image = self._create_image()
+        self.network = self._create_network()
+        self.volume = self._create_volume()
+        admin_password = self._create_password("admin")
+        # `role-` keeps a database named `admin` from colliding with the admin password.
+        passwords = {db_key: self._create_password(f"role-{db_key}") for db_key in sorted(args.databases)}
+        self.container = self._create_container(image, admin_password, passwords)
+        self.connections = {
+            db_key: self._connection(db_key, db, passwords[db_key]) for db_key, db in sorted(args.databases.items())
+        }
+        self.register_outputs({"connections": self.connections})
+
+    def _child(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _create_image(self) -> docker.RemoteImage:
+        # keep_locally: removing the image on destroy would slow the next `up` and gains nothing.
+        return docker.RemoteImage(
+            f"{self._name}-image",
+            name=image_reference(self._args.engine_version),
+            keep_locally=True,
+            opts=self._child(),
+        )
+
+    def _create_network(self) -> docker.Network:
+        # A network per database: a service container joins only the network of the database it owns.
+        return docker.Network(
+            f"{self._name}-network",
+            name=f"bulkhead-{self._args.stack}-{self._name}",
+            driver="bridge",
+            labels=self._labels,
+            # Labels are replace-on-change in the Docker provider: a tier change or a database
+            # added to a shared server must not recreate the network under running services.
+            opts=self._child(ignore_changes=["labels"]),
+        )
+
+    def _create_volume(self) -> docker.Volume:
+        return docker.Volume(
+            f"{self._name}-data",
+            name=f"bulkhead-{self._args.stack}-{self._name}-data",
+            labels=self._labels,
+            # The volume holds the data: labels are replace-on-change in the Docker provider,
+            # so a label change (tier, a database added to a shared server) must not touch it.
+            opts=self._child(
+                retain_on_delete=self._args.keep_volumes,
+                protect=self._args.protect,
+                ignore_changes=["labels"],
+            ),
+        )
+
+    def _create_password(self, suffix: str) -> random.RandomPassword:
+        # URL-safe characters only, so the password drops into a connection URL unescaped.
+        return random.RandomPassword(
+            f"{self._name}-{suffix}-password",
+            length=32,
+            special=False,
+            opts=self._child(),
+        )
+
+    def _create_container(self, image, admin_password, passwords) -> docker.Container:
+        args = self._args
+        # Each password an upload of its own, root:root 0400 (the provider writes uploads as
+        # root with `permissions`: resource_docker_container_funcs.go, tar header Mode from
+        # permissions, no Uid/Gid), never an environment variable: `docker inspect` shows
+        # envs, and the server process would inherit them.
+        secrets = [(ADMIN_SECRET, admin_password)] + [
+            (db.db_name, passwords[key]) for key, db in sorted(args.databases.items())
+        ]
+        secret_uploads = [
+            docker.ContainerUploadArgs(file=secret_file(name), content=pulumi.Output.secret(pw.result), permissions=SECRET_PERMISSIONS)
+            for name, pw in secrets
+        ]
+        return docker.Container(
+            f"{self._name}-postgres",
+            name=f"bulkhead-{args.stack}-{self._name}",
+            image=image.image_id,
+            # Our wrapper runs the image's docker-entrypoint.sh with `command`, then the
+            # idempotent init on every start (see the module docstring).
+            entrypoints=["/bin/bash", START_SCRIPT_PATH],
+            command=["postgres", *server_flags(args.parameters)],
+            # No password here: the image needs POSTGRES_PASSWORD only to initdb an empty
+            # data directory, and start.sh hands it a throwaway for that (postgres_init).
+            envs=[
+                f"POSTGRES_USER={ADMIN_USER}",
+                "POSTGRES_DB=postgres",
+                "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
+            ],
+            ports=[{"internal": CONTAINER_PORT, "external": args.port, "ip": "127.0.0.1", "protocol": "tcp"}],
+            networks_advanced=[{"name": self.network.name, "aliases": [self._name]}],
+            volumes=[{"volume_name": self.volume.name, "container_path": DATA_PATH}],
+            uploads=[
+                {"file": START_SCRIPT_PATH, "content": start_script(self._roles), "executable": True},
+                {"file": HEALTH_SCRIPT_PATH, "content": health_script(), "executable": True},
+                {"file": HBA_PATH, "content": pg_hba_conf(self._roles)},
+                # peer map for the admin over the unix socket: root only
+                {"file": IDENT_PATH, "content": pg_ident_conf()},
+                *secret_uploads,
+            ],
+            # Healthy = start.sh has applied the init on THIS start without a problem and the
+            # server it started accepts connections. The check opens no connection (nothing in
+            # the server log, `log_connections` or not) and prints the reason when unhealthy.
+            healthcheck={
+                "tests": ["CMD", "/bin/bash", HEALTH_SCRIPT_PATH],
+                "interval": go_duration(HEALTH_INTERVAL_S),
+                "timeout": go_duration(HEALTH_TIMEOUT_S),
+                "retries": HEALTH_RETRIES,
+                "start_period": go_duration(HEALTH_START_PERIOD_S),
+            },
+            memory=args.memory_mb,
+            # A hard cap on swap too, so a runaway query cannot take the laptop down.
+            memory_swap=args.memory_mb,
+            cpus=cpus_string(args.cpus),
+            shm_size=min(256, max(64, args.memory_mb // 4)),
+            restart="unless-stopped",
+            labels=self._labels,
+            # A replacement stops the old container with this grace (SIGINT from the image's
+            # STOPSIGNAL, passed on by start.sh): a clean shutdown, no crash recovery next start.
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
+            stop_timeout=STOP_GRACE_SECONDS,
+            # `wait` makes `pulumi up` finish only once the healthcheck passes.
+            wait=True,
+            wait_timeout=180,
+            # Not protected: the container holds no data (the volume does), and almost every
+            # container setting is replace-on-change, so protect would block every change.
+            # Only the password uploads' contents are secret (Output.secret above), so the
+            # policy pack can still read the pg_hba upload.
+            opts=self._child(),
+        )
+
+    def _connection(self, db_key: str, db: Database, password: random.RandomPassword) -> dict:
+        """Connection info as a plain dict with Output leaves, so that only the
+        password-bearing leaves are secret in the stack outputs, not the whole map."""
+        username = role_name(db.db_name)
+        secret_password = pulumi.Output.secret(password.result)
+
+        def url(host: str, port: int) -> pulumi.Output:
+            return pulumi.Output.secret(
+                secret_password.apply(
+                    lambda pw: f"postgresql://{username}:{quote(pw, safe='')}@{host}:{port}/{db.db_name}?{URL_SSL_QUERY}"
+                )
+            )
+
+        return {
+            "owner": db.owner,
+            "platform": "docker",
+            "host": "127.0.0.1",
+            "port": self._args.port,
+            "db_name": db.db_name,
+            "username": username,
+            # The container's own self-signed certificate encrypts but cannot be verified.
+            "sslmode": "require",
+            "env_var": db.env_var,
+            "tier": db.tier,
+            "reader_hosts": [],
+            "password": secret_password,
+            "url": url("127.0.0.1", self._args.port),
+            "network": self.network.name,
+            # For service containers on the database's own network.
+            "internal_host": self._name,
+            "internal_port": CONTAINER_PORT,
+            "internal_url": url(self._name, CONTAINER_PORT),
+            "server": self._args.server,
+        }

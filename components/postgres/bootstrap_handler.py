@@ -1,0 +1,364 @@
+"""The bootstrap function's handler: create one service's login role inside its RDS database.
+
+Runs in AWS Lambda (packaged by components/prod/rds_bootstrap.py with pg8000), and in
+the tests against a real PostgreSQL server. No Pulumi here, and nothing from
+the repository but `role_sql` (the generator the dev init uses too).
+
+It reads the master credentials from this database's own secret (the only one
+its IAM role may read), connects over TLS, refuses to run when the master's own
+session was tampered with (settings attached to the master role, a session that
+is not the master's), runs `role_sql.bootstrap_plan` (IAM login, RDS admin
+flavour: every session hardened, `search_path = pg_catalog, pg_temp`, operators
+schema-qualified) one statement at a time, and verifies the result. It never
+logs or returns a password; every failure is a `BootstrapError` naming the
+database and the cause.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import struct
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Optional
+
+from . import role_sql
+
+ENV_SECRET_ARN = "BULKHEAD_SECRET_ARN"
+ENV_DATABASE = "BULKHEAD_DATABASE"
+# What this function was deployed for: the invocation input may not choose another database
+# or role (the function runs as the master; anyone allowed lambda:InvokeFunction can call it).
+ENV_DB_NAME = "BULKHEAD_DB_NAME"
+ENV_ROLE = "BULKHEAD_ROLE"
+# Optional: a CA bundle to verify the server with (the tests' self-signed server).
+ENV_SSL_ROOT_CERT = "BULKHEAD_SSL_ROOT_CERT"
+# How long a refused login is retried: RDS applies a new master password asynchronously.
+ENV_AUTH_RETRY_SECONDS = "BULKHEAD_AUTH_RETRY_SECONDS"
+DEFAULT_AUTH_RETRY_SECONDS = 240
+SQLSTATE_INVALID_PASSWORD = "28P01"
+SQLSTATE_INVALID_AUTHORIZATION = "28000"
+
+log = logging.getLogger("bulkhead.bootstrap")
+log.setLevel(logging.INFO)
+
+
+class BootstrapError(Exception):
+    """A failure with a message fit for the deployment log: database and cause, never a secret."""
+
+
+@dataclass(frozen=True)
+class RoleRequest:
+    """The invocation's input (no secret in it: it is in the plan and the Lambda logs)."""
+
+    database: str  # catalogue name
+    db_name: str
+    role: str
+    connection_limit: int
+    master_password_version: int
+    settings: dict = field(default_factory=dict)  # role-level settings (role_sql.RoleSpec.settings)
+
+    def to_event(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_event(cls, event: Any) -> "RoleRequest":
+        if not isinstance(event, dict):
+            raise BootstrapError("the invocation input is not a JSON object; redeploy with bulkhead")
+        missing = [k for k in ("database", "db_name", "role", "connection_limit", "master_password_version") if k not in event]
+        if missing:
+            raise BootstrapError(f"the invocation input lacks {', '.join(missing)}; redeploy with bulkhead")
+        for key in ("db_name", "role"):
+            if not isinstance(event[key], str) or not role_sql.NAME_RE.match(event[key]):
+                raise BootstrapError(f"the invocation input's {key} is not a PostgreSQL name ({role_sql.NAME_RE.pattern})")
+        limit, (low, high) = event["connection_limit"], role_sql.CONNECTION_LIMIT_RANGE
+        if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:
+            raise BootstrapError(f"the invocation input's connection_limit must be a whole number {low}..{high}")
+        settings = event.get("settings") or {}
+        if not isinstance(settings, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in settings.items()):
+            raise BootstrapError("the invocation input's settings must map setting names to strings")
+        return cls(
+            database=str(event["database"]),
+            db_name=event["db_name"],
+            role=event["role"],
+            connection_limit=limit,
+            master_password_version=int(event["master_password_version"]),
+            settings=dict(sorted(settings.items())),
+        )
+
+
+@dataclass(frozen=True)
+class MasterCredentials:
+    host: str
+    port: int
+    username: str
+    password: str
+    dbname: Optional[str]
+
+    def __repr__(self) -> str:  # never in a traceback or a log line
+        return f"MasterCredentials(host={self.host!r}, port={self.port}, username={self.username!r}, password=***)"
+
+
+def read_master_secret(secret_arn: str, database: str, client=None) -> MasterCredentials:
+    """The JSON secret (RDS's shape: engine, host, port, username, password, dbname, ...)."""
+    if client is None:
+        import boto3  # in the Lambda runtime; imported late so tests can pass a moto client
+
+        client = boto3.client("secretsmanager")
+    try:
+        value = client.get_secret_value(SecretId=secret_arn)
+    except Exception as exc:  # botocore's ClientError and connection errors
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        raise BootstrapError(f"database {database}: cannot read its master secret {secret_arn} ({code}); check the "
+                             f"function's role and the VPC's route to Secrets Manager") from None
+    try:
+        data = json.loads(value.get("SecretString") or "")
+        creds = MasterCredentials(host=str(data["host"]), port=int(data.get("port", 5432)),
+                                  username=str(data["username"]), password=str(data["password"]),
+                                  dbname=data.get("dbname"))
+    except (ValueError, KeyError, TypeError):
+        raise BootstrapError(f"database {database}: its master secret {secret_arn} is not the JSON bulkhead writes "
+                             f"(host, port, username, password, dbname)") from None
+    return creds
+
+
+def _ssl_context() -> ssl.SSLContext:
+    root = os.environ.get(ENV_SSL_ROOT_CERT)
+    if root:
+        context = ssl.create_default_context(cafile=root)
+        context.check_hostname = False  # the tests' server certificate names no host
+        return context
+    # rds.force_ssl=1 refuses plain connections. No RDS CA bundle is packaged, so the
+    # certificate is not verified; the server is authenticated by SCRAM with channel binding
+    # instead (`_scram_only_connection`): only a server holding the master's verifier completes
+    # it, and the binding to the certificate we saw defeats a relay.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _sqlstate(exc: Exception) -> Optional[str]:
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], dict):
+        return args[0].get("C")
+    return None
+
+
+def _pg_message(exc: Exception) -> str:
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], dict):
+        return f"{args[0].get('M', 'error')} (SQLSTATE {args[0].get('C', '?')})"
+    return type(exc).__name__
+
+
+# AuthenticationOk / SASL / SASLContinue / SASLFinal (PostgreSQL protocol, "Message Formats").
+_AUTH_OK, _AUTH_SASL, _AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL = 0, 10, 11, 12
+SCRAM_CHANNEL_BINDING = "SCRAM-SHA-256-PLUS"
+
+
+class AuthenticationRefused(Exception):
+    """The server asked for a login method the bootstrap refuses."""
+
+
+def _scram_only_connection():
+    """pg8000's Connection, refusing every login but SCRAM-SHA-256-PLUS run to its end.
+
+    pg8000 answers AuthenticationCleartextPassword with the password itself and MD5 with a
+    replayable hash (pg8000/core.py handle_AUTHENTICATION_REQUEST), and accepts
+    AuthenticationOk at any point. Over an unverified TLS channel a server in the middle could
+    ask for either. RDS for PostgreSQL 14+ stores the master password as SCRAM (default
+    password_encryption, RDS user guide "Using SCRAM for PostgreSQL password encryption") and
+    offers SCRAM-SHA-256-PLUS over TLS (PostgreSQL 11+, "SASL Authentication")."""
+    import pg8000.native
+
+    class ScramOnlyConnection(pg8000.native.Connection):
+        _bulkhead_server_proved = False
+
+        def handle_AUTHENTICATION_REQUEST(self, data, context):
+            code = struct.unpack("!i", data[:4])[0]
+            if code == _AUTH_SASL:
+                offered = [m.decode("ascii", "replace") for m in data[4:-2].split(b"\x00")]
+                if SCRAM_CHANNEL_BINDING not in offered:
+                    raise AuthenticationRefused(f"the server offers {', '.join(offered) or 'no mechanism'}, "
+                                                f"not {SCRAM_CHANNEL_BINDING}")
+            elif code == _AUTH_OK:
+                if not self._bulkhead_server_proved:
+                    raise AuthenticationRefused("the server accepted the login without SCRAM proving it knows "
+                                                "the master's verifier")
+            elif code not in (_AUTH_SASL_CONTINUE, _AUTH_SASL_FINAL):
+                raise AuthenticationRefused(f"the server asks for login method {code}, not {SCRAM_CHANNEL_BINDING}")
+            super().handle_AUTHENTICATION_REQUEST(data, context)
+            if code == _AUTH_SASL_FINAL:  # scramp checked the server signature (raises otherwise)
+                self._bulkhead_server_proved = True
+
+    return ScramOnlyConnection
+
+
+def connect(creds: MasterCredentials, db_name: str, database: str, retry_seconds: float,
+            sleep: Callable[[float], None] = time.sleep):
+    """A pg8000 connection as the master to `db_name`; a refused login is retried for `retry_seconds`."""
+    import pg8000.native
+    from scramp import ScramException  # a server signature that does not verify, among others
+
+    deadline = time.monotonic() + retry_seconds
+    delay = 2.0
+    while True:
+        try:
+            return _scram_only_connection()(
+                user=creds.username, password=creds.password, host=creds.host, port=creds.port,
+                database=db_name, ssl_context=_ssl_context(), timeout=30, application_name="bulkhead-bootstrap",
+            )
+        except pg8000.native.DatabaseError as exc:
+            auth = _sqlstate(exc) in (SQLSTATE_INVALID_PASSWORD, SQLSTATE_INVALID_AUTHORIZATION)
+            if auth and time.monotonic() + delay < deadline:
+                log.info("database %s: login refused, the new master password may still be applying; retrying", database)
+                sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            raise BootstrapError(f"database {database}: the master login to {creds.host}:{creds.port}/{db_name} "
+                                 f"failed: {_pg_message(exc)}") from None
+        except (AuthenticationRefused, ScramException) as exc:
+            raise BootstrapError(f"database {database}: refusing the master login to {creds.host}:{creds.port}: "
+                                 f"{exc}; the password is sent only by SCRAM with channel binding (PostgreSQL 14+, "
+                                 f"password_encryption scram-sha-256)") from None
+        except (OSError, pg8000.native.InterfaceError) as exc:
+            raise BootstrapError(f"database {database}: cannot reach {creds.host}:{creds.port} "
+                                 f"({type(exc).__name__}: {exc}); check the function's security group and the "
+                                 f"database group's rule for it") from None
+
+
+# Settings that, attached to the master role, would run its statements somewhere else.
+TAMPER_SETTINGS = frozenset({"search_path", "role", "session_authorization"})
+_MASTER_SETTINGS = (
+    "SELECT d.datname, s.setconfig FROM pg_catalog.pg_db_role_setting s"
+    " JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.setrole"
+    " LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase"
+    " WHERE r.rolname OPERATOR(pg_catalog.=) pg_catalog.session_user()"
+)
+_SESSION = "SELECT pg_catalog.session_user()::text, pg_catalog.current_user()::text, pg_catalog.current_setting('search_path')"
+_ROLE_STATE = (
+    "SELECT r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolinherit, r.rolreplication,"
+    " r.rolbypassrls, r.rolconnlimit, (r.rolpassword IS NOT NULL),"
+    " pg_catalog.pg_has_role(r.oid, 'rds_iam', 'MEMBER') FROM pg_catalog.pg_authid r"
+    " WHERE r.rolname OPERATOR(pg_catalog.=) :role"
+)
+_ROLE_STATE_NO_AUTHID = _ROLE_STATE.replace("(r.rolpassword IS NOT NULL)", "NULL").replace("pg_authid", "pg_roles")
+_OWNER = ("SELECT pg_catalog.pg_get_userbyid(datdba)::text FROM pg_catalog.pg_database"
+          " WHERE datname OPERATOR(pg_catalog.=) :db")
+
+
+def _check_master_session(conn, request: RoleRequest, master: str) -> None:
+    """Refuse a master session someone has tampered with: bulkhead attaches no settings to the
+    master, and the session must be the master's own (no SET ROLE, SESSION AUTHORIZATION)."""
+    rows = conn.run(_MASTER_SETTINGS)
+    found = sorted({c.split("=", 1)[0] + (f" (in {d})" if d else "") for d, cfg in rows for c in cfg or []
+                    if c.split("=", 1)[0] in TAMPER_SETTINGS})
+    if found:
+        raise BootstrapError(f"database {request.database}: the master role {master} carries settings bulkhead never "
+                             f"sets ({', '.join(found)}): the instance was tampered with; reset them "
+                             f"(ALTER ROLE {master} RESET ALL, and IN DATABASE ... RESET ALL) and run again")
+    session_user, current_user, search_path = conn.run(_SESSION)[0]
+    if session_user != master or current_user != master:
+        raise BootstrapError(f"database {request.database}: the session runs as {current_user} (login {session_user}), "
+                             f"not as the master {master}; refusing to run")
+    if search_path.replace(" ", "") != "pg_catalog,pg_temp":
+        raise BootstrapError(f"database {request.database}: search_path is {search_path!r} after hardening; refusing to run")
+
+
+_PRIVILEGED = ("SELECT rolsuper, rolreplication, rolbypassrls FROM pg_catalog.pg_roles"
+               " WHERE rolname OPERATOR(pg_catalog.=) :role")
+
+
+def _refuse_privileged_role(conn, request: RoleRequest) -> None:
+    """PostgreSQL lets only superusers alter a SUPERUSER/REPLICATION/BYPASSRLS role, and the RDS
+    master is none: say so before the ALTER fails with a less helpful message."""
+    rows = conn.run(_PRIVILEGED, role=request.role)
+    if rows and any(rows[0]):
+        held = [name for name, on in zip(("SUPERUSER", "REPLICATION", "BYPASSRLS"), rows[0]) if on]
+        raise BootstrapError(f"database {request.database}: role {request.role} has {', '.join(held)}, which bulkhead "
+                             f"never grants and the RDS master cannot remove; a superuser must run ALTER ROLE "
+                             f"{request.role} NO{' NO'.join(held)}, then run again")
+
+
+def _role_state(conn, role: str) -> Optional[dict]:
+    try:
+        rows = conn.run(_ROLE_STATE, role=role)
+    except Exception:  # pg_authid is superuser-only (RDS's master cannot read it)
+        rows = conn.run(_ROLE_STATE_NO_AUTHID, role=role)
+    if not rows:
+        return None
+    keys = ("login", "superuser", "createdb", "createrole", "inherit", "replication", "bypassrls",
+            "connection_limit", "has_password", "rds_iam")
+    return dict(zip(keys, rows[0]))
+
+
+def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: float = DEFAULT_AUTH_RETRY_SECONDS,
+              sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Run the role SQL for `request` as the master; return what the role and database now are."""
+    try:
+        spec = role_sql.RoleSpec(db_name=request.db_name, role=request.role,
+                                 connection_limit=request.connection_limit, settings=request.settings)
+        plan = role_sql.bootstrap_plan(spec, role_sql.IamLogin(), role_sql.ADMIN_RDS)
+    except ValueError as exc:
+        raise BootstrapError(f"database {request.database}: {exc}") from None
+    connections: dict[str, Any] = {}
+    try:
+        for step in plan:
+            conn = connections.get(step.database)
+            if conn is None:
+                conn = connections[step.database] = connect(creds, step.database, request.database, retry_seconds, sleep)
+                for sql in role_sql.hardened_session_statements():
+                    conn.run(sql)
+                _check_master_session(conn, request, creds.username)
+                if step.database == role_sql.MAINTENANCE_DATABASE:
+                    _refuse_privileged_role(conn, request)
+            if step.skip_if and conn.run(step.skip_if):
+                continue
+            conn.run(step.sql)
+        maintenance = connections[role_sql.MAINTENANCE_DATABASE]
+        state = _role_state(maintenance, request.role)
+        owner = maintenance.run(_OWNER, db=request.db_name)[0][0]
+    except BootstrapError:
+        raise
+    except Exception as exc:
+        raise BootstrapError(f"database {request.database}: creating role {request.role} failed: "
+                             f"{_pg_message(exc)}") from None
+    finally:
+        for conn in connections.values():
+            try:
+                conn.close()
+            except Exception:
+                pass
+    wanted = {"login": True, "superuser": False, "createdb": False, "createrole": False, "inherit": False,
+              "replication": False, "bypassrls": False, "connection_limit": request.connection_limit, "rds_iam": True}
+    wrong = sorted(k for k, v in wanted.items() if (state or {}).get(k) != v)
+    if state is None or wrong or owner != request.role or state.get("has_password"):
+        raise BootstrapError(f"database {request.database}: after the run, role {request.role} is not as specified "
+                             f"({', '.join(wrong) or 'owner ' + str(owner) if state else 'missing'}); investigate by hand")
+    return {"database": request.database, "db_name": request.db_name, "role": request.role, "owner": owner,
+            "attributes": {k: state[k] for k in wanted}}
+
+
+def handler(event, context=None) -> dict:
+    """Lambda entry point."""
+    request = RoleRequest.from_event(event)
+    pinned = {"database": os.environ.get(ENV_DATABASE), "db_name": os.environ.get(ENV_DB_NAME),
+              "role": os.environ.get(ENV_ROLE)}
+    if None in pinned.values():
+        raise BootstrapError(f"database {request.database}: {ENV_DATABASE}, {ENV_DB_NAME} and {ENV_ROLE} must be set "
+                             f"on the function; redeploy")
+    wrong = [f"{k} {getattr(request, k)!r} (deployed for {v!r})" for k, v in pinned.items() if getattr(request, k) != v]
+    if wrong:
+        raise BootstrapError(f"database {pinned['database']}: refusing an invocation for another target: "
+                             f"{', '.join(wrong)}")
+    secret_arn = os.environ.get(ENV_SECRET_ARN)
+    if not secret_arn:
+        raise BootstrapError(f"database {request.database}: {ENV_SECRET_ARN} is not set on the function; redeploy")
+    retry = float(os.environ.get(ENV_AUTH_RETRY_SECONDS, DEFAULT_AUTH_RETRY_SECONDS))
+    creds = read_master_secret(secret_arn, request.database)
+    result = bootstrap(request, creds, retry)
+    log.info("database %s: role %s is in place", request.database, request.role)
+    return result

@@ -1,0 +1,286 @@
+"""RdsBootstrap: the function that creates one database's service login role inside RDS.
+
+One per database, never one per stack: a function that could reach every
+instance with every master secret would be the one place where separation
+breaks. Its security group reaches only this database (and HTTPS to Secrets
+Manager), its IAM role reads only this database's master secret with only this
+database's key, and it is invoked by the deployment (`aws.lambda_.Invocation`)
+on create and whenever the role spec, the master password version or its code
+changes. The SQL comes from `components/postgres/role_sql.py` via
+`components/postgres/bootstrap_handler.py`, the same generator as the dev init.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.postgres import bootstrap_handler
+from components.catalogue.model import Database
+from components.prod.lambda_archive import BuiltArchive, build_archive
+from components.prod.naming import aws_name
+from components.tags import TAG_ROLE, database_tags
+from components.prod.vpc_endpoints import admit_https
+
+# Lambda runtimes: python3.11 was deprecated on 2026-06-30; python3.13 is supported until
+# 2029-06-30 (Lambda "Supported runtimes" table). The package is pure Python (pg8000).
+LAMBDA_RUNTIME = "python3.13"
+HANDLER = "components.postgres.bootstrap_handler.handler"
+# The package of this repository the handler runs from, shipped whole: components/postgres
+# imports nothing of Pulumi's and nothing outside itself. Everything else comes from DISTRIBUTIONS.
+PACKAGED_PACKAGE = "components/postgres"
+DISTRIBUTIONS = ("pg8000",)
+# Lambda CreateFunction: FunctionName "is limited to 64 characters" when given as a name.
+FUNCTION_NAME_MAX = 64
+FUNCTION_SUFFIX = "-bootstrap"
+# IAM CreateRole: RoleName <= 64; the provider's name_prefix appends a 26-character unique
+# suffix, so a prefix holds at most 38 (as the monitoring role's).
+ROLE_PREFIX_MAX = 38
+# ENIs in the VPC and the function's own CloudWatch log stream (AWS managed policy).
+VPC_ACCESS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+HTTPS = 443
+TIMEOUT_SECONDS = 300  # covers RDS applying a new master password asynchronously (ModifyDBInstance)
+MEMORY_MB = 256
+
+
+def function_name(instance_identifier: str) -> str:
+    """`<instance identifier>-bootstrap`: identifiers are at most 54 characters, so <= 64."""
+    name = f"{instance_identifier}{FUNCTION_SUFFIX}"
+    if len(name) > FUNCTION_NAME_MAX:
+        raise ValueError(f"bootstrap function name {name!r} exceeds Lambda's {FUNCTION_NAME_MAX} characters")
+    return name
+
+
+def repository_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def bootstrap_archive(root: Optional[str] = None) -> BuiltArchive:
+    """The function's package: the handler, the role SQL, pg8000 and its dependencies."""
+    root = root or repository_root()
+    files = {"components/__init__.py": b""}  # the parent package, without the Pulumi components
+    package = os.path.join(root, PACKAGED_PACKAGE)
+    for name in sorted(os.listdir(package)):
+        if name.endswith(".py"):
+            with open(os.path.join(package, name), "rb") as handle:
+                files[f"{PACKAGED_PACKAGE}/{name}"] = handle.read()
+    return build_archive(files, DISTRIBUTIONS)
+
+
+@dataclass
+class RdsBootstrapArgs:
+    stack: str
+    database: Database
+    instance_identifier: str
+    role: str
+    connection_limit: int
+    role_settings: dict
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    database_security_group_id: pulumi.Input[str]
+    master_secret_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    archive_path: str
+    archive_hash: str  # base64 SHA-256 of the package (Lambda's CodeSha256)
+    # The group of the VPC's Secrets Manager endpoint; None until the network change gives one.
+    https_egress_security_group_id: Optional[pulumi.Input[str]] = None
+    # Without that group: where HTTPS may go instead (the VPC's own CIDR).
+    interim_https_cidr: Optional[pulumi.Input[str]] = None
+    port: int = 5432
+    # What must exist before the first invocation (the instance, the secret's value).
+    depends_on: Sequence[pulumi.Resource] = ()
+    # The function's IAM role, created beforehand (create_bootstrap_role) when policies must name it.
+    iam_role: Optional[aws.iam.Role] = None
+
+
+def create_bootstrap_role(name: str, stack: str, tags: dict, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    """The function's IAM role (Lambda may assume it); its permissions come with RdsBootstrap."""
+    return aws.iam.Role(
+        f"{name}-bootstrap",
+        name_prefix=aws_name("bulkhead", stack, name, "boot", max_length=ROLE_PREFIX_MAX - 1) + "-",
+        description=f"Bootstrap function of database {name}: reads only its master secret",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+        tags=tags,
+        opts=opts,
+    )
+
+
+class RdsBootstrap(pulumi.ComponentResource):
+    security_group_id: pulumi.Output
+    function_arn: pulumi.Output
+    result: pulumi.Output
+
+    def __init__(self, name: str, args: RdsBootstrapArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:RdsBootstrap", name, None, opts)
+        self._name = name
+        self._args = args
+        self._tags = {**database_tags(args.stack, {name: args.database}), TAG_ROLE: "bootstrap"}
+
+        group = self._create_security_group()
+        role = self._create_role()
+        function = self._create_function(group, role)
+        invocation = self._create_invocation(function)
+        self.security_group_id = group.id
+        self.function_arn = function.arn
+        self.result = invocation.result
+        self.register_outputs({"security_group_id": self.security_group_id, "function_arn": self.function_arn})
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _create_security_group(self) -> aws.ec2.SecurityGroup:
+        a = self._args
+        group = aws.ec2.SecurityGroup(
+            f"{self._name}-bootstrap",
+            name_prefix=aws_name("bulkhead", a.stack, self._name, "bootstrap") + "-",
+            # EC2 GroupDescription allows a-zA-Z0-9, spaces and ._-:/()#,@[]+=&;{}!$* only (no apostrophe).
+            description=f"Bootstrap function of database {self._name}: reaches only that database and HTTPS",
+            vpc_id=a.vpc_id,
+            revoke_rules_on_delete=True,
+            tags={**self._tags, "Name": f"{self._name}-bootstrap"},
+            opts=self._opts(),
+        )
+        # The database group admits its own bootstrap group, and this group sends only there.
+        # The first invocation waits for these rules (`self._network_rules`).
+        self._network_rules = []
+        self._network_rules.append(aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-db-from-bootstrap",
+            security_group_id=a.database_security_group_id,
+            referenced_security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=a.port,
+            to_port=a.port,
+            description=f"PostgreSQL from the bootstrap function of {self._name}",
+            tags=self._tags,
+            opts=self._opts(),
+        ))
+        self._network_rules.append(aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-bootstrap-to-db",
+            security_group_id=group.id,
+            referenced_security_group_id=a.database_security_group_id,
+            ip_protocol="tcp",
+            from_port=a.port,
+            to_port=a.port,
+            description=f"Bootstrap of {self._name} to its database",
+            tags=self._tags,
+            opts=self._opts(),
+        ))
+        if a.https_egress_security_group_id is not None:
+            # The stack's VPC endpoint group (components/prod/vpc_endpoints.py); its side of the rule
+            # is made here too, so the first invocation waits for both.
+            target = {"referenced_security_group_id": a.https_egress_security_group_id}
+            description = "HTTPS to the Secrets Manager endpoint only"
+            self._network_rules.append(admit_https(
+                f"{self._name}-bootstrap-https", group.id, a.https_egress_security_group_id,
+                f"the bootstrap function of {self._name}", self._tags, self, egress=False))
+        else:
+            # With bulkhead:network (no endpoint group of ours): HTTPS to the VPC's own address
+            # range, where its Secrets Manager endpoint's ENIs live (secretsmanager_endpoint_exists).
+            target = {"cidr_ipv4": a.interim_https_cidr}
+            description = "HTTPS inside the VPC (Secrets Manager endpoint)"
+        self._network_rules.append(aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-bootstrap-https",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            description=description,
+            tags=self._tags,
+            opts=self._opts(),
+            **target,
+        ))
+        return group
+
+    def _create_role(self) -> aws.iam.Role:
+        a = self._args
+        # Given when the database's key policy and secret policy must name the role: then it
+        # exists before the key (KMS refuses a policy naming a principal that does not exist).
+        role = a.iam_role if a.iam_role is not None else create_bootstrap_role(self._name, a.stack, self._tags, self._opts())
+        self._vpc_access = aws.iam.RolePolicyAttachment(
+            f"{self._name}-bootstrap-vpc-access",
+            role=role.name,
+            policy_arn=VPC_ACCESS_POLICY_ARN,
+            opts=self._opts(),
+        )
+        self._secret_access = aws.iam.RolePolicy(
+            f"{self._name}-bootstrap-secret",
+            # Inline policy names are unique per role only (PutRolePolicy PolicyName: [\w+=,.@-]{1,128}).
+            name="read-master-secret",
+            role=role.id,
+            policy=pulumi.Output.all(a.master_secret_arn, a.key_arn).apply(
+                lambda v: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Sid": "ReadThisMasterSecret", "Effect": "Allow",
+                             "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
+                            {"Sid": "DecryptWithThisDatabaseKey", "Effect": "Allow",
+                             "Action": "kms:Decrypt", "Resource": v[1]},
+                        ],
+                    }
+                )
+            ),
+            opts=self._opts(),
+        )
+        return role
+
+    def _create_function(self, group: aws.ec2.SecurityGroup, role: aws.iam.Role) -> aws.lambda_.Function:
+        a = self._args
+        return aws.lambda_.Function(
+            f"{self._name}-bootstrap",
+            name=function_name(a.instance_identifier),
+            description=f"bulkhead {a.stack}/{self._name}: creates the login role of {a.database.owner}",
+            runtime=LAMBDA_RUNTIME,
+            handler=HANDLER,
+            code=pulumi.FileArchive(a.archive_path),
+            # base64 SHA-256 of the package, as Lambda reports CodeSha256: a new hash, a new upload.
+            source_code_hash=a.archive_hash,
+            role=role.arn,
+            timeout=TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB,
+            vpc_config={"subnet_ids": a.subnet_ids, "security_group_ids": [group.id]},
+            environment={
+                "variables": {
+                    bootstrap_handler.ENV_SECRET_ARN: a.master_secret_arn,
+                    bootstrap_handler.ENV_DATABASE: self._name,
+                    # The handler refuses an input naming another database or role.
+                    bootstrap_handler.ENV_DB_NAME: a.database.db_name,
+                    bootstrap_handler.ENV_ROLE: a.role,
+                }
+            },
+            tags=self._tags,
+            # ENIs need the VPC policy at create time; the secret policy at the first invocation.
+            opts=self._opts(depends_on=[self._vpc_access, self._secret_access]),
+        )
+
+    def _create_invocation(self, function: aws.lambda_.Function) -> aws.lambda_.Invocation:
+        a = self._args
+        spec = bootstrap_handler.RoleRequest(
+            database=self._name,
+            db_name=a.database.db_name,
+            role=a.role,
+            connection_limit=a.connection_limit,
+            master_password_version=a.database.master_password_version,
+            settings=dict(a.role_settings),
+        )
+        return aws.lambda_.Invocation(
+            f"{self._name}-bootstrap-run",
+            function_name=function.name,
+            # CREATE_ONLY (the default): a change of `input` or `triggers` replaces the invocation,
+            # i.e. runs the function again (terraform-provider-aws lambda/invocation.go ForceNew).
+            input=json.dumps(spec.to_event(), sort_keys=True),
+            triggers={"code": a.archive_hash},
+            opts=self._opts(depends_on=[function, *self._network_rules, *a.depends_on]),
+        )

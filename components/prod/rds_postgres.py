@@ -1,0 +1,518 @@
+"""RdsPostgres: one service's database on its own RDS PostgreSQL instance.
+
+Everything that could let another service in, or lose the data, is decided here
+once: own KMS key, own security group that admits only the owner's client group
+(and the database's own bootstrap function), SSL forced by the parameter group,
+deletion protection, a final snapshot with a unique name, Pulumi protect.
+
+Credentials: bulkhead generates the master password and keeps it in this
+database's own Secrets Manager secret (break-glass only: no service is granted
+it). The service logs in as its own role, created inside the database by the
+bootstrap function (RdsBootstrap), with IAM tokens: its access policy grants
+exactly `rds-db:connect` for that role on the primary and each replica.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.prod import key_policies
+from components.catalogue import settings as pg_settings
+from components.postgres import role_sql
+from components.catalogue.model import Database, Tier
+from components.prod.naming import aws_name, replica_identifier
+from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
+from components.tags import TAG_ROLE, database_tags
+
+ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
+PORT = 5432
+# The current RDS CA; certificates of rds-ca-2019 expired in 2024.
+CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
+MONITORING_INTERVAL = 60
+PERFORMANCE_INSIGHTS_RETENTION = 7  # days; the free tier
+LOG_EXPORTS = ["postgresql", "upgrade"]
+# Off-peak and non-overlapping: backups first, maintenance a day later.
+BACKUP_WINDOW = "03:00-04:00"
+MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
+KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be cancelled
+# CreateDBInstance MasterUserPassword (PostgreSQL): 8-128 printable ASCII, not / " @ or space.
+# Letters and digits only: no character needs quoting in a URL, a shell or a .pgpass.
+MASTER_PASSWORD_LENGTH = 40
+SECRET_RECOVERY_DAYS = 30  # the longest: a deleted master secret can be restored for a month
+# Where a service finds the RDS CA bundle (sslrootcert in every aws URL): services put
+# https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem there (README).
+RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
+# Logging that lets an operator see who connected and what was slow.
+BASE_PARAMETERS = {
+    "rds.force_ssl": "1",
+    # The master password stored as SCRAM on every major (RDS's default from 14 on; md5 on 13):
+    # the bootstrap function logs in by SCRAM with channel binding only (bootstrap_handler).
+    "password_encryption": "scram-sha-256",
+    "log_connections": "1",
+    "log_disconnections": "1",
+    "log_min_duration_statement": "1000",
+    "log_lock_waits": "1",
+}
+
+
+def parameter_apply_method(major: int, name: str) -> str:
+    """`immediate` where PostgreSQL changes the setting without a restart, `pending-reboot` for
+    postmaster settings (pg_settings.context, components/pg_settings). RDS does not reboot for
+    parameter changes by itself, not even in the maintenance window, so a dynamic setting left
+    pending-reboot would never take effect; RDS refuses `immediate` for a static one
+    (aws_db_parameter_group `apply_method`; RDS "Modifying parameters in a DB parameter group")."""
+    try:
+        return pg_settings.apply_method(major, name)
+    except pg_settings.UnknownSetting:
+        return "pending-reboot"  # accepted for any setting; the catalogue refuses unknown names
+
+
+def rds_role_settings(db: Database) -> dict[str, str]:
+    """The login role's settings the RDS master may set: temp_file_limit is superuser-only
+    (role_sql.SUPERUSER_ONLY_SETTINGS) and belongs in the parameter group on RDS."""
+    return {k: v for k, v in db.role_settings().items() if k not in role_sql.SUPERUSER_ONLY_SETTINGS}
+
+
+def instance_identifier(stack: str, name: str) -> str:
+    """Stable: derived from stack and catalogue name only, so it never changes by itself."""
+    return aws_name(stack, name, max_length=54)  # room for `-replica-N`
+
+
+@dataclass
+class RdsPostgresArgs:
+    stack: str
+    database: Database
+    tier: Tier
+    subnet_group_name: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    client_security_group_id: pulumi.Input[str]
+    monitoring_role_arn: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    # The bootstrap function's package (components/prod/lambda_archive.py), built once per stack.
+    bootstrap_archive_path: str
+    bootstrap_archive_hash: str
+    protect: bool = True
+    # RdsBootstrap: HTTPS to this group (the Secrets Manager endpoint's) or, until the VPC has one, to this CIDR.
+    https_egress_security_group_id: Optional[pulumi.Input[str]] = None
+    interim_https_cidr: Optional[pulumi.Input[str]] = None
+    # What the bootstrap's first invocation waits for besides the instance and secret: the
+    # Secrets Manager VPC endpoint, whose creation the provider ends only once it is
+    # `available` (terraform-provider-aws ec2/vpc_endpoint.go, waitVPCEndpointAvailable); a
+    # group rule to its security group says nothing about the endpoint itself.
+    bootstrap_depends_on: Sequence[pulumi.Resource] = ()
+    # Where the key policy's ARNs point: the stack's partition, region and account.
+    partition: pulumi.Input[str] = "aws"
+    region: pulumi.Input[str] = "us-east-1"
+    account: pulumi.Input[str] = "123456789012"
+    # `bulkhead:key_admins` (empty: the account root, i.e. IAM decides who administers).
+    key_admins: Sequence[str] = field(default_factory=tuple)
+    # `bulkhead:break_glass_principals` (empty: the account root user only).
+    break_glass_principals: Sequence[str] = field(default_factory=tuple)
+    # Who runs `pulumi up` (aws:PrincipalArn patterns): it writes the master secret's versions
+    # (PutSecretValue) and the provider reads each one back with GetSecretValue right after
+    # (terraform-provider-aws secretsmanager/secret_version.go, Create -> findSecretVersionByTwoPartKey),
+    # so the secret policy must let it.
+    deployer_principals: pulumi.Input[Sequence[str]] = field(default_factory=list)
+
+
+class RdsPostgres(pulumi.ComponentResource):
+    """Outputs `connection`: the database's connection info (DESIGN section 5, aws)."""
+
+    connection: dict
+
+    def __init__(self, name: str, args: RdsPostgresArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:RdsPostgres", name, None, opts)
+        self._name = name
+        self._args = args
+        self._db = args.database
+        self._tags = database_tags(args.stack, {name: args.database})
+        self._identifier = instance_identifier(args.stack, name)
+
+        # The service's login role inside the database: named after it, as in dev.
+        self.role = self._db.db_name
+        # Before the key: its policy names the role, and KMS refuses a policy naming a principal that
+        # does not exist (MalformedPolicyDocumentException "invalid principals", AWS knowledge center).
+        self.bootstrap_role = create_bootstrap_role(self._name, args.stack, self._tagged("bootstrap"), self._opts())
+        self.key = self._create_key()
+        self.security_group = self._create_security_group()
+        self.parameter_group = self._create_parameter_group()
+        self.log_groups = {ident: self._create_log_groups(ident) for ident in self._instance_identifiers()}
+        self.master_password = self._create_master_password()
+        self.primary = self._create_primary()
+        self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
+        self.master_secret, secret_value = self._create_master_secret()
+        self.bootstrap = self._create_bootstrap(secret_value)
+        self.access_policy = self._create_access_policy()
+        self.connection = self._connection()
+        self.register_outputs({"connection": self.connection})
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _tagged(self, role: str) -> dict:
+        return {**self._tags, TAG_ROLE: role}
+
+    def _instance_identifiers(self) -> list[str]:
+        return [self._identifier] + [self._replica_identifier(i) for i in range(self._db.replicas)]
+
+    def _replica_identifier(self, index: int) -> str:
+        return replica_identifier(self._identifier, index + 1)
+
+    def _key_policy(self) -> pulumi.Output:
+        args = self._args
+
+        def document(values) -> str:
+            partition, region, account, bootstrap_arn = values
+            return key_policies.dumps(key_policies.key_policy(
+                partition=partition, region=region, account=account, admins=args.key_admins,
+                services=key_policies.DATABASE_KEY_SERVICES,
+                log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers()),
+                decrypt_roles=[bootstrap_arn],
+            ))
+
+        return pulumi.Output.all(args.partition, args.region, args.account, self.bootstrap_role.arn).apply(document)
+
+    def _create_key(self) -> aws.kms.Key:
+        # Its own key: revoking or scheduling it touches this database's data only.
+        key = aws.kms.Key(
+            f"{self._name}-key",
+            description=f"bulkhead {self._args.stack}/{self._name}: storage, master secret, logs and Performance Insights",
+            enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW,
+            # An explicit policy instead of KMS's default (which lets any principal IAM allows kms:*
+            # use every key of the account); aws_kms_key `policy`, KMS "Key policies" guide.
+            policy=self._key_policy(),
+            tags=self._tagged("key"),
+            # Deleting the key makes every snapshot of the database unreadable.
+            opts=self._opts(protect=self._args.protect),
+        )
+        aws.kms.Alias(
+            f"{self._name}-key-alias",
+            name=f"alias/bulkhead/{aws_name(self._args.stack)}/{self._name}",
+            target_key_id=key.key_id,
+            opts=self._opts(),
+        )
+        return key
+
+    def _create_security_group(self) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(
+            f"{self._name}-db",
+            name_prefix=aws_name("bulkhead", self._args.stack, self._name, "db") + "-",
+            # EC2 group descriptions allow only a-zA-Z0-9, space and ._-:/()#,@[]+=&;{}!$* (no apostrophe).
+            description=f"Database {self._name}: admits only the client group of {self._db.owner}",
+            vpc_id=self._args.vpc_id,
+            revoke_rules_on_delete=True,
+            tags={**self._tagged("database"), "Name": f"{self._name}-db"},
+            opts=self._opts(),
+        )
+        # Separate rule resources (not inline blocks), so that a rule added by hand
+        # elsewhere shows up as drift instead of being merged silently.
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-db-from-owner",
+            security_group_id=group.id,
+            referenced_security_group_id=self._args.client_security_group_id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            description=f"PostgreSQL from {self._db.owner} only",
+            tags=self._tagged("database"),
+            opts=self._opts(),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-owner-to-db",
+            security_group_id=self._args.client_security_group_id,
+            referenced_security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            description=f"{self._db.owner} to database {self._name}",
+            tags=self._tagged("client"),
+            opts=self._opts(),
+        )
+        return group
+
+    def _create_log_groups(self, identifier: str) -> list[aws.cloudwatch.LogGroup]:
+        """The groups RDS would create itself, with no retention and no key, for each exported log.
+
+        RDS writes to /aws/rds/instance/<id>/<type> ("Publishing PostgreSQL logs to CloudWatch
+        Logs", RDS user guide) and uses a group that exists; these must exist first (the
+        instances depend on them). The `postgresql` log carries statement text, literals included.
+        """
+        groups = []
+        for log_type in LOG_EXPORTS:
+            groups.append(
+                aws.cloudwatch.LogGroup(
+                    f"{self._name}-log-{identifier.removeprefix(self._identifier).lstrip('-') or 'primary'}-{log_type}",
+                    name=f"/aws/rds/instance/{identifier}/{log_type}",
+                    retention_in_days=self._args.tier.log_retention_days,
+                    # The database's own key; its policy lets CloudWatch Logs use it for these groups only.
+                    kms_key_id=self.key.arn,
+                    tags=self._tagged("logs"),
+                    opts=self._opts(),
+                )
+            )
+        return groups
+
+    def _create_parameter_group(self) -> aws.rds.ParameterGroup:
+        parameters = {**BASE_PARAMETERS, **self._db.parameters}
+        return aws.rds.ParameterGroup(
+            f"{self._name}-params",
+            # A prefix, not a fixed name: a major upgrade creates the new family's
+            # group before the old one is deleted.
+            name_prefix=aws_name("bulkhead", self._args.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
+            family=f"postgres{self._db.major}",
+            description=f"bulkhead {self._args.stack}/{self._name}: SSL forced, connection logging",
+            parameters=[{"name": k, "value": v, "apply_method": parameter_apply_method(self._db.major, k)}
+                        for k, v in sorted(parameters.items())],
+            tags=self._tagged("parameters"),
+            opts=self._opts(),
+        )
+
+    def _common_instance_args(self) -> dict:
+        """Settings a replica must share with its primary."""
+        return dict(
+            storage_type="gp3",
+            vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=self.parameter_group.name,
+            publicly_accessible=False,
+            iam_database_authentication_enabled=True,
+            ca_cert_identifier=CA_CERT_IDENTIFIER,
+            monitoring_interval=MONITORING_INTERVAL,
+            monitoring_role_arn=self._args.monitoring_role_arn,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=self.key.arn,
+            performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION,
+            enabled_cloudwatch_logs_exports=LOG_EXPORTS,
+            # On unless the catalogue pins a minor ("16.4"): RDS would upgrade it and every
+            # later `pulumi up` would try to go back down to the pinned minor.
+            auto_minor_version_upgrade="." not in self._db.engine_version,
+            allow_major_version_upgrade=False,
+            # Changes wait for the maintenance window instead of restarting mid-day.
+            apply_immediately=False,
+            copy_tags_to_snapshot=True,
+            port=PORT,
+            max_allocated_storage=self._db.max_storage_gb,
+        )
+
+    def _create_master_password(self) -> random.RandomPassword:
+        # A new `master_password_version` replaces the RandomPassword (keepers), so the next
+        # `up` sets a new master password and re-runs the bootstrap with it.
+        return random.RandomPassword(
+            f"{self._name}-master-password",
+            length=MASTER_PASSWORD_LENGTH,
+            special=False,
+            min_lower=4,
+            min_upper=4,
+            min_numeric=4,
+            keepers={"master_password_version": str(self._db.master_password_version)},
+            opts=self._opts(),
+        )
+
+    def _create_primary(self) -> aws.rds.Instance:
+        db = self._db
+        # A new suffix per create: repeated destroy/create cycles never collide on the snapshot name.
+        suffix = random.RandomId(f"{self._name}-final-snapshot-suffix", byte_length=4, opts=self._opts())
+        return aws.rds.Instance(
+            f"{self._name}-primary",
+            identifier=self._identifier,
+            engine="postgres",
+            storage_encrypted=True,
+            kms_key_id=self.key.arn,
+            engine_version=db.engine_version,
+            instance_class=db.instance_class,
+            allocated_storage=db.storage_gb,
+            db_name=db.db_name,
+            username=ADMIN_USER,
+            # Not manage_master_user_password: RDS refuses read replicas of an instance whose
+            # master password it manages in Secrets Manager (RDS User Guide, "Limitations for
+            # Secrets Manager integration with Amazon RDS"). `password`, not `password_wo`: the
+            # Pulumi bridge still writes a write-only value into the state inputs (as a secret,
+            # pulumi-terraform-bridge#3201) and never diffs it, while `password` is a schema
+            # secret that Pulumi diffs, so a new RandomPassword alone rotates it (Pulumi docs,
+            # "Write-only fields": prefer secrets on regular fields). RDS applies a new password
+            # asynchronously whatever apply_immediately says (ModifyDBInstance, MasterUserPassword).
+            password=pulumi.Output.secret(self.master_password.result),
+            db_subnet_group_name=self._args.subnet_group_name,
+            multi_az=db.multi_az,
+            backup_retention_period=self._args.tier.pitr_days,
+            backup_window=BACKUP_WINDOW,
+            maintenance_window=MAINTENANCE_WINDOW,
+            deletion_protection=db.deletion_protection,
+            delete_automated_backups=False,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
+            tags=self._tagged("primary"),
+            **self._common_instance_args(),
+            opts=self._opts(protect=self._args.protect, depends_on=self.log_groups[self._identifier]),
+        )
+
+    def _create_replica(self, index: int) -> aws.rds.Instance:
+        # Replicas hold no data of their own: no final snapshot (RDS refuses one),
+        # no Pulumi protect, so lowering `replicas` removes one cleanly.
+        return aws.rds.Instance(
+            f"{self._name}-replica-{index + 1}",
+            identifier=self._replica_identifier(index),
+            replicate_source_db=self.primary.identifier,
+            instance_class=self._db.replica_instance_class,
+            multi_az=False,
+            backup_retention_period=0,
+            skip_final_snapshot=True,
+            deletion_protection=False,
+            tags={**self._tagged("replica"), "bulkhead:replica-of": self._identifier},
+            **self._common_instance_args(),
+            # No storage_encrypted / kms_key_id: a same-region replica is always encrypted with
+            # its source's key, and CreateDBInstanceReadReplica takes no StorageEncrypted and wants
+            # no KmsKeyId in the same region (RDS API reference); terraform-provider-aws
+            # (internal/service/rds/instance.go, replicate_source_db branch) never sends
+            # storage_encrypted and sends kms_key_id as for a cross-region copy. The provider
+            # reads both back from AWS, so they are not diffed against the program.
+            opts=self._opts(depends_on=[self.primary, *self.log_groups[self._replica_identifier(index)]],
+                            ignore_changes=["storageEncrypted", "kmsKeyId"]),
+        )
+
+    def _create_master_secret(self) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
+        secret = aws.secretsmanager.Secret(
+            f"{self._name}-master-secret",
+            # A prefix: a deleted secret keeps its name through the recovery window, so a
+            # destroy + up must not need the same name. Names allow a-zA-Z0-9/_+=.@- (API ref).
+            name_prefix=f"bulkhead/{aws_name(self._args.stack)}/{self._name}/master-",
+            description=f"bulkhead {self._args.stack}/{self._name}: master credentials, break-glass only",
+            kms_key_id=self.key.arn,
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self._tagged("master-secret"),
+            opts=self._opts(),
+        )
+        # The JSON of RDS's own secrets and AWS's rotation functions (Secrets Manager User
+        # Guide, "JSON structure of Secrets Manager secrets", Amazon RDS credentials).
+        value = pulumi.Output.all(self.primary.address, self.primary.port, self.primary.identifier,
+                                  self.master_password.result).apply(
+            lambda v: json.dumps({
+                "engine": "postgres", "host": v[0], "port": v[1], "username": ADMIN_USER, "password": v[3],
+                "dbname": self._db.db_name, "dbInstanceIdentifier": v[2],
+            })
+        )
+        policy = self._create_secret_policy(secret)
+        version = aws.secretsmanager.SecretVersion(
+            f"{self._name}-master-secret-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
+            # The password is written only once the secret's policy guards it.
+            opts=self._opts(depends_on=[policy]),
+        )
+        return secret, version
+
+    def _create_secret_policy(self, secret: aws.secretsmanager.Secret) -> aws.secretsmanager.SecretPolicy:
+        args = self._args
+
+        def document(values) -> str:
+            partition, account, bootstrap_arn, deployers = values
+            return key_policies.dumps(key_policies.secret_policy(
+                partition=partition, account=account, readers=[bootstrap_arn],
+                break_glass=args.break_glass_principals, deployers=deployers,
+            ))
+
+        # aws_secretsmanager_secret_policy (PutResourcePolicy). block_public_policy: Secrets
+        # Manager refuses a policy that would grant access outside the account.
+        return aws.secretsmanager.SecretPolicy(
+            f"{self._name}-master-secret-policy",
+            secret_arn=secret.arn,
+            policy=pulumi.Output.all(args.partition, args.account, self.bootstrap_role.arn,
+                                     args.deployer_principals).apply(document),
+            block_public_policy=True,
+            opts=self._opts(),
+        )
+
+    def _create_bootstrap(self, secret_value: aws.secretsmanager.SecretVersion) -> RdsBootstrap:
+        a = self._args
+        return RdsBootstrap(
+            f"{self._name}",
+            RdsBootstrapArgs(
+                stack=a.stack,
+                database=self._db,
+                instance_identifier=self._identifier,
+                role=self.role,
+                connection_limit=self._db.connection_limit,
+                role_settings=rds_role_settings(self._db),
+                vpc_id=a.vpc_id,
+                subnet_ids=a.subnet_ids,
+                database_security_group_id=self.security_group.id,
+                master_secret_arn=self.master_secret.arn,
+                key_arn=self.key.arn,
+                archive_path=a.bootstrap_archive_path,
+                archive_hash=a.bootstrap_archive_hash,
+                https_egress_security_group_id=a.https_egress_security_group_id,
+                interim_https_cidr=a.interim_https_cidr,
+                port=PORT,
+                depends_on=[self.primary, secret_value, *a.bootstrap_depends_on],
+                iam_role=self.bootstrap_role,
+            ),
+            opts=self._opts(),
+        )
+
+    def _create_access_policy(self) -> aws.iam.Policy:
+        instances = [self.primary, *self.replicas]
+
+        def document(args) -> str:
+            instance_arn, *resource_ids = args
+            # arn:aws:rds:<region>:<account>:db:<id> -> rds-db:connect on dbuser:<DbiResourceId>/<user>;
+            # every instance, each replica too, has its own DbiResourceId (RDS User Guide,
+            # "Creating and using an IAM policy for IAM database access").
+            partition, region, account = instance_arn.split(":")[1], instance_arn.split(":")[3], instance_arn.split(":")[4]
+            return json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Sid": "ConnectAsServiceRole", "Effect": "Allow", "Action": "rds-db:connect",
+                         "Resource": [f"arn:{partition}:rds-db:{region}:{account}:dbuser:{rid}/{self.role}"
+                                      for rid in resource_ids]},
+                    ],
+                },
+                indent=None,
+            )
+
+        return aws.iam.Policy(
+            f"{self._name}-access",
+            name_prefix=aws_name("bulkhead", self._args.stack, self._name, "access", max_length=90) + "-",
+            description=f"Exactly what {self._db.owner} needs to use database {self._name}",
+            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
+            tags=self._tagged("access"),
+            opts=self._opts(),
+        )
+
+    def _connection(self) -> dict:
+        db = self._db
+        return {
+            "owner": db.owner,
+            "platform": "aws",
+            "host": self.primary.address,
+            "port": self.primary.port,
+            "db_name": db.db_name,
+            "username": self.role,
+            "auth": "iam",
+            # RDS certificates verify against the RDS CA bundle.
+            "sslmode": "verify-full",
+            "env_var": db.env_var,
+            "tier": db.tier,
+            "reader_hosts": [r.address for r in self.replicas],
+            # The break-glass master secret, for operators (`dsn --admin`); no service is granted it.
+            "secret_arn": self.master_secret.arn,
+            # No password in the URL: the service signs an IAM token as the password at run time.
+            "url": pulumi.Output.all(self.primary.address, self.primary.port).apply(
+                lambda a: f"postgresql://{self.role}@{a[0]}:{a[1]}/{db.db_name}"
+                f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE_PATH}"
+            ),
+            "security_group_id": self._args.client_security_group_id,
+            "access_policy_arn": self.access_policy.arn,
+            "kms_key_arn": self.key.arn,
+            "database_security_group_id": self.security_group.id,
+            # The bootstrap function's group, which the database group admits besides the owner's.
+            "bootstrap_security_group_id": self.bootstrap.security_group_id,
+            "instance_identifier": self.primary.identifier,
+            "resource_id": self.primary.resource_id,
+        }

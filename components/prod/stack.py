@@ -1,0 +1,137 @@
+"""The prod stack: shared foundation and backups, a client group per service, an RdsPostgres per database."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import pulumi_aws as aws
+
+from components.prod import key_policies
+from components.prod.backup import AwsBackup, AwsBackupArgs
+from components.prod.foundation import AwsFoundation, AwsFoundationArgs
+from components.catalogue.model import Catalogue
+from components.prod.lambda_archive import write_archive
+from components.prod.rds_bootstrap import bootstrap_archive
+from components.prod.rds_postgres import RdsPostgres, RdsPostgresArgs
+from components.prod.restore_testing import RestoreTarget, RestoreTesting, RestoreTestingArgs
+from components.prod.service_client import ServiceClient, ServiceClientArgs
+from components.prod.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
+
+
+def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None,
+                    build_dir: str = ".bulkhead/build") -> tuple[dict[str, dict], dict]:
+    """Build every database; return (database name -> connection info, the `network` output).
+
+    `provider_settings`: the stack's `aws:` provider config (profile, assume_roles, ...),
+    for the second provider of the DR region. `build_dir`: where the bootstrap
+    function's package is written (content-addressed; the deployment uploads it)."""
+    # One package for every database's function: same code, each with its own role and secret.
+    archive = bootstrap_archive()
+    archive_path = write_archive(archive, build_dir, "bootstrap")
+    # Policies name ARNs of this account, partition and region, and the deploying identity.
+    partition = aws.get_partition_output().partition
+    region = aws.get_region_output().region
+    caller = aws.get_caller_identity_output()
+    account = caller.account_id
+    deployers = caller.arn.apply(key_policies.deployer_principals)
+    foundation = AwsFoundation("foundation", AwsFoundationArgs(stack=catalogue.stack, network=catalogue.network))
+    endpoints = None
+    if catalogue.network is None:
+        # The stack's own isolated VPC: without these nothing in it reaches an AWS API.
+        endpoints = VpcEndpoints(
+            "endpoints",
+            VpcEndpointsArgs(
+                stack=catalogue.stack,
+                vpc_id=foundation.vpc_id,
+                subnet_ids=foundation.subnet_ids,
+                route_table_ids=foundation.route_table_ids,
+                region=region,
+            ),
+        )
+    endpoint_group = endpoints.security_group_id if endpoints is not None else None
+    # The bootstrap's first call is GetSecretValue through this endpoint: it must be there first.
+    secrets_endpoint = [endpoints.endpoints["secretsmanager"]] if endpoints is not None else []
+    tiers_in_use = {t: catalogue.backup_tiers[t] for t in sorted({d.tier for d in catalogue.databases.values()})}
+    backup = AwsBackup(
+        "backup",
+        AwsBackupArgs(
+            stack=catalogue.stack,
+            # Only tiers in use get a plan: an unused plan is noise in the console and in audits.
+            tiers=tiers_in_use,
+            dr_region=catalogue.dr_region,
+            protect=catalogue.protect,
+            dr_provider_settings=provider_settings or {},
+            partition=partition,
+            region=region,
+            account=account,
+            key_admins=catalogue.key_admins,
+            break_glass_principals=catalogue.break_glass_principals,
+            vault_lock=catalogue.backup_vault_lock,
+        ),
+    )
+    clients = {
+        owner: ServiceClient(
+            f"client-{owner}",
+            ServiceClientArgs(
+                stack=catalogue.stack,
+                owner=owner,
+                databases={n: catalogue.databases[n] for n in names},
+                vpc_id=foundation.vpc_id,
+                endpoint_security_group_id=endpoint_group,
+            ),
+        )
+        for owner, names in catalogue.owners().items()
+    }
+    connections = {}
+    restore_targets = {}
+    for name, db in catalogue.databases.items():
+        component = RdsPostgres(
+            name,
+            RdsPostgresArgs(
+                stack=catalogue.stack,
+                database=db,
+                tier=catalogue.backup_tiers[db.tier],
+                subnet_group_name=foundation.subnet_group_name,
+                vpc_id=foundation.vpc_id,
+                client_security_group_id=clients[db.owner].security_group_id,
+                monitoring_role_arn=foundation.monitoring_role_arn,
+                subnet_ids=foundation.subnet_ids,
+                bootstrap_archive_path=archive_path,
+                bootstrap_archive_hash=archive.sha256_b64,
+                protect=catalogue.protect,
+                partition=partition,
+                region=region,
+                account=account,
+                key_admins=catalogue.key_admins,
+                break_glass_principals=catalogue.break_glass_principals,
+                deployer_principals=deployers,
+                # The endpoint group when the stack made the VPC; else HTTPS inside the given VPC.
+                https_egress_security_group_id=endpoint_group,
+                interim_https_cidr=foundation.vpc_cidr,
+                bootstrap_depends_on=secrets_endpoint,
+            ),
+        )
+        connections[name] = component.connection
+        restore_targets[name] = RestoreTarget(
+            tier=db.tier,
+            instance_arn=component.primary.arn,
+            subnet_group_name=foundation.subnet_group_name,
+            security_group_id=component.security_group.id,
+        )
+    RestoreTesting(
+        "restore-testing",
+        RestoreTestingArgs(
+            stack=catalogue.stack,
+            tiers=tiers_in_use,
+            vault_arn=backup.vault_arn,
+            role_arn=backup.role_arn,
+            databases=restore_targets,
+        ),
+    )
+    network = {
+        "vpc_id": foundation.vpc_id,
+        "subnet_ids": foundation.subnet_ids,
+        # None with `bulkhead:network`: that network provides the path to the AWS APIs.
+        "endpoint_security_group_id": endpoint_group,
+    }
+    return connections, network

@@ -1,0 +1,147 @@
+"""VpcEndpoints: the AWS APIs a service and a bootstrap function need, inside the isolated VPC.
+
+The stack-created VPC has no internet gateway and no NAT, so without these a Fargate task
+cannot fetch its secret (`valueFrom`), pull its image or ship its logs at start
+(ResourceInitializationError). Interface endpoints sit in the private subnets behind one
+security group that admits 443 only from this stack's client and bootstrap groups; S3 is a
+gateway endpoint on the VPC's route table (ECR keeps image layers in S3).
+
+`admit_https` is the one place a group gets 443 to the endpoints: it writes the pair of
+rules (the group's egress to the endpoint group, the endpoint group's ingress from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.prod.naming import aws_name
+from components.tags import TAG_ROLE, TAG_STACK
+
+HTTPS = 443
+# What a Fargate task and the bootstrap function call at start and at run time:
+# secretsmanager (valueFrom, master secret), kms (decrypt), ecr.api + ecr.dkr (image pull),
+# logs (awslogs driver), sts (role credentials; IAM auth tokens are signed locally). The AWS
+# knowledge center "ecs-fargate-docker-timeout-error" lists ECR, S3 (layers), Secrets Manager
+# for Fargate tasks in private subnets without NAT; Fargate needs no ECS endpoints itself.
+INTERFACE_SERVICES = ("secretsmanager", "kms", "ecr.api", "ecr.dkr", "logs", "sts")
+# ECR stores layers in S3; a gateway endpoint has no hourly charge (PrivateLink pricing page).
+GATEWAY_SERVICES = ("s3",)
+
+
+@dataclass
+class VpcEndpointsArgs:
+    stack: str
+    vpc_id: pulumi.Input[str]
+    # One subnet per AZ: an interface endpoint gets one network interface in each.
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    # The route tables of those subnets (the VPC's main table when none is associated).
+    route_table_ids: Sequence[pulumi.Input[str]]
+    region: pulumi.Input[str]
+
+
+class VpcEndpoints(pulumi.ComponentResource):
+    security_group_id: pulumi.Output
+    endpoint_ids: dict
+
+    def __init__(self, name: str, args: VpcEndpointsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("bulkhead:index:VpcEndpoints", name, None, opts)
+        self._name = name
+        self._args = args
+        self._tags = {TAG_STACK: args.stack, TAG_ROLE: "endpoints"}
+        group = self._create_security_group()
+        self.security_group_id = group.id
+        # The endpoint resources, for what must wait for one (the bootstrap invocation: Secrets Manager).
+        self.endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        for service in INTERFACE_SERVICES:
+            self.endpoints[service] = self._create_interface_endpoint(service)
+        for service in GATEWAY_SERVICES:
+            self.endpoints[service] = self._create_gateway_endpoint(service)
+        self.endpoint_ids = {service: endpoint.id for service, endpoint in self.endpoints.items()}
+        self.register_outputs({"security_group_id": self.security_group_id, "endpoint_ids": self.endpoint_ids})
+
+    def _opts(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self)
+
+    def _service_name(self, service: str) -> pulumi.Output:
+        # com.amazonaws.<region>.<service> (VpcEndpoint service_name, pulumi-aws docs)
+        return pulumi.Output.from_input(self._args.region).apply(lambda region: f"com.amazonaws.{region}.{service}")
+
+    def _create_security_group(self) -> aws.ec2.SecurityGroup:
+        # No inline rules: every admitted group comes as its own rule resource (admit_https),
+        # and the provider removes AWS's default allow-all egress.
+        return aws.ec2.SecurityGroup(
+            f"{self._name}-sg",
+            name_prefix=aws_name("bulkhead", self._args.stack, "endpoints") + "-",
+            # EC2 GroupDescription allows a-zA-Z0-9, spaces and ._-:/()#,@[]+=&;{}!$* only (cfn-lint E3031).
+            description="AWS API endpoints: 443 from the client and bootstrap groups of this stack only",
+            vpc_id=self._args.vpc_id,
+            revoke_rules_on_delete=True,
+            tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-endpoints"},
+            opts=self._opts(),
+        )
+
+    def _create_interface_endpoint(self, service: str) -> aws.ec2.VpcEndpoint:
+        return aws.ec2.VpcEndpoint(
+            f"{self._name}-{service.replace('.', '-')}",
+            vpc_id=self._args.vpc_id,
+            service_name=self._service_name(service),
+            vpc_endpoint_type="Interface",
+            subnet_ids=self._args.subnet_ids,
+            security_group_ids=[self.security_group_id],
+            # The service's public name resolves to the endpoint inside the VPC, so SDKs and the
+            # ECS agent need no endpoint URL; needs enable_dns_support/hostnames on the VPC.
+            private_dns_enabled=True,
+            tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-{service}"},
+            opts=self._opts(),
+        )
+
+    def _create_gateway_endpoint(self, service: str) -> aws.ec2.VpcEndpoint:
+        return aws.ec2.VpcEndpoint(
+            f"{self._name}-{service}",
+            vpc_id=self._args.vpc_id,
+            service_name=self._service_name(service),
+            vpc_endpoint_type="Gateway",
+            route_table_ids=list(self._args.route_table_ids),
+            tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-{service}"},
+            opts=self._opts(),
+        )
+
+
+def admit_https(name: str, client_security_group_id: pulumi.Input[str], endpoint_security_group_id: pulumi.Input[str],
+                description: str, tags: dict, parent: pulumi.Resource,
+                egress: bool = True) -> aws.vpc.SecurityGroupIngressRule:
+    """443 from `client_security_group_id` to the endpoints, and nothing else: the client
+    group's egress rule (unless its owner writes it: egress=False) and the endpoint group's
+    matching ingress rule, returned (what must exist before the client calls an endpoint)."""
+    if egress:
+        _egress(name, client_security_group_id, endpoint_security_group_id, description, tags, parent)
+    return aws.vpc.SecurityGroupIngressRule(
+        f"{name}-from-client",
+        security_group_id=endpoint_security_group_id,
+        referenced_security_group_id=client_security_group_id,
+        ip_protocol="tcp",
+        from_port=HTTPS,
+        to_port=HTTPS,
+        description=f"AWS API endpoints from {description}",
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def _egress(name: str, client_security_group_id, endpoint_security_group_id, description: str, tags: dict,
+            parent: pulumi.Resource) -> None:
+    aws.vpc.SecurityGroupEgressRule(
+        f"{name}-to-endpoints",
+        security_group_id=client_security_group_id,
+        referenced_security_group_id=endpoint_security_group_id,
+        ip_protocol="tcp",
+        from_port=HTTPS,
+        to_port=HTTPS,
+        description=f"{description} to the AWS API endpoints",
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
