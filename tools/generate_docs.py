@@ -154,8 +154,8 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> str:
 
 
 def _platforms_of_stack_key(name: str) -> str:
-    only = model.STACK_KEY_PLATFORMS.get(name)
-    return only or "both"
+    return ("docker" if name in model.DOCKER_ONLY_STACK_KEYS
+            else "aws" if name in model.AWS_ONLY_STACK_KEYS else "both")
 
 
 def stack_keys() -> str:
@@ -246,8 +246,8 @@ def _key_list(cls: type[BaseModel], names: Iterable[str]) -> str:
 def _pulumi_description(name: str, info: FieldInfo) -> str:
     """A stack key's description in Pulumi.yaml: the same text, with its platform, keys and default."""
     parts = []
-    only = model.STACK_KEY_PLATFORMS.get(name)
-    if only:
+    only = _platforms_of_stack_key(name)
+    if only != "both":
         parts.append(f"{'AWS' if only == 'aws' else 'Docker'} only.")
     text = info.description.rstrip(".")
     parts.append(text[0].upper() + text[1:] + ".")
