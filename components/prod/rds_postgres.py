@@ -47,7 +47,7 @@ KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be
 MASTER_PASSWORD_LENGTH = 40
 SECRET_RECOVERY_DAYS = 30  # the longest: a deleted master secret can be restored for a month
 # Where a service finds the RDS CA bundle (sslrootcert in every aws URL): services put
-# https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem there (README).
+# https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem there (docs/prod-stack.md, "Credentials").
 RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 # Logging that lets an operator see who connected and what was slow.
 BASE_PARAMETERS = {
@@ -94,7 +94,7 @@ class RdsPostgresArgs:
 
 
 class RdsPostgres(pulumi.ComponentResource):
-    """Outputs `connection`: the database's connection info (DESIGN section 5, aws)."""
+    """Outputs `connection`: the database's connection info (docs/contract.md section 5, aws)."""
 
     connection: dict
 
