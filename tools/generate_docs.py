@@ -63,8 +63,8 @@ def _code(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, str):
-        return f"`{value!r}`" if value == "" else f"`{value}`"
+    if isinstance(value, str):  # quoted where YAML would read it as something else ("16", "")
+        return f'`"{value}"`' if value == "" or re.fullmatch(r"[0-9.]+", value) else f"`{value}`"
     if isinstance(value, dict) and not value:
         return "`{}`"
     return f"`{value}`"
@@ -89,16 +89,20 @@ def _base(info: FieldInfo) -> tuple[Any, list[Any]]:
     return ann, metadata
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _range(metadata: list[Any]) -> str:
     """`, 1-35` / `, > 0 and <= 64` from the field's ge/gt/le constraints."""
-    bounds = {attr: getattr(meta, attr) for meta in metadata for attr in ("ge", "gt", "le")
+    bounds = {attr: _number(getattr(meta, attr)) for meta in metadata for attr in ("ge", "gt", "le")
               if getattr(meta, attr, None) is not None}
     if not bounds:
         return ""
     if "ge" in bounds and "le" in bounds:
-        return f", {bounds['ge']:g}-{bounds['le']:g}"
-    low = f">= {bounds['ge']:g}" if "ge" in bounds else f"> {bounds['gt']:g}" if "gt" in bounds else ""
-    high = f"<= {bounds['le']:g}" if "le" in bounds else ""
+        return f", {bounds['ge']}-{bounds['le']}"
+    low = f">= {bounds['ge']}" if "ge" in bounds else f"> {bounds['gt']}" if "gt" in bounds else ""
+    high = f"<= {bounds['le']}" if "le" in bounds else ""
     return ", " + " and ".join(x for x in (low, high) if x)
 
 
