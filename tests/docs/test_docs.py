@@ -76,6 +76,9 @@ def _tracked_top_level() -> set[str]:
             # one level down in the code directories: each subpackage and module
             if parts[0] in ("components", "bulkhead", "tests", "tools") and len(parts) >= 2:
                 names.add(f"{parts[0]}/{parts[1]}" + ("/" if len(parts) > 2 else ""))
+            # and every module of the program and the CLI, however deep
+            if parts[0] in ("components", "bulkhead") and path.endswith(".py"):
+                names.add(path)
     return {n for n in names if "__pycache__" not in n and not n.endswith("__init__.py")}
 
 
@@ -93,8 +96,11 @@ def test_readme_layout_map_names_every_top_level_module_and_directory():
         if not rest:  # a top-level file or directory: at the start of a line
             found = re.search(rf"^{re.escape(name)}\s", layout, re.M) or (
                 name.endswith("/") and re.search(rf"^{re.escape(name)}", layout, re.M))
-        else:  # one level down: its name appears in the map (indented, or in its parent's line)
-            found = re.search(rf"(?<![\w/]){re.escape(rest.rstrip('/'))}\b", layout)
+        else:  # deeper: its own name appears in the map (indented, or in its parent's line)
+            own = rest.rstrip("/").rsplit("/", 1)[-1]
+            stem = own[:-3] if own.endswith(".py") else None
+            found = re.search(rf"(?<![\w/]){re.escape(own)}\b", layout) or (
+                stem and re.search(rf"\{{[^}}]*\b{re.escape(stem)}\b[^}}]*\}}\.py", layout))
         if not found:
             missing.append(name)
     assert missing == [], f"README.md's layout map does not mention: {missing}"
