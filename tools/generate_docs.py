@@ -30,11 +30,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
-# argparse wraps help to the terminal's width, and Python 3.14 colours it: fix both so the
-# usage text is the same on every machine.
-os.environ["COLUMNS"] = "100"
-os.environ["NO_COLOR"] = "1"
-os.environ.pop("FORCE_COLOR", None)
 for path in (ROOT, ROOT / "policies"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
@@ -42,11 +37,14 @@ for path in (ROOT, ROOT / "policies"):
 from pydantic import BaseModel  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
+from bulkhead import cli  # noqa: E402
 from components.catalogue import model  # noqa: E402
 
 MARKER_RE = re.compile(r"(<!-- BEGIN GENERATED (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- END GENERATED -->)", re.S)
 CONFIG_NAMESPACE = "bulkhead"
-VERBS = ("plan", "check", "audit", "env", "dsn", "psql", "reset", "dump", "restore", "split")
+# argparse wraps help to the terminal's width (and Python 3.14 colours it): fixed while the
+# usage is rendered, so it is the same on every machine.
+USAGE_ENV = {"COLUMNS": "100", "NO_COLOR": "1", "FORCE_COLOR": None}
 # Policy module -> the "concern" column (the module names are the pack's grouping).
 CONCERNS = {"separation": "separation", "security": "security", "resilience": "resilience",
             "dev": "dev hygiene", "boundary": "boundary"}
@@ -229,11 +227,23 @@ def _json(value: Any) -> str:
 # ---------------------------------------------------------------- argparse
 
 def usage(verb: str) -> str:
-    from bulkhead import cli
-
-    parser = cli.build_parser(verb)
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    text = sub.choices[verb].format_help().rstrip() + "\n"
+    """`python -m bulkhead <verb> --help`, from the CLI's own parser."""
+    saved = {key: os.environ.get(key) for key in USAGE_ENV}
+    try:
+        for key, value in USAGE_ENV.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        parser = cli.build_parser(verb)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        text = sub.choices[verb].format_help().rstrip() + "\n"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return "```\n" + text + "```\n"
 
 
@@ -307,7 +317,7 @@ def pulumi_yaml(text: str) -> str:
 def sections() -> dict[str, Any]:
     out = {"stack-keys": stack_keys, "database-keys": database_keys, "server-keys": server_keys,
            "tier-keys": tier_keys, "policies": policies}
-    out.update({f"usage-{verb}": (lambda v=verb: usage(v)) for verb in VERBS})
+    out.update({f"usage-{verb}": (lambda v=verb: usage(v)) for verb in cli.VERBS})
     return out
 
 
@@ -326,7 +336,7 @@ def render_markdown(text: str, where: str) -> str:
 def targets() -> dict[Path, str]:
     """Each generated file -> its content as it should be."""
     files = [ROOT / "docs" / "configuration.md", ROOT / "docs" / "policies.md"]
-    files += [ROOT / "docs" / "cli" / f"{verb}.md" for verb in VERBS]
+    files += [ROOT / "docs" / "cli" / f"{verb}.md" for verb in cli.VERBS]
     out = {}
     for path in files:
         text = path.read_text(encoding="utf-8")

@@ -8,7 +8,6 @@ the CLI's parser; CI runs it with `--check` before the tests.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
