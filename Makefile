@@ -26,7 +26,9 @@ test: $(STAMP)
 	scripts/fetch-postgres-servers
 	scripts/ensure-docker
 	scripts/build-test-images
-	$(PY) -m pytest -n 2 -q -m "not docker"
+	# --dist loadfile: a test file runs on one worker, so its module fixtures (PostgreSQL servers,
+	# planned stacks) are built once, not once per worker as with xdist's default `load`.
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not docker"
 	scripts/run-docker-tests $(PY)
 
 bench: $(STAMP)
