@@ -21,13 +21,13 @@ demo: $(STAMP)
 	$(PY) -m bulkhead check .bulkhead/plan-dev.json
 	$(PY) -m bulkhead check .bulkhead/plan-prod.json
 
+# --dist loadfile: a test file runs on one worker, so its module fixtures (PostgreSQL servers,
+# planned stacks) are built once, not once per worker as with xdist's default `load`.
 test: $(STAMP)
 	scripts/ensure-postgres
 	scripts/fetch-postgres-servers
 	scripts/ensure-docker
 	scripts/build-test-images
-	# --dist loadfile: a test file runs on one worker, so its module fixtures (PostgreSQL servers,
-	# planned stacks) are built once, not once per worker as with xdist's default `load`.
 	$(PY) -m pytest -n 2 --dist loadfile -q -m "not docker"
 	scripts/run-docker-tests $(PY)
 
