@@ -13,8 +13,8 @@ stopped carrying the pages after SOURCE_COMMIT, 2023-05-30):
         b8cea0031fba95c12af4af13cea191abfc784364:doc_source/Concepts.DBInstanceClass.md > Concepts.DBInstanceClass.md
 
 Neither cfn-lint (its RDS data: engine versions and classes per region, tools/generate_rds_offerings.py)
-nor botocore ships instance memory. A class missing from the table (newer than the page: db.m7g,
-db.r7g, ...) is "unknown" to the catalogue, which then checks nothing rather than guess.
+nor botocore ships instance memory. A class missing from the table (newer than the page: db.m8g,
+db.r8g, ...) is "unknown" to the catalogue, which then checks nothing rather than guess.
 
 --check without --source: the committed table is well-formed and names its source; with --source,
 it is also exactly what that page gives.

@@ -78,9 +78,17 @@ def unit_less_parameters(path: str, parameters: Mapping[str, str], unit_of) -> l
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "passphrase", "apikey", "api_key", "credential")
 
 
-def secret_looking_parameter(name: str) -> Optional[str]:
-    """`POSTGRES_PASSWORD` (or any password-looking name that is not a PostgreSQL setting) in parameters."""
-    if not any(word in name.lower() for word in _SECRET_WORDS):
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
+
+
+def secret_looking_parameter(name: str, text: str = "", known: bool = False) -> Optional[str]:
+    """`POSTGRES_PASSWORD` (a password-looking name that is not a PostgreSQL setting) or a value holding
+    a URL with a password (`postgres://u:secret@host`) in parameters."""
+    if _URL_WITH_PASSWORD.search(text):
+        return (f"the value of {name} holds a URL with a password (user:password@); parameters go on the server's "
+                f"command line (shown by `docker inspect` and `ps`) and into the plan, never as a secret: remove "
+                f"the password from it")
+    if known or not any(word in name.lower() for word in _SECRET_WORDS):
         return None
     return (f"{name} looks like a password, and parameters are PostgreSQL settings: they go on the server's "
             f"command line (shown by `docker inspect` and `ps`) and into the plan, never as a secret. bulkhead "
