@@ -193,8 +193,8 @@ def check_parameters(params: Mapping[str, str], major: int, platform: str, path:
     for name in sorted(params):
         text = params[name]
         here = f"{path}.{name}"
-        known = name in MANAGED or pg_settings.setting(major, name) is not None
-        secret = checks.secret_looking_parameter(name, text, known)
+        is_setting = name in MANAGED or pg_settings.setting(major, name) is not None
+        secret = checks.secret_looking_parameter(name, text, is_setting)
         if secret:
             out.problems.append(Finding(here, secret))
             continue
