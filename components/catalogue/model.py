@@ -863,6 +863,9 @@ def _check_connection_budget(databases: dict[str, Database], servers: dict[str, 
             )
         except ValueError:
             continue  # not a number: the parameter's own validation reports it
+        if platform == "aws":
+            # One tenant per instance, and RDS keeps its own slots for rdsadmin: the limit itself must fit.
+            reserved = 0
         limits = {n: d.connection_limit or 0 for n, d in sorted(tenants.items())}
         needed = sum(limits.values()) + reserved
         if max_connections < needed:

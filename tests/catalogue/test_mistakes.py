@@ -95,8 +95,8 @@ CASES = [
      "silent"),
     ("aws-max-connections-below-limit", "prod", prod("connection_limit: 100\nparameters: {max_connections: 50}\n"), {},
      "error", "bulkhead:databases.app.parameters.max_connections",
-     "max_connections 50 is below the connection_limit of its databases (app 100) plus 3 reserved slots = 103; "
-     "raise max_connections to at least 103 or lower connection_limit", "silent (an error on docker only)"),
+     "max_connections 50 is below the connection_limit of its databases (app 100) plus 0 reserved slots = 100; "
+     "raise max_connections to at least 100 or lower connection_limit", "silent (an error on docker only)"),
     ("mixed-case-prod-on-docker", "Shop-Prod", dev(), {}, "warning", "bulkhead:platform",
      "stack Shop-Prod is named like a production stack ('prod', case aside) but runs on docker", "silent"),
     ("prd-on-docker", "kanban-prd", dev(), {}, "warning", "bulkhead:platform",
