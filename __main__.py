@@ -11,7 +11,7 @@ import os
 import pulumi
 
 from components.catalogue.model import CatalogueError, load_catalogue
-from components.outputs import services_output
+from components.outputs import services_output, stack_identity
 
 STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes",
               "key_admins", "break_glass_principals", "backup_vault_lock")
@@ -74,3 +74,5 @@ else:
     pulumi.export("network", network)
 pulumi.export("databases", connections)
 pulumi.export("services", services_output(catalogue, connections))
+for _key, _value in stack_identity(pulumi.get_stack(), pulumi.get_project()).items():
+    pulumi.export(_key, _value)

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from typing import Any, Optional
 
 from .errors import UserError
@@ -43,7 +44,36 @@ def load_outputs(path: Optional[str], stack: Optional[str], cwd: Optional[str] =
     else:
         data = _from_pulumi_cli(stack, cwd)
         source = f"`pulumi stack output` of stack {stack or '(selected)'}"
-    return validate_outputs(data, source)
+    data = validate_outputs(data, source)
+    check_stack(data, stack, source)
+    return data
+
+
+def _short_stack(name: str) -> str:
+    """`org/project/stack` and `stack` name the same stack: compare the last part."""
+    return name.rsplit("/", 1)[-1]
+
+
+def check_stack(data: dict, stack: Optional[str], source: str) -> None:
+    """Refuse outputs of another stack than `--stack` (exit 2, naming both): a verb given
+    kanban-dev's --stack and aisales-dev's outputs file must not touch aisales' data.
+
+    The stack and project outputs exist since bulkhead exported them (components/outputs.py);
+    outputs from before that are accepted with a warning, as nothing in them says whose they are."""
+    written = data.get("stack")
+    if not stack:
+        return
+    if not isinstance(written, str) or not written:
+        print(f"warning: {source} does not say which stack it belongs to (outputs from before bulkhead exported "
+              f"`stack`); run `pulumi up` on stack {stack} to refresh them, then bulkhead can check --stack",
+              file=sys.stderr)
+        return
+    if _short_stack(written) != _short_stack(stack):
+        project = data.get("project")
+        whose = f"stack {written}" + (f" of project {project}" if isinstance(project, str) and project else "")
+        raise UserError(f"--stack {stack} does not match {source}: those are the outputs of {whose}; nothing was "
+                        f"done. Pass --stack {written} if you meant that stack, or the outputs of {stack}: "
+                        f"{how_to_get(stack)}")
 
 
 def _from_pulumi_cli(stack: Optional[str], cwd: Optional[str]) -> Any:

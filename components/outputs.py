@@ -22,3 +22,9 @@ def services_output(catalogue: Catalogue, connections: Mapping[str, Mapping]) ->
             env[LEGACY_ENV_VAR] = connections[names[0]]["url"]
         out[owner] = {"databases": list(names), "env": env}
     return out
+
+
+def stack_identity(stack: str, project: str) -> dict:
+    """`stack` and `project` outputs: every output-reading verb refuses outputs whose stack is not
+    its --stack (bulkhead/outputs_source.py check_stack)."""
+    return {"stack": stack, "project": project}

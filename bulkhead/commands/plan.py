@@ -44,12 +44,58 @@ def build_plan(project_dir: str, stack: str) -> "tuple[dict, ProgramRun]":
     catalogue = load_catalogue_for(project_dir, stack, config)  # bad config: exit 2 before any resource
     for warning in catalogue.warnings:  # advisory policies, memory tuning, unchecked settings
         print(f"warning: {warning}", file=sys.stderr)
+    for path, message in host_port_findings(catalogue):
+        print(f"warning: {path}: {message}", file=sys.stderr)
     run = run_program(project_dir, stack, config, project=project_name(project_dir))
     if isinstance(run.error, RunError):
         raise UserError(str(run.error))
     if run.error is not None:
         raise run.error
     return to_stack_export(run), run
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something on this host already listens on 127.0.0.1:port (where a dev container publishes)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def port_publisher(port: int, stack: str):
+    """The container publishing `port` (Docker CLI `docker ps --filter publish=`): True when it is
+    this stack's own (bulkhead-<stack>-...: an `up` already ran), its name when another, None when
+    unknown (no Docker CLI, or not a container)."""
+    import shutil
+    import subprocess
+
+    docker = shutil.which("docker")
+    if docker is None:
+        return None
+    try:
+        proc = subprocess.run([docker, "ps", "--filter", f"publish={port}", "--format", "{{.Names}}"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    names = proc.stdout.split() if proc.returncode == 0 else []
+    if not names:
+        return None
+    return True if all(n.startswith(f"bulkhead-{stack}-") for n in names) else names[0]
+
+
+def host_port_findings(catalogue, in_use=port_in_use, publisher=port_publisher) -> list:
+    """`plan` warnings for dev ports something on this host already listens on."""
+    from components.catalogue.checks import ports_in_use
+
+    if catalogue.platform != "docker":
+        return []
+    ports = {db.port: f"bulkhead:databases.{n}.port" for n, db in catalogue.databases.items() if db.server is None}
+    ports.update({s.port: f"bulkhead:servers.{n}.port" for n, s in catalogue.servers.items()})
+    return ports_in_use(ports, in_use, lambda port: publisher(port, catalogue.stack))
 
 
 def default_plan_path(project_dir: str, stack: str) -> str:

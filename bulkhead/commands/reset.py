@@ -9,7 +9,7 @@ import sys
 from bulkhead import PROJECT_DIR
 from bulkhead.errors import UserError
 from bulkhead.outputs_source import add_arguments, database, load_outputs
-from bulkhead.pgtools import confirm, load_target, outputs_file, summarise, user_objects
+from bulkhead.pgtools import confirm, describe_for_confirmation, load_target, outputs_file, summarise, user_objects
 
 
 def add_parser(sub) -> None:
@@ -48,8 +48,12 @@ def run(args) -> int:
     if target.dsn.user != owner:
         raise UserError(f"the DSN of {args.database} logs in as {target.dsn.user}, not its owner role {owner}; "
                         f"reset only runs as the owner so that it cannot reach anything else")
-    if not args.yes:
-        confirm(f"reset drops every object of {owner} in database {target.dsn.dbname} on {target.dsn.host}", args.database)
+    with target.dsn.connect(autocommit=True) as conn:
+        what = f"reset drops every object of {owner} in {describe_for_confirmation(conn, target, args.stack)}"
+    if args.yes:
+        print(what, file=sys.stderr)
+    else:
+        confirm(what, args.database)
     with target.dsn.connect(autocommit=False) as conn:
         before = user_objects(conn)
         for statement in RESET_SQL:

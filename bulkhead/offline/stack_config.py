@@ -23,8 +23,15 @@ class YamlFloat(float):
     yaml_text: str
 
 
+# YAML 1.2's core schema booleans, which the Pulumi CLI's YAML library (go-yaml v3) reads: `on`,
+# `yes`, `y` are strings there, not YAML 1.1's booleans (a database named `on` stays "on").
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+
+
 def _strict_loader():
-    """yaml.SafeLoader that refuses duplicate keys (any depth) and keeps the text of floats.
+    """yaml.SafeLoader as the Pulumi CLI reads a stack file: YAML 1.2 booleans, merge keys (`<<: *tuning`,
+    which go-yaml v3 applies), and on top: duplicate keys (any depth) refused, the text of floats kept,
+    and a map used whole through an alias (`parameters: *tuning`) recorded for a warning.
 
     PyYAML, like the Pulumi CLI's YAML library, keeps the last of two equal keys without a word;
     here each duplicate is recorded with both lines and `_load_yaml` refuses the file.
@@ -32,13 +39,29 @@ def _strict_loader():
     import yaml
 
     class Loader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:bool"]
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
         def __init__(self, stream):
             super().__init__(stream)
             self.duplicates: list[str] = []
+            self.aliased: list[str] = []
+            self._values_seen: dict[int, int] = {}
 
         def construct_mapping(self, node, deep=False):
             seen: dict[Any, int] = {}
-            for key_node, _ in node.value:
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<`: merged by flatten_mapping, its keys may be overridden here
+                if isinstance(value_node, yaml.MappingNode):
+                    # An alias is the anchored node itself (PyYAML's composer): seen twice = used whole.
+                    line = key_node.start_mark.line + 1
+                    first = self._values_seen.setdefault(id(value_node), line)
+                    if first != line:
+                        self.aliased.append(
+                            f"line {line}: `{key_node.value}` is the map of line {first} itself (an alias), not a "
+                            f"copy with changes: nothing is merged. If you meant to start from it and change keys, "
+                            f"write `{key_node.value}: {{<<: *anchor, key: value}}` (a merge key)")
                 key = self.construct_object(key_node, deep=True)
                 try:
                     first = seen.get(key)
@@ -52,6 +75,7 @@ def _strict_loader():
                     seen[key] = line
             return super().construct_mapping(node, deep=deep)
 
+
     def _number(kind):
         def construct(loader, node):
             wrapped = kind(yaml.SafeLoader.construct_yaml_float(loader, node))
@@ -60,9 +84,13 @@ def _strict_loader():
         return construct
 
     Loader.add_constructor("tag:yaml.org,2002:float", _number(YamlFloat))
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL_12, list("tTfF"))
     # Written back as the float it is, by whoever dumps a loaded config.
     yaml.SafeDumper.add_representer(YamlFloat, yaml.SafeDumper.represent_float)
     return Loader
+
+
+_ALIASED: dict[str, list[str]] = {}  # path -> the loader's alias notes, for `stack_file_warnings`
 
 
 def _load_yaml(path: str) -> Any:
@@ -79,6 +107,7 @@ def _load_yaml(path: str) -> Any:
         raise UserError(f"{path} does not exist") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
+    _ALIASED[path] = loader.aliased
     if loader.duplicates:
         raise UserError(f"{path} has {len(loader.duplicates)} duplicate key(s); nothing was planned:\n"
                         + "\n".join(f"{path}: {d}" for d in loader.duplicates))
@@ -152,12 +181,53 @@ def bulkhead_keys(config: dict[str, Any]) -> dict[str, Any]:
     return {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("bulkhead:")}
 
 
+def _other_stack_ports(project_dir: str, stack: str) -> dict[str, dict[int, str]]:
+    """Dev ports of the project's other docker stack files (best effort: a file that does not load is skipped;
+    its own plan reports it)."""
+    from components.catalogue.checks import ports_of
+
+    out = {}
+    for name in sorted(os.listdir(project_dir)):
+        other = name[len("Pulumi."):-len(".yaml")] if name.startswith("Pulumi.") and name.endswith(".yaml") else None
+        if not other or other == stack or name == "Pulumi.yaml":
+            continue
+        try:
+            keys = bulkhead_keys(load_stack_config(project_dir, other))
+        except UserError:
+            continue
+        if keys.get("platform") == "docker":
+            out[other] = ports_of(keys)
+    return out
+
+
+def stack_file_findings(project_dir: str, stack: str, config: dict[str, Any]) -> tuple[list, list]:
+    """(errors, warnings) about the stack file as a whole: misspelt namespaces, maps used whole through
+    an alias, dev ports another stack file of the project uses. As (path, message)."""
+    from components.catalogue import checks
+
+    stack_file = f"Pulumi.{stack}.yaml"
+    errors = checks.misspelt_namespaces(config, stack_file)
+    warnings = [(stack_file, note) for note in _ALIASED.get(os.path.join(project_dir, stack_file), [])]
+    keys = bulkhead_keys(config)
+    if keys.get("platform") == "docker":
+        warnings += checks.ports_shared_with_other_stacks(checks.ports_of(keys), _other_stack_ports(project_dir, stack))
+    return errors, warnings
+
+
 def load_catalogue_for(project_dir: str, stack: str, config: Optional[dict[str, Any]] = None) -> "Catalogue":
-    from components.catalogue.model import CatalogueError, load_catalogue
+    from components.catalogue.model import CatalogueError, Problem, load_catalogue
 
     config = config if config is not None else load_stack_config(project_dir, stack)
+    errors, warnings = stack_file_findings(project_dir, stack, config)
+    found = [Problem(path=p, message=m) for p, m in errors]
     region = config.get("aws:region")
     try:
-        return load_catalogue(bulkhead_keys(config), stack, region=region if isinstance(region, str) else None)
+        catalogue = load_catalogue(bulkhead_keys(config), stack, region=region if isinstance(region, str) else None)
     except CatalogueError as exc:
-        raise UserError(f"Pulumi.{stack}.yaml has {len(exc.problems)} problem(s); nothing was planned:\n{exc}") from None
+        found += exc.problems
+        catalogue = None
+    if found:
+        raise UserError(f"Pulumi.{stack}.yaml has {len(found)} problem(s); nothing was planned:\n"
+                        f"{CatalogueError(found)}") from None
+    extra = tuple(Problem(path=p, message=m) for p, m in warnings)
+    return catalogue.model_copy(update={"warnings": catalogue.warnings + extra}) if extra else catalogue

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from components.catalogue import checks
 from components.catalogue import offerings as aws_offerings
 from components.catalogue import pack_agreement
 from components.catalogue import parameters as pg_parameters
@@ -521,6 +522,11 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
     ctx = err.get("ctx") or {}
     if field == "engine_version" and isinstance(err.get("input"), (int, float)) and not isinstance(err["input"], bool):
         return _number_version_message(err["input"])
+    if kind == "string_pattern_mismatch" and field in ("db_name", "owner") and len(str(err["input"])) > checks.MAX_NAME:
+        return checks.name_problem(err["input"], field, NAME_RE if field == "db_name" else OWNER_RE)
+    if kind == "int_type" and isinstance(err.get("input"), str) and err["input"].strip().isdigit():
+        return (f'is the string "{err["input"]}" (in quotes), not a number; write it without quotes: '
+                f'{field}: {err["input"].strip()}')
     if kind == "string_pattern_mismatch":
         hints = {
             "owner": "a service name like app-service (lower case, digits, dashes)",
@@ -588,13 +594,7 @@ def _map_section(raw: dict, key: str, problems: list[Problem], name_re: str, wha
     good = {}
     for name, value in section.items():
         if not isinstance(name, str) or not re.fullmatch(name_re, name):
-            problems.append(
-                Problem(
-                    path=_path(key, name),
-                    message=f"{name!r} is not a valid {what} name; use lower case letters, digits and "
-                    f"{'underscores' if '_' in name_re else 'dashes'}, starting with a letter (max 63)",
-                )
-            )
+            problems.append(Problem(path=_path(key, name), message=checks.name_problem(name, what, name_re)))
             continue
         good[name] = value
     return good
@@ -626,39 +626,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         )
         platform = None
 
-    # Stack-level keys that belong to one platform only.
-    other_platform_keys = {"docker": AWS_ONLY_STACK_KEYS, "aws": DOCKER_ONLY_STACK_KEYS}
-    if platform:
-        for key in other_platform_keys[platform]:
-            if raw.get(key) not in (None, {}):
-                problems.append(
-                    Problem(
-                        path=_path(key),
-                        message=f"applies only to platform {'aws' if platform == 'docker' else 'docker'}; "
-                        f"remove it from this {platform} stack",
-                    )
-                )
-
-    tiers: dict[str, Tier] = {}
-    tier_raw = _map_section(raw, "backup_tiers", problems, NAME_RE, "tier")
-    merged_tiers = {k: dict(v) for k, v in DEFAULT_TIERS.items()}
-    for name, value in tier_raw.items():
-        if not isinstance(value, dict):
-            problems.append(Problem(path=_path("backup_tiers", name), message="must be a map with schedule, retention_days, pitr_days, copy_to_dr"))
-            continue
-        merged_tiers[name] = {**merged_tiers.get(name, {}), **value}
-    for name, value in merged_tiers.items():
-        tier = _validate(Tier, value, ("backup_tiers", name), problems)
-        if tier:
-            if tier.retention_days < tier.pitr_days:
-                problems.append(
-                    Problem(
-                        path=_path("backup_tiers", name, "retention_days"),
-                        message=f"{tier.retention_days} is shorter than pitr_days {tier.pitr_days}; "
-                        "keep backups at least as long as point-in-time recovery",
-                    )
-                )
-            tiers[name] = tier
+    _check_platform_keys(raw, platform, problems)
+    tiers, merged_tiers = _load_tiers(raw, problems)
 
     servers: dict[str, Server] = {}
     server_raw = _map_section(raw, "servers", problems, NAME_RE, "server")
@@ -691,10 +660,12 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         databases[name] = db
 
     _check_uniqueness(databases, servers, platform, problems)
+    warnings: list[Problem] = []
+    _check_mistakes(stack, platform, raw, databases, merged_tiers, tiers, problems, warnings)
     if platform == "aws" and region:
         _check_rds_offerings(databases, region, problems)
-    if platform == "docker":
-        _check_connection_budget(databases, servers, problems)
+    if platform:
+        _check_connection_budget(databases, servers, problems, platform)
     if platform == "docker":
         for name in servers:
             if not any(d.server == name for d in databases.values()):
@@ -704,12 +675,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     if platform == "aws" and raw.get("network") is not None:
         network = _validate(Network, raw["network"], ("network",), problems)
 
-    dr_region = raw.get("dr_region")
-    if dr_region is not None and platform == "aws":
-        if not isinstance(dr_region, str) or not re.fullmatch(REGION_RE, dr_region):
-            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region!r} is not an AWS region name like eu-west-1"))
-        elif region and dr_region == region:
-            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region} is the stack's own region (aws:region); pick another region so backups survive a regional outage"))
+    dr_region = _check_dr_region(raw, platform, region, problems)
 
     protect = raw.get("protect", platform == "aws")
     if not isinstance(protect, bool):
@@ -718,7 +684,6 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     if not isinstance(keep_volumes, bool):
         problems.append(Problem(path=_path("keep_volumes"), message=f"{keep_volumes!r} is not true or false"))
 
-    warnings: list[Problem] = []
     if platform == "aws" and not region:
         problems.append(Problem(path="aws:region", message="is required on platform aws (without it the stack would "
                                 "silently use the provider's default region); add `aws:region: eu-west-1` (your region) "
@@ -759,6 +724,66 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,
     )
+
+
+def _check_platform_keys(raw: Mapping[str, Any], platform, problems: list[Problem]) -> None:
+    """Stack-level keys that belong to one platform only."""
+    other_platform_keys = {"docker": AWS_ONLY_STACK_KEYS, "aws": DOCKER_ONLY_STACK_KEYS}
+    for key in other_platform_keys.get(platform, ()):
+        if raw.get(key) not in (None, {}):
+            problems.append(Problem(path=_path(key), message=f"applies only to platform "
+                                    f"{'aws' if platform == 'docker' else 'docker'}; remove it from this {platform} stack"))
+
+
+def _load_tiers(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[str, Tier], dict[str, dict]]:
+    """(valid tiers, every tier's merged raw settings): the defaults with bulkhead:backup_tiers over them."""
+    tiers: dict[str, Tier] = {}
+    merged_tiers = {k: dict(v) for k, v in DEFAULT_TIERS.items()}
+    for name, value in _map_section(raw, "backup_tiers", problems, NAME_RE, "tier").items():
+        if not isinstance(value, dict):
+            problems.append(Problem(path=_path("backup_tiers", name), message="must be a map with schedule, retention_days, pitr_days, copy_to_dr"))
+            continue
+        merged_tiers[name] = {**merged_tiers.get(name, {}), **value}
+    for name, value in merged_tiers.items():
+        tier = _validate(Tier, value, ("backup_tiers", name), problems)
+        if tier:
+            if tier.retention_days < tier.pitr_days:
+                problems.append(Problem(path=_path("backup_tiers", name, "retention_days"),
+                                        message=f"{tier.retention_days} is shorter than pitr_days {tier.pitr_days}; "
+                                        "keep backups at least as long as point-in-time recovery"))
+            tiers[name] = tier
+    return tiers, merged_tiers
+
+
+def _check_dr_region(raw: Mapping[str, Any], platform, region, problems: list[Problem]):
+    dr_region = raw.get("dr_region")
+    if dr_region is not None and platform == "aws":
+        if not isinstance(dr_region, str) or not re.fullmatch(REGION_RE, dr_region):
+            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region!r} is not an AWS region name like eu-west-1"))
+        elif region and dr_region == region:
+            problems.append(Problem(path=_path("dr_region"), message=f"{dr_region} is the stack's own region (aws:region); pick another region so backups survive a regional outage"))
+    return dr_region
+
+
+def _check_mistakes(stack: str, platform, raw: Mapping[str, Any], databases: dict[str, Database],
+                    merged_tiers: Mapping[str, Any], tiers: Mapping[str, Tier], problems: list[Problem],
+                    warnings: list[Problem]) -> None:
+    """Issue 21's checks (components/catalogue/checks.py): values a server would take but nobody means."""
+    def add(into: list[Problem], found) -> None:
+        into.extend(Problem(path=p, message=m) for p, m in found)
+
+    for name, db in databases.items():
+        add(warnings, checks.unit_less_role_settings(_path("databases", name), db.role_settings()))
+        add(problems, checks.process_env_var(_path("databases", name), db.env_var, name))
+    add(warnings, checks.env_var_of_another_database(databases, lambda n: f"{n.upper()}_DATABASE_URL"))
+    pack = pack_agreement.thresholds()
+    if platform and pack.expected_platform(stack) != "aws":  # else platform-matches-stack refuses it already
+        add(warnings, checks.production_name_on_docker(stack, platform, pack.STACK_NAME_SEPARATORS))
+    dr_region = raw.get("dr_region") if isinstance(raw.get("dr_region"), str) else None
+    written = raw.get("backup_tiers") if isinstance(raw.get("backup_tiers"), dict) else {}
+    errors, advisories = checks.dr_copy_without_region(databases, tiers, written, dr_region, platform)
+    add(problems, errors)
+    add(warnings, advisories)
 
 
 def _principals(raw: Mapping[str, Any], key: str, platform, problems: list[Problem]) -> tuple[str, ...]:
@@ -933,7 +958,8 @@ def _check_settings(databases: dict[str, Database], servers: dict[str, Server], 
             checked_dbs[name] = db  # its settings are the server's
             continue
         values = _check_parameter_map(db.parameters, db.major, platform, ("databases", name),
-                                      db.memory_mb if platform == "docker" else None, problems, warnings)
+                                      db.memory_mb if platform == "docker" else None, problems, warnings,
+                                      instance_class=db.instance_class if platform == "aws" else None)
         checked_dbs[name] = db.model_copy(update={"parameters": values})
     checked_servers: dict[str, Server] = {}
     for name, server in servers.items():
@@ -945,13 +971,21 @@ def _check_settings(databases: dict[str, Database], servers: dict[str, Server], 
 
 
 def _check_parameter_map(parameters: dict[str, str], major: int, platform: str, where: tuple,
-                         memory_mb: Optional[int], problems: list[Problem], warnings: list[Problem]) -> dict[str, str]:
+                         memory_mb: Optional[int], problems: list[Problem], warnings: list[Problem],
+                         instance_class: Optional[str] = None) -> dict[str, str]:
     _, note = pg_settings.resolve(major)
     if note and parameters:
         warnings.append(Problem(path=_path(*where, "engine_version"), message=note))
     checked = pg_parameters.check_parameters(parameters, major, platform, _path(*where, "parameters"))
     problems.extend(Problem(path=f.path, message=f.message) for f in checked.problems)
     warnings.extend(Problem(path=f.path, message=f.message) for f in checked.warnings)
+    unit_of = lambda name: getattr(pg_settings.setting(major, name), "unit", None)  # noqa: E731
+    warnings.extend(Problem(path=p, message=m) for p, m in checks.unit_less_parameters(
+        _path(*where, "parameters"), {k: v for k, v in parameters.items() if k in checked.values}, unit_of))
+    if instance_class is not None:
+        errors, advisories = checks.shared_buffers_on_rds(_path(*where), instance_class, checked.bytes.get("shared_buffers"))
+        problems.extend(Problem(path=p, message=m) for p, m in errors)
+        warnings.extend(Problem(path=p, message=m) for p, m in advisories)
     if memory_mb is not None and not checked.problems:
         errors, advisories = pg_parameters.memory_findings(checked, memory_mb, major, _path(*where))
         problems.extend(Problem(path=f.path, message=f.message) for f in errors)
@@ -959,9 +993,11 @@ def _check_parameter_map(parameters: dict[str, str], major: int, platform: str, 
     return dict(sorted(checked.values.items()))
 
 
-def _check_connection_budget(databases: dict[str, Database], servers: dict[str, Server], problems: list[Problem]) -> None:
+def _check_connection_budget(databases: dict[str, Database], servers: dict[str, Server], problems: list[Problem],
+                             platform: str = "docker") -> None:
     """Each server's max_connections covers every tenant's connection_limit plus the reserved
-    slots, so one tenant at its limit never locks the others (or the admin) out."""
+    slots, so one tenant at its limit never locks the others (or the admin) out. On aws only where
+    max_connections is set: RDS's default follows the instance's memory."""
     hosts: list[tuple[tuple, Mapping[str, str], dict[str, Database]]] = []
     for name, db in databases.items():
         if db.server is None:
@@ -969,7 +1005,7 @@ def _check_connection_budget(databases: dict[str, Database], servers: dict[str, 
     for name, server in servers.items():
         hosts.append((("servers", name), server.parameters, {n: d for n, d in databases.items() if d.server == name}))
     for path, parameters, tenants in hosts:
-        if not tenants:
+        if not tenants or (platform == "aws" and "max_connections" not in parameters):
             continue
         try:
             max_connections = int(parameters.get("max_connections", DEFAULT_MAX_CONNECTIONS))
@@ -978,6 +1014,9 @@ def _check_connection_budget(databases: dict[str, Database], servers: dict[str, 
             )
         except ValueError:
             continue  # not a number: the parameter's own validation reports it
+        if platform == "aws":
+            # One tenant per instance, and RDS keeps its own slots for rdsadmin: the limit itself must fit.
+            reserved = 0
         limits = {n: d.connection_limit or 0 for n, d in sorted(tenants.items())}
         needed = sum(limits.values()) + reserved
         if max_connections < needed:

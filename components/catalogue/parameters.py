@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from components.catalogue import checks
 from components.catalogue import settings as pg_settings
 from components.catalogue.settings import RDS_SETTINGS, Setting
 
@@ -192,6 +193,11 @@ def check_parameters(params: Mapping[str, str], major: int, platform: str, path:
     for name in sorted(params):
         text = params[name]
         here = f"{path}.{name}"
+        is_setting = name in MANAGED or pg_settings.setting(major, name) is not None
+        secret = checks.secret_looking_parameter(name, text, is_setting)
+        if secret:
+            out.problems.append(Finding(here, secret))
+            continue
         if not _NAME_RE.fullmatch(name):
             lower = name.lower()
             fix = f"write {lower}" if _NAME_RE.fullmatch(lower) else "use a setting name such as work_mem"

@@ -219,6 +219,7 @@ def tenant_sql(spec: RoleSpec, others: Sequence[RoleSpec] = ()) -> str:
         f"{role_sql.create_database_statement(spec)};",
         "\\endif",
         *_sql(role_sql.ownership_statements(spec)),
+        f"{role_sql.reset_database_settings_statement(spec)};",
         # converge: undo any grant made by hand to another tenant's role (those that exist yet)
         *(
             [

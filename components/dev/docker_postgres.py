@@ -178,7 +178,7 @@ class DockerPostgres(pulumi.ComponentResource):
         ]
         return docker.Container(
             f"{self._name}-postgres",
-            name=f"bulkhead-{args.stack}-{self._name}",
+            name=self.container_name,
             image=image.image_id,
             # Our wrapper runs the image's docker-entrypoint.sh with `command`, then the
             # idempotent init on every start (see the module docstring).
@@ -233,6 +233,11 @@ class DockerPostgres(pulumi.ComponentResource):
             opts=self._child(),
         )
 
+    @property
+    def container_name(self) -> str:
+        """The Docker container's name (also in the outputs: `psql --admin` execs psql in it)."""
+        return f"bulkhead-{self._args.stack}-{self._name}"
+
     def _connection(self, db_key: str, db: Database, password: random.RandomPassword) -> dict:
         """Connection info as a plain dict with Output leaves, so that only the
         password-bearing leaves are secret in the stack outputs, not the whole map."""
@@ -266,4 +271,6 @@ class DockerPostgres(pulumi.ComponentResource):
             "internal_port": CONTAINER_PORT,
             "internal_url": url(self._name, CONTAINER_PORT),
             "server": self._args.server,
+            # `bulkhead psql --admin` runs psql inside this container over its unix socket.
+            "container": self.container_name,
         }

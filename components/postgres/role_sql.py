@@ -251,6 +251,34 @@ def hardened_session_statements() -> list[str]:
     return out
 
 
+# For an interactive admin (`bulkhead psql --admin`): the same protections as startup options
+# (libpq `options`, PGOPTIONS), which take precedence over a database's and a role's settings
+# (PostgreSQL docs, "Setting Parameters": settings from the connection request override
+# ALTER DATABASE/ROLE ... SET). `role=none` undoes a database's `SET role`. A person at the prompt
+# may wait for a lock and needs to see notices: no timeouts, notices shown.
+ADMIN_PROMPT_OVERRIDES = {"statement_timeout": "0", "lock_timeout": "0", "client_min_messages": "notice"}
+
+
+def admin_session_options() -> str:
+    """PGOPTIONS for an admin session in a tenant's database: `-c search_path=pg_catalog,pg_temp ...`."""
+    settings = [("search_path", "pg_catalog,pg_temp"), ("role", "none")]
+    settings += [(name, ADMIN_PROMPT_OVERRIDES.get(name, value)) for name, value in SAFE_SESSION_SETTINGS]
+
+    def escape(value: str) -> str:
+        # libpq's `options`: a backslash escapes a space or a backslash (libpq docs, "options").
+        return value.replace("\\", "\\\\").replace(" ", "\\ ")
+
+    return " ".join(f"-c {name}={escape(value)}" for name, value in settings)
+
+
+def reset_database_settings_statement(spec: RoleSpec) -> str:
+    """From the maintenance database: drop every setting attached to the tenant's database
+    (`ALTER DATABASE mine SET search_path = trap, ...`). Such a setting is applied to every
+    session in that database, the admin's too, so a tenant could aim an admin's unqualified
+    operator at its own function; resetting it on every init leaves no trap behind a restart."""
+    return f"ALTER DATABASE {quote_ident(spec.db_name)} RESET ALL"
+
+
 # ------------------------------------------------------------------------ role
 
 

@@ -116,7 +116,7 @@ BAD = [
                  "is required for a database with its own container; pick a free host port", id="docker-missing-port"),
     pytest.param(ddb(port=80), "bulkhead:databases.app.port", "80 is out of range: input should be greater than or equal to 1024", id="port-80"),
     pytest.param(ddb(port=70000), "bulkhead:databases.app.port", "70000 is out of range: input should be less than or equal to 65535", id="port-70000"),
-    pytest.param(ddb(port="5433"), "bulkhead:databases.app.port", "is not a whole number", id="port-string"),
+    pytest.param(ddb(port="5433"), "bulkhead:databases.app.port", "is the string \"5433\" (in quotes), not a number; write it without quotes: port: 5433", id="port-string"),
     pytest.param(ddb(memory_mb=64), "bulkhead:databases.app.memory_mb", "64 is out of range", id="memory-too-small"),
     pytest.param(ddb(cpus=0), "bulkhead:databases.app.cpus", "0 is out of range: input should be greater than 0", id="cpus-zero"),
     pytest.param(docker({"a": {"owner": "a-service", "port": 5433}, "b": {"owner": "b-service", "port": 5433}}),
@@ -379,6 +379,7 @@ def test_user_tiers_merged_over_defaults():
                 "critical": {"retention_days": 90},
                 "gold": {"schedule": "cron(0 */2 * * ? *)", "retention_days": 365, "pitr_days": 35, "copy_to_dr": True},
             },
+            dr_region="eu-central-1",  # copy_to_dr: true without it is refused (test_mistakes.py)
         ),
         "prod", region="eu-west-1",
     )

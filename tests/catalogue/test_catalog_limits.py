@@ -31,7 +31,7 @@ def shared(n: int, **server) -> dict:
     [
         (ddb(connection_limit=0), "bulkhead:databases.app.connection_limit", "0 is out of range"),
         (ddb(connection_limit=10001), "bulkhead:databases.app.connection_limit", "10001 is out of range"),
-        (ddb(connection_limit="20"), "bulkhead:databases.app.connection_limit", "is not a whole number"),
+        (ddb(connection_limit="20"), "bulkhead:databases.app.connection_limit", "write it without quotes: connection_limit: 20"),
         (adb(connection_limit=True), "bulkhead:databases.app.connection_limit", "is not a whole number"),
         (ddb(statement_timeout="5 minutes"), "bulkhead:databases.app.statement_timeout",
          "'5 minutes' is not a duration; use milliseconds or a number with a unit (us, ms, s, min, h, d), e.g. '5min'"),

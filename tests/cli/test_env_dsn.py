@@ -211,10 +211,10 @@ def test_dsn_incomplete_outputs_name_the_key_and_the_fix(dev_run, prod_run, tmp_
     path = tmp_path / "o.json"
     path.write_text(json.dumps(outputs))
     admin = ["--admin"] if key == "secret_arn" else []  # the master secret is read for --admin only
-    code, out, err = cli(capsys, "dsn", "--stack", "s1", "--database", "auth", "--outputs", str(path), *admin)
+    code, out, err = cli(capsys, "dsn", "--stack", run.stack, "--database", "auth", "--outputs", str(path), *admin)
     assert code == 2 and out == "" and "Traceback" not in err
     assert shown in err
-    assert "pulumi stack output --json --show-secrets --stack s1 > outputs.json" in err
+    assert f"pulumi stack output --json --show-secrets --stack {run.stack} > outputs.json" in err
     assert not any(s in err for s in run.secret_values)
 
 

@@ -25,6 +25,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -296,6 +297,63 @@ def test_shared_server_trap_and_flood(engine: Engine, deployed) -> None:
     finally:
         for c in flood:
             c.close()
+
+
+ADMIN_QUERY = "SELECT count(*) FROM pg_roles WHERE rolname = 'nobody'"
+
+
+def _admin_sql(container: str, dbname: str, sql: str) -> subprocess.CompletedProcess:
+    """The README's old advice: plain `docker exec ... psql -U <admin> -d <db>` (no protections)."""
+    return subprocess.run(["docker", "exec", "-i", container, "psql", "--no-psqlrc", "-U", "bulkhead_admin", "-d",
+                           dbname, "-XAtc", sql], capture_output=True, text=True, timeout=60)
+
+
+def _is_super(container: str, role: str) -> bool:
+    out = _admin_sql(container, "postgres", f"SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname "
+                                            f"OPERATOR(pg_catalog.=) '{role}'")
+    return out.stdout.strip() == "t"
+
+
+def test_psql_admin_in_the_container_is_not_the_tenants_tool(engine: Engine, deployed, tmp_path) -> None:
+    """Issue 21: a tenant plants search_path + an operator; `bulkhead psql --admin` runs a query in the real
+    container; the tenant is not superuser; after a restart the database-level setting is gone."""
+    import json
+
+    plan, _ = deployed
+    billing = databases(plan)["billing"]
+    with connect(billing) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS trap CASCADE")
+        conn.execute(TRAP)
+    try:
+        # reproduction: the plain admin session fires the tenant's operator
+        assert _admin_sql(billing.container, "billing", ADMIN_QUERY).returncode == 0
+        assert _is_super(billing.container, "billing"), "the trap did not fire: the reproduction is broken"
+        assert _admin_sql(billing.container, "postgres", "ALTER ROLE billing NOSUPERUSER").returncode == 0
+
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(json.dumps({"stack": STACK, "project": "bulkhead", "databases": {"billing": {
+            "owner": "billing-service", "platform": "docker", "db_name": "billing", "username": "billing",
+            "container": billing.container, "host": "127.0.0.1", "port": billing.port}}}))
+        result = subprocess.run([sys.executable, "-m", "bulkhead", "psql",
+                                 "--admin", "--stack", STACK, "--database", "billing", "--outputs", str(outputs), "--",
+                                 "-XAtc", f"{ADMIN_QUERY}; SHOW search_path; SELECT current_user"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["0", "pg_catalog,pg_temp", "bulkhead_admin"]
+        assert not _is_super(billing.container, "billing")
+
+        setting = ("SELECT count(*) FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_database d ON d.oid "
+                   "OPERATOR(pg_catalog.=) s.setdatabase WHERE d.datname OPERATOR(pg_catalog.=) 'billing'")
+        assert _admin_sql(billing.container, "postgres", setting).stdout.strip() == "1"
+        server = engine.client.containers.get(billing.container)
+        server.restart(timeout=60)
+        engine.wait_healthy(server, 120)
+        assert _admin_sql(billing.container, "postgres", setting).stdout.strip() == "0"
+        assert _admin_sql(billing.container, "billing", ADMIN_QUERY).returncode == 0
+        assert not _is_super(billing.container, "billing")
+    finally:
+        _admin_sql(billing.container, "postgres", "ALTER ROLE billing NOSUPERUSER")
+        _admin_sql(billing.container, "postgres", "ALTER DATABASE billing RESET ALL")
 
 
 def server_certificate(port: int) -> bytes:

@@ -87,7 +87,7 @@ def test_psql_returns_psqls_exit_code_and_hides_the_password_from_ps(dev, dev_ou
 
 @pytest.mark.parametrize("argv, env, code, fragment", [
     (["--database", "nope"], {}, 2, "no database 'nope' in the stack outputs; databases: app, auth, worker"),
-    (["--database", "auth", "--admin"], {}, 2, "a dev database has no break-glass login in the outputs"),
+    (["--database", "auth", "--admin"], {}, 2, "databases.auth.container is missing from the outputs"),
     (["--database", "auth"], {"BULKHEAD_PG_BINDIR": "/nonexistent"}, 2,
      "`psql` is not installed here (BULKHEAD_PG_BINDIR=/nonexistent); install the PostgreSQL client programs"),
 ])
@@ -122,7 +122,9 @@ def test_reset_without_yes_and_without_a_terminal_changes_nothing(dev, dev_outpu
     _seed(server, passwords, "worker")
     result = bulkhead("reset", "--database", "worker", "--stack", "dev", "--outputs", dev_outputs, stdin="worker\n")
     assert result.returncode == 2
-    assert "there is no terminal to confirm on: pass --yes" in result.stderr
+    assert "there is no terminal to confirm on: nothing was changed; pass --yes" in result.stderr
+    assert "reset drops every object of worker in database worker (worker on 127.0.0.1:" in result.stderr
+    assert "of stack dev: 3200 rows in 2 tables" in result.stderr
     assert _checksums(server, "worker", passwords["worker"])["items"][0] == 2500
 
 
@@ -171,7 +173,7 @@ def test_reset_drops_what_others_put_in_the_owners_schema_and_reports_the_rest(d
 
 def test_reset_refuses_an_aws_stack_before_reading_any_secret(dev, tmp_path):
     server, passwords = dev
-    path = outputs_for(server, passwords, tmp_path / "prod.json", platform="aws")
+    path = outputs_for(server, passwords, tmp_path / "prod.json", platform="aws", stack="prod")
     # no secret_arn, no AWS: were a DSN made, `dsn` would fail with another message
     result = bulkhead("reset", "--database", "auth", "--stack", "prod", "--outputs", path, "--yes")
     assert result.returncode == 2, result.stderr
@@ -186,7 +188,7 @@ def test_dump_then_restore_into_another_stack_round_trips_every_row(dev, staging
     _seed(server, passwords, "auth")
     st_server, st_passwords = staging
     _empty(st_server, st_passwords, "auth")
-    st_outputs = outputs_for(st_server, st_passwords, tmp_path / "staging.json")
+    st_outputs = outputs_for(st_server, st_passwords, tmp_path / "staging.json", stack="staging")
     dump = tmp_path / "auth.dump"
 
     result = bulkhead("dump", "--database", "auth", "--outputs", dev_outputs, "--out", str(dump))
@@ -207,7 +209,7 @@ def test_dump_then_restore_into_another_stack_round_trips_every_row(dev, staging
     # not empty now: refused without --clean, replaced with it
     result = bulkhead("restore", "--database", "auth", "--outputs", st_outputs, str(dump))
     assert result.returncode == 2 and "database auth is not empty" in result.stderr and "pass --clean" in result.stderr
-    result = bulkhead("restore", "--database", "auth", "--outputs", st_outputs, str(dump), "--clean")
+    result = bulkhead("restore", "--database", "auth", "--outputs", st_outputs, str(dump), "--clean", "--yes")
     assert result.returncode == 0, result.stderr
     assert _checksums(st_server, "auth", st_passwords["auth"])["items"][0] == 2500
 
@@ -225,8 +227,9 @@ def test_restore_of_a_foreign_dump_lands_owned_by_the_owner_and_grants_nothing(d
         conn.execute("GRANT SELECT ON items TO worker")
     dump = tmp_path / "app.dump"
     assert bulkhead("dump", "--database", "app", "--outputs", dev_outputs, "--out", str(dump)).returncode == 0
-    result = bulkhead("restore", "--database", "worker", "--outputs", dev_outputs, str(dump))
+    result = bulkhead("restore", "--database", "worker", "--outputs", dev_outputs, str(dump), "--from-untrusted")
     assert result.returncode == 0, result.stderr
+    assert "left out 1 entries of code from app: FUNCTION public item_count()" in result.stderr
     with connect_as(server, "worker", passwords["worker"]) as conn:
         assert {owner for _, owner in objects_by_owner(conn)} == {"worker"}
         assert conn.execute("SELECT count(*) FROM pg_class WHERE relacl IS NOT NULL AND relnamespace = "
@@ -254,7 +257,7 @@ def test_restore_failure_changes_nothing(dev, dev_outputs, tmp_path):
     try:
         dump = tmp_path / "app.dump"
         assert bulkhead("dump", "--database", "app", "--outputs", dev_outputs, "--out", str(dump)).returncode == 0
-        result = bulkhead("restore", "--database", "worker", "--outputs", dev_outputs, str(dump))
+        result = bulkhead("restore", "--database", "worker", "--outputs", dev_outputs, str(dump), "--from-untrusted")
         assert result.returncode == 1
         assert "pg_restore failed" in result.stderr and "nothing was changed" in result.stderr
         with connect_as(server, "worker", passwords["worker"]) as conn:

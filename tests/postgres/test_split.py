@@ -218,6 +218,16 @@ def test_split_refuses_a_target_that_is_not_empty(env, capsys):
     assert tables_of(server, passwords, "app") == set()
 
 
+def test_split_refuses_outputs_of_another_stack_and_copies_nothing(env, capsys, tmp_path):
+    server, passwords, _ = env
+    other = outputs_for(server, {n: passwords[n] for n in ("auth", "app")}, tmp_path / "other.json",
+                        stack="aisales-dev", project="aisales")
+    code, out, err = run_split(capsys, server, other, "--drop-cross-fks")
+    assert code == 2
+    assert "--stack dev does not match " in err and "those are the outputs of stack aisales-dev of project aisales" in err
+    assert tables_of(server, passwords, "auth") == set() and tables_of(server, passwords, "app") == set()
+
+
 @pytest.mark.parametrize("source, password, fragment", [
     ("postgresql://legacy@127.0.0.1:{port}/legacy?sslmode=require", "wrong",
      "cannot connect to database legacy on 127.0.0.1 as legacy: "),

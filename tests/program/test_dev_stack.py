@@ -46,7 +46,7 @@ DB_COMPONENT = {db: comp for comp, exp in EXPECTED.items() for db in exp["databa
 # docs/contract.md section 5: keys every docker database output has; and the extras this implementation adds.
 OUTPUT_KEYS = {"owner", "platform", "host", "port", "db_name", "username", "sslmode", "env_var", "tier", "reader_hosts",
                "password", "url", "network", "internal_host"}
-EXTRA_OUTPUT_KEYS = {"internal_port", "internal_url", "server"}
+EXTRA_OUTPUT_KEYS = {"internal_port", "internal_url", "server", "container"}
 SECRET_OUTPUT_KEYS = {"password", "url", "internal_url"}
 
 
@@ -332,6 +332,7 @@ def test_database_output(dev_run, db):
         "internal_port": 5432,
         "internal_url": f"postgresql://{db}:{password}@{comp}:5432/{db}?sslmode=require&channel_binding=require",
         "server": "shared" if comp == "server-shared" else None,
+        "container": f"bulkhead-dev-{comp}",
     }
 
 
@@ -489,7 +490,8 @@ def test_plan_export_shape(dev_export):
     assert len(stack) == 1 and resources[0] is stack[0]
     assert stack[0]["urn"] == "urn:pulumi:dev::bulkhead::pulumi:pulumi:Stack::bulkhead-dev"
     assert stack[0]["custom"] is False
-    assert set(stack[0]["outputs"]) == {"databases", "services"}
+    assert set(stack[0]["outputs"]) == {"databases", "services", "stack", "project"}
+    assert (stack[0]["outputs"]["stack"], stack[0]["outputs"]["project"]) == ("dev", "bulkhead")
     urns = [r["urn"] for r in resources]
     assert len(urns) == len(set(urns)), "duplicate URNs"
     for r in resources[1:]:

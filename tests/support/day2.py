@@ -45,8 +45,10 @@ def url(server: PgServer, name: str, password: str) -> str:
     return f"postgresql://{name}:{quote(password, safe='')}@127.0.0.1:{server.port}/{name}?sslmode=require"
 
 
-def outputs_for(server: PgServer, passwords: Mapping[str, str], path: Path, platform: str = "docker") -> str:
-    """The `databases` output of a dev stack whose databases live on `server` (docs/contract.md section 5)."""
+def outputs_for(server: PgServer, passwords: Mapping[str, str], path: Path, platform: str = "docker",
+                stack: str = "dev", project: str = "bulkhead") -> str:
+    """The outputs of a dev stack whose databases live on `server` (docs/contract.md section 5): `databases`,
+    and the `stack` and `project` they belong to."""
     dbs = {}
     for name, password in passwords.items():
         dbs[name] = {
@@ -54,7 +56,7 @@ def outputs_for(server: PgServer, passwords: Mapping[str, str], path: Path, plat
             "db_name": name, "username": name, "sslmode": "require", "env_var": f"{name.upper()}_DATABASE_URL",
             "tier": "standard", "reader_hosts": [], "password": password, "url": url(server, name, password),
         }
-    path.write_text(json.dumps({"databases": dbs}))
+    path.write_text(json.dumps({"databases": dbs, "stack": stack, "project": project}))
     return str(path)
 
 
