@@ -616,3 +616,39 @@ def test_other_commands_go_straight_to_the_entrypoint(container: Container) -> N
     assert run.proc.wait(timeout=STOP_TIMEOUT_S) == 0
     assert run.log().strip() == "just a shell command"
     assert run.psql_calls() == []
+
+
+def test_a_part_that_fails_is_retried_until_it_succeeds(container: Container) -> None:
+    """A tenant holds its own role row in a prepared transaction, which survives a restart: its
+    part fails on lock_timeout on the init server, the server still serves, the healthcheck says
+    which part is pending and why; once the tenant lets go, a retry succeeds and health turns
+    green with no restart."""
+    box = container
+    argv = ["postgres", *box.flags({"max_prepared_transactions": "2"})]
+    first = box.start(FIRST, argv=argv)
+    box.wait_ready(first)
+    with box.pg.connect("app", "app", FIRST.passwords["app"]) as conn:
+        conn.execute("BEGIN")
+        conn.execute(f"ALTER ROLE app PASSWORD '{secret_content(FIRST.passwords['app'])}'")
+        conn.execute("PREPARE TRANSACTION 'hold'")
+    assert box.stop(first)[0] in CLEAN_STOP_CODES
+    rotated = Deployment(ROLES, {**FIRST.passwords, "auth": "auth-ROTATED", "app": "app-ROTATED"}, FIRST.admin_password)
+    run = box.start(rotated, argv=argv)
+    box.wait_ready(run)
+    code, output = box.health()
+    assert code == 1 and "init pending after 1 attempt(s)" in output, output
+    assert "database app: ERROR:  canceling statement due to lock timeout" in output, output
+    with box.pg.connect("auth", "auth", "auth-ROTATED"):  # the others got their part
+        pass
+    with box.pg.connect("app", "app", FIRST.passwords["app"]) as conn:  # the tenant lets go
+        conn.execute("ROLLBACK PREPARED 'hold'")
+    released = time.monotonic()
+    while box.health()[0] != 0:
+        assert time.monotonic() - released < 60 and run.proc.poll() is None, (box.health(), run.log())
+        time.sleep(0.5)
+    assert box.health() == (0, "ok\n")
+    with box.pg.connect("app", "app", "app-ROTATED"):
+        pass
+    assert BAD_PASSWORD in refusal(box.pg, "app", "app", FIRST.passwords["app"])
+    assert "init complete after" in run.log()
+    assert box.stop(run)[0] in CLEAN_STOP_CODES
