@@ -121,6 +121,12 @@ def run(args) -> int:
         print(render_mermaid(plan))
         return 0
     print(summary(plan, args.stack))
+    if any(r.get("type") == "docker:index/container:Container" for r in plan.resources):
+        from bulkhead.engine_check import engine_version, engine_warning
+
+        warning = engine_warning(engine_version())  # offline by design: no engine, no warning
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     custom = sum(1 for r in plan.resources if r.get("custom"))
     print(f"\nplan written to {os.path.relpath(out)} ({custom} resources, "
           f"{time.perf_counter() - started:.2f}s)", file=sys.stderr)

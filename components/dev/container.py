@@ -46,6 +46,8 @@ Moving data across majors is `bulkhead dump` on the old major, `restore` on the 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -123,6 +125,19 @@ _HEREDOC_END = "BULKHEAD_SQL"
 _PW_VAR = "bulkhead_pw"
 
 
+def secret_content(password: str) -> str:
+    """What the container gets for a password: its SCRAM-SHA-256 verifier (role_sql), never the
+    password. The init sends `ALTER ROLE ... PASSWORD '<verifier>'`, which PostgreSQL stores as
+    is ("If the presented password string is already in MD5-encrypted or SCRAM-encrypted format,
+    then it is stored as-is", CREATE ROLE docs), so no statement log, pg_stat_statements entry,
+    file on the volume or process in the container ever holds the password itself.
+
+    The salt is derived from the password (HMAC-SHA-256 with a fixed label), so the same password
+    gives the same upload and an unchanged deployment does not replace the container."""
+    salt = hmac.new(password.encode(), b"bulkhead scram salt v1", hashlib.sha256).digest()[:16]
+    return role_sql.scram_sha256_verifier(password, salt=salt)
+
+
 def secret_file(name: str) -> str:
     """Upload path of a password: `admin`, or `role-<db_name>` for a database's login role."""
     if name != ADMIN_SECRET:
@@ -162,6 +177,11 @@ _QUIET_LOG = [
     "SET log_statement = 'none'",
     "SET log_min_duration_statement = -1",
     "SET log_min_error_statement = 'panic'",
+    # and out of pg_stat_statements when the catalogue preloads it (PGC_SUSET: the admin may; a
+    # placeholder when the module is not loaded). The init sends SCRAM verifiers, never a password,
+    # but a verifier is still what an offline guess is checked against.
+    "SET pg_stat_statements.track = 'none'",
+    "SET pg_stat_statements.track_utility = off",
 ]
 
 
@@ -263,33 +283,33 @@ def _psql_run(secret: str, sql: str, indent: str = "  ") -> list[str]:
 
 
 def _init_lines(roles: Sequence[RoleSpec]) -> list[str]:
-    """bash lines applying `server_sql` and each `tenant_sql`, each its own psql session; a
-    failure calls `bulkhead_problem` (defined by the script) and the next part still runs.
-    Needs $bulkhead_socket_dir, $bulkhead_port, $bulkhead_secrets_dir, $bulkhead_err and a
-    `bulkhead_check_stop` function (called before each part)."""
+    """bash lines defining the init's parts, each its own psql session: `bulkhead_part_server`
+    (`server_sql`) and `bulkhead_part_db_<db>` (`tenant_sql`), and the array `bulkhead_parts`
+    naming them (`server`, `db_<db>`) in order. A part returns non-zero with its reason on
+    stderr; parts are independent (the admin logs in by peer, not with its password), so a
+    failed one can be retried alone. Needs $bulkhead_socket_dir, $bulkhead_port and
+    $bulkhead_secrets_dir."""
     lines = [
-        "bulkhead_server_init() {",
+        "bulkhead_part_server() {",
         *_psql_run(ADMIN_SECRET, server_sql(roles)),
         "}",
-        "bulkhead_check_stop",
-        'if ! bulkhead_server_init 2>"$bulkhead_err"; then',
-        '  bulkhead_problem "server-wide init failed: $(tr \'\\n\' \' \' < "$bulkhead_err")"',
-        "fi",
     ]
+    names = ["server"]
     for spec in roles:
-        fn = f"bulkhead_init_{spec.db_name}"
         secret = f'"$bulkhead_secrets_dir/role-{spec.db_name}"'
         lines += [
-            f"{fn}() {{",
+            f"bulkhead_part_db_{spec.db_name}() {{",
+            f"  if [ ! -s {secret} ]; then",
+            f"    echo 'password file {SECRETS_DIR}/role-{spec.db_name} is missing or empty' >&2; return 1",
+            "  fi",
             *_psql_run(f"role-{spec.db_name}", tenant_sql(spec, roles)),
             "}",
-            "bulkhead_check_stop",
-            f"if [ ! -s {secret} ]; then",
-            f'  bulkhead_problem "database {spec.db_name}: password file {SECRETS_DIR}/role-{spec.db_name} is missing or empty"',
-            f'elif ! {fn} 2>"$bulkhead_err"; then',
-            f'  bulkhead_problem "database {spec.db_name}: $(tr \'\\n\' \' \' < "$bulkhead_err")"',
-            "fi",
         ]
+        names.append(f"db_{spec.db_name}")
+    lines += [
+        f"bulkhead_parts=({' '.join(names)})",
+        'bulkhead_part_label() { case "$1" in server) echo "server-wide init" ;; *) echo "database ${1#db_}" ;; esac; }',
+    ]
     return lines
 
 
@@ -310,8 +330,12 @@ def init_script(roles: Sequence[RoleSpec]) -> str:
             'bulkhead_socket_dir="${PGHOST:-' + DEFAULT_SOCKET_DIR + '}"',
             'bulkhead_err="$(mktemp)"',
             "trap 'rm -f -- \"$bulkhead_err\"' EXIT",
-            "bulkhead_check_stop() { :; }",
             *_init_lines(roles),
+            'for bulkhead_part in "${bulkhead_parts[@]}"; do',
+            '  if ! "bulkhead_part_$bulkhead_part" 2>"$bulkhead_err"; then',
+            '    bulkhead_problem "$(bulkhead_part_label "$bulkhead_part"): $(tr \'\\n\' \' \' < "$bulkhead_err")"',
+            "  fi",
+            "done",
             '[ -z "$bulkhead_failed" ] || exit 1',
             "",
         ]
@@ -373,8 +397,8 @@ def health_script() -> str:
 
 
 def pg_hba_conf(roles: Sequence[RoleSpec]) -> str:
-    """pg_hba.conf: the admin by peer (root only) on the socket; every role only to its
-    own database, scram, over the socket or TLS; everything else rejected.
+    """pg_hba.conf: the admin by peer (root only) on the socket and nowhere else; every role
+    only to its own database, scram, over the socket or TLS; everything else rejected.
 
     Layer 1 of 2 (layer 2 is the CONNECT privilege): even if a privilege were granted by
     mistake, pg_hba refuses a role at any database but its own, and plain TCP altogether."""
@@ -388,11 +412,12 @@ def pg_hba_conf(roles: Sequence[RoleSpec]) -> str:
     ]
     for spec in roles:
         lines.append(f"local {_hba_quote(spec.db_name)} {_hba_quote(spec.role)} scram-sha-256")
-    lines += ["local all all reject", "# each database: its owning role (and the admin), over TLS only"]
+    # The admin has no network line: superuser only from inside the container (issue 22: with the
+    # admin's password, superuser through 127.0.0.1). `bulkhead` verbs reach it by `docker exec`.
+    lines += ["local all all reject", "# each database: its owning role, over TLS only"]
     for spec in roles:
-        users = f"{_hba_quote(spec.role)},{_hba_quote(ADMIN_USER)}"
         for net in ("0.0.0.0/0", "::/0"):
-            lines.append(f"hostssl {_hba_quote(spec.db_name)} {users} {net} scram-sha-256")
+            lines.append(f"hostssl {_hba_quote(spec.db_name)} {_hba_quote(spec.role)} {net} scram-sha-256")
     lines += [
         "# everything else: any other role/database pair, and any TCP without TLS",
         "hostssl all all all reject",

@@ -34,6 +34,7 @@ from components.dev.container import (
     health_script,
     pg_hba_conf,
     pg_ident_conf,
+    secret_content,
     secret_file,
     server_flags,
     start_script,
@@ -51,6 +52,18 @@ IMAGE_FLAVOUR = "bookworm"
 STOP_GRACE_SECONDS = 60
 # Healthcheck timings, written the way the provider reads them back (Go time.Duration.String()).
 HEALTH_INTERVAL_S, HEALTH_TIMEOUT_S, HEALTH_START_PERIOD_S, HEALTH_RETRIES = 3, 5, 60, 10
+# Bounded logs (issue 22): the server logs to stderr, which Docker's json-file driver writes to the
+# host disk that every volume shares, unrotated unless told; a failing 1 GB statement is logged whole.
+# json-file rotates at max-size and keeps max-file files, so a container's log never exceeds
+# LOG_MAX_MB_PER_FILE * LOG_FILES (Docker docs, logging/drivers/json-file). Sent explicitly, the
+# driver and its options are what the provider reads back (resource_docker_container_funcs.go:
+# `d.Set("log_driver", LogConfig.Type)`, `d.Set("log_opts", LogConfig.Config)`), so a daemon with
+# default `log-opts` no longer makes every `up` replace the container (kreuzwerker #873); the engine
+# adds its default options only for keys we leave out when its default driver is also json-file
+# (moby daemon/logs.go mergeAndVerifyLogConfig), hence all three keys a daemon.json usually sets.
+LOG_DRIVER = "json-file"
+LOG_MAX_MB_PER_FILE, LOG_FILES = 10, 3
+LOG_OPTS = {"max-size": f"{LOG_MAX_MB_PER_FILE}m", "max-file": str(LOG_FILES), "compress": "false"}
 # sslmode=require encrypts but cannot verify the server's certificate (self-signed, made by the
 # wrapper per container start: postgres_init.TLS_DIR); channel_binding=require binds the scram
 # exchange to that certificate, so a relay without its key cannot complete the login (libpq >= 13).
@@ -173,7 +186,12 @@ class DockerPostgres(pulumi.ComponentResource):
             (db.db_name, passwords[key]) for key, db in sorted(args.databases.items())
         ]
         secret_uploads = [
-            docker.ContainerUploadArgs(file=secret_file(name), content=pulumi.Output.secret(pw.result), permissions=SECRET_PERMISSIONS)
+            # The SCRAM verifier, not the password (container.secret_content): the container never holds it.
+            docker.ContainerUploadArgs(
+                file=secret_file(name),
+                content=pulumi.Output.secret(pw.result.apply(secret_content)),
+                permissions=SECRET_PERMISSIONS,
+            )
             for name, pw in secrets
         ]
         return docker.Container(
@@ -218,6 +236,8 @@ class DockerPostgres(pulumi.ComponentResource):
             cpus=cpus_string(args.cpus),
             shm_size=min(256, max(64, args.memory_mb // 4)),
             restart="unless-stopped",
+            log_driver=LOG_DRIVER,
+            log_opts=dict(LOG_OPTS),
             labels=self._labels,
             # A replacement stops the old container with this grace (SIGINT from the image's
             # STOPSIGNAL, passed on by start.sh): a clean shutdown, no crash recovery next start.

@@ -28,15 +28,18 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import psycopg
 import pytest
 
 from bulkhead.offline.mock_runtime import run_program
-from components.dev.container import SECRETS_DIR, SNAKEOIL_CERT, TLS_KEY
+from components.dev.container import SECRETS_DIR, SNAKEOIL_CERT, TLS_KEY, secret_content
 from tests.support.program import ROOT, stack_config
+from components.dev.docker_postgres import LOG_FILES, LOG_MAX_MB_PER_FILE
 from tests.support.postgres import trap_sql
+from tests.support.slots import Flood
 from tests.support.docker_engine import (
     CONTAINER,
     NETWORK,
@@ -70,6 +73,10 @@ def engine_config(edit=None) -> dict:
         dbs[name]["port"] = PORTS[name]
     config["bulkhead:servers"]["shared"]["engine_version"] = SHARED_MAJOR
     config["bulkhead:servers"]["shared"]["port"] = PORTS["shared"]
+    # issue 22: a tenant can hold its role row across a restart only in a prepared transaction;
+    # and auth records every statement, in the log and in pg_stat_statements (on the volume).
+    config["bulkhead:servers"]["shared"]["parameters"]["max_prepared_transactions"] = "5"
+    dbs["auth"]["parameters"].update(shared_preload_libraries="pg_stat_statements", log_statement="all")
     if edit:
         edit(config)
     return config
@@ -90,14 +97,38 @@ def make_plan(edit=None) -> list[Planned]:
     return plan_resources(run)
 
 
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+def _password_resources(plan: list[Planned], container: Planned) -> dict[str, Planned]:
+    """The container's generated passwords, by the uploads they are the verifiers of."""
+    prefix = container.name.removesuffix("-postgres") + "-"
+    candidates = [r for r in by_type(plan, RANDOM_PASSWORD) if r.name.startswith(prefix)]
+    out = {}
+    for upload in container.inputs["uploads"]:
+        if upload["file"].startswith(SECRETS_DIR):
+            (match,) = [r for r in candidates if secret_content(r.outputs["result"]) == upload["content"]]
+            out[upload["file"]] = match
+    return out
+
+
 def secrets_of(plan: list[Planned]) -> dict[str, dict[str, str]]:
-    """container name -> {secret file name -> password}, from the plan's uploads."""
+    """container name -> {secret file name -> password}: the uploads hold SCRAM verifiers only, so
+    each is matched to the plan's generated password it is the verifier of."""
     out = {}
     for res in by_type(plan, CONTAINER):
         out[res.inputs["name"]] = {
-            u["file"].rsplit("/", 1)[1]: u["content"] for u in res.inputs["uploads"] if u["file"].startswith(SECRETS_DIR)
+            file.rsplit("/", 1)[1]: pw.outputs["result"] for file, pw in _password_resources(plan, res).items()
         }
     return out
+
+
+def set_password(plan: list[Planned], container: Planned, file: str, password: str) -> None:
+    """What a new generated password does to the plan: the output and the upload's verifier."""
+    _password_resources(plan, container)[file].outputs["result"] = password
+    for upload in container.inputs["uploads"]:
+        if upload["file"] == file:
+            upload["content"] = secret_content(password)
 
 
 @dataclass
@@ -428,6 +459,166 @@ def test_provider_read_back_equals_the_plan(engine: Engine, deployed) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Recovery, bounded logs, no secret in clear, the admin (issue 22)
+# ----------------------------------------------------------------------------------------------
+
+
+def wait_health(engine: Engine, name: str, status: str, timeout: float) -> float:
+    """Seconds until the container's health is `status` (AssertionError with its last output if not)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        state = health(engine, name)
+        if state["Status"] == status:
+            return time.monotonic() - t0
+        time.sleep(0.5)
+    raise AssertionError(f"{name} not {status} after {timeout}s: {state['Log'][-1:] if state['Log'] else state}")
+
+
+def _shared_only(plan: list[Planned]) -> list[Planned]:
+    return [r for r in plan if not (r.type == CONTAINER and r.name != "server-shared-postgres")]
+
+
+def test_flood_during_a_rotation_converges_by_itself(engine: Engine, deployed) -> None:
+    """A tenant holds pre-authentication slots (no password needed) while the shared server is
+    replaced with rotated passwords. After the flood: the new passwords work, the old ones (the
+    attacker's included) do not, health green, no manual step."""
+    plan, _ = deployed
+    old = databases(plan)
+    new_plan = make_plan()
+    _keep_passwords(plan, new_plan)
+    _rotate(_shared_only(new_plan))
+    new = databases(new_plan)
+    flood = Flood(PORTS["shared"], "billing", "billing", n=130).start()
+    try:
+        container = _replace_shared_nowait(engine, plan, new_plan)
+        time.sleep(20)  # the server is up and the flood has every slot it can get
+        with pytest.raises(psycopg.OperationalError):
+            connect(new["notify"]).close()  # the flood is real: a tenant cannot get in meanwhile
+        assert flood.held >= 90, (flood.held, flood.refused_too_many)
+        # and the admin over the socket neither: pre-auth connections took the superuser_reserved slots too
+        admin = container.exec_run(["psql", "-X", "-At", "-U", "bulkhead_admin", "-d", "postgres", "-c", "SELECT 1"])
+        print(f"\nadmin over the socket during the flood ({flood.held} held): exit {admin.exit_code},"
+              f" {admin.output.decode(errors='replace').strip()}")
+    finally:
+        flood.stop()
+    t_end = time.monotonic()
+    deadline = t_end + 120
+    while True:
+        try:
+            with connect(new["billing"]) as conn, connect(new["notify"]) as conn2:
+                conn.execute("SELECT 1"), conn2.execute("SELECT 1")
+            break
+        except psycopg.OperationalError:
+            assert time.monotonic() < deadline, container.logs(tail=40).decode(errors="replace")
+            time.sleep(0.2)
+    converged = time.monotonic() - t_end
+    wait_health(engine, container.name, "healthy", 120)
+    green = time.monotonic() - t_end
+    for db in ("billing", "notify"):
+        assert "password authentication failed" in refused(new[db], password=old[db].password)
+    print(f"\nflood during rotation: new passwords work {converged:.1f}s after the flood ended, healthy after {green:.1f}s")
+    deployed[0][:] = new_plan
+
+
+def test_a_lock_held_across_a_restart_heals_by_itself(engine: Engine, deployed) -> None:
+    """A tenant holds its own role row in a prepared transaction (it survives a restart): its
+    init part fails on lock_timeout, health says which part is pending and why; once the tenant
+    lets go, the next retry succeeds and health turns green with no restart."""
+    plan, _ = deployed
+    billing = databases(plan)["billing"]
+    with connect(billing) as conn:
+        conn.execute("BEGIN READ WRITE")  # an earlier test left billing read-only by default
+        # its own password (the one thing a tenant may change on its role): locks its pg_authid row
+        conn.execute(f"ALTER ROLE billing PASSWORD '{secret_content(billing.password)}'")
+        conn.execute("PREPARE TRANSACTION 'bulkhead_test_hold'")
+    server = engine.client.containers.get(billing.container)
+    try:
+        server.restart(timeout=60)
+        deadline = time.monotonic() + 120
+        output = ""
+        while not ("database billing" in output and "lock timeout" in output):
+            assert time.monotonic() < deadline, (output, server.logs(tail=30))
+            time.sleep(1)
+            log = health(engine, server.name)["Log"]
+            output = log[-1]["Output"] if log else ""
+        assert "init pending" in output, output
+        assert health(engine, server.name)["Status"] != "healthy"
+    finally:
+        with connect(billing) as conn:
+            conn.execute("ROLLBACK PREPARED 'bulkhead_test_hold'")
+    released = time.monotonic()
+    wait_health(engine, server.name, "healthy", 120)
+    print(f"\nlock released: healthy after {time.monotonic() - released:.1f}s")
+    assert "init complete after" in server.logs(tail=20).decode(errors="replace")
+
+
+def _log_bytes(container: Any) -> int:
+    container.reload()
+    path = container.attrs["LogPath"]
+    base = path.rsplit("/", 1)[0]
+    return sum(f.stat().st_size for f in Path(base).glob(path.rsplit("/", 1)[1] + "*"))
+
+
+def test_logs_stay_bounded_after_large_failing_statements(engine: Engine, deployed) -> None:
+    """Each failing statement is logged whole (log_min_error_statement = error): 6 x 10 MB would
+    be 60 MB of json log; max-size x max-file bounds it."""
+    plan, containers = deployed
+    worker = databases(plan)["worker"]
+    container = containers[worker.container]
+    big = "x" * (10 * 1024 * 1024)
+    with connect(worker) as conn:
+        for _ in range(6):
+            with pytest.raises(psycopg.Error):
+                conn.execute(f"SELECT '{big}'::int")
+    time.sleep(1)
+    bound = LOG_MAX_MB_PER_FILE * LOG_FILES * 1024 * 1024
+    size = _log_bytes(container)
+    print(f"\nworker's json log after 6 x 10 MB failing statements: {size / 1048576:.1f} MB (bound {bound / 1048576:.0f} MB)")
+    assert size <= bound + 2 * 1024 * 1024, size
+
+
+def test_no_password_in_clear_with_every_statement_recorded(engine: Engine, deployed) -> None:
+    """auth preloads pg_stat_statements and logs every statement. After a restart (the init runs
+    again): no password of the container in any view, the log, or any file on its data volume."""
+    plan, containers = deployed
+    auth = databases(plan)["auth"]
+    container = engine.client.containers.get(auth.container)
+    container.restart(timeout=60)
+    wait_health(engine, container.name, "healthy", 120)
+    passwords = list(secrets_of(plan)[container.name].values())
+    with connect(auth) as conn:
+        conn.execute("SELECT 1")  # a statement of its own, so the view has rows
+    psql = ["psql", "-X", "-At", "-U", "bulkhead_admin", "-d", "postgres", "-c"]
+    views = container.exec_run([*psql, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+                                " SELECT query FROM pg_stat_statements; SELECT query FROM pg_stat_activity;"
+                                " SELECT rolname, rolpassword FROM pg_authid; SELECT * FROM pg_db_role_setting;"])
+    assert views.exit_code == 0 and "ALTER ROLE" not in views.output.decode(errors="replace"), views.output
+    container.stop(timeout=60)  # pg_stat_statements writes its file at shutdown
+    container.start()
+    wait_health(engine, container.name, "healthy", 120)
+    again = container.exec_run([*psql, "SELECT query FROM pg_stat_statements"])
+    assert again.exit_code == 0 and again.output.strip(), again.output  # statements are recorded (kept across restarts)
+    log = container.logs().decode(errors="replace")
+    assert "statement: " in log  # log_statement = all is on
+    grep = container.exec_run(["bash", "-c", 'for p in "$@"; do grep -rlaF -- "$p" /var/lib/postgresql/data /run/bulkhead'
+                                             ' /etc/bulkhead && echo "FOUND"; done; true', "grep", *passwords])
+    for pw in passwords:
+        assert pw not in views.output.decode(errors="replace") and pw not in again.output.decode(errors="replace")
+        assert pw not in log
+    assert b"FOUND" not in grep.output, grep.output
+
+
+def test_the_admin_is_refused_over_tcp_with_its_right_password(engine: Engine, deployed) -> None:
+    plan, _ = deployed
+    pw = secrets_of(plan)
+    for db in databases(plan).values():
+        message = refused(db, user="bulkhead_admin", password=pw[db.container]["admin"])
+        assert "pg_hba.conf rejects connection" in message, message
+        message = refused(db, dbname="postgres", user="bulkhead_admin", password=pw[db.container]["admin"])
+        assert "pg_hba.conf rejects connection" in message, message
+
+
+# ----------------------------------------------------------------------------------------------
 # Replacement and major change (last: they replace the shared server)
 # ----------------------------------------------------------------------------------------------
 
@@ -439,9 +630,9 @@ def _add_ledger(config: dict) -> None:
 def _rotate(plan: list[Planned]) -> None:
     """`pulumi destroy` + `up` with the volume kept: every generated password is new."""
     for res in by_type(plan, CONTAINER):
-        for upload in res.inputs["uploads"]:
+        for upload in list(res.inputs["uploads"]):
             if upload["file"].startswith(SECRETS_DIR):
-                upload["content"] = secrets.token_urlsafe(24)
+                set_password(plan, res, upload["file"], secrets.token_urlsafe(24))
 
 
 def _replace_shared(engine: Engine, old: list[Planned], new: list[Planned]) -> Any:
@@ -450,6 +641,14 @@ def _replace_shared(engine: Engine, old: list[Planned], new: list[Planned]) -> A
     (new_res,) = [r for r in by_type(new, CONTAINER) if r.name == "server-shared-postgres"]
     engine.delete_container(old_res)  # DeleteBeforeReplace: stop with the grace, then remove
     return engine.create_container(new_res, images)
+
+
+def _replace_shared_nowait(engine: Engine, old: list[Planned], new: list[Planned]) -> Any:
+    images = plan_images(new)
+    (old_res,) = [r for r in by_type(old, CONTAINER) if r.name == "server-shared-postgres"]
+    (new_res,) = [r for r in by_type(new, CONTAINER) if r.name == "server-shared-postgres"]
+    engine.delete_container(old_res)
+    return engine.create_container(new_res, images, wait=False)
 
 
 def test_replacement_keeps_data_and_shuts_down_cleanly(engine: Engine, deployed) -> None:
@@ -497,9 +696,11 @@ def test_major_change_on_a_kept_volume_keeps_the_old_cluster(engine: Engine, dep
 
 
 def _keep_passwords(source: list[Planned], target: list[Planned]) -> None:
-    old = {r.name: r for r in by_type(source, CONTAINER)}
+    old = {r.inputs["name"]: r for r in by_type(source, CONTAINER)}
+    kept = secrets_of(source)
     for res in by_type(target, CONTAINER):
-        mine = {u["file"]: u["content"] for u in old[res.name].inputs["uploads"]}
-        for upload in res.inputs["uploads"]:
-            if upload["file"].startswith(SECRETS_DIR) and upload["file"] in mine:
-                upload["content"] = mine[upload["file"]]
+        mine = kept[res.inputs["name"]] if res.inputs["name"] in old else {}
+        for upload in list(res.inputs["uploads"]):
+            name = upload["file"].rsplit("/", 1)[1]
+            if upload["file"].startswith(SECRETS_DIR) and name in mine:
+                set_password(target, res, upload["file"], mine[name])

@@ -60,6 +60,7 @@ from components.dev.container import (
     health_script,
     pg_hba_conf,
     pg_ident_conf,
+    secret_content,
     server_flags,
     start_script,
 )
@@ -147,13 +148,14 @@ class Deployment:
         return {"POSTGRES_USER": ADMIN_USER, "POSTGRES_DB": "postgres"}
 
     def secrets(self) -> dict[str, str]:
-        """The password uploads: file name under the secrets directory -> content."""
-        return {"admin": self.admin_password, **{f"role-{s.db_name}": self.passwords[s.role] for s in self.roles}}
+        """The password uploads: file name under the secrets directory -> content (the SCRAM verifier)."""
+        plain = {"admin": self.admin_password, **{f"role-{s.db_name}": self.passwords[s.role] for s in self.roles}}
+        return {name: secret_content(pw) for name, pw in plain.items()}
 
 
 FIRST = Deployment(
     ROLES,
-    {"auth": "auth-old ' pw", "app": "app-old $HOME `id`", "worker": "wörker-old \\gexec"},
+    {"auth": "auth-old ' pw", "app": "app-old $HOME `id`", "worker": "worker-old \\gexec"},
     "admin-old 'pw'",
 )
 # `pulumi destroy` + `pulumi up` with the volume kept, and `billing` added to the server:
@@ -394,8 +396,9 @@ def assert_deployment_applied(box: Container, dep: Deployment) -> None:
         assert HBA_REJECT in refusal(pg, "postgres", spec.role, dep.passwords[spec.role], via_socket=True)
         with pg.connect(spec.db_name, spec.role, dep.passwords[spec.role], via_socket=True):
             pass
-    with pg.connect(dbs[0], ADMIN_USER, dep.admin_password) as conn:  # password auth over TLS
-        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
+    # the admin, with its right password, over TCP (TLS): refused by pg_hba (no network line for it)
+    assert HBA_REJECT in refusal(pg, dbs[0], ADMIN_USER, dep.admin_password)
+    assert HBA_REJECT in refusal(pg, "postgres", ADMIN_USER, dep.admin_password)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -404,8 +407,9 @@ def assert_deployment_applied(box: Container, dep: Deployment) -> None:
 
 
 def init_calls(dep: Deployment) -> list[str]:
-    """The psql calls of one clean init: the server-wide part, then one per database."""
-    return ["start tcp=up marker=absent", "done rc=0"] * (1 + len(dep.roles))
+    """The psql calls of one clean init: the server-wide part, then one per database, all on the
+    init server (no TCP: nothing outside the container can reach it) before the marker."""
+    return ["start tcp=down marker=absent", "done rc=0"] * (1 + len(dep.roles))
 
 
 def test_script_defaults_are_the_images() -> None:
@@ -429,12 +433,13 @@ def test_script_defaults_are_the_images() -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def test_first_start_inits_once_after_the_final_server_is_up(container: Container) -> None:
+def test_first_start_inits_once_on_the_init_server_then_serves(container: Container) -> None:
     box = container
     box.pg.write_file(box.ready_file, "stale marker of an earlier start\n")  # the container fs survives restarts
     run = box.start(FIRST, psql_delay=0.5)
     box.wait_ready(run)
-    # The init ran against the FINAL server (TCP up), after the stale marker was removed.
+    # The init ran on the wrapper's init server (our flags, no TCP), not on the entrypoint's temporary
+    # one, after the stale marker was removed; then the server that serves TCP started.
     assert run.psql_calls() == init_calls(FIRST), run.log()
     assert "fake entrypoint: init process complete" in run.log()
     assert run.saw_init_running  # polled while the (slowed) init ran: no marker then
@@ -470,7 +475,10 @@ def test_restart_with_new_passwords_and_an_added_database(container: Container) 
     # every OLD password is refused now, the admin's too
     for spec in ROLES:
         assert BAD_PASSWORD in refusal(pg, spec.db_name, spec.role, FIRST.passwords[spec.role])
-    assert BAD_PASSWORD in refusal(pg, ROLES[0].db_name, ADMIN_USER, FIRST.admin_password)
+    with pg.admin() as conn:  # the admin's stored verifier is the new one (it has no login by password)
+        assert conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (ADMIN_USER,)).fetchone() == (
+            secret_content(SECOND.admin_password),
+        )
     with pg.admin() as conn:  # the added database exists, owned by its own role
         assert conn.execute(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'billing'"
@@ -550,10 +558,10 @@ def test_one_tenants_problem_leaves_the_server_and_the_others_running(container:
     rotated = Deployment(ROLES, {**FIRST.passwords, "auth": "auth-ROTATED"}, FIRST.admin_password)
     run = box.start(rotated, secrets_drop=["role-app"])
     box.wait_ready(run)
-    assert "PROBLEM: database app: password file /etc/bulkhead/secrets/role-app is missing or empty" in run.log()
-    assert "ready, with problems" in run.log()
+    assert "pending: database app: password file /etc/bulkhead/secrets/role-app is missing or empty" in run.log()
+    assert "init pending for 1 part(s), retrying; the other databases are served" in run.log()
     code, output = box.health()
-    assert code == 1 and "database app: password file" in output, output
+    assert code == 1 and "init pending after" in output and "database app: password file" in output, output
     with box.pg.connect("auth", "auth", "auth-ROTATED"):  # the others got their part
         pass
     with box.pg.connect("worker", "worker", FIRST.passwords["worker"]):
@@ -610,3 +618,39 @@ def test_other_commands_go_straight_to_the_entrypoint(container: Container) -> N
     assert run.proc.wait(timeout=STOP_TIMEOUT_S) == 0
     assert run.log().strip() == "just a shell command"
     assert run.psql_calls() == []
+
+
+def test_a_part_that_fails_is_retried_until_it_succeeds(container: Container) -> None:
+    """A tenant holds its own role row in a prepared transaction, which survives a restart: its
+    part fails on lock_timeout on the init server, the server still serves, the healthcheck says
+    which part is pending and why; once the tenant lets go, a retry succeeds and health turns
+    green with no restart."""
+    box = container
+    argv = ["postgres", *box.flags({"max_prepared_transactions": "2"})]
+    first = box.start(FIRST, argv=argv)
+    box.wait_ready(first)
+    with box.pg.connect("app", "app", FIRST.passwords["app"]) as conn:
+        conn.execute("BEGIN")
+        conn.execute(f"ALTER ROLE app PASSWORD '{secret_content(FIRST.passwords['app'])}'")
+        conn.execute("PREPARE TRANSACTION 'hold'")
+    assert box.stop(first)[0] in CLEAN_STOP_CODES
+    rotated = Deployment(ROLES, {**FIRST.passwords, "auth": "auth-ROTATED", "app": "app-ROTATED"}, FIRST.admin_password)
+    run = box.start(rotated, argv=argv)
+    box.wait_ready(run)
+    code, output = box.health()
+    assert code == 1 and "init pending after 1 attempt(s)" in output, output
+    assert "database app: ERROR:  canceling statement due to lock timeout" in output, output
+    with box.pg.connect("auth", "auth", "auth-ROTATED"):  # the others got their part
+        pass
+    with box.pg.connect("app", "app", FIRST.passwords["app"]) as conn:  # the tenant lets go
+        conn.execute("ROLLBACK PREPARED 'hold'")
+    released = time.monotonic()
+    while box.health()[0] != 0:
+        assert time.monotonic() - released < 60 and run.proc.poll() is None, (box.health(), run.log())
+        time.sleep(0.5)
+    assert box.health() == (0, "ok\n")
+    with box.pg.connect("app", "app", "app-ROTATED"):
+        pass
+    assert BAD_PASSWORD in refusal(box.pg, "app", "app", FIRST.passwords["app"])
+    assert "init complete after" in run.log()
+    assert box.stop(run)[0] in CLEAN_STOP_CODES

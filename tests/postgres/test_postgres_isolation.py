@@ -166,7 +166,7 @@ def test_hba_order_and_methods() -> None:
     assert rules[-2:] == [["hostssl", "all", "all", "all", "reject"], ["host", "all", "all", "all", "reject"]]
     middle = rules[2 + n : -2]
     assert middle == [
-        ["hostssl", f'"{s.db_name}"', f'"{s.role}","{ADMIN_USER}"', net, "scram-sha-256"]
+        ["hostssl", f'"{s.db_name}"', f'"{s.role}"', net, "scram-sha-256"]
         for s in ROLES
         for net in ("0.0.0.0/0", "::/0")
     ]
@@ -310,10 +310,12 @@ def test_no_role_reaches_system_databases(pg: PgServer, role: str, db: str) -> N
         assert NO_CONNECT_PRIVILEGE in refusal(pg, db, role, PASSWORDS[role], via_socket=True)
 
 
-@pytest.mark.parametrize("db", DBS)
-def test_admin_reaches_every_service_database_over_tls(pg: PgServer, db: str) -> None:
-    with pg.connect(db, ADMIN_USER, pg.admin_password) as conn:
-        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+@pytest.mark.parametrize("db", [*DBS, "postgres"])
+def test_admin_is_refused_over_tls_with_its_right_password(pg: PgServer, db: str) -> None:
+    """Issue 22: the admin only through the socket (peer), never by password over the network."""
+    assert HBA_REJECT in refusal(pg, db, ADMIN_USER, pg.admin_password)
+    with pg.admin() as conn:  # and it is the admin's right password (the init set it)
+        assert conn.execute("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = current_user").fetchone() == (True,)
 
 
 @pytest.mark.parametrize("role", ROLE_NAMES)

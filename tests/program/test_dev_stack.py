@@ -236,7 +236,13 @@ def test_command_flags(dev_run, comp):
     assert ctr.inputs["entrypoints"] == ["/bin/bash", START_SCRIPT_PATH]
     hba = uploads[HBA_PATH]["content"]
     for db in exp["databases"]:
-        assert f'hostssl "{db}" "{db}","{ADMIN_USER}" 0.0.0.0/0 scram-sha-256' in hba
+        assert f'hostssl "{db}" "{db}" 0.0.0.0/0 scram-sha-256' in hba
+    # the admin has no network line (issue 22): the socket only
+    assert [line for line in hba.splitlines() if ADMIN_USER in line and not line.startswith("#")] == [
+        f'local all "{ADMIN_USER}" peer map=bulkhead'
+    ]
+    assert ctr.inputs["logDriver"] == "json-file"
+    assert ctr.inputs["logOpts"] == {"max-size": "10m", "max-file": "3", "compress": "false"}
     assert hba.rstrip().endswith("host all all all reject")
     for db in exp["databases"]:  # the socket, like TCP: each role to its own database only
         assert f'local "{db}" "{db}" scram-sha-256' in hba

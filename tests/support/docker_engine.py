@@ -19,6 +19,7 @@ way kreuzwerker/terraform-provider-docker does in resource_docker_container_func
   memory, memorySwap, shmSize       MB -> bytes (HostConfig.Memory, MemorySwap, ShmSize)
   cpus             HostConfig.NanoCPUs (docker's opts.ParseCPUs: the decimal times 1e9, exact)
   restart          HostConfig.RestartPolicy.Name
+  logDriver, logOpts                HostConfig.LogConfig {Type, Config}
   labels           [{label, value}] -> Config.Labels
   stopTimeout      Config.StopTimeout
   wait, waitTimeout                 after start, until the healthcheck says healthy
@@ -41,7 +42,7 @@ from fractions import Fraction
 from typing import Any, Callable, Optional
 
 import docker
-from docker.types import Healthcheck, Mount
+from docker.types import Healthcheck, LogConfig, Mount
 
 from bulkhead.offline import mock_runtime
 from components.dev.forms import cpus_string, go_duration
@@ -58,7 +59,7 @@ CONTAINER_INPUTS = frozenset(
     {
         "name", "image", "entrypoints", "command", "envs", "ports", "networksAdvanced", "volumes", "uploads",
         "healthcheck", "memory", "memorySwap", "cpus", "shmSize", "restart", "labels", "stopTimeout", "wait",
-        "waitTimeout", "destroyGraceSeconds",
+        "waitTimeout", "destroyGraceSeconds", "logDriver", "logOpts",
     }
 )  # fmt: skip
 NETWORK_INPUTS = frozenset({"name", "driver", "labels"})
@@ -201,6 +202,11 @@ class Engine:
             nano_cpus=parse_cpus(inputs["cpus"]) if inputs.get("cpus") else None,
             restart_policy={"Name": inputs["restart"]} if inputs.get("restart") else None,
             network_mode=networks[0]["name"] if networks else None,
+            log_config=(
+                LogConfig(type=inputs.get("logDriver") or "", config=inputs.get("logOpts") or {})
+                if inputs.get("logDriver") or inputs.get("logOpts")
+                else None
+            ),
         )
         networking = (
             api.create_networking_config({networks[0]["name"]: api.create_endpoint_config(aliases=networks[0].get("aliases"))})
@@ -342,7 +348,7 @@ def _healthy_at(container: Any) -> float:
 def read_back(container: Any) -> dict[str, Any]:
     """What the provider's Read stores for the inputs it reads back (resource_docker_container_funcs.go):
     cpus via nanoInt64ToDecimalString, memory and swap and shm in MB, healthcheck durations via
-    time.Duration.String(), ports, restart, stop_timeout, entrypoint, command."""
+    time.Duration.String(), ports, restart, stop_timeout, entrypoint, command, log driver and options."""
     container.reload()
     cfg, host = container.attrs["Config"], container.attrs["HostConfig"]
     mb = 1024 * 1024
@@ -362,6 +368,8 @@ def read_back(container: Any) -> dict[str, Any]:
         "stopTimeout": cfg.get("StopTimeout"),
         "entrypoints": cfg.get("Entrypoint"),
         "command": cfg.get("Cmd"),
+        "logDriver": host["LogConfig"]["Type"],  # d.Set("log_driver", LogConfig.Type)
+        "logOpts": host["LogConfig"]["Config"],  # d.Set("log_opts", LogConfig.Config)
         "healthcheck": {
             "tests": health.get("Test"),
             "interval": go_duration(health.get("Interval", 0) // 1_000_000_000),

@@ -9,5 +9,10 @@ if [ -z "$pid" ] || [ "$state" != ready ] || ! kill -0 "$pid" 2>/dev/null; then
   echo "server not accepting connections (state: ${state:-none})"; exit 1
 fi
 if [ -s "$status_dir/problems" ]; then echo "init problems:"; cat "$status_dir/problems"; exit 1; fi
+if [ -s "$status_dir/pending" ]; then
+  read -r attempt delay < "$status_dir/retry" 2>/dev/null || true
+  echo "init pending after ${attempt:-?} attempt(s), retried every ${delay:-?}s (at most 30s) until it succeeds:"
+  cat "$status_dir/pending"; exit 1
+fi
 [ ! -s "$status_dir/notes" ] || cat "$status_dir/notes"
 echo ok

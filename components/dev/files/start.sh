@@ -16,7 +16,8 @@ bulkhead_socket_dir="${PGHOST:-@DEFAULT_SOCKET_DIR@}"
 case "$bulkhead_socket_dir" in /*) ;; *) bulkhead_socket_dir=@DEFAULT_SOCKET_DIR@ ;; esac
 mkdir -p -- "$bulkhead_status_dir"
 # A restarted container keeps its filesystem: the status of the last start must go.
-rm -f -- "$bulkhead_status_dir/ready" "$bulkhead_status_dir/problems" "$bulkhead_status_dir/notes"
+rm -f -- "$bulkhead_status_dir/ready" "$bulkhead_status_dir/problems" "$bulkhead_status_dir/notes" \
+  "$bulkhead_status_dir/pending" "$bulkhead_status_dir/retry"
 bulkhead_problem() { bulkhead_log "PROBLEM: $*"; printf '%s\n' "$*" >> "$bulkhead_status_dir/problems"; }
 bulkhead_note() { bulkhead_log "$*"; printf '%s\n' "$*" >> "$bulkhead_status_dir/notes"; }
 
@@ -134,23 +135,70 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   bulkhead_log "data directory initialised"
 fi
 
+# The init converges (issue 22). It runs first on a server of its own with our flags but NO TCP
+# (listen_addresses empty): nothing outside the container can take a slot from it (pre-auth
+# connections hold a backend slot that superuser_reserved_connections does not keep for the admin:
+# docs/dev-stack.md) or hold a lock it needs. That server stops; the one services use starts.
+# A part that still failed is retried with backoff while that server runs, until it succeeds;
+# meanwhile the healthcheck says which part is pending and why, and turns healthy by itself.
+bulkhead_err="$bulkhead_status_dir/psql.err"
+# Asked to stop meanwhile (the trap runs once the current psql is done): stop, init unfinished.
+bulkhead_check_stop() { [ -z "$bulkhead_stopping" ] || bulkhead_finish; }
+@INIT@
+bulkhead_pending=("${bulkhead_parts[@]}")
+bulkhead_attempt=0
+# Each pending part once; the failed ones stay pending, with their reasons in the status file.
+bulkhead_try_pending() {
+  local part still=()
+  bulkhead_attempt=$((bulkhead_attempt + 1))
+  : > "$bulkhead_status_dir/pending.new"
+  for part in "${bulkhead_pending[@]}"; do
+    bulkhead_check_stop
+    if "bulkhead_part_$part" 2>"$bulkhead_err"; then continue; fi
+    still+=("$part")
+    printf '%s: %s\n' "$(bulkhead_part_label "$part")" "$(tr '\n' ' ' < "$bulkhead_err")" >> "$bulkhead_status_dir/pending.new"
+  done
+  bulkhead_pending=("${still[@]}")
+  mv -f -- "$bulkhead_status_dir/pending.new" "$bulkhead_status_dir/pending"
+  if [ "${#bulkhead_pending[@]}" -gt 0 ]; then
+    bulkhead_log "init attempt $bulkhead_attempt: pending: $(tr '\n' ' ' < "$bulkhead_status_dir/pending")"
+  fi
+}
+
+@IMAGE_ENTRYPOINT@ "$@" -c listen_addresses= &
+bulkhead_server_pid=$!
+[ -z "$bulkhead_stopping" ] || kill -s "$bulkhead_stopping" "$bulkhead_server_pid" 2>/dev/null || true
+bulkhead_up=0; bulkhead_wait_accepting || bulkhead_up=$?
+if [ "$bulkhead_up" -ne 0 ]; then bulkhead_finish; fi  # failed to start, or stopped: its status
+bulkhead_log "init server is up (socket only); applying roles, databases, passwords and limits"
+bulkhead_try_pending
+bulkhead_check_stop
+kill -s INT "$bulkhead_server_pid" 2>/dev/null || true
+bulkhead_up=0; bulkhead_wait_server || bulkhead_up=$?
+if [ "$bulkhead_up" -ne 0 ] || [ -n "$bulkhead_stopping" ]; then exit "$bulkhead_up"; fi
+
 @IMAGE_ENTRYPOINT@ "$@" &
 bulkhead_server_pid=$!
 [ -z "$bulkhead_stopping" ] || kill -s "$bulkhead_stopping" "$bulkhead_server_pid" 2>/dev/null || true
 bulkhead_up=0; bulkhead_wait_accepting || bulkhead_up=$?
 if [ "$bulkhead_up" -ne 0 ]; then bulkhead_finish; fi  # failed to start, or stopped: its status
-
-bulkhead_log "server is up; applying roles, databases, passwords and limits"
-bulkhead_err="$bulkhead_status_dir/psql.err"
-# Asked to stop meanwhile (the trap runs once the current psql is done): stop, init unfinished.
-bulkhead_check_stop() { [ -z "$bulkhead_stopping" ] || bulkhead_finish; }
-@INIT@
-bulkhead_check_stop
-rm -f -- "$bulkhead_err"
 if [ -s "$bulkhead_status_dir/problems" ]; then
-  bulkhead_log "ready, with problems (see above); the other databases are served"
+  bulkhead_log "server is up, with problems (see above); the other databases are served"
+elif [ "${#bulkhead_pending[@]}" -gt 0 ]; then
+  bulkhead_log "server is up; init pending for ${#bulkhead_pending[@]} part(s), retrying; the other databases are served"
 else
   bulkhead_log "ready"
 fi
 touch -- "$bulkhead_status_dir/ready"
+bulkhead_delay=1
+while [ "${#bulkhead_pending[@]}" -gt 0 ]; do
+  printf '%s %s\n' "$bulkhead_attempt" "$bulkhead_delay" > "$bulkhead_status_dir/retry"
+  sleep "$bulkhead_delay" & wait $! || true  # a trapped signal interrupts `wait`, not a foreground sleep
+  bulkhead_check_stop
+  kill -0 "$bulkhead_server_pid" 2>/dev/null || bulkhead_finish  # the server died: its status
+  bulkhead_try_pending
+  bulkhead_delay=$((bulkhead_delay * 2)); [ "$bulkhead_delay" -le 30 ] || bulkhead_delay=30
+done
+rm -f -- "$bulkhead_err" "$bulkhead_status_dir/retry"
+if [ "$bulkhead_attempt" -gt 1 ]; then bulkhead_log "init complete after $bulkhead_attempt attempts; ready"; fi
 bulkhead_finish
