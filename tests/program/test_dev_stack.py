@@ -38,7 +38,7 @@ EXPECTED = {
     "worker": dict(databases={"worker": "worker-service"}, port=5435, memory=512, cpus="1.0", engine="17",
                    tiers="standard", parameters={}),
     "server-shared": dict(databases={"billing": "billing-service", "notify": "notify-service"}, port=5440, memory=768,
-                          cpus="1.0", engine="16", tiers="standard", parameters={"log_min_duration_statement": "500"}),
+                          cpus="1.0", engine="16", tiers="standard", parameters={"log_min_duration_statement": "500ms"}),
 }
 COMPONENTS = sorted(EXPECTED)
 DB_COMPONENT = {db: comp for comp, exp in EXPECTED.items() for db in exp["databases"]}

@@ -172,8 +172,10 @@ def test_parameter_group_forces_ssl_and_logs(prod_run):
         assert values["password_encryption"] == "scram-sha-256"
         assert values["log_connections"] == "1"
         assert values["log_min_duration_statement"] == "1000"
+        # RDS parameter groups take base units: the catalogue's "16MB" of work_mem is sent as kB.
+        rds_form = {"16MB": "16384"}
         for key, value in (spec.get("parameters") or {}).items():
-            assert values[key] == str(value)
+            assert values[key] == rds_form.get(str(value), str(value))
         major = spec.get("engine_version", "16").split(".")[0]
         assert params.inputs["family"] == f"postgres{major}"
         # A prefix, so a new family's group can exist before the old one is deleted.
