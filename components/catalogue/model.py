@@ -47,6 +47,8 @@ AWS_ONLY_DATABASE_KEYS = (
     "replica_instance_class",
     "deletion_protection",
     "master_password_version",
+    "auth",
+    "password_version",
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
@@ -147,6 +149,10 @@ class Tier(_Strict):
     restore_test_schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = "cron(0 6 1 * ? *)"
     # RDS log groups (query text) are kept this long.
     log_retention_days: int = 30
+    # `bulkhead audit` flags a master password (and an auth-password login password) older than
+    # this: Secrets Manager does not rotate them (docs/prod-stack.md, "Master rotation"). 90 is
+    # Security Hub's default for SecretsManager.4 (maxDaysSinceRotation).
+    master_max_age_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
     @field_validator("log_retention_days")
     @classmethod
@@ -234,6 +240,11 @@ class Database(_Strict):
     deletion_protection: bool = True
     # Raise it to rotate the master password on the next `up` (a new RandomPassword).
     master_password_version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    # aws: how the service's login role logs in: IAM tokens, or its own generated password in a
+    # secret of its own (clients that cannot sign a token per connection; docs/prod-stack.md).
+    auth: Literal["iam", "password"] = "iam"
+    # Raise it to rotate the login password of an `auth: password` database on the next `up`.
+    password_version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = None
     # a number (milliseconds / kilobytes) or a string with a unit; kept as the string
@@ -301,6 +312,8 @@ class Catalogue(BaseModel):
     key_admins: tuple[str, ...] = ()
     break_glass_principals: tuple[str, ...] = ()
     backup_vault_lock: Optional[VaultLock] = None
+    # aws, a stack-created VPC: which traffic its flow log records (REJECT, ALL, or none).
+    flow_logs: Literal["REJECT", "ALL", "none"] = "REJECT"
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -344,6 +357,7 @@ _STACK_KEYS = (
     "key_admins",
     "break_glass_principals",
     "backup_vault_lock",
+    "flow_logs",
 )
 
 
@@ -474,7 +488,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
 
     # Stack-level keys that belong to one platform only.
     other_platform_keys = {
-        "docker": ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock"),
+        "docker": ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs"),
         "aws": ("servers", "keep_volumes"),
     }
     if platform:
@@ -589,6 +603,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         if vault_lock is not None:
             in_use = {db.tier for db in databases.values()}
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
+    flow_logs = _flow_logs(raw, network, problems)
 
     if problems:
         raise CatalogueError(problems)
@@ -607,7 +622,26 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         key_admins=key_admins,
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,
+        flow_logs=flow_logs,
     )
+
+
+FLOW_LOG_CHOICES = ("REJECT", "ALL", "none")
+
+
+def _flow_logs(raw: Mapping[str, Any], network, problems: list[Problem]) -> str:
+    """`bulkhead:flow_logs`: REJECT (default), ALL or none; a stack-created VPC only."""
+    value = raw.get("flow_logs")
+    if value is None:
+        return "REJECT"
+    if value not in FLOW_LOG_CHOICES:
+        problems.append(Problem(path=_path("flow_logs"), message=f"{value!r} is not one of {', '.join(FLOW_LOG_CHOICES)}; "
+                                "REJECT records refused connections (the default), ALL every flow, none turns it off"))
+        return "REJECT"
+    if network is not None and value != "none" and "flow_logs" in raw:
+        problems.append(Problem(path=_path("flow_logs"), message="applies to the VPC the stack creates; with "
+                                "bulkhead:network the network's owner runs its flow logs: remove it"))
+    return value
 
 
 def _principals(raw: Mapping[str, Any], key: str, platform, problems: list[Problem]) -> tuple[str, ...]:
