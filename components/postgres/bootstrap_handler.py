@@ -132,6 +132,23 @@ class RoleRequest:
         }, source)
 
 
+def function_environment(*, database: str, db_name: str, role: str, connection_limit: int, settings: dict,
+                         master_secret_arn: Any, auth: str = "iam", login_secret_arn: Any = None) -> dict:
+    """The function's environment variables (the deployment sets them, `audit` compares them)."""
+    variables = {
+        ENV_SECRET_ARN: master_secret_arn,
+        ENV_DATABASE: database,
+        ENV_DB_NAME: db_name,
+        ENV_ROLE: role,
+        ENV_CONNECTION_LIMIT: str(connection_limit),
+        ENV_ROLE_SETTINGS: json.dumps(dict(sorted(settings.items())), sort_keys=True),
+    }
+    if auth == "password":
+        variables[ENV_AUTH] = "password"
+        variables[ENV_LOGIN_SECRET_ARN] = login_secret_arn
+    return variables
+
+
 @dataclass(frozen=True)
 class MasterCredentials:
     host: str

@@ -253,18 +253,10 @@ class RdsBootstrap(pulumi.ComponentResource):
     def _environment(self) -> dict:
         """Everything the handler does (it ignores the invocation's event)."""
         a = self._args
-        variables = {
-            bootstrap_handler.ENV_SECRET_ARN: a.master_secret_arn,
-            bootstrap_handler.ENV_DATABASE: self._name,
-            bootstrap_handler.ENV_DB_NAME: a.database.db_name,
-            bootstrap_handler.ENV_ROLE: a.role,
-            bootstrap_handler.ENV_CONNECTION_LIMIT: str(a.connection_limit),
-            bootstrap_handler.ENV_ROLE_SETTINGS: json.dumps(dict(sorted(a.role_settings.items())), sort_keys=True),
-        }
-        if a.auth == "password":
-            variables[bootstrap_handler.ENV_AUTH] = "password"
-            variables[bootstrap_handler.ENV_LOGIN_SECRET_ARN] = a.login_secret_arn
-        return variables
+        return bootstrap_handler.function_environment(
+            database=self._name, db_name=a.database.db_name, role=a.role, connection_limit=a.connection_limit,
+            settings=a.role_settings, master_secret_arn=a.master_secret_arn, auth=a.auth,
+            login_secret_arn=a.login_secret_arn)
 
     def _create_function(self, group: aws.ec2.SecurityGroup, role: aws.iam.Role) -> aws.lambda_.Function:
         a = self._args
