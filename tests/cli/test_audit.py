@@ -343,7 +343,7 @@ def test_a_master_older_than_the_tiers_maximum_is_drift(account, capsys, monkeyp
 
     def later(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        self.now = self.now + dt.timedelta(days=91)
+        self.now = self.now + dt.timedelta(days=91, hours=1)
 
     monkeypatch.setattr(audit_mod.Auditor, "__init__", later)
     code, found, data = drifts(account, capsys)
