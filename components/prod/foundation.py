@@ -36,6 +36,7 @@ class AwsFoundationArgs:
     region: Optional[pulumi.Input[str]] = None
     account: Optional[pulumi.Input[str]] = None
     key_admins: Sequence[str] = ()
+    protect: bool = False
 
 
 class AwsFoundation(pulumi.ComponentResource):
@@ -143,7 +144,8 @@ class AwsFoundation(pulumi.ComponentResource):
                     partition=v[0], region=v[1], account=v[2], admins=a.key_admins, services=("logs",),
                     log_group_arns=[v[3]]))),
             tags={**self._tags, TAG_ROLE: "flow-logs"},
-            opts=pulumi.ResourceOptions(parent=self),
+            # Deleting it makes the kept flow logs unreadable (rds-protected-resource covers every key).
+            opts=pulumi.ResourceOptions(parent=self, protect=a.protect),
         )
         group = aws.cloudwatch.LogGroup(
             f"{self._name}-flow-logs",

@@ -38,7 +38,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     foundation = AwsFoundation("foundation", AwsFoundationArgs(
         stack=catalogue.stack, network=catalogue.network, flow_logs=catalogue.flow_logs,
         flow_log_retention_days=flow_log_retention_days(catalogue), partition=partition, region=region,
-        account=account, key_admins=catalogue.key_admins))
+        account=account, key_admins=catalogue.key_admins, protect=catalogue.protect))
     endpoints = None
     if catalogue.network is None:
         # The stack's own isolated VPC: without these nothing in it reaches an AWS API.
