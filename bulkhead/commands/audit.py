@@ -337,6 +337,9 @@ class Auditor:
             if not isinstance(arn, str) or not arn.startswith("arn:"):
                 continue
             try:
+                # DescribeSecret first: a deleted secret is the master-secret check's finding (and moto
+                # 5 answers ListSecretVersionIds on a force-deleted secret with an internal error).
+                self.sm.describe_secret(SecretId=arn)
                 versions = self.sm.list_secret_version_ids(SecretId=arn).get("Versions") or []
             except ClientError as exc:
                 if is_not_found(exc):

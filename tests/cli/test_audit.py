@@ -267,7 +267,8 @@ DRIFTS = {
                                  {("worker", "master-secret")}),
     "outputs-name-another-secret": (lambda a: (a.outputs["databases"]["app"].update(
         secret_arn=a.outputs["databases"]["auth"]["secret_arn"]), open(a.path, "w").write(json.dumps(a.outputs))),
-                                    {("app", "master-secret")}),
+                                    # the bootstrap function reads another secret than the outputs name
+                                    {("app", "master-secret"), ("app", "bootstrap")}),
     "access-policy-any-user": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0].update(
         Resource=[r.rsplit("/", 1)[0] + "/*" for r in doc["Statement"][0]["Resource"]])), {("auth", "access-policy")}),
     "access-policy-grants-master-secret": (lambda a: _policy_version(a, "app", lambda doc: doc["Statement"].append(
