@@ -194,11 +194,14 @@ def test_database_key_policies_say_who_may_decrypt(stack_edit):
                     f"{s}.{REGION}.amazonaws.com" for s in ("backup", "logs", "rds", "secretsmanager")]
                 assert condition["StringEquals"]["kms:CallerAccount"] == FAKE_ACCOUNT
             else:
-                # CloudWatch Logs, for this database's instances' log groups only
+                # CloudWatch Logs, for this database's instances' log groups and its bootstrap
+                # function's group only (issue 20)
                 assert principals == [f"logs.{REGION}.amazonaws.com"]
                 idents = [r.inputs["identifier"] for r in run.by_type(RDS) if _db(r) == name]
+                primary = next(r.inputs["identifier"] for r in run.by_type(RDS) if _db(r) == name and _role(r) == "primary")
                 assert sorted(condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == sorted(
-                    f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/rds/instance/{i}/*" for i in idents)
+                    [f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/rds/instance/{i}/*" for i in idents]
+                    + [f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/lambda/{primary}-bootstrap"])
         # grants: only for AWS resources, only through the services
         (grants,) = allowing(doc, "kms:CreateGrant")
         assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
