@@ -61,6 +61,7 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "copy_to_dr": True,
         "restore_test_schedule": "cron(0 6 ? * SUN *)",  # weekly
         "log_retention_days": 30,
+        "master_max_age_days": 90,
     },
     "standard": {
         "schedule": "cron(0 */6 * * ? *)",
@@ -69,6 +70,7 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "copy_to_dr": False,
         "restore_test_schedule": "cron(0 6 1 * ? *)",  # monthly
         "log_retention_days": 30,
+        "master_max_age_days": 90,
     },
 }
 
