@@ -86,6 +86,26 @@ def iam_token(host: str, port, user: str, region: str | None) -> str:
         raise aws_user_error(exc, "signing an IAM database token") from None
 
 
+def login_credentials(name: str, db: dict, region: str | None = None, stack: str | None = None) -> tuple[str, str]:
+    """auth password: (role, password) from the database's login secret (`login_secret_arn`)."""
+    arn = db.get("login_secret_arn")
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        raise UserError(f"databases.{name}.login_secret_arn is missing from the outputs (auth password); is the "
+                        f"stack current? Regenerate the file: {how_to_get(stack)}")
+    secret = fetch_master_secret(arn, region)
+    return _field(name, db, "username", "str", stack), secret["password"]
+
+
+def password_url(name: str, db: dict, region: str | None = None, stack: str | None = None) -> str:
+    """auth password: the outputs' `url` (no password in it) with the login secret's password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    user, password = login_credentials(name, db, region, stack)
+    parts = urlsplit(_field(name, db, "url", "str", stack))
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def libpq_uri(user: str, password: str | None, host: str, port, db_name: str, params: dict) -> str:
     auth = quote(user, safe="")
     if password is not None:
@@ -143,7 +163,10 @@ def database_url(outputs: dict, name: str, stack: Optional[str] = None, admin: b
     port = _field(name, db, "port", "port", stack)
     db_name = _field(name, db, "db_name", "str", stack)
     secret_arn = db.get("secret_arn")
-    if admin or db.get("auth") != "iam":  # outputs of older stacks: the master was the only login
+    if not admin and db.get("auth") == "password":
+        # auth password: the service's own login, from its own secret (never the master's).
+        user, password = login_credentials(name, db, region, stack)
+    elif admin or db.get("auth") != "iam":  # outputs of older stacks: the master was the only login
         if not isinstance(secret_arn, str) or not secret_arn.startswith("arn:"):
             raise UserError(f"databases.{name}.secret_arn is missing from the outputs; is the stack current? "
                             f"Regenerate the file: {how_to_get(stack)}")

@@ -47,6 +47,8 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("ca", "server certificate CA in the allowed list"),
     ("recovery-point", "latest restorable time within the tier's recovery point objective"),
     ("backup-plan", "an AWS Backup plan for the tier whose selection covers the instance"),
+    ("bootstrap", "the bootstrap function's code, layers, configuration and environment are the deployment's"),
+    ("master-age", "the master (and an auth-password login) password is younger than the tier's master_max_age_days"),
 )
 CHECK_NAMES = tuple(c for c, _ in CHECKS)
 
@@ -190,6 +192,8 @@ class Auditor:
         self.backup = client(sess, "backup", region)
         self.sts = client(sess, "sts", region)
         self.iam = client(sess, "iam", region)
+        self.lambda_ = client(sess, "lambda", region)
+        self._bootstrap_hash: Optional[str] = None
         self._param_cache: dict[str, dict[str, str]] = {}
         self._plans: Optional[dict[str, str]] = None
         self._plan_cache: dict[str, Any] = {}
@@ -265,7 +269,92 @@ class Auditor:
                    [f"CA {ca} is not one of {', '.join(allowed_cas)}; rotate the certificate"], str(ca))
         self._check_recovery_point(report, inst, db.tier, tier)
         self._check_backup_plan(report, inst, db.tier, tier)
+        self._check_bootstrap(report, name, db, out)
+        self._check_master_age(report, db, out)
         return report
+
+    def expected_bootstrap_hash(self) -> str:
+        """CodeSha256 of the package this checkout of bulkhead deploys (audit with the deployed commit)."""
+        if self._bootstrap_hash is None:
+            from components.prod.rds_bootstrap import bootstrap_archive
+
+            self._bootstrap_hash = bootstrap_archive().sha256_b64
+        return self._bootstrap_hash
+
+    def _check_bootstrap(self, report, name: str, db, out) -> None:
+        """Whoever changes the bootstrap function (UpdateFunctionCode, UpdateFunctionConfiguration:
+        a layer, AWS_LAMBDA_EXEC_WRAPPER, another secret) runs code as its role, which reads the
+        master secret: any difference from the deployment is drift."""
+        from botocore.exceptions import ClientError
+
+        from components.postgres import bootstrap_handler
+        from components.prod import rds_bootstrap
+        from components.prod.rds_postgres import rds_role_settings
+
+        fname = rds_bootstrap.function_name(out.get("instance_identifier") or "?")
+        try:
+            config = self.lambda_.get_function_configuration(FunctionName=fname)
+        except ClientError as exc:
+            if is_not_found(exc):
+                report.add("bootstrap", [f"bootstrap function {fname} does not exist; `pulumi up`"])
+                return
+            raise
+        why = "who changed the bootstrap can become the master"
+        fix = f"redeploy it (`pulumi up` after `pulumi refresh`) and find who changed it in CloudTrail ({why})"
+        problems = []
+        if config.get("CodeSha256") != self.expected_bootstrap_hash():
+            problems.append(f"code is not bulkhead's package (CodeSha256 {config.get('CodeSha256')}, "
+                            f"expected {self.expected_bootstrap_hash()})")
+        layers = [layer.get("Arn") for layer in config.get("Layers") or []]
+        if layers:
+            problems.append(f"has layers {', '.join(layers)} (bulkhead adds none)")
+        expected_config = {"Runtime": rds_bootstrap.LAMBDA_RUNTIME, "Handler": rds_bootstrap.HANDLER,
+                           "Timeout": rds_bootstrap.TIMEOUT_SECONDS, "MemorySize": rds_bootstrap.MEMORY_MB}
+        changed = sorted(k for k, v in expected_config.items() if config.get(k) != v)
+        if changed:
+            problems.append("configuration differs: " + ", ".join(f"{k} {config.get(k)!r} (expected {expected_config[k]!r})"
+                                                                  for k in changed))
+        expected_env = bootstrap_handler.function_environment(
+            database=name, db_name=db.db_name, role=db.db_name, connection_limit=db.connection_limit,
+            settings=rds_role_settings(db), master_secret_arn=out.get("secret_arn"), auth=db.auth,
+            login_secret_arn=out.get("login_secret_arn"))
+        env = (config.get("Environment") or {}).get("Variables") or {}
+        differ = sorted(k for k in set(env) | set(expected_env) if env.get(k) != expected_env.get(k))
+        if differ:
+            problems.append(f"environment differs in {', '.join(differ)}")
+        report.add("bootstrap", [f"bootstrap function {fname}: {p}; {fix}" for p in problems], fname)
+
+    def _check_master_age(self, report, db, out) -> None:
+        """Secrets Manager does not rotate the master (docs/prod-stack.md "Master rotation"): the
+        current version's age against the tier's master_max_age_days (Security Hub SecretsManager.4)."""
+        from botocore.exceptions import ClientError
+
+        tier = self.catalogue.backup_tiers[db.tier]
+        limit = dt.timedelta(days=tier.master_max_age_days)
+        problems, ages = [], []
+        for what, arn, key in (("master", out.get("secret_arn"), "master_password_version"),
+                               ("login", out.get("login_secret_arn"), "password_version")):
+            if not isinstance(arn, str) or not arn.startswith("arn:"):
+                continue
+            try:
+                # DescribeSecret first: a deleted secret is the master-secret check's finding (and moto
+                # 5 answers ListSecretVersionIds on a force-deleted secret with an internal error).
+                self.sm.describe_secret(SecretId=arn)
+                versions = self.sm.list_secret_version_ids(SecretId=arn).get("Versions") or []
+            except ClientError as exc:
+                if is_not_found(exc):
+                    continue  # the master-secret check reports it
+                raise
+            current = [v for v in versions if "AWSCURRENT" in (v.get("VersionStages") or [])]
+            created = current[0].get("CreatedDate") if current else None
+            if created is None:
+                continue
+            age = self.now - created
+            ages.append(f"{what} {age.days} d")
+            if age > limit:
+                problems.append(f"the {what} password is {age.days} days old, tier {db.tier} allows "
+                                f"{tier.master_max_age_days}; raise {key} and `pulumi up`")
+        report.add("master-age", problems, ", ".join(ages))
 
     def _describe_instance(self, ident: str) -> Optional[dict]:
         from botocore.exceptions import ClientError
@@ -443,6 +532,9 @@ class Auditor:
             from urllib.parse import unquote
 
             document = json.loads(unquote(document))
+        if out.get("auth") == "password":
+            self._check_password_access_policy(report, out, document)
+            return
         ids = [inst.get("DbiResourceId")]
         for rid in inst.get("ReadReplicaDBInstanceIdentifiers") or []:
             replica = self._describe_instance(rid)
@@ -476,6 +568,20 @@ class Auditor:
         if missing:
             problems.append(f"does not grant rds-db:connect on {', '.join(missing)}; `pulumi up`")
         report.add("access-policy", problems, f"{user} on {len(wanted)} instance(s)")
+
+    def _check_password_access_policy(self, report, out, document) -> None:
+        """auth password: exactly the login secret's read and its decryption through Secrets Manager."""
+        from components.prod.rds_postgres import password_access_policy
+
+        login = out.get("login_secret_arn")
+        wanted = password_access_policy(str(login), str(out.get("kms_key_arn")), self.region)
+        statements = document.get("Statement", []) if isinstance(document, dict) else []
+        statements = [statements] if isinstance(statements, dict) else statements
+        same = json.dumps(sorted(json.dumps(x, sort_keys=True) for x in statements)) == json.dumps(
+            sorted(json.dumps(x, sort_keys=True) for x in wanted["Statement"]))
+        report.add("access-policy", [] if same else [
+            f"grants other than secretsmanager:GetSecretValue on its login secret {login} and kms:Decrypt through "
+            f"Secrets Manager (never the master secret); `pulumi up`"], "its login secret")
 
     def _check_recovery_point(self, report, inst, tier_name, tier) -> None:
         objective = min(schedule_interval(tier.schedule), dt.timedelta(days=tier.pitr_days))

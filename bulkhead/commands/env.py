@@ -73,8 +73,20 @@ def env_for_service(outputs: dict, service: str, internal: bool = False) -> list
     outputs without `services`) built from the service's `databases` entries."""
     services = services_of(outputs)
     if services is not None and not internal:
-        return _env_from_services(services, service, outputs)
-    return _env_from_databases(outputs, service, internal)
+        return _with_login_passwords(outputs, _env_from_services(services, service, outputs))
+    return _with_login_passwords(outputs, _env_from_databases(outputs, service, internal))
+
+
+def _with_login_passwords(outputs: dict, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """auth password: a database's URL gains its login password, read from its login secret."""
+    password_dbs = {d.get("url"): (n, d) for n, d in outputs["databases"].items()
+                    if d.get("platform") == "aws" and d.get("auth") == "password"}
+    if not password_dbs:
+        return pairs
+    from bulkhead.connection import password_url
+
+    urls = {url: password_url(*password_dbs[url]) for _, url in pairs if url in password_dbs}
+    return [(k, urls.get(v, v)) for k, v in pairs]
 
 
 def _env_from_services(services: dict, service: str, outputs: dict) -> list[tuple[str, str]]:
@@ -139,6 +151,7 @@ def run(args) -> int:
             "# here): sign one per connection with boto3 rds.generate_db_auth_token(host, port, user, region)",
             "# (the task role needs the database's access_policy_arn), or for a shell:",
             "# `python -m bulkhead dsn --database NAME`. sslrootcert must point at the RDS CA bundle.",
+            "# A database with auth: password carries its login password, read from its login secret.",
         ]
     lines += notes + [f"{k}={dotenv_quote(v)}" for k, v in pairs]
     sys.stdout.write("\n".join(lines) + "\n")

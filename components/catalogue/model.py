@@ -39,7 +39,7 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 RESERVED_NAMES = postgres_init.RESERVED_ROLES | postgres_init.RESERVED_DATABASES | {"rdsadmin", "user", "all"}
 RESERVED_PREFIXES = ("pg_", "rds_")
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
-AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock")
+AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -50,6 +50,8 @@ AWS_ONLY_DATABASE_KEYS = (
     "replica_instance_class",
     "deletion_protection",
     "master_password_version",
+    "auth",
+    "password_version",
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
@@ -62,6 +64,7 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "copy_to_dr": True,
         "restore_test_schedule": "cron(0 6 ? * SUN *)",  # weekly
         "log_retention_days": 30,
+        "master_max_age_days": 90,
     },
     "standard": {
         "schedule": "cron(0 */6 * * ? *)",
@@ -70,6 +73,7 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "copy_to_dr": False,
         "restore_test_schedule": "cron(0 6 1 * ? *)",  # monthly
         "log_retention_days": 30,
+        "master_max_age_days": 90,
     },
 }
 
@@ -166,6 +170,14 @@ class Tier(_Strict):
         description=(
             "how long the RDS log groups keep statement text; one of CloudWatch Logs' periods 1, 3, 5, 7, 14,"
             " 30, 60, 90, ..."
+        ),
+    )
+    master_max_age_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        90,
+        description=(
+            "`bulkhead audit` flags a master password (and an `auth: password` login password) older than "
+            "this; Secrets Manager does not rotate them (docs/prod-stack.md). 90 is Security Hub's default for "
+            "SecretsManager.4"
         ),
     )
 
@@ -309,6 +321,17 @@ class Database(_Strict):
             "raise it (whole number >= 1) to rotate the master password on the next `up`: a new generated "
             "password, written to the instance, its secret, and the bootstrap function runs again"
         ),
+    )
+    auth: Literal["iam", "password"] = Field(
+        "iam",
+        description=(
+            "how the service's login role logs in: `iam` (IAM tokens, 15 minutes each) or `password` (its own "
+            "generated password in a secret of its own, for clients that cannot sign a token per connection: "
+            "docs/prod-stack.md)"
+        ),
+    )
+    password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1, description="`auth: password` only: raise it to rotate the login password on the next `up`"
     )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
@@ -456,6 +479,13 @@ class Catalogue(BaseModel):
         ),
         json_schema_extra={"doc_default": "off"},
     )
+    flow_logs: Literal["REJECT", "ALL", "none"] = Field(
+        "REJECT",
+        description=(
+            "a stack-created VPC only: which traffic its VPC flow log records (REJECT: refused connections; ALL; "
+            "none turns it off), into an encrypted log group kept as long as the longest tier retention in use"
+        ),
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -499,6 +529,7 @@ _STACK_KEYS = (
     "key_admins",
     "break_glass_principals",
     "backup_vault_lock",
+    "flow_logs",
 )
 
 
@@ -705,6 +736,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         if vault_lock is not None:
             in_use = {db.tier for db in databases.values()}
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
+    flow_logs = _flow_logs(raw, network, problems)
 
     if problems:
         raise CatalogueError(problems)
@@ -723,6 +755,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         key_admins=key_admins,
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,
+        flow_logs=flow_logs,
     )
 
 
@@ -784,6 +817,24 @@ def _check_mistakes(stack: str, platform, raw: Mapping[str, Any], databases: dic
     errors, advisories = checks.dr_copy_without_region(databases, tiers, written, dr_region, platform)
     add(problems, errors)
     add(warnings, advisories)
+
+
+FLOW_LOG_CHOICES = ("REJECT", "ALL", "none")
+
+
+def _flow_logs(raw: Mapping[str, Any], network, problems: list[Problem]) -> str:
+    """`bulkhead:flow_logs`: REJECT (default), ALL or none; a stack-created VPC only."""
+    value = raw.get("flow_logs")
+    if value is None:
+        return "REJECT"
+    if value not in FLOW_LOG_CHOICES:
+        problems.append(Problem(path=_path("flow_logs"), message=f"{value!r} is not one of {', '.join(FLOW_LOG_CHOICES)}; "
+                                "REJECT records refused connections (the default), ALL every flow, none turns it off"))
+        return "REJECT"
+    if network is not None and value != "none" and "flow_logs" in raw:
+        problems.append(Problem(path=_path("flow_logs"), message="applies to the VPC the stack creates; with "
+                                "bulkhead:network the network's owner runs its flow logs: remove it"))
+    return value
 
 
 def _principals(raw: Mapping[str, Any], key: str, platform, problems: list[Problem]) -> tuple[str, ...]:

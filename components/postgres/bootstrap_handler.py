@@ -33,6 +33,14 @@ ENV_DATABASE = "BULKHEAD_DATABASE"
 # or role (the function runs as the master; anyone allowed lambda:InvokeFunction can call it).
 ENV_DB_NAME = "BULKHEAD_DB_NAME"
 ENV_ROLE = "BULKHEAD_ROLE"
+# The rest of what the function does, also from its environment: the invocation's event is
+# ignored entirely (anyone allowed lambda:InvokeFunction chooses the event, and the function
+# runs as the master). Changing the environment is lambda:UpdateFunctionConfiguration, which
+# `bulkhead audit` reports as drift.
+ENV_CONNECTION_LIMIT = "BULKHEAD_CONNECTION_LIMIT"
+ENV_ROLE_SETTINGS = "BULKHEAD_ROLE_SETTINGS"  # JSON object: setting name -> string
+ENV_AUTH = "BULKHEAD_AUTH"  # "iam" (default) or "password"
+ENV_LOGIN_SECRET_ARN = "BULKHEAD_LOGIN_SECRET_ARN"  # auth password: the login role's own secret
 # Optional: a CA bundle to verify the server with (the tests' self-signed server).
 ENV_SSL_ROOT_CERT = "BULKHEAD_SSL_ROOT_CERT"
 # How long a refused login is retried: RDS applies a new master password asynchronously.
@@ -49,44 +57,96 @@ class BootstrapError(Exception):
     """A failure with a message fit for the deployment log: database and cause, never a secret."""
 
 
+AUTH_METHODS = ("iam", "password")
+
+
 @dataclass(frozen=True)
 class RoleRequest:
-    """The invocation's input (no secret in it: it is in the plan and the Lambda logs)."""
+    """What the function does, read from its environment (`from_environment`): never from the
+    invocation's event, which whoever may invoke the function chooses."""
 
     database: str  # catalogue name
     db_name: str
     role: str
     connection_limit: int
-    master_password_version: int
+    master_password_version: int = 0  # only re-runs the invocation; the handler does not use it
     settings: dict = field(default_factory=dict)  # role-level settings (role_sql.RoleSpec.settings)
+    auth: str = "iam"
+    login_secret_arn: Optional[str] = None  # auth password: the login role's own secret
 
     def to_event(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_event(cls, event: Any) -> "RoleRequest":
+    def from_event(cls, event: Any, source: str = "the invocation input") -> "RoleRequest":
+        """Validate a request's fields (the tests' and `from_environment`'s shape)."""
         if not isinstance(event, dict):
-            raise BootstrapError("the invocation input is not a JSON object; redeploy with bulkhead")
-        missing = [k for k in ("database", "db_name", "role", "connection_limit", "master_password_version") if k not in event]
+            raise BootstrapError(f"{source} is not a JSON object; redeploy with bulkhead")
+        missing = [k for k in ("database", "db_name", "role", "connection_limit") if k not in event]
         if missing:
-            raise BootstrapError(f"the invocation input lacks {', '.join(missing)}; redeploy with bulkhead")
+            raise BootstrapError(f"{source} lacks {', '.join(missing)}; redeploy with bulkhead")
         for key in ("db_name", "role"):
             if not isinstance(event[key], str) or not role_sql.NAME_RE.match(event[key]):
-                raise BootstrapError(f"the invocation input's {key} is not a PostgreSQL name ({role_sql.NAME_RE.pattern})")
+                raise BootstrapError(f"{source}'s {key} is not a PostgreSQL name ({role_sql.NAME_RE.pattern})")
         limit, (low, high) = event["connection_limit"], role_sql.CONNECTION_LIMIT_RANGE
         if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:
-            raise BootstrapError(f"the invocation input's connection_limit must be a whole number {low}..{high}")
+            raise BootstrapError(f"{source}'s connection_limit must be a whole number {low}..{high}")
         settings = event.get("settings") or {}
         if not isinstance(settings, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in settings.items()):
-            raise BootstrapError("the invocation input's settings must map setting names to strings")
+            raise BootstrapError(f"{source}'s settings must map setting names to strings")
+        auth = event.get("auth") or "iam"
+        if auth not in AUTH_METHODS:
+            raise BootstrapError(f"{source}'s auth must be one of {', '.join(AUTH_METHODS)}")
+        login_secret_arn = event.get("login_secret_arn") or None
+        if auth == "password" and not login_secret_arn:
+            raise BootstrapError(f"{source} has auth password but no login secret ARN; redeploy with bulkhead")
         return cls(
             database=str(event["database"]),
             db_name=event["db_name"],
             role=event["role"],
             connection_limit=limit,
-            master_password_version=int(event["master_password_version"]),
+            master_password_version=int(event.get("master_password_version") or 0),
             settings=dict(sorted(settings.items())),
+            auth=auth,
+            login_secret_arn=login_secret_arn if auth == "password" else None,
         )
+
+    @classmethod
+    def from_environment(cls, environ: Any = None) -> "RoleRequest":
+        """The request the function was deployed with: its environment variables only."""
+        environ = os.environ if environ is None else environ
+        source = "the function's environment"
+        missing = [k for k in (ENV_DATABASE, ENV_DB_NAME, ENV_ROLE, ENV_CONNECTION_LIMIT) if not environ.get(k)]
+        if missing:
+            raise BootstrapError(f"{source} lacks {', '.join(missing)}; redeploy with bulkhead")
+        try:
+            limit = int(environ[ENV_CONNECTION_LIMIT])
+            settings = json.loads(environ.get(ENV_ROLE_SETTINGS) or "{}")
+        except ValueError:
+            raise BootstrapError(f"{source}: {ENV_CONNECTION_LIMIT} must be a whole number and {ENV_ROLE_SETTINGS} "
+                                 f"a JSON object; redeploy with bulkhead") from None
+        return cls.from_event({
+            "database": environ[ENV_DATABASE], "db_name": environ[ENV_DB_NAME], "role": environ[ENV_ROLE],
+            "connection_limit": limit, "settings": settings, "auth": environ.get(ENV_AUTH) or "iam",
+            "login_secret_arn": environ.get(ENV_LOGIN_SECRET_ARN),
+        }, source)
+
+
+def function_environment(*, database: str, db_name: str, role: str, connection_limit: int, settings: dict,
+                         master_secret_arn: Any, auth: str = "iam", login_secret_arn: Any = None) -> dict:
+    """The function's environment variables (the deployment sets them, `audit` compares them)."""
+    variables = {
+        ENV_SECRET_ARN: master_secret_arn,
+        ENV_DATABASE: database,
+        ENV_DB_NAME: db_name,
+        ENV_ROLE: role,
+        ENV_CONNECTION_LIMIT: str(connection_limit),
+        ENV_ROLE_SETTINGS: json.dumps(dict(sorted(settings.items())), sort_keys=True),
+    }
+    if auth == "password":
+        variables[ENV_AUTH] = "password"
+        variables[ENV_LOGIN_SECRET_ARN] = login_secret_arn
+    return variables
 
 
 @dataclass(frozen=True)
@@ -122,6 +182,27 @@ def read_master_secret(secret_arn: str, database: str, client=None) -> MasterCre
         raise BootstrapError(f"database {database}: its master secret {secret_arn} is not the JSON bulkhead writes "
                              f"(host, port, username, password, dbname)") from None
     return creds
+
+
+def read_login_password(secret_arn: str, database: str, client=None) -> str:
+    """auth password: the login role's own secret (JSON with `password`, as the master's)."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("secretsmanager")
+    try:
+        value = client.get_secret_value(SecretId=secret_arn)
+        password = json.loads(value.get("SecretString") or "")["password"]
+    except (ValueError, KeyError, TypeError):
+        raise BootstrapError(f"database {database}: its login secret {secret_arn} is not the JSON bulkhead writes "
+                             f"(username, password)") from None
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        raise BootstrapError(f"database {database}: cannot read its login secret {secret_arn} ({code}); check the "
+                             f"function's role") from None
+    if not isinstance(password, str) or len(password) < 16:
+        raise BootstrapError(f"database {database}: its login secret {secret_arn} holds no usable password")
+    return password
 
 
 def _ssl_context() -> ssl.SSLContext:
@@ -296,12 +377,20 @@ def _role_state(conn, role: str) -> Optional[dict]:
 
 
 def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: float = DEFAULT_AUTH_RETRY_SECONDS,
-              sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Run the role SQL for `request` as the master; return what the role and database now are."""
+              sleep: Callable[[float], None] = time.sleep, login_password: Optional[str] = None) -> dict:
+    """Run the role SQL for `request` as the master; return what the role and database now are.
+    auth password: `login_password` is set as a SCRAM verifier computed here, so the statement
+    (which RDS may log) never carries the password."""
     try:
         spec = role_sql.RoleSpec(db_name=request.db_name, role=request.role,
                                  connection_limit=request.connection_limit, settings=request.settings)
-        plan = role_sql.bootstrap_plan(spec, role_sql.IamLogin(), role_sql.ADMIN_RDS)
+        if request.auth == "password":
+            if not login_password:
+                raise ValueError("auth password needs the login password from the login secret")
+            login = role_sql.PasswordLogin(role_sql.quote_literal(role_sql.scram_sha256_verifier(login_password)))
+        else:
+            login = role_sql.IamLogin()
+        plan = role_sql.bootstrap_plan(spec, login, role_sql.ADMIN_RDS)
     except ValueError as exc:
         raise BootstrapError(f"database {request.database}: {exc}") from None
     connections: dict[str, Any] = {}
@@ -333,9 +422,13 @@ def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: flo
             except Exception:
                 pass
     wanted = {"login": True, "superuser": False, "createdb": False, "createrole": False, "inherit": False,
-              "replication": False, "bypassrls": False, "connection_limit": request.connection_limit, "rds_iam": True}
+              "replication": False, "bypassrls": False, "connection_limit": request.connection_limit,
+              "rds_iam": request.auth == "iam"}
     wrong = sorted(k for k, v in wanted.items() if (state or {}).get(k) != v)
-    if state is None or wrong or owner != request.role or state.get("has_password"):
+    # has_password is None where pg_authid cannot be read (RDS's master): then not checked.
+    if state is not None and state.get("has_password") is not None and state["has_password"] != (request.auth == "password"):
+        wrong.append("password")
+    if state is None or wrong or owner != request.role:
         raise BootstrapError(f"database {request.database}: after the run, role {request.role} is not as specified "
                              f"({', '.join(wrong) or 'owner ' + str(owner) if state else 'missing'}); investigate by hand")
     return {"database": request.database, "db_name": request.db_name, "role": request.role, "owner": owner,
@@ -343,22 +436,18 @@ def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: flo
 
 
 def handler(event, context=None) -> dict:
-    """Lambda entry point."""
-    request = RoleRequest.from_event(event)
-    pinned = {"database": os.environ.get(ENV_DATABASE), "db_name": os.environ.get(ENV_DB_NAME),
-              "role": os.environ.get(ENV_ROLE)}
-    if None in pinned.values():
-        raise BootstrapError(f"database {request.database}: {ENV_DATABASE}, {ENV_DB_NAME} and {ENV_ROLE} must be set "
-                             f"on the function; redeploy")
-    wrong = [f"{k} {getattr(request, k)!r} (deployed for {v!r})" for k, v in pinned.items() if getattr(request, k) != v]
-    if wrong:
-        raise BootstrapError(f"database {pinned['database']}: refusing an invocation for another target: "
-                             f"{', '.join(wrong)}")
+    """Lambda entry point. `event` is ignored: whoever may invoke the function chooses it,
+    while the environment is part of the deployment (and `bulkhead audit` checks it)."""
+    del event, context
+    request = RoleRequest.from_environment()
     secret_arn = os.environ.get(ENV_SECRET_ARN)
     if not secret_arn:
         raise BootstrapError(f"database {request.database}: {ENV_SECRET_ARN} is not set on the function; redeploy")
     retry = float(os.environ.get(ENV_AUTH_RETRY_SECONDS, DEFAULT_AUTH_RETRY_SECONDS))
     creds = read_master_secret(secret_arn, request.database)
-    result = bootstrap(request, creds, retry)
+    password = None
+    if request.auth == "password":
+        password = read_login_password(request.login_secret_arn, request.database)
+    result = bootstrap(request, creds, retry, login_password=password)
     log.info("database %s: role %s is in place", request.database, request.role)
     return result

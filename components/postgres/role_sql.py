@@ -323,6 +323,11 @@ def role_statements(spec: RoleSpec, login: Login, admin: AdminKind = ADMIN_SUPER
     if isinstance(login, PasswordLogin):
         out.append("SET password_encryption = 'scram-sha-256'")
         out.append(f"ALTER ROLE {role_i} WITH PASSWORD {login.password_sql}")
+        if admin == ADMIN_RDS:
+            # A member of rds_iam can log in with IAM tokens only (RDS user guide, "Creating a
+            # database account using IAM authentication"): a role switched from iam to password
+            # leaves it. REVOKE of a role not granted is only a warning.
+            out.append(f"REVOKE rds_iam FROM {role_i}")
     elif isinstance(login, IamLogin):
         # RDS user guide, UsingWithRDS.IAMDBAuth.DBAccounts: "CREATE USER db_userx; GRANT rds_iam
         # TO db_userx;" as the master. Not verified here: rds_iam with a NOINHERIT role.

@@ -131,11 +131,43 @@ def key_policy(*, partition: str, region: str, account: str, admins: Sequence[st
 
 
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)
+# Every Secrets Manager action that writes or configures an existing secret (botocore's
+# secretsmanager service model = the Service Authorization Reference's action list; the test
+# tests/program/test_secret_policy_coverage.py fails on an action neither here nor in
+# SECRET_ACTIONS_NOT_DENIED). Without them denied, ordinary Secrets Manager rights could plant
+# another host/password (PutSecretValue, UpdateSecretVersionStage), re-key the secret to a key
+# of their own and disable it (UpdateSecret), or copy it elsewhere (ReplicateSecretToRegions).
 SECRET_ADMIN_ACTIONS = (
+    "secretsmanager:AssociateCrossAccountReplica",
+    "secretsmanager:CancelRotateSecret",
     "secretsmanager:DeleteResourcePolicy",
     "secretsmanager:DeleteSecret",
+    "secretsmanager:DisassociateCrossAccountReplica",
     "secretsmanager:PutResourcePolicy",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
 )
+# The rest of the action list, and why a secret's policy does not deny it.
+SECRET_ACTIONS_NOT_DENIED = {
+    "secretsmanager:BatchGetSecretValue": "also needs secretsmanager:GetSecretValue on each secret (API reference), "
+                                          "which is denied",
+    "secretsmanager:CreateSecret": "creates another secret; a resource policy governs only its own secret",
+    "secretsmanager:DescribeSecret": "metadata only (no value): audit and the console read it",
+    "secretsmanager:GetResourcePolicy": "reads this policy, no value",
+    "secretsmanager:ListResourcePolicies": "lists policies, no value",
+    "secretsmanager:ListSecretVersionIds": "version ids and dates, no value: audit reads the master's age",
+    "secretsmanager:GetRandomPassword": "acts on no secret",
+    "secretsmanager:ListSecrets": "acts on no secret (names and metadata of the account's secrets)",
+    "secretsmanager:ValidateResourcePolicy": "checks a document, acts on no secret",
+}
 
 
 def secret_policy(*, partition: str, account: str, readers: Sequence[str], break_glass: Sequence[str],
@@ -154,6 +186,20 @@ def secret_policy(*, partition: str, account: str, readers: Sequence[str], break
             deny_all_but("OnlyDatabaseRolesAndBreakGlassRead", SECRET_READ_ACTIONS, exempt_read),
             deny_all_but("OnlyBreakGlassChangesOrDeletes", SECRET_ADMIN_ACTIONS, exempt_admin),
         ],
+    }
+
+
+def login_secret_policy(*, partition: str, account: str, readers: Sequence[str], break_glass: Sequence[str],
+                        deployers: Sequence[str]) -> dict:
+    """auth password: the login secret's policy. Writes and configuration as the master's (deployers
+    and break-glass only). Reading is not denied here: the service's role, which reads it through
+    its access policy, is not known to the stack (IAM decides, as for rds-db:connect); the
+    bootstrap role (`readers`) reads it through its own policy."""
+    exempt_admin = sorted({*(list(break_glass) or [account_root(partition, account)]), *deployers})
+    del readers
+    return {
+        "Version": "2012-10-17",
+        "Statement": [deny_all_but("OnlyBreakGlassChangesOrDeletes", SECRET_ADMIN_ACTIONS, exempt_admin)],
     }
 
 

@@ -12,6 +12,7 @@ changes. The SQL comes from `components/postgres/role_sql.py` via
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -96,6 +97,12 @@ class RdsBootstrapArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     # The function's IAM role, created beforehand (create_bootstrap_role) when policies must name it.
     iam_role: Optional[aws.iam.Role] = None
+    # The function's log group is created here first (Lambda would create it on first run, keep
+    # it forever, unencrypted, and leave it behind on destroy): the tier's retention, the database's key.
+    log_retention_days: Optional[int] = None
+    # auth password: the login role's own secret, which the function reads to set the role's password.
+    auth: str = "iam"
+    login_secret_arn: Optional[pulumi.Input[str]] = None
 
 
 def create_bootstrap_role(name: str, stack: str, tags: dict, opts: pulumi.ResourceOptions) -> aws.iam.Role:
@@ -130,6 +137,7 @@ class RdsBootstrap(pulumi.ComponentResource):
 
         group = self._create_security_group()
         role = self._create_role()
+        self.log_group = self._create_log_group()
         function = self._create_function(group, role)
         invocation = self._create_invocation(function)
         self.security_group_id = group.id
@@ -219,25 +227,40 @@ class RdsBootstrap(pulumi.ComponentResource):
             # Inline policy names are unique per role only (PutRolePolicy PolicyName: [\w+=,.@-]{1,128}).
             name="read-master-secret",
             role=role.id,
-            policy=pulumi.Output.all(a.master_secret_arn, a.key_arn).apply(
-                lambda v: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {"Sid": "ReadThisMasterSecret", "Effect": "Allow",
-                             "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
-                            {"Sid": "DecryptWithThisDatabaseKey", "Effect": "Allow",
-                             "Action": "kms:Decrypt", "Resource": v[1]},
-                        ],
-                    }
-                )
+            policy=pulumi.Output.all(a.master_secret_arn, a.key_arn, a.login_secret_arn).apply(
+                lambda v: json.dumps(bootstrap_role_policy(v[0], v[1], function_name(a.instance_identifier), v[2]))
             ),
             opts=self._opts(),
         )
         return role
 
+    def _create_log_group(self) -> Optional[aws.cloudwatch.LogGroup]:
+        a = self._args
+        if a.log_retention_days is None:
+            return None
+        # Lambda writes to /aws/lambda/<function name> unless logging_config names another group
+        # (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs"); one that
+        # exists is used as it is. The database key's policy admits CloudWatch Logs for this group.
+        return aws.cloudwatch.LogGroup(
+            f"{self._name}-bootstrap-logs",
+            name=function_log_group(a.instance_identifier),
+            retention_in_days=a.log_retention_days,
+            kms_key_id=a.key_arn,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+
+    def _environment(self) -> dict:
+        """Everything the handler does (it ignores the invocation's event)."""
+        a = self._args
+        return bootstrap_handler.function_environment(
+            database=self._name, db_name=a.database.db_name, role=a.role, connection_limit=a.connection_limit,
+            settings=a.role_settings, master_secret_arn=a.master_secret_arn, auth=a.auth,
+            login_secret_arn=a.login_secret_arn)
+
     def _create_function(self, group: aws.ec2.SecurityGroup, role: aws.iam.Role) -> aws.lambda_.Function:
         a = self._args
+        depends = [self._vpc_access, self._secret_access] + ([self.log_group] if self.log_group is not None else [])
         return aws.lambda_.Function(
             f"{self._name}-bootstrap",
             name=function_name(a.instance_identifier),
@@ -251,18 +274,12 @@ class RdsBootstrap(pulumi.ComponentResource):
             timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
             vpc_config={"subnet_ids": a.subnet_ids, "security_group_ids": [group.id]},
-            environment={
-                "variables": {
-                    bootstrap_handler.ENV_SECRET_ARN: a.master_secret_arn,
-                    bootstrap_handler.ENV_DATABASE: self._name,
-                    # The handler refuses an input naming another database or role.
-                    bootstrap_handler.ENV_DB_NAME: a.database.db_name,
-                    bootstrap_handler.ENV_ROLE: a.role,
-                }
-            },
+            # The handler's whole input: the event is ignored (bootstrap_handler.handler).
+            environment={"variables": self._environment()},
             tags=self._tags,
-            # ENIs need the VPC policy at create time; the secret policy at the first invocation.
-            opts=self._opts(depends_on=[self._vpc_access, self._secret_access]),
+            # ENIs need the VPC policy at create time; the secret policy at the first invocation;
+            # the log group must exist before Lambda creates its own.
+            opts=self._opts(depends_on=depends),
         )
 
     def _create_invocation(self, function: aws.lambda_.Function) -> aws.lambda_.Invocation:
@@ -274,13 +291,50 @@ class RdsBootstrap(pulumi.ComponentResource):
             connection_limit=a.connection_limit,
             master_password_version=a.database.master_password_version,
             settings=dict(a.role_settings),
+            auth=a.auth,
         )
         return aws.lambda_.Invocation(
             f"{self._name}-bootstrap-run",
             function_name=function.name,
             # CREATE_ONLY (the default): a change of `input` or `triggers` replaces the invocation,
             # i.e. runs the function again (terraform-provider-aws lambda/invocation.go ForceNew).
-            input=json.dumps(spec.to_event(), sort_keys=True),
+            # The handler ignores the input: it only makes a new spec or password version re-run it.
+            input=json.dumps(invocation_input(spec, a.database), sort_keys=True),
             triggers={"code": a.archive_hash},
             opts=self._opts(depends_on=[function, *self._network_rules, *a.depends_on]),
         )
+
+
+def function_log_group(instance_identifier: str) -> str:
+    return f"/aws/lambda/{function_name(instance_identifier)}"
+
+
+def invocation_input(spec: "bootstrap_handler.RoleRequest", database: Database) -> dict:
+    """What re-runs the function when it changes; the handler reads none of it."""
+    digest = hashlib.sha256(json.dumps(spec.to_event(), sort_keys=True).encode()).hexdigest()
+    return {"ignored_by_the_handler": True, "spec_sha256": digest,
+            "master_password_version": database.master_password_version,
+            "login_password_version": getattr(database, "password_version", 1)}
+
+
+def bootstrap_role_policy(secret_arn: str, key_arn: str, fname: str, login_secret_arn: Optional[str] = None) -> dict:
+    """The bootstrap role reads its master secret (and, with auth password, the login secret)
+    only from inside its own function: `lambda:SourceFunctionArn` is what Lambda puts in the
+    credentials' context for calls from the execution environment ("Using source function ARN
+    to control function access behavior", Lambda developer guide); another function given this
+    role (CreateFunction with iam:PassRole) or the role's credentials used elsewhere do not
+    carry it. AWS: "You cannot use the lambda:SourceFunctionArn condition key in resource-based
+    policies", so it lives here and not in the secret's policy."""
+    partition, region, account = secret_arn.split(":")[1], secret_arn.split(":")[3], secret_arn.split(":")[4]
+    function_arn = f"arn:{partition}:lambda:{region}:{account}:function:{fname}"
+    secrets = [secret_arn] + ([login_secret_arn] if login_secret_arn else [])
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadThisMasterSecretFromThisFunctionOnly", "Effect": "Allow",
+             "Action": "secretsmanager:GetSecretValue", "Resource": secrets if len(secrets) > 1 else secrets[0],
+             "Condition": {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}},
+            {"Sid": "DecryptWithThisDatabaseKey", "Effect": "Allow",
+             "Action": "kms:Decrypt", "Resource": key_arn},
+        ],
+    }

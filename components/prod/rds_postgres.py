@@ -28,7 +28,7 @@ from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
 from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
-from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
+from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role, function_log_group
 from components.tags import TAG_ROLE, database_tags
 
 ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
@@ -119,7 +119,8 @@ class RdsPostgres(pulumi.ComponentResource):
         self.primary = self._create_primary()
         self.replicas = [self._create_replica(i) for i in range(self._db.replicas)]
         self.master_secret, secret_value = self._create_master_secret()
-        self.bootstrap = self._create_bootstrap(secret_value)
+        self.login_secret, login_value = self._create_login_secret() if self._db.auth == "password" else (None, None)
+        self.bootstrap = self._create_bootstrap(secret_value, login_value)
         self.access_policy = self._create_access_policy()
         self.connection = self._connection()
         self.register_outputs({"connection": self.connection})
@@ -144,7 +145,8 @@ class RdsPostgres(pulumi.ComponentResource):
             return key_policies.dumps(key_policies.key_policy(
                 partition=partition, region=region, account=account, admins=args.context.key_admins,
                 services=key_policies.DATABASE_KEY_SERVICES,
-                log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers()),
+                log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers())
+                + [f"arn:{partition}:logs:{region}:{account}:log-group:{function_log_group(self._identifier)}"],
                 decrypt_roles=[bootstrap_arn],
             ))
 
@@ -400,7 +402,59 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _create_bootstrap(self, secret_value: aws.secretsmanager.SecretVersion) -> RdsBootstrap:
+    def _create_login_secret(self) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
+        """auth password: the login role's own generated password (never the master's) in a secret
+        of its own under the database's key. A new `password_version` replaces the RandomPassword
+        (keepers) and so the secret's value, and re-runs the bootstrap, which sets it."""
+        a = self._args
+        password = random.RandomPassword(
+            f"{self._name}-login-password",
+            length=MASTER_PASSWORD_LENGTH,
+            special=False,
+            min_lower=4,
+            min_upper=4,
+            min_numeric=4,
+            keepers={"password_version": str(self._db.password_version)},
+            opts=self._opts(),
+        )
+        secret = aws.secretsmanager.Secret(
+            f"{self._name}-login-secret",
+            name_prefix=f"bulkhead/{aws_name(a.context.stack)}/{self._name}/login-",
+            description=f"bulkhead {a.context.stack}/{self._name}: login of {self._db.owner} (auth password)",
+            kms_key_id=self.key.arn,
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self._tagged("login-secret"),
+            opts=self._opts(),
+        )
+
+        def document(values) -> str:
+            partition, account, bootstrap_arn, deployers = values
+            return key_policies.dumps(key_policies.login_secret_policy(
+                partition=partition, account=account, readers=[bootstrap_arn],
+                break_glass=a.context.break_glass_principals, deployers=deployers,
+            ))
+
+        policy = aws.secretsmanager.SecretPolicy(
+            f"{self._name}-login-secret-policy",
+            secret_arn=secret.arn,
+            policy=pulumi.Output.all(a.context.partition, a.context.account, self.bootstrap_role.arn,
+                                     a.context.deployer_principals).apply(document),
+            block_public_policy=True,
+            opts=self._opts(),
+        )
+        value = pulumi.Output.all(self.primary.address, self.primary.port, password.result).apply(
+            lambda v: json.dumps({"engine": "postgres", "host": v[0], "port": v[1], "username": self.role,
+                                  "password": v[2], "dbname": self._db.db_name}))
+        version = aws.secretsmanager.SecretVersion(
+            f"{self._name}-login-secret-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
+            opts=self._opts(depends_on=[policy]),
+        )
+        return secret, version
+
+    def _create_bootstrap(self, secret_value: aws.secretsmanager.SecretVersion,
+                          login_value: Optional[aws.secretsmanager.SecretVersion] = None) -> RdsBootstrap:
         a = self._args
         return RdsBootstrap(
             f"{self._name}",
@@ -421,14 +475,21 @@ class RdsPostgres(pulumi.ComponentResource):
                 https_egress_security_group_id=a.context.network.endpoint_security_group_id,
                 interim_https_cidr=a.context.network.vpc_cidr,
                 port=PORT,
-                depends_on=[self.primary, secret_value, *a.context.network.secrets_endpoint],
+                depends_on=[self.primary, secret_value, *a.context.network.secrets_endpoint,
+                            *([login_value] if login_value is not None else [])],
                 iam_role=self.bootstrap_role,
+                log_retention_days=a.tier.log_retention_days,
+                auth=self._db.auth,
+                login_secret_arn=self.login_secret.arn if self.login_secret is not None else None,
             ),
             opts=self._opts(),
         )
 
     def _create_access_policy(self) -> aws.iam.Policy:
         instances = [self.primary, *self.replicas]
+
+        if self._db.auth == "password":
+            return self._create_password_access_policy()
 
         def document(args) -> str:
             instance_arn, *resource_ids = args
@@ -457,6 +518,19 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
+    def _create_password_access_policy(self) -> aws.iam.Policy:
+        """auth password: read the login secret (and decrypt it through Secrets Manager only),
+        nothing else; no rds-db:connect (the role is no member of rds_iam)."""
+        return aws.iam.Policy(
+            f"{self._name}-access",
+            name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, "access", max_length=90) + "-",
+            description=f"Exactly what {self._db.owner} needs to use database {self._name}",
+            policy=pulumi.Output.all(self.login_secret.arn, self.key.arn, self._args.context.region).apply(
+                lambda v: json.dumps(password_access_policy(v[0], v[1], v[2]))),
+            tags=self._tagged("access"),
+            opts=self._opts(),
+        )
+
     def _connection(self) -> dict:
         db = self._db
         return {
@@ -466,7 +540,7 @@ class RdsPostgres(pulumi.ComponentResource):
             "port": self.primary.port,
             "db_name": db.db_name,
             "username": self.role,
-            "auth": "iam",
+            "auth": db.auth,
             # RDS certificates verify against the RDS CA bundle.
             "sslmode": "verify-full",
             "env_var": db.env_var,
@@ -474,7 +548,8 @@ class RdsPostgres(pulumi.ComponentResource):
             "reader_hosts": [r.address for r in self.replicas],
             # The break-glass master secret, for operators (`dsn --admin`); no service is granted it.
             "secret_arn": self.master_secret.arn,
-            # No password in the URL: the service signs an IAM token as the password at run time.
+            # No password in the URL: the service signs an IAM token as the password at run time
+            # (auth iam), or reads it from login_secret_arn (auth password).
             "url": pulumi.Output.all(self.primary.address, self.primary.port).apply(
                 lambda a: f"postgresql://{self.role}@{a[0]}:{a[1]}/{db.db_name}"
                 f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE_PATH}"
@@ -487,4 +562,18 @@ class RdsPostgres(pulumi.ComponentResource):
             "bootstrap_security_group_id": self.bootstrap.security_group_id,
             "instance_identifier": self.primary.identifier,
             "resource_id": self.primary.resource_id,
+            **({"login_secret_arn": self.login_secret.arn} if self.login_secret is not None else {}),
         }
+
+
+def password_access_policy(login_secret_arn: str, key_arn: str, region: str) -> dict:
+    """auth password: the service reads its own login secret, decrypting through Secrets Manager."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadOwnLoginSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": login_secret_arn},
+            {"Sid": "DecryptItThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+             "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+        ],
+    }

@@ -35,7 +35,10 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     caller = aws.get_caller_identity_output()
     account = caller.account_id
     deployers = caller.arn.apply(key_policies.deployer_principals)
-    foundation = AwsFoundation("foundation", AwsFoundationArgs(stack=catalogue.stack, network=catalogue.network))
+    foundation = AwsFoundation("foundation", AwsFoundationArgs(
+        stack=catalogue.stack, network=catalogue.network, flow_logs=catalogue.flow_logs,
+        flow_log_retention_days=flow_log_retention_days(catalogue), partition=partition, region=region,
+        account=account, key_admins=catalogue.key_admins, protect=catalogue.protect))
     endpoints = None
     if catalogue.network is None:
         # The stack's own isolated VPC: without these nothing in it reaches an AWS API.
@@ -47,6 +50,8 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 subnet_ids=foundation.subnet_ids,
                 route_table_ids=foundation.route_table_ids,
                 region=region,
+                account=account,
+                partition=partition,
             ),
         )
     endpoint_group = endpoints.security_group_id if endpoints is not None else None
@@ -133,3 +138,9 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
         "endpoint_security_group_id": endpoint_group,
     }
     return connections, network
+
+
+def flow_log_retention_days(catalogue: Catalogue) -> int:
+    """The longest log retention of the tiers in use: flow logs serve the same investigations."""
+    in_use = {d.tier for d in catalogue.databases.values()}
+    return max((catalogue.backup_tiers[t].log_retention_days for t in in_use), default=30)

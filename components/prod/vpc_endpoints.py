@@ -12,6 +12,7 @@ rules (the group's egress to the endpoint group, the endpoint group's ingress fr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -41,6 +42,9 @@ class VpcEndpointsArgs:
     # The route tables of those subnets (the VPC's main table when none is associated).
     route_table_ids: Sequence[pulumi.Input[str]]
     region: pulumi.Input[str]
+    # For the endpoint policies (endpoint_policy): whose principals may use the endpoints.
+    account: Optional[pulumi.Input[str]] = None
+    partition: pulumi.Input[str] = "aws"
 
 
 class VpcEndpoints(pulumi.ComponentResource):
@@ -95,9 +99,16 @@ class VpcEndpoints(pulumi.ComponentResource):
             # The service's public name resolves to the endpoint inside the VPC, so SDKs and the
             # ECS agent need no endpoint URL; needs enable_dns_support/hostnames on the VPC.
             private_dns_enabled=True,
+            policy=self._policy(service),
             tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-{service}"},
             opts=self._opts(),
         )
+
+    def _policy(self, service: str) -> Optional[pulumi.Output]:
+        if self._args.account is None:
+            return None
+        return pulumi.Output.all(self._args.partition, self._args.region, self._args.account).apply(
+            lambda v: json.dumps(endpoint_policy(service, v[0], v[1], v[2]), sort_keys=True))
 
     def _create_gateway_endpoint(self, service: str) -> aws.ec2.VpcEndpoint:
         return aws.ec2.VpcEndpoint(
@@ -106,9 +117,35 @@ class VpcEndpoints(pulumi.ComponentResource):
             service_name=self._service_name(service),
             vpc_endpoint_type="Gateway",
             route_table_ids=list(self._args.route_table_ids),
+            policy=self._policy(service),
             tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-{service}"},
             opts=self._opts(),
         )
+
+
+def ecr_layer_bucket_arn(partition: str, region: str) -> str:
+    """Where ECR keeps image layers: "arn:aws:s3:::prod-region-starport-layer-bucket/*" is the
+    one bucket the S3 gateway endpoint policy must allow for image pulls (ECR user guide,
+    "Amazon ECR interface VPC endpoints", Minimum Amazon S3 bucket permissions for Amazon ECR)."""
+    return f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket/*"
+
+
+def endpoint_policy(service: str, partition: str, region: str, account: str) -> dict:
+    """An endpoint policy replaces the default full access (VPC endpoints are "Full access" unless
+    given a policy; PrivateLink guide, "Control access to VPC endpoints using endpoint policies"):
+    - the S3 gateway: reading ECR's layer bucket of this region and nothing else, so the VPC
+      cannot write to any bucket of any account through it;
+    - interface endpoints: principals of this account only (aws:PrincipalAccount), so credentials
+      of another account cannot be used through them to move data out."""
+    if service in GATEWAY_SERVICES:
+        return {"Version": "2012-10-17", "Statement": [{
+            "Sid": "EcrImageLayersOnly", "Effect": "Allow", "Principal": "*",
+            "Action": ["s3:GetObject"], "Resource": [ecr_layer_bucket_arn(partition, region)],
+        }]}
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ThisAccountOnly", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
+    }]}
 
 
 def admit_https(name: str, client_security_group_id: pulumi.Input[str], endpoint_security_group_id: pulumi.Input[str],

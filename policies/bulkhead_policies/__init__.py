@@ -6,12 +6,13 @@ bulkhead check` evaluates the same list offline. Imports only itself and pulumi_
 
 from __future__ import annotations
 
-from . import boundary, dev, resilience, security, separation, thresholds
+from . import baseline, boundary, dev, resilience, security, separation, thresholds
 from ._resources import SECRET_PLACEHOLDER
 
 PACK_NAME = "bulkhead"
 
-ALL_POLICIES = [*separation.POLICIES, *security.POLICIES, *resilience.POLICIES, *dev.POLICIES, *boundary.POLICIES]
+ALL_POLICIES = [*separation.POLICIES, *security.POLICIES, *resilience.POLICIES, *dev.POLICIES, *boundary.POLICIES,
+                *baseline.POLICIES]
 
 POLICIES_BY_NAME = {p.name: p for p in ALL_POLICIES}
 

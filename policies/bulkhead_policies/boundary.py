@@ -119,11 +119,20 @@ def check_secret_resource_policy(index: Index, r: Res, cfg: dict) -> Iterable[st
                f"secretsmanager:GetSecretValue can read it; attach a SecretPolicy that denies reading to everyone but "
                f"the database's bootstrap role and the break-glass principals.")
         return
+    if _is_login_secret(r):
+        return  # auth password: the service reads it through its access policy (secret-writes-denied still applies)
     for policy in policies:
         doc = _document(policy)
         if doc is None or not _denied_to_everyone_else(doc, "secretsmanager:GetSecretValue"):
             yield (f"{r.label}'s resource policy {policy.name} does not deny secretsmanager:GetSecretValue to everyone "
                    f"but named principals; add a Deny for Principal * with an aws:PrincipalArn exemption list.")
+
+
+def _is_login_secret(r: Res) -> bool:
+    """An `auth: password` login secret (bulkhead/<stack>/<db>/login-...): the service's own
+    password, which its access policy reads; never a master secret (service-role-not-master)."""
+    prefix = r.get("namePrefix") or r.get("name") or ""
+    return r.role == "login-secret" and isinstance(prefix, str) and "/login-" in prefix
 
 
 # --- backup-vault-access-policy ------------------------------------------------------------------

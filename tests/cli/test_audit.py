@@ -28,6 +28,7 @@ from bulkhead.cli import main
 from bulkhead.offline.mock_runtime import exports_plain
 from bulkhead.offline.stack_config import load_catalogue_for
 from components.prod.rds_postgres import BASE_PARAMETERS, CA_CERT_IDENTIFIER, instance_identifier
+from tests.support.bootstrap_function import create_bootstrap_function
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REGION = "eu-west-1"
@@ -139,6 +140,8 @@ def account(prod_run, tmp_path, monkeypatch):
                        security_group_id=clients[db.owner], kms_key_arn=key, database_security_group_id=db_group,
                        bootstrap_security_group_id=bootstrap_group,
                        instance_identifier=ident, resource_id=inst["DbiResourceId"])
+            # The bootstrap function as the deployment leaves it (code, configuration, environment).
+            create_bootstrap_function(sess, REGION, name, db, out)
         vault = backup.create_backup_vault(BackupVaultName=f"bulkhead-{STACK}-primary")["BackupVaultName"]
         selections = FakeSelections()
         plans = {}
@@ -264,7 +267,8 @@ DRIFTS = {
                                  {("worker", "master-secret")}),
     "outputs-name-another-secret": (lambda a: (a.outputs["databases"]["app"].update(
         secret_arn=a.outputs["databases"]["auth"]["secret_arn"]), open(a.path, "w").write(json.dumps(a.outputs))),
-                                    {("app", "master-secret")}),
+                                    # the bootstrap function reads another secret than the outputs name
+                                    {("app", "master-secret"), ("app", "bootstrap")}),
     "access-policy-any-user": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0].update(
         Resource=[r.rsplit("/", 1)[0] + "/*" for r in doc["Statement"][0]["Resource"]])), {("auth", "access-policy")}),
     "access-policy-grants-master-secret": (lambda a: _policy_version(a, "app", lambda doc: doc["Statement"].append(
@@ -276,6 +280,79 @@ DRIFTS = {
     "access-policy-misses-a-replica": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0]["Resource"].pop()),
                                        {("auth", "access-policy")}),
 }
+
+
+def _bootstrap(account, name, **update):
+    """Change a database's bootstrap function as someone with lambda:UpdateFunction* could."""
+    from components.prod.rds_bootstrap import function_name
+
+    lam = account.session(REGION).client("lambda", region_name=REGION)
+    fname = function_name(account.outputs["databases"][name]["instance_identifier"])
+    if "code" in update:
+        lam.update_function_code(FunctionName=fname, ZipFile=update.pop("code"))
+    if "layer" in update:
+        update.pop("layer")
+        layer = lam.publish_layer_version(LayerName="wrapper", Content={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+        update["Layers"] = [layer["LayerVersionArn"]]
+    if "env" in update:
+        env = lam.get_function_configuration(FunctionName=fname)["Environment"]["Variables"]
+        update["Environment"] = {"Variables": {**env, **update.pop("env")}}
+    if update:
+        lam.update_function_configuration(FunctionName=fname, **update)
+
+
+BOOTSTRAP_DRIFTS = {
+    "bootstrap-code-changed": (lambda a: _bootstrap(a, "app", code=_other_zip()), {("app", "bootstrap")}),
+    "bootstrap-layer-added": (lambda a: _bootstrap(a, "app", layer=True), {("app", "bootstrap")}),
+    "bootstrap-exec-wrapper": (lambda a: _bootstrap(a, "auth", env={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/steal"}),
+                               {("auth", "bootstrap")}),
+    "bootstrap-other-secret": (lambda a: _bootstrap(a, "worker", env={
+        "BULKHEAD_SECRET_ARN": a.outputs["databases"]["app"]["secret_arn"]}), {("worker", "bootstrap")}),
+    "bootstrap-handler-changed": (lambda a: _bootstrap(a, "worker", Handler="evil.handler"), {("worker", "bootstrap")}),
+    "bootstrap-deleted": (lambda a: a.session(REGION).client("lambda", region_name=REGION).delete_function(
+        FunctionName=f"{a.outputs['databases']['app']['instance_identifier']}-bootstrap"), {("app", "bootstrap")}),
+}
+
+
+def _other_zip() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("components/postgres/bootstrap_handler.py", "def handler(e, c): return 'master'\n")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("drift", sorted(BOOTSTRAP_DRIFTS))
+def test_a_changed_bootstrap_function_is_drift(account, capsys, drift):
+    """Finding 1: whoever changes the bootstrap function can become the master: audit says so."""
+    make, expected = BOOTSTRAP_DRIFTS[drift]
+    make(account)
+    code, found, data = drifts(account, capsys)
+    assert code == 1 and found == expected, f"{drift}: expected {expected}, got {found}"
+    (name, _), = expected
+    message = next(f["message"] for f in data["databases"][name]["findings"] if f["check"] == "bootstrap")
+    assert "bootstrap" in message and ("can become the master" in message or "does not exist" in message)
+
+
+def test_a_master_older_than_the_tiers_maximum_is_drift(account, capsys, monkeypatch):
+    """Secrets Manager does not rotate the master: audit flags it past master_max_age_days."""
+    import datetime as dt
+
+    original = audit_mod.Auditor.__init__
+
+    def later(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.now = self.now + dt.timedelta(days=91, hours=1)
+
+    monkeypatch.setattr(audit_mod.Auditor, "__init__", later)
+    code, found, data = drifts(account, capsys)
+    assert code == 1
+    # (91 days on, the recovery points are late too: that check's business)
+    assert {f for f in found if f[1] == "master-age"} == {(name, "master-age") for name in account.catalogue.databases}
+    message = next(f["message"] for f in data["databases"]["app"]["findings"] if f["check"] == "master-age")
+    assert "91 days old" in message and "raise master_password_version" in message
 
 
 def _policy_version(account, name, edit):

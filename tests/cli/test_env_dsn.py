@@ -389,3 +389,52 @@ def test_with_pulumi_cli(dev_run, tmp_path, capsys, monkeypatch):
     fake.write_text("#!/bin/sh\necho 'error: no stack named dev found' >&2\nexit 255\n")
     code, out, err = cli(capsys, "env", "--stack", "dev", "--service", "worker-service")
     assert code == 2 and "no stack named dev found" in err
+
+
+LOGIN_PW = "login/pw:with@odd#chars&=?%"
+
+
+@pytest.fixture
+def prod_password(prod_with_secrets):
+    """`app` with auth: password: its login secret in moto, its ARN in the outputs."""
+    path, outputs, passwords, sm = prod_with_secrets
+    db = outputs["databases"]["app"]
+    db["auth"] = "password"
+    db["login_secret_arn"] = sm.create_secret(Name="bulkhead/prod/app/login-1", SecretString=json.dumps(
+        {"engine": "postgres", "host": db["host"], "port": 5432, "username": "app", "password": LOGIN_PW,
+         "dbname": "app"}))["ARN"]
+    with open(path, "w") as handle:
+        json.dump(outputs, handle)
+    return path, outputs, passwords
+
+
+def test_dsn_auth_password_is_the_service_role_with_its_login_password(prod_password, capsys, tmp_path):
+    path, outputs, passwords = prod_password
+    code, out, err = cli(capsys, "dsn", "--database", "app", "--outputs", path, "--ca-bundle", str(tmp_path))
+    uri = urlsplit(out.strip())
+    assert code == 0 and unquote(uri.username) == "app" and unquote(uri.password) == LOGIN_PW
+    assert "X-Amz" not in out and passwords["app"] not in out, "neither a token nor the master's password"
+    # --admin is still the master's
+    code, out, _ = cli(capsys, "dsn", "--database", "app", "--admin", "--outputs", path, "--ca-bundle", str(tmp_path))
+    assert code == 0 and unquote(urlsplit(out.strip()).password) == passwords["app"]
+
+
+def test_env_auth_password_carries_the_login_password_iam_databases_none(prod_password, capsys):
+    path, outputs, passwords = prod_password
+    code, out, err = cli(capsys, "env", "--service", "app-service", "--outputs", path)
+    assert code == 0, err
+    line = next(v for v in out.splitlines() if v.startswith(outputs["databases"]["app"]["env_var"] + "="))
+    value = line.split("=", 1)[1].strip("'\"")
+    assert unquote(urlsplit(value).password) == LOGIN_PW and passwords["app"] not in out
+    code, out, _ = cli(capsys, "env", "--service", "auth-service", "--outputs", path)
+    assert code == 0 and urlsplit(next(v for v in out.splitlines() if v.startswith("DATABASE_URL=")).split(
+        "=", 1)[1].strip("'\"")).password is None
+
+
+def test_dsn_auth_password_without_login_secret_is_clear(prod_password, capsys, tmp_path):
+    path, outputs, _ = prod_password
+    del outputs["databases"]["app"]["login_secret_arn"]
+    with open(path, "w") as handle:
+        json.dump(outputs, handle)
+    code, out, err = cli(capsys, "dsn", "--database", "app", "--outputs", path)
+    assert code == 2 and "databases.app.login_secret_arn is missing" in err and "Traceback" not in err

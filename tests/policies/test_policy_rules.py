@@ -481,6 +481,76 @@ CASES = [
 ]
 
 
+# --- issue 20's policies: small worlds of their own ------------------------------------------------
+from bulkhead_policies.baseline import SECRET_WRITE_ACTIONS as WRITE_ACTIONS  # noqa: E402
+I20_SECRET = "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/auth/master-1-ZyXwVu"
+
+
+def _i20_secret_world(actions=tuple(WRITE_ACTIONS)) -> Callable[[], list[dict]]:
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+         "Condition": DENY_ALL_BUT},
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": list(actions), "Resource": "*", "Condition": DENY_ALL_BUT}]})
+    return lambda: [R("aws:secretsmanager/secret:Secret", "auth-master-secret", {"arn": I20_SECRET, "kmsKeyId": KEY_ARN}),
+                    R("aws:secretsmanager/secretPolicy:SecretPolicy", "auth-master-secret-policy",
+                      {"secretArn": I20_SECRET, "policy": doc})]
+
+
+def _endpoint(name, kind, policy):
+    return R("aws:ec2/vpcEndpoint:VpcEndpoint", name, {"vpcEndpointType": kind, "policy": json.dumps(policy) if policy else None})
+
+
+S3_OK = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"],
+                        "Resource": ["arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"]}]}
+IF_OK = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:PrincipalAccount": "1"}}}]}
+
+
+def _vpc_world(default_sg=True, sg_rules=False, flow_log=True) -> Callable[[], list[dict]]:
+    def build():
+        out = [R("aws:ec2/vpc:Vpc", "foundation-vpc", {"id": "vpc-1", "cidrBlock": "10.42.0.0/16"})]
+        if default_sg:
+            out.append(R("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "foundation-default-sg",
+                         {"vpcId": "vpc-1", **({"ingress": [{"protocol": "-1", "self": True}]} if sg_rules else {})},
+                         deps={"vpcId": ["foundation-vpc"]}))
+        if flow_log:
+            out.append(R("aws:ec2/flowLog:FlowLog", "foundation-flow-log", {"vpcId": "vpc-1", "trafficType": "REJECT"},
+                         deps={"vpcId": ["foundation-vpc"]}))
+        return out
+    return build
+
+
+def _function_world(group=True, retention=30) -> Callable[[], list[dict]]:
+    def build():
+        out = [R("aws:lambda/function:Function", "auth-bootstrap", {"name": "prod-auth-bootstrap"})]
+        if group:
+            out.append(R("aws:cloudwatch/logGroup:LogGroup", "auth-bootstrap-logs", {
+                "name": "/aws/lambda/prod-auth-bootstrap", "kmsKeyId": KEY_ARN,
+                **({"retentionInDays": retention} if retention else {})}))
+        return out
+    return build
+
+
+CASES += [
+    ("secret-writes-denied", _i20_secret_world(), _i20_secret_world([a for a in WRITE_ACTIONS
+                                                                       if a != "secretsmanager:PutSecretValue"]),
+     "auth-master-secret", None),
+    ("vpc-endpoint-policy", lambda: [_endpoint("endpoints-s3", "Gateway", S3_OK), _endpoint("endpoints-sts", "Interface", IF_OK)],
+     lambda: [_endpoint("endpoints-s3", "Gateway", None)], "endpoints-s3", None),
+    ("vpc-endpoint-policy", lambda: [_endpoint("endpoints-sts", "Interface", IF_OK)],
+     lambda: [_endpoint("endpoints-sts", "Interface", {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*",
+                                                                      "Resource": "*"}]})], "endpoints-sts", None),
+    ("vpc-endpoint-policy", lambda: [_endpoint("endpoints-s3", "Gateway", S3_OK)],
+     lambda: [_endpoint("endpoints-s3", "Gateway", {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*",
+                                                                   "Resource": "*"}]})], "endpoints-s3", None),
+    ("default-security-group-closed", _vpc_world(), _vpc_world(default_sg=False), "foundation-vpc", None),
+    ("default-security-group-closed", _vpc_world(), _vpc_world(sg_rules=True), "foundation-default-sg", None),
+    ("vpc-flow-logs", _vpc_world(), _vpc_world(flow_log=False), "foundation-vpc", None),
+    ("function-log-groups-managed", _function_world(), _function_world(group=False), "auth-bootstrap", None),
+    ("function-log-groups-managed", _function_world(), _function_world(retention=None), "auth-bootstrap-logs", None),
+]
+
+
 def test_every_required_policy_exists_with_metadata():
     names = [p.name for p in ALL_POLICIES]
     assert len(names) == len(set(names))

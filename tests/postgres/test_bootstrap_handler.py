@@ -98,6 +98,8 @@ def aws(monkeypatch, server):
             monkeypatch.setenv(bootstrap_handler.ENV_SECRET_ARN, arn)
             for key in (bootstrap_handler.ENV_DATABASE, bootstrap_handler.ENV_DB_NAME, bootstrap_handler.ENV_ROLE):
                 monkeypatch.setenv(key, db)  # the function is deployed for this database
+            monkeypatch.setenv(bootstrap_handler.ENV_CONNECTION_LIMIT, "25")
+            monkeypatch.setenv(bootstrap_handler.ENV_ROLE_SETTINGS, json.dumps(SETTINGS))
             return arn
 
         yield secret
@@ -148,6 +150,32 @@ def test_first_run_creates_the_role_exactly(server, aws):
     assert not any(e.startswith("=") for e in now["acl"].strip("{}").split(","))
     assert now["schema"][0] == "auth" and not any(e.startswith("=") for e in now["schema"][1].strip("{}").split(","))
     assert MASTER_PASSWORD not in json.dumps(result)
+
+
+# What an invoker with nothing but lambda:InvokeFunction sent before the fix: the function
+# took limit and settings from the event and left the service's role crippled.
+HOSTILE_EVENTS = [
+    pytest.param(event("app", connection_limit=1), id="limit"),
+    pytest.param(event("app", settings={"default_transaction_read_only": "on", "statement_timeout": "1ms"}),
+                 id="settings"),
+    pytest.param(event("app", role="auth", db_name="auth", database="auth"), id="other-role-and-database"),
+    pytest.param(event("app", master_password_version=99, auth="password"), id="version-and-auth"),
+    pytest.param({"anything": "else"}, id="not-a-request"),
+    pytest.param(None, id="no-event"),
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_EVENTS)
+def test_the_event_is_ignored_entirely(server, aws, hostile):
+    """Finding 2: everything the function does comes from its environment and the secret."""
+    aws("app")
+    bootstrap_handler.handler(event("app"))
+    before = {db: state(server, db) for db in ("app", "auth")}
+    result = bootstrap_handler.handler(hostile)
+    assert result["role"] == "app" and result["attributes"]["connection_limit"] == 25
+    after = {db: state(server, db) for db in ("app", "auth")}
+    assert after == before
+    assert after["app"]["role"] == EXPECTED_ROLE
 
 
 def test_second_run_changes_nothing(server, aws):
@@ -284,7 +312,9 @@ def test_missing_secret_is_a_clear_error(aws, monkeypatch):
 
 @pytest.mark.parametrize("bad, message", [
     ("not a map", "not a JSON object"),
-    ({"database": "x"}, "lacks db_name, role, connection_limit, master_password_version"),
+    ({"database": "x"}, "lacks db_name, role, connection_limit"),
+    (event("auth", auth="md5"), "auth must be one of iam, password"),
+    (event("auth", auth="password"), "auth password but no login secret ARN"),
     (event("auth", role="Bad-Role"), "role is not a PostgreSQL name"),
     (event("auth", db_name="x;drop"), "db_name is not a PostgreSQL name"),
     (event("auth", connection_limit=0), "connection_limit must be a whole number 1..10000"),
@@ -434,18 +464,13 @@ def test_without_a_ca_bundle_the_real_server_is_reached_by_scram_with_channel_bi
         conn.close()
 
 
-@pytest.mark.parametrize("changes, named", [
-    ({"role": "intruder"}, "role 'intruder' (deployed for 'auth')"),
-    ({"db_name": "app"}, "db_name 'app' (deployed for 'auth')"),
-    ({"database": "app", "db_name": "app", "role": "app"}, "database 'app' (deployed for 'auth')"),
-])
-def test_the_function_acts_only_for_the_database_it_was_deployed_for(server, aws, changes, named):
+@pytest.mark.parametrize("changes", [{"role": "intruder"}, {"db_name": "app"},
+                                     {"database": "app", "db_name": "app", "role": "app"}])
+def test_the_function_acts_only_for_the_database_it_was_deployed_for(server, aws, changes):
     """It runs as the master: whoever may invoke it must not choose the role or the database."""
     aws("auth")
-    with pytest.raises(BootstrapError) as excinfo:
-        bootstrap_handler.handler(event("auth", **changes))
-    assert str(excinfo.value).startswith("database auth: refusing an invocation for another target")
-    assert named in str(excinfo.value)
+    result = bootstrap_handler.handler(event("auth", **changes))
+    assert (result["database"], result["db_name"], result["role"]) == ("auth", "auth", "auth")
     with server.admin() as conn:
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'intruder'").fetchone() is None
 
@@ -453,5 +478,45 @@ def test_the_function_acts_only_for_the_database_it_was_deployed_for(server, aws
 def test_a_function_without_its_target_refuses_to_run(server, aws, monkeypatch):
     aws("auth")
     monkeypatch.delenv(bootstrap_handler.ENV_ROLE)
-    with pytest.raises(BootstrapError, match="BULKHEAD_ROLE must be set on the function"):
+    with pytest.raises(BootstrapError, match="the function's environment lacks BULKHEAD_ROLE; redeploy"):
         bootstrap_handler.handler(event("auth"))
+
+
+LOGIN_PASSWORD = "Login0Password0Of0Forty0Characters000003"
+
+
+def test_auth_password_role_gets_its_own_scram_password_no_iam_and_its_limits(server, aws, monkeypatch):
+    """auth: password: the role leaves rds_iam, its password comes from its own secret as a
+    SCRAM verifier (the statement never carries it), limits and settings as for iam, and it
+    reaches its own database only."""
+    aws("app")
+    bootstrap_handler.handler(None)  # first as iam: the role is a member of rds_iam
+    assert state(server, "app")["member_of"] == ["rds_iam"]
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    login_arn = sm.create_secret(Name="bulkhead/prod/app/login", SecretString=json.dumps(
+        {"engine": "postgres", "username": "app", "password": LOGIN_PASSWORD}))["ARN"]
+    monkeypatch.setenv(bootstrap_handler.ENV_AUTH, "password")
+    monkeypatch.setenv(bootstrap_handler.ENV_LOGIN_SECRET_ARN, login_arn)
+    result = bootstrap_handler.handler({"auth": "iam"})  # the event still decides nothing
+    assert result["attributes"]["rds_iam"] is False and LOGIN_PASSWORD not in json.dumps(result)
+    now = state(server, "app")
+    assert now["member_of"] == [], "no IAM grant"
+    assert now["role"][:9] == EXPECTED_ROLE[:9] and now["role"][9] is False  # limits, settings; a password
+    with server.admin() as conn:
+        verifier = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'app'").fetchone()[0]
+    assert verifier.startswith("SCRAM-SHA-256$4096:") and LOGIN_PASSWORD not in verifier
+    with server.connect("app", "app", LOGIN_PASSWORD) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == "app"
+    # Back to iam: the password goes, the grant comes back.
+    monkeypatch.delenv(bootstrap_handler.ENV_AUTH)
+    bootstrap_handler.handler(None)
+    assert state(server, "app")["role"] == EXPECTED_ROLE and state(server, "app")["member_of"] == ["rds_iam"]
+
+
+def test_auth_password_with_an_unreadable_login_secret_is_clear(server, aws, monkeypatch):
+    aws("app")
+    monkeypatch.setenv(bootstrap_handler.ENV_AUTH, "password")
+    monkeypatch.setenv(bootstrap_handler.ENV_LOGIN_SECRET_ARN,
+                       "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gone-AbCdEf")
+    with pytest.raises(BootstrapError, match=r"database app: cannot read its login secret .*ResourceNotFound"):
+        bootstrap_handler.handler(None)

@@ -134,7 +134,9 @@ def test_the_types_the_other_branches_add_are_mapped_or_listed():
         "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     }
     assert wanted <= set(TYPE_MAPS)
-    assert set(PULUMI_ONLY_TYPES) == {"aws:lambda/invocation:Invocation"}
+    assert set(PULUMI_ONLY_TYPES) == {"aws:lambda/invocation:Invocation",
+                                      "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"}
+    assert "AWS::EC2::DefaultSecurityGroup" not in set(PROVIDER_SCHEMA_MANAGER.get_resource_types(REGION))
     assert TYPE_MAPS["aws:kms/key:Key"].props["policy"].cfn == "KeyPolicy"
 
 
@@ -282,6 +284,16 @@ CASES: list[tuple[str, list[dict], str, str, dict]] = [
         "name": "/aws/rds/instance/prod-app/postgresql", "retentionInDays": 30, "kmsKeyId": KEY_ARN, "tags": TAGS})],
      "app-log-postgresql", "AWS::Logs::LogGroup", {
         "LogGroupName": "/aws/rds/instance/prod-app/postgresql", "RetentionInDays": 30, "KmsKeyId": KEY_ARN, "Tags": CFN_TAGS}),
+    # The AWS::EC2::FlowLog reference's example "Flow log delivered to CloudWatch Logs".
+    ("flow-log", [R("foundation-flow-log", "aws:ec2/flowLog:FlowLog", {
+        "vpcId": "vpc-0a1b2c3d4e5f67890", "trafficType": "REJECT", "logDestinationType": "cloud-watch-logs",
+        "logDestination": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/bulkhead/prod/vpc-flow-logs",
+        "iamRoleArn": ROLE_ARN, "tags": TAGS})],
+     "foundation-flow-log", "AWS::EC2::FlowLog", {
+        "ResourceId": "vpc-0a1b2c3d4e5f67890", "ResourceType": "VPC", "TrafficType": "REJECT",
+        "LogDestinationType": "cloud-watch-logs",
+        "LogDestination": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/bulkhead/prod/vpc-flow-logs",
+        "DeliverLogsPermissionArn": ROLE_ARN, "Tags": CFN_TAGS}),
     ("lambda-function", [R("app-bootstrap", "aws:lambda/function:Function", {
         "name": "bulkhead-prod-app-bootstrap", "role": ROLE_ARN, "runtime": "python3.12", "handler": "index.handler",
         "code": {"assets": {"index.py": {"text": "def handler(event, context): pass"}}}, "timeout": 60, "memorySize": 256,

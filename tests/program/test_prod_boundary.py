@@ -194,11 +194,14 @@ def test_database_key_policies_say_who_may_decrypt(stack_edit):
                     f"{s}.{REGION}.amazonaws.com" for s in ("backup", "logs", "rds", "secretsmanager")]
                 assert condition["StringEquals"]["kms:CallerAccount"] == FAKE_ACCOUNT
             else:
-                # CloudWatch Logs, for this database's instances' log groups only
+                # CloudWatch Logs, for this database's instances' log groups and its bootstrap
+                # function's group only (issue 20)
                 assert principals == [f"logs.{REGION}.amazonaws.com"]
                 idents = [r.inputs["identifier"] for r in run.by_type(RDS) if _db(r) == name]
+                primary = next(r.inputs["identifier"] for r in run.by_type(RDS) if _db(r) == name and _role(r) == "primary")
                 assert sorted(condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == sorted(
-                    f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/rds/instance/{i}/*" for i in idents)
+                    [f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/rds/instance/{i}/*" for i in idents]
+                    + [f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/lambda/{primary}-bootstrap"])
         # grants: only for AWS resources, only through the services
         (grants,) = allowing(doc, "kms:CreateGrant")
         assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
@@ -261,7 +264,7 @@ def test_vault_lock_off_by_default_and_on_when_asked(prod_run):
 # --- log groups --------------------------------------------------------------------------------
 def test_one_managed_log_group_per_instance_and_type_created_first(prod_run):
     keys = {_db(k): k for k in prod_run.by_type(KMS) if _role(k) == "key"}
-    groups = {g.inputs["name"]: g for g in prod_run.by_type(LOG_GROUP)}
+    groups = {g.inputs["name"]: g for g in prod_run.by_type(LOG_GROUP) if g.inputs["name"].startswith("/aws/rds/")}
     instances = prod_run.by_type(RDS)
     assert len(groups) == 2 * len(instances)
     for instance in instances:
@@ -278,6 +281,9 @@ def test_one_managed_log_group_per_instance_and_type_created_first(prod_run):
 def test_log_retention_follows_the_tier():
     run = run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:backup_tiers", {"critical": {"log_retention_days": 365}}))
     for group in run.by_type(LOG_GROUP):
+        if not _db(group):  # the VPC's flow logs: the longest retention of the tiers in use
+            assert _role(group) == "flow-logs" and group.inputs["retentionInDays"] == 365
+            continue
         tier = CATALOGUE[_db(group)].get("tier", "standard")
         assert group.inputs["retentionInDays"] == (365 if tier == "critical" else 30)
 

@@ -94,7 +94,11 @@ def test_per_database_resource_counts(any_prod):
         assert len([r for r in any_prod.by_type(INVOCATION) if r.name == f"{name}-bootstrap-run"]) == 1, name
         assert len([r for r in any_prod.by_type(PASSWORD) if r.name == f"{name}-master-password"]) == 1, name
     assert len(any_prod.by_type(FUNCTION)) == len(any_prod.by_type(INVOCATION)) == len(catalogue)
-    assert len(any_prod.by_type(SECRET_VERSION)) == len(any_prod.by_type(ROLE_POLICY)) == len(catalogue)
+    bootstrap_policies = [r for r in any_prod.by_type(ROLE_POLICY) if r.name.endswith("-bootstrap-secret")]
+    assert len(any_prod.by_type(SECRET_VERSION)) == len(bootstrap_policies) == len(catalogue)
+    # The one other inline policy: the VPC flow log's role (issue 20).
+    assert {r.name for r in any_prod.by_type(ROLE_POLICY)} - {r.name for r in bootstrap_policies} == {
+        "foundation-flow-logs-write"}
     owners = {spec["owner"] for spec in catalogue.values()}
     clients = [r for r in any_prod.by_type(SG) if _role(r) == "client"]
     assert sorted(r.inputs["tags"]["bulkhead:owner"] for r in clients) == sorted(owners)
@@ -255,7 +259,7 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         (role,) = _of(any_prod, IAM_ROLE, name, "bootstrap")
         (inline,) = [p for p in any_prod.by_type(ROLE_POLICY) if p.inputs["role"] == role.id]
         doc = json.loads(inline.inputs["policy"])
-        assert {(s["Action"], s["Resource"]) for s in doc["Statement"]} == {
+        assert {(s["Action"], s["Resource"]) for s in doc["Statement"]} == {  # GetSecretValue from its function only
             ("secretsmanager:GetSecretValue", info["secret_arn"]), ("kms:Decrypt", info["kms_key_arn"])}
         assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
         (function,) = _of(any_prod, FUNCTION, name, "bootstrap")
@@ -270,10 +274,13 @@ def test_bootstrap_reads_only_its_own_master_secret(any_prod):
         assert len(function.inputs["vpcConfig"]["subnetIds"]) == 3
         assert function.inputs["runtime"] == "python3.13"
         (run,) = [r for r in any_prod.by_type(INVOCATION) if r.name == f"{name}-bootstrap-run"]
+        # The handler ignores the event (issue 20): what it does is in the function's environment;
+        # the input only makes a new spec or password version re-run it.
         event = json.loads(run.inputs["input"])
-        assert event == {"database": name, "db_name": info["db_name"], "role": info["username"],
-                         "connection_limit": 100, "master_password_version": 1,
-                         "settings": {"idle_in_transaction_session_timeout": "10min", "statement_timeout": "5min"}}
+        assert set(event) == {"ignored_by_the_handler", "spec_sha256", "master_password_version",
+                              "login_password_version"} and event["master_password_version"] == 1
+        assert (variables["BULKHEAD_CONNECTION_LIMIT"], json.loads(variables["BULKHEAD_ROLE_SETTINGS"])) == (
+            "100", {"idle_in_transaction_session_timeout": "10min", "statement_timeout": "5min"})
         assert run.inputs["functionName"] == function.outputs["name"]
         (primary,) = _of(any_prod, RDS, name, "primary")
         (version,) = [v for v in any_prod.by_type(SECRET_VERSION) if v.name == f"{name}-master-secret-value"]

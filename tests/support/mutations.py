@@ -672,7 +672,60 @@ def m_rds_in_dev(e):
     e["deployment"]["resources"].append(r)
 
 
+# --- issue 20: baseline ---------------------------------------------------------------------------
+
+def m_secret_write_open(e):
+    """The master secret's write deny without PutSecretValue (the policy before issue 20)."""
+    def fn(doc):
+        for statement in doc["Statement"]:
+            if statement["Effect"] == "Deny" and "secretsmanager:PutSecretValue" in statement["Action"]:
+                statement["Action"] = [a for a in statement["Action"] if a != "secretsmanager:PutSecretValue"]
+    edit_doc(e, "auth-master-secret-policy", fn)
+
+
+def m_endpoint_without_policy(e):
+    set_prop(e, "endpoints-s3", "policy", None)
+
+
+def m_s3_gateway_any_bucket(e):
+    set_policy_doc(e, "endpoints-s3", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]})
+
+
+def m_interface_endpoint_any_account(e):
+    edit_doc(e, "endpoints-secretsmanager", lambda doc: doc["Statement"][0].pop("Condition"))
+
+
+def m_default_sg_with_rules(e):
+    set_prop(e, "foundation-default-sg", "ingress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}])
+
+
+def m_default_sg_unmanaged(e):
+    remove_resource(e, "foundation-default-sg")
+
+
+def m_no_flow_log(e):
+    remove_resource(e, "foundation-flow-log")
+
+
+def m_bootstrap_log_group_missing(e):
+    remove_resource(e, "app-bootstrap-logs")
+
+
+def m_bootstrap_log_group_forever(e):
+    set_prop(e, "auth-bootstrap-logs", "retentionInDays", None)
+
+
 MUTATIONS = [
+    ("secret-put-value-not-denied", "prod", m_secret_write_open, "secret-writes-denied", None),
+    ("endpoint-without-policy", "prod", m_endpoint_without_policy, "vpc-endpoint-policy", None),
+    ("s3-gateway-any-bucket", "prod", m_s3_gateway_any_bucket, "vpc-endpoint-policy", None),
+    ("interface-endpoint-any-account", "prod", m_interface_endpoint_any_account, "vpc-endpoint-policy", None),
+    ("default-sg-with-rules", "prod", m_default_sg_with_rules, "default-security-group-closed", None),
+    ("default-sg-unmanaged", "prod", m_default_sg_unmanaged, "default-security-group-closed", None),
+    ("no-flow-log", "prod", m_no_flow_log, "vpc-flow-logs", None),
+    ("bootstrap-log-group-missing", "prod", m_bootstrap_log_group_missing, "function-log-groups-managed", None),
+    ("bootstrap-log-group-forever", "prod", m_bootstrap_log_group_forever, "function-log-groups-managed", None),
     # (id, stack, mutate, policy that must catch it, extra pack config)
     ("publicly-accessible", "prod", m_public, "rds-not-public", None),
     ("cidr-0.0.0.0/0-on-5432", "prod", m_public_cidr_rule, "sg-no-public-ingress", None),

@@ -35,6 +35,11 @@ PULUMI_ONLY_TYPES = {
     # The provider calls lambda:Invoke once per create/update of its triggers; CloudFormation
     # would need a custom resource backed by a function. The function itself is checked.
     "aws:lambda/invocation:Invocation": "one lambda:Invoke call made by the provider, not an AWS resource",
+    # The provider adopts the VPC's default group and revokes its rules (RevokeSecurityGroupIngress/
+    # Egress); CloudFormation has no resource for a VPC's default group (AWS::EC2::VPC only
+    # returns its id). tests/program/test_prod_baseline.py checks it has no rules.
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "adopts an existing group and revokes its rules; no "
+                                                         "CloudFormation type",
 }
 
 
@@ -721,6 +726,28 @@ RESTORE_TESTING_SELECTION = TypeMap(
     pulumi_only={"region": REGION},
 )
 
+# CreateFlowLogs (EC2 API: ResourceIds, ResourceType, TrafficType, LogDestinationType,
+# LogDestination, DeliverLogsPermissionArn) <-> AWS::EC2::FlowLog.
+FLOW_LOG = TypeMap(
+    "aws:ec2/flowLog:FlowLog",
+    "AWS::EC2::FlowLog",
+    aws.ec2.FlowLogArgs,
+    props={
+        "vpcId": "ResourceId",
+        "trafficType": "TrafficType",
+        "logDestinationType": "LogDestinationType",
+        "logDestination": "LogDestination",
+        "iamRoleArn": "DeliverLogsPermissionArn",
+        "maxAggregationInterval": "MaxAggregationInterval",
+        "logFormat": "LogFormat",
+        "tags": Prop("Tags", tags_list),
+    },
+    pulumi_only={"region": REGION},
+    fixed_properties={"ResourceType": "VPC"},
+    refs={"id": REF},
+)
+
+
 TYPE_MAPS: dict[str, TypeMap] = {
     tm.pulumi_type: tm
     for tm in (
@@ -729,7 +756,7 @@ TYPE_MAPS: dict[str, TypeMap] = {
         KMS_KEY, KMS_ALIAS,
         IAM_ROLE, IAM_POLICY, IAM_ROLE_POLICY, IAM_ROLE_POLICY_ATTACHMENT,
         SECRET, SECRET_VERSION, SECRET_POLICY,
-        LOG_GROUP, LAMBDA_FUNCTION,
+        LOG_GROUP, LAMBDA_FUNCTION, FLOW_LOG,
         BACKUP_VAULT, BACKUP_VAULT_POLICY, BACKUP_VAULT_LOCK, BACKUP_PLAN, BACKUP_SELECTION,
         RESTORE_TESTING_PLAN, RESTORE_TESTING_SELECTION,
     )

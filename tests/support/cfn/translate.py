@@ -143,6 +143,8 @@ class TypeMap:
     # Extra template attributes (DeletionPolicy, ...) from the inputs.
     attributes: Optional[Callable[[Mapping[str, Any]], dict]] = None
     companions: Mapping[str, Companion] = field(default_factory=dict)
+    # Properties CloudFormation requires that the pulumi type implies (AWS::EC2::FlowLog's ResourceType).
+    fixed_properties: Mapping[str, Any] = field(default_factory=dict)
 
 
 REF = "Ref"
@@ -261,6 +263,7 @@ def translate(plan: Mapping[str, Any], default_region: str, type_maps: Mapping[s
             continue
         own = {k: v for k, v in inputs.items() if k not in tm.companions}
         props = map_inputs(own, tm.props, tm.pulumi_only, tm.no_cfn_property, path)
+        props.update(tm.fixed_properties)
         logical = logical_of[r["urn"]][1]
         entry = {"Type": tm.cfn_type, "Properties": props}
         # AWS fields the type has no property for ride along as metadata, for api_rules to check.
