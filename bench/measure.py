@@ -171,7 +171,7 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False) -> dict:
     stack, make_config = CATALOGUES[platform]
     config = make_config(n)
     # Warm-up: imports (pulumi_aws alone is seconds) and first-call caches, then the baseline RSS.
-    export = plan(stack, make_config(5))
+    export = plan(stack, make_config(min(5, n)))
     floor(floor_resources(export), stack)
     gc.collect()
     rss_base = maxrss_mib()
