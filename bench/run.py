@@ -32,7 +32,7 @@ CHECK_NS = (100, 500, 1000, 5000)
 # --smoke (tests/program/test_bench_smoke.py, in `make test`): every step at the smallest
 # N, one repeat, no goals: it keeps the bench from breaking silently, it measures nothing.
 SMOKE_PLAN_NS = (5,)
-SMOKE_CHECK_NS = (5, 10)
+SMOKE_CHECK_NS = (3, 6)
 GOALS = {
     "plan_vs_floor_200": 1.3,   # plan time / SDK floor time at N=200 (aws)
     "plan_linear_200_20": 11.0,  # t(200) / t(20)
@@ -54,6 +54,7 @@ def plan_repeats(n: int, smoke: bool = False) -> int:
 def measure_plan(platform: str, n: int, smoke: bool = False) -> dict:
     """One fresh interpreter per (platform, N): peak RSS is that process's own high-water mark."""
     cmd = [sys.executable, "-m", "bench.measure", platform, str(n), str(plan_repeats(n, smoke))]
+    cmd += ["--no-warm-up"] if smoke else []
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"bench.measure {platform} {n} failed:\n{out.stderr[-3000:]}")
@@ -192,6 +193,10 @@ def main() -> int:
         shutil.copyfile(png, os.path.join(HERE, "scaling.png"))
     print(render(results))
     print(f"\nfull run {results['seconds']:.0f} s; plot {os.path.relpath(png, ROOT)}")
+    bad = [r["n"] for r in results["check"] if r["violations"]]
+    if bad:  # the synthesised plans must pass the pack as the real one does, or check measures error paths
+        print(f"check plans with violations at N={bad}: bench/synth.py no longer clones cleanly", file=sys.stderr)
+        return 1
     if args.smoke:
         print("smoke run: every step ran; no goal evaluated")
     return 0 if all(ok for _, _, ok in results["goals"]) else 1
