@@ -25,7 +25,9 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from google.protobuf import json_format
@@ -457,6 +459,10 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+def _no_stack_trace():
+    return source_pb2.StackTrace()
+
+
 def run_program(
     program_dir: str,
     stack: str,
@@ -495,6 +501,14 @@ def run_program(
     # the next automatic collection frees the cycles. Peak RSS barely moves (+5%).
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    # The SDK captures a stack trace per registration (pulumi/runtime/resource.py,
+    # _get_stack_trace: traceback.extract_stack, linecache stats and a file URI per frame)
+    # only to send it in RegisterResourceRequest.sourcePosition/stackTrace, which the engine
+    # shows in diagnostics; the recording monitor never reads them and no plan holds them.
+    # An empty trace (what the SDK itself sends when it finds no user frame) for the run.
+    stack_trace_was = getattr(sdk_resource, "_get_stack_trace", None)
+    if stack_trace_was is not None and not os.environ.get("BULKHEAD_SDK_STACK_TRACES"):
+        sdk_resource._get_stack_trace = _no_stack_trace
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         root = settings.get_root_resource()
@@ -503,6 +517,8 @@ def run_program(
     except BaseException as exc:  # noqa: BLE001 - handed to the caller, who reports it
         error = exc
     finally:
+        if stack_trace_was is not None:
+            sdk_resource._get_stack_trace = stack_trace_was
         if gc_was_enabled:
             gc.enable()
         if added_path:
