@@ -507,7 +507,7 @@ def run_program(
     # shows in diagnostics; the recording monitor never reads them and no plan holds them.
     # An empty trace (what the SDK itself sends when it finds no user frame) for the run.
     stack_trace_was = getattr(sdk_resource, "_get_stack_trace", None)
-    if stack_trace_was is not None and not os.environ.get("BULKHEAD_SDK_STACK_TRACES"):
+    if stack_trace_was is not None:
         sdk_resource._get_stack_trace = _no_stack_trace
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
