@@ -484,7 +484,21 @@ def run_program(
     pulumi.runtime.set_all_config(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, []
     )
-    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=_PROGRAM_LOG)
+    # The SDK captures a stack trace per registration (pulumi/runtime/resource.py,
+    # _get_stack_trace: traceback.extract_stack, linecache stats and a file URI per frame)
+    # only to send it in RegisterResourceRequest.sourcePosition/stackTrace, which the engine
+    # shows in diagnostics; the recording monitor never reads them and no plan holds them.
+    # An empty trace (what the SDK itself sends when it finds no user frame) for the run
+    # (set_mocks registers the stack resource: from there on).
+    stack_trace_was = getattr(sdk_resource, "_get_stack_trace", None)
+    if stack_trace_was is not None:
+        sdk_resource._get_stack_trace = _no_stack_trace
+    try:
+        pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=_PROGRAM_LOG)
+    except BaseException:
+        if stack_trace_was is not None:
+            sdk_resource._get_stack_trace = stack_trace_was
+        raise
 
     program = os.path.join(program_dir, entry)
     added_path = program_dir not in sys.path
@@ -501,14 +515,6 @@ def run_program(
     # the next automatic collection frees the cycles. Peak RSS barely moves (+5%).
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    # The SDK captures a stack trace per registration (pulumi/runtime/resource.py,
-    # _get_stack_trace: traceback.extract_stack, linecache stats and a file URI per frame)
-    # only to send it in RegisterResourceRequest.sourcePosition/stackTrace, which the engine
-    # shows in diagnostics; the recording monitor never reads them and no plan holds them.
-    # An empty trace (what the SDK itself sends when it finds no user frame) for the run.
-    stack_trace_was = getattr(sdk_resource, "_get_stack_trace", None)
-    if stack_trace_was is not None:
-        sdk_resource._get_stack_trace = _no_stack_trace
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         root = settings.get_root_resource()
