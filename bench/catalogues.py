@@ -38,19 +38,26 @@ def docker_config(n: int) -> dict:
     own = [s for s in config["bulkhead:databases"].values() if "server" not in s]
     server_template = next(iter(config["bulkhead:servers"].values()))
     n_servers = max(1, min(5, n // 20))
+    tenants = -(-(n // 5) // n_servers)  # the most tenants one server gets
+    tenant_limit = max(1, min(20, (100 - 3) // max(1, tenants)))
     servers = {f"shared{j}": {**copy.deepcopy(server_template), "port": 19000 + j} for j in range(n_servers)}
     dbs = {}
     for i in range(n):
         name = f"svc{i:03d}"
         owner = f"service-{i:03d}"
         if i % 5 == 4:
-            dbs[name] = {"owner": owner, "server": f"shared{(i // 5) % n_servers}", "tier": "standard"}
+            # The connection-budget rule (components/catalogue/model.py): a server's
+            # max_connections (PostgreSQL's default 100) covers its tenants' connection_limit
+            # plus 3 reserved slots; each tenant gets its share of that budget.
+            dbs[name] = {"owner": owner, "server": f"shared{(i // 5) % n_servers}", "tier": "standard",
+                         "connection_limit": tenant_limit}
         else:
             spec = copy.deepcopy(own[i % len(own)])
             spec.update(owner=owner, port=20000 + i)
             dbs[name] = spec
     config["bulkhead:databases"] = dbs
-    config["bulkhead:servers"] = servers
+    used = {d["server"] for d in dbs.values() if "server" in d}
+    config["bulkhead:servers"] = {k: v for k, v in servers.items() if k in used}
     return config
 
 

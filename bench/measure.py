@@ -167,12 +167,13 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(platform: str, n: int, repeats: int, memory: bool = False) -> dict:
+def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: bool = True) -> dict:
     stack, make_config = CATALOGUES[platform]
     config = make_config(n)
     # Warm-up: imports (pulumi_aws alone is seconds) and first-call caches, then the baseline RSS.
-    export = plan(stack, make_config(5))
-    floor(floor_resources(export), stack)
+    if warm_up:  # the smoke run (bench/run.py --smoke) skips it: it measures nothing
+        export = plan(stack, make_config(min(5, n)))
+        floor(floor_resources(export), stack)
     gc.collect()
     rss_base = maxrss_mib()
     holder = {}
@@ -202,4 +203,5 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False) -> dict:
 
 if __name__ == "__main__":
     platform, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    print(json.dumps(measure(platform, n, repeats, memory="--tracemalloc" in sys.argv)))
+    print(json.dumps(measure(platform, n, repeats, memory="--tracemalloc" in sys.argv,
+                             warm_up="--no-warm-up" not in sys.argv)))

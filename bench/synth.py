@@ -34,6 +34,16 @@ def _database_of(resource: dict, by_urn: dict) -> str | None:
     return None
 
 
+def _named_for(resource: dict, owner_of: dict) -> str | None:
+    """A per-database resource kept outside the database's component (a stack-wide
+    component's child named after it, e.g. restore-testing-<db>): the database named."""
+    name = resource["urn"].rsplit("::", 1)[1]
+    for db in owner_of:
+        if name.endswith(f"-{db}"):
+            return db
+    return None
+
+
 def _client_owner(resource: dict, by_urn: dict) -> str | None:
     node = resource
     while node is not None and node["type"] != "bulkhead:index:ServiceClient":
@@ -53,7 +63,7 @@ def synthesise(export: dict, copies: int) -> dict:
     for r in resources:
         if r is stack:
             continue
-        db = _database_of(r, by_urn)
+        db = _database_of(r, by_urn) or _named_for(r, owner_of)
         owner = owner_of.get(db) if db else _client_owner(r, by_urn)
         (units.setdefault(owner, []) if owner else shared).append(r)
     shared_text = json.dumps(shared)

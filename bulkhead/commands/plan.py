@@ -107,6 +107,9 @@ def write_plan(export: dict, path: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(export, fh, indent=1, sort_keys=False)
         fh.write("\n")
+        # On disk before the CLI leaves without teardown (bulkhead/__main__.py: os._exit).
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def run(args) -> int:

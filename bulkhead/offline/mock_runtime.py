@@ -25,7 +25,9 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from google.protobuf import json_format
@@ -457,6 +459,10 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+def _no_stack_trace():
+    return source_pb2.StackTrace()
+
+
 def run_program(
     program_dir: str,
     stack: str,
@@ -478,7 +484,21 @@ def run_program(
     pulumi.runtime.set_all_config(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, []
     )
-    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=_PROGRAM_LOG)
+    # The SDK captures a stack trace per registration (pulumi/runtime/resource.py,
+    # _get_stack_trace: traceback.extract_stack, linecache stats and a file URI per frame)
+    # only to send it in RegisterResourceRequest.sourcePosition/stackTrace, which the engine
+    # shows in diagnostics; the recording monitor never reads them and no plan holds them.
+    # An empty trace (what the SDK itself sends when it finds no user frame) for the run
+    # (set_mocks registers the stack resource: from there on).
+    stack_trace_was = getattr(sdk_resource, "_get_stack_trace", None)
+    if stack_trace_was is not None:
+        sdk_resource._get_stack_trace = _no_stack_trace
+    try:
+        pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=_PROGRAM_LOG)
+    except BaseException:
+        if stack_trace_was is not None:
+            sdk_resource._get_stack_trace = stack_trace_was
+        raise
 
     program = os.path.join(program_dir, entry)
     added_path = program_dir not in sys.path
@@ -503,6 +523,8 @@ def run_program(
     except BaseException as exc:  # noqa: BLE001 - handed to the caller, who reports it
         error = exc
     finally:
+        if stack_trace_was is not None:
+            sdk_resource._get_stack_trace = stack_trace_was
         if gc_was_enabled:
             gc.enable()
         if added_path:

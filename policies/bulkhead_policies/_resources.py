@@ -423,8 +423,7 @@ class Index:
             found = self._by_value.get(value.rsplit("/", 1)[-1], [])
         if not found and (value.startswith("alias/") or ":alias/" in value):
             alias_name = value[value.index("alias/"):]
-            for alias in self.of_type(KMS_ALIAS):
-                if alias.get("name") == alias_name:
+            for alias in self._aliases_named(alias_name):
                     found = found + self.lookup(alias.get("targetKeyId"), KMS_KEY) + [
                         self.by_urn[u] for u in alias.deps.get("targetKeyId", []) if u in self.by_urn]
         return [r for r in found if not types or r.type in types]
@@ -461,13 +460,53 @@ class Index:
         return found
 
     def referrers(self, target: Res, types: Iterable[str], key: str) -> list[Res]:
-        """Resources of `types` whose `key` refers to `target`."""
-        out = []
-        for r in self.of_type(*types):
-            found, _, _ = self.refs(r, key, target.type)
-            if target in found:
-                out.append(r)
-        return out
+        """Resources of `types` whose `key` refers to `target`, in the order of `of_type(*types)`.
+
+        The reverse of `refs`, built once per (types, key, target type) for the whole stack:
+        scanning every resource of `types` per target made a stack check quadratic in the
+        number of databases (bench/README.md, "check")."""
+        types = tuple(types)
+        memo = self._memo("referrers", (types, key, target.type))
+        if memo.get(None) is None:
+            memo[None] = True
+            for r in self.of_type(*types):
+                for f in self.refs(r, key, target.type)[0]:
+                    memo.setdefault(f.urn, []).append(r)
+        return list(memo.get(target.urn, ()))
+
+    def dependents(self, urn: str, *types: str) -> list[Res]:
+        """Resources of `types` with `urn` among their propertyDependencies, in the order of
+        `of_type(*types)`; built once per `types` (the reverse of `Res.deps`)."""
+        memo = self._memo("dependents", types)
+        if memo.get(None) is None:
+            memo[None] = True
+            for r in self.of_type(*types):
+                seen: set[str] = set()
+                for urns in r.deps.values():
+                    for u in urns:
+                        if u not in seen:
+                            seen.add(u)
+                            memo.setdefault(u, []).append(r)
+        return list(memo.get(urn, ()))
+
+    def named(self, name: str, *types: str) -> list[Res]:
+        """Resources of `types` whose `name` prop is `name`, in the order of `of_type(*types)`."""
+        memo = self._memo("named", types)
+        if memo.get(None) is None:
+            memo[None] = True
+            for r in self.of_type(*types):
+                value = r.get("name")
+                if isinstance(value, str):
+                    memo.setdefault(value, []).append(r)
+        return list(memo.get(name, ()))
+
+    def _aliases_named(self, name: str) -> list[Res]:
+        return self.named(name, KMS_ALIAS)
+
+    def _memo(self, kind: str, key: Any) -> dict:
+        """A per-index table for the reverse lookups above (the index is immutable once built)."""
+        memos = self.__dict__.setdefault("_reverse_memos", {})
+        return memos.setdefault((kind, key), {})
 
     def parent_chain_databases(self, r: Res) -> list[str]:
         """Databases named by the resource's own tags, else by its nearest tagged ancestor."""

@@ -177,7 +177,7 @@ def check_rds_log_groups_managed(index: Index, r: Res, cfg: dict) -> Iterable[st
     ident = r.need("identifier")
     for log_type in as_list(r.need("enabledCloudwatchLogsExports")):
         name = f"/aws/rds/instance/{ident}/{log_type}"
-        groups = [g for g in index.of_type(LOG_GROUP) if g.get("name") == name]
+        groups = index.named(name, LOG_GROUP)
         if not groups:
             yield (f"{r.label} exports its {log_type} log to {name}, a log group RDS creates itself with no retention "
                    f"and no KMS key; create that log group in the stack (before the instance) with retention and the "
@@ -185,22 +185,59 @@ def check_rds_log_groups_managed(index: Index, r: Res, cfg: dict) -> Iterable[st
 
 
 # --- backup-restore-testing ----------------------------------------------------------------------
-def _selection_covers(index: Index, selection: Res, inst: Res) -> bool:
-    arns = as_list(selection.get("protectedResourceArns"))
-    if any(a is UNKNOWN for a in arns) and not selection.deps.get("protectedResourceArns"):
-        raise CouldNotCheck(selection, "protectedResourceArns")
-    found, _, _ = index.refs(selection, "protectedResourceArns", RDS_INSTANCE)
-    if inst in found:
-        return True
+def _first_covering(index: Index) -> tuple[dict, list, Optional[int]]:
+    """Every selection's coverage, computed once per stack (per instance it made check
+    quadratic: one selection per database, bench/README.md "check"): (instance urn -> the
+    first selection resolving it or naming its ARN, [(selection position, wildcard ARN
+    pattern)], the position of the first selection that cannot be checked). The answer, and
+    the selection a CouldNotCheck names, are those of asking each selection in order."""
+    memo = index.__dict__.setdefault("_bulkhead_restore_cover", {})
+    if "v" not in memo:
+        by_urn: dict[str, int] = {}
+        patterns: list = []
+        first_unknown = None
+        for i, selection in enumerate(index.of_type(RESTORE_TESTING_SELECTION)):
+            arns = as_list(selection.get("protectedResourceArns"))
+            if any(a is UNKNOWN for a in arns) and not selection.deps.get("protectedResourceArns"):
+                first_unknown = i
+                break
+            found, _, _ = index.refs(selection, "protectedResourceArns", RDS_INSTANCE)
+            for inst in found:
+                by_urn.setdefault(inst.urn, i)
+            for p in arns:
+                if isinstance(p, str) and any(c in p for c in "*?["):
+                    patterns.append((i, p))
+                elif isinstance(p, str):  # a literal ARN matches only itself (fnmatch without wildcards)
+                    by_urn.setdefault(("arn", p), i)
+        memo["v"] = (by_urn, patterns, first_unknown)
+    return memo["v"]
+
+
+def _covered_by_restore_testing(index: Index, inst: Res) -> bool:
+    by_urn, patterns, first_unknown = _first_covering(index)
+    first = by_urn.get(inst.urn)
     arn = inst.get("arn")
-    return isinstance(arn, str) and any(isinstance(p, str) and fnmatch.fnmatchcase(arn, p) for p in arns)
+    if isinstance(arn, str):
+        literal = by_urn.get(("arn", arn))
+        if literal is not None and (first is None or literal < first):
+            first = literal
+        for i, pattern in patterns:
+            if first is not None and i >= first:
+                break
+            if fnmatch.fnmatchcase(arn, pattern):
+                first = i
+                break
+    if first is not None:
+        return True
+    if first_unknown is not None:
+        raise CouldNotCheck(index.of_type(RESTORE_TESTING_SELECTION)[first_unknown], "protectedResourceArns")
+    return False
 
 
 def check_backup_restore_testing(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if not r.is_primary:
         return
-    selections = index.of_type(RESTORE_TESTING_SELECTION)
-    if not any(_selection_covers(index, s, r) for s in selections):
+    if not _covered_by_restore_testing(index, r):
         tier = ",".join(r.tiers) or "no tier"
         yield (f"{r.label} (tier {tier}) is in no AWS Backup restore testing selection, so nothing proves its backups "
                f"restore; give the tier a RestoreTestingPlan and the database a RestoreTestingSelection.")

@@ -1,0 +1,106 @@
+// The AWS CDK app a platform team would otherwise write for bulkhead's prod catalogue
+// (bench/peer.py runs `node app.js N` interleaved with `python -m bulkhead plan`).
+// Per database, as components/prod/ builds it: its own KMS key, database and client
+// security groups with the ingress between them, a parameter group, a DatabaseInstance
+// with a generated master secret, replicas (k % 3), a bootstrap Lambda behind a custom
+// resource, an IAM managed policy for the service's rds-db:connect. Per stack: the
+// VPC (isolated subnets), interface endpoints, backup plans per tier. CloudFormation
+// allows 500 resources per stack, so databases are split over stacks (DBS_PER_STACK).
+"use strict";
+const path = require("path");
+const cdk = require("aws-cdk-lib");
+const ec2 = require("aws-cdk-lib/aws-ec2");
+const rds = require("aws-cdk-lib/aws-rds");
+const kms = require("aws-cdk-lib/aws-kms");
+const iam = require("aws-cdk-lib/aws-iam");
+const lambda = require("aws-cdk-lib/aws-lambda");
+const backup = require("aws-cdk-lib/aws-backup");
+const events = require("aws-cdk-lib/aws-events");
+
+const N = parseInt(process.argv[2] || "10", 10);
+const OUT = process.argv[3] || path.join(__dirname, `cdk.out-${N}`);
+const DBS_PER_STACK = 15;  // about 24 resources each: at most ~370 per stack
+const ENV = { account: "123456789012", region: "eu-west-1" };
+const TIERS = ["critical", "standard", "standard"];
+
+const app = new cdk.App({ outdir: OUT });
+const network = new cdk.Stack(app, "network", { env: ENV });
+const vpc = new ec2.Vpc(network, "vpc", {
+  maxAzs: 3, natGateways: 0,
+  subnetConfiguration: [{ name: "db", subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 }],
+});
+for (const svc of ["secretsmanager", "kms", "logs", "sts", "rds"]) {
+  vpc.addInterfaceEndpoint(`endpoint-${svc}`, { service: new ec2.InterfaceVpcEndpointAwsService(svc) });
+}
+
+function databaseStack(first, count) {
+  const stack = new cdk.Stack(app, `databases-${first}`, { env: ENV });
+  const plans = {};
+  for (const tier of ["critical", "standard"]) {
+    plans[tier] = new backup.BackupPlan(stack, `backup-${tier}`, {
+      backupPlanRules: [new backup.BackupPlanRule({
+        ruleName: "daily", deleteAfter: cdk.Duration.days(tier === "critical" ? 35 : 14),
+        scheduleExpression: events.Schedule.cron({ hour: "3", minute: "0" }),
+      })],
+    });
+  }
+  for (let k = first; k < first + count; k++) {
+    const name = `svc${String(k).padStart(3, "0")}`;
+    const tier = TIERS[k % 3];
+    const key = new kms.Key(stack, `${name}-key`, { enableKeyRotation: true, alias: `alias/bulkhead/${name}` });
+    const dbSg = new ec2.SecurityGroup(stack, `${name}-db`, { vpc, allowAllOutbound: false });
+    const clientSg = new ec2.SecurityGroup(stack, `${name}-client`, { vpc, allowAllOutbound: false });
+    dbSg.addIngressRule(clientSg, ec2.Port.tcp(5432), `${name} clients`);
+    clientSg.addEgressRule(dbSg, ec2.Port.tcp(5432), `${name} database`);
+    const engine = rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16 });
+    const parameterGroup = new rds.ParameterGroup(stack, `${name}-params`, {
+      engine, parameters: { "rds.force_ssl": "1", log_connections: "1" },
+    });
+    const primary = new rds.DatabaseInstance(stack, `${name}-primary`, {
+      engine, vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, securityGroups: [dbSg],
+      instanceType: new ec2.InstanceType("r6g.large"), allocatedStorage: 50, maxAllocatedStorage: 500,
+      storageEncryptionKey: key, multiAz: true, iamAuthentication: true, parameterGroup,
+      credentials: rds.Credentials.fromGeneratedSecret("bulkhead_admin", { encryptionKey: key }),
+      backupRetention: cdk.Duration.days(tier === "critical" ? 14 : 7), deletionProtection: true,
+      cloudwatchLogsExports: ["postgresql"], removalPolicy: cdk.RemovalPolicy.SNAPSHOT,
+    });
+    for (let r = 0; r < k % 3; r++) {
+      new rds.DatabaseInstanceReadReplica(stack, `${name}-replica-${r + 1}`, {
+        sourceDatabaseInstance: primary, instanceType: new ec2.InstanceType("r6g.large"), vpc,
+        vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, securityGroups: [dbSg], storageEncryptionKey: key,
+      });
+    }
+    const bootstrapSg = new ec2.SecurityGroup(stack, `${name}-bootstrap-sg`, { vpc });
+    dbSg.addIngressRule(bootstrapSg, ec2.Port.tcp(5432), `${name} bootstrap`);
+    const bootstrap = new lambda.Function(stack, `${name}-bootstrap`, {
+      runtime: lambda.Runtime.PYTHON_3_12, handler: "index.handler", vpc, securityGroups: [bootstrapSg],
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, timeout: cdk.Duration.minutes(5),
+      code: lambda.Code.fromInline("def handler(event, context):\n    return {'PhysicalResourceId': 'roles'}\n"),
+      environment: { DATABASE: name, SECRET_ARN: primary.secret.secretArn },
+    });
+    primary.secret.grantRead(bootstrap);
+    new cdk.CustomResource(stack, `${name}-roles`, {
+      serviceToken: bootstrap.functionArn, properties: { database: name, owner: `service-${Math.floor(k / 2)}` },
+    });
+    new iam.ManagedPolicy(stack, `${name}-connect`, {
+      statements: [new iam.PolicyStatement({
+        actions: ["rds-db:connect"],
+        resources: [cdk.Stack.of(stack).formatArn({
+          service: "rds-db", resource: "dbuser", resourceName: `${primary.instanceResourceId}/${name}_app`,
+          arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME,
+        })],
+      })],
+    });
+    plans[tier === "critical" ? "critical" : "standard"].addSelection(`${name}-selection`, {
+      resources: [backup.BackupResource.fromRdsDatabaseInstance(primary)],
+    });
+  }
+}
+
+for (let first = 0; first < N; first += DBS_PER_STACK) {
+  databaseStack(first, Math.min(DBS_PER_STACK, N - first));
+}
+const assembly = app.synth();
+let resources = 0;
+for (const s of assembly.stacks) resources += Object.keys(s.template.Resources || {}).length;
+console.log(JSON.stringify({ stacks: assembly.stacks.length, resources }));
