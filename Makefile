@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test lint setup bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	python3 -m venv $(VENV)
@@ -21,7 +21,13 @@ demo: $(STAMP)
 	$(PY) -m bulkhead check .bulkhead/plan-dev.json
 	$(PY) -m bulkhead check .bulkhead/plan-prod.json
 
-test: $(STAMP)
+# Lint first (seconds): pyflakes + bugbear (ruff.toml), then dead code (tools/vulture_whitelist.py lists
+# the names frameworks use by name, each with its reason).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/vulture . tools/vulture_whitelist.py --exclude .venv,.bulkhead
+
+test: lint
 	scripts/ensure-postgres
 	scripts/fetch-postgres-servers
 	scripts/ensure-docker

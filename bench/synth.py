@@ -75,7 +75,7 @@ def synthesise(export: dict, copies: int) -> dict:
                 patterns.append((r"(?<![0-9a-z])" + re.escape(n) + r"(?![0-9a-z])", f"{n}{suffix}"))
                 patterns.append((re.escape(n.upper()) + "_", f"{n.upper()}{suffix.upper()}_"))
 
-            def rename(s: str) -> str:
+            def rename(s: str, renames: dict = renames, patterns: list = patterns) -> str:
                 s = TOKEN_RE.sub(lambda m: renames.get(m.group(0), m.group(0)), s)
                 for pat, rep in patterns:
                     s = re.sub(pat, rep, s)

@@ -80,10 +80,10 @@ def render_matrix(matrix: AccessMatrix) -> str:
         return "(no databases)"
     width = max([len(s) for s in matrix.services] + [7])
     cols = [max(len(d), 4) for d in matrix.databases]
-    lines = [("service".ljust(width) + "  " + "  ".join(d.ljust(c) for d, c in zip(matrix.databases, cols))).rstrip()]
+    lines = [("service".ljust(width) + "  " + "  ".join(d.ljust(c) for d, c in zip(matrix.databases, cols, strict=True))).rstrip()]
     for service in matrix.services:
         cells = []
-        for db, c in zip(matrix.databases, cols):
+        for db, c in zip(matrix.databases, cols, strict=True):
             paths = matrix.reaches(service, db)
             mark = "yes" if paths == {"network", "credentials"} else ("PART" if paths else "-")
             cells.append(mark.ljust(c))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -113,7 +114,7 @@ def schedule_interval(schedule: str) -> dt.timedelta:
     if m:
         fields = m.group(1).split()
         if len(fields) == 6:
-            minute, hour, dom, _month, dow, _year = fields
+            _minute, hour, dom, _month, dow, _year = fields
             if dom not in ("*", "?") or dow not in ("*", "?"):
                 return dt.timedelta(days=31 if dom not in ("*", "?") else 7)
             if hour == "*":
@@ -123,7 +124,7 @@ def schedule_interval(schedule: str) -> dt.timedelta:
                 return dt.timedelta(hours=int(step.group(1)))
             if "," in hour:
                 hours = sorted(int(h) for h in hour.split(","))
-                gaps = [b - a for a, b in zip(hours, hours[1:])] + [24 - hours[-1] + hours[0]]
+                gaps = [b - a for a, b in itertools.pairwise(hours)] + [24 - hours[-1] + hours[0]]
                 return dt.timedelta(hours=max(gaps))
             return dt.timedelta(days=1)
     return dt.timedelta(days=1)
@@ -559,10 +560,10 @@ def render_table(reports: list[DatabaseReport], header: str) -> str:
     check_w = max(len(c) for c in CHECK_NAMES)
     cols = [max(len(n), 7) for n in names]
     mark = {OK: "ok", DRIFT: "DRIFT", SKIPPED: "-"}
-    lines = [header, "", ("check".ljust(check_w) + "  " + "  ".join(n.ljust(w) for n, w in zip(names, cols))).rstrip()]
+    lines = [header, "", ("check".ljust(check_w) + "  " + "  ".join(n.ljust(w) for n, w in zip(names, cols, strict=True))).rstrip()]
     for check in CHECK_NAMES:
         cells = []
-        for r, w in zip(reports, cols):
+        for r, w in zip(reports, cols, strict=True):
             f = next((f for f in r.findings if f.check == check), None)
             cells.append(mark[f.status if f else SKIPPED].ljust(w))
         lines.append(check.ljust(check_w) + "  " + "  ".join(cells).rstrip())

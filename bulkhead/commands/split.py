@@ -490,7 +490,7 @@ NEVER_COPIED = {"ACL", "DEFAULT ACL", "DATABASE", "DATABASE PROPERTIES", "PUBLIC
                 "BLOB", "BLOBS", "BLOB METADATA", "LARGE OBJECT"}
 CATALOG_OF = {"2604": "pg_attrdef", "2606": "pg_constraint", "2620": "pg_trigger", "3256": "pg_policy",
               "2618": "pg_rewrite", "3381": "pg_statistic_ext"}
-PG_CLASS, PG_PROC, PG_NAMESPACE = "1259", "1255", "2615"
+PG_CLASS, PG_PROC = "1259", "1255"
 
 
 @dataclass(frozen=True)
@@ -659,7 +659,7 @@ def restore_all(targets: dict[str, Target], archive: str, entries: list[TocEntry
         futures = {name: pool.submit(restore_target, target, archive, toc_for(name, entries, plan), work_dir)
                    for name, target in targets.items()}
         failures = []
-        for name, future in sorted(futures.items()):
+        for _name, future in sorted(futures.items()):
             try:
                 future.result()
             except UserError as exc:

@@ -116,10 +116,6 @@ class _Unknown:
 UNKNOWN = _Unknown()
 
 
-def is_unknown(value: Any) -> bool:
-    return value is UNKNOWN
-
-
 def plain(value: Any) -> Any:
     """Plain dicts/lists from pulumi_policy's proxies, with unknown sentinels as UNKNOWN."""
     if isinstance(value, str):
@@ -468,17 +464,6 @@ class Index:
             if target in found:
                 out.append(r)
         return out
-
-    def parent_chain_databases(self, r: Res) -> list[str]:
-        """Databases named by the resource's own tags, else by its nearest tagged ancestor."""
-        node: Optional[Res] = r
-        seen = set()
-        while node is not None and node.urn not in seen:
-            seen.add(node.urn)
-            if node.databases:
-                return node.databases
-            node = self.by_urn.get(node.parent_urn or "")
-        return []
 
 
 _INDEX_CACHE: dict[int, tuple[Any, Index]] = {}

@@ -264,7 +264,7 @@ def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str
                     yield (f"The stack output `services.{service}` hands {service} the credentials of database "
                            f"{db}, which belongs to {owner}; export each database's URL to its owner only.")
         by_group: dict[str, set] = {}
-        for db, info in sorted(dbs.items()):
+        for _db, info in sorted(dbs.items()):
             if isinstance(info, dict) and isinstance(info.get("security_group_id"), str):
                 by_group.setdefault(info["security_group_id"], set()).add(info.get("owner"))
         for group, owners in sorted(by_group.items()):
@@ -383,8 +383,8 @@ def check_db_ingress_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str
 def _check_egress(index: Index, r: Res, source_key: str, dest_key: str) -> list[str]:
     """A client group's egress to another owner's database group is a path waiting for an ingress."""
     groups = _db_groups(index)
-    dests, _, unknown_dest = index.refs(r, dest_key, SECURITY_GROUP)
-    clients, _, unknown_src = index.refs(r, source_key, SECURITY_GROUP)
+    dests, _, _unknown_dest = index.refs(r, dest_key, SECURITY_GROUP)
+    clients, _, _unknown_src = index.refs(r, source_key, SECURITY_GROUP)
     out = []
     for dest in dests:
         instances = groups.get(dest.urn)

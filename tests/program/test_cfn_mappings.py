@@ -361,7 +361,7 @@ def _property_names(value: Any, prefix: str = "") -> set[str]:
 def translated() -> dict[str, tuple[dict, str]]:
     """case id -> (CloudFormation resource of the compared plan resource, logical id); one template per case."""
     out = {}
-    for case_id, resources, compared, cfn_type, _ in CASES:
+    for case_id, resources, compared, _cfn_type, _ in CASES:
         [template] = translate(_plan(*resources), REGION, TYPE_MAPS, PULUMI_ONLY_TYPES)
         logical = next(l for l, urn in template.origins.items() if urn.endswith(f"::{compared}"))
         out[case_id] = (template, logical)
@@ -375,7 +375,8 @@ def _rounds(resources: list[tuple[str, dict, str]]) -> list[Template]:
     names: list[set] = []
     for logical, resource, origin in resources:
         ident = (resource["Type"], repr(sorted((k, repr(v)) for k, v in resource["Properties"].items() if k.endswith("Name"))))
-        for template, seen in zip(templates, names):
+        # Bugbear B007 misreads this: the loop variables are the result,: the first template that has room (for-else).
+        for template, seen in zip(templates, names, strict=True):  # noqa: B007
             if ident not in seen:
                 break
         else:
