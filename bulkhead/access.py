@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .planfile import TAG_OWNER, Plan, database_names, props, split_tag, tags_of
+from policies.bulkhead_types import IAM_POLICY, INGRESS_RULE, SECURITY_GROUP
+from policies.bulkhead_types import TAG_ROLE as ROLE_TAG
 
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-IAM_POLICY = "aws:iam/policy:Policy"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-ROLE_TAG = "bulkhead:role"
+from .planfile import TAG_OWNER, Plan, database_names, props, split_tag, tags_of
 
 
 @dataclass

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 
-from .access import INGRESS_RULE, RDS_INSTANCE, ROLE_TAG, SECURITY_GROUP, access_matrix
-from .planfile import TAG_OWNER, TAG_TIER, Plan, database_names, props, split_tag, tags_of
+from policies.bulkhead_types import BACKUP_PLAN, BACKUP_SELECTION, INGRESS_RULE, RDS_INSTANCE, SECURITY_GROUP
+from policies.bulkhead_types import CONTAINER as DOCKER_CONTAINER
+from policies.bulkhead_types import TAG_ROLE as ROLE_TAG
 
-DOCKER_CONTAINER = "docker:index/container:Container"
-BACKUP_PLAN = "aws:backup/plan:Plan"
-BACKUP_SELECTION = "aws:backup/selection:Selection"
+from .access import access_matrix
+from .planfile import TAG_OWNER, TAG_TIER, Plan, database_names, props, split_tag, tags_of
 
 
 def node_id(prefix: str, raw: str) -> str:

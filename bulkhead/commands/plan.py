@@ -14,14 +14,13 @@ from bulkhead import PROJECT_DIR
 from bulkhead.access import access_matrix, render_matrix
 from bulkhead.errors import UserError
 from bulkhead.planfile import Plan, props
+from policies.bulkhead_types import VOLUME as VOLUME_TYPE
 
 if TYPE_CHECKING:
     from bulkhead.offline.mock_runtime import ProgramRun
 
 # pulumi (mock_runtime) and pydantic (stack_config) are imported by build_plan, not here:
 # the CLI imports this module to build its parser on every start-up.
-
-VOLUME_TYPE = "docker:index/volume:Volume"
 
 
 def add_parser(sub) -> None:

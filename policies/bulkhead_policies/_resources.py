@@ -40,42 +40,39 @@ from pulumi_policy.proxy import (
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
-# --- resource types --------------------------------------------------------------------------
-STACK = "pulumi:pulumi:Stack"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-RDS_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-LEGACY_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-KMS_KEY = "aws:kms/key:Key"
-KMS_ALIAS = "aws:kms/alias:Alias"
-IAM_POLICY_TYPES = (
-    "aws:iam/policy:Policy",
-    "aws:iam/rolePolicy:RolePolicy",
-    "aws:iam/userPolicy:UserPolicy",
-    "aws:iam/groupPolicy:GroupPolicy",
+# Type tokens and tag keys: the one definition is the pack's bulkhead_types (imported by name here,
+# re-exported for the rules).
+from bulkhead_types import (  # noqa: F401
+    STACK,
+    RDS_INSTANCE,
+    RDS_PARAMETER_GROUP,
+    SECURITY_GROUP,
+    INGRESS_RULE,
+    EGRESS_RULE,
+    LEGACY_SG_RULE,
+    KMS_KEY,
+    KMS_ALIAS,
+    IAM_POLICY_TYPES,
+    SECRET,
+    BACKUP_PLAN,
+    BACKUP_SELECTION,
+    BACKUP_VAULT,
+    BACKUP_VAULT_POLICY,
+    RESTORE_TESTING_PLAN,
+    RESTORE_TESTING_SELECTION,
+    SECRET_POLICY,
+    LOG_GROUP,
+    CONTAINER,
+    VOLUME,
+    NETWORK,
+    REMOTE_IMAGE,
+    RANDOM_PASSWORD,
+    TAG_DATABASE,
+    TAG_OWNER,
+    TAG_STACK,
+    TAG_TIER,
+    TAG_ROLE,
 )
-SECRET = "aws:secretsmanager/secret:Secret"
-BACKUP_PLAN = "aws:backup/plan:Plan"
-BACKUP_SELECTION = "aws:backup/selection:Selection"
-BACKUP_VAULT = "aws:backup/vault:Vault"
-BACKUP_VAULT_POLICY = "aws:backup/vaultPolicy:VaultPolicy"
-RESTORE_TESTING_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
-RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
-SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-CONTAINER = "docker:index/container:Container"
-VOLUME = "docker:index/volume:Volume"
-NETWORK = "docker:index/network:Network"
-REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-
-TAG_DATABASE = "bulkhead:database"
-TAG_OWNER = "bulkhead:owner"
-TAG_STACK = "bulkhead:stack"
-TAG_TIER = "bulkhead:tier"
-TAG_ROLE = "bulkhead:role"
 
 POSTGRES_DATA_PATH = "/var/lib/postgresql/data"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
+from bulkhead_types import ADMIN_USER
+
 from . import thresholds
 from ._resources import (
     INGRESS_RULE,
@@ -131,10 +133,10 @@ def check_rds_custom_admin_username(r: Res, cfg: dict) -> Iterable[str]:
     username = r.need("username")
     if not username:
         yield (f"{r.label} does not set an admin username; set username to a name of your own "
-               f"(bulkhead uses bulkhead_admin), not a default such as postgres.")
+               f"(bulkhead uses {ADMIN_USER}), not a default such as postgres.")
     elif str(username).lower() in forbidden:
         yield (f"{r.label} uses the well-known admin username '{username}'; choose a name of your own "
-               f"(bulkhead uses bulkhead_admin) so that password guessing must also guess the user.")
+               f"(bulkhead uses {ADMIN_USER}) so that password guessing must also guess the user.")
 
 
 # --- kms-key-rotation ------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import re
 from typing import Iterable
 
 from . import thresholds
+from bulkhead_types import IAM_ROLE
+
 from ._resources import (
     CONTAINER,
     EGRESS_RULE,
@@ -497,7 +499,6 @@ _DBUSER = re.compile(r"^arn:[^:]+:rds-db:[^:]*:[^:]*:dbuser:([^/]+)/(.*)$")
 _SECRET_READ_ACTIONS = ("secretsmanager:getsecretvalue", "secretsmanager:*", "*")
 MASTER_SECRET_ROLE = "master-secret"
 BOOTSTRAP_ROLE = "bootstrap"
-IAM_ROLE = "aws:iam/role:Role"
 
 
 def _allowed(doc, prefixes: tuple) -> list[tuple[dict, list[str]]]:

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from bulkhead.commands.check import defaults_for_stack, evaluate, load_pack
+from bulkhead.planfile import SECRET_ENVELOPE, SECRET_SIG, SECRET_SIG_KEY
 from bulkhead.cli import main
 from tests.support.mutations import (
     m_plaintext_password_env,
@@ -22,8 +23,6 @@ from tests.support.mutations import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
 def as_stack_export(plan: dict, show_secrets: bool = False) -> dict:
@@ -251,3 +250,12 @@ def test_example_workflow_is_valid_yaml():
     runs = "\n".join(s.get("run", "") for s in steps)
     assert "pulumi preview --stack prod" in runs and "--policy-pack policies" in runs
     assert "python -m bulkhead check --stack prod" in runs and "python -m bulkhead check --stack dev" in runs
+
+
+def test_secret_envelope_is_the_pulumi_sdks():
+    """bulkhead.planfile defines the secret envelope once for the CLI, tests and bench; the values are
+    the Pulumi SDK's (the engine's wire format), so a change there must fail here, not in a plan."""
+    from pulumi.runtime import rpc
+
+    assert (SECRET_SIG_KEY, SECRET_SIG) == (rpc._special_sig_key, rpc._special_secret_sig)
+    assert SECRET_ENVELOPE == {rpc._special_sig_key: rpc._special_secret_sig}

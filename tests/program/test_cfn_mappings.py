@@ -16,6 +16,7 @@ from typing import Any, Optional
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
+from bulkhead.planfile import SECRET_ENVELOPE
 from tests.support.cfn import mappings
 from tests.support.cfn.lint import Template, lint_template, unaccepted
 from tests.support.cfn.mappings import PULUMI_ONLY_TYPES, TYPE_MAPS, coverage, sdk_inputs
@@ -178,7 +179,7 @@ SECRET = R("app-master", "aws:secretsmanager/secret:Secret", {
     "recoveryWindowInDays": 30, "tags": TAGS}, id_=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bulkhead/prod/app/master-Ab12Cd",
     outputs={"arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bulkhead/prod/app/master-Ab12Cd"})
 SECRET_CFN = {"Name": "x", "Description": "x", "KmsKeyId": KEY_ARN, "Tags": CFN_TAGS}
-ENVELOPE = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+ENVELOPE = SECRET_ENVELOPE
 
 # (case id, plan resources, the resource compared, its CloudFormation type, the example's Properties)
 CASES: list[tuple[str, list[dict], str, str, dict]] = [

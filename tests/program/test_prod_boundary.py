@@ -19,18 +19,18 @@ from components.prod.vpc_endpoints import INTERFACE_SERVICES
 
 from tests.support.program import run_stack, stack_config
 
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
-KMS = "aws:kms/key:Key"
-RDS = "aws:rds/instance:Instance"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-VAULT = "aws:backup/vault:Vault"
-VAULT_POLICY = "aws:backup/vaultPolicy:VaultPolicy"
-VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
-RT_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
-RT_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+from policies.bulkhead_types import BACKUP_VAULT as VAULT
+from policies.bulkhead_types import BACKUP_VAULT_LOCK as VAULT_LOCK
+from policies.bulkhead_types import BACKUP_VAULT_POLICY as VAULT_POLICY
+from policies.bulkhead_types import EGRESS_RULE as EGRESS
+from policies.bulkhead_types import INGRESS_RULE as INGRESS
+from policies.bulkhead_types import KMS_KEY as KMS
+from policies.bulkhead_types import LOG_GROUP
+from policies.bulkhead_types import RDS_INSTANCE as RDS
+from policies.bulkhead_types import RESTORE_TESTING_PLAN as RT_PLAN
+from policies.bulkhead_types import RESTORE_TESTING_SELECTION as RT_SELECTION
+from policies.bulkhead_types import SECURITY_GROUP as SG
+from policies.bulkhead_types import VPC_ENDPOINT as ENDPOINT
 ROOT_ARN = f"arn:aws:iam::{FAKE_ACCOUNT}:root"
 REGION = "eu-west-1"
 GIVEN_NETWORK = {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"]}

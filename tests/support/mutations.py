@@ -11,7 +11,6 @@ from typing import Callable
 from bulkhead.commands.check import load_pack
 from bulkhead.offline import mock_runtime
 
-SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 PROD_CONFIG = load_pack().PROD_POLICY_CONFIG
 
 
