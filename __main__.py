@@ -10,11 +10,8 @@ import os
 
 import pulumi
 
-from components.catalogue.model import CatalogueError, load_catalogue
+from components.catalogue.model import STACK_KEYS, CatalogueError, load_catalogue
 from components.outputs import services_output
-
-STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes",
-              "key_admins", "break_glass_principals", "backup_vault_lock")
 
 
 def _read_config() -> dict:

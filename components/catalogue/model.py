@@ -343,6 +343,7 @@ _STACK_KEYS = (
     "break_glass_principals",
     "backup_vault_lock",
 )
+STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
 
 def _path(*parts: Any) -> str:

@@ -155,7 +155,7 @@ def test_policy_config_can_disable_and_prod_defaults_apply(tmp_path, capsys, pro
     # the dev plan's shared server passes under dev defaults, fails with the prod config
     dev = write(tmp_path, "dev.json", dev_export)
     assert run_cli(capsys, dev)[0] == 0
-    prod_cfg = write(tmp_path, "prod.json", json.load(open(os.path.join(ROOT, "policies", "policy-config.prod.json"))))
+    prod_cfg = load_pack().PROD_POLICY_CONFIG_FILE
     code, out, _ = run_cli(capsys, dev, "--policy-config", prod_cfg)
     assert code == 1 and "one-database-per-server" in out
 
@@ -259,3 +259,16 @@ def test_secret_envelope_is_the_pulumi_sdks():
 
     assert (SECRET_SIG_KEY, SECRET_SIG) == (rpc._special_sig_key, rpc._special_secret_sig)
     assert SECRET_ENVELOPE == {rpc._special_sig_key: rpc._special_secret_sig}
+
+
+def test_prod_pack_config_is_the_file_pulumi_reads():
+    """One source: `check`'s production defaults are policies/policy-config.prod.json, the file
+    `pulumi preview --policy-config` takes, and it configures only policies of the pack."""
+    pack = load_pack()
+    assert pack.PROD_POLICY_CONFIG_FILE == os.path.join(ROOT, "policies", "policy-config.prod.json")
+    with open(pack.PROD_POLICY_CONFIG_FILE, encoding="utf-8") as fh:
+        assert pack.PROD_POLICY_CONFIG == json.load(fh)
+    assert pack.PROD_POLICY_CONFIG and set(pack.PROD_POLICY_CONFIG) <= set(pack.POLICIES_BY_NAME)
+    for name, config in pack.PROD_POLICY_CONFIG.items():
+        allowed = set(pack.POLICIES_BY_NAME[name].config_schema.properties if pack.POLICIES_BY_NAME[name].config_schema else ())
+        assert set(config) - {"enforcementLevel"} <= allowed, name
