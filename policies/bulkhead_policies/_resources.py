@@ -15,7 +15,6 @@ finish checking every other resource, and raise it once at the end.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Iterable, Optional
@@ -500,10 +499,6 @@ def statements(doc: Any) -> list[dict]:
         return []
     st = doc.get("Statement")
     return [s for s in as_list(st) if isinstance(s, dict)]
-
-
-def arn_matches(pattern: str, arn: str) -> bool:
-    return fnmatch.fnmatchcase(arn, pattern)
 
 
 # --- configuration ----------------------------------------------------------------------------

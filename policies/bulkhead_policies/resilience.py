@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from bulkhead_backup import instance_arn, selection_covers
+
 from . import thresholds
 from ._resources import (
     ADVISORY,
@@ -20,7 +22,6 @@ from ._resources import (
     CouldNotCheck,
     Index,
     Res,
-    arn_matches,
     as_int,
     as_list,
     resource_policy,
@@ -57,44 +58,20 @@ def check_rds_backup_retention(r: Res, cfg: dict) -> Iterable[str]:
 
 
 # --- rds-in-backup-plan ----------------------------------------------------------------------------
-def _condition_matches(condition, tags: dict) -> bool:
-    if not isinstance(condition, dict):
-        return True
-    for op, entries in condition.items():
-        for entry in as_list(entries):
-            if not isinstance(entry, dict):
-                continue
-            key = str(entry.get("key", ""))
-            key = key[len("aws:ResourceTag/"):] if key.startswith("aws:ResourceTag/") else key
-            value, actual = entry.get("value"), tags.get(key)
-            if op == "stringEquals" and actual != value:
-                return False
-            if op == "stringNotEquals" and actual == value:
-                return False
-            if op == "stringLike" and not (isinstance(actual, str) and arn_matches(str(value), actual)):
-                return False
-            if op == "stringNotLike" and isinstance(actual, str) and arn_matches(str(value), actual):
-                return False
-    return True
+class _Needed:
+    """A selection's inputs for selection_covers, read as it needs them: an unknown one it reaches
+    raises CouldNotCheck (Res.need); notResources only narrows, so an unknown one is skipped."""
+
+    def __init__(self, selection: Res):
+        self._selection = selection
+
+    def get(self, key: str):
+        return as_list(self._selection.get(key)) if key == "notResources" else self._selection.need(key)
 
 
 def _selection_covers(selection: Res, inst: Res) -> bool:
-    ident = inst.get("identifier") or inst.name
-    arn = inst.get("arn") if isinstance(inst.get("arn"), str) else f"arn:aws:rds:*:*:db:{ident}"
-    resources = [str(x) for x in as_list(selection.need("resources"))]
-    if resources and not any(arn_matches(p, arn) or p == arn for p in resources):
-        return False
-    not_resources = [str(x) for x in as_list(selection.get("notResources"))]
-    if any(arn_matches(p, arn) for p in not_resources):
-        return False
-    tags = inst.tags
-    conditions = as_list(selection.need("conditions"))
-    if not all(_condition_matches(c, tags) for c in conditions):
-        return False
-    selection_tags = [t for t in as_list(selection.need("selectionTags")) if isinstance(t, dict)]
-    if selection_tags and not any(tags.get(t.get("key")) == t.get("value") for t in selection_tags):
-        return False
-    return bool(resources or selection_tags or conditions)
+    arn = instance_arn(inst.get("arn"), inst.get("identifier") or inst.name)
+    return selection_covers(_Needed(selection), arn, inst.tags)
 
 
 def _plan_retention(plan: Res) -> list:
