@@ -16,6 +16,8 @@ every URN: renaming one replaces resources (docs/contract.md).
 
 # --- Pulumi ------------------------------------------------------------------------------------
 STACK = "pulumi:pulumi:Stack"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+PROVIDER_PREFIX = "pulumi:providers:"  # + package name: the type of a provider resource
 
 # --- AWS (pulumi-aws) --------------------------------------------------------------------------
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -25,6 +27,8 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 LEGACY_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
@@ -57,6 +61,8 @@ VOLUME = "docker:index/volume:Volume"
 NETWORK = "docker:index/network:Network"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM_ID = "random:index/randomId:RandomId"
+RANDOM_STRING = "random:index/randomString:RandomString"
 
 # --- tags (AWS) and labels (Docker) that tie a resource to its database (docs/contract.md) ------
 TAG_DATABASE = "bulkhead:database"
