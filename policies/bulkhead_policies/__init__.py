@@ -10,11 +10,13 @@ import json
 import os
 
 from . import boundary, dev, resilience, security, separation, thresholds
-from ._resources import SECRET_PLACEHOLDER
+from ._resources import SECRET_PLACEHOLDER, check_registered
 
 PACK_NAME = "bulkhead"
 
 ALL_POLICIES = [*separation.POLICIES, *security.POLICIES, *resilience.POLICIES, *dev.POLICIES, *boundary.POLICIES]
+
+check_registered(ALL_POLICIES)
 
 POLICIES_BY_NAME = {p.name: p for p in ALL_POLICIES}
 

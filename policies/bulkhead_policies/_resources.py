@@ -579,3 +579,47 @@ def stack_policy(name: str, description: str, level: EnforcementLevel, types: It
     )
     policy.check = check
     return policy
+
+
+# --- registration where the check is defined ----------------------------------------------------------
+# Every policy built by @resource_rule/@stack_rule, in definition order: bulkhead_policies/__init__.py
+# checks each of them reached ALL_POLICIES (a module that rebinds POLICIES after them would drop them).
+DECORATED: list = []
+
+
+def resource_rule(policies: list, name: str, description: str, level: EnforcementLevel, types: Iterable[str],
+                  **options) -> Callable:
+    """Decorator: the ResourceValidationPolicy of the check it decorates, built next to it and appended to
+    `policies` (the module's POLICIES). The check is returned unchanged. Same arguments as resource_policy;
+    a module may still list resource_policy(...) calls in POLICIES itself."""
+    def register(check: Callable[[Res, dict], Iterable[str]]) -> Callable:
+        policy = resource_policy(name, description, level, types, check, **options)
+        policies.append(policy)
+        DECORATED.append(policy)
+        return check
+    return register
+
+
+def stack_rule(policies: list, name: str, description: str, level: EnforcementLevel, types: Iterable[str],
+               **options) -> Callable:
+    """Decorator: as resource_rule, for a StackValidationPolicy (stack_policy's arguments)."""
+    def register(check: Callable[[Index, Res, dict], Iterable[str]]) -> Callable:
+        policy = stack_policy(name, description, level, types, check, **options)
+        policies.append(policy)
+        DECORATED.append(policy)
+        return check
+    return register
+
+
+def check_registered(all_policies: Sequence) -> None:
+    """Every decorated policy is in the pack, once: a module that rebinds POLICIES (`POLICIES = [...]`
+    after its decorated checks) would drop them without a word."""
+    listed = {id(p) for p in all_policies}
+    lost = [p.name for p in DECORATED if id(p) not in listed]
+    if lost:
+        raise RuntimeError(f"policies registered with @resource_rule/@stack_rule but not in ALL_POLICIES: "
+                           f"{', '.join(lost)}; extend the module's POLICIES (POLICIES += [...]), never rebind it")
+    names = [p.name for p in all_policies]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise RuntimeError(f"policies registered twice: {', '.join(twice)}")
