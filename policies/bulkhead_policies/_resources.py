@@ -551,6 +551,11 @@ def schema(properties: dict) -> PolicyConfigSchema:
     return PolicyConfigSchema(properties=properties)
 
 
+def string_list(default: Iterable[str], description: str) -> dict:
+    """A config property holding a list of strings."""
+    return {"type": "array", "items": {"type": "string"}, "default": list(default), "description": description}
+
+
 def _schema_defaults(config_schema: Optional[PolicyConfigSchema]) -> dict:
     """A policy's default config: the `default` of each property of its schema (one source)."""
     properties = (config_schema.properties or {}) if config_schema else {}

@@ -19,6 +19,7 @@ from ._resources import (
     as_list,
     resource_rule,
     schema,
+    string_list,
     stack_rule,
 )
 
@@ -44,9 +45,8 @@ def _tag_problem(reference: str, floating: set) -> str | None:
 @stack_rule(POLICIES, "dev-image-pinned",
     "Dev database images are pinned to a PostgreSQL version tag or digest, never `latest` (advisory).",
     ADVISORY, [REMOTE_IMAGE, CONTAINER],
-    config_schema=schema({"floatingTags": {
-        "type": "array", "items": {"type": "string"}, "default": list(thresholds.FLOATING_IMAGE_TAGS),
-        "description": "Image tags that count as not pinned."}}),
+    config_schema=schema({"floatingTags": string_list(thresholds.FLOATING_IMAGE_TAGS,
+                                                      "Image tags that count as not pinned.")}),
 )
 def check_dev_image_pinned(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     floating = {str(t) for t in as_list(cfg.get("floatingTags"))}

@@ -26,6 +26,7 @@ from ._resources import (
     as_list,
     resource_rule,
     schema,
+    string_list,
     stack_rule,
     truthy,
 )
@@ -33,29 +34,30 @@ from ._resources import (
 # Filled by @resource_rule / @stack_rule where each check is defined, in definition order.
 POLICIES: list = []
 
-# Config schemas shared by the retention rules.
-_RETENTION_SCHEMA = {
-    "minRetentionDaysByTier": {
-        "type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
-        "default": dict(thresholds.MIN_RETENTION_DAYS_BY_TIER),
-        "description": "Minimum RDS automated-backup retention (days) per bulkhead:tier.",
-    },
-    "defaultMinRetentionDays": {
-        "type": "integer", "minimum": 0, "default": thresholds.DEFAULT_MIN_RETENTION_DAYS,
-        "description": "Minimum retention for a tier not listed (or an untagged instance).",
-    },
-}
-_PLAN_SCHEMA = {
-    "minBackupPlanRetentionDaysByTier": {
-        "type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
-        "default": dict(thresholds.MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER),
-        "description": "Minimum AWS Backup recovery-point retention (days) per bulkhead:tier.",
-    },
-    "defaultMinBackupPlanRetentionDays": {
-        "type": "integer", "minimum": 0, "default": thresholds.DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS,
-        "description": "Minimum recovery-point retention for a tier not listed.",
-    },
-}
+
+
+def _days_by_tier(by_tier_key: str, by_tier: dict, by_tier_description: str,
+                  default_key: str, default: int, default_description: str) -> dict:
+    """Config of a retention rule: minimum days per bulkhead:tier, and for a tier not listed."""
+    return {
+        by_tier_key: {
+            "type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
+            "default": dict(by_tier), "description": by_tier_description,
+        },
+        default_key: {"type": "integer", "minimum": 0, "default": default, "description": default_description},
+    }
+
+
+_RETENTION_SCHEMA = _days_by_tier(
+    "minRetentionDaysByTier", thresholds.MIN_RETENTION_DAYS_BY_TIER,
+    "Minimum RDS automated-backup retention (days) per bulkhead:tier.",
+    "defaultMinRetentionDays", thresholds.DEFAULT_MIN_RETENTION_DAYS,
+    "Minimum retention for a tier not listed (or an untagged instance).")
+_PLAN_SCHEMA = _days_by_tier(
+    "minBackupPlanRetentionDaysByTier", thresholds.MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER,
+    "Minimum AWS Backup recovery-point retention (days) per bulkhead:tier.",
+    "defaultMinBackupPlanRetentionDays", thresholds.DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS,
+    "Minimum recovery-point retention for a tier not listed.")
 
 
 def _min_for_tiers(r: Res, by_tier: dict, default: int) -> tuple[int, str]:
@@ -230,9 +232,8 @@ def check_rds_enhanced_monitoring(r: Res, cfg: dict) -> Iterable[str]:
 @resource_rule(POLICIES, "rds-log-exports",
     "RDS instances export the PostgreSQL and upgrade logs to CloudWatch (advisory).",
     ADVISORY, [RDS_INSTANCE],
-    config_schema=schema({"requiredLogExports": {
-        "type": "array", "items": {"type": "string"}, "default": list(thresholds.REQUIRED_LOG_EXPORTS),
-        "description": "Log types every instance must export."}}),
+    config_schema=schema({"requiredLogExports": string_list(thresholds.REQUIRED_LOG_EXPORTS,
+                                                            "Log types every instance must export.")}),
 )
 def check_rds_log_exports(r: Res, cfg: dict) -> Iterable[str]:
     required = [str(x) for x in as_list(cfg.get("requiredLogExports"))]

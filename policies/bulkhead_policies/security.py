@@ -25,6 +25,7 @@ from ._resources import (
     as_list,
     resource_rule,
     schema,
+    string_list,
     stack_rule,
     truthy,
 )
@@ -175,13 +176,8 @@ def check_rds_iam_auth(r: Res, cfg: dict) -> Iterable[str]:
 @resource_rule(POLICIES, "rds-current-ca",
     "RDS instances use a current certificate authority.",
     MANDATORY, [RDS_INSTANCE],
-    config_schema=schema({
-        "allowedCaIdentifiers": {
-            "type": "array", "items": {"type": "string"},
-            "default": list(thresholds.ALLOWED_CA_IDENTIFIERS),
-            "description": "CA identifiers accepted for ca_cert_identifier.",
-        },
-    }),
+    config_schema=schema({"allowedCaIdentifiers": string_list(thresholds.ALLOWED_CA_IDENTIFIERS,
+                                                              "CA identifiers accepted for ca_cert_identifier.")}),
 )
 def check_rds_current_ca(r: Res, cfg: dict) -> Iterable[str]:
     allowed = [str(a) for a in as_list(cfg.get("allowedCaIdentifiers"))]
@@ -197,13 +193,8 @@ def check_rds_current_ca(r: Res, cfg: dict) -> Iterable[str]:
 @resource_rule(POLICIES, "rds-custom-admin-username",
     "RDS primaries use an admin username of their own, not a well-known default.",
     MANDATORY, [RDS_INSTANCE],
-    config_schema=schema({
-        "forbiddenAdminUsernames": {
-            "type": "array", "items": {"type": "string"},
-            "default": list(thresholds.FORBIDDEN_ADMIN_USERNAMES),
-            "description": "Admin usernames that are refused (compared case-insensitively).",
-        },
-    }),
+    config_schema=schema({"forbiddenAdminUsernames": string_list(
+        thresholds.FORBIDDEN_ADMIN_USERNAMES, "Admin usernames that are refused (compared case-insensitively).")}),
 )
 def check_rds_custom_admin_username(r: Res, cfg: dict) -> Iterable[str]:
     if not r.is_primary:

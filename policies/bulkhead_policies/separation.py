@@ -43,6 +43,7 @@ from ._resources import (
     policy_document,
     resource_rule,
     schema,
+    string_list,
     stack_rule,
     statements,
     strings,
@@ -486,9 +487,8 @@ def check_no_shared_networks(index: Index, r: Res, cfg: dict) -> Iterable[str]:
 @resource_rule(POLICIES, "dev-ports-loopback-only",
     "Dev database containers publish their ports on the loopback interface only.",
     MANDATORY, [CONTAINER],
-    config_schema=schema({"allowedHostIps": {
-        "type": "array", "items": {"type": "string"}, "default": list(thresholds.LOOPBACK_IPS),
-        "description": "Host IPs a container may publish a port on."}}),
+    config_schema=schema({"allowedHostIps": string_list(thresholds.LOOPBACK_IPS,
+                                                        "Host IPs a container may publish a port on.")}),
 )
 def check_dev_ports_loopback_only(r: Res, cfg: dict) -> Iterable[str]:
     loopback = set(str(x) for x in as_list(cfg.get("allowedHostIps")))
