@@ -13,9 +13,18 @@ $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# make demo needs only what plan and check import (requirements.txt), with pip's progress shown;
+# its own stamp, so a later make test still installs the test tools.
+DEMO_STAMP := $(VENV)/.installed-demo
+$(DEMO_STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	touch $(DEMO_STAMP)
+
 setup: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m bulkhead plan --stack dev
 	$(PY) -m bulkhead plan --stack prod
 	$(PY) -m bulkhead check .bulkhead/plan-dev.json
