@@ -1,4 +1,4 @@
-"""bulkhead operator CLI: plan, check, audit, env, dsn (DESIGN section 6)."""
+"""bulkhead operator CLI: plan, check, audit, env, dsn (docs/contract.md section 6)."""
 
 import os
 

@@ -1,7 +1,7 @@
 """The `bulkhead:` tags (AWS) and labels (Docker) that tie a resource to its database.
 
 The policy pack and `audit` follow these, so every resource that belongs to a
-database carries all four keys (DESIGN section 4).
+database carries all four keys (docs/contract.md section 4).
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -33,6 +32,9 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: tools/ is a package of the checkout
+    sys.path.insert(0, str(ROOT))
+from tools import pg_account  # noqa: E402
 TABLE_PATH = ROOT / "components" / "catalogue" / "data" / "pg_settings.json"
 MAJORS = (13, 14, 15, 16, 17)
 BOOL_WORDS = ("on", "off", "true", "false", "yes", "no", "1", "0")
@@ -108,25 +110,17 @@ def find_servers() -> dict[int, tuple[Path, str]]:
     return dict(sorted(found.items()))
 
 
-def _os_user() -> Optional[pwd.struct_passwd]:
-    """PostgreSQL will not run as root: then run it as `postgres` (Debian's package makes it) or `nobody`."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            return pwd.getpwnam(name)
-    raise RuntimeError("running as root and neither a postgres nor a nobody account exists")
-
-
-def _run(cmd: list[str], user: Optional[pwd.struct_passwd], **kw) -> subprocess.CompletedProcess:
-    as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
-    return subprocess.run(cmd, capture_output=True, text=True, env={"PATH": os.defpath, "LC_ALL": "C"}, **as_user, **kw)
+def _run(cmd: list[str], user: Optional[pg_account.Account], **kw) -> subprocess.CompletedProcess:
+    """As the server's OS account (tools/pg_account.py: PostgreSQL will not run as root), from a
+    directory it can enter (ours may be a checkout in a 0700 directory)."""
+    kw.setdefault("cwd", "/")
+    return pg_account.run(cmd, user, capture_output=True, text=True, env={"PATH": os.defpath, "LC_ALL": "C"}, **kw)
 
 
 class Cluster:
     """A throw-away data directory of one server, for single-user queries and `postgres -C` probes."""
 
-    def __init__(self, bindir: Path, data_dir: Path, user: Optional[pwd.struct_passwd]):
+    def __init__(self, bindir: Path, data_dir: Path, user: Optional[pg_account.Account]):
         self.bindir, self.data_dir, self.user = bindir, data_dir, user
 
     def probe(self, name: str, value: str) -> tuple[bool, str]:
@@ -147,11 +141,13 @@ class Cluster:
 
 @contextlib.contextmanager
 def cluster(bindir: Path) -> Iterator[Cluster]:
-    user = _os_user()
+    user = pg_account.server_account()
+    # A server the account cannot reach (pgserver's, in a checkout inside a 0700 directory) runs from a copy.
+    bindir = pg_account.reachable_bindir(bindir, user)
     root = Path(tempfile.mkdtemp(prefix="bulkhead-pgset-"))
     try:
         if user:
-            os.chown(root, user.pw_uid, user.pw_gid)
+            os.chown(root, user.uid, user.gid)
         data = root / "data"
         result = _run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync",
                        "--no-locale", "--encoding=UTF8"], user, cwd=root)

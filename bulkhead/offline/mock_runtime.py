@@ -692,7 +692,7 @@ def _dependency_order(resources: list[RecordedResource]) -> list[RecordedResourc
 
 
 def to_stack_export(run: ProgramRun) -> dict:
-    """The plan in the shape of `pulumi stack export` (DESIGN section 6)."""
+    """The plan in the shape of `pulumi stack export` (docs/contract.md section 6)."""
     stack_urn = f"urn:pulumi:{run.stack}::{run.project}::pulumi:pulumi:Stack::{run.project}-{run.stack}"
     resources = [
         {

@@ -1,4 +1,4 @@
-"""The typed catalogue of service databases (DESIGN section 3).
+"""The typed catalogue of service databases (docs/contract.md section 3).
 
 `load_catalogue` turns the raw `bulkhead:` config into a validated `Catalogue`,
 or raises `CatalogueError` listing *every* problem at once, each with its key
@@ -35,6 +35,8 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 
 # Names PostgreSQL, RDS or bulkhead keep for themselves: one rule (components/reserved.py) with the
 # init SQL, so the catalogue refuses exactly what the container would refuse.
+DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
+AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -137,14 +139,32 @@ PRINCIPAL_ARN_RE = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/
 
 
 class Tier(_Strict):
-    schedule: Annotated[str, Field(pattern=SCHEDULE_RE)]
-    retention_days: Annotated[int, Field(ge=1, le=36500)]
-    pitr_days: Annotated[int, Field(ge=1, le=35)]
-    copy_to_dr: bool = False
+    schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = Field(
+        description="AWS Backup cron (or rate) expression of the tier's backups",
+    )
+    retention_days: Annotated[int, Field(ge=1, le=36500)] = Field(
+        description="how long AWS Backup keeps the tier's recovery points (lifecycle); at least `pitr_days`",
+    )
+    pitr_days: Annotated[int, Field(ge=1, le=35)] = Field(
+        description="RDS automated backup retention (point-in-time recovery), in days",
+    )
+    copy_to_dr: bool = Field(False, description="copy the tier's recovery points to `bulkhead:dr_region`")
     # AWS Backup restore testing: the latest recovery point is restored on this schedule (monthly by default).
-    restore_test_schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = "cron(0 6 1 * ? *)"
+    restore_test_schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = Field(
+        "cron(0 6 1 * ? *)",
+        description=(
+            "AWS Backup cron of the tier's restore tests (the latest recovery point restored into the "
+            "database's own subnet and security group, then deleted)"
+        ),
+    )
     # RDS log groups (query text) are kept this long.
-    log_retention_days: int = 30
+    log_retention_days: int = Field(
+        30,
+        description=(
+            "how long the RDS log groups keep statement text; one of CloudWatch Logs' periods 1, 3, 5, 7, 14,"
+            " 30, 60, 90, ..."
+        ),
+    )
 
     @field_validator("log_retention_days")
     @classmethod
@@ -166,11 +186,20 @@ class VaultLock(_Strict):
 
 
 class Server(_Strict):
-    port: Annotated[int, Field(ge=1024, le=65535)]
-    memory_mb: Annotated[int, Field(ge=128, le=65536)] = 512
-    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
-    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = "16"
-    parameters: dict[str, str] = {}
+    port: Annotated[int, Field(ge=1024, le=65535)] = Field(description="host port, bound to 127.0.0.1 only")
+    memory_mb: Annotated[int, Field(ge=128, le=65536)] = Field(512, description="container memory limit, in MB")
+    cpus: Annotated[float, Field(gt=0, le=64)] = Field(
+        1.0,
+        description="container CPU limit; a value the Docker provider reads back unchanged (0.5, 1.25; not 0.05)",
+    )
+    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = Field(
+        "16",
+        description="PostgreSQL major (`\"16\"`) or major.minor (`\"16.4\"`) of the server, for every database on it",
+    )
+    parameters: dict[str, str] = Field(
+        {},
+        description="PostgreSQL settings of the server, checked as a database's `parameters` are",
+    )
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -211,33 +240,105 @@ def _params_before(value: Any) -> Any:
 
 
 class Database(_Strict):
-    owner: Annotated[str, Field(pattern=OWNER_RE)]
-    db_name: Optional[Annotated[str, Field(pattern=NAME_RE)]] = None
-    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = "16"
-    tier: str = "standard"
-    env_var: Optional[Annotated[str, Field(pattern=ENV_VAR_RE)]] = None
-    parameters: dict[str, str] = {}
+    owner: Annotated[str, Field(pattern=OWNER_RE)] = Field(
+        description="the one service that owns it, `^[a-z][a-z0-9-]{0,62}$`",
+    )
+    db_name: Optional[Annotated[str, Field(pattern=NAME_RE)]] = Field(
+        None,
+        description="PostgreSQL database name (and the name of its login role)",
+        json_schema_extra={"doc_default": "the map key"},
+    )
+    engine_version: Annotated[str, Field(pattern=ENGINE_RE)] = Field(
+        "16",
+        description=(
+            "major (`\"16\"`) or major.minor (`\"16.4\"`); majors 13-17. On aws a pinned minor turns RDS auto "
+            "minor upgrades off (else RDS would upgrade it and the next `up` would try to go back)"
+        ),
+    )
+    tier: str = Field("standard", description="a key of `backup_tiers`")
+    env_var: Optional[Annotated[str, Field(pattern=ENV_VAR_RE)]] = Field(
+        None,
+        description="variable name services read",
+        json_schema_extra={"doc_default": "`<NAME>_DATABASE_URL`"},
+    )
+    parameters: dict[str, str] = Field(
+        {},
+        description=(
+            "PostgreSQL settings, e.g. `work_mem: 4MB` (SSL, hba, port and `rds.force_ssl` are managed and "
+            "refused); checked per major, see [PostgreSQL "
+            "settings](#postgresql-settings-versions-and-stack-names)"
+        ),
+    )
     # docker
-    port: Optional[Annotated[int, Field(ge=1024, le=65535)]] = None
-    server: Optional[str] = None
-    memory_mb: Annotated[int, Field(ge=128, le=65536)] = 512
-    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    port: Optional[Annotated[int, Field(ge=1024, le=65535)]] = Field(
+        None,
+        description="host port, bound to 127.0.0.1 only",
+        json_schema_extra={"doc_default": "required unless `server`"},
+    )
+    server: Optional[str] = Field(None, description="name in `bulkhead:servers`; then no `port`")
+    memory_mb: Annotated[int, Field(ge=128, le=65536)] = Field(512, description="container memory limit, in MB")
+    cpus: Annotated[float, Field(gt=0, le=64)] = Field(
+        1.0,
+        description="container CPU limit; a value the Docker provider reads back unchanged (0.5, 1.25; not 0.05)",
+    )
     # aws
-    instance_class: Annotated[str, Field(pattern=INSTANCE_CLASS_RE)] = "db.t4g.medium"
-    storage_gb: Annotated[int, Field(ge=20, le=65536)] = 20
-    max_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
-    multi_az: bool = True
-    replicas: Annotated[int, Field(ge=0, le=5)] = 0
-    replica_instance_class: Optional[Annotated[str, Field(pattern=INSTANCE_CLASS_RE)]] = None
-    deletion_protection: bool = True
+    instance_class: Annotated[str, Field(pattern=INSTANCE_CLASS_RE)] = Field(
+        "db.t4g.medium",
+        description="RDS instance class; must be offered for the engine major in `aws:region`",
+    )
+    storage_gb: Annotated[int, Field(ge=20, le=65536)] = Field(20, description="allocated gp3 storage, in GB")
+    max_storage_gb: Annotated[int, Field(ge=20, le=65536)] = Field(
+        100,
+        description="storage autoscaling limit, in GB; at least `storage_gb`",
+    )
+    multi_az: bool = Field(True, description="a standby in a second availability zone")
+    replicas: Annotated[int, Field(ge=0, le=5)] = Field(0, description="read replicas")
+    replica_instance_class: Optional[Annotated[str, Field(pattern=INSTANCE_CLASS_RE)]] = Field(
+        None,
+        description="instance class of the read replicas",
+        json_schema_extra={"doc_default": "`instance_class`"},
+    )
+    deletion_protection: bool = Field(True, description="RDS deletion protection on the primary")
     # Raise it to rotate the master password on the next `up` (a new RandomPassword).
-    master_password_version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    master_password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1,
+        description=(
+            "raise it (whole number >= 1) to rotate the master password on the next `up`: a new generated "
+            "password, written to the instance, its secret, and the bootstrap function runs again"
+        ),
+    )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
-    connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = None
+    connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
+        None,
+        description=(
+            "the login role's `CONNECTION LIMIT`; on docker a server's `max_connections` (default 100) must "
+            "be at least the sum of its databases' limits plus the reserved slots "
+            "(`superuser_reserved_connections`, default 3, + `reserved_connections`), else a catalogue error"
+        ),
+    )
     # a number (milliseconds / kilobytes) or a string with a unit; kept as the string
-    statement_timeout: Optional[str] = None
-    idle_in_transaction_session_timeout: Optional[str] = None
-    temp_file_limit: Optional[str] = None
+    statement_timeout: Optional[str] = Field(
+        None,
+        description=(
+            "role-level default set by the admin (milliseconds or a value with a unit `us ms s min h d`; `0` "
+            "= none); a service may change it in its own session"
+        ),
+    )
+    idle_in_transaction_session_timeout: Optional[str] = Field(
+        None,
+        description=(
+            "role-level default set by the admin (milliseconds or a value with a unit `us ms s min h d`; `0` "
+            "= none); a service may change it in its own session"
+        ),
+    )
+    temp_file_limit: Optional[str] = Field(
+        None,
+        description=(
+            "role-level, set by the admin (kilobytes or `kB MB GB TB`; `-1` = none); superuser-only, so a "
+            "service cannot raise it. On aws it belongs in the instance's parameter group (the RDS master may"
+            " not set it per role)"
+        ),
+    )
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -284,21 +385,74 @@ class Catalogue(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     stack: str
-    platform: Literal["docker", "aws"]
-    databases: dict[str, Database]
-    servers: dict[str, Server]
-    backup_tiers: dict[str, Tier]
-    network: Optional[Network] = None
+    platform: Literal["docker", "aws"] = Field(description="where databases live: `docker` (dev) or `aws` (prod)")
+    databases: dict[str, Database] = Field(description="the catalogue: database name -> its settings; at least one")
+    servers: dict[str, Server] = Field(
+        description="shared dev servers: several databases in one container, kept apart by roles",
+        json_schema_extra={"doc_default": "`{}`"},
+    )
+    backup_tiers: dict[str, Tier] = Field(
+        description="backup policy per tier, merged over the defaults",
+        json_schema_extra={"doc_default": "`critical`, `standard`"},
+    )
+    network: Optional[Network] = Field(
+        None,
+        description=(
+            "an existing VPC's id and private subnets (at least two) to place the databases in; without it an"
+            " isolated VPC is created (3 private subnets, no internet gateway). The subnets must reach "
+            "Secrets Manager (the bootstrap functions read their master secret there): "
+            "`secretsmanager_endpoint_exists: true` (default false) says the VPC already has a Secrets "
+            "Manager interface endpoint with private DNS that admits HTTPS from the subnets, so bulkhead "
+            "creates none"
+        ),
+    )
     region: Optional[str] = None
-    dr_region: Optional[str] = None
-    protect: bool
-    keep_volumes: bool
+    dr_region: Optional[str] = Field(
+        None,
+        description="a second region; backups of `copy_to_dr` tiers are copied there",
+    )
+    protect: bool = Field(
+        description=(
+            "Pulumi `protect` on resources that hold data (RDS primaries, KMS keys, backup vaults; Docker "
+            "volumes, not containers)"
+        ),
+        json_schema_extra={"doc_default": "true on aws, false on docker"},
+    )
+    keep_volumes: bool = Field(
+        description="volumes survive `pulumi destroy` (retainOnDelete)",
+        json_schema_extra={"doc_default": "true"},
+    )
     # Advisory findings `plan` prints (advisory policies, memory tuning, unchecked settings).
     warnings: tuple["Problem", ...] = ()
     # aws: who administers the KMS keys, who may break glass (master secret, recovery points), vault lock.
-    key_admins: tuple[str, ...] = ()
-    break_glass_principals: tuple[str, ...] = ()
-    backup_vault_lock: Optional[VaultLock] = None
+    key_admins: tuple[str, ...] = Field(
+        (),
+        description=(
+            "who administers the stack's KMS keys: key-administration actions only, never "
+            "Decrypt/Encrypt/GenerateDataKey/CreateGrant. List the identity that runs `pulumi up` too, or it "
+            "cannot update the keys"
+        ),
+        json_schema_extra={"doc_default": "the account root (IAM decides)", "doc_type": "list of IAM principal ARNs"},
+    )
+    break_glass_principals: tuple[str, ...] = Field(
+        (),
+        description=(
+            "who may read a master secret, delete recovery points or shorten their lifecycle, start a "
+            "restore, and change the backup vault's policy"
+        ),
+        json_schema_extra={"doc_default": "none = the account root user only", "doc_type": "list of IAM principal ARNs"},
+    )
+    backup_vault_lock: Optional[VaultLock] = Field(
+        None,
+        description=(
+            "AWS Backup Vault Lock on the stack's vaults. Without `changeable_for_days`: governance mode (a "
+            "privileged user can remove it). With it: compliance mode, **irreversible** once "
+            "`changeable_for_days` (>= 3) have passed: nobody, not even the root user, can then remove the "
+            "lock, shorten retention or delete the vault before its recovery points expire. The tiers in use "
+            "must keep `retention_days` inside the lock's range"
+        ),
+        json_schema_extra={"doc_default": "off"},
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -472,10 +626,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         platform = None
 
     # Stack-level keys that belong to one platform only.
-    other_platform_keys = {
-        "docker": ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock"),
-        "aws": ("servers", "keep_volumes"),
-    }
+    other_platform_keys = {"docker": AWS_ONLY_STACK_KEYS, "aws": DOCKER_ONLY_STACK_KEYS}
     if platform:
         for key in other_platform_keys[platform]:
             if raw.get(key) not in (None, {}):

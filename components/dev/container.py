@@ -1,4 +1,4 @@
-"""Init of a bulkhead PostgreSQL container (DESIGN section 4, Docker).
+"""Init of a bulkhead PostgreSQL container (docs/contract.md section 4, Docker).
 
 Plain functions, no Pulumi: the Docker component uploads what these return into a
 `postgres:<major>` image (the official one, or the tests' look-alike built from

@@ -84,7 +84,7 @@ class DockerPostgresArgs:
 
 
 class DockerPostgres(pulumi.ComponentResource):
-    """Outputs `connections`: database name -> connection info (DESIGN section 5)."""
+    """Outputs `connections`: database name -> connection info (docs/contract.md section 5)."""
 
     connections: dict[str, dict]
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from components.prod import key_policies
 from components.catalogue.model import Tier, VaultLock
+from components.prod.context import AwsContext
 from components.prod.naming import BACKUP_NAME_MAX, aws_name, backup_name, fitted_name
 from components.tags import TAG_ROLE, TAG_STACK, TAG_TIER
 
@@ -32,19 +33,12 @@ BACKUP_POLICIES = (
 
 @dataclass
 class AwsBackupArgs:
-    stack: str
+    context: AwsContext
     tiers: Mapping[str, Tier]
     dr_region: Optional[str] = None
-    protect: bool = True
     # The stack's own AWS provider settings (profile, assume_roles, ...): the DR provider
     # must use the same account and credentials, only another region.
     dr_provider_settings: Mapping[str, Any] = field(default_factory=dict)
-    partition: pulumi.Input[str] = "aws"
-    region: pulumi.Input[str] = "us-east-1"
-    account: pulumi.Input[str] = "123456789012"
-    key_admins: Sequence[str] = ()
-    # `bulkhead:break_glass_principals` (empty: the account root only).
-    break_glass_principals: Sequence[str] = ()
     vault_lock: Optional[VaultLock] = None
 
 
@@ -58,9 +52,9 @@ class AwsBackup(pulumi.ComponentResource):
         super().__init__("bulkhead:index:AwsBackup", name, None, opts)
         self._name = name
         self._args = args
-        self._tags = {TAG_STACK: args.stack}
+        self._tags = {TAG_STACK: args.context.stack}
         role = self._create_role()
-        vault = self._create_vault(f"{name}-vault", None, args.region, role)
+        vault = self._create_vault(f"{name}-vault", None, args.context.region, role)
         dr_vault = None
         if args.dr_region:
             # A provider for the DR region: the copy must live outside the stack's region.
@@ -86,18 +80,18 @@ class AwsBackup(pulumi.ComponentResource):
         def document(values) -> str:
             partition, region_name, account = values
             return key_policies.dumps(key_policies.key_policy(
-                partition=partition, region=region_name, account=account, admins=args.key_admins,
+                partition=partition, region=region_name, account=account, admins=args.context.key_admins,
                 services=key_policies.VAULT_KEY_SERVICES,
             ))
 
-        return pulumi.Output.all(args.partition, region, args.account).apply(document)
+        return pulumi.Output.all(args.context.partition, region, args.context.account).apply(document)
 
     def _create_vault(self, name: str, provider: Optional[aws.Provider], region: pulumi.Input[str],
                       role: aws.iam.Role) -> aws.backup.Vault:
-        opts = pulumi.ResourceOptions(parent=self, provider=provider, protect=self._args.protect)
+        opts = pulumi.ResourceOptions(parent=self, provider=provider, protect=self._args.context.protect)
         key = aws.kms.Key(
             f"{name}-key",
-            description=f"bulkhead {self._args.stack}: backup vault {name}",
+            description=f"bulkhead {self._args.context.stack}: backup vault {name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             # Explicit policy: used only through AWS Backup and RDS of the vault's region.
@@ -107,7 +101,7 @@ class AwsBackup(pulumi.ComponentResource):
         )
         vault = aws.backup.Vault(
             name,
-            name=backup_name("bulkhead", self._args.stack, "dr" if provider else "primary"),
+            name=backup_name("bulkhead", self._args.context.stack, "dr" if provider else "primary"),
             kms_key_arn=key.arn,
             # Never force_destroy: a vault with recovery points must be emptied deliberately.
             force_destroy=False,
@@ -126,7 +120,7 @@ class AwsBackup(pulumi.ComponentResource):
         def document(values) -> str:
             partition, account, role_arn = values
             return key_policies.dumps(key_policies.vault_policy(
-                partition=partition, account=account, break_glass=args.break_glass_principals, restore_roles=[role_arn],
+                partition=partition, account=account, break_glass=args.context.break_glass_principals, restore_roles=[role_arn],
             ))
 
         # aws_backup_vault_policy: backup_vault_name + policy (PutBackupVaultAccessPolicy). Once it is in
@@ -134,7 +128,7 @@ class AwsBackup(pulumi.ComponentResource):
         aws.backup.VaultPolicy(
             f"{name}-policy",
             backup_vault_name=vault.name,
-            policy=pulumi.Output.all(args.partition, args.account, role.arn).apply(document),
+            policy=pulumi.Output.all(args.context.partition, args.context.account, role.arn).apply(document),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
 
@@ -149,13 +143,13 @@ class AwsBackup(pulumi.ComponentResource):
             min_retention_days=lock.min_retention_days,
             max_retention_days=lock.max_retention_days,
             changeable_for_days=lock.changeable_for_days,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=self._args.protect),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=self._args.context.protect),
         )
 
     def _create_role(self) -> aws.iam.Role:
         role = aws.iam.Role(
             f"{self._name}-role",
-            name_prefix=aws_name("bulkhead", self._args.stack, "backup", max_length=37) + "-",
+            name_prefix=aws_name("bulkhead", self._args.context.stack, "backup", max_length=37) + "-",
             description="Lets AWS Backup snapshot and restore the stack's databases",
             assume_role_policy=json.dumps(
                 {
@@ -183,7 +177,7 @@ class AwsBackup(pulumi.ComponentResource):
             copy_actions.append({"destination_vault_arn": dr_vault.arn, "lifecycle": {"delete_after": tier.retention_days}})
         plan = aws.backup.Plan(
             f"{self._name}-{tier_name}",
-            name=backup_name("bulkhead", self._args.stack, tier_name),
+            name=backup_name("bulkhead", self._args.context.stack, tier_name),
             rules=[
                 {
                     "rule_name": fitted_name(f"{tier_name}-scheduled", BACKUP_NAME_MAX),
@@ -202,7 +196,7 @@ class AwsBackup(pulumi.ComponentResource):
         # Conditions are ANDed (selection_tags would be ORed): this stack's primaries of this tier.
         aws.backup.Selection(
             f"{self._name}-{tier_name}-selection",
-            name=backup_name("bulkhead", self._args.stack, tier_name),
+            name=backup_name("bulkhead", self._args.context.stack, tier_name),
             plan_id=plan.id,
             iam_role_arn=role.arn,
             resources=["arn:aws:rds:*:*:db:*"],
@@ -210,7 +204,7 @@ class AwsBackup(pulumi.ComponentResource):
                 {
                     "string_equals": [
                         {"key": f"aws:ResourceTag/{TAG_TIER}", "value": tier_name},
-                        {"key": f"aws:ResourceTag/{TAG_STACK}", "value": self._args.stack},
+                        {"key": f"aws:ResourceTag/{TAG_STACK}", "value": self._args.context.stack},
                         {"key": f"aws:ResourceTag/{TAG_ROLE}", "value": "primary"},
                     ]
                 }

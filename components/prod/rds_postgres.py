@@ -15,8 +15,8 @@ exactly `rds-db:connect` for that role on the primary and each replica.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +26,7 @@ from components.prod import key_policies
 from components.catalogue import settings as pg_settings
 from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
+from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
 from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role
 from components.tags import TAG_ROLE, database_tags
@@ -46,7 +47,7 @@ KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be
 MASTER_PASSWORD_LENGTH = 40
 SECRET_RECOVERY_DAYS = 30  # the longest: a deleted master secret can be restored for a month
 # Where a service finds the RDS CA bundle (sslrootcert in every aws URL): services put
-# https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem there (README).
+# https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem there (docs/prod-stack.md, "Credentials").
 RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 # Logging that lets an operator see who connected and what was slow.
 BASE_PARAMETERS = {
@@ -86,43 +87,14 @@ def instance_identifier(stack: str, name: str) -> str:
 
 @dataclass
 class RdsPostgresArgs:
-    stack: str
+    context: AwsContext
     database: Database
     tier: Tier
-    subnet_group_name: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
     client_security_group_id: pulumi.Input[str]
-    monitoring_role_arn: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    # The bootstrap function's package (components/prod/lambda_archive.py), built once per stack.
-    bootstrap_archive_path: str
-    bootstrap_archive_hash: str
-    protect: bool = True
-    # RdsBootstrap: HTTPS to this group (the Secrets Manager endpoint's) or, until the VPC has one, to this CIDR.
-    https_egress_security_group_id: Optional[pulumi.Input[str]] = None
-    interim_https_cidr: Optional[pulumi.Input[str]] = None
-    # What the bootstrap's first invocation waits for besides the instance and secret: the
-    # Secrets Manager VPC endpoint, whose creation the provider ends only once it is
-    # `available` (terraform-provider-aws ec2/vpc_endpoint.go, waitVPCEndpointAvailable); a
-    # group rule to its security group says nothing about the endpoint itself.
-    bootstrap_depends_on: Sequence[pulumi.Resource] = ()
-    # Where the key policy's ARNs point: the stack's partition, region and account.
-    partition: pulumi.Input[str] = "aws"
-    region: pulumi.Input[str] = "us-east-1"
-    account: pulumi.Input[str] = "123456789012"
-    # `bulkhead:key_admins` (empty: the account root, i.e. IAM decides who administers).
-    key_admins: Sequence[str] = field(default_factory=tuple)
-    # `bulkhead:break_glass_principals` (empty: the account root user only).
-    break_glass_principals: Sequence[str] = field(default_factory=tuple)
-    # Who runs `pulumi up` (aws:PrincipalArn patterns): it writes the master secret's versions
-    # (PutSecretValue) and the provider reads each one back with GetSecretValue right after
-    # (terraform-provider-aws secretsmanager/secret_version.go, Create -> findSecretVersionByTwoPartKey),
-    # so the secret policy must let it.
-    deployer_principals: pulumi.Input[Sequence[str]] = field(default_factory=list)
 
 
 class RdsPostgres(pulumi.ComponentResource):
-    """Outputs `connection`: the database's connection info (DESIGN section 5, aws)."""
+    """Outputs `connection`: the database's connection info (docs/contract.md section 5, aws)."""
 
     connection: dict
 
@@ -131,14 +103,14 @@ class RdsPostgres(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._db = args.database
-        self._tags = database_tags(args.stack, {name: args.database})
-        self._identifier = instance_identifier(args.stack, name)
+        self._tags = database_tags(args.context.stack, {name: args.database})
+        self._identifier = instance_identifier(args.context.stack, name)
 
         # The service's login role inside the database: named after it, as in dev.
         self.role = self._db.db_name
         # Before the key: its policy names the role, and KMS refuses a policy naming a principal that
         # does not exist (MalformedPolicyDocumentException "invalid principals", AWS knowledge center).
-        self.bootstrap_role = create_bootstrap_role(self._name, args.stack, self._tagged("bootstrap"), self._opts())
+        self.bootstrap_role = create_bootstrap_role(self._name, args.context.stack, self._tagged("bootstrap"), self._opts())
         self.key = self._create_key()
         self.security_group = self._create_security_group()
         self.parameter_group = self._create_parameter_group()
@@ -170,19 +142,19 @@ class RdsPostgres(pulumi.ComponentResource):
         def document(values) -> str:
             partition, region, account, bootstrap_arn = values
             return key_policies.dumps(key_policies.key_policy(
-                partition=partition, region=region, account=account, admins=args.key_admins,
+                partition=partition, region=region, account=account, admins=args.context.key_admins,
                 services=key_policies.DATABASE_KEY_SERVICES,
                 log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers()),
                 decrypt_roles=[bootstrap_arn],
             ))
 
-        return pulumi.Output.all(args.partition, args.region, args.account, self.bootstrap_role.arn).apply(document)
+        return pulumi.Output.all(args.context.partition, args.context.region, args.context.account, self.bootstrap_role.arn).apply(document)
 
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
         key = aws.kms.Key(
             f"{self._name}-key",
-            description=f"bulkhead {self._args.stack}/{self._name}: storage, master secret, logs and Performance Insights",
+            description=f"bulkhead {self._args.context.stack}/{self._name}: storage, master secret, logs and Performance Insights",
             enable_key_rotation=True,
             deletion_window_in_days=KMS_DELETION_WINDOW,
             # An explicit policy instead of KMS's default (which lets any principal IAM allows kms:*
@@ -190,11 +162,11 @@ class RdsPostgres(pulumi.ComponentResource):
             policy=self._key_policy(),
             tags=self._tagged("key"),
             # Deleting the key makes every snapshot of the database unreadable.
-            opts=self._opts(protect=self._args.protect),
+            opts=self._opts(protect=self._args.context.protect),
         )
         aws.kms.Alias(
             f"{self._name}-key-alias",
-            name=f"alias/bulkhead/{aws_name(self._args.stack)}/{self._name}",
+            name=f"alias/bulkhead/{aws_name(self._args.context.stack)}/{self._name}",
             target_key_id=key.key_id,
             opts=self._opts(),
         )
@@ -203,10 +175,10 @@ class RdsPostgres(pulumi.ComponentResource):
     def _create_security_group(self) -> aws.ec2.SecurityGroup:
         group = aws.ec2.SecurityGroup(
             f"{self._name}-db",
-            name_prefix=aws_name("bulkhead", self._args.stack, self._name, "db") + "-",
+            name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, "db") + "-",
             # EC2 group descriptions allow only a-zA-Z0-9, space and ._-:/()#,@[]+=&;{}!$* (no apostrophe).
             description=f"Database {self._name}: admits only the client group of {self._db.owner}",
-            vpc_id=self._args.vpc_id,
+            vpc_id=self._args.context.network.vpc_id,
             revoke_rules_on_delete=True,
             tags={**self._tagged("database"), "Name": f"{self._name}-db"},
             opts=self._opts(),
@@ -265,9 +237,9 @@ class RdsPostgres(pulumi.ComponentResource):
             f"{self._name}-params",
             # A prefix, not a fixed name: a major upgrade creates the new family's
             # group before the old one is deleted.
-            name_prefix=aws_name("bulkhead", self._args.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
+            name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
             family=f"postgres{self._db.major}",
-            description=f"bulkhead {self._args.stack}/{self._name}: SSL forced, connection logging",
+            description=f"bulkhead {self._args.context.stack}/{self._name}: SSL forced, connection logging",
             parameters=[{"name": k, "value": v, "apply_method": parameter_apply_method(self._db.major, k)}
                         for k, v in sorted(parameters.items())],
             tags=self._tagged("parameters"),
@@ -284,7 +256,7 @@ class RdsPostgres(pulumi.ComponentResource):
             iam_database_authentication_enabled=True,
             ca_cert_identifier=CA_CERT_IDENTIFIER,
             monitoring_interval=MONITORING_INTERVAL,
-            monitoring_role_arn=self._args.monitoring_role_arn,
+            monitoring_role_arn=self._args.context.monitoring_role_arn,
             performance_insights_enabled=True,
             performance_insights_kms_key_id=self.key.arn,
             performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION,
@@ -338,7 +310,7 @@ class RdsPostgres(pulumi.ComponentResource):
             # "Write-only fields": prefer secrets on regular fields). RDS applies a new password
             # asynchronously whatever apply_immediately says (ModifyDBInstance, MasterUserPassword).
             password=pulumi.Output.secret(self.master_password.result),
-            db_subnet_group_name=self._args.subnet_group_name,
+            db_subnet_group_name=self._args.context.network.subnet_group_name,
             multi_az=db.multi_az,
             backup_retention_period=self._args.tier.pitr_days,
             backup_window=BACKUP_WINDOW,
@@ -349,7 +321,7 @@ class RdsPostgres(pulumi.ComponentResource):
             final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
             tags=self._tagged("primary"),
             **self._common_instance_args(),
-            opts=self._opts(protect=self._args.protect, depends_on=self.log_groups[self._identifier]),
+            opts=self._opts(protect=self._args.context.protect, depends_on=self.log_groups[self._identifier]),
         )
 
     def _create_replica(self, index: int) -> aws.rds.Instance:
@@ -381,8 +353,8 @@ class RdsPostgres(pulumi.ComponentResource):
             f"{self._name}-master-secret",
             # A prefix: a deleted secret keeps its name through the recovery window, so a
             # destroy + up must not need the same name. Names allow a-zA-Z0-9/_+=.@- (API ref).
-            name_prefix=f"bulkhead/{aws_name(self._args.stack)}/{self._name}/master-",
-            description=f"bulkhead {self._args.stack}/{self._name}: master credentials, break-glass only",
+            name_prefix=f"bulkhead/{aws_name(self._args.context.stack)}/{self._name}/master-",
+            description=f"bulkhead {self._args.context.stack}/{self._name}: master credentials, break-glass only",
             kms_key_id=self.key.arn,
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
             tags=self._tagged("master-secret"),
@@ -414,7 +386,7 @@ class RdsPostgres(pulumi.ComponentResource):
             partition, account, bootstrap_arn, deployers = values
             return key_policies.dumps(key_policies.secret_policy(
                 partition=partition, account=account, readers=[bootstrap_arn],
-                break_glass=args.break_glass_principals, deployers=deployers,
+                break_glass=args.context.break_glass_principals, deployers=deployers,
             ))
 
         # aws_secretsmanager_secret_policy (PutResourcePolicy). block_public_policy: Secrets
@@ -422,8 +394,8 @@ class RdsPostgres(pulumi.ComponentResource):
         return aws.secretsmanager.SecretPolicy(
             f"{self._name}-master-secret-policy",
             secret_arn=secret.arn,
-            policy=pulumi.Output.all(args.partition, args.account, self.bootstrap_role.arn,
-                                     args.deployer_principals).apply(document),
+            policy=pulumi.Output.all(args.context.partition, args.context.account, self.bootstrap_role.arn,
+                                     args.context.deployer_principals).apply(document),
             block_public_policy=True,
             opts=self._opts(),
         )
@@ -433,23 +405,23 @@ class RdsPostgres(pulumi.ComponentResource):
         return RdsBootstrap(
             f"{self._name}",
             RdsBootstrapArgs(
-                stack=a.stack,
+                stack=a.context.stack,
                 database=self._db,
                 instance_identifier=self._identifier,
                 role=self.role,
                 connection_limit=self._db.connection_limit,
                 role_settings=rds_role_settings(self._db),
-                vpc_id=a.vpc_id,
-                subnet_ids=a.subnet_ids,
+                vpc_id=a.context.network.vpc_id,
+                subnet_ids=a.context.network.subnet_ids,
                 database_security_group_id=self.security_group.id,
                 master_secret_arn=self.master_secret.arn,
                 key_arn=self.key.arn,
-                archive_path=a.bootstrap_archive_path,
-                archive_hash=a.bootstrap_archive_hash,
-                https_egress_security_group_id=a.https_egress_security_group_id,
-                interim_https_cidr=a.interim_https_cidr,
+                archive_path=a.context.bootstrap.path,
+                archive_hash=a.context.bootstrap.hash,
+                https_egress_security_group_id=a.context.network.endpoint_security_group_id,
+                interim_https_cidr=a.context.network.vpc_cidr,
                 port=PORT,
-                depends_on=[self.primary, secret_value, *a.bootstrap_depends_on],
+                depends_on=[self.primary, secret_value, *a.context.network.secrets_endpoint],
                 iam_role=self.bootstrap_role,
             ),
             opts=self._opts(),
@@ -478,7 +450,7 @@ class RdsPostgres(pulumi.ComponentResource):
 
         return aws.iam.Policy(
             f"{self._name}-access",
-            name_prefix=aws_name("bulkhead", self._args.stack, self._name, "access", max_length=90) + "-",
+            name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, "access", max_length=90) + "-",
             description=f"Exactly what {self._db.owner} needs to use database {self._name}",
             policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
             tags=self._tagged("access"),

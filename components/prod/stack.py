@@ -8,6 +8,7 @@ import pulumi_aws as aws
 
 from components.prod import key_policies
 from components.prod.backup import AwsBackup, AwsBackupArgs
+from components.prod.context import AwsContext, AwsNetwork, BootstrapPackage
 from components.prod.foundation import AwsFoundation, AwsFoundationArgs
 from components.catalogue.model import Catalogue
 from components.prod.lambda_archive import write_archive
@@ -51,21 +52,35 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     endpoint_group = endpoints.security_group_id if endpoints is not None else None
     # The bootstrap's first call is GetSecretValue through this endpoint: it must be there first.
     secrets_endpoint = [endpoints.endpoints["secretsmanager"]] if endpoints is not None else []
+    context = AwsContext(
+        stack=catalogue.stack,
+        protect=catalogue.protect,
+        partition=partition,
+        region=region,
+        account=account,
+        key_admins=catalogue.key_admins,
+        break_glass_principals=catalogue.break_glass_principals,
+        deployer_principals=deployers,
+        network=AwsNetwork(
+            vpc_id=foundation.vpc_id,
+            subnet_ids=foundation.subnet_ids,
+            subnet_group_name=foundation.subnet_group_name,
+            vpc_cidr=foundation.vpc_cidr,
+            endpoint_security_group_id=endpoint_group,
+            secrets_endpoint=secrets_endpoint,
+        ),
+        monitoring_role_arn=foundation.monitoring_role_arn,
+        bootstrap=BootstrapPackage(path=archive_path, hash=archive.sha256_b64),
+    )
     tiers_in_use = {t: catalogue.backup_tiers[t] for t in sorted({d.tier for d in catalogue.databases.values()})}
     backup = AwsBackup(
         "backup",
         AwsBackupArgs(
-            stack=catalogue.stack,
+            context=context,
             # Only tiers in use get a plan: an unused plan is noise in the console and in audits.
             tiers=tiers_in_use,
             dr_region=catalogue.dr_region,
-            protect=catalogue.protect,
             dr_provider_settings=provider_settings or {},
-            partition=partition,
-            region=region,
-            account=account,
-            key_admins=catalogue.key_admins,
-            break_glass_principals=catalogue.break_glass_principals,
             vault_lock=catalogue.backup_vault_lock,
         ),
     )
@@ -88,27 +103,10 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
         component = RdsPostgres(
             name,
             RdsPostgresArgs(
-                stack=catalogue.stack,
+                context=context,
                 database=db,
                 tier=catalogue.backup_tiers[db.tier],
-                subnet_group_name=foundation.subnet_group_name,
-                vpc_id=foundation.vpc_id,
                 client_security_group_id=clients[db.owner].security_group_id,
-                monitoring_role_arn=foundation.monitoring_role_arn,
-                subnet_ids=foundation.subnet_ids,
-                bootstrap_archive_path=archive_path,
-                bootstrap_archive_hash=archive.sha256_b64,
-                protect=catalogue.protect,
-                partition=partition,
-                region=region,
-                account=account,
-                key_admins=catalogue.key_admins,
-                break_glass_principals=catalogue.break_glass_principals,
-                deployer_principals=deployers,
-                # The endpoint group when the stack made the VPC; else HTTPS inside the given VPC.
-                https_egress_security_group_id=endpoint_group,
-                interim_https_cidr=foundation.vpc_cidr,
-                bootstrap_depends_on=secrets_endpoint,
             ),
         )
         connections[name] = component.connection

@@ -141,7 +141,7 @@ else:
 
     def container_definitions(dbs: dict) -> str:
         # The URLs name the service's own role and no password: the code signs an IAM token
-        # (15 minutes) with the task role as the password of each new connection (README).
+        # (15 minutes) with the task role as the password of each new connection (docs/prod-stack.md, "Credentials").
         environment = [{"name": k, "value": v} for k, v in env_pairs(dbs, "url")]
         environment.append({"name": "PGSSLROOTCERT", "value": RDS_CA_BUNDLE})
         if len(dbs) == 1:

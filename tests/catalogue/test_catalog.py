@@ -1,4 +1,4 @@
-"""The catalogue (DESIGN section 3): every bad config refused with its key path and fix.
+"""The catalogue (docs/contract.md section 3): every bad config refused with its key path and fix.
 
 Table-driven: each malformed catalogue names the exact key path of the problem and
 a fragment of the message that tells the user how to fix it.

@@ -2,7 +2,7 @@
 
 The bad cases are table-driven (key path + the fix); the validator's verdict on a value is
 compared with the real servers' own (`postgres -C name -c name=value`, every generated major),
-and every setting in Pulumi.dev.yaml and in the README's examples is given to every server.
+and every setting in Pulumi.dev.yaml and in docs/configuration.md's examples is given to every server.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def cluster(request):
         yield request.param, c
 
 
-# Where the server and the table are known to differ, and why (README: "Where the table and the server differ").
+# Where the server and the table are known to differ, and why (docs/configuration.md: "Where the table and the server differ").
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     # String settings with a check hook (time zones, library names, ...): the table knows only "string".
     ("log_timezone", "Mars/Phobos"): "string checked by a hook the table does not have",
@@ -238,9 +238,9 @@ def test_the_validator_gives_the_servers_verdict(cluster):
 DEV_STACK = yaml.safe_load(Path(ROOT, "Pulumi.dev.yaml").read_text())["config"]
 
 
-def _readme_examples() -> list[dict]:
-    """The `parameters:` maps of the README's yaml examples (platform docker ones)."""
-    text = Path(ROOT, "README.md").read_text(encoding="utf-8")
+def _documented_examples() -> list[dict]:
+    """The `parameters:` maps of docs/configuration.md's yaml examples (platform docker ones)."""
+    text = Path(ROOT, "docs", "configuration.md").read_text(encoding="utf-8")
     found = []
     for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S):
         for data in yaml.safe_load_all(block):
@@ -263,18 +263,18 @@ def _every_example_setting() -> list[tuple[str, str]]:
     cat = load_catalogue({k.split(":", 1)[1]: v for k, v in DEV_STACK.items() if k.startswith("bulkhead:")}, "dev")
     settings_ = [(k, v) for db in cat.databases.values() for k, v in db.parameters.items()]
     settings_ += [(k, v) for s in cat.servers.values() for k, v in s.parameters.items()]
-    for spec in _readme_examples():
+    for spec in _documented_examples():
         settings_ += [(k, "on" if v is True else "off" if v is False else str(v)) for k, v in spec.items()
                       if not k.startswith("rds.")]
     return sorted(set(settings_))
 
 
-def test_readme_has_parameter_examples():
-    assert len(_readme_examples()) >= 2
+def test_configuration_doc_has_parameter_examples():
+    assert len(_documented_examples()) >= 2
 
 
-def test_readme_settings_example_is_what_the_catalogue_does():
-    text = Path(ROOT, "README.md").read_text(encoding="utf-8")
+def test_configuration_doc_settings_example_is_what_the_catalogue_does():
+    text = Path(ROOT, "docs", "configuration.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if "units as PostgreSQL reads them" in b)
     dev, prod = list(yaml.safe_load_all(block))
     load_catalogue({"platform": "docker", "databases": dev}, "dev")
@@ -283,7 +283,7 @@ def test_readme_settings_example_is_what_the_catalogue_does():
     assert cat.databases["app"].parameters["work_mem"] == "4096"
 
 
-def test_every_dev_and_readme_setting_is_accepted_by_every_server(cluster):
+def test_every_dev_and_documented_setting_is_accepted_by_every_server(cluster):
     major, c = cluster
     refused = [f"{name}={value} ({said})" for name, value in _every_example_setting()
                for ok, said in [c.probe(name, value)] if not ok]

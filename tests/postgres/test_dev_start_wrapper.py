@@ -67,14 +67,15 @@ from tests.support.postgres import (
     BAD_PASSWORD,
     HBA_REJECT,
     PgServer,
-    _as_user_kwargs,
     _make_cert,
     admin_os_users,
     find_pg_bindir,
     free_port,
     refusal,
+    server_bindir,
     server_os_user,
 )
+from tools import pg_account
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0  # "within a few seconds"; generous for a loaded CI machine
@@ -183,8 +184,9 @@ class Container:
     """A data directory (the kept volume) and the files uploaded into the container, started with the wrapper."""
 
     def __init__(self, root: Path):
-        self.bindir = find_pg_bindir()
+        found = find_pg_bindir()
         self.os_user = server_os_user()
+        self.bindir = server_bindir(found, self.os_user)
         self.root = root
         self.port = free_port()
         self.pg = PgServer(
@@ -201,7 +203,7 @@ class Container:
             log_path=root / "wrapper-1.log",
             os_user=self.os_user,
         )
-        self.major = int(self.bindir.parent.name)
+        self.major = int(found.parent.name)
         self.pg.data_dir = root / "data" / f"pg{self.major}"  # the per-major data directory
         self.status_dir = root / "run"
         self.ready_file = self.status_dir / "ready"
@@ -274,10 +276,10 @@ class Container:
         for name in env_drop:
             env.pop(name)
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                ["bash", str(self.start_sh), *(argv if argv is not None else ["postgres", *self.flags()])],
+            proc = pg_account.popen(
+                ["bash", str(self.start_sh), *(argv if argv is not None else ["postgres", *self.flags()])], self.os_user,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env=env,
-                start_new_session=True, **_as_user_kwargs(self.os_user),
+                start_new_session=True,
             )  # fmt: skip
         os.chmod(log_path, 0o644)
         run = Run(proc, psql_log, log_path)

@@ -31,7 +31,7 @@ def test_dump_round_trips() -> None:
     assert json.loads(gen.dump(COMMITTED)) == COMMITTED
 
 
-def test_the_generated_majors_are_the_ones_the_readme_names() -> None:
+def test_the_generated_majors_are_the_ones_docs_configuration_names() -> None:
     assert pg_settings.generated_majors() == (13, 15, 16, 17)
 
 

@@ -3,7 +3,7 @@
 One server per module: initdb with the `bulkhead_admin` superuser, a self-signed
 certificate from openssl, our pg_hba and `server_flags`, then `init_script` run
 with bash exactly as the image's entrypoint would. The tests then prove the
-separation guarantee (DESIGN section 4): a role reaches its own database and
+separation guarantee (docs/contract.md section 4): a role reaches its own database and
 nothing else, over TLS only, and each of the two layers (pg_hba, CONNECT
 privilege) holds on its own.
 

@@ -1,4 +1,4 @@
-"""The dev stack (DESIGN sections 4-6) under Pulumi's mock runtime.
+"""The dev stack (docs/contract.md sections 4-6) under Pulumi's mock runtime.
 
 Every check is against real values of Pulumi.dev.yaml: one container per own
 database plus the `shared` server, ports on 127.0.0.1, labels, limits, flags,
@@ -41,7 +41,7 @@ EXPECTED = {
 COMPONENTS = sorted(EXPECTED)
 DB_COMPONENT = {db: comp for comp, exp in EXPECTED.items() for db in exp["databases"]}
 
-# DESIGN section 5: keys every docker database output has; and the extras this implementation adds.
+# docs/contract.md section 5: keys every docker database output has; and the extras this implementation adds.
 OUTPUT_KEYS = {"owner", "platform", "host", "port", "db_name", "username", "sslmode", "env_var", "tier", "reader_hosts",
                "password", "url", "network", "internal_host"}
 EXTRA_OUTPUT_KEYS = {"internal_port", "internal_url", "server"}

@@ -46,7 +46,7 @@ def url(server: PgServer, name: str, password: str) -> str:
 
 
 def outputs_for(server: PgServer, passwords: Mapping[str, str], path: Path, platform: str = "docker") -> str:
-    """The `databases` output of a dev stack whose databases live on `server` (DESIGN section 5)."""
+    """The `databases` output of a dev stack whose databases live on `server` (docs/contract.md section 5)."""
     dbs = {}
     for name, password in passwords.items():
         dbs[name] = {

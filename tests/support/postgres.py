@@ -9,11 +9,14 @@ on PATH, else pgserver's bundled binaries -- the first one built with SSL
 never a skip.
 
 As root (PostgreSQL refuses to run as root) the server processes run as an
-unprivileged OS user, like pgserver does: the existing `postgres` account
-(Debian's package creates it), else `pgserver` (created with useradd, as
-pgserver itself does), or `$BULKHEAD_PG_OS_USER`. Their files live in a private
+unprivileged OS user, like pgserver does: `$BULKHEAD_PG_OS_USER`, else the
+existing `postgres` account (Debian's package creates it), else `pgserver`
+(created with useradd, as pgserver itself does). Their files live in a private
 directory under the system temp dir owned by that user, so nothing else's
 permissions are loosened. As a non-root user everything runs as that user.
+Everything run as that user goes through tools/pg_account.py (`server_bindir`,
+`pg_account.run`/`popen`): a server it cannot reach (pgserver's, inside a
+checkout in a 0700 directory) is run from a copy it can.
 
 The admin reaches the unix socket by peer authentication (pg_hba_conf's first
 rule); the helper's pg_ident.conf maps the container's OS users plus the OS user
@@ -39,6 +42,8 @@ from typing import Iterator, Mapping, Optional, Sequence
 import psycopg
 import pytest
 
+from tools import pg_account
+from tools.pg_account import Account
 from components.dev.container import (
     ADMIN_OS_USERS,
     ADMIN_USER,
@@ -122,41 +127,25 @@ def find_pg_bindir() -> Path:
     )
 
 
-@dataclass(frozen=True)
-class _OsUser:
-    name: str
-    uid: int
-    gid: int
+_OsUser = Account  # the former name
 
 
-def server_os_user() -> Optional[_OsUser]:
-    """The unprivileged account postgres runs as when we are root (None: run as ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    name = os.environ.get("BULKHEAD_PG_OS_USER")
-    if not name:
-        try:
-            pwd.getpwnam("postgres")
-            name = "postgres"
-        except KeyError:
-            name = "pgserver"  # what pgserver itself creates when run as root
-            try:
-                pwd.getpwnam(name)
-            except KeyError:
-                subprocess.run(["useradd", "-s", "/bin/bash", name], check=True, capture_output=True, text=True)
-    entry = pwd.getpwnam(name)
-    if entry.pw_uid == 0:
-        raise RuntimeError(f"OS user {name!r} is root; PostgreSQL will not run as root")
-    return _OsUser(name, entry.pw_uid, entry.pw_gid)
+def server_os_user() -> Optional[Account]:
+    """The unprivileged account postgres runs as when we are root (None: run as ourselves);
+    tools/pg_account.py, the one place that runs PostgreSQL binaries as another account."""
+    return pg_account.server_account()
 
 
-def _as_user_kwargs(user: Optional[_OsUser]) -> dict:
-    if user is None:
-        return {}
-    return {"user": user.uid, "group": user.gid, "extra_groups": []}
+def _as_user_kwargs(user: Optional[Account]) -> dict:
+    return pg_account.as_account(user)
 
 
-def admin_os_users(server_user: Optional[_OsUser]) -> list[str]:
+def server_bindir(bindir: Path, user: Optional[Account]) -> Path:
+    """`bindir`, or a copy of its install the server's OS user can reach (a checkout in a 0700 directory)."""
+    return pg_account.reachable_bindir(bindir, user)
+
+
+def admin_os_users(server_user: Optional[Account]) -> list[str]:
     """OS users the helper's pg_ident.conf maps to the admin: the container's, this process's, the server's."""
     users = [*ADMIN_OS_USERS, pwd.getpwuid(os.geteuid()).pw_name]
     if server_user is not None:
@@ -186,7 +175,7 @@ class PgServer:
     cert_file: Path
     key_file: Path
     log_path: Path
-    os_user: Optional[_OsUser]
+    os_user: Optional[Account]
     flags: list[str] = field(default_factory=list)
     process: Optional[subprocess.Popen] = None
     init_result: Optional[subprocess.CompletedProcess] = None  # first run of the init script, if any
@@ -291,13 +280,12 @@ def _make_cert(server: PgServer) -> None:
 
 def _initdb(server: PgServer) -> None:
     pwfile = server.write_file(server.dir / "admin-password", server.admin_password + "\n")
-    result = subprocess.run(
+    result = pg_account.run(
         [
             str(server.bindir / "initdb"), "-D", str(server.data_dir), "-U", ADMIN_USER, f"--pwfile={pwfile}",
             "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync",
         ],
-        capture_output=True, text=True, cwd=server.dir, env={"PATH": os.defpath, "LC_ALL": "C"},
-        **_as_user_kwargs(server.os_user),
+        server.os_user, capture_output=True, text=True, cwd=server.dir, env={"PATH": os.defpath, "LC_ALL": "C"},
     )  # fmt: skip
     pwfile.unlink()
     if result.returncode != 0:
@@ -349,8 +337,8 @@ def start_postgres(
     `PostgresStartError` (with the server log) if postgres refuses to start, e.g.
     for an invalid setting. Stops the server and deletes everything on exit.
     """
-    bindir = find_pg_bindir()
     os_user = server_os_user()
+    bindir = server_bindir(find_pg_bindir(), os_user)
     # Not pytest's tmp_path: it may be unreachable for the server's OS user
     # (root's is 0700) and too long for a unix socket path (~107 bytes).
     root = Path(tempfile.mkdtemp(prefix="bulkhead-pg-"))
@@ -390,11 +378,10 @@ def start_postgres(
             *extra_flags,
         ]  # fmt: skip
         with open(server.log_path, "ab") as log:
-            server.process = subprocess.Popen(
-                [str(bindir / "postgres"), "-D", str(server.data_dir), *server.flags],
+            server.process = pg_account.popen(
+                [str(bindir / "postgres"), "-D", str(server.data_dir), *server.flags], os_user,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=root,
                 env={"PATH": os.defpath, "LC_ALL": "C"}, start_new_session=True,
-                **_as_user_kwargs(os_user),
             )  # fmt: skip
         _wait_ready(server)
         yield server
