@@ -10,11 +10,8 @@ import os
 
 import pulumi
 
-from components.catalogue.model import CatalogueError, load_catalogue
+from components.catalogue.model import STACK_KEYS, CatalogueError, load_catalogue
 from components.outputs import services_output, stack_identity
-
-STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes",
-              "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs")
 
 
 def _read_config() -> dict:

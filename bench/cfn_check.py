@@ -40,9 +40,9 @@ def main() -> None:
     print(f"{'stack':<15} {'resources':>9} {'plan cpu s':>10} {'translate cpu s':>15} {'cfn-lint cpu s':>14}")
     total = 0.0
     for name, build in STACKS.items():
-        plan_s, plan = _median(lambda: to_stack_export(build()), runs=1)
-        translate_s, templates = _median(lambda: templates_of(plan, REGION))
-        lint_s, _ = _median(lambda: [f for t in templates for f in lint_template(t) + check_template(t)])
+        plan_s, plan = _median(lambda build=build: to_stack_export(build()), runs=1)
+        translate_s, templates = _median(lambda plan=plan: templates_of(plan, REGION))
+        lint_s, _ = _median(lambda templates=templates: [f for t in templates for f in lint_template(t) + check_template(t)])
         count = sum(len(t.body["Resources"]) for t in templates)
         total += translate_s + lint_s
         print(f"{name:<15} {count:>9} {plan_s:>10.2f} {translate_s:>15.3f} {lint_s:>14.2f}")

@@ -16,8 +16,10 @@ import hashlib
 import json
 import re
 
-STACK_TYPE = "pulumi:pulumi:Stack"
-KEEP_TOKENS = {"4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270", "123456789012"}
+from bulkhead.planfile import SECRET_SIG, SECRET_SIG_KEY
+from policies.bulkhead_types import STACK as STACK_TYPE
+
+KEEP_TOKENS = {SECRET_SIG_KEY, SECRET_SIG, "123456789012"}
 TOKEN_RE = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-f]{8,}|[0-9A-F]{16,})(?![0-9A-Za-z])|(?<=[-_])(?:[0-9a-f]{8,})(?![0-9a-z])")
 
 
@@ -85,7 +87,7 @@ def synthesise(export: dict, copies: int) -> dict:
                 patterns.append((r"(?<![0-9a-z])" + re.escape(n) + r"(?![0-9a-z])", f"{n}{suffix}"))
                 patterns.append((re.escape(n.upper()) + "_", f"{n.upper()}{suffix.upper()}_"))
 
-            def rename(s: str) -> str:
+            def rename(s: str, renames: dict = renames, patterns: list = patterns) -> str:
                 s = TOKEN_RE.sub(lambda m: renames.get(m.group(0), m.group(0)), s)
                 for pat, rep in patterns:
                     s = re.sub(pat, rep, s)

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .planfile import TAG_OWNER, Plan, database_names, props, split_tag, tags_of
+from policies.bulkhead_types import IAM_POLICY, INGRESS_RULE, SECURITY_GROUP
+from policies.bulkhead_types import TAG_ROLE as ROLE_TAG
 
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-IAM_POLICY = "aws:iam/policy:Policy"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-ROLE_TAG = "bulkhead:role"
+from .planfile import TAG_OWNER, Plan, database_names, props, split_tag, tags_of
 
 
 @dataclass
@@ -80,10 +77,10 @@ def render_matrix(matrix: AccessMatrix) -> str:
         return "(no databases)"
     width = max([len(s) for s in matrix.services] + [7])
     cols = [max(len(d), 4) for d in matrix.databases]
-    lines = [("service".ljust(width) + "  " + "  ".join(d.ljust(c) for d, c in zip(matrix.databases, cols))).rstrip()]
+    lines = [("service".ljust(width) + "  " + "  ".join(d.ljust(c) for d, c in zip(matrix.databases, cols, strict=True))).rstrip()]
     for service in matrix.services:
         cells = []
-        for db, c in zip(matrix.databases, cols):
+        for db, c in zip(matrix.databases, cols, strict=True):
             paths = matrix.reaches(service, db)
             mark = "yes" if paths == {"network", "credentials"} else ("PART" if paths else "-")
             cells.append(mark.ljust(c))

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 
-from .access import INGRESS_RULE, RDS_INSTANCE, ROLE_TAG, SECURITY_GROUP, access_matrix
-from .planfile import TAG_OWNER, TAG_TIER, Plan, database_names, props, split_tag, tags_of
+from policies.bulkhead_backup import instance_arn, selection_covers
+from policies.bulkhead_types import BACKUP_PLAN, BACKUP_SELECTION, INGRESS_RULE, RDS_INSTANCE, SECURITY_GROUP
+from policies.bulkhead_types import CONTAINER as DOCKER_CONTAINER
+from policies.bulkhead_types import TAG_ROLE as ROLE_TAG
 
-DOCKER_CONTAINER = "docker:index/container:Container"
-BACKUP_PLAN = "aws:backup/plan:Plan"
-BACKUP_SELECTION = "aws:backup/selection:Selection"
+from .access import access_matrix
+from .planfile import TAG_OWNER, TAG_TIER, Plan, database_names, props, split_tag, tags_of
 
 
 def node_id(prefix: str, raw: str) -> str:
@@ -107,26 +108,11 @@ def _render_docker(plan: Plan, dbs: dict) -> str:
 
 
 def _selection_covers(selection: dict, instance: dict) -> bool:
-    p = props(selection)
-    tags = tags_of(instance)
-    resources = p.get("resources") or []
-    arn = (instance.get("outputs") or {}).get("arn") or ""
-    if resources and not any(_arn_match(pattern, arn) for pattern in resources):
-        return False
-    for cond in p.get("conditions") or []:
-        for eq in (cond or {}).get("stringEquals") or []:
-            key = str(eq.get("key", "")).removeprefix("aws:ResourceTag/")
-            if tags.get(key) != eq.get("value"):
-                return False
-    for t in p.get("selectionTags") or []:
-        if tags.get(t.get("key")) == t.get("value"):
-            return True
-    return bool(p.get("conditions")) or bool(resources)
-
-
-def _arn_match(pattern: str, arn: str) -> bool:
-    regex = "^" + ".*".join(re.escape(part) for part in str(pattern).split("*")) + "$"
-    return bool(re.match(regex, arn)) if arn else str(pattern).endswith(":db:*")
+    """The pack's rule (policies/bulkhead_backup.py) on a planned selection and instance."""
+    p = props(instance)
+    arn = instance_arn((instance.get("outputs") or {}).get("arn") or p.get("arn"),
+                       p.get("identifier") or instance["urn"].rsplit("::", 1)[1])
+    return selection_covers(props(selection), arn, tags_of(instance))
 
 
 def _render_aws(plan: Plan, dbs: dict) -> str:

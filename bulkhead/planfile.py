@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
+from policies.bulkhead_types import STACK as STACK_TYPE
+from policies.bulkhead_types import TAG_DATABASE, TAG_OWNER, TAG_TIER  # noqa: F401 (re-exported to the CLI)
+
 from .errors import UserError
 
-STACK_TYPE = "pulumi:pulumi:Stack"
-# The engine's secret envelope: how a secret appears in plans and stack exports.
+# The engine's secret envelope: how a secret appears in plans and stack exports. The one definition
+# outside the Pulumi SDK (whose values these are: sdk/python/lib/pulumi/runtime/rpc.py
+# _special_sig_key and _special_secret_sig; tests/cli/test_check_cli.py checks they still are).
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_ENVELOPE = {SECRET_SIG_KEY: SECRET_SIG}
-TAG_DATABASE = "bulkhead:database"
-TAG_OWNER = "bulkhead:owner"
-TAG_TIER = "bulkhead:tier"
 
 
 @dataclass

@@ -9,13 +9,9 @@ from __future__ import annotations
 from typing import Mapping
 
 from components.catalogue.model import Database
-
-TAG_DATABASE = "bulkhead:database"
-TAG_OWNER = "bulkhead:owner"
-TAG_STACK = "bulkhead:stack"
-TAG_TIER = "bulkhead:tier"
-# Extension: what a resource is for a database (primary, replica, key, database, client, ...).
-TAG_ROLE = "bulkhead:role"
+# The keys are defined once, in the pack that follows them (policies/bulkhead_types.py: a module with
+# no imports, so the program loads nothing of the pack's rules).
+from policies.bulkhead_types import TAG_DATABASE, TAG_OWNER, TAG_ROLE, TAG_STACK, TAG_TIER  # noqa: F401
 
 
 def _joined(values) -> str:

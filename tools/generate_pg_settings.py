@@ -300,7 +300,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1 if drift else 0
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(dump(table), encoding="utf-8")
-    for major, data in table["majors"].items():
+    for data in table["majors"].values():
         print(f"PostgreSQL {data['server']}: {len(data['settings'])} settings ({data['source']})")
     if missing:
         print(f"not generated (no server found): {', '.join(map(str, missing))}; validated against the nearest generated major")

@@ -48,10 +48,10 @@ def build() -> dict:
     import cfnlint.version
 
     listed = set()
-    for props, then in _postgres_blocks(_load("engine_version.json")):
+    for _props, then in _postgres_blocks(_load("engine_version.json")):
         listed |= set(then["properties"]["EngineVersion"]["enum"])
     deprecated = set()
-    for props, then in _postgres_blocks(_load("engine_version_deprecated.json")):
+    for props, _then in _postgres_blocks(_load("engine_version_deprecated.json")):
         deprecated |= set(props["EngineVersion"]["enum"])
     # Plain major.minor releases only: bare majors are prefixes, `-rds.` are Extended Support builds.
     offered = sorted((v for v in listed - deprecated if re.fullmatch(r"\d+\.\d+", v)), key=_version_key)

@@ -124,7 +124,7 @@ def install_dirs(bindir: Path) -> dict[str, Path]:
         out = subprocess.run([str(pg_config), *(f"--{n}" for n in names)], capture_output=True, text=True)
         lines = out.stdout.splitlines()
         if out.returncode == 0 and len(lines) == len(names):
-            return {n: Path(v) for n, v in zip(names, lines)}
+            return {n: Path(v) for n, v in zip(names, lines, strict=True)}
     root = bindir.parent
     return {"bindir": bindir, "sharedir": root / "share", "pkglibdir": root / "lib", "libdir": root / "lib"}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from bulkhead import PROJECT_DIR
 from bulkhead.aws_errors import aws_user_error, client, is_not_found, session
 from bulkhead.errors import UserError
 from bulkhead.outputs_source import add_arguments, load_outputs
+from policies.bulkhead_backup import selection_covers as covers
 
 OK, DRIFT, SKIPPED = "ok", "DRIFT", "skipped"
 ACCEPTED_STATUSES = ("available", "backing-up", "storage-optimization", "configuring-enhanced-monitoring",
@@ -115,7 +117,7 @@ def schedule_interval(schedule: str) -> dt.timedelta:
     if m:
         fields = m.group(1).split()
         if len(fields) == 6:
-            minute, hour, dom, _month, dow, _year = fields
+            _minute, hour, dom, _month, dow, _year = fields
             if dom not in ("*", "?") or dow not in ("*", "?"):
                 return dt.timedelta(days=31 if dom not in ("*", "?") else 7)
             if hour == "*":
@@ -125,7 +127,7 @@ def schedule_interval(schedule: str) -> dt.timedelta:
                 return dt.timedelta(hours=int(step.group(1)))
             if "," in hour:
                 hours = sorted(int(h) for h in hour.split(","))
-                gaps = [b - a for a, b in zip(hours, hours[1:])] + [24 - hours[-1] + hours[0]]
+                gaps = [b - a for a, b in itertools.pairwise(hours)] + [24 - hours[-1] + hours[0]]
                 return dt.timedelta(hours=max(gaps))
             return dt.timedelta(days=1)
     return dt.timedelta(days=1)
@@ -144,33 +146,29 @@ def _tags(tag_list) -> dict[str, str]:
     return {t.get("Key"): t.get("Value") for t in tag_list or [] if isinstance(t, dict)}
 
 
-def _arn_match(pattern: str, arn: str) -> bool:
-    regex = "^" + ".*".join(re.escape(p) for p in str(pattern).split("*")) + "$"
-    return bool(re.match(regex, arn))
+# The Backup API's GetBackupSelection names -> the plan's (aws.backup.Selection inputs), which
+# policies/bulkhead_backup.py's selection_covers reads: one rule for the pack, audit and mermaid.
+_API_CONDITIONS = {"StringEquals": "stringEquals", "StringNotEquals": "stringNotEquals",
+                   "StringLike": "stringLike", "StringNotLike": "stringNotLike"}
+
+
+def plan_shaped_selection(selection: dict) -> dict:
+    """A BackupSelection from the Backup API (GetBackupSelection) in the plan's shape."""
+    conditions = selection.get("Conditions") or {}
+    return {
+        "resources": list(selection.get("Resources") or []),
+        "notResources": list(selection.get("NotResources") or []),
+        "selectionTags": [{"type": c.get("ConditionType"), "key": c.get("ConditionKey"), "value": c.get("ConditionValue")}
+                          for c in selection.get("ListOfTags") or [] if isinstance(c, dict)],
+        "conditions": [{ours: [{"key": c.get("ConditionKey"), "value": c.get("ConditionValue")}
+                               for c in conditions.get(api) or [] if isinstance(c, dict)]
+                        for api, ours in _API_CONDITIONS.items() if conditions.get(api)}] if conditions else [],
+    }
 
 
 def selection_covers(selection: dict, arn: str, tags: dict[str, str]) -> bool:
-    """AWS Backup's rule: (Resources match or ListOfTags match) and all Conditions, minus NotResources."""
-    resources = selection.get("Resources") or []
-    list_of_tags = selection.get("ListOfTags") or []
-    if any(_arn_match(p, arn) for p in selection.get("NotResources") or []):
-        return False
-    by_resource = any(_arn_match(p, arn) for p in resources)
-    by_tags = any(c.get("ConditionType") == "STRINGEQUALS" and tags.get(str(c.get("ConditionKey", "")).removeprefix("aws:ResourceTag/")) == c.get("ConditionValue")
-                  for c in list_of_tags)
-    if not (by_resource or by_tags):
-        return False
-    conditions = selection.get("Conditions") or {}
-    for cond in conditions.get("StringEquals") or []:
-        if tags.get(str(cond.get("ConditionKey", "")).removeprefix("aws:ResourceTag/")) != cond.get("ConditionValue"):
-            return False
-    for cond in conditions.get("StringNotEquals") or []:
-        if tags.get(str(cond.get("ConditionKey", "")).removeprefix("aws:ResourceTag/")) == cond.get("ConditionValue"):
-            return False
-    for cond in conditions.get("StringLike") or []:
-        if not _arn_match(str(cond.get("ConditionValue", "")), tags.get(str(cond.get("ConditionKey", "")).removeprefix("aws:ResourceTag/"), "\x00")):
-            return False
-    return True
+    """The pack's rule (policies/bulkhead_backup.py) on a selection read from the Backup API."""
+    return covers(plan_shaped_selection(selection), arn, tags)
 
 
 # --- the audit -----------------------------------------------------------------------
@@ -665,10 +663,10 @@ def render_table(reports: list[DatabaseReport], header: str) -> str:
     check_w = max(len(c) for c in CHECK_NAMES)
     cols = [max(len(n), 7) for n in names]
     mark = {OK: "ok", DRIFT: "DRIFT", SKIPPED: "-"}
-    lines = [header, "", ("check".ljust(check_w) + "  " + "  ".join(n.ljust(w) for n, w in zip(names, cols))).rstrip()]
+    lines = [header, "", ("check".ljust(check_w) + "  " + "  ".join(n.ljust(w) for n, w in zip(names, cols, strict=True))).rstrip()]
     for check in CHECK_NAMES:
         cells = []
-        for r, w in zip(reports, cols):
+        for r, w in zip(reports, cols, strict=True):
             f = next((f for f in r.findings if f.check == check), None)
             cells.append(mark[f.status if f else SKIPPED].ljust(w))
         lines.append(check.ljust(check_w) + "  " + "  ".join(cells).rstrip())

@@ -236,12 +236,13 @@ def _evaluate(export: dict, config: Optional[dict], pack) -> CheckResult:
         evaluated += 1
         level_name = level.value
 
-        def report(urn_default: str):
+        # Called within this iteration only; the defaults bind this iteration's policy and level (bugbear B023).
+        def report(urn_default: str, policy=policy, level_name: str = level_name):
             def report_violation(message: str, urn: Optional[str] = None) -> None:
                 violations.append(Violation(policy.name, urn or urn_default, message, level_name))
             return report_violation
 
-        def could_not_run(exc: Exception, urn: str) -> None:
+        def could_not_run(exc: Exception, urn: str, policy=policy) -> None:
             violations.append(Violation(
                 policy.name, urn,
                 f"can't run policy '{policy.name}' during preview: {getattr(exc, 'message', exc)}", "advisory"))

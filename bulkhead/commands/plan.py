@@ -14,14 +14,13 @@ from bulkhead import PROJECT_DIR
 from bulkhead.access import access_matrix, render_matrix
 from bulkhead.errors import UserError
 from bulkhead.planfile import Plan, props
+from policies.bulkhead_types import VOLUME as VOLUME_TYPE
 
 if TYPE_CHECKING:
     from bulkhead.offline.mock_runtime import ProgramRun
 
 # pulumi (mock_runtime) and pydantic (stack_config) are imported by build_plan, not here:
 # the CLI imports this module to build its parser on every start-up.
-
-VOLUME_TYPE = "docker:index/volume:Volume"
 
 
 def add_parser(sub) -> None:
@@ -172,8 +171,8 @@ def summary(plan: Plan, stack: str) -> str:
                  str(d.get("security_group_id")), str(counts[name])) for name, d in dbs.items()]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)] if rows else [len(h) for h in header]
     lines.append("")
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
     shared = sum(n for k, n in counts.items() if k not in dbs and not k.startswith("server-"))
     if shared:
         lines.append(f"(stack-wide resources: {shared})")

@@ -351,7 +351,22 @@ def inspect_source(conn, split_map: SplitMap, drop_cross_fks: bool) -> Plan:
     sizes = {int(o): int(b) for o, _, _, _, _, b in q["relations"]}
     problems: list[str] = []
     notes: list[str] = []
-    # Sequences follow the tables that own or use them; one used by two databases cannot be split.
+    table_db, rel_db = _place_tables_and_sequences(q, split_map, relations, problems)
+    view_functions = _place_views(q, relations, table_db, rel_db, problems, notes)
+    function_db = _place_functions(q, split_map, relations, table_db, rel_db, view_functions, problems)
+    cross_fks = _cross_foreign_keys(q, relations, table_db, drop_cross_fks, problems)
+    object_db = _place_attached(q, rel_db, {oid for oid, _ in cross_fks})
+    (large_objects,), = q["large_objects"]
+    if large_objects:
+        problems.append(f"the source has {large_objects} large objects (pg_largeobject); they belong to no table, "
+                        f"so split cannot place them: move them into bytea columns first")
+    return Plan(relations, table_db, rel_db, object_db, function_db, cross_fks, problems, notes, rows, sizes)
+
+
+def _place_tables_and_sequences(q: dict, split_map: SplitMap, relations: dict[int, Relation],
+                                problems: list[str]) -> tuple[dict[int, str], dict[int, str]]:
+    """Tables by the map; sequences follow the tables that own or use them (one used by two databases
+    cannot be split); indexes follow their tables. Returns (table -> database, relation -> database)."""
     seq_users: dict[int, set[int]] = defaultdict(set)
     for seq, table in q["owned_sequences"]:
         seq_users[int(seq)].add(int(table))
@@ -373,8 +388,13 @@ def inspect_source(conn, split_map: SplitMap, drop_cross_fks: bool) -> Plan:
     for idx, table in q["indexes"]:
         if int(table) in rel_db and int(idx) in relations:
             rel_db[int(idx)] = rel_db[int(table)]
+    return table_db, rel_db
 
-    # Views: the databases of everything they read, through other views.
+
+def _place_views(q: dict, relations: dict[int, Relation], table_db: dict[int, str], rel_db: dict[int, str],
+                 problems: list[str], notes: list[str]) -> dict[int, set[int]]:
+    """Views go to the database of everything they read, through other views (into rel_db).
+    Returns view -> the functions it calls."""
     reads: dict[int, set[int]] = defaultdict(set)
     view_functions: dict[int, set[int]] = defaultdict(set)
     for view, catalog, ref in q["view_reads"]:
@@ -403,8 +423,13 @@ def inspect_source(conn, split_map: SplitMap, drop_cross_fks: bool) -> Plan:
             rel_db[view] = next(iter(targets))
         else:
             notes.append(f"view {name} reads only ignored tables; it is not copied")
+    return view_functions
 
-    # Functions: the databases whose tables their body names, and where their triggers and views are.
+
+def _place_functions(q: dict, split_map: SplitMap, relations: dict[int, Relation], table_db: dict[int, str],
+                     rel_db: dict[int, str], view_functions: dict[int, set[int]],
+                     problems: list[str]) -> dict[int, set[str]]:
+    """Functions: the databases whose tables their body names, and where their triggers and views are."""
     table_names = {oid: r for oid, r in relations.items() if oid in table_db}
     function_db: dict[int, set[str]] = {}
     users_of: dict[int, set[str]] = defaultdict(set)
@@ -431,7 +456,12 @@ def inspect_source(conn, split_map: SplitMap, drop_cross_fks: bool) -> Plan:
                             f"views of {', '.join(sorted(used - read_targets))}; that call would cross databases")
             continue
         function_db[int(oid)] = read_targets or used or set(targets_all)
+    return function_db
 
+
+def _cross_foreign_keys(q: dict, relations: dict[int, Relation], table_db: dict[int, str], drop_cross_fks: bool,
+                        problems: list[str]) -> list[tuple[int, str]]:
+    """Foreign keys between tables of different databases: a problem unless --drop-cross-fks."""
     cross_fks: list[tuple[int, str]] = []
     for oid, conname, contype, conrelid, confrelid in q["constraints"]:
         if contype != "f" or int(conrelid) not in table_db:
@@ -445,21 +475,19 @@ def inspect_source(conn, split_map: SplitMap, drop_cross_fks: bool) -> Plan:
         if not drop_cross_fks:
             problems.append(f"foreign key {desc} crosses databases; the split is where cross-service joins end: "
                             f"pass --drop-cross-fks to copy without it, or map both tables to one database")
+    return cross_fks
 
+
+def _place_attached(q: dict, rel_db: dict[int, str], dropped: set[int]) -> dict[tuple[str, int], set[str]]:
+    """Constraints (but the dropped foreign keys) and other objects attached to a relation go with it."""
     object_db: dict[tuple[str, int], set[str]] = {}
-    dropped = {oid for oid, _ in cross_fks}
     for oid, _, _, conrelid, _ in q["constraints"]:
         if int(conrelid) in rel_db and int(oid) not in dropped:
             object_db[("pg_constraint", int(oid))] = {rel_db[int(conrelid)]}
     for catalog, oid, rel in q["attached"]:
         if int(rel) in rel_db:
             object_db[(catalog, int(oid))] = {rel_db[int(rel)]}
-
-    (large_objects,), = q["large_objects"]
-    if large_objects:
-        problems.append(f"the source has {large_objects} large objects (pg_largeobject); they belong to no table, "
-                        f"so split cannot place them: move them into bytea columns first")
-    return Plan(relations, table_db, rel_db, object_db, function_db, cross_fks, problems, notes, rows, sizes)
+    return object_db
 
 
 def _tables_named(body: str, tables: dict[int, Relation]) -> set[int]:
@@ -490,7 +518,7 @@ NEVER_COPIED = {"ACL", "DEFAULT ACL", "DATABASE", "DATABASE PROPERTIES", "PUBLIC
                 "BLOB", "BLOBS", "BLOB METADATA", "LARGE OBJECT"}
 CATALOG_OF = {"2604": "pg_attrdef", "2606": "pg_constraint", "2620": "pg_trigger", "3256": "pg_policy",
               "2618": "pg_rewrite", "3381": "pg_statistic_ext"}
-PG_CLASS, PG_PROC, PG_NAMESPACE = "1259", "1255", "2615"
+PG_CLASS, PG_PROC = "1259", "1255"
 
 
 @dataclass(frozen=True)
@@ -659,7 +687,7 @@ def restore_all(targets: dict[str, Target], archive: str, entries: list[TocEntry
         futures = {name: pool.submit(restore_target, target, archive, toc_for(name, entries, plan), work_dir)
                    for name, target in targets.items()}
         failures = []
-        for name, future in sorted(futures.items()):
+        for _name, future in sorted(futures.items()):
             try:
                 future.result()
             except UserError as exc:

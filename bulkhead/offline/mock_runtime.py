@@ -33,6 +33,7 @@ from pulumi.runtime.sync_await import _sync_await
 from google.protobuf import json_format
 
 from bulkhead.planfile import SECRET_ENVELOPE
+from policies import bulkhead_types as tokens
 
 # The program's pulumi.log messages (its catalogue warnings): `bulkhead plan` prints the
 # catalogue's warnings itself, so the mock engine's copy is not printed a second time.
@@ -131,117 +132,224 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        inputs = _unwrap(args.inputs)
-        state = dict(args.inputs)
         typ, name = args.typ, args.name
         seed = f"{self.stack}/{typ}/{name}"
         region = self.providers.get(args.provider.rsplit("::", 1)[0] if args.provider else "", self.region)
-        arn_base = f"arn:aws:{{svc}}:{region}:{FAKE_ACCOUNT}"
-        rid = f"{name}-{_digest(seed, length=8)}"
+        fake = _FAKES.get(typ) or next((f for prefix, f in _FAKES_BY_PREFIX if typ.startswith(prefix)), _fake_echo)
+        return fake(_New(self, typ, name, seed, region, _unwrap(args.inputs)), dict(args.inputs))
 
-        if typ.startswith("pulumi:providers:"):
-            return f"provider-{_digest(seed, length=12)}", state
-        if typ == "pulumi:pulumi:StackReference":
-            target = inputs.get("name") or name
-            if target not in self.stack_references:
-                raise ValueError(f"stack reference {target!r}: no outputs given to the mock (stack_references)")
-            outputs = self.stack_references[target]
-            # As the engine does: a top-level output holding any secret is a secret output.
-            secret_names = sorted(k for k, v in outputs.items() if _secret_plaintexts(v) or isinstance(v, Secret))
-            return target, {"name": target, "outputs": exports_plain(outputs), "secretOutputNames": secret_names}
-        if typ == "random:index/randomPassword:RandomPassword":
-            pw = fake_password(seed, int(inputs.get("length", 32)))
-            state.update(result=pw, bcryptHash="$2a$10$" + _digest("bcrypt", seed, length=53))
-            rid = "none"
-        elif typ in ("random:index/randomId:RandomId", "random:index/randomString:RandomString"):
-            n = int(inputs.get("byteLength", inputs.get("length", 8)))
-            hexv = _digest("rid", seed, length=2 * n)
-            state.update(hex=hexv, result=hexv, b64Url=hexv, b64Std=hexv, dec=str(int(hexv, 16)))
-            rid = hexv
-        elif typ == "docker:index/remoteImage:RemoteImage":
-            digest = _digest("image", inputs.get("name"), length=64)
-            state.update(imageId=f"sha256:{digest}", repoDigest=f"{inputs.get('name', '').split(':')[0]}@sha256:{digest}")
-            rid = state["imageId"] + inputs.get("name", "")
-        elif typ == "docker:index/volume:Volume":
-            state.update(mountpoint=f"/var/lib/docker/volumes/{inputs.get('name')}/_data", driver="local")
-            rid = inputs.get("name", rid)
-        elif typ == "docker:index/network:Network":
-            rid = _digest("net", seed, length=64)
-        elif typ == "docker:index/container:Container":
-            rid = _digest("ctr", seed, length=64)
-            state.update(exitCode=None, networkData=[])
-        elif typ == "aws:kms/key:Key":
-            key_id = _uuid(seed)
-            state.update(keyId=key_id, arn=arn_base.format(svc="kms") + f":key/{key_id}")
-            rid = key_id
-        elif typ == "aws:kms/alias:Alias":
-            state.update(arn=arn_base.format(svc="kms") + f":{inputs.get('name')}", targetKeyArn=inputs.get("targetKeyId"))
-            rid = inputs.get("name", rid)
-        elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            rid = f"sg-{_digest(seed)}"
-            state.update(arn=arn_base.format(svc="ec2") + f":security-group/{rid}", ownerId=FAKE_ACCOUNT,
-                         name=inputs.get("name") or f"{inputs.get('namePrefix', name)}{_digest('n', seed, length=8)}")
-        elif typ in ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"):
-            rid = f"sgr-{_digest(seed)}"
-            state.update(arn=arn_base.format(svc="ec2") + f":security-group-rule/{rid}", securityGroupRuleId=rid)
-        elif typ == "aws:ec2/vpc:Vpc":
-            rid = f"vpc-{_digest(seed)}"
-            state.update(arn=arn_base.format(svc="ec2") + f":vpc/{rid}", mainRouteTableId=f"rtb-{_digest('rtb', seed)}",
-                         defaultSecurityGroupId=f"sg-{_digest('defsg', seed)}")
-        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
-            rid = f"vpce-{_digest(seed)}"
-            state.update(arn=arn_base.format(svc="ec2") + f":vpc-endpoint/{rid}", state="available")
-        elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            rid = inputs.get("name") or f"{inputs.get('namePrefix', name)}{_digest('n', seed, length=8)}"
-            state.update(name=rid, arn=arn_base.format(svc="logs") + f":log-group:{rid}")
-        elif typ == "aws:ec2/subnet:Subnet":
-            rid = f"subnet-{_digest(seed)}"
-            state.update(arn=arn_base.format(svc="ec2") + f":subnet/{rid}")
-        elif typ in ("aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup"):
-            pg_name = inputs.get("name") or f"{inputs.get('namePrefix', name)}{_digest('n', seed, length=12)}"
-            kind = "pg" if "parameter" in typ else "subgrp"
-            state.update(name=pg_name, arn=arn_base.format(svc="rds") + f":{kind}:{pg_name}")
-            rid = pg_name
-        elif typ == "aws:rds/instance:Instance":
-            ident = inputs.get("identifier") or f"{inputs.get('identifierPrefix', name)}{_digest('n', seed, length=10)}"
-            address = f"{ident}.c{_digest('host', self.stack, length=11)}.{region}.rds.amazonaws.com"
-            port = inputs.get("port", 5432)
-            resource_id = "db-" + _digest("rid", seed, length=26).upper()
-            state.update(
-                identifier=ident, address=address, endpoint=f"{address}:{port}", port=port,
-                arn=arn_base.format(svc="rds") + f":db:{ident}", resourceId=resource_id,
-                hostedZoneId="Z2R2ITUGPM61AM", status="available",
-            )
-            if inputs.get("manageMasterUserPassword"):
-                state["masterUserSecrets"] = [{
-                    "secretArn": arn_base.format(svc="secretsmanager") + f":secret:rds!{resource_id.lower()}-{_digest('s', seed, length=6)}",
-                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
-                    "secretStatus": "active",
-                }]
-            rid = ident
-        elif typ.startswith("aws:iam/"):
-            kind = typ.split("/")[1].split(":")[0]
-            nm = inputs.get("name") or f"{inputs.get('namePrefix', name)}{_digest('n', seed, length=8)}"
-            state.update(name=nm, arn=f"arn:aws:iam::{FAKE_ACCOUNT}:{kind.lower()}/{nm}")
-            if kind in ("policy", "role"):
-                state["uniqueId"] = "ANPA" + _digest("u", seed, length=17).upper()
-            rid = nm if kind in ("policy", "role") else rid
-            if kind == "policy":
-                rid = state["arn"]
-        elif typ.startswith("aws:backup/"):
-            kind = typ.split(":")[-1]
-            nm = inputs.get("name") or name
-            svc = {"Vault": "backup-vault", "Plan": "backup-plan"}.get(kind, "backup")
-            state.update(arn=arn_base.format(svc="backup") + f":{svc}:{nm}")
-            if kind == "Plan":
-                rid = _uuid(seed)
-                state.update(version=_digest("v", seed, length=32))
-            elif kind == "Vault":
-                rid = nm
-        elif typ.startswith("aws:"):
-            svc = typ.split(":")[1].split("/")[0]
-            state.setdefault("arn", arn_base.format(svc=svc) + f":{name}")
-        return rid, state
+
+# --- fakes by type token: what the provider would add to the inputs (ids, ARNs, names) -------------
+
+@dataclass
+class _New:
+    """One resource being created, for its fake."""
+
+    mocks: RecordingMocks
+    typ: str
+    name: str
+    seed: str
+    region: str
+    inputs: dict  # plain (secrets unwrapped)
+
+    @property
+    def rid(self) -> str:
+        """The id of a resource whose provider names it after its name."""
+        return f"{self.name}-{_digest(self.seed, length=8)}"
+
+    def arn(self, svc: str, rest: str) -> str:
+        return f"arn:aws:{svc}:{self.region}:{FAKE_ACCOUNT}:{rest}"
+
+    def generated_name(self, length: int = 8) -> str:
+        """`name`, else the provider's `namePrefix` + a unique suffix."""
+        return self.inputs.get("name") or f"{self.inputs.get('namePrefix', self.name)}{_digest('n', self.seed, length=length)}"
+
+
+def _fake_echo(new: _New, state: dict) -> tuple[str, dict]:
+    return new.rid, state
+
+
+def _fake_provider(new: _New, state: dict) -> tuple[str, dict]:
+    return f"provider-{_digest(new.seed, length=12)}", state
+
+
+def _fake_stack_reference(new: _New, state: dict) -> tuple[str, dict]:
+    target = new.inputs.get("name") or new.name
+    if target not in new.mocks.stack_references:
+        raise ValueError(f"stack reference {target!r}: no outputs given to the mock (stack_references)")
+    outputs = new.mocks.stack_references[target]
+    # As the engine does: a top-level output holding any secret is a secret output.
+    secret_names = sorted(k for k, v in outputs.items() if _secret_plaintexts(v) or isinstance(v, Secret))
+    return target, {"name": target, "outputs": exports_plain(outputs), "secretOutputNames": secret_names}
+
+
+def _fake_random_password(new: _New, state: dict) -> tuple[str, dict]:
+    pw = fake_password(new.seed, int(new.inputs.get("length", 32)))
+    state.update(result=pw, bcryptHash="$2a$10$" + _digest("bcrypt", new.seed, length=53))
+    return "none", state
+
+
+def _fake_random_hex(new: _New, state: dict) -> tuple[str, dict]:
+    n = int(new.inputs.get("byteLength", new.inputs.get("length", 8)))
+    hexv = _digest("rid", new.seed, length=2 * n)
+    state.update(hex=hexv, result=hexv, b64Url=hexv, b64Std=hexv, dec=str(int(hexv, 16)))
+    return hexv, state
+
+
+def _fake_remote_image(new: _New, state: dict) -> tuple[str, dict]:
+    image = new.inputs.get("name")
+    digest = _digest("image", image, length=64)
+    state.update(imageId=f"sha256:{digest}", repoDigest=f"{new.inputs.get('name', '').split(':')[0]}@sha256:{digest}")
+    return state["imageId"] + new.inputs.get("name", ""), state
+
+
+def _fake_volume(new: _New, state: dict) -> tuple[str, dict]:
+    state.update(mountpoint=f"/var/lib/docker/volumes/{new.inputs.get('name')}/_data", driver="local")
+    return new.inputs.get("name", new.rid), state
+
+
+def _fake_network(new: _New, state: dict) -> tuple[str, dict]:
+    return _digest("net", new.seed, length=64), state
+
+
+def _fake_container(new: _New, state: dict) -> tuple[str, dict]:
+    state.update(exitCode=None, networkData=[])
+    return _digest("ctr", new.seed, length=64), state
+
+
+def _fake_kms_key(new: _New, state: dict) -> tuple[str, dict]:
+    key_id = _uuid(new.seed)
+    state.update(keyId=key_id, arn=new.arn("kms", f"key/{key_id}"))
+    return key_id, state
+
+
+def _fake_kms_alias(new: _New, state: dict) -> tuple[str, dict]:
+    state.update(arn=new.arn("kms", f"{new.inputs.get('name')}"), targetKeyArn=new.inputs.get("targetKeyId"))
+    return new.inputs.get("name", new.rid), state
+
+
+def _fake_security_group(new: _New, state: dict) -> tuple[str, dict]:
+    rid = f"sg-{_digest(new.seed)}"
+    state.update(arn=new.arn("ec2", f"security-group/{rid}"), ownerId=FAKE_ACCOUNT, name=new.generated_name())
+    return rid, state
+
+
+def _fake_security_group_rule(new: _New, state: dict) -> tuple[str, dict]:
+    rid = f"sgr-{_digest(new.seed)}"
+    state.update(arn=new.arn("ec2", f"security-group-rule/{rid}"), securityGroupRuleId=rid)
+    return rid, state
+
+
+def _fake_vpc(new: _New, state: dict) -> tuple[str, dict]:
+    rid = f"vpc-{_digest(new.seed)}"
+    state.update(arn=new.arn("ec2", f"vpc/{rid}"), mainRouteTableId=f"rtb-{_digest('rtb', new.seed)}",
+                 defaultSecurityGroupId=f"sg-{_digest('defsg', new.seed)}")
+    return rid, state
+
+
+def _fake_vpc_endpoint(new: _New, state: dict) -> tuple[str, dict]:
+    rid = f"vpce-{_digest(new.seed)}"
+    state.update(arn=new.arn("ec2", f"vpc-endpoint/{rid}"), state="available")
+    return rid, state
+
+
+def _fake_log_group(new: _New, state: dict) -> tuple[str, dict]:
+    rid = new.generated_name()
+    state.update(name=rid, arn=new.arn("logs", f"log-group:{rid}"))
+    return rid, state
+
+
+def _fake_subnet(new: _New, state: dict) -> tuple[str, dict]:
+    rid = f"subnet-{_digest(new.seed)}"
+    state.update(arn=new.arn("ec2", f"subnet/{rid}"))
+    return rid, state
+
+
+def _fake_rds_group(kind: str):
+    def fake(new: _New, state: dict) -> tuple[str, dict]:
+        group_name = new.generated_name(length=12)
+        state.update(name=group_name, arn=new.arn("rds", f"{kind}:{group_name}"))
+        return group_name, state
+    return fake
+
+
+def _fake_rds_instance(new: _New, state: dict) -> tuple[str, dict]:
+    inputs, seed = new.inputs, new.seed
+    ident = inputs.get("identifier") or f"{inputs.get('identifierPrefix', new.name)}{_digest('n', seed, length=10)}"
+    address = f"{ident}.c{_digest('host', new.mocks.stack, length=11)}.{new.region}.rds.amazonaws.com"
+    port = inputs.get("port", 5432)
+    resource_id = "db-" + _digest("rid", seed, length=26).upper()
+    state.update(
+        identifier=ident, address=address, endpoint=f"{address}:{port}", port=port,
+        arn=new.arn("rds", f"db:{ident}"), resourceId=resource_id,
+        hostedZoneId="Z2R2ITUGPM61AM", status="available",
+    )
+    if inputs.get("manageMasterUserPassword"):
+        state["masterUserSecrets"] = [{
+            "secretArn": new.arn("secretsmanager", f"secret:rds!{resource_id.lower()}-{_digest('s', seed, length=6)}"),
+            "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+            "secretStatus": "active",
+        }]
+    return ident, state
+
+
+def _fake_iam(new: _New, state: dict) -> tuple[str, dict]:
+    kind = new.typ.split("/")[1].split(":")[0]
+    nm = new.generated_name()
+    state.update(name=nm, arn=f"arn:aws:iam::{FAKE_ACCOUNT}:{kind.lower()}/{nm}")
+    if kind in ("policy", "role"):
+        state["uniqueId"] = "ANPA" + _digest("u", new.seed, length=17).upper()
+    if kind == "policy":
+        return state["arn"], state
+    return (nm if kind == "role" else new.rid), state
+
+
+def _fake_backup(new: _New, state: dict) -> tuple[str, dict]:
+    kind = new.typ.split(":")[-1]
+    nm = new.inputs.get("name") or new.name
+    svc = {"Vault": "backup-vault", "Plan": "backup-plan"}.get(kind, "backup")
+    state.update(arn=new.arn("backup", f"{svc}:{nm}"))
+    if kind == "Plan":
+        state.update(version=_digest("v", new.seed, length=32))
+        return _uuid(new.seed), state
+    return (nm if kind == "Vault" else new.rid), state
+
+
+def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
+    svc = new.typ.split(":")[1].split("/")[0]
+    state.setdefault("arn", new.arn(svc, new.name))
+    return new.rid, state
+
+
+_FAKES = {
+    tokens.STACK_REFERENCE: _fake_stack_reference,
+    tokens.RANDOM_PASSWORD: _fake_random_password,
+    tokens.RANDOM_ID: _fake_random_hex,
+    tokens.RANDOM_STRING: _fake_random_hex,
+    tokens.REMOTE_IMAGE: _fake_remote_image,
+    tokens.VOLUME: _fake_volume,
+    tokens.NETWORK: _fake_network,
+    tokens.CONTAINER: _fake_container,
+    tokens.KMS_KEY: _fake_kms_key,
+    tokens.KMS_ALIAS: _fake_kms_alias,
+    tokens.SECURITY_GROUP: _fake_security_group,
+    tokens.INGRESS_RULE: _fake_security_group_rule,
+    tokens.EGRESS_RULE: _fake_security_group_rule,
+    tokens.VPC: _fake_vpc,
+    tokens.VPC_ENDPOINT: _fake_vpc_endpoint,
+    tokens.LOG_GROUP: _fake_log_group,
+    tokens.SUBNET: _fake_subnet,
+    tokens.RDS_PARAMETER_GROUP: _fake_rds_group("pg"),
+    tokens.RDS_SUBNET_GROUP: _fake_rds_group("subgrp"),
+    tokens.RDS_INSTANCE: _fake_rds_instance,
+}
+# Families, tried in order when a type has no fake of its own.
+_FAKES_BY_PREFIX = (
+    (tokens.PROVIDER_PREFIX, _fake_provider),
+    ("aws:iam/", _fake_iam),
+    ("aws:backup/", _fake_backup),
+    ("aws:", _fake_aws),
+)
 
 
 def _uuid(seed: str) -> str:

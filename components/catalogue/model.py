@@ -20,6 +20,7 @@ from components.catalogue import pack_agreement
 from components.catalogue import parameters as pg_parameters
 from components.catalogue import settings as pg_settings
 from components.dev import container as postgres_init
+from components.reserved import is_reserved_name
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
 
@@ -33,11 +34,8 @@ REGION_RE = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
 SCHEDULE_RE = r"^(cron|rate)\(.+\)$"
 PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 
-# Names PostgreSQL, RDS or bulkhead keep for themselves; a database (and its login
-# role) may not take them. One source with the init SQL, so the catalogue refuses
-# exactly what the container would refuse.
-RESERVED_NAMES = postgres_init.RESERVED_ROLES | postgres_init.RESERVED_DATABASES | {"rdsadmin", "user", "all"}
-RESERVED_PREFIXES = ("pg_", "rds_")
+# Names PostgreSQL, RDS or bulkhead keep for themselves: one rule (components/reserved.py) with the
+# init SQL, so the catalogue refuses exactly what the container would refuse.
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
@@ -531,6 +529,7 @@ _STACK_KEYS = (
     "backup_vault_lock",
     "flow_logs",
 )
+STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
 
 def _path(*parts: Any) -> str:
@@ -931,7 +930,7 @@ def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server]
             else:
                 identifiers[ident] = name
     for name, db in databases.items():
-        if db.db_name in RESERVED_NAMES or db.db_name.startswith(RESERVED_PREFIXES):
+        if is_reserved_name(db.db_name):
             key = "db_name" if db.db_name != name else None
             problems.append(Problem(path=_path("databases", name, *([key] if key else [])),
                                     message=f"{db.db_name!r} is reserved by PostgreSQL or RDS; choose another name (set db_name)"))

@@ -254,7 +254,7 @@ def _check_value(setting: Setting, text: str, platform: str, out: Checked, name:
             return text, f"{text!r} is not one of {', '.join(setting.enum)}"
         return (canonical if platform == "aws" else text), None
     if setting.type in ("integer", "real"):
-        value, error, had_unit = parse_number(setting, text)
+        value, error, _had_unit = parse_number(setting, text)
         if error:
             return text, f"{text!r} {error}; {_number_fix(setting, text)}"
         if math.isnan(value) or value < setting.min or value > setting.max:

@@ -54,12 +54,13 @@ from typing import Mapping, Sequence
 
 from components.postgres import role_sql
 from components.postgres.role_sql import PasswordLogin, RoleSpec, quote_ident, quote_literal  # noqa: F401  (re-exported)
+# The admin and the reserved names are defined once (policies/bulkhead_types.py, components/reserved.py).
+from components.reserved import ADMIN_USER, SYSTEM_DATABASES, is_reserved_role  # noqa: F401
 
 # Named in the comment heading every generated file. It keeps the module's name before the
 # layout move, so that the container files stay byte-identical (a changed start.sh replaces
 # every dev container on the next `up`).
 GENERATOR = "components/postgres_init.py"
-ADMIN_USER = "bulkhead_admin"  # custom admin, never `postgres`
 HBA_PATH = "/etc/bulkhead/pg_hba.conf"  # uploaded into the container
 IDENT_PATH = "/etc/bulkhead/pg_ident.conf"  # uploaded into the container
 START_SCRIPT_PATH = "/etc/bulkhead/start.sh"  # uploaded; the container's entrypoint
@@ -114,11 +115,6 @@ MANAGED_PARAMETERS = frozenset(
         "data_directory",
     }
 )
-# Names that must never become a service's login role.
-RESERVED_ROLES = frozenset({ADMIN_USER, "postgres", "public", "none", "current_user", "current_role", "session_user"})
-# Databases that always exist in a cluster; a service database cannot be one of them.
-SYSTEM_DATABASES = ("postgres", "template1")
-RESERVED_DATABASES = frozenset({*SYSTEM_DATABASES, "template0"})
 
 _HEREDOC_END = "BULKHEAD_SQL"
 # psql variable holding the password being set (lower case: never one of psql's own).
@@ -164,8 +160,8 @@ def _validated(roles: Sequence[RoleSpec]) -> list[RoleSpec]:
     for spec in roles:
         if not isinstance(spec, RoleSpec):
             raise TypeError(f"expected RoleSpec, got {spec!r}")
-        if spec.role in RESERVED_ROLES:
-            raise ValueError(f"role name {spec.role!r} is reserved (admin, postgres or pg_*)")
+        if is_reserved_role(spec.role):
+            raise ValueError(f"role name {spec.role!r} is reserved (admin, postgres, pg_* or rds_*)")
     role_sql.check_unique(roles)
     return roles
 

@@ -30,8 +30,8 @@ from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
 from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role, function_log_group
 from components.tags import TAG_ROLE, database_tags
+from policies.bulkhead_types import ADMIN_USER  # defined once, where the pack's admin-username rule reads it
 
-ADMIN_USER = "bulkhead_admin"  # not `postgres`/`admin`: one less thing to guess
 PORT = 5432
 # The current RDS CA; certificates of rds-ca-2019 expired in 2024.
 CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"

@@ -15,7 +15,6 @@ finish checking every other resource, and raise it once at the end.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Iterable, Optional
@@ -40,42 +39,39 @@ from pulumi_policy.proxy import (
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
-# --- resource types --------------------------------------------------------------------------
-STACK = "pulumi:pulumi:Stack"
-RDS_INSTANCE = "aws:rds/instance:Instance"
-RDS_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-LEGACY_SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-KMS_KEY = "aws:kms/key:Key"
-KMS_ALIAS = "aws:kms/alias:Alias"
-IAM_POLICY_TYPES = (
-    "aws:iam/policy:Policy",
-    "aws:iam/rolePolicy:RolePolicy",
-    "aws:iam/userPolicy:UserPolicy",
-    "aws:iam/groupPolicy:GroupPolicy",
+# Type tokens and tag keys: the one definition is the pack's bulkhead_types (imported by name here,
+# re-exported for the rules).
+from bulkhead_types import (  # noqa: F401
+    STACK,
+    RDS_INSTANCE,
+    RDS_PARAMETER_GROUP,
+    SECURITY_GROUP,
+    INGRESS_RULE,
+    EGRESS_RULE,
+    LEGACY_SG_RULE,
+    KMS_KEY,
+    KMS_ALIAS,
+    IAM_POLICY_TYPES,
+    SECRET,
+    BACKUP_PLAN,
+    BACKUP_SELECTION,
+    BACKUP_VAULT,
+    BACKUP_VAULT_POLICY,
+    RESTORE_TESTING_PLAN,
+    RESTORE_TESTING_SELECTION,
+    SECRET_POLICY,
+    LOG_GROUP,
+    CONTAINER,
+    VOLUME,
+    NETWORK,
+    REMOTE_IMAGE,
+    RANDOM_PASSWORD,
+    TAG_DATABASE,
+    TAG_OWNER,
+    TAG_STACK,
+    TAG_TIER,
+    TAG_ROLE,
 )
-SECRET = "aws:secretsmanager/secret:Secret"
-BACKUP_PLAN = "aws:backup/plan:Plan"
-BACKUP_SELECTION = "aws:backup/selection:Selection"
-BACKUP_VAULT = "aws:backup/vault:Vault"
-BACKUP_VAULT_POLICY = "aws:backup/vaultPolicy:VaultPolicy"
-RESTORE_TESTING_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
-RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
-SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-CONTAINER = "docker:index/container:Container"
-VOLUME = "docker:index/volume:Volume"
-NETWORK = "docker:index/network:Network"
-REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-
-TAG_DATABASE = "bulkhead:database"
-TAG_OWNER = "bulkhead:owner"
-TAG_STACK = "bulkhead:stack"
-TAG_TIER = "bulkhead:tier"
-TAG_ROLE = "bulkhead:role"
 
 POSTGRES_DATA_PATH = "/var/lib/postgresql/data"
 
@@ -114,10 +110,6 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
-
-
-def is_unknown(value: Any) -> bool:
-    return value is UNKNOWN
 
 
 def plain(value: Any) -> Any:
@@ -508,17 +500,6 @@ class Index:
         memos = self.__dict__.setdefault("_reverse_memos", {})
         return memos.setdefault((kind, key), {})
 
-    def parent_chain_databases(self, r: Res) -> list[str]:
-        """Databases named by the resource's own tags, else by its nearest tagged ancestor."""
-        node: Optional[Res] = r
-        seen = set()
-        while node is not None and node.urn not in seen:
-            seen.add(node.urn)
-            if node.databases:
-                return node.databases
-            node = self.by_urn.get(node.parent_urn or "")
-        return []
-
 
 _INDEX_CACHE: dict[int, tuple[Any, Index]] = {}
 
@@ -557,10 +538,6 @@ def statements(doc: Any) -> list[dict]:
         return []
     st = doc.get("Statement")
     return [s for s in as_list(st) if isinstance(s, dict)]
-
-
-def arn_matches(pattern: str, arn: str) -> bool:
-    return fnmatch.fnmatchcase(arn, pattern)
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -613,6 +590,11 @@ def schema(properties: dict) -> PolicyConfigSchema:
     return PolicyConfigSchema(properties=properties)
 
 
+def string_list(default: Iterable[str], description: str) -> dict:
+    """A config property holding a list of strings."""
+    return {"type": "array", "items": {"type": "string"}, "default": list(default), "description": description}
+
+
 def _schema_defaults(config_schema: Optional[PolicyConfigSchema]) -> dict:
     """A policy's default config: the `default` of each property of its schema (one source)."""
     properties = (config_schema.properties or {}) if config_schema else {}
@@ -641,3 +623,47 @@ def stack_policy(name: str, description: str, level: EnforcementLevel, types: It
     )
     policy.check = check
     return policy
+
+
+# --- registration where the check is defined ----------------------------------------------------------
+# Every policy built by @resource_rule/@stack_rule, in definition order: bulkhead_policies/__init__.py
+# checks each of them reached ALL_POLICIES (a module that rebinds POLICIES after them would drop them).
+DECORATED: list = []
+
+
+def resource_rule(policies: list, name: str, description: str, level: EnforcementLevel, types: Iterable[str],
+                  **options) -> Callable:
+    """Decorator: the ResourceValidationPolicy of the check it decorates, built next to it and appended to
+    `policies` (the module's POLICIES). The check is returned unchanged. Same arguments as resource_policy;
+    a module may still list resource_policy(...) calls in POLICIES itself."""
+    def register(check: Callable[[Res, dict], Iterable[str]]) -> Callable:
+        policy = resource_policy(name, description, level, types, check, **options)
+        policies.append(policy)
+        DECORATED.append(policy)
+        return check
+    return register
+
+
+def stack_rule(policies: list, name: str, description: str, level: EnforcementLevel, types: Iterable[str],
+               **options) -> Callable:
+    """Decorator: as resource_rule, for a StackValidationPolicy (stack_policy's arguments)."""
+    def register(check: Callable[[Index, Res, dict], Iterable[str]]) -> Callable:
+        policy = stack_policy(name, description, level, types, check, **options)
+        policies.append(policy)
+        DECORATED.append(policy)
+        return check
+    return register
+
+
+def check_registered(all_policies: Sequence) -> None:
+    """Every decorated policy is in the pack, once: a module that rebinds POLICIES (`POLICIES = [...]`
+    after its decorated checks) would drop them without a word."""
+    listed = {id(p) for p in all_policies}
+    lost = [p.name for p in DECORATED if id(p) not in listed]
+    if lost:
+        raise RuntimeError(f"policies registered with @resource_rule/@stack_rule but not in ALL_POLICIES: "
+                           f"{', '.join(lost)}; extend the module's POLICIES (POLICIES += [...]), never rebind it")
+    names = [p.name for p in all_policies]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise RuntimeError(f"policies registered twice: {', '.join(twice)}")

@@ -29,10 +29,13 @@ from ._resources import (
     as_int,
     as_list,
     policy_document,
-    resource_policy,
-    stack_policy,
+    resource_rule,
+    stack_rule,
     statements,
 )
+
+# Filled by @resource_rule / @stack_rule where each check is defined, in definition order.
+POLICIES: list = []
 
 ACCOUNT_ROOT_RE = re.compile(r"^(arn:aws[a-z-]*:iam::)?[0-9]{12}(:root)?$")
 
@@ -84,7 +87,10 @@ def _allows_everyone(doc: dict) -> list[str]:
                    for a in as_list(s.get("Action"))})
 
 
-# --- kms-key-policy-scoped ---------------------------------------------------------------------
+@resource_rule(POLICIES, "kms-key-policy-scoped",
+    "KMS keys have an explicit key policy; nobody decrypts as 'the whole account' without kms:ViaService.",
+    MANDATORY, [KMS_KEY],
+)
 def check_kms_key_policy_scoped(r: Res, cfg: dict) -> Iterable[str]:
     doc = _document(r)
     if doc is None:
@@ -103,7 +109,10 @@ def check_kms_key_policy_scoped(r: Res, cfg: dict) -> Iterable[str]:
                    f"the key (kms:ViaService) or to named roles.")
 
 
-# --- secret-resource-policy --------------------------------------------------------------------
+@stack_rule(POLICIES, "secret-resource-policy",
+    "Every Secrets Manager secret has a resource policy denying reads to all but named principals.",
+    MANDATORY, [SECRET, SECRET_POLICY],
+)
 def check_secret_resource_policy(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == SECRET_POLICY:
         doc = _document(r)
@@ -140,6 +149,10 @@ VAULT_DENIED_ACTIONS = ("backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPoin
                         "backup:PutBackupVaultAccessPolicy")
 
 
+@stack_rule(POLICIES, "backup-vault-access-policy",
+    "Every backup vault has an access policy denying deletion of recovery points to all but break-glass principals.",
+    MANDATORY, [BACKUP_VAULT],
+)
 def check_backup_vault_access_policy(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     policies = index.referrers(r, [BACKUP_VAULT_POLICY], "backupVaultName")
     if not policies:
@@ -166,6 +179,10 @@ def _log_group_problems(group: Res) -> list[str]:
     return problems
 
 
+@stack_rule(POLICIES, "rds-log-groups-managed",
+    "RDS log exports go to stack-managed log groups with retention and a KMS key.",
+    MANDATORY, [RDS_INSTANCE, LOG_GROUP],
+)
 def check_rds_log_groups_managed(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == LOG_GROUP:
         name = r.get("name")
@@ -234,6 +251,10 @@ def _covered_by_restore_testing(index: Index, inst: Res) -> bool:
     return False
 
 
+@stack_rule(POLICIES, "backup-restore-testing",
+    "Every primary database is in an AWS Backup restore testing selection.",
+    ADVISORY, [RDS_INSTANCE],
+)
 def check_backup_restore_testing(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if not r.is_primary:
         return
@@ -241,32 +262,3 @@ def check_backup_restore_testing(index: Index, r: Res, cfg: dict) -> Iterable[st
         tier = ",".join(r.tiers) or "no tier"
         yield (f"{r.label} (tier {tier}) is in no AWS Backup restore testing selection, so nothing proves its backups "
                f"restore; give the tier a RestoreTestingPlan and the database a RestoreTestingSelection.")
-
-
-POLICIES = [
-    resource_policy(
-        "kms-key-policy-scoped",
-        "KMS keys have an explicit key policy; nobody decrypts as 'the whole account' without kms:ViaService.",
-        MANDATORY, [KMS_KEY], check_kms_key_policy_scoped,
-    ),
-    stack_policy(
-        "secret-resource-policy",
-        "Every Secrets Manager secret has a resource policy denying reads to all but named principals.",
-        MANDATORY, [SECRET, SECRET_POLICY], check_secret_resource_policy,
-    ),
-    stack_policy(
-        "backup-vault-access-policy",
-        "Every backup vault has an access policy denying deletion of recovery points to all but break-glass principals.",
-        MANDATORY, [BACKUP_VAULT], check_backup_vault_access_policy,
-    ),
-    stack_policy(
-        "rds-log-groups-managed",
-        "RDS log exports go to stack-managed log groups with retention and a KMS key.",
-        MANDATORY, [RDS_INSTANCE, LOG_GROUP], check_rds_log_groups_managed,
-    ),
-    stack_policy(
-        "backup-restore-testing",
-        "Every primary database is in an AWS Backup restore testing selection.",
-        ADVISORY, [RDS_INSTANCE], check_backup_restore_testing,
-    ),
-]

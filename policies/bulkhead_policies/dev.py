@@ -17,10 +17,14 @@ from ._resources import (
     Res,
     as_int,
     as_list,
-    resource_policy,
+    resource_rule,
     schema,
-    stack_policy,
+    string_list,
+    stack_rule,
 )
+
+# Filled by @resource_rule / @stack_rule where each check is defined, in definition order.
+POLICIES: list = []
 
 
 def _tag_problem(reference: str, floating: set) -> str | None:
@@ -38,7 +42,12 @@ def _tag_problem(reference: str, floating: set) -> str | None:
     return None
 
 
-# --- dev-image-pinned --------------------------------------------------------------------------------
+@stack_rule(POLICIES, "dev-image-pinned",
+    "Dev database images are pinned to a PostgreSQL version tag or digest, never `latest` (advisory).",
+    ADVISORY, [REMOTE_IMAGE, CONTAINER],
+    config_schema=schema({"floatingTags": string_list(thresholds.FLOATING_IMAGE_TAGS,
+                                                      "Image tags that count as not pinned.")}),
+)
 def check_dev_image_pinned(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     floating = {str(t) for t in as_list(cfg.get("floatingTags"))}
     if r.type == REMOTE_IMAGE:
@@ -60,7 +69,16 @@ def check_dev_image_pinned(index: Index, r: Res, cfg: dict) -> Iterable[str]:
                    f"postgres:16-bookworm or a digest.")
 
 
-# --- dev-resource-limits -----------------------------------------------------------------------------
+@resource_rule(POLICIES, "dev-resource-limits",
+    "Dev database containers have memory, swap and CPU limits (advisory).",
+    ADVISORY, [CONTAINER],
+    config_schema=schema({
+        "maxMemoryMb": {"type": "integer", "minimum": 1, "default": thresholds.MAX_DEV_MEMORY_MB,
+                        "description": "Largest memory limit for a dev container."},
+        "minMemoryMb": {"type": "integer", "minimum": 1, "default": thresholds.MIN_DEV_MEMORY_MB,
+                        "description": "Smallest memory limit for a dev container."},
+    }),
+)
 def check_dev_resource_limits(r: Res, cfg: dict) -> Iterable[str]:
     memory = as_int(r.need("memory")) or 0
     swap = as_int(r.need("memorySwap"))
@@ -85,7 +103,10 @@ def check_dev_resource_limits(r: Res, cfg: dict) -> Iterable[str]:
         yield f"{r.label} has no CPU limit; set cpus (catalogue cpus)."
 
 
-# --- dev-healthcheck -----------------------------------------------------------------------------------
+@resource_rule(POLICIES, "dev-healthcheck",
+    "Dev database containers have a healthcheck (advisory).",
+    ADVISORY, [CONTAINER],
+)
 def check_dev_healthcheck(r: Res, cfg: dict) -> Iterable[str]:
     health = r.need("healthcheck")
     tests = as_list(health.get("tests")) if isinstance(health, dict) else []
@@ -117,6 +138,10 @@ def _server_settings(command) -> dict[str, str]:
     return out
 
 
+@resource_rule(POLICIES, "dev-ssl-enforced",
+    "Dev database containers run with ssl=on and a pg_hba.conf that refuses plain TCP and weak password methods.",
+    MANDATORY, [CONTAINER],
+)
 def check_dev_ssl_enforced(r: Res, cfg: dict) -> Iterable[str]:
     settings = _server_settings(r.need("command"))
     if settings.get("ssl", "off").lower() not in ("on", "true", "1", "yes"):
@@ -144,7 +169,10 @@ def check_dev_ssl_enforced(r: Res, cfg: dict) -> Iterable[str]:
             yield (f"{r.label}'s pg_hba.conf line {number} (`{line.strip()}`) uses `{method}`; use scram-sha-256.")
 
 
-# --- dev-volume-retained ------------------------------------------------------------------------------
+@stack_rule(POLICIES, "dev-volume-retained",
+    "Dev database data lives on a named Docker volume that `pulumi destroy` keeps (advisory).",
+    ADVISORY, [CONTAINER],
+)
 def check_dev_volume_retained(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     mounts = r.need("volumes")
     data_mounts = [m for m in as_list(mounts) if isinstance(m, dict)
@@ -163,42 +191,3 @@ def check_dev_volume_retained(index: Index, r: Res, cfg: dict) -> Iterable[str]:
         if volume.retain_on_delete is False and volume.protect is not True:
             yield (f"{r.label} keeps its data on {volume.label}, which `pulumi destroy` deletes; keep "
                    f"bulkhead:keep_volumes true (retain_on_delete) or protect the volume.")
-
-
-POLICIES = [
-    stack_policy(
-        "dev-image-pinned",
-        "Dev database images are pinned to a PostgreSQL version tag or digest, never `latest` (advisory).",
-        ADVISORY, [REMOTE_IMAGE, CONTAINER], check_dev_image_pinned,
-        config_schema=schema({"floatingTags": {
-            "type": "array", "items": {"type": "string"}, "default": list(thresholds.FLOATING_IMAGE_TAGS),
-            "description": "Image tags that count as not pinned."}}),
-    ),
-    resource_policy(
-        "dev-resource-limits",
-        "Dev database containers have memory, swap and CPU limits (advisory).",
-        ADVISORY, [CONTAINER], check_dev_resource_limits,
-        config_schema=schema({
-            "maxMemoryMb": {"type": "integer", "minimum": 1, "default": thresholds.MAX_DEV_MEMORY_MB,
-                            "description": "Largest memory limit for a dev container."},
-            "minMemoryMb": {"type": "integer", "minimum": 1, "default": thresholds.MIN_DEV_MEMORY_MB,
-                            "description": "Smallest memory limit for a dev container."},
-        }),
-    ),
-    resource_policy(
-        "dev-healthcheck",
-        "Dev database containers have a healthcheck (advisory).",
-        ADVISORY, [CONTAINER], check_dev_healthcheck,
-    ),
-    resource_policy(
-        "dev-ssl-enforced",
-        "Dev database containers run with ssl=on and a pg_hba.conf that refuses plain TCP and weak password methods.",
-        MANDATORY, [CONTAINER], check_dev_ssl_enforced,
-    ),
-    stack_policy(
-        "dev-volume-retained",
-        "Dev database data lives on a named Docker volume that `pulumi destroy` keeps (advisory).",
-        ADVISORY, [CONTAINER], check_dev_volume_retained,
-    ),
-]
-

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from bulkhead_backup import instance_arn, selection_covers
+
 from . import thresholds
 from ._resources import (
     ADVISORY,
@@ -20,14 +22,42 @@ from ._resources import (
     CouldNotCheck,
     Index,
     Res,
-    arn_matches,
     as_int,
     as_list,
-    resource_policy,
+    resource_rule,
     schema,
-    stack_policy,
+    string_list,
+    stack_rule,
     truthy,
 )
+
+# Filled by @resource_rule / @stack_rule where each check is defined, in definition order.
+POLICIES: list = []
+
+
+
+def _days_by_tier(by_tier_key: str, by_tier: dict, by_tier_description: str,
+                  default_key: str, default: int, default_description: str) -> dict:
+    """Config of a retention rule: minimum days per bulkhead:tier, and for a tier not listed."""
+    return {
+        by_tier_key: {
+            "type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
+            "default": dict(by_tier), "description": by_tier_description,
+        },
+        default_key: {"type": "integer", "minimum": 0, "default": default, "description": default_description},
+    }
+
+
+_RETENTION_SCHEMA = _days_by_tier(
+    "minRetentionDaysByTier", thresholds.MIN_RETENTION_DAYS_BY_TIER,
+    "Minimum RDS automated-backup retention (days) per bulkhead:tier.",
+    "defaultMinRetentionDays", thresholds.DEFAULT_MIN_RETENTION_DAYS,
+    "Minimum retention for a tier not listed (or an untagged instance).")
+_PLAN_SCHEMA = _days_by_tier(
+    "minBackupPlanRetentionDaysByTier", thresholds.MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER,
+    "Minimum AWS Backup recovery-point retention (days) per bulkhead:tier.",
+    "defaultMinBackupPlanRetentionDays", thresholds.DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS,
+    "Minimum recovery-point retention for a tier not listed.")
 
 
 def _min_for_tiers(r: Res, by_tier: dict, default: int) -> tuple[int, str]:
@@ -43,7 +73,11 @@ def _min_for_tiers(r: Res, by_tier: dict, default: int) -> tuple[int, str]:
     return best, f"tier {best_tier}"
 
 
-# --- rds-backup-retention --------------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-backup-retention",
+    "RDS primaries keep automated backups (point-in-time recovery) at least as long as their tier requires.",
+    MANDATORY, [RDS_INSTANCE],
+    config_schema=schema(_RETENTION_SCHEMA),
+)
 def check_rds_backup_retention(r: Res, cfg: dict) -> Iterable[str]:
     if not r.is_primary:
         return  # replicas take no automated backups of their own
@@ -57,44 +91,20 @@ def check_rds_backup_retention(r: Res, cfg: dict) -> Iterable[str]:
 
 
 # --- rds-in-backup-plan ----------------------------------------------------------------------------
-def _condition_matches(condition, tags: dict) -> bool:
-    if not isinstance(condition, dict):
-        return True
-    for op, entries in condition.items():
-        for entry in as_list(entries):
-            if not isinstance(entry, dict):
-                continue
-            key = str(entry.get("key", ""))
-            key = key[len("aws:ResourceTag/"):] if key.startswith("aws:ResourceTag/") else key
-            value, actual = entry.get("value"), tags.get(key)
-            if op == "stringEquals" and actual != value:
-                return False
-            if op == "stringNotEquals" and actual == value:
-                return False
-            if op == "stringLike" and not (isinstance(actual, str) and arn_matches(str(value), actual)):
-                return False
-            if op == "stringNotLike" and isinstance(actual, str) and arn_matches(str(value), actual):
-                return False
-    return True
+class _Needed:
+    """A selection's inputs for selection_covers, read as it needs them: an unknown one it reaches
+    raises CouldNotCheck (Res.need); notResources only narrows, so an unknown one is skipped."""
+
+    def __init__(self, selection: Res):
+        self._selection = selection
+
+    def get(self, key: str):
+        return as_list(self._selection.get(key)) if key == "notResources" else self._selection.need(key)
 
 
 def _selection_covers(selection: Res, inst: Res) -> bool:
-    ident = inst.get("identifier") or inst.name
-    arn = inst.get("arn") if isinstance(inst.get("arn"), str) else f"arn:aws:rds:*:*:db:{ident}"
-    resources = [str(x) for x in as_list(selection.need("resources"))]
-    if resources and not any(arn_matches(p, arn) or p == arn for p in resources):
-        return False
-    not_resources = [str(x) for x in as_list(selection.get("notResources"))]
-    if any(arn_matches(p, arn) for p in not_resources):
-        return False
-    tags = inst.tags
-    conditions = as_list(selection.need("conditions"))
-    if not all(_condition_matches(c, tags) for c in conditions):
-        return False
-    selection_tags = [t for t in as_list(selection.need("selectionTags")) if isinstance(t, dict)]
-    if selection_tags and not any(tags.get(t.get("key")) == t.get("value") for t in selection_tags):
-        return False
-    return bool(resources or selection_tags or conditions)
+    arn = instance_arn(inst.get("arn"), inst.get("identifier") or inst.name)
+    return selection_covers(_Needed(selection), arn, inst.tags)
 
 
 def _plan_retention(plan: Res) -> list:
@@ -108,6 +118,11 @@ def _plan_retention(plan: Res) -> list:
     return out
 
 
+@stack_rule(POLICIES, "rds-in-backup-plan",
+    "Every RDS primary is selected by an AWS Backup plan that keeps recovery points as long as its tier requires.",
+    MANDATORY, [RDS_INSTANCE],
+    config_schema=schema(_PLAN_SCHEMA),
+)
 def check_rds_in_backup_plan(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if not r.is_primary:
         return
@@ -138,14 +153,20 @@ def check_rds_in_backup_plan(index: Index, r: Res, cfg: dict) -> Iterable[str]:
                f"days required for {why}; raise the tier's retention_days to at least {minimum}.")
 
 
-# --- rds-deletion-protection -----------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-deletion-protection",
+    "RDS primaries have deletion protection on.",
+    MANDATORY, [RDS_INSTANCE],
+)
 def check_rds_deletion_protection(r: Res, cfg: dict) -> Iterable[str]:
     if r.is_primary and truthy(r.need("deletionProtection")) is not True:
         yield (f"{r.label} can be deleted through the AWS API; set deletion_protection=True "
                f"(catalogue key deletion_protection) so that removing it takes two deliberate steps.")
 
 
-# --- rds-final-snapshot ----------------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-final-snapshot",
+    "Deleting an RDS primary leaves a final snapshot and keeps its automated backups.",
+    MANDATORY, [RDS_INSTANCE],
+)
 def check_rds_final_snapshot(r: Res, cfg: dict) -> Iterable[str]:
     if not r.is_primary:
         return
@@ -160,7 +181,10 @@ def check_rds_final_snapshot(r: Res, cfg: dict) -> Iterable[str]:
                f"delete_automated_backups=False so that point-in-time recovery survives a deletion.")
 
 
-# --- rds-protected-resource ------------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-protected-resource",
+    "RDS primaries, KMS keys and backup vaults carry Pulumi's `protect` option.",
+    MANDATORY, [RDS_INSTANCE, KMS_KEY, BACKUP_VAULT],
+)
 def check_rds_protected_resource(r: Res, cfg: dict) -> Iterable[str]:
     if r.protect is None or r.protect is True:
         return
@@ -175,14 +199,23 @@ def check_rds_protected_resource(r: Res, cfg: dict) -> Iterable[str]:
                f"cannot be removed by `pulumi destroy`.")
 
 
-# --- rds-multi-az -----------------------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-multi-az",
+    "RDS primaries run multi-AZ (advisory: a team may accept single-AZ for a cheap, rebuildable database).",
+    ADVISORY, [RDS_INSTANCE],
+)
 def check_rds_multi_az(r: Res, cfg: dict) -> Iterable[str]:
     if r.is_primary and truthy(r.need("multiAz")) is not True:
         yield (f"{r.label} runs in a single availability zone; set multi_az=True (catalogue key multi_az) so "
                f"that an AZ outage fails over instead of taking the database down.")
 
 
-# --- rds-enhanced-monitoring -----------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-enhanced-monitoring",
+    "RDS instances publish enhanced monitoring (advisory: it costs money and teams may monitor otherwise).",
+    ADVISORY, [RDS_INSTANCE],
+    config_schema=schema({"maxMonitoringIntervalSeconds": {
+        "type": "integer", "enum": [1, 5, 10, 15, 30, 60], "default": thresholds.MAX_MONITORING_INTERVAL,
+        "description": "The largest acceptable monitoring_interval."}}),
+)
 def check_rds_enhanced_monitoring(r: Res, cfg: dict) -> Iterable[str]:
     interval = as_int(r.need("monitoringInterval")) or 0
     maximum = as_int(cfg.get("maxMonitoringIntervalSeconds")) or 60
@@ -196,7 +229,12 @@ def check_rds_enhanced_monitoring(r: Res, cfg: dict) -> Iterable[str]:
         yield f"{r.label} has no monitoring_role_arn, so enhanced monitoring cannot publish; set the stack's monitoring role."
 
 
-# --- rds-log-exports --------------------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-log-exports",
+    "RDS instances export the PostgreSQL and upgrade logs to CloudWatch (advisory).",
+    ADVISORY, [RDS_INSTANCE],
+    config_schema=schema({"requiredLogExports": string_list(thresholds.REQUIRED_LOG_EXPORTS,
+                                                            "Log types every instance must export.")}),
+)
 def check_rds_log_exports(r: Res, cfg: dict) -> Iterable[str]:
     required = [str(x) for x in as_list(cfg.get("requiredLogExports"))]
     exports = {str(x) for x in as_list(r.need("enabledCloudwatchLogsExports"))}
@@ -206,7 +244,11 @@ def check_rds_log_exports(r: Res, cfg: dict) -> Iterable[str]:
                f"enabled_cloudwatch_logs_exports so that connections and upgrades leave a trail.")
 
 
-# --- rds-performance-insights-encrypted ------------------------------------------------------------
+@resource_rule(POLICIES, "rds-performance-insights-encrypted",
+    "When Performance Insights is on, its data (SQL text, so possibly customer data) is encrypted with the "
+    "database's own customer-managed key. Mandatory: turning it on is a choice, leaving it unencrypted is not.",
+    MANDATORY, [RDS_INSTANCE],
+)
 def check_rds_performance_insights_encrypted(r: Res, cfg: dict) -> Iterable[str]:
     if truthy(r.need("performanceInsightsEnabled")) is not True:
         return  # Performance Insights is optional; when on, its data (SQL text) must be encrypted
@@ -223,14 +265,21 @@ def check_rds_performance_insights_encrypted(r: Res, cfg: dict) -> Iterable[str]
                f"{storage_key}; use the database's own key for both.")
 
 
-# --- rds-auto-minor-upgrade -------------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-auto-minor-upgrade",
+    "RDS instances take minor version upgrades in the maintenance window (advisory: some teams pin versions "
+    "for change control).",
+    ADVISORY, [RDS_INSTANCE],
+)
 def check_rds_auto_minor_upgrade(r: Res, cfg: dict) -> Iterable[str]:
     if truthy(r.need("autoMinorVersionUpgrade")) is False:
         yield (f"{r.label} does not take minor version upgrades; set auto_minor_version_upgrade=True so that "
                f"security fixes are applied in the maintenance window.")
 
 
-# --- rds-copy-tags-to-snapshot ----------------------------------------------------------------------
+@resource_rule(POLICIES, "rds-copy-tags-to-snapshot",
+    "RDS primaries copy their tags (owner, database, tier) to snapshots (advisory).",
+    ADVISORY, [RDS_INSTANCE],
+)
 def check_rds_copy_tags_to_snapshot(r: Res, cfg: dict) -> Iterable[str]:
     if r.is_primary and truthy(r.need("copyTagsToSnapshot")) is not True:
         yield (f"{r.label} does not copy its tags to snapshots, so its snapshots carry no bulkhead:owner; "
@@ -245,6 +294,10 @@ def _key_set(index: Index, r: Res, key: str, *types: str) -> set:
     return {f.urn for f in found} | set(unresolved)
 
 
+@stack_rule(POLICIES, "replica-matches-primary",
+    "A read replica follows its primary: same owner and database tags, KMS key, parameter group and security groups.",
+    MANDATORY, [RDS_INSTANCE],
+)
 def check_replica_matches_primary(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if not r.is_replica:
         return
@@ -280,101 +333,3 @@ def check_replica_matches_primary(index: Index, r: Res, cfg: dict) -> Iterable[s
     if problems:
         yield (f"{r.label} does not match its primary {primary.name}: {'; '.join(problems)}. Create replicas "
                f"with the primary's owner tags, key, parameter group and security group (RdsPostgres replicas do).")
-
-
-_RETENTION_SCHEMA = {
-    "minRetentionDaysByTier": {
-        "type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
-        "default": dict(thresholds.MIN_RETENTION_DAYS_BY_TIER),
-        "description": "Minimum RDS automated-backup retention (days) per bulkhead:tier.",
-    },
-    "defaultMinRetentionDays": {
-        "type": "integer", "minimum": 0, "default": thresholds.DEFAULT_MIN_RETENTION_DAYS,
-        "description": "Minimum retention for a tier not listed (or an untagged instance).",
-    },
-}
-_PLAN_SCHEMA = {
-    "minBackupPlanRetentionDaysByTier": {
-        "type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
-        "default": dict(thresholds.MIN_BACKUP_PLAN_RETENTION_DAYS_BY_TIER),
-        "description": "Minimum AWS Backup recovery-point retention (days) per bulkhead:tier.",
-    },
-    "defaultMinBackupPlanRetentionDays": {
-        "type": "integer", "minimum": 0, "default": thresholds.DEFAULT_MIN_BACKUP_PLAN_RETENTION_DAYS,
-        "description": "Minimum recovery-point retention for a tier not listed.",
-    },
-}
-
-POLICIES = [
-    resource_policy(
-        "rds-backup-retention",
-        "RDS primaries keep automated backups (point-in-time recovery) at least as long as their tier requires.",
-        MANDATORY, [RDS_INSTANCE], check_rds_backup_retention,
-        config_schema=schema(_RETENTION_SCHEMA),
-    ),
-    stack_policy(
-        "rds-in-backup-plan",
-        "Every RDS primary is selected by an AWS Backup plan that keeps recovery points as long as its tier requires.",
-        MANDATORY, [RDS_INSTANCE], check_rds_in_backup_plan,
-        config_schema=schema(_PLAN_SCHEMA),
-    ),
-    resource_policy(
-        "rds-deletion-protection",
-        "RDS primaries have deletion protection on.",
-        MANDATORY, [RDS_INSTANCE], check_rds_deletion_protection,
-    ),
-    resource_policy(
-        "rds-final-snapshot",
-        "Deleting an RDS primary leaves a final snapshot and keeps its automated backups.",
-        MANDATORY, [RDS_INSTANCE], check_rds_final_snapshot,
-    ),
-    resource_policy(
-        "rds-protected-resource",
-        "RDS primaries, KMS keys and backup vaults carry Pulumi's `protect` option.",
-        MANDATORY, [RDS_INSTANCE, KMS_KEY, BACKUP_VAULT], check_rds_protected_resource,
-    ),
-    resource_policy(
-        "rds-multi-az",
-        "RDS primaries run multi-AZ (advisory: a team may accept single-AZ for a cheap, rebuildable database).",
-        ADVISORY, [RDS_INSTANCE], check_rds_multi_az,
-    ),
-    resource_policy(
-        "rds-enhanced-monitoring",
-        "RDS instances publish enhanced monitoring (advisory: it costs money and teams may monitor otherwise).",
-        ADVISORY, [RDS_INSTANCE], check_rds_enhanced_monitoring,
-        config_schema=schema({"maxMonitoringIntervalSeconds": {
-            "type": "integer", "enum": [1, 5, 10, 15, 30, 60], "default": thresholds.MAX_MONITORING_INTERVAL,
-            "description": "The largest acceptable monitoring_interval."}}),
-    ),
-    resource_policy(
-        "rds-log-exports",
-        "RDS instances export the PostgreSQL and upgrade logs to CloudWatch (advisory).",
-        ADVISORY, [RDS_INSTANCE], check_rds_log_exports,
-        config_schema=schema({"requiredLogExports": {
-            "type": "array", "items": {"type": "string"}, "default": list(thresholds.REQUIRED_LOG_EXPORTS),
-            "description": "Log types every instance must export."}}),
-    ),
-    resource_policy(
-        "rds-performance-insights-encrypted",
-        "When Performance Insights is on, its data (SQL text, so possibly customer data) is encrypted with the "
-        "database's own customer-managed key. Mandatory: turning it on is a choice, leaving it unencrypted is not.",
-        MANDATORY, [RDS_INSTANCE], check_rds_performance_insights_encrypted,
-    ),
-    resource_policy(
-        "rds-auto-minor-upgrade",
-        "RDS instances take minor version upgrades in the maintenance window (advisory: some teams pin versions "
-        "for change control).",
-        ADVISORY, [RDS_INSTANCE], check_rds_auto_minor_upgrade,
-    ),
-    resource_policy(
-        "rds-copy-tags-to-snapshot",
-        "RDS primaries copy their tags (owner, database, tier) to snapshots (advisory).",
-        ADVISORY, [RDS_INSTANCE], check_rds_copy_tags_to_snapshot,
-    ),
-    stack_policy(
-        "replica-matches-primary",
-        "A read replica follows its primary: same owner and database tags, KMS key, parameter group and security groups.",
-        MANDATORY, [RDS_INSTANCE], check_replica_matches_primary,
-    ),
-]
-

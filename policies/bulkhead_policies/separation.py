@@ -10,6 +10,8 @@ import re
 from typing import Iterable
 
 from . import thresholds
+from bulkhead_types import IAM_ROLE
+
 from ._resources import (
     CONTAINER,
     EGRESS_RULE,
@@ -39,13 +41,17 @@ from ._resources import (
     contains_unknown,
     database_security_groups,
     policy_document,
-    resource_policy,
+    resource_rule,
     schema,
-    stack_policy,
+    string_list,
+    stack_rule,
     statements,
     strings,
     truthy,
 )
+
+# Filled by @resource_rule / @stack_rule where each check is defined, in definition order.
+POLICIES: list = []
 
 DOCKER_DATA_TYPES = (CONTAINER, VOLUME, NETWORK)
 
@@ -65,7 +71,11 @@ def _who(r: Res) -> str:
     return f"{','.join(r.databases) or 'no database'} (owner {','.join(r.owners) or 'missing'})"
 
 
-# --- database-single-owner -------------------------------------------------------------------------
+@stack_rule(POLICIES, "database-single-owner",
+    "Every database resource names exactly one owning service (bulkhead:owner), and everything a database uses "
+    "(key, security groups, parameter group, volume, network) belongs to the same database and owner.",
+    MANDATORY, [],
+)
 def check_database_single_owner(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     holds_data = r.type in (RDS_INSTANCE,) + DOCKER_DATA_TYPES
     tagged = bool(r.databases) or bool(r.owners)
@@ -199,6 +209,10 @@ def _shared_with_others(index: Index, r: Res, values: Iterable[str]) -> list[Res
     return others
 
 
+@stack_rule(POLICIES, "no-shared-credentials",
+    "No password, secret or client security group is shared between servers, roles or services.",
+    MANDATORY, [CONTAINER, RDS_INSTANCE, RANDOM_PASSWORD, STACK],
+)
 def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == RANDOM_PASSWORD:
         users = _consumers_of(index, r)
@@ -262,7 +276,7 @@ def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str
                     yield (f"The stack output `services.{service}` hands {service} the credentials of database "
                            f"{db}, which belongs to {owner}; export each database's URL to its owner only.")
         by_group: dict[str, set] = {}
-        for db, info in sorted(dbs.items()):
+        for _db, info in sorted(dbs.items()):
             if isinstance(info, dict) and isinstance(info.get("security_group_id"), str):
                 by_group.setdefault(info["security_group_id"], set()).add(info.get("owner"))
         for group, owners in sorted(by_group.items()):
@@ -334,6 +348,11 @@ def _check_source(index: Index, rule: Res, target: Res, instances: list[Res], ke
         yield (f"{rule.label} opens ports {lo}-{hi} of {what}; open the database port {port} only.")
 
 
+@stack_rule(POLICIES, "db-ingress-owner-only",
+    "A database's security group admits only its owner's client security group (and the database's own "
+    "bootstrap function group), on the database port.",
+    MANDATORY, [SECURITY_GROUP, INGRESS_RULE, EGRESS_RULE, LEGACY_SG_RULE],
+)
 def check_db_ingress_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     groups = _db_groups(index)
     if r.type == SECURITY_GROUP:
@@ -381,8 +400,8 @@ def check_db_ingress_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str
 def _check_egress(index: Index, r: Res, source_key: str, dest_key: str) -> list[str]:
     """A client group's egress to another owner's database group is a path waiting for an ingress."""
     groups = _db_groups(index)
-    dests, _, unknown_dest = index.refs(r, dest_key, SECURITY_GROUP)
-    clients, _, unknown_src = index.refs(r, source_key, SECURITY_GROUP)
+    dests, _, _unknown_dest = index.refs(r, dest_key, SECURITY_GROUP)
+    clients, _, _unknown_src = index.refs(r, source_key, SECURITY_GROUP)
     out = []
     for dest in dests:
         instances = groups.get(dest.urn)
@@ -399,7 +418,10 @@ def _check_egress(index: Index, r: Res, source_key: str, dest_key: str) -> list[
     return out
 
 
-# --- no-shared-volumes ------------------------------------------------------------------------------
+@stack_rule(POLICIES, "no-shared-volumes",
+    "Every database server has a Docker volume of its own; no volume is mounted twice, no host bind mounts.",
+    MANDATORY, [VOLUME, CONTAINER],
+)
 def check_no_shared_volumes(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == VOLUME:
         users = [c for c in index.of_type(CONTAINER) if r in index.attached(c, "volumes", VOLUME)]
@@ -425,7 +447,11 @@ def check_no_shared_volumes(index: Index, r: Res, cfg: dict) -> Iterable[str]:
                        f"of its own.")
 
 
-# --- no-shared-networks -----------------------------------------------------------------------------
+@stack_rule(POLICIES, "no-shared-networks",
+    "Every database server has a network of its own (Docker network; RDS security group); no host or default "
+    "bridge networking.",
+    MANDATORY, [NETWORK, CONTAINER, SECURITY_GROUP],
+)
 def check_no_shared_networks(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == NETWORK:
         users = [c for c in index.of_type(CONTAINER) if r in index.attached(c, "networksAdvanced", NETWORK)]
@@ -456,7 +482,12 @@ def check_no_shared_networks(index: Index, r: Res, cfg: dict) -> Iterable[str]:
                    f"them; give every database a security group of its own.")
 
 
-# --- dev-ports-loopback-only ------------------------------------------------------------------------
+@resource_rule(POLICIES, "dev-ports-loopback-only",
+    "Dev database containers publish their ports on the loopback interface only.",
+    MANDATORY, [CONTAINER],
+    config_schema=schema({"allowedHostIps": string_list(thresholds.LOOPBACK_IPS,
+                                                        "Host IPs a container may publish a port on.")}),
+)
 def check_dev_ports_loopback_only(r: Res, cfg: dict) -> Iterable[str]:
     loopback = set(str(x) for x in as_list(cfg.get("allowedHostIps")))
     if r.need("networkMode") == "host":
@@ -474,7 +505,14 @@ def check_dev_ports_loopback_only(r: Res, cfg: dict) -> Iterable[str]:
                    f"from other machines; publish it on 127.0.0.1 only.")
 
 
-# --- one-database-per-server ------------------------------------------------------------------------
+@resource_rule(POLICIES, "one-database-per-server",
+    "Every database has a server of its own. Shared dev servers (roles keep databases apart) are allowed by "
+    "default; set allowSharedDevServers=false (and enforcementLevel mandatory, as the prod config does) to refuse them.",
+    ADVISORY, [RDS_INSTANCE, CONTAINER],
+    config_schema=schema({"allowSharedDevServers": {
+        "type": "boolean", "default": thresholds.ALLOW_SHARED_DEV_SERVERS,
+        "description": "Whether a Docker container may host several databases (bulkhead:servers)."}}),
+)
 def check_one_database_per_server(r: Res, cfg: dict) -> Iterable[str]:
     if r.tags_unknown():
         raise CouldNotCheck(r, "tags")
@@ -495,7 +533,6 @@ _DBUSER = re.compile(r"^arn:[^:]+:rds-db:[^:]*:[^:]*:dbuser:([^/]+)/(.*)$")
 _SECRET_READ_ACTIONS = ("secretsmanager:getsecretvalue", "secretsmanager:*", "*")
 MASTER_SECRET_ROLE = "master-secret"
 BOOTSTRAP_ROLE = "bootstrap"
-IAM_ROLE = "aws:iam/role:Role"
 
 
 def _allowed(doc, prefixes: tuple) -> list[tuple[dict, list[str]]]:
@@ -585,6 +622,12 @@ def _granted(index: Index, r: Res) -> tuple[set[str], list[str]]:
     return granted, wildcards
 
 
+@stack_rule(POLICIES, "access-policy-single-database",
+    "An IAM policy grants the secret, key and rds-db:connect of exactly one database, never a wildcard, never a "
+    "`/*` database user and never a master secret (the one exception: a database's own bootstrap role reading "
+    "that database's secret).",
+    MANDATORY, list(IAM_POLICY_TYPES),
+)
 def check_access_policy_single_database(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     document = r.get("policy")
     granted, wildcards = _granted(index, r)
@@ -643,6 +686,11 @@ def _database_master(index: Index, db: str, info: dict) -> tuple[str | None, Res
     return None, None
 
 
+@stack_rule(POLICIES, "service-role-not-master",
+    "No stack output or IAM policy hands a service the master credentials: outputs name the service's own "
+    "login role, and no policy grants a master secret or rds-db:connect as the master user.",
+    MANDATORY, [STACK, *IAM_POLICY_TYPES],
+)
 def check_service_role_not_master(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == STACK:
         dbs = r.props.get("databases") if isinstance(r.props.get("databases"), dict) else {}
@@ -687,7 +735,15 @@ def check_service_role_not_master(index: Index, r: Res, cfg: dict) -> Iterable[s
                f"holds it; only the database's own bootstrap function may read them.")
 
 
-# --- platform-matches-stack -------------------------------------------------------------------------
+@stack_rule(POLICIES, "platform-matches-stack",
+    "A stack's databases live on the platform its name implies (prod: aws, dev: docker), on one platform only, "
+    "and carry their own stack's bulkhead:stack tag.",
+    MANDATORY, [],
+    config_schema=schema({"platformByStack": {
+        "type": "object", "additionalProperties": {"type": "string", "enum": ["aws", "docker"]},
+        "default": dict(thresholds.PLATFORM_BY_STACK_PREFIX),
+        "description": "Stack name (or prefix before -, _ or .) -> required platform."}}),
+)
 def check_platform_matches_stack(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     stack = r.stack
     if r.type == STACK:
@@ -707,75 +763,3 @@ def check_platform_matches_stack(index: Index, r: Res, cfg: dict) -> Iterable[st
     if tagged and stack and tagged != stack:
         yield (f"{r.label} is tagged bulkhead:stack={tagged} but belongs to stack {stack}, so backups and audits "
                f"would attribute it to the wrong stack; tag it with its own stack.")
-
-
-POLICIES = [
-    stack_policy(
-        "database-single-owner",
-        "Every database resource names exactly one owning service (bulkhead:owner), and everything a database uses "
-        "(key, security groups, parameter group, volume, network) belongs to the same database and owner.",
-        MANDATORY, [], check_database_single_owner,
-    ),
-    stack_policy(
-        "no-shared-credentials",
-        "No password, secret or client security group is shared between servers, roles or services.",
-        MANDATORY, [CONTAINER, RDS_INSTANCE, RANDOM_PASSWORD, STACK], check_no_shared_credentials,
-    ),
-    stack_policy(
-        "db-ingress-owner-only",
-        "A database's security group admits only its owner's client security group (and the database's own "
-        "bootstrap function group), on the database port.",
-        MANDATORY, [SECURITY_GROUP, INGRESS_RULE, EGRESS_RULE, LEGACY_SG_RULE], check_db_ingress_owner_only,
-    ),
-    stack_policy(
-        "no-shared-volumes",
-        "Every database server has a Docker volume of its own; no volume is mounted twice, no host bind mounts.",
-        MANDATORY, [VOLUME, CONTAINER], check_no_shared_volumes,
-    ),
-    stack_policy(
-        "no-shared-networks",
-        "Every database server has a network of its own (Docker network; RDS security group); no host or default "
-        "bridge networking.",
-        MANDATORY, [NETWORK, CONTAINER, SECURITY_GROUP], check_no_shared_networks,
-    ),
-    resource_policy(
-        "dev-ports-loopback-only",
-        "Dev database containers publish their ports on the loopback interface only.",
-        MANDATORY, [CONTAINER], check_dev_ports_loopback_only,
-        config_schema=schema({"allowedHostIps": {
-            "type": "array", "items": {"type": "string"}, "default": list(thresholds.LOOPBACK_IPS),
-            "description": "Host IPs a container may publish a port on."}}),
-    ),
-    resource_policy(
-        "one-database-per-server",
-        "Every database has a server of its own. Shared dev servers (roles keep databases apart) are allowed by "
-        "default; set allowSharedDevServers=false (and enforcementLevel mandatory, as the prod config does) to refuse them.",
-        ADVISORY, [RDS_INSTANCE, CONTAINER], check_one_database_per_server,
-        config_schema=schema({"allowSharedDevServers": {
-            "type": "boolean", "default": thresholds.ALLOW_SHARED_DEV_SERVERS,
-            "description": "Whether a Docker container may host several databases (bulkhead:servers)."}}),
-    ),
-    stack_policy(
-        "access-policy-single-database",
-        "An IAM policy grants the secret, key and rds-db:connect of exactly one database, never a wildcard, never a "
-        "`/*` database user and never a master secret (the one exception: a database's own bootstrap role reading "
-        "that database's secret).",
-        MANDATORY, list(IAM_POLICY_TYPES), check_access_policy_single_database,
-    ),
-    stack_policy(
-        "service-role-not-master",
-        "No stack output or IAM policy hands a service the master credentials: outputs name the service's own "
-        "login role, and no policy grants a master secret or rds-db:connect as the master user.",
-        MANDATORY, [STACK, *IAM_POLICY_TYPES], check_service_role_not_master,
-    ),
-    stack_policy(
-        "platform-matches-stack",
-        "A stack's databases live on the platform its name implies (prod: aws, dev: docker), on one platform only, "
-        "and carry their own stack's bulkhead:stack tag.",
-        MANDATORY, [], check_platform_matches_stack,
-        config_schema=schema({"platformByStack": {
-            "type": "object", "additionalProperties": {"type": "string", "enum": ["aws", "docker"]},
-            "default": dict(thresholds.PLATFORM_BY_STACK_PREFIX),
-            "description": "Stack name (or prefix before -, _ or .) -> required platform."}}),
-    ),
-]

@@ -46,9 +46,6 @@ FORBIDDEN_ADMIN_USERNAMES: tuple[str, ...] = (
     "guest",
 )
 
-# Database ports a security group must never open to a CIDR range.
-DATABASE_PORTS: tuple[int, ...] = (5432,)
-
 # CIDR ranges that mean "the internet".
 PUBLIC_CIDRS: tuple[str, ...] = ("0.0.0.0/0", "::/0")
 
@@ -89,16 +86,6 @@ PRODUCTION_STACK_PREFIXES: tuple[str, ...] = ("prod", "production")
 
 # What may follow a prefix in a stack name: `prod-eu`, `prod_eu`, `prod.eu` (not `productionx`).
 STACK_NAME_SEPARATORS: tuple[str, ...] = ("-", "_", ".")
-
-
-def stack_prefix(stack: str, prefixes) -> "str | None":
-    """The longest of `prefixes` that `stack` is, or starts with followed by a separator; else None."""
-    if not stack:
-        return None
-    for prefix in sorted(prefixes, key=len, reverse=True):
-        if stack == prefix or any(stack.startswith(prefix + sep) for sep in STACK_NAME_SEPARATORS):
-            return prefix
-    return None
 
 
 def stack_keys(stack: str, keys) -> "list[str]":

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from bulkhead.commands.check import defaults_for_stack, evaluate, load_pack
+from bulkhead.planfile import SECRET_ENVELOPE, SECRET_SIG, SECRET_SIG_KEY
 from bulkhead.cli import main
 from tests.support.mutations import (
     m_plaintext_password_env,
@@ -22,8 +23,6 @@ from tests.support.mutations import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
 def as_stack_export(plan: dict, show_secrets: bool = False) -> dict:
@@ -156,7 +155,7 @@ def test_policy_config_can_disable_and_prod_defaults_apply(tmp_path, capsys, pro
     # the dev plan's shared server passes under dev defaults, fails with the prod config
     dev = write(tmp_path, "dev.json", dev_export)
     assert run_cli(capsys, dev)[0] == 0
-    prod_cfg = write(tmp_path, "prod.json", json.load(open(os.path.join(ROOT, "policies", "policy-config.prod.json"))))
+    prod_cfg = load_pack().PROD_POLICY_CONFIG_FILE
     code, out, _ = run_cli(capsys, dev, "--policy-config", prod_cfg)
     assert code == 1 and "one-database-per-server" in out
 
@@ -251,3 +250,25 @@ def test_example_workflow_is_valid_yaml():
     runs = "\n".join(s.get("run", "") for s in steps)
     assert "pulumi preview --stack prod" in runs and "--policy-pack policies" in runs
     assert "python -m bulkhead check --stack prod" in runs and "python -m bulkhead check --stack dev" in runs
+
+
+def test_secret_envelope_is_the_pulumi_sdks():
+    """bulkhead.planfile defines the secret envelope once for the CLI, tests and bench; the values are
+    the Pulumi SDK's (the engine's wire format), so a change there must fail here, not in a plan."""
+    from pulumi.runtime import rpc
+
+    assert (SECRET_SIG_KEY, SECRET_SIG) == (rpc._special_sig_key, rpc._special_secret_sig)
+    assert SECRET_ENVELOPE == {rpc._special_sig_key: rpc._special_secret_sig}
+
+
+def test_prod_pack_config_is_the_file_pulumi_reads():
+    """One source: `check`'s production defaults are policies/policy-config.prod.json, the file
+    `pulumi preview --policy-config` takes, and it configures only policies of the pack."""
+    pack = load_pack()
+    assert pack.PROD_POLICY_CONFIG_FILE == os.path.join(ROOT, "policies", "policy-config.prod.json")
+    with open(pack.PROD_POLICY_CONFIG_FILE, encoding="utf-8") as fh:
+        assert pack.PROD_POLICY_CONFIG == json.load(fh)
+    assert pack.PROD_POLICY_CONFIG and set(pack.PROD_POLICY_CONFIG) <= set(pack.POLICIES_BY_NAME)
+    for name, config in pack.PROD_POLICY_CONFIG.items():
+        allowed = set(pack.POLICIES_BY_NAME[name].config_schema.properties if pack.POLICIES_BY_NAME[name].config_schema else ())
+        assert set(config) - {"enforcementLevel"} <= allowed, name

@@ -81,7 +81,7 @@ def test_dev_diagram(dev_diagram, dev_run):
     svc_edges = [(a, b, label) for a, b, label, _ in edges if a.startswith("svc_")]
     assert sorted((a, b) for a, b, _ in svc_edges) == sorted(
         (node_id("svc", d["owner"]), node_id("db", n)) for n, d in dbs.items())
-    for a, b, label in svc_edges:
+    for _a, b, label in svc_edges:
         name = b.removeprefix("db_")
         assert f"joins {dbs[name]['network']}" in label
     for s in services:

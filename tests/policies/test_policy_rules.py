@@ -656,3 +656,32 @@ def test_stack_name_table(stack, production, platform):
         world = [R("docker:index/container:Container", "c", {"labels": labels("auth", "auth-service", stack)}, stack=stack)]
         found = run_policy("platform-matches-stack", world)
         assert bool(found) == (platform == "aws"), found
+
+
+def test_checks_are_registered_where_defined_and_the_old_way_still_works():
+    """@resource_rule/@stack_rule build the policy next to its check; a POLICIES list written the old
+    way (resource_policy(...) entries) still adds to a module; rebinding POLICIES is refused."""
+    from bulkhead_policies import _resources as res
+    from bulkhead_policies import dev
+
+    assert [p.name for p in dev.POLICIES][:2] == ["dev-image-pinned", "dev-resource-limits"]
+    assert POLICIES_BY_NAME["dev-healthcheck"].check is dev.check_dev_healthcheck
+    before = list(res.DECORATED)
+    try:
+        module_policies: list = []
+
+        @res.resource_rule(module_policies, "test-only-rule", "A rule for this test.", res.ADVISORY, [res.CONTAINER])
+        def check_test_only(r, cfg):
+            return []
+
+        module_policies += [res.resource_policy("test-old-way", "Listed the old way.", res.ADVISORY, [res.CONTAINER],
+                                                check_test_only)]
+        assert [p.name for p in module_policies] == ["test-only-rule", "test-old-way"]
+        res.check_registered([*ALL_POLICIES, *module_policies])
+        with pytest.raises(RuntimeError, match="test-only-rule"):
+            res.check_registered([*ALL_POLICIES, module_policies[1]])  # as if POLICIES had been rebound
+    finally:
+        res.DECORATED[:] = before
+    res.check_registered(ALL_POLICIES)
+    with pytest.raises(RuntimeError, match="registered twice: dev-healthcheck"):
+        res.check_registered([*ALL_POLICIES, POLICIES_BY_NAME["dev-healthcheck"]])

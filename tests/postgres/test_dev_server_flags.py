@@ -23,7 +23,7 @@ from components.dev.container import HBA_PATH, IDENT_PATH, TLS_CERT, TLS_KEY
 from tests.support.program import ROOT, run_stack
 from tests.support.postgres import PgServer, PostgresStartError, has_ssl, start_postgres
 
-CONTAINER = "docker:index/container:Container"
+from policies.bulkhead_types import CONTAINER
 # Flags naming files inside the image -> the helper's local file for it.
 IN_CONTAINER_FILES = {
     "ssl_cert_file": TLS_CERT,

@@ -171,10 +171,8 @@ class Run:
     """One start of the wrapper (one container start)."""
 
     proc: subprocess.Popen
-    deployment: Deployment
     psql_log: Path
     log_path: Path
-    ready_after_s: Optional[float] = None
     saw_init_running: bool = False  # a poll found the init started, not finished, and no marker
 
     def psql_calls(self) -> list[str]:
@@ -286,7 +284,7 @@ class Container:
                 start_new_session=True,
             )  # fmt: skip
         os.chmod(log_path, 0o644)
-        run = Run(proc, dep, psql_log, log_path)
+        run = Run(proc, psql_log, log_path)
         self.runs.append(run)
         self.pg.admin_password = dep.admin_password
         return run
@@ -301,7 +299,6 @@ class Container:
                 run.saw_init_running = True
             if marker:
                 assert calls and calls[-1].startswith("done rc="), f"marker before the init finished: {calls}\n{run.log()}"
-                run.ready_after_s = time.monotonic() - t0
                 return
             code = run.proc.poll()
             assert code is None, f"wrapper exited with {code} before ready:\n{run.log()}"
@@ -336,7 +333,7 @@ class Container:
         try:
             code = run.proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"wrapper still running {STOP_TIMEOUT_S}s after signal {sig}:\n{run.log()}")
+            raise AssertionError(f"wrapper still running {STOP_TIMEOUT_S}s after signal {sig}:\n{run.log()}") from None
         return code, time.monotonic() - t0
 
     def kill_all(self) -> None:

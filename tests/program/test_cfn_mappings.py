@@ -16,6 +16,7 @@ from typing import Any, Optional
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
+from bulkhead.planfile import SECRET_ENVELOPE
 from tests.support.cfn import mappings
 from tests.support.cfn.lint import Template, lint_template, unaccepted
 from tests.support.cfn.mappings import PULUMI_ONLY_TYPES, TYPE_MAPS, coverage, sdk_inputs
@@ -180,7 +181,7 @@ SECRET = R("app-master", "aws:secretsmanager/secret:Secret", {
     "recoveryWindowInDays": 30, "tags": TAGS}, id_=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bulkhead/prod/app/master-Ab12Cd",
     outputs={"arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:bulkhead/prod/app/master-Ab12Cd"})
 SECRET_CFN = {"Name": "x", "Description": "x", "KmsKeyId": KEY_ARN, "Tags": CFN_TAGS}
-ENVELOPE = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+ENVELOPE = SECRET_ENVELOPE
 
 # (case id, plan resources, the resource compared, its CloudFormation type, the example's Properties)
 CASES: list[tuple[str, list[dict], str, str, dict]] = [
@@ -373,7 +374,7 @@ def _property_names(value: Any, prefix: str = "") -> set[str]:
 def translated() -> dict[str, tuple[dict, str]]:
     """case id -> (CloudFormation resource of the compared plan resource, logical id); one template per case."""
     out = {}
-    for case_id, resources, compared, cfn_type, _ in CASES:
+    for case_id, resources, compared, _cfn_type, _ in CASES:
         [template] = translate(_plan(*resources), REGION, TYPE_MAPS, PULUMI_ONLY_TYPES)
         logical = next(l for l, urn in template.origins.items() if urn.endswith(f"::{compared}"))
         out[case_id] = (template, logical)
@@ -387,7 +388,8 @@ def _rounds(resources: list[tuple[str, dict, str]]) -> list[Template]:
     names: list[set] = []
     for logical, resource, origin in resources:
         ident = (resource["Type"], repr(sorted((k, repr(v)) for k, v in resource["Properties"].items() if k.endswith("Name"))))
-        for template, seen in zip(templates, names):
+        # Bugbear B007 misreads this: the loop variables are the result,: the first template that has room (for-else).
+        for template, seen in zip(templates, names, strict=True):  # noqa: B007
             if ident not in seen:
                 break
         else:

@@ -21,11 +21,9 @@ from components.dev.container import (
 )
 from tests.support.program import ROOT, run_stack
 
-CONTAINER = "docker:index/container:Container"
-VOLUME = "docker:index/volume:Volume"
-NETWORK = "docker:index/network:Network"
-IMAGE = "docker:index/remoteImage:RemoteImage"
-PASSWORD = "random:index/randomPassword:RandomPassword"
+from policies.bulkhead_types import CONTAINER, NETWORK, VOLUME
+from policies.bulkhead_types import RANDOM_PASSWORD as PASSWORD
+from policies.bulkhead_types import REMOTE_IMAGE as IMAGE
 COMPONENT = "bulkhead:index:DockerPostgres"
 DATA_PATH = "/var/lib/postgresql/data"
 

@@ -11,6 +11,7 @@ import pytest
 from pulumi.errors import RunError
 
 from bulkhead.offline.mock_runtime import Secret, exports_plain, run_program
+from bulkhead.planfile import SECRET_ENVELOPE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "examples", "service")
@@ -53,7 +54,7 @@ def test_dev_container_joins_only_its_own_network(dev_run, service):
     assert "networkMode" not in container.inputs
     # envs are secret in the recorded state, never plaintext
     assert "envs" in container.secret_outputs
-    assert container.inputs["envs"] == {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+    assert container.inputs["envs"] == SECRET_ENVELOPE
     recorded = json.dumps([r.inputs for r in run.resources]) + json.dumps([r.outputs for r in run.resources])
     assert not any(d["password"] in recorded for d in dbs.values())
     # ... and carry its own internal URL, and nothing of another database

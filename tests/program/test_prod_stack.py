@@ -16,22 +16,19 @@ from components.prod.rds_postgres import CA_CERT_IDENTIFIER
 
 from tests.support.program import ROOT, run_stack, stack_config
 
-RDS = "aws:rds/instance:Instance"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-KMS = "aws:kms/key:Key"
-PARAMS = "aws:rds/parameterGroup:ParameterGroup"
-POLICY = "aws:iam/policy:Policy"
-SELECTION = "aws:backup/selection:Selection"
-BACKUP_PLAN = "aws:backup/plan:Plan"
-FUNCTION = "aws:lambda/function:Function"
-INVOCATION = "aws:lambda/invocation:Invocation"
-IAM_ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
-PASSWORD = "random:index/randomPassword:RandomPassword"
+from policies.bulkhead_types import BACKUP_PLAN, IAM_ROLE, SECRET, SECRET_VERSION
+from policies.bulkhead_types import BACKUP_SELECTION as SELECTION
+from policies.bulkhead_types import EGRESS_RULE as EGRESS
+from policies.bulkhead_types import IAM_POLICY as POLICY
+from policies.bulkhead_types import IAM_ROLE_POLICY as ROLE_POLICY
+from policies.bulkhead_types import INGRESS_RULE as INGRESS
+from policies.bulkhead_types import KMS_KEY as KMS
+from policies.bulkhead_types import LAMBDA_FUNCTION as FUNCTION
+from policies.bulkhead_types import LAMBDA_INVOCATION as INVOCATION
+from policies.bulkhead_types import RANDOM_PASSWORD as PASSWORD
+from policies.bulkhead_types import RDS_INSTANCE as RDS
+from policies.bulkhead_types import RDS_PARAMETER_GROUP as PARAMS
+from policies.bulkhead_types import SECURITY_GROUP as SG
 
 
 def _db(r) -> str:

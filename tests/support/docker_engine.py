@@ -49,10 +49,7 @@ from components.dev.forms import cpus_string, go_duration
 
 TEST_IMAGE = "bulkhead-test/postgres:{major}"
 IMAGE_RE = re.compile(r"^postgres:(1[3-9])(\.[0-9]+)?(-[a-z]+)?$")
-CONTAINER = "docker:index/container:Container"
-NETWORK = "docker:index/network:Network"
-VOLUME = "docker:index/volume:Volume"
-REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+from policies.bulkhead_types import CONTAINER, NETWORK, REMOTE_IMAGE, VOLUME  # noqa: F401
 TEST_LABEL = "bulkhead.test"  # on everything this helper makes, so teardown finds it all
 
 CONTAINER_INPUTS = frozenset(

@@ -11,8 +11,6 @@ from typing import Callable
 from bulkhead.commands.check import load_pack
 from bulkhead.offline import mock_runtime
 
-SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
-SECRET_KEY = "4dabf18193072939515e22adb298388d"
 PROD_CONFIG = load_pack().PROD_POLICY_CONFIG
 
 
@@ -80,23 +78,6 @@ def show_secrets_export(stack: str, monkeypatch) -> dict:
         export = mock_runtime.to_stack_export(run_stack(stack))
     return export
 
-
-def shown_secrets(export: dict) -> list:
-    """Every secret value of an export (the plaintext of its envelopes)."""
-    found = []
-
-    def walk(v):
-        if isinstance(v, dict):
-            if v.get(SECRET_KEY) == SECRET[SECRET_KEY] and "plaintext" in v:
-                found.append(json.loads(v["plaintext"]))
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-
-    walk(export["deployment"]["resources"])
-    return found
 
 
 # --- helpers that edit a plan the way a changed program would -------------------------------------

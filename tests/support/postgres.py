@@ -136,10 +136,6 @@ def server_os_user() -> Optional[Account]:
     return pg_account.server_account()
 
 
-def _as_user_kwargs(user: Optional[Account]) -> dict:
-    return pg_account.as_account(user)
-
-
 def server_bindir(bindir: Path, user: Optional[Account]) -> Path:
     """`bindir`, or a copy of its install the server's OS user can reach (a checkout in a 0700 directory)."""
     return pg_account.reachable_bindir(bindir, user)

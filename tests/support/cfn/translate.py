@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
+from bulkhead.planfile import SECRET_SIG_KEY as SECRET_SIG
 # A stand-in for a secret value (the plan holds only its envelope): letters and
 # digits, as every password and secret-string pattern accepts.
 SECRET_PLACEHOLDER = "SecretValueNotInThePlan0"
