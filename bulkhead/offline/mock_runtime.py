@@ -30,6 +30,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from google.protobuf import json_format
 
+from bulkhead.offline import mock_tls
 from bulkhead.planfile import SECRET_ENVELOPE
 
 # The program's pulumi.log messages (its catalogue warnings): `bulkhead plan` prints the
@@ -48,6 +49,7 @@ SCHEMA_SECRET_OUTPUTS = {
     "aws:rds/instance:Instance": {"password"},
     "aws:rds/cluster:Cluster": {"masterPassword"},
     "aws:secretsmanager/secretVersion:SecretVersion": {"secretString", "secretBinary"},
+    **mock_tls.SECRET_OUTPUTS,
 }
 
 
@@ -156,6 +158,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             hexv = _digest("rid", seed, length=2 * n)
             state.update(hex=hexv, result=hexv, b64Url=hexv, b64Std=hexv, dec=str(int(hexv, 16)))
             rid = hexv
+        elif typ in mock_tls.TYPES:  # real PEM, deterministic (bulkhead/offline/mock_tls.py)
+            state.update(mock_tls.fake(typ, seed, inputs))
+            rid = _digest("tls", seed, length=32)
         elif typ == "docker:index/remoteImage:RemoteImage":
             digest = _digest("image", inputs.get("name"), length=64)
             state.update(imageId=f"sha256:{digest}", repoDigest=f"{inputs.get('name', '').split(':')[0]}@sha256:{digest}")

@@ -31,6 +31,8 @@ from components.dev.container import (
     IDENT_PATH,
     SECRET_PERMISSIONS,
     START_SCRIPT_PATH,
+    TLS_CERT_UPLOAD,
+    TLS_KEY_UPLOAD,
     health_script,
     pg_hba_conf,
     pg_ident_conf,
@@ -38,6 +40,7 @@ from components.dev.container import (
     server_flags,
     start_script,
 )
+from components.dev.server_tls import ServerTls, ServerTlsArgs
 from components.postgres.role_sql import RoleSpec
 from components.tags import database_tags, docker_labels
 
@@ -110,6 +113,8 @@ class DockerPostgres(pulumi.ComponentResource):
         admin_password = self._create_password("admin")
         # `role-` keeps a database named `admin` from colliding with the admin password.
         passwords = {db_key: self._create_password(f"role-{db_key}") for db_key in sorted(args.databases)}
+        # The CA and key pair of this container alone (components/dev/server_tls.py).
+        self.tls = ServerTls(f"{name}-tls", ServerTlsArgs(stack=args.stack, aliases=[name]), opts=self._child())
         self.container = self._create_container(image, admin_password, passwords)
         self.connections = {
             db_key: self._connection(db_key, db, passwords[db_key]) for db_key, db in sorted(args.databases.items())
@@ -176,6 +181,12 @@ class DockerPostgres(pulumi.ComponentResource):
             docker.ContainerUploadArgs(file=secret_file(name), content=pulumi.Output.secret(pw.result), permissions=SECRET_PERMISSIONS)
             for name, pw in secrets
         ]
+        # The server's key with the passwords (root:root 0400, a secret in the state); start.sh
+        # copies it for the server's OS user. Its certificate is public.
+        tls_uploads = [
+            docker.ContainerUploadArgs(file=TLS_KEY_UPLOAD, content=self.tls.key_pem, permissions=SECRET_PERMISSIONS),
+            docker.ContainerUploadArgs(file=TLS_CERT_UPLOAD, content=self.tls.cert_pem),
+        ]
         return docker.Container(
             f"{self._name}-postgres",
             name=f"bulkhead-{args.stack}-{self._name}",
@@ -201,6 +212,7 @@ class DockerPostgres(pulumi.ComponentResource):
                 # peer map for the admin over the unix socket: root only
                 {"file": IDENT_PATH, "content": pg_ident_conf()},
                 *secret_uploads,
+                *tls_uploads,
             ],
             # Healthy = start.sh has applied the init on THIS start without a problem and the
             # server it started accepts connections. The check opens no connection (nothing in
@@ -266,4 +278,7 @@ class DockerPostgres(pulumi.ComponentResource):
             "internal_port": CONTAINER_PORT,
             "internal_url": url(self._name, CONTAINER_PORT),
             "server": self._args.server,
+            # The CA that signed this container's certificate (public): `env` writes it next to the
+            # .env, and each URL it prints verifies the server with it (sslmode=verify-full).
+            "ca_cert": self.tls.ca_cert_pem,
         }

@@ -17,7 +17,8 @@ import pytest
 
 from bulkhead.offline.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password, run_program
 from components.dev.container import (
-    ADMIN_USER, HBA_PATH, HEALTH_SCRIPT_PATH, IDENT_PATH, START_SCRIPT_PATH, TLS_CERT, TLS_KEY, secret_file,
+    ADMIN_USER, HBA_PATH, HEALTH_SCRIPT_PATH, IDENT_PATH, START_SCRIPT_PATH, TLS_CERT, TLS_CERT_UPLOAD, TLS_KEY,
+    TLS_KEY_UPLOAD, secret_file,
 )
 from tests.support.program import ROOT, run_stack
 
@@ -46,8 +47,12 @@ DB_COMPONENT = {db: comp for comp, exp in EXPECTED.items() for db in exp["databa
 # DESIGN section 5: keys every docker database output has; and the extras this implementation adds.
 OUTPUT_KEYS = {"owner", "platform", "host", "port", "db_name", "username", "sslmode", "env_var", "tier", "reader_hosts",
                "password", "url", "network", "internal_host"}
-EXTRA_OUTPUT_KEYS = {"internal_port", "internal_url", "server"}
+EXTRA_OUTPUT_KEYS = {"internal_port", "internal_url", "server", "ca_cert"}
 SECRET_OUTPUT_KEYS = {"password", "url", "internal_url"}
+# ServerTls and its children: CA key, CA certificate, server key, request, server certificate.
+TLS_KINDS = ["bulkhead:index:ServerTls", "tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert",
+             "tls:index/privateKey:PrivateKey", "tls:index/certRequest:CertRequest",
+             "tls:index/locallySignedCert:LocallySignedCert"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -56,9 +61,13 @@ SECRET_OUTPUT_KEYS = {"password", "url", "internal_url"}
 def component_of(run: ProgramRun, r: RecordedResource) -> str:
     """Name of the DockerPostgres a resource belongs to ('' for none)."""
     comps = {c.urn: c.name for c in run.resources if c.type == COMPONENT}
+    parents = {c.urn: c.parent for c in run.resources}
     if r.type == COMPONENT:
         return r.name
-    return comps.get(r.parent, "")
+    parent = r.parent
+    while parent and parent not in comps:  # e.g. the TLS resources under its ServerTls
+        parent = parents.get(parent)
+    return comps.get(parent, "")
 
 
 def children(run: ProgramRun, comp: str, typ: str | None = None) -> list[RecordedResource]:
@@ -128,7 +137,8 @@ def test_one_container_volume_network_image_per_component(dev_run, comp):
     exp = EXPECTED[comp]
     kinds = sorted(r.type for r in children(dev_run, comp))
     n_passwords = 1 + len(exp["databases"])  # admin + one per role
-    assert kinds == sorted([CONTAINER, VOLUME, NETWORK, IMAGE] + [PASSWORD] * n_passwords)
+    # the container's own CA and key pair (tests/program/test_server_tls.py)
+    assert kinds == sorted([CONTAINER, VOLUME, NETWORK, IMAGE, *TLS_KINDS] + [PASSWORD] * n_passwords)
     names = sorted(r.name for r in children(dev_run, comp, PASSWORD))
     assert names == sorted([f"{comp}-admin-password"] + [f"{comp}-role-{db}-password" for db in exp["databases"]])
     for pw in children(dev_run, comp, PASSWORD):
@@ -149,8 +159,10 @@ def test_passwords_are_distinct_and_used_by_one_container_only(dev_run):
         env_deps = ctr.property_dependencies["uploads"]  # the password files
         assert ctr.property_dependencies.get("envs", []) == []
         own = {r.urn for r in children(dev_run, comp, PASSWORD)}
+        # and its own TLS key and certificate (test_server_tls.py)
+        own |= {r.urn for r in children(dev_run, comp) if r.name in (f"{comp}-tls-key", f"{comp}-tls-cert")}
         assert set(env_deps) == own, f"{comp}: uploads depend on {env_deps}"
-        assert len(env_deps) == len(set(env_deps)) == 1 + len(EXPECTED[comp]["databases"])
+        assert len(env_deps) == len(set(env_deps)) == 1 + len(EXPECTED[comp]["databases"]) + 2
         for urn in env_deps:
             users.setdefault(urn, []).append(comp)
     assert all(len(v) == 1 for v in users.values()), users
@@ -229,7 +241,8 @@ def test_command_flags(dev_run, comp):
     # entrypoint, which runs the init on every start); nothing goes to initdb.d any more
     uploads = {u["file"]: u for u in ctr.inputs["uploads"]}
     secrets = {secret_file("admin"), *(secret_file(db) for db in exp["databases"])}
-    assert set(uploads) == {HBA_PATH, IDENT_PATH, START_SCRIPT_PATH, HEALTH_SCRIPT_PATH, *secrets}
+    secrets.add(TLS_KEY_UPLOAD)  # the server's own key (test_server_tls.py)
+    assert set(uploads) == {HBA_PATH, IDENT_PATH, START_SCRIPT_PATH, HEALTH_SCRIPT_PATH, TLS_CERT_UPLOAD, *secrets}
     assert uploads[START_SCRIPT_PATH]["executable"] is True
     for path in secrets:  # a password file each, root-only, its content a secret
         assert uploads[path]["permissions"] == "0400" and uploads[path]["content"] == SECRET_ENVELOPE
@@ -314,6 +327,8 @@ def test_database_output(dev_run, db):
     admin = fake_password(password_seed("dev", f"{comp}-admin-password"))
     assert out["password"].value == password != admin
     plain = {k: (v.value if isinstance(v, Secret) else v) for k, v in out.items()}
+    # the CA of this database's container (test_server_tls.py checks what it signed)
+    assert plain.pop("ca_cert").startswith("-----BEGIN CERTIFICATE-----")
     assert plain == {
         "owner": exp["databases"][db],
         "platform": "docker",
@@ -503,8 +518,9 @@ def test_plan_export_shape(dev_export):
             assert r["id"] == ""
         assert isinstance(r["dependencies"], list)
         assert isinstance(r["propertyDependencies"], dict)
-    # stack, 4 components, 4 x (image, network, volume, container), 4 admin + 5 role passwords
-    assert len(resources) == 1 + 4 + 4 * 4 + 9
+    # stack, 4 components, 4 x (image, network, volume, container), 4 admin + 5 role passwords,
+    # 4 x ServerTls and its 5 resources
+    assert len(resources) == 1 + 4 + 4 * 4 + 9 + 4 * 6
 
 
 def test_plan_references_resolve(dev_export):
