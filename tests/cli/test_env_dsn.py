@@ -399,7 +399,8 @@ def test_with_pulumi_cli(dev_run, tmp_path, capsys, monkeypatch):
     fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\ncat {outputs}\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
-    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "worker-service")
+    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "worker-service",
+                       "--ca-dir", str(tmp_path))
     assert code == 0 and "WORKER_DATABASE_URL=" in out
     assert (tmp_path / "args").read_text().split() == ["stack", "output", "--json", "--show-secrets", "--non-interactive", "--stack", "dev"]
     fake.write_text("#!/bin/sh\necho 'error: no stack named dev found' >&2\nexit 255\n")
