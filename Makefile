@@ -25,6 +25,7 @@ test: $(STAMP)
 	scripts/ensure-postgres
 	scripts/fetch-postgres-servers
 	scripts/ensure-docker
+	scripts/ensure-clients
 	scripts/build-test-images
 	$(PY) -m pytest -n 2 -q -m "not docker"
 	scripts/run-docker-tests $(PY)

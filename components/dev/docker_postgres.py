@@ -108,7 +108,14 @@ class DockerPostgres(pulumi.ComponentResource):
         ]
 
         image = self._create_image()
-        self.network = self._create_network()
+        self.network = self._create_network() if args.server is None else None
+        # A shared server: one network per tenant database, the server on each (issue 18): a tenant's
+        # services join only their own database's network, so no tenant's container shares a
+        # network with another tenant's services (nor can stand in for the server on theirs).
+        self.tenant_networks = (
+            {key: self._create_tenant_network(key) for key in sorted(args.databases)}
+            if args.server is not None else {}
+        )
         self.volume = self._create_volume()
         admin_password = self._create_password("admin")
         # `role-` keeps a database named `admin` from colliding with the admin password.
@@ -144,6 +151,20 @@ class DockerPostgres(pulumi.ComponentResource):
             # added to a shared server must not recreate the network under running services.
             opts=self._child(ignore_changes=["labels"]),
         )
+
+    def _create_tenant_network(self, db_key: str) -> docker.Network:
+        return docker.Network(
+            f"{self._name}-{db_key}-network",
+            name=f"bulkhead-{self._args.stack}-{self._name}-{db_key}",
+            driver="bridge",
+            # The server's labels, as its container's: the network belongs to the server, which the
+            # policy pack (no-shared-networks) sees as one owner group; the name says the tenant.
+            labels=self._labels,
+            opts=self._child(ignore_changes=["labels"]),
+        )
+
+    def _network_of(self, db_key: str) -> docker.Network:
+        return self.network if self.network is not None else self.tenant_networks[db_key]
 
     def _create_volume(self) -> docker.Volume:
         return docker.Volume(
@@ -203,7 +224,9 @@ class DockerPostgres(pulumi.ComponentResource):
                 "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
             ],
             ports=[{"internal": CONTAINER_PORT, "external": args.port, "ip": "127.0.0.1", "protocol": "tcp"}],
-            networks_advanced=[{"name": self.network.name, "aliases": [self._name]}],
+            # The server's alias on each network (the name its certificate carries).
+            networks_advanced=[{"name": n.name, "aliases": [self._name]}
+                               for n in ([self.network] if self.network is not None else self.tenant_networks.values())],
             volumes=[{"volume_name": self.volume.name, "container_path": DATA_PATH}],
             uploads=[
                 {"file": START_SCRIPT_PATH, "content": start_script(self._roles), "executable": True},
@@ -272,7 +295,7 @@ class DockerPostgres(pulumi.ComponentResource):
             "reader_hosts": [],
             "password": secret_password,
             "url": url("127.0.0.1", self._args.port),
-            "network": self.network.name,
+            "network": self._network_of(db_key).name,
             # For service containers on the database's own network.
             "internal_host": self._name,
             "internal_port": CONTAINER_PORT,

@@ -138,7 +138,9 @@ def test_one_container_volume_network_image_per_component(dev_run, comp):
     kinds = sorted(r.type for r in children(dev_run, comp))
     n_passwords = 1 + len(exp["databases"])  # admin + one per role
     # the container's own CA and key pair (tests/program/test_server_tls.py)
-    assert kinds == sorted([CONTAINER, VOLUME, NETWORK, IMAGE, *TLS_KINDS] + [PASSWORD] * n_passwords)
+    # a shared server: a network per tenant database (test_shared_server_has_a_network_per_tenant)
+    networks = [NETWORK] * (len(exp["databases"]) if comp.startswith("server-") else 1)
+    assert kinds == sorted([CONTAINER, VOLUME, *networks, IMAGE, *TLS_KINDS] + [PASSWORD] * n_passwords)
     names = sorted(r.name for r in children(dev_run, comp, PASSWORD))
     assert names == sorted([f"{comp}-admin-password"] + [f"{comp}-role-{db}-password" for db in exp["databases"]])
     for pw in children(dev_run, comp, PASSWORD):
@@ -187,7 +189,9 @@ def test_published_ports_are_unique(dev_run):
 @pytest.mark.parametrize("typ", [CONTAINER, VOLUME, NETWORK])
 def test_labels_exact(dev_run, comp, typ):
     exp = EXPECTED[comp]
-    assert labels(one(dev_run, comp, typ)) == {
+    for res in children(dev_run, comp, typ):  # a shared server's tenant networks carry the server's labels
+        assert labels(res) == labels(one(dev_run, comp, CONTAINER))
+    assert labels(children(dev_run, comp, typ)[0]) == {
         "bulkhead:database": ",".join(sorted(exp["databases"])),
         "bulkhead:owner": ",".join(sorted(exp["databases"].values())),
         "bulkhead:stack": "dev",
@@ -291,6 +295,8 @@ def test_volume_retention_and_protect(dev_run, edit, retain, protect):
 @pytest.mark.parametrize("comp", COMPONENTS)
 def test_container_attaches_only_its_own_network_and_volume(dev_run, comp):
     ctr = one(dev_run, comp, CONTAINER)
+    if comp.startswith("server-"):
+        return test_shared_server_has_a_network_per_tenant(dev_run)
     net = one(dev_run, comp, NETWORK)
     vol = one(dev_run, comp, VOLUME)
     assert net.inputs["name"] == f"bulkhead-dev-{comp}"
@@ -306,10 +312,22 @@ def test_container_attaches_only_its_own_network_and_volume(dev_run, comp):
 def test_networks_and_volumes_not_shared(dev_run):
     nets = [n.inputs["name"] for n in dev_run.by_type(NETWORK)]
     vols = [v.inputs["name"] for v in dev_run.by_type(VOLUME)]
-    assert len(set(nets)) == len(nets) == 4
+    assert len(set(nets)) == len(nets) == 5  # 3 own containers, 2 tenants of the shared server
     assert len(set(vols)) == len(vols) == 4
     attached = [a["name"] for c in dev_run.by_type(CONTAINER) for a in c.inputs["networksAdvanced"]]
     assert sorted(attached) == sorted(nets)
+
+
+def test_shared_server_has_a_network_per_tenant(dev_run):
+    """Issue 18: tenants of a shared server share no network (a tenant's container on the server's
+    network could claim its alias); the server joins each with its own alias (its certificate's name)."""
+    ctr = one(dev_run, "server-shared", CONTAINER)
+    nets = {n.inputs["name"]: n for n in children(dev_run, "server-shared", NETWORK)}
+    assert sorted(nets) == ["bulkhead-dev-server-shared-billing", "bulkhead-dev-server-shared-notify"]
+    assert ctr.inputs["networksAdvanced"] == [{"name": n, "aliases": ["server-shared"]} for n in sorted(nets)]
+    assert sorted(ctr.property_dependencies["networksAdvanced"]) == sorted(n.urn for n in nets.values())
+    for db in ("billing", "notify"):
+        assert dev_run.exports["databases"][db]["network"] == f"bulkhead-dev-server-shared-{db}"
 
 
 # ------------------------------------------------------------------ outputs
@@ -342,7 +360,7 @@ def test_database_output(dev_run, db):
         "reader_hosts": [],
         "password": password,
         "url": f"postgresql://{db}:{password}@127.0.0.1:{exp['port']}/{db}?sslmode=require&channel_binding=require",
-        "network": f"bulkhead-dev-{comp}",
+        "network": f"bulkhead-dev-{comp}" + (f"-{db}" if comp.startswith("server-") else ""),
         "internal_host": comp,
         "internal_port": 5432,
         "internal_url": f"postgresql://{db}:{password}@{comp}:5432/{db}?sslmode=require&channel_binding=require",
@@ -519,8 +537,8 @@ def test_plan_export_shape(dev_export):
         assert isinstance(r["dependencies"], list)
         assert isinstance(r["propertyDependencies"], dict)
     # stack, 4 components, 4 x (image, network, volume, container), 4 admin + 5 role passwords,
-    # 4 x ServerTls and its 5 resources
-    assert len(resources) == 1 + 4 + 4 * 4 + 9 + 4 * 6
+    # 4 x ServerTls and its 5 resources, a second tenant network of the shared server
+    assert len(resources) == 1 + 4 + 4 * 4 + 9 + 4 * 6 + 1
 
 
 def test_plan_references_resolve(dev_export):
@@ -539,9 +557,10 @@ def test_plan_references_resolve(dev_export):
         assert image["type"] == IMAGE
         assert ctr["inputs"]["image"] == image["outputs"]["imageId"]
         assert image["outputs"]["imageId"].startswith("sha256:")
-        (net,) = [by_urn[u] for u in deps["networksAdvanced"]]
-        assert net["type"] == NETWORK
-        assert ctr["inputs"]["networksAdvanced"][0]["name"] == net["outputs"]["name"]
+        nets = [by_urn[u] for u in deps["networksAdvanced"]]  # several: a shared server's tenant networks
+        assert all(n["type"] == NETWORK for n in nets)
+        assert sorted(a["name"] for a in ctr["inputs"]["networksAdvanced"]) == sorted(n["outputs"]["name"] for n in nets)
+        net = nets[0]
         (vol,) = [by_urn[u] for u in deps["volumes"]]
         assert vol["type"] == VOLUME
         assert ctr["inputs"]["volumes"][0]["volumeName"] == vol["outputs"]["name"] == vol["id"]
@@ -554,7 +573,7 @@ def test_stack_outputs_in_export_are_envelopes(dev_export):
     for name, out in stack["outputs"]["databases"].items():
         for key in SECRET_OUTPUT_KEYS:
             assert out[key] == SECRET_ENVELOPE, (name, key)
-        assert out["network"] == f"bulkhead-dev-{DB_COMPONENT[name]}"
+        assert out["network"] == f"bulkhead-dev-{DB_COMPONENT[name]}" + ("" if out["server"] is None else f"-{name}")
     for owner, svc in stack["outputs"]["services"].items():
         assert all(v == SECRET_ENVELOPE for v in svc["env"].values()), owner
 
