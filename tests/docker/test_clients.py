@@ -343,3 +343,58 @@ def test_a_tenant_claiming_the_servers_alias_is_refused_by_every_form(engine: En
         assert not failures, "\n".join(failures)
     finally:
         attacker.remove(force=True)
+
+
+# ------------------------------------------------------------------ .env loaders and compose
+
+COMPOSE = """\
+services:
+  api:
+    image: {image}
+    env_file: .env
+    volumes:
+      - ./ca:/ca:ro
+    networks: [db]
+    entrypoint: ["bash", "-c", "printf 'URL=%s\\\\n' \\"$$AUTH_DATABASE_URL\\"; psql \\"$$AUTH_DATABASE_URL\\" -XAtc 'select current_user'"]
+networks:
+  db:
+    external: true
+    name: {network}
+"""
+
+
+def test_dotenv_reads_the_same_in_every_loader_and_the_compose_example_connects(engine: Engine, stack) -> None:
+    """`.env` (default format) for compose env_file, python-dotenv and `set -a; . ./.env`;
+    `--format docker` for `docker run --env-file`: every loader sees the same values, and a compose
+    service on the database's external network connects with them (Debian's docker-compose)."""
+    db = stack["outputs"]["databases"][OWN]
+    work = stack["dir"] / "compose"
+    work.mkdir()
+    base = [PY, "-m", "bulkhead", "env", "--outputs", str(stack["path"]), "--service", db["owner"], "--internal",
+            "--ca-dir", str(work / "ca"), "--ca-mount", "/ca"]
+    (work / ".env").write_text(subprocess.run(base, capture_output=True, text=True, cwd=ROOT, check=True).stdout)
+    (work / "docker.env").write_text(subprocess.run(base + ["--format", "docker"], capture_output=True, text=True,
+                                                    cwd=ROOT, check=True).stdout)
+    want = dict(dotenv_values(work / ".env"))
+    assert set(want) == {"AUTH_DATABASE_URL", "DATABASE_URL"} and "verify-full" in want["AUTH_DATABASE_URL"]
+    # the shell
+    shell = subprocess.run(["bash", "-c", "set -a; . ./.env; printf '%s\\n' \"$AUTH_DATABASE_URL\" \"$DATABASE_URL\""],
+                           cwd=work, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert shell == [want["AUTH_DATABASE_URL"], want["DATABASE_URL"]]
+    # docker run --env-file: the docker format reads the same; the quoted file keeps its quotes (why it exists)
+    for name, expect_same in (("docker.env", True), (".env", False)):
+        out = subprocess.run(["docker", "run", "--rm", "--network", "none", "--env-file", name, "--entrypoint", "env",
+                              CLIENT_IMAGE], cwd=work, capture_output=True, text=True, check=True).stdout
+        seen = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        assert (seen.get("AUTH_DATABASE_URL") == want["AUTH_DATABASE_URL"]) is expect_same, (name, seen.get("AUTH_DATABASE_URL", "")[:20])
+    # docker-compose: env_file + the database's external network + the CA mounted
+    (work / "docker-compose.yml").write_text(COMPOSE.format(image=CLIENT_IMAGE, network=db["network"]))
+    project = f"{STACK}compose"
+    try:
+        out = subprocess.run(["docker-compose", "-p", project, "run", "--rm", "-T", "api"], cwd=work,
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["docker-compose", "-p", project, "down", "--remove-orphans"], cwd=work, capture_output=True)
+    lines = out.stdout.splitlines()
+    assert f"URL={want['AUTH_DATABASE_URL']}" in lines, (out.returncode, out.stderr[-500:])
+    assert lines[-1] == OWN, (out.returncode, out.stderr[-500:])
