@@ -89,6 +89,12 @@ def pump(src, dst) -> None:
             dst.sendall(data)
     except (OSError, ssl.SSLError):
         pass
+    finally:  # the server hung up: so does the client's side
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 def handle(conn, ctx, args) -> None:
