@@ -31,6 +31,7 @@ import io
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +51,8 @@ STACK = "rclients"
 PY = sys.executable
 CLIENT_IMAGE = "bulkhead-test/postgres:15"  # bookworm, as the host whose /usr is mounted into it
 JDBC_JAR = "/usr/share/java/postgresql.jar"
+# resolved: /usr/bin/java is a link into /etc/alternatives, which the client container does not have
+JAVA = os.path.realpath(shutil.which("java") or "java")
 FORMS = ("libpq", "psycopg", "asyncpg", "sqlalchemy+asyncpg", "sqlalchemy+psycopg", "jdbc", "node")
 QUERY = "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 OWN, SHARED, NEIGHBOUR = "auth", "billing", "notify"
@@ -80,7 +83,7 @@ def command(form: str) -> list[str]:
     if form == "libpq":
         return ["psql", "-XAtq", "-F", " ", "-d", "$URL", "-c", QUERY]
     if form == "jdbc":
-        return ["java", "-cp", JDBC_JAR, "tests/docker/java/Probe.java"]
+        return [JAVA, "-cp", JDBC_JAR, "tests/docker/java/Probe.java"]
     if form == "node":
         return ["node", "tests/docker/node/probe.js"]
     return [PY, "-m", "tests.support.client_probe", form]
