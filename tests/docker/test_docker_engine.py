@@ -395,6 +395,10 @@ def _replace_shared(engine: Engine, old: list[Planned], new: list[Planned]) -> A
     (old_res,) = [r for r in by_type(old, CONTAINER) if r.name == "server-shared-postgres"]
     (new_res,) = [r for r in by_type(new, CONTAINER) if r.name == "server-shared-postgres"]
     engine.delete_container(old_res)  # DeleteBeforeReplace: stop with the grace, then remove
+    existing = {n.name for n in engine.client.networks.list()}
+    for res in by_type(new, NETWORK):  # a database added to the server comes with its own network
+        if res.inputs["name"] not in existing:
+            engine.create_network(res)
     return engine.create_container(new_res, images)
 
 
