@@ -42,6 +42,7 @@ test: lint
 	scripts/ensure-postgres
 	scripts/fetch-postgres-servers
 	scripts/ensure-docker
+	scripts/ensure-clients
 	scripts/build-test-images
 	$(PY) -m pytest -n 2 --dist loadfile -q -m "not docker"
 	scripts/run-docker-tests $(PY)

@@ -36,3 +36,6 @@ _._quiet_failed_outputs  # autouse fixture (tests/program/test_example_service.p
 
 # moto's RDS backend attribute, set by tests/cli/test_audit.py and read by moto's responses.
 _.dbi_resource_id
+
+# SQLAlchemy event listeners, registered by @event.listens_for (tests/postgres/test_token_hooks.py).
+_._token

@@ -10,11 +10,12 @@ would put `DATABASE_URL` (and other services' credentials) into one file.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
 from bulkhead import PROJECT_DIR
-from bulkhead.drivers import DEFAULT_DRIVER, DRIVERS, driver_note, driver_url
+from bulkhead.drivers import DEFAULT_DRIVER, DRIVERS, driver_env, driver_note, driver_url
 from bulkhead.errors import UserError
 from bulkhead.outputs_source import add_arguments, is_secret_placeholder, load_outputs, platform_of
 
@@ -33,7 +34,58 @@ def add_parser(sub) -> None:
                    help="docker: URLs for a container on the database's network (host = container alias)")
     p.add_argument("--driver", choices=DRIVERS, default=DEFAULT_DRIVER,
                    help=f"the URL form of this client driver, TLS on (default {DEFAULT_DRIVER}; see bulkhead/drivers.py)")
+    p.add_argument("--ca-dir", default=".",
+                   help="docker: where to write the service's CA file (<service>-ca.pem) the URLs verify the server "
+                        "with; put it next to the .env (default: the current directory)")
+    p.add_argument("--ca-mount", metavar="DIR",
+                   help="docker: the directory holding the CA file as the client sees it, e.g. where a compose "
+                        "service mounts it (default: the absolute --ca-dir)")
+    p.add_argument("--format", choices=FORMATS, default="dotenv",
+                   help="dotenv: quoted values (docker compose env_file, python-dotenv, `set -a; . ./.env`); "
+                        "docker: raw values for `docker run --env-file`, which keeps quotes as part of the value")
     p.set_defaults(func=run)
+
+
+FORMATS = ("dotenv", "docker")
+
+
+def docker_env_value(value: str) -> str:
+    """A `docker run --env-file` value: the rest of the line, taken as it is (no quotes, no escapes:
+    docker/cli opts/parse.go parseKeyValueFile)."""
+    if "\n" in value or "\r" in value or "\x00" in value:
+        raise UserError("a value spans lines; it cannot be written as an env-file line")
+    return value
+
+
+def ca_bundle(outputs: dict, service: str) -> str | None:
+    """The CA certificates of the containers holding `service`'s databases (the `ca_cert`
+    outputs, docker only), one PEM bundle; None for outputs without them (aws, older stacks)."""
+    pems = []
+    for name, db in sorted(outputs["databases"].items()):
+        if db.get("owner") != service or db.get("platform") != "docker":
+            continue
+        pem = db.get("ca_cert")
+        if pem is None:
+            return None
+        if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+            raise UserError(f"databases.{name}.ca_cert in the outputs is not a PEM certificate; regenerate the outputs")
+        pems.append(pem.strip() + "\n")
+    return "".join(dict.fromkeys(pems)) or None
+
+
+def write_ca(bundle: str, service: str, ca_dir: str, ca_mount: str | None) -> str:
+    """Write the bundle as <ca_dir>/<service>-ca.pem; return its path as the client sees it."""
+    name = f"{service}-ca.pem"
+    try:
+        os.makedirs(ca_dir, exist_ok=True)
+        path = os.path.join(ca_dir, name)
+        with open(path, "w", encoding="ascii") as f:
+            f.write(bundle)
+    except OSError as exc:
+        raise UserError(f"--ca-dir {ca_dir}: cannot write {name} ({exc.strerror}); pass a writable directory") from None
+    if ca_mount:
+        return ca_mount.rstrip("/") + "/" + name
+    return os.path.abspath(path)
 
 
 def dotenv_quote(value: str) -> str:
@@ -132,6 +184,15 @@ def _env_from_databases(outputs: dict, service: str, internal: bool) -> list[tup
     return pairs
 
 
+def _for_driver(url: str, driver: str, ca_file: str | None) -> str:
+    try:
+        return driver_url(url, driver, ca_file)
+    except UserError:
+        if driver == DEFAULT_DRIVER:
+            return url  # not a TLS postgresql:// URL: the default form prints it as the outputs hold it
+        raise
+
+
 def run(args) -> int:
     outputs = load_outputs(args.outputs, args.stack, cwd=PROJECT_DIR)
     service = args.service
@@ -142,8 +203,12 @@ def run(args) -> int:
                             f"a .env file holds one service's environment")
         service = names[0]
     pairs = env_for_service(outputs, service, internal=args.internal)
-    notes = driver_note(args.driver, [v for _, v in pairs])
-    pairs = [(k, driver_url(v, args.driver)) for k, v in pairs]
+    bundle = ca_bundle(outputs, service)
+    ca_file = write_ca(bundle, service, args.ca_dir, args.ca_mount) if bundle else None
+    notes = [] if ca_file else driver_note(args.driver, [v for _, v in pairs])
+    extra = driver_env(args.driver, [v for _, v in pairs], ca_file) if ca_file else []
+    pairs = [(k, _for_driver(v, args.driver, ca_file)) for k, v in pairs] + extra
+    quote = docker_env_value if args.format == "docker" else dotenv_quote
     lines = [f"# bulkhead: {service}, stack {args.stack or '(from outputs)'}; contains credentials, do not commit"]
     if platform_of(outputs) == "aws":
         lines += [
@@ -153,7 +218,9 @@ def run(args) -> int:
             "# `python -m bulkhead dsn --database NAME`. sslrootcert must point at the RDS CA bundle.",
             "# A database with auth: password carries its login password, read from its login secret.",
         ]
-    lines += notes + [f"{k}={dotenv_quote(v)}" for k, v in pairs]
+    if ca_file:
+        lines.append(f"# the server is verified (sslmode=verify-full) with its CA, written to {ca_file}")
+    lines += notes + [f"{k}={quote(v)}" for k, v in pairs]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -32,6 +32,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from google.protobuf import json_format
 
+from bulkhead.offline import mock_tls
 from bulkhead.planfile import SECRET_ENVELOPE
 from policies import bulkhead_types as tokens
 
@@ -51,6 +52,7 @@ SCHEMA_SECRET_OUTPUTS = {
     "aws:rds/instance:Instance": {"password"},
     "aws:rds/cluster:Cluster": {"masterPassword"},
     "aws:secretsmanager/secretVersion:SecretVersion": {"secretString", "secretBinary"},
+    **mock_tls.SECRET_OUTPUTS,
 }
 
 
@@ -315,6 +317,12 @@ def _fake_backup(new: _New, state: dict) -> tuple[str, dict]:
     return (nm if kind == "Vault" else new.rid), state
 
 
+def _fake_tls(new: _New, state: dict) -> tuple[str, dict]:
+    """Real PEM, deterministic per resource (bulkhead/offline/mock_tls.py)."""
+    state.update(mock_tls.fake(new.typ, new.seed, new.inputs))
+    return _digest("tls", new.seed, length=32), state
+
+
 def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
     svc = new.typ.split(":")[1].split("/")[0]
     state.setdefault("arn", new.arn(svc, new.name))
@@ -342,6 +350,7 @@ _FAKES = {
     tokens.RDS_PARAMETER_GROUP: _fake_rds_group("pg"),
     tokens.RDS_SUBNET_GROUP: _fake_rds_group("subgrp"),
     tokens.RDS_INSTANCE: _fake_rds_instance,
+    **{tls_type: _fake_tls for tls_type in mock_tls.TYPES},
 }
 # Families, tried in order when a type has no fake of its own.
 _FAKES_BY_PREFIX = (

@@ -91,6 +91,12 @@ SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
 TLS_DIR = f"{STATUS_DIR}/tls"
 TLS_CERT = f"{TLS_DIR}/server.crt"
 TLS_KEY = f"{TLS_DIR}/server.key"
+# Where the pair components/dev/server_tls.py made for this container is uploaded: the key
+# root-only with the passwords (SECRET_PERMISSIONS), the certificate public. The wrapper copies
+# both into TLS_DIR for the server's OS user on every start (PostgreSQL refuses a key file
+# others can read: be-secure-openssl.c check_ssl_key_file_permissions).
+TLS_KEY_UPLOAD = f"{SECRETS_DIR}/tls-server.key"
+TLS_CERT_UPLOAD = "/etc/bulkhead/tls/server.crt"
 
 # Where the image's servers put their unix socket.
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
@@ -354,7 +360,8 @@ def _fill(template: str, **extra: str) -> str:
     values = {"GENERATOR": GENERATOR, "IMAGE_ENTRYPOINT": IMAGE_ENTRYPOINT, "STATUS_DIR": STATUS_DIR,
               "SECRETS_DIR": SECRETS_DIR, "DATA_ROOT": DATA_ROOT, "DEFAULT_PORT": str(DEFAULT_PORT),
               "DEFAULT_SOCKET_DIR": DEFAULT_SOCKET_DIR, "ADMIN_SECRET": ADMIN_SECRET,
-              "SNAKEOIL_CERT": SNAKEOIL_CERT, "SNAKEOIL_KEY": SNAKEOIL_KEY, **extra}
+              "SNAKEOIL_CERT": SNAKEOIL_CERT, "SNAKEOIL_KEY": SNAKEOIL_KEY,
+              "TLS_KEY_NAME": TLS_KEY_UPLOAD.rsplit("/", 1)[1], "TLS_CERT_UPLOAD": TLS_CERT_UPLOAD, **extra}
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 

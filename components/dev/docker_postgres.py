@@ -31,6 +31,8 @@ from components.dev.container import (
     IDENT_PATH,
     SECRET_PERMISSIONS,
     START_SCRIPT_PATH,
+    TLS_CERT_UPLOAD,
+    TLS_KEY_UPLOAD,
     health_script,
     pg_hba_conf,
     pg_ident_conf,
@@ -39,6 +41,7 @@ from components.dev.container import (
     server_flags,
     start_script,
 )
+from components.dev.server_tls import ServerTls, ServerTlsArgs
 from components.postgres.role_sql import RoleSpec
 from components.tags import database_tags, docker_labels
 
@@ -118,11 +121,20 @@ class DockerPostgres(pulumi.ComponentResource):
         ]
 
         image = self._create_image()
-        self.network = self._create_network()
+        self.network = self._create_network() if args.server is None else None
+        # A shared server: one network per tenant database, the server on each (issue 18): a tenant's
+        # services join only their own database's network, so no tenant's container shares a
+        # network with another tenant's services (nor can stand in for the server on theirs).
+        self.tenant_networks = (
+            {key: self._create_tenant_network(key) for key in sorted(args.databases)}
+            if args.server is not None else {}
+        )
         self.volume = self._create_volume()
         admin_password = self._create_password("admin")
         # `role-` keeps a database named `admin` from colliding with the admin password.
         passwords = {db_key: self._create_password(f"role-{db_key}") for db_key in sorted(args.databases)}
+        # The CA and key pair of this container alone (components/dev/server_tls.py).
+        self.tls = ServerTls(f"{name}-tls", ServerTlsArgs(stack=args.stack, aliases=[name]), opts=self._child())
         self.container = self._create_container(image, admin_password, passwords)
         self.connections = {
             db_key: self._connection(db_key, db, passwords[db_key]) for db_key, db in sorted(args.databases.items())
@@ -152,6 +164,20 @@ class DockerPostgres(pulumi.ComponentResource):
             # added to a shared server must not recreate the network under running services.
             opts=self._child(ignore_changes=["labels"]),
         )
+
+    def _create_tenant_network(self, db_key: str) -> docker.Network:
+        return docker.Network(
+            f"{self._name}-{db_key}-network",
+            name=f"bulkhead-{self._args.stack}-{self._name}-{db_key}",
+            driver="bridge",
+            # The server's labels, as its container's: the network belongs to the server, which the
+            # policy pack (no-shared-networks) sees as one owner group; the name says the tenant.
+            labels=self._labels,
+            opts=self._child(ignore_changes=["labels"]),
+        )
+
+    def _network_of(self, db_key: str) -> docker.Network:
+        return self.network if self.network is not None else self.tenant_networks[db_key]
 
     def _create_volume(self) -> docker.Volume:
         return docker.Volume(
@@ -194,6 +220,12 @@ class DockerPostgres(pulumi.ComponentResource):
             )
             for name, pw in secrets
         ]
+        # The server's key with the passwords (root:root 0400, a secret in the state); start.sh
+        # copies it for the server's OS user. Its certificate is public.
+        tls_uploads = [
+            docker.ContainerUploadArgs(file=TLS_KEY_UPLOAD, content=self.tls.key_pem, permissions=SECRET_PERMISSIONS),
+            docker.ContainerUploadArgs(file=TLS_CERT_UPLOAD, content=self.tls.cert_pem),
+        ]
         return docker.Container(
             f"{self._name}-postgres",
             name=self.container_name,
@@ -210,7 +242,9 @@ class DockerPostgres(pulumi.ComponentResource):
                 "POSTGRES_INITDB_ARGS=--auth-host=scram-sha-256 --auth-local=scram-sha-256",
             ],
             ports=[{"internal": CONTAINER_PORT, "external": args.port, "ip": "127.0.0.1", "protocol": "tcp"}],
-            networks_advanced=[{"name": self.network.name, "aliases": [self._name]}],
+            # The server's alias on each network (the name its certificate carries).
+            networks_advanced=[{"name": n.name, "aliases": [self._name]}
+                               for n in ([self.network] if self.network is not None else self.tenant_networks.values())],
             volumes=[{"volume_name": self.volume.name, "container_path": DATA_PATH}],
             uploads=[
                 {"file": START_SCRIPT_PATH, "content": start_script(self._roles), "executable": True},
@@ -219,6 +253,7 @@ class DockerPostgres(pulumi.ComponentResource):
                 # peer map for the admin over the unix socket: root only
                 {"file": IDENT_PATH, "content": pg_ident_conf()},
                 *secret_uploads,
+                *tls_uploads,
             ],
             # Healthy = start.sh has applied the init on THIS start without a problem and the
             # server it started accepts connections. The check opens no connection (nothing in
@@ -285,7 +320,7 @@ class DockerPostgres(pulumi.ComponentResource):
             "reader_hosts": [],
             "password": secret_password,
             "url": url("127.0.0.1", self._args.port),
-            "network": self.network.name,
+            "network": self._network_of(db_key).name,
             # For service containers on the database's own network.
             "internal_host": self._name,
             "internal_port": CONTAINER_PORT,
@@ -293,4 +328,7 @@ class DockerPostgres(pulumi.ComponentResource):
             "server": self._args.server,
             # `bulkhead psql --admin` runs psql inside this container over its unix socket.
             "container": self.container_name,
+            # The CA that signed this container's certificate (public): `env` writes it next to the
+            # .env, and each URL it prints verifies the server with it (sslmode=verify-full).
+            "ca_cert": self.tls.ca_cert_pem,
         }

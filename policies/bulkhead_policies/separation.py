@@ -162,12 +162,22 @@ def _env_passwords(r: Res) -> dict[str, str]:
 _SECRET_UPLOAD = re.compile(r"(^|/)(secrets?|passwords?)(/|$)", re.IGNORECASE)
 
 
+# The server's TLS key (components/dev/server_tls.py) sits with the passwords; it is not one when
+# a pulumi-tls PrivateKey generated it (a key typed into the program still counts as a password).
+_TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+
+
+def _generated_key(r: Res, content) -> bool:
+    return (isinstance(content, str) and content.startswith("-----BEGIN") and "PRIVATE KEY" in content
+            and any(f"{_TLS_PRIVATE_KEY}::" in urn for urn in r.deps.get("uploads", [])))
+
+
 def _upload_passwords(r: Res) -> dict[str, str]:
     """Password files among the container's uploads whose content is visible: path -> value."""
     out = {}
     for upload in as_list(r.get("uploads")):
         if isinstance(upload, dict) and isinstance(upload.get("file"), str) and _SECRET_UPLOAD.search(upload["file"]):
-            if _visible(upload.get("content")):
+            if _visible(upload.get("content")) and not _generated_key(r, upload.get("content")):
                 out[upload["file"]] = upload["content"]
     return out
 

@@ -17,7 +17,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import make_url
 
 from bulkhead.cli import main
-from bulkhead.drivers import DRIVERS, driver_url
+from bulkhead.drivers import BINDS_CHANNEL, DRIVERS, driver_url
+from bulkhead.offline.mock_runtime import exports_plain
 
 HOSTILE = "p@ss:w/rd?&=+ %'\"ü#"
 CA = "/etc/ssl/certs/ca-certificates.crt"  # any PEM bundle that exists; asyncpg loads it
@@ -88,6 +89,8 @@ PARSERS = {
     "sqlalchemy+asyncpg": _sqlalchemy_asyncpg,
     "sqlalchemy+psycopg": _sqlalchemy_psycopg,
     "jdbc": _jdbc,
+    # node-postgres's pg-connection-string reads a libpq URI (run for real in tests/docker/test_clients.py)
+    "node": _libpq,
 }
 
 
@@ -156,3 +159,67 @@ def test_sqlalchemy_asyncpg_note_names_the_ca_bundle(tmp_path, capsys):
     assert main(["env", "--outputs", str(path), "--driver", "sqlalchemy+asyncpg"]) == 0
     out = capsys.readouterr().out
     assert f"export PGSSLROOTCERT={CA}" in out and "?ssl=verify-full'" in out
+
+
+# ---------------------------------------------------------------- from the program's real outputs
+
+
+def _env_lines(out: str) -> dict:
+    return {k: v.strip("'") for k, v in (line.split("=", 1) for line in out.splitlines() if line and not line.startswith("#"))}
+
+
+@pytest.mark.parametrize("database", ["auth", "billing"])  # an own container, a shared server
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_env_from_the_programs_outputs_verifies_the_server(dev_run, driver, database, tmp_path, capsys, monkeypatch):
+    """What `env --driver X` prints for the outputs the dev program produces (not a URL made by hand):
+    each driver's own parser reads verify-full with the CA `env` wrote, no unknown key (asyncpg would
+    send `channel_binding` as a server setting and fail), channel binding where the client enforces it."""
+    outputs = exports_plain(dev_run.exports)
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    db = outputs["databases"][database]
+    assert "channel_binding=require" in db["url"]  # what broke asyncpg before
+    monkeypatch.chdir(tmp_path)
+    assert main(["env", "--outputs", str(path), "--service", db["owner"], "--driver", driver, "--ca-dir", "ca"]) == 0
+    lines = _env_lines(capsys.readouterr().out)
+    ca_file = str(tmp_path / "ca" / f"{db['owner']}-ca.pem")
+    assert (tmp_path / "ca" / f"{db['owner']}-ca.pem").read_text().strip() == db["ca_cert"].strip()
+    if driver == "sqlalchemy+asyncpg":
+        assert lines.pop("PGSSLROOTCERT") == ca_file
+        monkeypatch.setenv("PGSSLROOTCERT", ca_file)
+    url = lines[db["env_var"]]
+    got = PARSERS[driver](url)
+    assert (got["user"], got["db"], got["host"], got["port"]) == (database, database, "127.0.0.1", db["port"])
+    assert got["sslmode"] == "verify-full"
+    assert got.get("sslrootcert", ca_file) == ca_file
+    if "check_hostname" in got:
+        assert got["check_hostname"] is True
+    assert ("channel_binding=require" in url) is (driver in BINDS_CHANNEL)
+    if driver == "jdbc":
+        assert "channelBinding" not in url  # Debian 12's pgjdbc 42.5.5 has no such property
+
+
+def test_env_internal_and_ca_mount_for_a_container(dev_run, tmp_path, capsys, monkeypatch):
+    outputs = exports_plain(dev_run.exports)
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    monkeypatch.chdir(tmp_path)
+    assert main(["env", "--outputs", str(path), "--service", "auth-service", "--internal", "--driver", "node",
+                 "--ca-mount", "/run/bulkhead-ca"]) == 0
+    lines = _env_lines(capsys.readouterr().out)
+    got = _libpq(lines["AUTH_DATABASE_URL"])
+    assert (got["host"], got["port"], got["sslrootcert"]) == ("auth", 5432, "/run/bulkhead-ca/auth-service-ca.pem")
+    assert (tmp_path / "auth-service-ca.pem").exists()
+
+
+def test_docker_format_is_unquoted_and_dotenv_quoted(dev_run, tmp_path, capsys, monkeypatch):
+    outputs = exports_plain(dev_run.exports)
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    monkeypatch.chdir(tmp_path)
+    assert main(["env", "--outputs", str(path), "--service", "auth-service", "--format", "docker"]) == 0
+    raw = [line for line in capsys.readouterr().out.splitlines() if line.startswith("AUTH_DATABASE_URL=")]
+    assert raw and raw[0].startswith("AUTH_DATABASE_URL=postgresql://") and "'" not in raw[0]
+    assert main(["env", "--outputs", str(path), "--service", "auth-service"]) == 0
+    quoted = [line for line in capsys.readouterr().out.splitlines() if line.startswith("AUTH_DATABASE_URL=")]
+    assert quoted[0] == raw[0].replace("=", "='", 1) + "'"

@@ -15,6 +15,7 @@ from moto import mock_aws
 from bulkhead import connection
 from bulkhead.commands import env as env_cmd
 from bulkhead.cli import main
+from bulkhead.drivers import driver_url
 from bulkhead.offline.mock_runtime import exports_plain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,13 +53,20 @@ def parse_dotenv(text: str) -> dict[str, str]:
     return values
 
 
-def test_env_dev_single_database_service(dev_outputs, dev_run, capsys):
+def _verified(url: str, ca_file) -> str:
+    """The outputs' URL as `env` prints it: the server verified with the CA it wrote (bulkhead/drivers.py)."""
+    return driver_url(url, "libpq", str(ca_file))
+
+
+def test_env_dev_single_database_service(dev_outputs, dev_run, capsys, tmp_path):
     path, outputs = dev_outputs
-    code, out, err = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", path)
+    code, out, err = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", path,
+                         "--ca-dir", str(tmp_path))
     assert code == 0 and err == ""
     env = parse_dotenv(out)
     app = outputs["databases"]["app"]
-    assert env == {"APP_DATABASE_URL": app["url"], "DATABASE_URL": app["url"]}
+    url = _verified(app["url"], tmp_path / "app-service-ca.pem")
+    assert env == {"APP_DATABASE_URL": url, "DATABASE_URL": url}
     # Only app's password: no other database's secret is printed.
     others = {d["password"] for n, d in outputs["databases"].items() if n != "app"}
     assert app["password"] in out and not any(pw in out for pw in others)
@@ -66,19 +74,22 @@ def test_env_dev_single_database_service(dev_outputs, dev_run, capsys):
 
 def test_env_reads_back_with_a_shell(dev_outputs, capsys, tmp_path):
     path, outputs = dev_outputs
-    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "billing-service", "--outputs", path)
+    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "billing-service", "--outputs", path,
+                       "--ca-dir", str(tmp_path))
     envfile = tmp_path / ".env"
     envfile.write_text(out)
     shown = subprocess.run(["sh", "-c", f"set -a; . {envfile}; printf %s \"$BILLING_DATABASE_URL\""],
                            capture_output=True, text=True, check=True).stdout
-    assert shown == outputs["databases"]["billing"]["url"]
+    assert shown == _verified(outputs["databases"]["billing"]["url"], tmp_path / "billing-service-ca.pem")
 
 
-def test_env_internal_urls_for_containers(dev_outputs, capsys):
+def test_env_internal_urls_for_containers(dev_outputs, capsys, tmp_path):
     path, outputs = dev_outputs
-    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "auth-service", "--internal", "--outputs", path)
+    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "auth-service", "--internal", "--outputs", path,
+                       "--ca-dir", str(tmp_path), "--ca-mount", "/ca")
     assert code == 0
-    assert parse_dotenv(out)["AUTH_DATABASE_URL"] == outputs["databases"]["auth"]["internal_url"]
+    assert parse_dotenv(out)["AUTH_DATABASE_URL"] == _verified(outputs["databases"]["auth"]["internal_url"],
+                                                               "/ca/auth-service-ca.pem")
 
 
 def test_env_without_service_on_multi_service_stack_is_refused(dev_outputs, dev_run, capsys):
@@ -119,8 +130,12 @@ def test_env_multi_database_service_has_no_database_url(dev_run, tmp_path, capsy
         del outputs["services"]
     path = tmp_path / "o.json"
     path.write_text(json.dumps(outputs))
-    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path))
+    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path),
+                       "--ca-dir", str(tmp_path))
     assert code == 0 and set(parse_dotenv(out)) == {"APP_DATABASE_URL", "WORKER_DATABASE_URL"}
+    # one CA file for the service: the CAs of both containers
+    bundle = (tmp_path / "app-service-ca.pem").read_text()
+    assert bundle.count("BEGIN CERTIFICATE") == 2 and dbs["app"]["ca_cert"].strip() in bundle
 
 
 def test_env_reads_the_services_output(dev_run, tmp_path, capsys):
@@ -129,7 +144,8 @@ def test_env_reads_the_services_output(dev_run, tmp_path, capsys):
     outputs["services"]["app-service"]["env"] = {"APP_DATABASE_URL": "postgresql://u:p@h:1/app", "EXTRA_URL": "x"}
     path = tmp_path / "o.json"
     path.write_text(json.dumps(outputs))
-    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path))
+    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path),
+                       "--ca-dir", str(tmp_path))
     assert code == 0 and parse_dotenv(out) == {"APP_DATABASE_URL": "postgresql://u:p@h:1/app", "EXTRA_URL": "x"}
     # services come from the `services` output too
     code, _, err = cli(capsys, "env", "--stack", "dev", "--service", "nobody", "--outputs", str(path))
@@ -383,7 +399,8 @@ def test_with_pulumi_cli(dev_run, tmp_path, capsys, monkeypatch):
     fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\ncat {outputs}\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
-    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "worker-service")
+    code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "worker-service",
+                       "--ca-dir", str(tmp_path))
     assert code == 0 and "WORKER_DATABASE_URL=" in out
     assert (tmp_path / "args").read_text().split() == ["stack", "output", "--json", "--show-secrets", "--non-interactive", "--stack", "dev"]
     fake.write_text("#!/bin/sh\necho 'error: no stack named dev found' >&2\nexit 255\n")

@@ -146,10 +146,12 @@ def databases(plan: list[Planned]) -> dict[str, Db]:
     pw = secrets_of(plan)
     for res in by_type(plan, CONTAINER):
         name = res.inputs["name"]
-        net = res.inputs["networksAdvanced"][0]
+        nets = res.inputs["networksAdvanced"]
         for file, value in pw[name].items():
             if file.startswith("role-"):
                 db = file[len("role-"):]
+                # a shared server joins one network per tenant (named after it); an own container one
+                net = next((n for n in nets if n["name"].endswith(f"-{db}")), nets[0]) if len(nets) > 1 else nets[0]
                 out[db] = Db(db, name, res.inputs["ports"][0]["external"], value, net["name"], net["aliases"][0])
     return out
 
@@ -281,7 +283,8 @@ done
 
 def test_network_matrix_by_real_packets(engine: Engine, deployed) -> None:
     """From a throwaway container on each database's network, every database is tried with its
-    own credentials: only the databases of that network's container answer."""
+    own credentials: only the databases of that network's container answer (a shared server's
+    tenants each have a network of their own, which the server joins; its roles keep them apart)."""
     plan, _ = deployed
     dbs = databases(plan)
     targets = " ".join(f"{d.alias}:{d.name}:{d.password}" for d in dbs.values())
@@ -296,7 +299,8 @@ def test_network_matrix_by_real_packets(engine: Engine, deployed) -> None:
         out = client.logs().decode()
         client.remove(v=True)  # and the image's anonymous data volume
         reached = {line.split()[0] for line in out.splitlines() if line.endswith(" yes")}
-        expected = {d.name for d in dbs.values() if d.network == network}
+        container = next(d.container for d in dbs.values() if d.network == network)
+        expected = {d.name for d in dbs.values() if d.container == container}
         assert reached == expected, (network, out)
 
 
@@ -640,6 +644,10 @@ def _replace_shared(engine: Engine, old: list[Planned], new: list[Planned]) -> A
     (old_res,) = [r for r in by_type(old, CONTAINER) if r.name == "server-shared-postgres"]
     (new_res,) = [r for r in by_type(new, CONTAINER) if r.name == "server-shared-postgres"]
     engine.delete_container(old_res)  # DeleteBeforeReplace: stop with the grace, then remove
+    existing = {n.name for n in engine.client.networks.list()}
+    for res in by_type(new, NETWORK):  # a database added to the server comes with its own network
+        if res.inputs["name"] not in existing:
+            engine.create_network(res)
     return engine.create_container(new_res, images)
 
 

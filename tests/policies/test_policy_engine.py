@@ -251,7 +251,8 @@ def _container_password_values(export: dict) -> list[str]:
     for r in export["deployment"]["resources"]:
         if r["type"] == "docker:index/container:Container":
             for upload in r["inputs"]["uploads"]:
-                if "/secrets/" in upload["file"]:
+                # the server's TLS key sits there too (components/dev/server_tls.py): not a password
+                if "/secrets/" in upload["file"] and not upload["file"].endswith(".key"):
                     values.append(json.loads(upload["content"]["plaintext"]))
     return values
 

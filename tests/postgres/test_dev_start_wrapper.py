@@ -255,6 +255,8 @@ class Container:
         for name, value in dep.secrets().items():
             if name not in secrets_drop:
                 self.pg.write_file(secrets / name, value, 0o400)
+        if "tls-server.key" not in secrets_drop:  # the pair server_tls.py makes, uploaded root-only
+            self.pg.write_file(secrets / "tls-server.key", self.pg.key_file.read_text(), 0o400)
         psql_log = self.root / "run" / f"psql-{n}.log"
         log_path = self.root / f"wrapper-{n}.log"
         env = {
@@ -267,6 +269,7 @@ class Container:
             "PGHOST": str(self.pg.socket_dir),
             "PG_MAJOR": str(self.major),
             "BULKHEAD_SECRETS_DIR": str(secrets),
+            "BULKHEAD_TLS_CERT": str(self.pg.cert_file),  # the container's is an upload of its own
             "BULKHEAD_STATUS_DIR": str(self.status_dir),
             "BULKHEAD_DATA_ROOT": str(data_root or self.root / "data"),
             "BULKHEAD_READY_FILE": str(self.ready_file),  # read by the psql shim

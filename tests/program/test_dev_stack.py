@@ -17,7 +17,8 @@ import pytest
 
 from bulkhead.offline.mock_runtime import SECRET_ENVELOPE, ProgramRun, RecordedResource, Secret, fake_password, run_program
 from components.dev.container import (
-    ADMIN_USER, HBA_PATH, HEALTH_SCRIPT_PATH, IDENT_PATH, START_SCRIPT_PATH, TLS_CERT, TLS_KEY, secret_file,
+    ADMIN_USER, HBA_PATH, HEALTH_SCRIPT_PATH, IDENT_PATH, START_SCRIPT_PATH, TLS_CERT, TLS_CERT_UPLOAD, TLS_KEY,
+    TLS_KEY_UPLOAD, secret_file,
 )
 from tests.support.program import ROOT, run_stack
 
@@ -44,8 +45,12 @@ DB_COMPONENT = {db: comp for comp, exp in EXPECTED.items() for db in exp["databa
 # docs/contract.md section 5: keys every docker database output has; and the extras this implementation adds.
 OUTPUT_KEYS = {"owner", "platform", "host", "port", "db_name", "username", "sslmode", "env_var", "tier", "reader_hosts",
                "password", "url", "network", "internal_host"}
-EXTRA_OUTPUT_KEYS = {"internal_port", "internal_url", "server", "container"}
+EXTRA_OUTPUT_KEYS = {"internal_port", "internal_url", "server", "container", "ca_cert"}
 SECRET_OUTPUT_KEYS = {"password", "url", "internal_url"}
+# ServerTls and its children: CA key, CA certificate, server key, request, server certificate.
+TLS_KINDS = ["bulkhead:index:ServerTls", "tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert",
+             "tls:index/privateKey:PrivateKey", "tls:index/certRequest:CertRequest",
+             "tls:index/locallySignedCert:LocallySignedCert"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -54,9 +59,13 @@ SECRET_OUTPUT_KEYS = {"password", "url", "internal_url"}
 def component_of(run: ProgramRun, r: RecordedResource) -> str:
     """Name of the DockerPostgres a resource belongs to ('' for none)."""
     comps = {c.urn: c.name for c in run.resources if c.type == COMPONENT}
+    parents = {c.urn: c.parent for c in run.resources}
     if r.type == COMPONENT:
         return r.name
-    return comps.get(r.parent, "")
+    parent = r.parent
+    while parent and parent not in comps:  # e.g. the TLS resources under its ServerTls
+        parent = parents.get(parent)
+    return comps.get(parent, "")
 
 
 def children(run: ProgramRun, comp: str, typ: str | None = None) -> list[RecordedResource]:
@@ -126,7 +135,10 @@ def test_one_container_volume_network_image_per_component(dev_run, comp):
     exp = EXPECTED[comp]
     kinds = sorted(r.type for r in children(dev_run, comp))
     n_passwords = 1 + len(exp["databases"])  # admin + one per role
-    assert kinds == sorted([CONTAINER, VOLUME, NETWORK, IMAGE] + [PASSWORD] * n_passwords)
+    # the container's own CA and key pair (tests/program/test_server_tls.py)
+    # a shared server: a network per tenant database (test_shared_server_has_a_network_per_tenant)
+    networks = [NETWORK] * (len(exp["databases"]) if comp.startswith("server-") else 1)
+    assert kinds == sorted([CONTAINER, VOLUME, *networks, IMAGE, *TLS_KINDS] + [PASSWORD] * n_passwords)
     names = sorted(r.name for r in children(dev_run, comp, PASSWORD))
     assert names == sorted([f"{comp}-admin-password"] + [f"{comp}-role-{db}-password" for db in exp["databases"]])
     for pw in children(dev_run, comp, PASSWORD):
@@ -147,8 +159,10 @@ def test_passwords_are_distinct_and_used_by_one_container_only(dev_run):
         env_deps = ctr.property_dependencies["uploads"]  # the password files
         assert ctr.property_dependencies.get("envs", []) == []
         own = {r.urn for r in children(dev_run, comp, PASSWORD)}
+        # and its own TLS key and certificate (test_server_tls.py)
+        own |= {r.urn for r in children(dev_run, comp) if r.name in (f"{comp}-tls-key", f"{comp}-tls-cert")}
         assert set(env_deps) == own, f"{comp}: uploads depend on {env_deps}"
-        assert len(env_deps) == len(set(env_deps)) == 1 + len(EXPECTED[comp]["databases"])
+        assert len(env_deps) == len(set(env_deps)) == 1 + len(EXPECTED[comp]["databases"]) + 2
         for urn in env_deps:
             users.setdefault(urn, []).append(comp)
     assert all(len(v) == 1 for v in users.values()), users
@@ -173,7 +187,9 @@ def test_published_ports_are_unique(dev_run):
 @pytest.mark.parametrize("typ", [CONTAINER, VOLUME, NETWORK])
 def test_labels_exact(dev_run, comp, typ):
     exp = EXPECTED[comp]
-    assert labels(one(dev_run, comp, typ)) == {
+    for res in children(dev_run, comp, typ):  # a shared server's tenant networks carry the server's labels
+        assert labels(res) == labels(one(dev_run, comp, CONTAINER))
+    assert labels(children(dev_run, comp, typ)[0]) == {
         "bulkhead:database": ",".join(sorted(exp["databases"])),
         "bulkhead:owner": ",".join(sorted(exp["databases"].values())),
         "bulkhead:stack": "dev",
@@ -227,7 +243,8 @@ def test_command_flags(dev_run, comp):
     # entrypoint, which runs the init on every start); nothing goes to initdb.d any more
     uploads = {u["file"]: u for u in ctr.inputs["uploads"]}
     secrets = {secret_file("admin"), *(secret_file(db) for db in exp["databases"])}
-    assert set(uploads) == {HBA_PATH, IDENT_PATH, START_SCRIPT_PATH, HEALTH_SCRIPT_PATH, *secrets}
+    secrets.add(TLS_KEY_UPLOAD)  # the server's own key (test_server_tls.py)
+    assert set(uploads) == {HBA_PATH, IDENT_PATH, START_SCRIPT_PATH, HEALTH_SCRIPT_PATH, TLS_CERT_UPLOAD, *secrets}
     assert uploads[START_SCRIPT_PATH]["executable"] is True
     for path in secrets:  # a password file each, root-only, its content a secret
         assert uploads[path]["permissions"] == "0400" and uploads[path]["content"] == SECRET_ENVELOPE
@@ -282,6 +299,8 @@ def test_volume_retention_and_protect(dev_run, edit, retain, protect):
 @pytest.mark.parametrize("comp", COMPONENTS)
 def test_container_attaches_only_its_own_network_and_volume(dev_run, comp):
     ctr = one(dev_run, comp, CONTAINER)
+    if comp.startswith("server-"):
+        return test_shared_server_has_a_network_per_tenant(dev_run)
     net = one(dev_run, comp, NETWORK)
     vol = one(dev_run, comp, VOLUME)
     assert net.inputs["name"] == f"bulkhead-dev-{comp}"
@@ -297,10 +316,22 @@ def test_container_attaches_only_its_own_network_and_volume(dev_run, comp):
 def test_networks_and_volumes_not_shared(dev_run):
     nets = [n.inputs["name"] for n in dev_run.by_type(NETWORK)]
     vols = [v.inputs["name"] for v in dev_run.by_type(VOLUME)]
-    assert len(set(nets)) == len(nets) == 4
+    assert len(set(nets)) == len(nets) == 5  # 3 own containers, 2 tenants of the shared server
     assert len(set(vols)) == len(vols) == 4
     attached = [a["name"] for c in dev_run.by_type(CONTAINER) for a in c.inputs["networksAdvanced"]]
     assert sorted(attached) == sorted(nets)
+
+
+def test_shared_server_has_a_network_per_tenant(dev_run):
+    """Issue 18: tenants of a shared server share no network (a tenant's container on the server's
+    network could claim its alias); the server joins each with its own alias (its certificate's name)."""
+    ctr = one(dev_run, "server-shared", CONTAINER)
+    nets = {n.inputs["name"]: n for n in children(dev_run, "server-shared", NETWORK)}
+    assert sorted(nets) == ["bulkhead-dev-server-shared-billing", "bulkhead-dev-server-shared-notify"]
+    assert ctr.inputs["networksAdvanced"] == [{"name": n, "aliases": ["server-shared"]} for n in sorted(nets)]
+    assert sorted(ctr.property_dependencies["networksAdvanced"]) == sorted(n.urn for n in nets.values())
+    for db in ("billing", "notify"):
+        assert dev_run.exports["databases"][db]["network"] == f"bulkhead-dev-server-shared-{db}"
 
 
 # ------------------------------------------------------------------ outputs
@@ -318,6 +349,8 @@ def test_database_output(dev_run, db):
     admin = fake_password(password_seed("dev", f"{comp}-admin-password"))
     assert out["password"].value == password != admin
     plain = {k: (v.value if isinstance(v, Secret) else v) for k, v in out.items()}
+    # the CA of this database's container (test_server_tls.py checks what it signed)
+    assert plain.pop("ca_cert").startswith("-----BEGIN CERTIFICATE-----")
     assert plain == {
         "owner": exp["databases"][db],
         "platform": "docker",
@@ -331,7 +364,7 @@ def test_database_output(dev_run, db):
         "reader_hosts": [],
         "password": password,
         "url": f"postgresql://{db}:{password}@127.0.0.1:{exp['port']}/{db}?sslmode=require&channel_binding=require",
-        "network": f"bulkhead-dev-{comp}",
+        "network": f"bulkhead-dev-{comp}" + (f"-{db}" if comp.startswith("server-") else ""),
         "internal_host": comp,
         "internal_port": 5432,
         "internal_url": f"postgresql://{db}:{password}@{comp}:5432/{db}?sslmode=require&channel_binding=require",
@@ -509,8 +542,9 @@ def test_plan_export_shape(dev_export):
             assert r["id"] == ""
         assert isinstance(r["dependencies"], list)
         assert isinstance(r["propertyDependencies"], dict)
-    # stack, 4 components, 4 x (image, network, volume, container), 4 admin + 5 role passwords
-    assert len(resources) == 1 + 4 + 4 * 4 + 9
+    # stack, 4 components, 4 x (image, network, volume, container), 4 admin + 5 role passwords,
+    # 4 x ServerTls and its 5 resources, a second tenant network of the shared server
+    assert len(resources) == 1 + 4 + 4 * 4 + 9 + 4 * 6 + 1
 
 
 def test_plan_references_resolve(dev_export):
@@ -529,9 +563,10 @@ def test_plan_references_resolve(dev_export):
         assert image["type"] == IMAGE
         assert ctr["inputs"]["image"] == image["outputs"]["imageId"]
         assert image["outputs"]["imageId"].startswith("sha256:")
-        (net,) = [by_urn[u] for u in deps["networksAdvanced"]]
-        assert net["type"] == NETWORK
-        assert ctr["inputs"]["networksAdvanced"][0]["name"] == net["outputs"]["name"]
+        nets = [by_urn[u] for u in deps["networksAdvanced"]]  # several: a shared server's tenant networks
+        assert all(n["type"] == NETWORK for n in nets)
+        assert sorted(a["name"] for a in ctr["inputs"]["networksAdvanced"]) == sorted(n["outputs"]["name"] for n in nets)
+        net = nets[0]
         (vol,) = [by_urn[u] for u in deps["volumes"]]
         assert vol["type"] == VOLUME
         assert ctr["inputs"]["volumes"][0]["volumeName"] == vol["outputs"]["name"] == vol["id"]
@@ -544,7 +579,7 @@ def test_stack_outputs_in_export_are_envelopes(dev_export):
     for name, out in stack["outputs"]["databases"].items():
         for key in SECRET_OUTPUT_KEYS:
             assert out[key] == SECRET_ENVELOPE, (name, key)
-        assert out["network"] == f"bulkhead-dev-{DB_COMPONENT[name]}"
+        assert out["network"] == f"bulkhead-dev-{DB_COMPONENT[name]}" + ("" if out["server"] is None else f"-{name}")
     for owner, svc in stack["outputs"]["services"].items():
         assert all(v == SECRET_ENVELOPE for v in svc["env"].values()), owner
 

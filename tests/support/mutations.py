@@ -591,7 +591,7 @@ def m_plaintext_password_env(e):
                                              "BULKHEAD_PASSWORD_WORKER=W0rkerTypedIn2024"], deps=[])
     typed = {"admin": "Adm1nTypedIn2024x", "role-worker": "W0rkerTypedIn2024"}
     uploads = [
-        {**u, "content": typed[u["file"].rsplit("/", 1)[1]]} if "/secrets/" in u["file"] else u
+        {**u, "content": typed[u["file"].rsplit("/", 1)[1]]} if u["file"].rsplit("/", 1)[1] in typed else u
         for u in res(e, "worker-postgres")["inputs"]["uploads"]
     ]
     set_prop(e, "worker-postgres", "uploads", uploads, deps=[])

@@ -33,15 +33,20 @@ if [ ! -s "$bulkhead_secrets_dir/@ADMIN_SECRET@" ]; then
   exit 1
 fi
 
-# TLS: a key pair of this container's own (see TLS_DIR), readable by the server's OS user only.
+# TLS: the pair bulkhead made for this container, signed by its own CA (server_tls.py), from
+# the root-only upload to where the server's OS user reads it.
 bulkhead_tls_dir="${BULKHEAD_TLS_DIR:-$bulkhead_status_dir/tls}"
+bulkhead_tls_key="$bulkhead_secrets_dir/@TLS_KEY_NAME@"
+bulkhead_tls_cert="${BULKHEAD_TLS_CERT:-@TLS_CERT_UPLOAD@}"
 mkdir -p -- "$bulkhead_tls_dir"
 rm -f -- "$bulkhead_tls_dir/server.key" "$bulkhead_tls_dir/server.crt"
-if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=bulkhead-${HOSTNAME:-postgres}" \
-    -keyout "$bulkhead_tls_dir/server.key" -out "$bulkhead_tls_dir/server.crt" >/dev/null 2>&1; then
+if [ -s "$bulkhead_tls_key" ] && [ -s "$bulkhead_tls_cert" ]; then
+  cp -- "$bulkhead_tls_cert" "$bulkhead_tls_dir/server.crt"
+  cp -- "$bulkhead_tls_key" "$bulkhead_tls_dir/server.key"
+else
   # the server must still start (TLS on): the image's pair, and the health output says why
   cp -- @SNAKEOIL_CERT@ "$bulkhead_tls_dir/server.crt" && cp -- @SNAKEOIL_KEY@ "$bulkhead_tls_dir/server.key" || true
-  bulkhead_problem "no openssl: serving the image's shared snakeoil certificate, so channel_binding does not stop a relay"
+  bulkhead_problem "no TLS pair uploaded ($bulkhead_tls_key, $bulkhead_tls_cert): serving the image's shared snakeoil certificate, which no client verifies"
 fi
 chmod 0644 -- "$bulkhead_tls_dir/server.crt" 2>/dev/null || true
 chmod 0600 -- "$bulkhead_tls_dir/server.key" 2>/dev/null || true
