@@ -14,7 +14,7 @@ from components.catalogue.model import CatalogueError, load_catalogue
 from components.outputs import services_output
 
 STACK_KEYS = ("platform", "databases", "servers", "backup_tiers", "network", "dr_region", "protect", "keep_volumes",
-              "key_admins", "break_glass_principals", "backup_vault_lock")
+              "key_admins", "break_glass_principals", "backup_vault_lock", "deployers")
 
 
 def _read_config() -> dict:
@@ -38,6 +38,27 @@ except CatalogueError as exc:
     raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n" + str(exc)) from None
 for warning in catalogue.warnings:
     pulumi.log.warn(str(warning))
+
+
+def _check_caller() -> None:
+    """The identity running this deploy against `bulkhead:deployers` and `bulkhead:key_admins`
+    (components/catalogue/deployers.py), before any resource is registered: GetCallerIdentity
+    is a synchronous invoke here, so a refused list creates nothing."""
+    import pulumi_aws as aws
+
+    from components.catalogue.deployers import check_caller
+    from components.catalogue.model import Problem
+
+    errors, warnings = check_caller(aws.get_caller_identity().arn, catalogue.deployers, catalogue.key_admins)
+    if errors:
+        raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n"
+                              + str(CatalogueError([Problem(path=p, message=m) for p, m in errors])))
+    for path, message in warnings:
+        pulumi.log.warn(f"{path}: {message}")
+
+
+if catalogue.platform == "aws":
+    _check_caller()
 
 def _aws_provider_settings() -> dict:
     """The default AWS provider's credentials config, for the stack's second (DR) provider:

@@ -21,6 +21,7 @@ from components.catalogue import settings as pg_settings
 from components.dev import container as postgres_init
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
+from components.catalogue.deployers import check_deployers_are_key_admins
 
 PLATFORMS = ("docker", "aws")
 NAME_RE = postgres_init.NAME_RE.pattern
@@ -301,6 +302,8 @@ class Catalogue(BaseModel):
     key_admins: tuple[str, ...] = ()
     break_glass_principals: tuple[str, ...] = ()
     backup_vault_lock: Optional[VaultLock] = None
+    # aws: who runs `pulumi up` (components/catalogue/deployers.py).
+    deployers: tuple[str, ...] = ()
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -344,6 +347,7 @@ _STACK_KEYS = (
     "key_admins",
     "break_glass_principals",
     "backup_vault_lock",
+    "deployers",
 )
 
 
@@ -474,7 +478,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
 
     # Stack-level keys that belong to one platform only.
     other_platform_keys = {
-        "docker": ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock"),
+        "docker": ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "deployers"),
         "aws": ("servers", "keep_volumes"),
     }
     if platform:
@@ -583,6 +587,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             warnings.extend(Problem(path=p, message=m) for p, m in advisories)
     key_admins = _principals(raw, "key_admins", platform, problems)
     break_glass = _principals(raw, "break_glass_principals", platform, problems)
+    deployers = _principals(raw, "deployers", platform, problems)
+    problems.extend(Problem(path=p, message=m) for p, m in check_deployers_are_key_admins(deployers, key_admins))
     vault_lock = None
     if platform == "aws" and raw.get("backup_vault_lock") is not None:
         vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
@@ -607,6 +613,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         key_admins=key_admins,
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,
+        deployers=deployers,
     )
 
 
