@@ -191,6 +191,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
             rid = f"vpce-{_digest(seed)}"
             state.update(arn=arn_base.format(svc="ec2") + f":vpc-endpoint/{rid}", state="available")
+            if inputs.get("vpcEndpointType") == "Gateway":  # the service's prefix list (S3, DynamoDB)
+                state.update(prefixListId=f"pl-{_digest('pl', inputs.get('serviceName'), length=8)}")
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             rid = inputs.get("name") or f"{inputs.get('namePrefix', name)}{_digest('n', seed, length=8)}"
             state.update(name=rid, arn=arn_base.format(svc="logs") + f":log-group:{rid}")

@@ -277,7 +277,8 @@ class Network(_Strict):
     subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]], Field(min_length=2)]
     # The bootstrap functions read their master secret from these subnets, which must
     # reach Secrets Manager. true: the VPC already has a Secrets Manager interface
-    # endpoint (private DNS on) that admits them, so bulkhead creates none.
+    # endpoint (private DNS on) that admits them, so bulkhead creates none; false (the default):
+    # bulkhead creates one, with its group, in these subnets (components/prod/stack.py).
     secretsmanager_endpoint_exists: bool = False
 
 

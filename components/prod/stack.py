@@ -37,7 +37,9 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     deployers = list(catalogue.deployers)
     foundation = AwsFoundation("foundation", AwsFoundationArgs(stack=catalogue.stack, network=catalogue.network))
     endpoints = None
-    if catalogue.network is None:
+    if catalogue.network is not None and not catalogue.network.secretsmanager_endpoint_exists:
+        endpoints = secrets_endpoint_in_given_network(catalogue, foundation, region)
+    elif catalogue.network is None:
         # The stack's own isolated VPC: without these nothing in it reaches an AWS API.
         endpoints = VpcEndpoints(
             "endpoints",
@@ -93,6 +95,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 databases={n: catalogue.databases[n] for n in names},
                 vpc_id=foundation.vpc_id,
                 endpoint_security_group_id=endpoint_group,
+                s3_prefix_list_id=endpoints.s3_prefix_list_id if endpoints is not None else None,
             ),
         )
         for owner, names in catalogue.owners().items()
@@ -133,3 +136,24 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
         "endpoint_security_group_id": endpoint_group,
     }
     return connections, network
+
+
+def secrets_endpoint_in_given_network(catalogue: Catalogue, foundation: AwsFoundation, region) -> VpcEndpoints:
+    """`bulkhead:network` with secretsmanager_endpoint_exists: false: the given VPC has no Secrets
+    Manager endpoint, so the stack creates one (and its group) in the given subnets. Without it the
+    bootstrap function's GetSecretValue has no route (the subnets have none to the internet, or
+    the function's group allows HTTPS only inside the VPC) and every invocation times out. Not
+    created when one exists: a second interface endpoint with private DNS for the same service
+    in one VPC is refused (conflicting DNS domain; PrivateLink guide, "private DNS")."""
+    return VpcEndpoints(
+        "endpoints",
+        VpcEndpointsArgs(
+            stack=catalogue.stack,
+            vpc_id=foundation.vpc_id,
+            subnet_ids=foundation.subnet_ids,
+            route_table_ids=[],
+            region=region,
+            interface_services=("secretsmanager",),
+            gateway_services=(),
+        ),
+    )

@@ -41,7 +41,8 @@ CATALOGUE = stack_config("prod")["bulkhead:databases"]
 
 @pytest.fixture(scope="module")
 def given_network_run():
-    return run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:network", GIVEN_NETWORK))
+    network = {**GIVEN_NETWORK, "secretsmanager_endpoint_exists": True}
+    return run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:network", network))
 
 
 def _role(r) -> str:
@@ -129,9 +130,16 @@ def test_endpoint_group_admits_443_from_client_and_bootstrap_groups_only(prod_ru
     owners = {g.id: g.inputs["tags"]["bulkhead:owner"] for g in prod_run.by_type(SG) if _role(g) == "client"}
     for client in clients:
         egress = [r for r in prod_run.by_type(EGRESS) if r.inputs["securityGroupId"] == client]
-        to_endpoints = [r for r in egress if r.inputs["referencedSecurityGroupId"] == group.id]
+        to_endpoints = [r for r in egress if r.inputs.get("referencedSecurityGroupId") == group.id]
         assert len(to_endpoints) == 1 and to_endpoints[0].inputs["fromPort"] == 443
+        # and 443 to the S3 gateway's prefix list (ECR image layers), nothing else outside the VPC
+        (s3_gateway,) = [e for e in prod_run.by_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Gateway"]
+        to_s3 = [r for r in egress if "prefixListId" in r.inputs]
+        assert [(r.inputs["prefixListId"], r.inputs["fromPort"], r.inputs["toPort"]) for r in to_s3] == [
+            (s3_gateway.outputs["prefixListId"], 443, 443)]
         for rule in egress:
+            if rule in to_s3:
+                continue
             if rule not in to_endpoints:
                 assert rule.inputs["fromPort"] == 5432
                 assert db_groups[rule.inputs["referencedSecurityGroupId"]] == owners[client]
@@ -161,6 +169,28 @@ def test_given_network_creates_no_endpoints_and_exports_it(given_network_run):
     assert https and all(r.inputs["securityGroupId"] in bootstraps and "referencedSecurityGroupId" not in r.inputs
                          for r in https)
     assert exports_plain(run.exports)["network"] == {**GIVEN_NETWORK, "endpoint_security_group_id": None}
+
+
+def test_given_network_without_a_secrets_endpoint_gets_one():
+    """secretsmanager_endpoint_exists: false (the default) used to do nothing: no endpoint, and the
+    bootstrap's only HTTPS rule went to the VPC's range, where nothing answered (issue 19, finding 3)."""
+    run = run_stack("prod", edit=lambda c: c.__setitem__("bulkhead:network", GIVEN_NETWORK))
+    (endpoint,) = run.by_type(ENDPOINT)
+    assert endpoint.inputs["serviceName"] == f"com.amazonaws.{REGION}.secretsmanager"
+    assert endpoint.inputs["vpcId"] == GIVEN_NETWORK["vpc_id"] and endpoint.inputs["subnetIds"] == GIVEN_NETWORK["subnet_ids"]
+    assert endpoint.inputs["privateDnsEnabled"] is True and endpoint.inputs["vpcEndpointType"] == "Interface"
+    (group,) = [g for g in run.by_type(SG) if _role(g) == "endpoints"]
+    assert endpoint.inputs["securityGroupIds"] == [group.id]
+    for bootstrap in [g for g in run.by_type(SG) if _role(g) == "bootstrap"]:
+        https = [r for r in run.by_type(EGRESS) if r.inputs["securityGroupId"] == bootstrap.id and r.inputs["fromPort"] == 443]
+        assert [r.inputs.get("referencedSecurityGroupId") for r in https] == [group.id]
+        (ingress,) = [r for r in run.by_type(INGRESS) if r.inputs.get("referencedSecurityGroupId") == bootstrap.id
+                      and r.inputs["securityGroupId"] == group.id]
+        assert ingress.inputs["fromPort"] == 443
+    # the first invocation waits for the endpoint
+    for invocation in run.by_type("aws:lambda/invocation:Invocation"):
+        assert endpoint.urn in invocation.dependencies
+    assert exports_plain(run.exports)["network"]["endpoint_security_group_id"] == group.id
 
 
 # --- key policies ------------------------------------------------------------------------------
