@@ -74,6 +74,46 @@ def parameter_apply_method(major: int, name: str) -> str:
         return "pending-reboot"  # accepted for any setting; the catalogue refuses unknown names
 
 
+# RDS's engine default of a managed parameter where it depends on the family (RDS User Guide:
+# "Requiring an SSL connection to a PostgreSQL DB instance": rds.force_ssl defaults to 1 from
+# RDS for PostgreSQL 15 on; "Using SCRAM for PostgreSQL password encryption": password_encryption
+# defaults to scram-sha-256 from 14 on). Every other managed parameter differs from its default
+# (PostgreSQL's: log_connections/log_disconnections/log_lock_waits off, log_min_duration_statement -1).
+RDS_FAMILY_DEFAULTS = {
+    "rds.force_ssl": lambda major: "1" if major >= 15 else "0",
+    "password_encryption": lambda major: "scram-sha-256" if major >= 14 else "md5",
+}
+
+
+def settled_apply_method(major: int, name: str, value: str) -> str:
+    """The apply method the parameter group reads back, so that it settles.
+
+    terraform-provider-aws internal/service/rds/parameter_group.go: `parameterHash` hashes name,
+    apply_method and value, and the read keeps a parameter whose Source is not `user` (a value
+    equal to the engine default) with the ApplyMethod DescribeDBParameters reports for it, which is
+    `pending-reboot` (reported for rds.force_ssl=1 on postgres16, terraform-provider-aws #39252, and
+    for default-valued parameters on postgres12, #18035). Sent `immediate`, such a parameter showed a
+    diff on every `up` and was re-sent. A value equal to the default is already in effect, so
+    `pending-reboot` changes nothing and needs no reboot; every other value keeps the method its
+    context needs (parameter_apply_method)."""
+    default = RDS_FAMILY_DEFAULTS.get(name)
+    if default is not None and default(major) == value:
+        return "pending-reboot"
+    return parameter_apply_method(major, name)
+
+
+def temp_file_limit_parameter(db: Database) -> dict[str, str]:
+    """temp_file_limit for the parameter group: superuser-only per role, so on RDS the instance's
+    parameter group carries it (the instance is this service's alone); in RDS's form (kB, no unit)."""
+    from components.catalogue.parameters import check_parameters
+
+    value = db.role_settings().get("temp_file_limit")
+    if value is None:
+        return {}
+    checked = check_parameters({"temp_file_limit": value}, db.major, "aws", "temp_file_limit")
+    return dict(checked.values)
+
+
 def rds_role_settings(db: Database) -> dict[str, str]:
     """The login role's settings the RDS master may set: temp_file_limit is superuser-only
     (role_sql.SUPERUSER_ONLY_SETTINGS) and belongs in the parameter group on RDS."""
@@ -232,7 +272,8 @@ class RdsPostgres(pulumi.ComponentResource):
         return groups
 
     def _create_parameter_group(self) -> aws.rds.ParameterGroup:
-        parameters = {**BASE_PARAMETERS, **self._db.parameters}
+        # temp_file_limit (a role setting elsewhere) goes here on RDS: it was accepted and dropped.
+        parameters = {**BASE_PARAMETERS, **temp_file_limit_parameter(self._db), **self._db.parameters}
         return aws.rds.ParameterGroup(
             f"{self._name}-params",
             # A prefix, not a fixed name: a major upgrade creates the new family's
@@ -240,7 +281,7 @@ class RdsPostgres(pulumi.ComponentResource):
             name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
             family=f"postgres{self._db.major}",
             description=f"bulkhead {self._args.context.stack}/{self._name}: SSL forced, connection logging",
-            parameters=[{"name": k, "value": v, "apply_method": parameter_apply_method(self._db.major, k)}
+            parameters=[{"name": k, "value": v, "apply_method": settled_apply_method(self._db.major, k, v)}
                         for k, v in sorted(parameters.items())],
             tags=self._tagged("parameters"),
             opts=self._opts(),
