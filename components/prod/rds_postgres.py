@@ -305,7 +305,13 @@ class RdsPostgres(pulumi.ComponentResource):
             # On unless the catalogue pins a minor ("16.4"): RDS would upgrade it and every
             # later `pulumi up` would try to go back down to the pinned minor.
             auto_minor_version_upgrade="." not in self._db.engine_version,
-            allow_major_version_upgrade=False,
+            # Inert unless engine_version names another major: ModifyDBInstance refuses a new major
+            # without it ("AllowMajorVersionUpgrade ... must be true when specifying a value for the
+            # EngineVersion parameter that is a different major version", RDS API reference), so with
+            # False a catalogue major change could never succeed. The new family's parameter group is
+            # a new resource (family is ForceNew, name_prefix), created before the instance is
+            # modified and the old group deleted after (Pulumi's create-before-replace).
+            allow_major_version_upgrade=True,
             # Changes wait for the maintenance window instead of restarting mid-day.
             apply_immediately=False,
             copy_tags_to_snapshot=True,
@@ -492,10 +498,14 @@ class RdsPostgres(pulumi.ComponentResource):
         return aws.iam.Policy(
             f"{self._name}-access",
             name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, "access", max_length=90) + "-",
-            description=f"Exactly what {self._db.owner} needs to use database {self._name}",
+            # No owner in the description: `description` is ForceNew (terraform-provider-aws iam/policy.go),
+            # so an owner change replaced the policy, whose delete then failed while the old owner's task
+            # role still had it attached (DeleteConflict), leaving that role its access. ignore_changes:
+            # stacks created with the old text keep it instead of replacing the policy to reword it.
+            description=f"Exactly what the owner of database {self._name} needs to use it (rds-db:connect)",
             policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
             tags=self._tagged("access"),
-            opts=self._opts(),
+            opts=self._opts(ignore_changes=["description"]),
         )
 
     def _connection(self) -> dict:
