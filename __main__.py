@@ -36,25 +36,35 @@ except CatalogueError as exc:
 for warning in catalogue.warnings:
     pulumi.log.warn(str(warning))
 
+
+def _check_caller() -> None:
+    """The identity running this deploy against `bulkhead:deployers` and `bulkhead:key_admins`
+    (components/catalogue/deployers.py), before any resource is registered: GetCallerIdentity
+    is a synchronous invoke here, so a refused list creates nothing."""
+    import pulumi_aws as aws
+
+    from components.catalogue.deployers import check_caller
+    from components.catalogue.model import Problem
+
+    errors, warnings = check_caller(aws.get_caller_identity().arn, catalogue.deployers, catalogue.key_admins)
+    if errors:
+        raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n"
+                              + str(CatalogueError([Problem(path=p, message=m) for p, m in errors])))
+    for path, message in warnings:
+        pulumi.log.warn(f"{path}: {message}")
+
+
+if catalogue.platform == "aws":
+    _check_caller()
+
 def _aws_provider_settings() -> dict:
-    """The default AWS provider's credentials config, for the stack's second (DR) provider:
-    the same account, credentials, account guard rails and default tags, only another region.
-    (pulumi-aws Provider inputs: access_key, secret_key, token, allowed/forbidden_account_ids,
-    default_tags; `aws:secretKey` and `aws:token` are secret config and stay Pulumi secrets.)"""
+    """The default AWS provider's settings for the stack's second (DR) provider: every `aws:`
+    setting pulumi-aws's ProviderArgs takes, only another region (components/prod/provider_settings.py;
+    `aws:secretKey`, `aws:token`, `aws:accessKey` stay Pulumi secrets)."""
+    from components.prod.provider_settings import dr_provider_settings
+
     aws_config = pulumi.Config("aws")
-    settings = {
-        "profile": aws_config.get("profile"),
-        "assume_roles": aws_config.get_object("assumeRoles"),
-        "shared_config_files": aws_config.get_object("sharedConfigFiles"),
-        "shared_credentials_files": aws_config.get_object("sharedCredentialsFiles"),
-        "access_key": aws_config.get("accessKey"),
-        "secret_key": aws_config.get_secret("secretKey"),
-        "token": aws_config.get_secret("token"),
-        "allowed_account_ids": aws_config.get_object("allowedAccountIds"),
-        "forbidden_account_ids": aws_config.get_object("forbiddenAccountIds"),
-        "default_tags": aws_config.get_object("defaultTags"),
-    }
-    return {k: v for k, v in settings.items() if v is not None}
+    return dr_provider_settings(aws_config.get, pulumi.Output.secret)
 
 
 if catalogue.platform == "docker":

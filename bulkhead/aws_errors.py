@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Optional
 
 from .errors import UserError
@@ -44,9 +46,40 @@ def error_code(exc: BaseException) -> str:
     return str((response.get("Error") or {}).get("Code") or "")
 
 
+# The services `audit` calls. Their not-found error codes come from botocore's own service models
+# (each exception shape's `error.code`, else its name): IAM answers a deleted policy with
+# NoSuchEntity, which no suffix rule knew, and audit crashed with "AWS error" instead of reporting drift.
+AUDITED_SERVICES = ("backup", "ec2", "iam", "kms", "rds", "secretsmanager", "sts")
+_NOT_FOUND_RE = r"(NotFound|NoSuch)"
+
+
+def not_found_codes(services=AUDITED_SERVICES) -> frozenset[str]:
+    """Every modelled error code of `services` that says "no such resource"."""
+    return _not_found_codes(tuple(services))
+
+
+@functools.lru_cache(maxsize=None)
+def _not_found_codes(services: tuple[str, ...]) -> frozenset[str]:
+    import botocore.session
+
+    loader = botocore.session.get_session().get_component("data_loader")
+    codes = set()
+    for service in services:
+        model = loader.load_service_model(service, "service-2")
+        for name, shape in model.get("shapes", {}).items():
+            if not shape.get("exception"):
+                continue
+            code = (shape.get("error") or {}).get("code") or name
+            if re.search(_NOT_FOUND_RE, code):
+                codes.add(code)
+    return frozenset(codes)
+
+
 def is_not_found(exc: BaseException) -> bool:
     code = error_code(exc)
-    return code.endswith(NOT_FOUND_SUFFIXES) or code in ("ResourceNotFoundException", "InvalidGroup.NotFound")
+    # EC2's codes are not in its model (EC2 API reference, "Error codes": InvalidGroup.NotFound, ...).
+    return (code in not_found_codes() or code.endswith(NOT_FOUND_SUFFIXES)
+            or code in ("ResourceNotFoundException", "InvalidGroup.NotFound"))
 
 
 def aws_user_error(exc: BaseException, doing: str, exit_code: int = 2) -> Optional[UserError]:

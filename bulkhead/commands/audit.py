@@ -35,6 +35,7 @@ ACCEPTED_STATUSES = ("available", "backing-up", "storage-optimization", "configu
 CHECKS: tuple[tuple[str, str], ...] = (
     ("instance", "instance exists and is available"),
     ("encryption", "storage encrypted with the database's own KMS key"),
+    ("database-key", "the database's own KMS key exists and is enabled (its snapshots and secret need it)"),
     ("not-public", "not publicly accessible"),
     ("ssl-forced", "parameter group sets rds.force_ssl=1"),
     ("parameters-applied", "parameter group in sync (no change waiting for a reboot)"),
@@ -192,6 +193,7 @@ class Auditor:
         self.iam = client(sess, "iam", region)
         self.lambda_ = client(sess, "lambda", region)
         self._bootstrap_hash: Optional[str] = None
+        self.kms = client(sess, "kms", region)
         self._param_cache: dict[str, dict[str, str]] = {}
         self._plans: Optional[dict[str, str]] = None
         self._plan_cache: dict[str, Any] = {}
@@ -241,6 +243,7 @@ class Auditor:
         report.add("instance", [] if status in ACCEPTED_STATUSES else [f"instance {ident} is {status}, not available"],
                    f"{ident} {status}")
         self._check_encryption(report, inst, out)
+        self._check_key(report, out)
         report.add("not-public", ["instance is publicly accessible; `aws rds modify-db-instance --no-publicly-accessible`"]
                    if inst.get("PubliclyAccessible") else [])
         self._check_parameters(report, inst)
@@ -372,6 +375,30 @@ class Auditor:
         elif key_id(inst.get("KmsKeyId")) != key_id(out.get("kms_key_arn")):
             problems.append(f"storage is encrypted with {inst.get('KmsKeyId')}, not the database's own key {out.get('kms_key_arn')}")
         report.add("encryption", problems)
+
+    def _check_key(self, report, out) -> None:
+        """The database's key: deleted, scheduled for deletion or disabled makes its storage, snapshots,
+        logs and master secret unreadable (KMS "Key states": DescribeKey KeyState)."""
+        from botocore.exceptions import ClientError
+
+        arn = out.get("kms_key_arn")
+        if not isinstance(arn, str) or not arn.startswith("arn:"):
+            report.add("database-key", ["the stack outputs name no KMS key (kms_key_arn); `pulumi up`"])
+            return
+        try:
+            meta = self.kms.describe_key(KeyId=arn)["KeyMetadata"]
+        except ClientError as exc:
+            if is_not_found(exc):
+                report.add("database-key", [f"KMS key {arn} does not exist: the database's storage, snapshots and "
+                                            f"master secret cannot be decrypted; restore the database from a backup "
+                                            f"in the vault (its copies are under the vault key), then `pulumi refresh`"])
+                return
+            raise
+        state = meta.get("KeyState")
+        fixes = {"PendingDeletion": f"`aws kms cancel-key-deletion --key-id {arn}` then `aws kms enable-key --key-id {arn}`",
+                 "Disabled": f"`aws kms enable-key --key-id {arn}`"}
+        report.add("database-key", [] if state == "Enabled" else
+                   [f"KMS key {arn} is {state}; {fixes.get(state, 'make it Enabled again')}"], str(state))
 
     def _parameters(self, group: str) -> dict[str, str]:
         if group not in self._param_cache:
@@ -522,7 +549,9 @@ class Auditor:
             version = self.iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
         except ClientError as exc:
             if is_not_found(exc):
-                report.add("access-policy", [f"access policy {arn} does not exist; `pulumi up`"])
+                report.add("access-policy", [f"access policy {arn} does not exist (deleted): the service can no "
+                                             f"longer connect; `pulumi refresh` then `pulumi up` recreates it, and "
+                                             f"attach the new ARN to the service's task role"])
                 return
             raise
         document = version.get("Document")

@@ -108,9 +108,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Fake provider: deterministic outputs per resource type, the inputs echoed back."""
 
     def __init__(self, stack: str, region: str = DEFAULT_REGION,
-                 stack_references: Optional[dict[str, dict]] = None):
+                 stack_references: Optional[dict[str, dict]] = None, caller_arn: Optional[str] = None):
         self.stack = stack
         self.region = region
+        # GetCallerIdentity's Arn: who runs this (offline) deploy.
+        self.caller_arn = caller_arn or f"arn:aws:iam::{FAKE_ACCOUNT}:user/bulkhead"
         self.providers: dict[str, str] = {}  # provider urn -> region
         # Referenced stack name -> its outputs (plain, or ProgramRun.exports with Secret(...)).
         self.stack_references = dict(stack_references or {})
@@ -123,7 +125,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "id": self.region, "region": self.region}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/bulkhead", "userId": "AIDA", "id": FAKE_ACCOUNT}
+            return {"accountId": FAKE_ACCOUNT, "arn": self.caller_arn, "userId": "AIDA", "id": FAKE_ACCOUNT}
         if token == "aws:ec2/getVpc:getVpc":  # a given network's VPC (bulkhead:network)
             vpc_id = args.args.get("id") or "vpc-0"
             return {"id": vpc_id, "cidrBlock": "10.0.0.0/16", "arn": f"arn:aws:ec2:{self.region}:{FAKE_ACCOUNT}:vpc/{vpc_id}"}
@@ -252,6 +254,8 @@ def _fake_vpc(new: _New, state: dict) -> tuple[str, dict]:
 def _fake_vpc_endpoint(new: _New, state: dict) -> tuple[str, dict]:
     rid = f"vpce-{_digest(new.seed)}"
     state.update(arn=new.arn("ec2", f"vpc-endpoint/{rid}"), state="available")
+    if new.inputs.get("vpcEndpointType") == "Gateway":  # the service's prefix list (S3, DynamoDB)
+        state.update(prefixListId=f"pl-{_digest('pl', new.inputs.get('serviceName'), length=8)}")
     return rid, state
 
 
@@ -588,10 +592,15 @@ def run_program(
     region: Optional[str] = None,
     entry: str = "__main__.py",
     stack_references: Optional[dict[str, dict]] = None,
+    caller_arn: Optional[str] = None,
 ) -> ProgramRun:
-    """Run `entry` of `program_dir` fresh under the mock runtime with `config` (full keys)."""
+    """Run `entry` of `program_dir` fresh under the mock runtime with `config` (full keys).
+
+    `caller_arn`: who runs the deploy (GetCallerIdentity); by default a session of the first of
+    `bulkhead:deployers`, so an offline plan runs as a listed deployer."""
     region = region or (config.get("aws:region") if isinstance(config.get("aws:region"), str) else None) or DEFAULT_REGION
-    mocks = RecordingMocks(stack=stack, region=region, stack_references=stack_references)
+    mocks = RecordingMocks(stack=stack, region=region, stack_references=stack_references,
+                           caller_arn=caller_arn or _first_deployer_session(config))
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
     # A failed run leaves its unhandled exception in the RPC manager; never carry it into the next run.
@@ -650,6 +659,23 @@ def run_program(
     secrets.update(_secret_plaintexts(exports))
     return ProgramRun(stack=stack, project=project, resources=monitor.recorded, exports=exports,
                       secret_values={s for s in secrets if len(s) >= 8}, error=error)
+
+
+def _first_deployer_session(config: dict[str, Any]) -> Optional[str]:
+    """A session ARN of the first `bulkhead:deployers` entry (GetCallerIdentity's form), or None."""
+    deployers = config.get("bulkhead:deployers")
+    if isinstance(deployers, str):
+        try:
+            deployers = json.loads(deployers)
+        except ValueError:
+            return None
+    if not isinstance(deployers, list) or not deployers or not isinstance(deployers[0], str):
+        return None
+    first = deployers[0]
+    if ":role/" in first:
+        head, name = first.split(":role/", 1)
+        return f"{head.replace(':iam::', ':sts::')}:assumed-role/{name.rsplit('/', 1)[-1]}/offline-plan"
+    return first
 
 
 def _secret_plaintexts(value: Any, inside: bool = False) -> list[str]:

@@ -23,6 +23,7 @@ from components.dev import container as postgres_init
 from components.reserved import is_reserved_name
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
+from components.catalogue.deployers import check_deployer_arns, check_deployers_are_key_admins
 
 PLATFORMS = ("docker", "aws")
 NAME_RE = postgres_init.NAME_RE.pattern
@@ -37,7 +38,8 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 # Names PostgreSQL, RDS or bulkhead keep for themselves: one rule (components/reserved.py) with the
 # init SQL, so the catalogue refuses exactly what the container would refuse.
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
-AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs")
+AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
+                       "deployers")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -399,7 +401,8 @@ class Network(_Strict):
     subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]], Field(min_length=2)]
     # The bootstrap functions read their master secret from these subnets, which must
     # reach Secrets Manager. true: the VPC already has a Secrets Manager interface
-    # endpoint (private DNS on) that admits them, so bulkhead creates none.
+    # endpoint (private DNS on) that admits them, so bulkhead creates none; false (the default):
+    # bulkhead creates one, with its group, in these subnets (components/prod/stack.py).
     secretsmanager_endpoint_exists: bool = False
 
 
@@ -484,6 +487,16 @@ class Catalogue(BaseModel):
             "none turns it off), into an encrypted log group kept as long as the longest tier retention in use"
         ),
     )
+    deployers: tuple[str, ...] = Field(
+        (),
+        description=(
+            "required on aws: IAM role (or user) ARNs, path included, that run `pulumi up` and `refresh` on this "
+            "stack; the master secrets and backup vaults deny everyone else, so list every identity that deploys "
+            "(CI and operators); each must be in `key_admins` when that is set. The identity running the deploy is "
+            "checked against this list before anything is created (components/catalogue/deployers.py)"
+        ),
+        json_schema_extra={"doc_type": "list of IAM principal ARNs"},
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -528,6 +541,7 @@ _STACK_KEYS = (
     "break_glass_principals",
     "backup_vault_lock",
     "flow_logs",
+    "deployers",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -729,6 +743,9 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             warnings.extend(Problem(path=p, message=m) for p, m in advisories)
     key_admins = _principals(raw, "key_admins", platform, problems)
     break_glass = _principals(raw, "break_glass_principals", platform, problems)
+    deployers = _principals(raw, "deployers", platform, problems)
+    problems.extend(Problem(path=p, message=m) for p, m in check_deployer_arns(deployers))
+    problems.extend(Problem(path=p, message=m) for p, m in check_deployers_are_key_admins(deployers, key_admins))
     vault_lock = None
     if platform == "aws" and raw.get("backup_vault_lock") is not None:
         vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
@@ -755,6 +772,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,
         flow_logs=flow_logs,
+        deployers=deployers,
     )
 
 

@@ -121,10 +121,11 @@ class AwsBackup(pulumi.ComponentResource):
             partition, account, role_arn = values
             return key_policies.dumps(key_policies.vault_policy(
                 partition=partition, account=account, break_glass=args.context.break_glass_principals, restore_roles=[role_arn],
+                deployers=args.context.deployer_principals,
             ))
 
         # aws_backup_vault_policy: backup_vault_name + policy (PutBackupVaultAccessPolicy). Once it is in
-        # place, changing it again needs a break-glass principal: the policy denies everyone else.
+        # place, changing it again needs a deployer or a break-glass principal: it denies everyone else.
         aws.backup.VaultPolicy(
             f"{name}-policy",
             backup_vault_name=vault.name,

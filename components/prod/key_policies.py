@@ -232,13 +232,17 @@ def deployer_principals(caller_arn: str) -> list[str]:
 VAULT_PROTECTED_ACTIONS = (
     "backup:DeleteBackupVaultAccessPolicy",
     "backup:DeleteRecoveryPoint",
-    "backup:PutBackupVaultAccessPolicy",
     "backup:UpdateRecoveryPointLifecycle",
 )
+# The deployers put the policy (aws_backup_vault_policy, PutBackupVaultAccessPolicy) on every `up`
+# that changes it (a new deployer, a new break-glass principal): without them in the exemption only
+# a break-glass principal could deploy that change. They could already write any policy through `up`.
+VAULT_POLICY_ACTIONS = ("backup:PutBackupVaultAccessPolicy",)
 VAULT_RESTORE_ACTIONS = ("backup:StartRestoreJob",)
 
 
-def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], restore_roles: Sequence[str]) -> dict:
+def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], restore_roles: Sequence[str],
+                 deployers: Sequence[str] = ()) -> dict:
     """Nobody but break-glass principals deletes recovery points, shortens their lifecycle or
     changes this policy; nobody but break-glass principals, the stack's backup role and restore
     testing's service-linked role starts a restore, so a restore cannot land in a security group
@@ -251,6 +255,8 @@ def vault_policy(*, partition: str, account: str, break_glass: Sequence[str], re
         "Version": "2012-10-17",
         "Statement": [
             deny_all_but("OnlyBreakGlassDeletes", VAULT_PROTECTED_ACTIONS, exempt),
+            deny_all_but("OnlyBreakGlassAndDeployersChangeThePolicy", VAULT_POLICY_ACTIONS,
+                         sorted({*exempt, *deployers})),
             deny_all_but("OnlyBreakGlassAndRestoreTestingRestore", VAULT_RESTORE_ACTIONS, restorers),
         ],
     }

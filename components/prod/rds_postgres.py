@@ -74,6 +74,46 @@ def parameter_apply_method(major: int, name: str) -> str:
         return "pending-reboot"  # accepted for any setting; the catalogue refuses unknown names
 
 
+# RDS's engine default of a managed parameter where it depends on the family (RDS User Guide:
+# "Requiring an SSL connection to a PostgreSQL DB instance": rds.force_ssl defaults to 1 from
+# RDS for PostgreSQL 15 on; "Using SCRAM for PostgreSQL password encryption": password_encryption
+# defaults to scram-sha-256 from 14 on). Every other managed parameter differs from its default
+# (PostgreSQL's: log_connections/log_disconnections/log_lock_waits off, log_min_duration_statement -1).
+RDS_FAMILY_DEFAULTS = {
+    "rds.force_ssl": lambda major: "1" if major >= 15 else "0",
+    "password_encryption": lambda major: "scram-sha-256" if major >= 14 else "md5",
+}
+
+
+def settled_apply_method(major: int, name: str, value: str) -> str:
+    """The apply method the parameter group reads back, so that it settles.
+
+    terraform-provider-aws internal/service/rds/parameter_group.go: `parameterHash` hashes name,
+    apply_method and value, and the read keeps a parameter whose Source is not `user` (a value
+    equal to the engine default) with the ApplyMethod DescribeDBParameters reports for it, which is
+    `pending-reboot` (reported for rds.force_ssl=1 on postgres16, terraform-provider-aws #39252, and
+    for default-valued parameters on postgres12, #18035). Sent `immediate`, such a parameter showed a
+    diff on every `up` and was re-sent. A value equal to the default is already in effect, so
+    `pending-reboot` changes nothing and needs no reboot; every other value keeps the method its
+    context needs (parameter_apply_method)."""
+    default = RDS_FAMILY_DEFAULTS.get(name)
+    if default is not None and default(major) == value:
+        return "pending-reboot"
+    return parameter_apply_method(major, name)
+
+
+def temp_file_limit_parameter(db: Database) -> dict[str, str]:
+    """temp_file_limit for the parameter group: superuser-only per role, so on RDS the instance's
+    parameter group carries it (the instance is this service's alone); in RDS's form (kB, no unit)."""
+    from components.catalogue.parameters import check_parameters
+
+    value = db.role_settings().get("temp_file_limit")
+    if value is None:
+        return {}
+    checked = check_parameters({"temp_file_limit": value}, db.major, "aws", "temp_file_limit")
+    return dict(checked.values)
+
+
 def rds_role_settings(db: Database) -> dict[str, str]:
     """The login role's settings the RDS master may set: temp_file_limit is superuser-only
     (role_sql.SUPERUSER_ONLY_SETTINGS) and belongs in the parameter group on RDS."""
@@ -234,7 +274,8 @@ class RdsPostgres(pulumi.ComponentResource):
         return groups
 
     def _create_parameter_group(self) -> aws.rds.ParameterGroup:
-        parameters = {**BASE_PARAMETERS, **self._db.parameters}
+        # temp_file_limit (a role setting elsewhere) goes here on RDS: it was accepted and dropped.
+        parameters = {**BASE_PARAMETERS, **temp_file_limit_parameter(self._db), **self._db.parameters}
         return aws.rds.ParameterGroup(
             f"{self._name}-params",
             # A prefix, not a fixed name: a major upgrade creates the new family's
@@ -242,7 +283,7 @@ class RdsPostgres(pulumi.ComponentResource):
             name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, f"pg{self._db.major}", max_length=200) + "-",
             family=f"postgres{self._db.major}",
             description=f"bulkhead {self._args.context.stack}/{self._name}: SSL forced, connection logging",
-            parameters=[{"name": k, "value": v, "apply_method": parameter_apply_method(self._db.major, k)}
+            parameters=[{"name": k, "value": v, "apply_method": settled_apply_method(self._db.major, k, v)}
                         for k, v in sorted(parameters.items())],
             tags=self._tagged("parameters"),
             opts=self._opts(),
@@ -266,7 +307,13 @@ class RdsPostgres(pulumi.ComponentResource):
             # On unless the catalogue pins a minor ("16.4"): RDS would upgrade it and every
             # later `pulumi up` would try to go back down to the pinned minor.
             auto_minor_version_upgrade="." not in self._db.engine_version,
-            allow_major_version_upgrade=False,
+            # Inert unless engine_version names another major: ModifyDBInstance refuses a new major
+            # without it ("AllowMajorVersionUpgrade ... must be true when specifying a value for the
+            # EngineVersion parameter that is a different major version", RDS API reference), so with
+            # False a catalogue major change could never succeed. The new family's parameter group is
+            # a new resource (family is ForceNew, name_prefix), created before the instance is
+            # modified and the old group deleted after (Pulumi's create-before-replace).
+            allow_major_version_upgrade=True,
             # Changes wait for the maintenance window instead of restarting mid-day.
             apply_immediately=False,
             copy_tags_to_snapshot=True,
@@ -512,10 +559,14 @@ class RdsPostgres(pulumi.ComponentResource):
         return aws.iam.Policy(
             f"{self._name}-access",
             name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, "access", max_length=90) + "-",
-            description=f"Exactly what {self._db.owner} needs to use database {self._name}",
+            # No owner in the description: `description` is ForceNew (terraform-provider-aws iam/policy.go),
+            # so an owner change replaced the policy, whose delete then failed while the old owner's task
+            # role still had it attached (DeleteConflict), leaving that role its access. ignore_changes:
+            # stacks created with the old text keep it instead of replacing the policy to reword it.
+            description=f"Exactly what the owner of database {self._name} needs to use it (rds-db:connect)",
             policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
             tags=self._tagged("access"),
-            opts=self._opts(),
+            opts=self._opts(ignore_changes=["description"]),
         )
 
     def _create_password_access_policy(self) -> aws.iam.Policy:

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 from components.catalogue.model import Database
 from components.prod.naming import aws_name
 from components.tags import TAG_ROLE, database_tags
-from components.prod.vpc_endpoints import admit_https
+from components.prod.vpc_endpoints import admit_https, admit_s3_gateway
 
 
 @dataclass
@@ -29,6 +29,8 @@ class ServiceClientArgs:
     # The stack's VPC endpoint group: the service gets 443 to it (Secrets Manager, ECR, logs, ...).
     # None with `bulkhead:network`: the network's owner provides that path.
     endpoint_security_group_id: Optional[pulumi.Input[str]] = None
+    # The S3 gateway endpoint's prefix list (ECR image layers); None with `bulkhead:network`.
+    s3_prefix_list_id: Optional[pulumi.Input[str]] = None
 
 
 class ServiceClient(pulumi.ComponentResource):
@@ -52,4 +54,6 @@ class ServiceClient(pulumi.ComponentResource):
         if args.endpoint_security_group_id is not None:
             admit_https(f"{name}-https", group.id, args.endpoint_security_group_id, f"the tasks of {args.owner}",
                         {**tags}, self)
+        if args.s3_prefix_list_id is not None:
+            admit_s3_gateway(f"{name}-https", group.id, args.s3_prefix_list_id, f"the tasks of {args.owner}", {**tags}, self)
         self.register_outputs({"security_group_id": self.security_group_id})

@@ -6,7 +6,6 @@ from typing import Any, Mapping, Optional
 
 import pulumi_aws as aws
 
-from components.prod import key_policies
 from components.prod.backup import AwsBackup, AwsBackupArgs
 from components.prod.context import AwsContext, AwsNetwork, BootstrapPackage
 from components.prod.foundation import AwsFoundation, AwsFoundationArgs
@@ -32,15 +31,18 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     # Policies name ARNs of this account, partition and region, and the deploying identity.
     partition = aws.get_partition_output().partition
     region = aws.get_region_output().region
-    caller = aws.get_caller_identity_output()
-    account = caller.account_id
-    deployers = caller.arn.apply(key_policies.deployer_principals)
+    account = aws.get_caller_identity_output().account_id
+    # `bulkhead:deployers`, never the caller of the moment: another listed identity's `up`
+    # must find the same policies (components/catalogue/deployers.py).
+    deployers = list(catalogue.deployers)
     foundation = AwsFoundation("foundation", AwsFoundationArgs(
         stack=catalogue.stack, network=catalogue.network, flow_logs=catalogue.flow_logs,
         flow_log_retention_days=flow_log_retention_days(catalogue), partition=partition, region=region,
         account=account, key_admins=catalogue.key_admins, protect=catalogue.protect))
     endpoints = None
-    if catalogue.network is None:
+    if catalogue.network is not None and not catalogue.network.secretsmanager_endpoint_exists:
+        endpoints = secrets_endpoint_in_given_network(catalogue, foundation, region, account, partition)
+    elif catalogue.network is None:
         # The stack's own isolated VPC: without these nothing in it reaches an AWS API.
         endpoints = VpcEndpoints(
             "endpoints",
@@ -98,6 +100,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 databases={n: catalogue.databases[n] for n in names},
                 vpc_id=foundation.vpc_id,
                 endpoint_security_group_id=endpoint_group,
+                s3_prefix_list_id=endpoints.s3_prefix_list_id if endpoints is not None else None,
             ),
         )
         for owner, names in catalogue.owners().items()
@@ -144,3 +147,28 @@ def flow_log_retention_days(catalogue: Catalogue) -> int:
     """The longest log retention of the tiers in use: flow logs serve the same investigations."""
     in_use = {d.tier for d in catalogue.databases.values()}
     return max((catalogue.backup_tiers[t].log_retention_days for t in in_use), default=30)
+
+
+def secrets_endpoint_in_given_network(catalogue: Catalogue, foundation: AwsFoundation, region, account,
+                                      partition) -> VpcEndpoints:
+    """`bulkhead:network` with secretsmanager_endpoint_exists: false: the given VPC has no Secrets
+    Manager endpoint, so the stack creates one (and its group) in the given subnets. Without it the
+    bootstrap function's GetSecretValue has no route (the subnets have none to the internet, or
+    the function's group allows HTTPS only inside the VPC) and every invocation times out. Not
+    created when one exists: a second interface endpoint with private DNS for the same service
+    in one VPC is refused (conflicting DNS domain; PrivateLink guide, "private DNS")."""
+    return VpcEndpoints(
+        "endpoints",
+        VpcEndpointsArgs(
+            stack=catalogue.stack,
+            vpc_id=foundation.vpc_id,
+            subnet_ids=foundation.subnet_ids,
+            route_table_ids=[],
+            region=region,
+            interface_services=("secretsmanager",),
+            gateway_services=(),
+            # The same endpoint policy as the stack's own endpoints: this account's principals only.
+            account=account,
+            partition=partition,
+        ),
+    )

@@ -45,6 +45,10 @@ class VpcEndpointsArgs:
     # For the endpoint policies (endpoint_policy): whose principals may use the endpoints.
     account: Optional[pulumi.Input[str]] = None
     partition: pulumi.Input[str] = "aws"
+    # Which endpoints: all of them in the stack's own VPC; in a given network (`bulkhead:network`
+    # with secretsmanager_endpoint_exists: false) only the Secrets Manager one the bootstrap needs.
+    interface_services: Sequence[str] = INTERFACE_SERVICES
+    gateway_services: Sequence[str] = GATEWAY_SERVICES
 
 
 class VpcEndpoints(pulumi.ComponentResource):
@@ -60,10 +64,13 @@ class VpcEndpoints(pulumi.ComponentResource):
         self.security_group_id = group.id
         # The endpoint resources, for what must wait for one (the bootstrap invocation: Secrets Manager).
         self.endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
-        for service in INTERFACE_SERVICES:
+        for service in args.interface_services:
             self.endpoints[service] = self._create_interface_endpoint(service)
-        for service in GATEWAY_SERVICES:
+        for service in args.gateway_services:
             self.endpoints[service] = self._create_gateway_endpoint(service)
+        # The S3 gateway's prefix list (aws_vpc_endpoint `prefix_list_id`, set for Gateway endpoints):
+        # what a Fargate task's group needs egress to for ECR image layers (None without a gateway).
+        self.s3_prefix_list_id = self.endpoints["s3"].prefix_list_id if "s3" in self.endpoints else None
         self.endpoint_ids = {service: endpoint.id for service, endpoint in self.endpoints.items()}
         self.register_outputs({"security_group_id": self.security_group_id, "endpoint_ids": self.endpoint_ids})
 
@@ -164,6 +171,25 @@ def admit_https(name: str, client_security_group_id: pulumi.Input[str], endpoint
         from_port=HTTPS,
         to_port=HTTPS,
         description=f"AWS API endpoints from {description}",
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def admit_s3_gateway(name: str, client_security_group_id: pulumi.Input[str], prefix_list_id: pulumi.Input[str],
+                     description: str, tags: dict, parent: pulumi.Resource) -> aws.vpc.SecurityGroupEgressRule:
+    """443 from a client group to S3 through the gateway endpoint (its prefix list): ECR serves image
+    layers from S3, so a Fargate task without it fails with CannotPullContainerError (AWS knowledge
+    center "ecs-fargate-docker-timeout-error"; ECR user guide "Amazon ECR interface VPC endpoints":
+    "Create the Amazon S3 gateway endpoint", with the task's security group allowing it)."""
+    return aws.vpc.SecurityGroupEgressRule(
+        f"{name}-to-s3",
+        security_group_id=client_security_group_id,
+        prefix_list_id=prefix_list_id,
+        ip_protocol="tcp",
+        from_port=HTTPS,
+        to_port=HTTPS,
+        description=f"{description} to S3 (ECR image layers) through the gateway endpoint",
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent),
     )

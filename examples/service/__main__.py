@@ -34,7 +34,10 @@ config = pulumi.Config()
 database_stack = config.require("databaseStack")
 service = config.require("service")
 platform = config.require("platform")
-image = config.get("image") or "ghcr.io/acme/app-service:1.0.0"
+# dev: any registry. prod: ECR in the stack's account and region only: the databases' VPC has no
+# route out, and a task reaches ECR through the VPC endpoints and its layers through the S3 gateway
+# (docs/prod-stack.md "Consumer start" says how to push it).
+image = config.get("image")
 if platform not in PLATFORMS:
     raise pulumi.RunError(f"bulkhead-example-service:platform is {platform!r}; use `docker` (dev) or `aws` (prod)")
 
@@ -84,6 +87,8 @@ def env_pairs(databases: dict, url_key: str) -> list[tuple[str, str]]:
 if platform == "docker":
     import pulumi_docker as docker
 
+    image = image or "ghcr.io/acme/app-service:1.0.0"
+
     # Network names are not secret, even though they arrive in a secret map.
     networks = pulumi.Output.unsecret(own.apply(lambda dbs: sorted({db["network"] for db in dbs.values()})))
     envs = pulumi.Output.secret(own.apply(lambda dbs: [f"{k}={v}" for k, v in env_pairs(dbs, "internal_url")]))
@@ -104,6 +109,8 @@ if platform == "docker":
 else:
     import pulumi_aws as aws
 
+    if image is None:
+        image = f"{aws.get_caller_identity().account_id}.dkr.ecr.{aws.get_region().region}.amazonaws.com/{service}:1.0.0"
     assume_ecs_tasks = json.dumps(
         {
             "Version": "2012-10-17",

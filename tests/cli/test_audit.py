@@ -277,6 +277,16 @@ DRIFTS = {
     "access-policy-reaches-another-database": (lambda a: _policy_version(a, "worker", lambda doc: doc["Statement"][0]["Resource"].append(
         f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{a.outputs['databases']['auth']['resource_id']}/worker")),
         {("worker", "access-policy")}),
+    # IAM answers NoSuchEntity (not a *NotFound code): audit crashed with "AWS error" (issue 19, finding 8)
+    "access-policy-deleted": (lambda a: a.iam.delete_policy(PolicyArn=a.outputs["databases"]["auth"]["access_policy_arn"]),
+                              {("auth", "access-policy")}),
+    "key-scheduled-for-deletion": (lambda a: a.kms.schedule_key_deletion(KeyId=a.outputs["databases"]["app"]["kms_key_arn"].rsplit("/", 1)[1],
+                                                                         PendingWindowInDays=30),
+                                   {("app", "database-key")}),
+    "key-disabled": (lambda a: a.kms.disable_key(KeyId=a.outputs["databases"]["worker"]["kms_key_arn"].rsplit("/", 1)[1]),
+                     {("worker", "database-key")}),
+    "key-deleted": (lambda a: _delete_key(a, a.outputs["databases"]["worker"]["kms_key_arn"]),
+                    {("worker", "database-key")}),
     "access-policy-misses-a-replica": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0]["Resource"].pop()),
                                        {("auth", "access-policy")}),
 }
@@ -353,6 +363,13 @@ def test_a_master_older_than_the_tiers_maximum_is_drift(account, capsys, monkeyp
     assert {f for f in found if f[1] == "master-age"} == {(name, "master-age") for name in account.catalogue.databases}
     message = next(f["message"] for f in data["databases"]["app"]["findings"] if f["check"] == "master-age")
     assert "91 days old" in message and "raise master_password_version" in message
+
+
+def _delete_key(account, arn):
+    """A key past its deletion window (moto keeps scheduled keys: remove it from the backend)."""
+    from moto.kms.models import kms_backends
+
+    kms_backends[ACCOUNT_ID][REGION].keys.pop(arn.rsplit("/", 1)[1])
 
 
 def _policy_version(account, name, edit):

@@ -20,15 +20,17 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 def run_stack(stack: str, config: Optional[dict[str, Any]] = None,
-              edit: Optional[Callable[[dict], None]] = None, stack_name: Optional[str] = None) -> ProgramRun:
+              edit: Optional[Callable[[dict], None]] = None, stack_name: Optional[str] = None,
+              caller_arn: Optional[str] = None) -> ProgramRun:
     """Run __main__.py fresh for `stack` (or `config`), after `edit(config)` if given.
 
+    `caller_arn`: who deploys (GetCallerIdentity); default a session of the first deployer.
     Raises the program's error, so a test sees a failed run as a failure.
     """
     config = copy.deepcopy(config if config is not None else stack_config(stack))
     if edit:
         edit(config)
-    run = run_program(ROOT, stack_name or stack, config)
+    run = run_program(ROOT, stack_name or stack, config, caller_arn=caller_arn)
     if run.error is not None:
         raise run.error
     return run
