@@ -238,9 +238,13 @@ class RdsBootstrap(pulumi.ComponentResource):
         a = self._args
         if a.log_retention_days is None:
             return None
-        # Lambda writes to /aws/lambda/<function name> unless logging_config names another group
-        # (Lambda developer guide, "Sending Lambda function logs to CloudWatch Logs"); one that
-        # exists is used as it is. The database key's policy admits CloudWatch Logs for this group.
+        # A group of the stack's own, named by the function's logging_config: Lambda writes to
+        # /aws/lambda/<function name> only when no log group is configured (Lambda developer guide,
+        # "Configuring CloudWatch log groups"), and on stacks deployed before this group existed Lambda
+        # has already created that one, so a stack-created /aws/lambda/... group would fail with
+        # ResourceAlreadyExistsException. The old group is left as it was (docs/upgrading.md). The
+        # execution role may write to any group (AWSLambdaVPCAccessExecutionRole: logs:CreateLogStream,
+        # logs:PutLogEvents on *). The database key's policy admits CloudWatch Logs for this group.
         return aws.cloudwatch.LogGroup(
             f"{self._name}-bootstrap-logs",
             name=function_log_group(a.instance_identifier),
@@ -276,6 +280,10 @@ class RdsBootstrap(pulumi.ComponentResource):
             vpc_config={"subnet_ids": a.subnet_ids, "security_group_ids": [group.id]},
             # The handler's whole input: the event is ignored (bootstrap_handler.handler).
             environment={"variables": self._environment()},
+            # LoggingConfig: LogFormat is required with it (Lambda API FunctionCreate/UpdateFunctionConfiguration;
+            # terraform-provider-aws lambda/function.go logging_config, an in-place update).
+            logging_config=({"log_format": "Text", "log_group": self.log_group.name}
+                            if self.log_group is not None else None),
             tags=self._tags,
             # ENIs need the VPC policy at create time; the secret policy at the first invocation;
             # the log group must exist before Lambda creates its own.
@@ -306,7 +314,7 @@ class RdsBootstrap(pulumi.ComponentResource):
 
 
 def function_log_group(instance_identifier: str) -> str:
-    return f"/aws/lambda/{function_name(instance_identifier)}"
+    return f"/bulkhead/lambda/{function_name(instance_identifier)}"
 
 
 def invocation_input(spec: "bootstrap_handler.RoleRequest", database: Database) -> dict:

@@ -114,11 +114,16 @@ def check_function_log_groups_managed(index: Index, r: Res, cfg: dict) -> Iterab
     name = r.need("name")
     if not isinstance(name, str):
         return
-    group_name = f"/aws/lambda/{name}"
+    # The group its logging_config names, else Lambda's default /aws/lambda/<name>.
+    logging = r.get("loggingConfig")
+    group_name = logging.get("logGroup") if isinstance(logging, dict) and logging.get("logGroup") else f"/aws/lambda/{name}"
+    if not isinstance(group_name, str):
+        return  # not known before the deploy
     groups = [g for g in index.of_type(LOG_GROUP) if g.get("name") == group_name]
     if not groups:
-        yield (f"{r.label} logs to {group_name}, which Lambda creates on first run with no retention, no KMS key, "
-               f"and leaves behind on destroy; create that group in the stack before the function.")
+        yield (f"{r.label} logs to {group_name}, which is not a log group of the stack: Lambda creates it on "
+               f"first run with no retention and no KMS key, and leaves it behind on destroy; create a group in the "
+               f"stack before the function and name it in the function's logging_config.")
         return
     for group in groups:
         if as_int(group.need("retentionInDays")) in (None, 0) or not group.is_set("kmsKeyId"):

@@ -520,12 +520,15 @@ def _vpc_world(default_sg=True, sg_rules=False, flow_log=True) -> Callable[[], l
     return build
 
 
-def _function_world(group=True, retention=30) -> Callable[[], list[dict]]:
+def _function_world(group=True, retention=30, configured=None, group_name="/aws/lambda/prod-auth-bootstrap"):
     def build():
-        out = [R("aws:lambda/function:Function", "auth-bootstrap", {"name": "prod-auth-bootstrap"})]
+        inputs = {"name": "prod-auth-bootstrap"}
+        if configured:  # the function's logging_config names its group
+            inputs["loggingConfig"] = {"logFormat": "Text", "logGroup": configured}
+        out = [R("aws:lambda/function:Function", "auth-bootstrap", inputs)]
         if group:
             out.append(R("aws:cloudwatch/logGroup:LogGroup", "auth-bootstrap-logs", {
-                "name": "/aws/lambda/prod-auth-bootstrap", "kmsKeyId": KEY_ARN,
+                "name": group_name, "kmsKeyId": KEY_ARN,
                 **({"retentionInDays": retention} if retention else {})}))
         return out
     return build
@@ -548,6 +551,10 @@ CASES += [
     ("vpc-flow-logs", _vpc_world(), _vpc_world(flow_log=False), "foundation-vpc", None),
     ("function-log-groups-managed", _function_world(), _function_world(group=False), "auth-bootstrap", None),
     ("function-log-groups-managed", _function_world(), _function_world(retention=None), "auth-bootstrap-logs", None),
+    # A configured group: the stack's group of that name counts, Lambda's default name does not.
+    ("function-log-groups-managed",
+     _function_world(configured="/bulkhead/lambda/prod-auth-bootstrap", group_name="/bulkhead/lambda/prod-auth-bootstrap"),
+     _function_world(configured="/bulkhead/lambda/prod-auth-bootstrap"), "auth-bootstrap", None),
 ]
 
 

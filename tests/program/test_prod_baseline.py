@@ -137,7 +137,9 @@ def test_the_bootstrap_log_group_exists_before_the_function_under_the_database_k
     for function in prod_run.by_type(FUNCTION):
         database = function.name.removesuffix("-bootstrap")
         group = next(g for g in prod_run.by_type(LOG_GROUP) if g.name == f"{database}-bootstrap-logs")
-        assert group.inputs["name"] == f"/aws/lambda/{function.inputs['name']}"
+        assert group.inputs["name"] == f"/bulkhead/lambda/{function.inputs['name']}"
+        # The function writes there (not to Lambda's /aws/lambda/<name>, which older stacks already have).
+        assert function.inputs["loggingConfig"] == {"logFormat": "Text", "logGroup": group.inputs["name"]}
         assert group.inputs["retentionInDays"] == 30
         key = next(k for k in prod_run.by_type(KMS) if k.name == f"{database}-key")
         assert group.inputs["kmsKeyId"] == key.outputs["arn"]
@@ -145,7 +147,7 @@ def test_the_bootstrap_log_group_exists_before_the_function_under_the_database_k
         logs = next(s for s in _statements(key.inputs["policy"]) if s["Sid"] == "CloudWatchLogsForThisDatabase")
         assert any(a.endswith(f":log-group:{group.inputs['name']}")
                    for a in logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
-    assert function_log_group("prod-app") == f"/aws/lambda/{function_name('prod-app')}"
+    assert function_log_group("prod-app") == f"/bulkhead/lambda/{function_name('prod-app')}"
 
 
 # --- endpoints, default group, flow logs ------------------------------------------------

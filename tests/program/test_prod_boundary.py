@@ -234,7 +234,7 @@ def test_database_key_policies_say_who_may_decrypt(stack_edit):
                 primary = next(r.inputs["identifier"] for r in run.by_type(RDS) if _db(r) == name and _role(r) == "primary")
                 assert sorted(condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == sorted(
                     [f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/rds/instance/{i}/*" for i in idents]
-                    + [f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/aws/lambda/{primary}-bootstrap"])
+                    + [f"arn:aws:logs:{REGION}:{FAKE_ACCOUNT}:log-group:/bulkhead/lambda/{primary}-bootstrap"])
         # grants: only for AWS resources, only through the services
         (grants,) = allowing(doc, "kms:CreateGrant")
         assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
