@@ -15,7 +15,7 @@ import re
 import sys
 
 from bulkhead import PROJECT_DIR
-from bulkhead.drivers import DEFAULT_DRIVER, DRIVERS, driver_env, driver_note, driver_url
+from bulkhead.drivers import BINDS_CHANNEL, DEFAULT_DRIVER, DRIVERS, driver_env, driver_note, driver_url
 from bulkhead.errors import UserError
 from bulkhead.outputs_source import add_arguments, is_secret_placeholder, load_outputs, platform_of
 
@@ -204,6 +204,12 @@ def run(args) -> int:
         service = names[0]
     pairs = env_for_service(outputs, service, internal=args.internal)
     bundle = ca_bundle(outputs, service)
+    if not bundle and platform_of(outputs) == "docker" and args.driver not in BINDS_CHANNEL:
+        # Without the container's CA nothing would authenticate the server for this client (it does
+        # not do channel binding): a relay on the database's network would get the password.
+        raise UserError(f"these outputs carry no `ca_cert` (written before per-container CAs): a {args.driver} URL "
+                        f"could not verify the server. Run `pulumi up`, then write the outputs again "
+                        f"(pulumi stack output --json --show-secrets)")
     ca_file = write_ca(bundle, service, args.ca_dir, args.ca_mount) if bundle else None
     notes = [] if ca_file else driver_note(args.driver, [v for _, v in pairs])
     extra = driver_env(args.driver, [v for _, v in pairs], ca_file) if ca_file else []

@@ -216,15 +216,22 @@ def deny_all_but(sid: str, actions: Sequence[str], principals: Sequence[str]) ->
     }
 
 
-def deployer_principals(caller_arn: str) -> list[str]:
-    """aws:PrincipalArn patterns of the identity running `pulumi up` (GetCallerIdentity's Arn).
-    An assumed role's ARN drops the role's path, which aws:PrincipalArn keeps: both forms."""
-    if ":assumed-role/" in caller_arn:
-        head, rest = caller_arn.split(":assumed-role/", 1)
-        partition_account = head.replace(":sts:", ":iam:")
-        role = rest.split("/", 1)[0]
-        return [f"{partition_account}:role/{role}", f"{partition_account}:role/*/{role}"]
-    return [caller_arn]
+def deployer_principals(deployers: Sequence[str]) -> list[str]:
+    """aws:PrincipalArn patterns of the listed deployers (`bulkhead:deployers`). aws:PrincipalArn of a
+    role session is the role's ARN with its path ("AWS global condition context keys"), and a role
+    listed without its path (IAM Identity Center roles live under /aws-reserved/sso.amazonaws.com/)
+    must still match, or the policy written by one `up` denies the next one: each role or user is
+    matched as `<kind>/<name>` and `<kind>/*/<name>`. Names are unique in an account whatever the
+    path (IAM "IAM identifiers"), so this admits no one else."""
+    patterns = set()
+    for arn in deployers:
+        head, sep, rest = arn.partition(":role/") if ":role/" in arn else arn.partition(":user/")
+        if not sep:
+            patterns.add(arn)
+            continue
+        name = rest.rsplit("/", 1)[-1]
+        patterns.update({f"{head}{sep}{name}", f"{head}{sep}*/{name}"})
+    return sorted(patterns)
 
 
 # Recovery points are lost by these; a vault access policy can deny them (AWS Backup

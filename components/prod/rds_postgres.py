@@ -575,11 +575,13 @@ class RdsPostgres(pulumi.ComponentResource):
         return aws.iam.Policy(
             f"{self._name}-access",
             name_prefix=aws_name("bulkhead", self._args.context.stack, self._name, "access", max_length=90) + "-",
-            description=f"Exactly what {self._db.owner} needs to use database {self._name}",
+            # The same description as the IAM variant, for the same reason (ForceNew): an owner change,
+            # or a switch between iam and password auth (same URN), updates the policy in place.
+            description=f"Exactly what the owner of database {self._name} needs to use it (its login secret)",
             policy=pulumi.Output.all(self.login_secret.arn, self.key.arn, self._args.context.region).apply(
                 lambda v: json.dumps(password_access_policy(v[0], v[1], v[2]))),
             tags=self._tagged("access"),
-            opts=self._opts(),
+            opts=self._opts(ignore_changes=["description"]),
         )
 
     def _connection(self) -> dict:

@@ -6,6 +6,7 @@ from typing import Any, Mapping, Optional
 
 import pulumi_aws as aws
 
+from components.prod import key_policies
 from components.prod.backup import AwsBackup, AwsBackupArgs
 from components.prod.context import AwsContext, AwsNetwork, BootstrapPackage
 from components.prod.foundation import AwsFoundation, AwsFoundationArgs
@@ -34,7 +35,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     account = aws.get_caller_identity_output().account_id
     # `bulkhead:deployers`, never the caller of the moment: another listed identity's `up`
     # must find the same policies (components/catalogue/deployers.py).
-    deployers = list(catalogue.deployers)
+    deployers = key_policies.deployer_principals(catalogue.deployers)
     foundation = AwsFoundation("foundation", AwsFoundationArgs(
         stack=catalogue.stack, network=catalogue.network, flow_logs=catalogue.flow_logs,
         flow_log_retention_days=flow_log_retention_days(catalogue), partition=partition, region=region,

@@ -142,8 +142,22 @@ def _one_database_outputs(tmp_path, name: str, platform: str, url: str) -> str:
     return path
 
 
-def test_env_driver_flag(tmp_path, capsys):
+def test_env_refuses_a_url_it_cannot_verify(tmp_path, capsys):
+    """Docker outputs without the container's CA (written before per-container CAs): a client that does
+    not bind the channel would have nothing authenticating the server, so `env` refuses (exit 2)."""
     path = _one_database_outputs(tmp_path, "auth", "docker", DOCKER)
+    assert main(["env", "--outputs", str(path), "--driver", "jdbc"]) == 2
+    assert "no `ca_cert`" in capsys.readouterr().err
+    # libpq binds the channel (channel_binding=require): its URL is still printed.
+    assert main(["env", "--outputs", str(path), "--driver", "libpq"]) == 0
+
+
+def test_env_driver_flag(tmp_path, capsys, dev_run, monkeypatch):
+    path = _one_database_outputs(tmp_path, "auth", "docker", DOCKER)
+    outputs = json.loads(path.read_text())
+    outputs["databases"]["auth"]["ca_cert"] = exports_plain(dev_run.exports)["databases"]["auth"]["ca_cert"]
+    path.write_text(json.dumps(outputs))
+    monkeypatch.chdir(tmp_path)
     assert main(["env", "--outputs", str(path), "--driver", "jdbc"]) == 0
     out = capsys.readouterr().out
     lines = dict(line.split("=", 1) for line in out.splitlines() if not line.startswith("#"))

@@ -45,13 +45,14 @@ def _via(caller: Caller, service: str) -> Caller:
 
 
 SECRET_TABLE = {
-    # principal: (GetSecretValue, PutSecretValue*, PutResourcePolicy, DeleteSecret)   *IAM decides (issue 20 widens the deny)
+    # principal: (GetSecretValue, PutSecretValue, PutResourcePolicy, DeleteSecret); issue 20 denies every write
+    # to all but the deployers and break-glass, so an account admin cannot plant a master password either
     "deployer": ("allow", "allow", "allow", "allow"),
     "break-glass": ("allow", "allow", "allow", "allow"),
     "bootstrap": ("allow", "deny", "deny", "deny"),
     "other-bootstrap": ("deny", "deny", "deny", "deny"),
     "task-role": ("deny", "deny", "deny", "deny"),
-    "account-admin": ("deny", "allow", "deny", "deny"),
+    "account-admin": ("deny", "deny", "deny", "deny"),
 }
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:PutResourcePolicy",
                   "secretsmanager:DeleteSecret")

@@ -278,7 +278,7 @@ def test_vault_policies_say_who_may_delete_and_restore(break_glass):
                        "backup:DeleteBackupVaultAccessPolicy"):
             assert exempt_from_deny(doc, action) == allowed, action
         # the deployers put the policy on an `up` that changes it, as break-glass may
-        assert exempt_from_deny(doc, "backup:PutBackupVaultAccessPolicy") == allowed | set(DEPLOYERS)
+        assert exempt_from_deny(doc, "backup:PutBackupVaultAccessPolicy") == allowed | set(key_policies.deployer_principals(DEPLOYERS))
         restore_testing = f"arn:aws:iam::{FAKE_ACCOUNT}:role/aws-service-role/restore-testing.backup.amazonaws.com/*"
         assert exempt_from_deny(doc, "backup:StartRestoreJob") == allowed | {role.outputs["arn"], restore_testing}
         for action in ("backup:StartBackupJob", "backup:DescribeRecoveryPoint"):
@@ -481,7 +481,7 @@ def test_master_secret_policy_says_who_may_read_and_delete(break_glass):
     secrets = run.by_type("aws:secretsmanager/secret:Secret")
     policies = {p.inputs["secretArn"]: p for p in run.by_type("aws:secretsmanager/secretPolicy:SecretPolicy")}
     assert sorted(policies) == sorted(s.outputs["arn"] for s in secrets), "one policy per master secret"
-    admins = set(break_glass or [ROOT_ARN]) | set(DEPLOYERS)
+    admins = set(break_glass or [ROOT_ARN]) | set(key_policies.deployer_principals(DEPLOYERS))
     for secret in secrets:
         name = _db(secret)
         policy = policies[secret.outputs["arn"]]
@@ -500,16 +500,28 @@ def test_master_secret_policy_says_who_may_read_and_delete(break_glass):
         assert policy.urn in version.dependencies
 
 
-@pytest.mark.parametrize("caller,expected", [
-    ("arn:aws:iam::123456789012:user/ci", ["arn:aws:iam::123456789012:user/ci"]),
-    ("arn:aws:iam::123456789012:root", ["arn:aws:iam::123456789012:root"]),
-    ("arn:aws:sts::123456789012:assumed-role/deployer/session-1",
-     ["arn:aws:iam::123456789012:role/deployer", "arn:aws:iam::123456789012:role/*/deployer"]),
-    ("arn:aws-us-gov:sts::123456789012:assumed-role/ci/x", ["arn:aws-us-gov:iam::123456789012:role/ci",
-                                                           "arn:aws-us-gov:iam::123456789012:role/*/ci"]),
+@pytest.mark.parametrize("listed,expected", [
+    (["arn:aws:iam::123456789012:user/ci"],
+     ["arn:aws:iam::123456789012:user/*/ci", "arn:aws:iam::123456789012:user/ci"]),
+    # An Identity Center role listed without its path still matches its sessions' aws:PrincipalArn
+    # (role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_...): else one `up` locks out the next.
+    (["arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_abc"],
+     ["arn:aws:iam::123456789012:role/*/AWSReservedSSO_Admin_abc", "arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_abc"]),
+    (["arn:aws-us-gov:iam::123456789012:role/ci/deployer"],
+     ["arn:aws-us-gov:iam::123456789012:role/*/deployer", "arn:aws-us-gov:iam::123456789012:role/deployer"]),
 ])
-def test_deployer_principals(caller, expected):
-    assert key_policies.deployer_principals(caller) == expected
+def test_deployer_principals(listed, expected):
+    assert key_policies.deployer_principals(listed) == expected
+
+
+def test_a_pathless_listed_role_matches_its_sessions_principal_arn():
+    """The review's lockout: listed without its path, the role's real aws:PrincipalArn must still be exempt."""
+    from fnmatch import fnmatchcase
+
+    patterns = key_policies.deployer_principals(["arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_abc"])
+    real = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_abc"
+    assert any(fnmatchcase(real, p) for p in patterns)
+    assert not any(fnmatchcase("arn:aws:iam::123456789012:role/aws-reserved/other", p) for p in patterns)
 
 
 def test_stack_keys_agree_everywhere():
