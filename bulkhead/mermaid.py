@@ -78,10 +78,11 @@ def _render_docker(plan: Plan, dbs: dict) -> str:
     for container in plan.of_type(DOCKER_CONTAINER):
         names = database_names(container)
         nets = [n.get("name") for n in props(container).get("networksAdvanced") or [] if isinstance(n, dict)]
-        for net in nets or ["(default)"]:
-            by_network.setdefault(str(net), []).extend((db, container) for db in names)
         for db in names:
-            network_of[db] = str(nets[0]) if nets else "(default)"
+            # A shared server joins one network per tenant (named ...-<database>): each database is on its own.
+            own = [n for n in nets if str(n).endswith(f"-{db}")]
+            network_of[db] = str((own or nets or ["(default)"])[0])
+            by_network.setdefault(network_of[db], []).append((db, container))
     g.raw("  subgraph services[\"services\"]")
     for service in matrix.services:
         g.node(node_id("svc", service), "service", service, indent="    ")

@@ -6,6 +6,9 @@ These rules follow references (ids, ARNs, names, propertyDependencies) and the
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from typing import Iterable
 
@@ -219,6 +222,25 @@ def _shared_with_others(index: Index, r: Res, values: Iterable[str]) -> list[Res
     return others
 
 
+_SCRAM = re.compile(r"^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$")
+
+
+def _is_scram_of(verifier: str, password: str) -> bool:
+    """True when `verifier` is PostgreSQL's SCRAM-SHA-256 verifier of `password` (RFC 5802/7677): the dev
+    containers upload verifiers, never the passwords, so a generated password is recognised through them."""
+    m = _SCRAM.match(verifier) if isinstance(verifier, str) else None
+    if not m or not isinstance(password, str):
+        return False
+    iterations, salt = int(m.group(1)), base64.b64decode(m.group(2))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", hashlib.sha256).digest()).digest()
+    return hmac.compare_digest(base64.b64encode(stored).decode(), m.group(3))
+
+
+def _drawn_from(value, results) -> bool:
+    return value in results or any(_is_scram_of(value, pw) for pw in results)
+
+
 @stack_rule(POLICIES, "no-shared-credentials",
     "No password, secret or client security group is shared between servers, roles or services.",
     MANDATORY, [CONTAINER, RDS_INSTANCE, RANDOM_PASSWORD, STACK],
@@ -245,7 +267,7 @@ def check_no_shared_credentials(index: Index, r: Res, cfg: dict) -> Iterable[str
         elif passwords:
             results = [pw.get("result") for pw in generated]
             if all(_visible(v) for v in results):
-                literal = sorted(n for n, v in passwords.items() if v not in results)
+                literal = sorted(n for n, v in passwords.items() if not _drawn_from(v, results))
                 if literal:
                     yield (f"{r.label} sets {', '.join(literal)} to a value that none of the RandomPassword "
                            f"resources it draws on ({', '.join(pw.name for pw in generated)}) generated; "

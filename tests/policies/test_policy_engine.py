@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import base64
 import json
 import os
 import subprocess
@@ -258,13 +259,19 @@ def _container_password_values(export: dict) -> list[str]:
 
 
 def test_shown_secrets_are_real_generated_passwords(shown_exports):
-    # The engine's view of the dev stack: every container's password files hold the RandomPassword results.
+    # The engine's view of the dev stack: every container's password file holds the SCRAM verifier of a
+    # RandomPassword result (issue 22: never the password itself), each a different password.
+    from components.postgres.role_sql import scram_sha256_verifier
+
     export = shown_exports["dev"]
     results = {json.loads(r["outputs"]["result"]["plaintext"]) for r in export["deployment"]["resources"]
                if r["type"] == "random:index/randomPassword:RandomPassword"}
     values = _container_password_values(export)
     assert len(results) >= 5 and len(values) >= 5
-    assert set(values) == results
+    assert not set(values) & results, "a password file holds a password, not its verifier"
+    for value in values:
+        salt = base64.b64decode(value.split("$")[1].split(":")[1])
+        assert any(scram_sha256_verifier(pw, salt) == value for pw in results), value
     assert len(values) == len(set(values))
 
 
@@ -348,3 +355,17 @@ def test_props_helpers_match_engine_view(prod_export):
             json.dumps(raw_props(r, False), sort_keys=True).replace(
                 json.dumps({SECRET_SIG_KEY: SECRET_SIG}), "S")
         assert set(stack_props(r)) == set(raw_props(r, True))
+
+
+def test_a_verifier_counts_only_for_its_own_password():
+    """The pack recognises a generated password through its SCRAM verifier, and nothing else."""
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "policies"))
+    from bulkhead_policies import separation
+    from components.postgres.role_sql import scram_sha256_verifier
+
+    verifier = scram_sha256_verifier("generated-Passw0rd-xyz", b"0123456789abcdef")
+    assert separation._drawn_from(verifier, ["generated-Passw0rd-xyz"])
+    assert not separation._drawn_from(verifier, ["typed-into-the-program"])
+    assert not separation._drawn_from("SCRAM-SHA-256$4096:bm90$YmFk:YmFk", ["generated-Passw0rd-xyz"])

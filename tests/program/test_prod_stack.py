@@ -115,7 +115,8 @@ PRIMARY_SETTINGS = {
     "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
     "copyTagsToSnapshot": True,
     "autoMinorVersionUpgrade": True,
-    "allowMajorVersionUpgrade": False,
+    # True: a major upgrade is a catalogue change applied by `up` (issue 19, docs/prod-stack.md "Day-2 changes")
+    "allowMajorVersionUpgrade": True,
     "applyImmediately": False,
     "skipFinalSnapshot": False,
     "deleteAutomatedBackups": False,
