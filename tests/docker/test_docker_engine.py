@@ -35,7 +35,7 @@ import psycopg
 import pytest
 
 from bulkhead.offline.mock_runtime import run_program
-from components.dev.container import SECRETS_DIR, SNAKEOIL_CERT, TLS_KEY, secret_content
+from components.dev.container import SECRETS_DIR, SNAKEOIL_CERT, TLS_KEY, TLS_KEY_UPLOAD, secret_content
 from tests.support.program import ROOT, stack_config
 from components.dev.docker_postgres import LOG_FILES, LOG_MAX_MB_PER_FILE
 from tests.support.postgres import trap_sql
@@ -100,13 +100,18 @@ def make_plan(edit=None) -> list[Planned]:
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 
 
+def _is_password_upload(file: str) -> bool:
+    """A password's verifier among the secret uploads (the TLS key sits in the same directory)."""
+    return file.startswith(SECRETS_DIR) and file != TLS_KEY_UPLOAD
+
+
 def _password_resources(plan: list[Planned], container: Planned) -> dict[str, Planned]:
     """The container's generated passwords, by the uploads they are the verifiers of."""
     prefix = container.name.removesuffix("-postgres") + "-"
     candidates = [r for r in by_type(plan, RANDOM_PASSWORD) if r.name.startswith(prefix)]
     out = {}
     for upload in container.inputs["uploads"]:
-        if upload["file"].startswith(SECRETS_DIR):
+        if _is_password_upload(upload["file"]):
             (match,) = [r for r in candidates if secret_content(r.outputs["result"]) == upload["content"]]
             out[upload["file"]] = match
     return out
@@ -635,7 +640,7 @@ def _rotate(plan: list[Planned]) -> None:
     """`pulumi destroy` + `up` with the volume kept: every generated password is new."""
     for res in by_type(plan, CONTAINER):
         for upload in list(res.inputs["uploads"]):
-            if upload["file"].startswith(SECRETS_DIR):
+            if _is_password_upload(upload["file"]):
                 set_password(plan, res, upload["file"], secrets.token_urlsafe(24))
 
 
@@ -710,5 +715,5 @@ def _keep_passwords(source: list[Planned], target: list[Planned]) -> None:
         mine = kept[res.inputs["name"]] if res.inputs["name"] in old else {}
         for upload in list(res.inputs["uploads"]):
             name = upload["file"].rsplit("/", 1)[1]
-            if upload["file"].startswith(SECRETS_DIR) and name in mine:
+            if _is_password_upload(upload["file"]) and name in mine:
                 set_password(target, res, upload["file"], mine[name])
