@@ -76,3 +76,26 @@ TAG_ROLE = "bulkhead:role"
 # The admin (RDS master, dev container superuser) of every server bulkhead creates: not `postgres` or
 # `admin`, so a password guess must also guess the user. The pack's admin-username rule names it.
 ADMIN_USER = "bulkhead_admin"
+
+# Every Secrets Manager action that writes or configures an existing secret (botocore's secretsmanager
+# service model; tests/program/test_prod_baseline.py (test_every_secrets_manager_action_is_denied_or_justified) fails on an action that is neither here
+# nor justified in components/prod/key_policies.py). The program denies them on each master and login
+# secret to all but deployers and break-glass; the pack's secret-writes-denied rule checks that it does.
+SECRET_WRITE_ACTIONS = (
+    "secretsmanager:AssociateCrossAccountReplica",
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:DisassociateCrossAccountReplica",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from typing import Iterable, Sequence
+from policies.bulkhead_types import SECRET_WRITE_ACTIONS
 
 # The key-administration actions of KMS's default "key administrators" statement, spelled
 # out so that no wildcard (kms:Create*) carries kms:CreateGrant along with it.
@@ -133,28 +134,11 @@ def key_policy(*, partition: str, region: str, account: str, admins: Sequence[st
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)
 # Every Secrets Manager action that writes or configures an existing secret (botocore's
 # secretsmanager service model = the Service Authorization Reference's action list; the test
-# tests/program/test_secret_policy_coverage.py fails on an action neither here nor in
+# tests/program/test_prod_baseline.py (test_every_secrets_manager_action_is_denied_or_justified) fails on an action neither here nor in
 # SECRET_ACTIONS_NOT_DENIED). Without them denied, ordinary Secrets Manager rights could plant
 # another host/password (PutSecretValue, UpdateSecretVersionStage), re-key the secret to a key
 # of their own and disable it (UpdateSecret), or copy it elsewhere (ReplicateSecretToRegions).
-SECRET_ADMIN_ACTIONS = (
-    "secretsmanager:AssociateCrossAccountReplica",
-    "secretsmanager:CancelRotateSecret",
-    "secretsmanager:DeleteResourcePolicy",
-    "secretsmanager:DeleteSecret",
-    "secretsmanager:DisassociateCrossAccountReplica",
-    "secretsmanager:PutResourcePolicy",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:RemoveRegionsFromReplication",
-    "secretsmanager:ReplicateSecretToRegions",
-    "secretsmanager:RestoreSecret",
-    "secretsmanager:RotateSecret",
-    "secretsmanager:StopReplicationToReplica",
-    "secretsmanager:TagResource",
-    "secretsmanager:UntagResource",
-    "secretsmanager:UpdateSecret",
-    "secretsmanager:UpdateSecretVersionStage",
-)
+SECRET_ADMIN_ACTIONS = SECRET_WRITE_ACTIONS  # defined once, in policies/bulkhead_types.py
 # The rest of the action list, and why a secret's policy does not deny it.
 SECRET_ACTIONS_NOT_DENIED = {
     "secretsmanager:BatchGetSecretValue": "also needs secretsmanager:GetSecretValue on each secret (API reference), "

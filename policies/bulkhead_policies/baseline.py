@@ -21,6 +21,7 @@ from ._resources import (
     statements,
 )
 from .boundary import _denied_to_everyone_else, _document
+from bulkhead_types import SECRET_WRITE_ACTIONS
 
 VPC = "aws:ec2/vpc:Vpc"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -28,27 +29,6 @@ DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 
-# Every Secrets Manager action that writes or configures an existing secret: the same list as
-# components/prod/key_policies.SECRET_ADMIN_ACTIONS (the pack imports nothing of the program;
-# tests/policies/test_baseline_policies.py keeps the two equal).
-SECRET_WRITE_ACTIONS = (
-    "secretsmanager:AssociateCrossAccountReplica",
-    "secretsmanager:CancelRotateSecret",
-    "secretsmanager:DeleteResourcePolicy",
-    "secretsmanager:DeleteSecret",
-    "secretsmanager:DisassociateCrossAccountReplica",
-    "secretsmanager:PutResourcePolicy",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:RemoveRegionsFromReplication",
-    "secretsmanager:ReplicateSecretToRegions",
-    "secretsmanager:RestoreSecret",
-    "secretsmanager:RotateSecret",
-    "secretsmanager:StopReplicationToReplica",
-    "secretsmanager:TagResource",
-    "secretsmanager:UntagResource",
-    "secretsmanager:UpdateSecret",
-    "secretsmanager:UpdateSecretVersionStage",
-)
 ECR_LAYER_BUCKET_SUFFIX = "-starport-layer-bucket/*"
 
 

@@ -14,7 +14,7 @@ from components.prod import key_policies  # noqa: E402
 
 
 def test_the_pack_denies_the_same_write_actions_as_the_program():
-    assert baseline.SECRET_WRITE_ACTIONS == key_policies.SECRET_ADMIN_ACTIONS
+    assert baseline.SECRET_WRITE_ACTIONS == key_policies.SECRET_ADMIN_ACTIONS  # one tuple, in policies/bulkhead_types.py
 
 
 def test_the_new_policies_are_in_the_pack_at_their_levels():
