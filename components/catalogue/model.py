@@ -24,6 +24,7 @@ from components.reserved import is_reserved_name
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
 from components.catalogue.deployers import check_deployer_arns, check_deployers_are_key_admins
+from components.catalogue.major_upgrade import major_upgrade_findings
 
 PLATFORMS = ("docker", "aws")
 NAME_RE = postgres_init.NAME_RE.pattern
@@ -52,6 +53,7 @@ AWS_ONLY_DATABASE_KEYS = (
     "master_password_version",
     "auth",
     "password_version",
+    "allow_major_upgrade_to",
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
@@ -332,6 +334,14 @@ class Database(_Strict):
     )
     password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1, description="`auth: password` only: raise it to rotate the login password on the next `up`"
+    )
+    allow_major_upgrade_to: Optional[Annotated[int, Field(ge=13, le=99)]] = Field(
+        None,
+        description=(
+            "the major an in-place RDS major upgrade may go to (this round): it must equal `engine_version`'s "
+            "major, else a catalogue error; without it RDS refuses a new major, so a typo cannot upgrade prod. "
+            "Refused with `replicas` > 0; remove it after the upgrade (docs/prod-stack.md, \"Major version upgrades\")"
+        ),
     )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
@@ -706,6 +716,10 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     _check_uniqueness(databases, servers, platform, problems)
     warnings: list[Problem] = []
     _check_mistakes(stack, platform, raw, databases, merged_tiers, tiers, problems, warnings)
+    if platform == "aws":
+        errors, advisories = major_upgrade_findings(databases, _path)
+        problems.extend(Problem(path=p, message=m) for p, m in errors)
+        warnings.extend(Problem(path=p, message=m) for p, m in advisories)
     if platform == "aws" and region:
         _check_rds_offerings(databases, region, problems)
     if platform:

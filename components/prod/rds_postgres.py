@@ -307,19 +307,33 @@ class RdsPostgres(pulumi.ComponentResource):
             # On unless the catalogue pins a minor ("16.4"): RDS would upgrade it and every
             # later `pulumi up` would try to go back down to the pinned minor.
             auto_minor_version_upgrade="." not in self._db.engine_version,
-            # Inert unless engine_version names another major: ModifyDBInstance refuses a new major
-            # without it ("AllowMajorVersionUpgrade ... must be true when specifying a value for the
-            # EngineVersion parameter that is a different major version", RDS API reference), so with
-            # False a catalogue major change could never succeed. The new family's parameter group is
-            # a new resource (family is ForceNew, name_prefix), created before the instance is
+            # True only when the catalogue names the target major (allow_major_upgrade_to, equal to
+            # engine_version's major: components/catalogue/major_upgrade.py). ModifyDBInstance refuses
+            # a new major without it ("must be set to true when specifying a value for the EngineVersion
+            # parameter that is a different major version", RDS API reference), and terraform-provider-aws
+            # sends this argument with every engine_version change (rds/instance.go resourceInstanceUpdate),
+            # so always-true let a typo in engine_version major-upgrade prod. The new family's parameter
+            # group is a new resource (family is ForceNew, name_prefix), created before the instance is
             # modified and the old group deleted after (Pulumi's create-before-replace).
-            allow_major_version_upgrade=True,
-            # Changes wait for the maintenance window instead of restarting mid-day.
-            apply_immediately=False,
+            allow_major_version_upgrade=self._major_upgrade_requested(),
+            # Changes wait for the maintenance window instead of restarting mid-day; except during an
+            # explicit major upgrade: with the window, ModifyDBInstance leaves the upgrade and the new
+            # parameter group pending, the provider returns once the instance is "available" (rds/instance.go
+            # dbInstanceModify), and deleting the old group in the same `up` fails while the instance still
+            # uses it (InvalidDBParameterGroupState). Immediately, the upgrade runs while the `up` waits.
+            # The provider sends ApplyImmediately with every modify (rds/instance.go: ApplyImmediately:
+            # aws.Bool(d.Get("apply_immediately"))); terraform docs aws_db_instance `apply_immediately`.
+            apply_immediately=self._major_upgrade_requested(),
             copy_tags_to_snapshot=True,
             port=PORT,
             max_allocated_storage=self._db.max_storage_gb,
         )
+
+    def _major_upgrade_requested(self) -> bool:
+        """The catalogue asked for an in-place major upgrade to the declared major (the catalogue
+        refuses the key when it names another major or with replicas)."""
+        target = getattr(self._db, "allow_major_upgrade_to", None)
+        return target is not None and target == self._db.major
 
     def _create_master_password(self) -> random.RandomPassword:
         # A new `master_password_version` replaces the RandomPassword (keepers), so the next

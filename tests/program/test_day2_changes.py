@@ -100,12 +100,17 @@ def test_change_owner_keeps_the_access_policy_and_moves_the_network_path(before)
 
 
 def test_major_version_upgrade(before):
-    after = run_stack("prod", edit=_set("app", engine_version="17"))
+    # the runbook's middle step: replicas already at 0 (docs/prod-stack.md, "Major version upgrades")
+    before = run_stack("prod", edit=_set("app", replicas=0))
+    after = run_stack("prod", edit=_set("app", engine_version="17", allow_major_upgrade_to=17, replicas=0))
     _assert_nothing_replaced(before, after)
     primary = _by_name(after, RDS)["app-primary"]
     assert primary.inputs["engineVersion"] == "17"
     # ModifyDBInstance refuses another major without it: it was False, so the upgrade could never succeed
     assert primary.inputs["allowMajorVersionUpgrade"] is True
+    # applied while the `up` waits, so the old group is free to delete after the modify
+    assert primary.inputs["applyImmediately"] is True
+    assert _by_name(before, RDS)["app-primary"].inputs["applyImmediately"] is False
     old_group, new_group = _by_name(before, PARAMS)["app-params"], _by_name(after, PARAMS)["app-params"]
     assert (old_group.inputs["family"], new_group.inputs["family"]) == ("postgres16", "postgres17")
     # a new group (family is ForceNew) under a new name: created first, the old one deleted after the modify
@@ -114,3 +119,22 @@ def test_major_version_upgrade(before):
     assert primary.inputs["parameterGroupName"] == new_group.outputs["name"]
     for replica in [r for n, r in _by_name(after, RDS).items() if n.startswith("app-replica")]:
         assert replica.inputs["parameterGroupName"] == new_group.outputs["name"]
+
+
+def test_a_major_change_without_the_key_arms_nothing(before):
+    # a typo ("17" for "16") must not upgrade prod in place: the flag stays false, RDS refuses the modify
+    # ("AllowMajorVersionUpgrade ... must be set to true", ModifyDBInstance) and nothing is upgraded
+    after = run_stack("prod", edit=_set("app", engine_version="17"))
+    primary = _by_name(after, RDS)["app-primary"]
+    assert primary.inputs["engineVersion"] == "17"
+    assert primary.inputs["allowMajorVersionUpgrade"] is False
+    assert primary.inputs["applyImmediately"] is False
+    assert _by_name(before, RDS)["app-primary"].inputs["allowMajorVersionUpgrade"] is False
+
+
+def test_a_major_upgrade_with_replicas_is_refused_before_anything_is_registered():
+    with pytest.raises(Exception) as caught:
+        run_stack("prod", edit=_set("app", engine_version="17", allow_major_upgrade_to=17))
+    text = str(caught.value)
+    assert "bulkhead:databases.app.allow_major_upgrade_to" in text and "replicas: 0" in text
+    assert "nothing was created" in text

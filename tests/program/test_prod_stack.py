@@ -115,8 +115,8 @@ PRIMARY_SETTINGS = {
     "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
     "copyTagsToSnapshot": True,
     "autoMinorVersionUpgrade": True,
-    # True: a major upgrade is a catalogue change applied by `up` (issue 19, docs/prod-stack.md "Day-2 changes")
-    "allowMajorVersionUpgrade": True,
+    # False: a major upgrade needs allow_major_upgrade_to naming it (issue 19, docs/prod-stack.md "Major version upgrades")
+    "allowMajorVersionUpgrade": False,  # only with allow_major_upgrade_to (test_day2_changes)
     "applyImmediately": False,
     "skipFinalSnapshot": False,
     "deleteAutomatedBackups": False,
