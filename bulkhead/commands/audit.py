@@ -320,6 +320,12 @@ class Auditor:
             settings=rds_role_settings(db), master_secret_arn=out.get("secret_arn"), auth=db.auth,
             login_secret_arn=out.get("login_secret_arn"))
         env = (config.get("Environment") or {}).get("Variables") or {}
+        # The Secrets Manager endpoint URL the stack sets in a given VPC (private DNS off): not in the
+        # outputs, so accepted only as an endpoint-specific name of this region's Secrets Manager
+        # (anything else could send the function's signed GetSecretValue elsewhere).
+        endpoint = env.get(bootstrap_handler.ENV_SECRETS_ENDPOINT_URL)
+        if endpoint is not None and bootstrap_handler.is_secrets_endpoint_url(endpoint, self.region):
+            expected_env[bootstrap_handler.ENV_SECRETS_ENDPOINT_URL] = endpoint
         differ = sorted(k for k in set(env) | set(expected_env) if env.get(k) != expected_env.get(k))
         if differ:
             problems.append(f"environment differs in {', '.join(differ)}")

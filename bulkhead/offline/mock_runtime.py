@@ -256,6 +256,14 @@ def _fake_vpc_endpoint(new: _New, state: dict) -> tuple[str, dict]:
     state.update(arn=new.arn("ec2", f"vpc-endpoint/{rid}"), state="available")
     if new.inputs.get("vpcEndpointType") == "Gateway":  # the service's prefix list (S3, DynamoDB)
         state.update(prefixListId=f"pl-{_digest('pl', new.inputs.get('serviceName'), length=8)}")
+    else:  # an interface endpoint's Regional and zonal names (PrivateLink guide, "DNS hostnames")
+        service_name = str(new.inputs.get("serviceName") or "com.amazonaws.region.service")
+        region, service = service_name.split(".")[2], ".".join(service_name.split(".")[3:])
+        suffix = _digest("dns", new.seed, length=8)
+        state.update(dnsEntries=[
+            {"dnsName": f"{rid}-{suffix}-{region}a.{service}.{region}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"},
+            {"dnsName": f"{rid}-{suffix}.{service}.{region}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"},
+        ])
     return rid, state
 
 

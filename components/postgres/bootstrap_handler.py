@@ -41,6 +41,16 @@ ENV_CONNECTION_LIMIT = "BULKHEAD_CONNECTION_LIMIT"
 ENV_ROLE_SETTINGS = "BULKHEAD_ROLE_SETTINGS"  # JSON object: setting name -> string
 ENV_AUTH = "BULKHEAD_AUTH"  # "iam" (default) or "password"
 ENV_LOGIN_SECRET_ARN = "BULKHEAD_LOGIN_SECRET_ARN"  # auth password: the login role's own secret
+# Where Secrets Manager is, when its VPC endpoint has no private DNS (a given, possibly shared VPC:
+# components/prod/vpc_endpoints.py): the endpoint's own https URL. The SDKs' standard name for it
+# ("Service-specific endpoints", AWS SDKs and Tools Reference Guide: AWS_ENDPOINT_URL_<SERVICE ID>,
+# "Secrets Manager" -> SECRETS_MANAGER); botocore reads it itself (botocore/configprovider.py
+# ConfiguredEndpointProvider._get_service_env_var_name, checked in botocore 1.44.18), and
+# secrets_client passes it explicitly too, so a runtime whose boto3 predates service-specific
+# endpoints cannot silently ignore it: the package ships no boto3 (lambda_archive DISTRIBUTIONS is
+# pg8000 only), so it is the python3.13 runtime's, whose version "depends on the runtime version
+# and your AWS Region" (Lambda developer guide, "Runtime-included SDK versions").
+ENV_SECRETS_ENDPOINT_URL = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
 # Optional: a CA bundle to verify the server with (the tests' self-signed server).
 ENV_SSL_ROOT_CERT = "BULKHEAD_SSL_ROOT_CERT"
 # How long a refused login is retried: RDS applies a new master password asynchronously.
@@ -133,7 +143,8 @@ class RoleRequest:
 
 
 def function_environment(*, database: str, db_name: str, role: str, connection_limit: int, settings: dict,
-                         master_secret_arn: Any, auth: str = "iam", login_secret_arn: Any = None) -> dict:
+                         master_secret_arn: Any, auth: str = "iam", login_secret_arn: Any = None,
+                         secrets_endpoint_url: Any = None) -> dict:
     """The function's environment variables (the deployment sets them, `audit` compares them)."""
     variables = {
         ENV_SECRET_ARN: master_secret_arn,
@@ -146,7 +157,28 @@ def function_environment(*, database: str, db_name: str, role: str, connection_l
     if auth == "password":
         variables[ENV_AUTH] = "password"
         variables[ENV_LOGIN_SECRET_ARN] = login_secret_arn
+    if secrets_endpoint_url is not None:
+        variables[ENV_SECRETS_ENDPOINT_URL] = secrets_endpoint_url
     return variables
+
+
+def is_secrets_endpoint_url(url: Any, region: Optional[str]) -> bool:
+    """An interface endpoint's Regional name for Secrets Manager in `region` (PrivateLink guide,
+    "DNS hostnames": vpce-<id>.<service>.<region>.vpce.amazonaws.com), as https, nothing else."""
+    import re
+
+    if not isinstance(url, str) or not region:
+        return False
+    return re.fullmatch(r"https://vpce-[0-9a-z]+-[0-9a-z]+\.secretsmanager\." + re.escape(region)
+                        + r"\.vpce\.amazonaws\.com(\.cn)?", url) is not None
+
+
+def secrets_client(environ: Any = None):
+    """boto3's Secrets Manager client, at the endpoint URL of the function's environment if set."""
+    import boto3  # in the Lambda runtime; imported late so tests can pass a moto client
+
+    environ = os.environ if environ is None else environ
+    return boto3.client("secretsmanager", endpoint_url=environ.get(ENV_SECRETS_ENDPOINT_URL) or None)
 
 
 @dataclass(frozen=True)
@@ -164,9 +196,7 @@ class MasterCredentials:
 def read_master_secret(secret_arn: str, database: str, client=None) -> MasterCredentials:
     """The JSON secret (RDS's shape: engine, host, port, username, password, dbname, ...)."""
     if client is None:
-        import boto3  # in the Lambda runtime; imported late so tests can pass a moto client
-
-        client = boto3.client("secretsmanager")
+        client = secrets_client()
     try:
         value = client.get_secret_value(SecretId=secret_arn)
     except Exception as exc:  # botocore's ClientError and connection errors
@@ -187,9 +217,7 @@ def read_master_secret(secret_arn: str, database: str, client=None) -> MasterCre
 def read_login_password(secret_arn: str, database: str, client=None) -> str:
     """auth password: the login role's own secret (JSON with `password`, as the master's)."""
     if client is None:
-        import boto3
-
-        client = boto3.client("secretsmanager")
+        client = secrets_client()
     try:
         value = client.get_secret_value(SecretId=secret_arn)
         password = json.loads(value.get("SecretString") or "")["password"]

@@ -542,6 +542,7 @@ class RdsPostgres(pulumi.ComponentResource):
                 log_retention_days=a.tier.log_retention_days,
                 auth=self._db.auth,
                 login_secret_arn=self.login_secret.arn if self.login_secret is not None else None,
+                secrets_endpoint_url=a.context.network.secrets_endpoint_url,
             ),
             opts=self._opts(),
         )

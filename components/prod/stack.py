@@ -76,6 +76,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
             vpc_cidr=foundation.vpc_cidr,
             endpoint_security_group_id=endpoint_group,
             secrets_endpoint=secrets_endpoint,
+            secrets_endpoint_url=endpoints.secrets_endpoint_url if endpoints is not None else None,
         ),
         monitoring_role_arn=foundation.monitoring_role_arn,
         bootstrap=BootstrapPackage(path=archive_path, hash=archive.sha256_b64),
@@ -171,5 +172,8 @@ def secrets_endpoint_in_given_network(catalogue: Catalogue, foundation: AwsFound
             # The same endpoint policy as the stack's own endpoints: this account's principals only.
             account=account,
             partition=partition,
+            # Not the VPC's Secrets Manager name: the bootstrap function calls the endpoint by its own
+            # name (AwsNetwork.secrets_endpoint_url), other workloads of the VPC keep their path.
+            private_dns=False,
         ),
     )

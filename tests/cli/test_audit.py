@@ -319,6 +319,13 @@ BOOTSTRAP_DRIFTS = {
     "bootstrap-other-secret": (lambda a: _bootstrap(a, "worker", env={
         "BULKHEAD_SECRET_ARN": a.outputs["databases"]["app"]["secret_arn"]}), {("worker", "bootstrap")}),
     "bootstrap-handler-changed": (lambda a: _bootstrap(a, "worker", Handler="evil.handler"), {("worker", "bootstrap")}),
+    # the function would send its signed GetSecretValue to another host (a replayable request for the master)
+    "bootstrap-secrets-endpoint-elsewhere": (lambda a: _bootstrap(a, "app", env={
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": "https://secretsmanager.eu-west-1.amazonaws.com.attacker.example"}),
+        {("app", "bootstrap")}),
+    "bootstrap-secrets-endpoint-other-region": (lambda a: _bootstrap(a, "app", env={
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": "https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.us-east-1.vpce.amazonaws.com"}),
+        {("app", "bootstrap")}),
     "bootstrap-deleted": (lambda a: a.session(REGION).client("lambda", region_name=REGION).delete_function(
         FunctionName=f"{a.outputs['databases']['app']['instance_identifier']}-bootstrap"), {("app", "bootstrap")}),
 }
@@ -344,6 +351,15 @@ def test_a_changed_bootstrap_function_is_drift(account, capsys, drift):
     (name, _), = expected
     message = next(f["message"] for f in data["databases"][name]["findings"] if f["check"] == "bootstrap")
     assert "bootstrap" in message and ("can become the master" in message or "does not exist" in message)
+
+
+def test_the_given_network_endpoint_url_is_not_drift(account, capsys):
+    """A given VPC's Secrets Manager endpoint has no private DNS: the stack sets the function's
+    AWS_ENDPOINT_URL_SECRETS_MANAGER to the endpoint's Regional name, which is not drift."""
+    _bootstrap(account, "app", env={"AWS_ENDPOINT_URL_SECRETS_MANAGER":
+                                    f"https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.{REGION}.vpce.amazonaws.com"})
+    code, found, _ = drifts(account, capsys)
+    assert ("app", "bootstrap") not in found, found
 
 
 def test_a_master_older_than_the_tiers_maximum_is_drift(account, capsys, monkeypatch):
