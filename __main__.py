@@ -61,10 +61,13 @@ def _aws_provider_settings() -> dict:
     """The default AWS provider's settings for the stack's second (DR) provider: every `aws:`
     setting pulumi-aws's ProviderArgs takes, only another region (components/prod/provider_settings.py;
     `aws:secretKey`, `aws:token`, `aws:accessKey` stay Pulumi secrets)."""
-    from components.prod.provider_settings import dr_provider_settings
+    from components.prod.provider_settings import ProviderSettingsError, dr_provider_settings
 
     aws_config = pulumi.Config("aws")
-    return dr_provider_settings(aws_config.get, pulumi.Output.secret)
+    try:
+        return dr_provider_settings(aws_config.get, pulumi.Output.secret, catalogue.dr_region, catalogue.dr_endpoints)
+    except ProviderSettingsError as exc:  # aws:endpoints without bulkhead:dr_endpoints: nothing registered yet
+        raise pulumi.RunError(f"bulkhead config is invalid; nothing was created:\nbulkhead:dr_endpoints: {exc}") from None
 
 
 if catalogue.platform == "docker":

@@ -40,7 +40,7 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 # init SQL, so the catalogue refuses exactly what the container would refuse.
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
-                       "deployers")
+                       "deployers", "dr_endpoints")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -507,6 +507,16 @@ class Catalogue(BaseModel):
         ),
         json_schema_extra={"doc_type": "list of IAM principal ARNs"},
     )
+    dr_endpoints: Optional[tuple[dict[str, str], ...]] = Field(
+        None,
+        description=(
+            "(this round) the DR region's provider's custom endpoints, in `aws:endpoints`' shape (a list of "
+            "`{service: url}` maps); `[]` for AWS's public endpoints of `dr_region`. Required when `aws:endpoints` "
+            "is set and `dr_region` is: those endpoints are the stack region's, and the DR provider does not "
+            "copy them (components/prod/provider_settings.py)"
+        ),
+        json_schema_extra={"doc_type": "list of maps", "doc_default": "none"},
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -552,6 +562,7 @@ _STACK_KEYS = (
     "backup_vault_lock",
     "flow_logs",
     "deployers",
+    "dr_endpoints",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -767,6 +778,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             in_use = {db.tier for db in databases.values()}
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
     flow_logs = _flow_logs(raw, network, problems)
+    dr_endpoints = _dr_endpoints(raw, platform, problems)
 
     if problems:
         raise CatalogueError(problems)
@@ -787,7 +799,25 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         backup_vault_lock=vault_lock,
         flow_logs=flow_logs,
         deployers=deployers,
+        dr_endpoints=dr_endpoints,
     )
+
+
+def _dr_endpoints(raw: Mapping[str, Any], platform, problems: list[Problem]):
+    """`bulkhead:dr_endpoints`: a list of {service: url} maps (aws:endpoints' shape), or None."""
+    value = raw.get("dr_endpoints")
+    if value is None or platform != "aws":
+        return None
+    shape = ('a list of {service: url} maps as in aws:endpoints, e.g. [{"backup": '
+             '"https://backup.eu-central-1.amazonaws.com"}], or [] for the DR region\'s public endpoints')
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+        problems.append(Problem(path=_path("dr_endpoints"), message=f"must be {shape}"))
+        return None
+    for i, entry in enumerate(value):
+        for service, url in entry.items():
+            if not isinstance(url, str) or not re.match(r"^https?://", url):
+                problems.append(Problem(path=_path("dr_endpoints", i, service), message=f"{url!r} is not a URL; {shape}"))
+    return tuple(dict(entry) for entry in value)
 
 
 def _check_platform_keys(raw: Mapping[str, Any], platform, problems: list[Problem]) -> None:
