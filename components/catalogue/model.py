@@ -440,7 +440,8 @@ class Catalogue(BaseModel):
             "Secrets Manager (the bootstrap functions read their master secret there): "
             "`secretsmanager_endpoint_exists: true` (default false) says the VPC already has a Secrets "
             "Manager interface endpoint with private DNS that admits HTTPS from the subnets, so bulkhead "
-            "creates none"
+            "creates none; with false bulkhead creates one without private DNS (the VPC's other workloads keep "
+            "their path) and its bootstrap functions call it by its own name"
         ),
     )
     region: Optional[str] = None

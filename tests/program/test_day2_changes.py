@@ -12,6 +12,7 @@ RDS = "aws:rds/instance:Instance"
 PARAMS = "aws:rds/parameterGroup:ParameterGroup"
 POLICY = "aws:iam/policy:Policy"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 # Inputs whose change replaces the resource (ForceNew in terraform-provider-aws: rds/instance.go,
 # kms/key.go, secretsmanager/secret.go, backup/vault.go, iam/policy.go, logs/group.go).
 FORCE_NEW = {
@@ -138,3 +139,25 @@ def test_a_major_upgrade_with_replicas_is_refused_before_anything_is_registered(
     text = str(caught.value)
     assert "bulkhead:databases.app.allow_major_upgrade_to" in text and "replicas: 0" in text
     assert "nothing was created" in text
+
+
+def test_an_owner_change_that_empties_an_owner_leaves_its_client_group_inert(before):
+    """worker was worker-service's only database: the owner change removes worker-service's client group
+    from the program. Its tasks still wear it, so EC2 refuses DeleteSecurityGroup (DependencyViolation)
+    and the `up` failed after the provider's delete timeout. The group is retained (not deleted), and
+    everything that let it reach anything is deleted in the same `up`."""
+    after = run_stack("prod", edit=_set("worker", owner="jobs-service"))
+    groups = {g.name: g for g in before.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    old = groups["client-worker-service-client"]
+    assert old.retain_on_delete, "the emptied owner's client group would be deleted while its tasks use it"
+    gone = {r.urn for r in before.resources} - {r.urn for r in after.resources}
+    gone_resources = [r for r in before.resources if r.urn in gone]
+    # what made the old group useful goes: its egress rules and the rules that admit it (database, endpoints)
+    rules = [r for r in gone_resources if r.type in (INGRESS, EGRESS)]
+    assert rules and all(not r.retain_on_delete for r in rules)
+    referencing = [r for r in after.by_type(INGRESS) + after.by_type(EGRESS)
+                   if old.id in (r.inputs.get("securityGroupId"), r.inputs.get("referencedSecurityGroupId"))]
+    assert not referencing, [r.name for r in referencing]
+    # nothing else that goes is retained: only client groups are
+    retained = [r.name for r in gone_resources if r.retain_on_delete]
+    assert retained == ["client-worker-service-client"], retained
