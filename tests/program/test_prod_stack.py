@@ -530,9 +530,13 @@ def test_replacement_guard(prod_run, edit, edited):
         (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version="2"), "bulkhead:databases.auth.master_password_version"),
         (lambda c: c.__setitem__("bulkhead:network", {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"],
                                                       "secretsmanager_endpoint_exists": "yes"}), "bulkhead:network.secretsmanager_endpoint_exists"),
+        # app has replicas: an explicit major upgrade is refused with the runbook (issue 19, second pass)
+        (lambda c: c["bulkhead:databases"]["app"].update(engine_version="17", allow_major_upgrade_to=17),
+         "bulkhead:databases.app.allow_major_upgrade_to"),
     ],
     ids=["replicas-6", "pitr-36", "pitr-0", "server-on-aws", "instance-class", "dr-equals-region",
-         "master-password-version-0", "connection-limit-0", "master-password-version-string", "endpoint-exists-not-bool"],
+         "master-password-version-0", "connection-limit-0", "master-password-version-string", "endpoint-exists-not-bool",
+         "major-upgrade-with-replicas"],
 )
 def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
     import shutil
