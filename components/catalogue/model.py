@@ -52,7 +52,12 @@ AWS_ONLY_DATABASE_KEYS = (
     "master_password_version",
     "auth",
     "password_version",
+    "proxy",
 )
+# `proxy: true` with `auth: password` (components/prod/proxy.py): end-to-end IAM is the only proxy
+# auth bulkhead builds; the Secrets Manager mode would need the proxy to read the login secret.
+PROXY_NEEDS_IAM = ("needs `auth: iam`: the proxy logs in to the database with IAM (end-to-end IAM authentication); "
+                   "remove `proxy: true` or set `auth: iam`")
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
 MANAGED_PARAMETERS = pg_parameters.MANAGED
@@ -332,6 +337,14 @@ class Database(_Strict):
     )
     password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1, description="`auth: password` only: raise it to rotate the login password on the next `up`"
+    )
+    proxy: bool = Field(
+        False,
+        description=(
+            "an RDS Proxy in front of the primary (connection pooling): IAM auth from the service to the proxy and "
+            "from the proxy to the database, TLS required, admitting only the owner's client group; its endpoint "
+            "is the output `proxy_host`. `auth: iam` only (docs/prod-stack.md, \"RDS Proxy\")"
+        ),
     )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
@@ -753,6 +766,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             in_use = {db.tier for db in databases.values()}
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
     flow_logs = _flow_logs(raw, network, problems)
+    problems.extend(Problem(path=_path("databases", n, "proxy"), message=PROXY_NEEDS_IAM)
+                    for n, db in databases.items() if getattr(db, "proxy", False) and db.auth != "iam")
 
     if problems:
         raise CatalogueError(problems)

@@ -28,6 +28,7 @@ from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
 from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
+from components.prod.proxy import RdsProxy, RdsProxyArgs, proxy_resource_id
 from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role, function_log_group
 from components.tags import TAG_ROLE, database_tags
 from policies.bulkhead_types import ADMIN_USER  # defined once, where the pack's admin-username rule reads it
@@ -161,6 +162,8 @@ class RdsPostgres(pulumi.ComponentResource):
         self.master_secret, secret_value = self._create_master_secret()
         self.login_secret, login_value = self._create_login_secret() if self._db.auth == "password" else (None, None)
         self.bootstrap = self._create_bootstrap(secret_value, login_value)
+        # `proxy: true` (components/prod/proxy.py): before the access policy, which names it.
+        self.proxy = self._create_proxy() if self._db.proxy else None
         self.access_policy = self._create_access_policy()
         self.connection = self._connection()
         self.register_outputs({"connection": self.connection})
@@ -532,6 +535,12 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
+    def _create_proxy(self) -> RdsProxy:
+        return RdsProxy(self._name, RdsProxyArgs(
+            context=self._args.context, owner=self._db.owner, role=self.role, primary=self.primary,
+            database_security_group_id=self.security_group.id,
+            client_security_group_id=self._args.client_security_group_id, tags=self._tags), opts=self._opts())
+
     def _create_access_policy(self) -> aws.iam.Policy:
         instances = [self.primary, *self.replicas]
 
@@ -564,7 +573,9 @@ class RdsPostgres(pulumi.ComponentResource):
             # role still had it attached (DeleteConflict), leaving that role its access. ignore_changes:
             # stacks created with the old text keep it instead of replacing the policy to reword it.
             description=f"Exactly what the owner of database {self._name} needs to use it (rds-db:connect)",
-            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
+            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances],
+                                     # the proxy's prx- id: the service signs tokens for the proxy too
+                                     *([self.proxy.arn.apply(proxy_resource_id)] if self.proxy else [])).apply(document),
             tags=self._tagged("access"),
             opts=self._opts(ignore_changes=["description"]),
         )
@@ -616,6 +627,8 @@ class RdsPostgres(pulumi.ComponentResource):
             "instance_identifier": self.primary.identifier,
             "resource_id": self.primary.resource_id,
             **({"login_secret_arn": self.login_secret.arn} if self.login_secret is not None else {}),
+            # `proxy: true`: where the service connects instead of `host` (same user, same IAM token flow).
+            **({"proxy_host": self.proxy.endpoint} if self.proxy is not None else {}),
         }
 
 
