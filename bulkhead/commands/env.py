@@ -125,8 +125,25 @@ def env_for_service(outputs: dict, service: str, internal: bool = False) -> list
     outputs without `services`) built from the service's `databases` entries."""
     services = services_of(outputs)
     if services is not None and not internal:
-        return _with_login_passwords(outputs, _env_from_services(services, service, outputs))
-    return _with_login_passwords(outputs, _env_from_databases(outputs, service, internal))
+        return _with_proxy_urls(outputs, service, _with_login_passwords(outputs, _env_from_services(services, service, outputs)))
+    return _with_proxy_urls(outputs, service, _with_login_passwords(outputs, _env_from_databases(outputs, service, internal)))
+
+
+def proxy_env_var(env_var: str) -> str:
+    """ORDERS_DATABASE_URL -> ORDERS_DATABASE_PROXY_URL: where the same role connects through its RDS Proxy."""
+    return env_var[:-len("_URL")] + "_PROXY_URL" if env_var.endswith("_URL") else env_var + "_PROXY"
+
+
+def _with_proxy_urls(outputs: dict, service: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`proxy: true` (aws): one more variable per proxied database, its URL with the proxy's host
+    (`proxy_host`): the same user, TLS and IAM token (end-to-end IAM, components/prod/proxy.py)."""
+    extra = []
+    for _name, db in sorted(outputs["databases"].items()):
+        proxy, host, url = db.get("proxy_host"), db.get("host"), db.get("url")
+        if db.get("owner") != service or not isinstance(proxy, str) or not isinstance(url, str) or not host:
+            continue
+        extra.append((proxy_env_var(str(db.get("env_var"))), url.replace(f"@{host}:", f"@{proxy}:", 1)))
+    return pairs + extra
 
 
 def _with_login_passwords(outputs: dict, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
