@@ -182,29 +182,6 @@ RDS_SUBNET_GROUP = TypeMap(
     refs={"id": REF, "name": REF},
 )
 
-# CreateDBProxy <-> AWS::RDS::DBProxy (`proxy: true`, components/prod/proxy.py). Its target group and
-# target (aws_db_proxy_default_target_group / aws_db_proxy_target) are one AWS::RDS::DBProxyTargetGroup
-# in CloudFormation; not mapped yet, so a plan with a proxy is not translated whole (issue 24 note).
-RDS_PROXY = TypeMap(
-    "aws:rds/proxy:Proxy",
-    "AWS::RDS::DBProxy",
-    aws.rds.ProxyArgs,
-    props={
-        "name": "DBProxyName",
-        "engineFamily": "EngineFamily",
-        "roleArn": "RoleArn",
-        "vpcSubnetIds": "VpcSubnetIds",
-        "vpcSecurityGroupIds": "VpcSecurityGroupIds",
-        "requireTls": "RequireTLS",
-        "debugLogging": "DebugLogging",
-        "idleClientTimeout": "IdleClientTimeout",
-        "defaultAuthScheme": "DefaultAuthScheme",
-        "tags": Prop("Tags", tags_list),
-    },
-    pulumi_only={"region": REGION},
-    refs={"id": REF, "name": REF, "arn": "DBProxyArn", "endpoint": "Endpoint"},
-)
-
 # --- EC2 / VPC ---------------------------------------------------------------------------
 
 # CreateSecurityGroup <-> AWS::EC2::SecurityGroup.
@@ -774,7 +751,7 @@ FLOW_LOG = TypeMap(
 TYPE_MAPS: dict[str, TypeMap] = {
     tm.pulumi_type: tm
     for tm in (
-        RDS_INSTANCE, RDS_PARAMETER_GROUP, RDS_SUBNET_GROUP, RDS_PROXY,
+        RDS_INSTANCE, RDS_PARAMETER_GROUP, RDS_SUBNET_GROUP,
         SECURITY_GROUP, SG_INGRESS, SG_EGRESS, VPC, SUBNET, VPC_ENDPOINT,
         KMS_KEY, KMS_ALIAS,
         IAM_ROLE, IAM_POLICY, IAM_ROLE_POLICY, IAM_ROLE_POLICY_ATTACHMENT,
