@@ -111,6 +111,9 @@ class RdsProxy(pulumi.ComponentResource):
         )
         policy = aws.iam.RolePolicy(
             f"{name}-proxy-connect",
+            # A fixed name (unique within the role): without one the provider generates
+            # `terraform-...` (aws_iam_role_policy `name`), and CloudFormation requires PolicyName.
+            name="connect-as-login-role",
             role=role.id,
             policy=pulumi.Output.all(c.partition, c.region, c.account, args.primary.resource_id).apply(
                 lambda v: json.dumps(proxy_role_policy(v[0], v[1], v[2], v[3], args.role))),
