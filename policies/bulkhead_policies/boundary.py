@@ -130,7 +130,7 @@ def check_secret_resource_policy(index: Index, r: Res, cfg: dict) -> Iterable[st
                f"the database's bootstrap role and the break-glass principals.")
         return
     if _is_login_secret(r):
-        return  # auth password: the service reads it through its access policy (secret-writes-denied still applies)
+        return  # auth password: login-secret-owner-only checks its read deny (secret-writes-denied its writes)
     for policy in policies:
         doc = _document(policy)
         if doc is None or not _denied_to_everyone_else(doc, "secretsmanager:GetSecretValue"):
