@@ -501,7 +501,7 @@ class Catalogue(BaseModel):
     owner_principals: dict[str, tuple[str, ...]] = Field(
         {},
         description=(
-            "aws: owner (a database's `owner`) -> the IAM role ARNs, path included, that service runs as (ECS task "
+            "owner (a database's `owner`) -> the IAM role ARNs, path included, that service runs as (ECS task "
             "role, Lambda execution role). Required for every owner of an `auth: password` database: its login "
             "secret denies reading to every principal but these, the deployers, the database's bootstrap function "
             "and break-glass, and the database key denies decrypting it likewise. A role may serve one owner only. "
