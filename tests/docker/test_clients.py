@@ -433,7 +433,7 @@ def test_dsn_then_psql_connect_verified_as_the_owner(engine: Engine, stack, data
     assert got.returncode == 0 and got.stdout.split() == [database, "t"], got.stderr
     verb = _bulkhead("psql", "--outputs", str(stack["path"]), "--database", database, "--", "-XAtqc",
                      "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", env=ca_env)
-    assert verb.returncode == 0 and verb.stdout.split() == [database, "t"], verb.stderr
+    assert verb.returncode == 0 and verb.stdout.split() == [database, "true"], verb.stderr
 
 
 def test_dsn_and_psql_refuse_a_relay_on_the_databases_address(engine: Engine, stack, tmp_path, request) -> None:
