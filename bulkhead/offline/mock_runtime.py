@@ -341,6 +341,17 @@ def _fake_tls(new: _New, state: dict) -> tuple[str, dict]:
     return _digest("tls", new.seed, length=32), state
 
 
+def _fake_secret(new: _New, state: dict) -> tuple[str, dict]:
+    """A Secrets Manager secret's ARN as AWS forms it: secret:<name>-<6 random characters>
+    ("Secrets Manager ARN format", Secrets Manager User Guide), the name from `name_prefix` plus
+    the provider's unique suffix (terraform-provider-aws secretsmanager/secret.go, create.NewNameGenerator),
+    so ARN patterns in policies (key_policies.login_secret_arn_pattern) are tested on real shapes."""
+    name = new.generated_name(length=26)
+    arn = new.arn("secretsmanager", f"secret:{name}-{_digest('sfx', new.seed, length=6)}")
+    state.update(name=name, arn=arn)
+    return arn, state
+
+
 def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
     svc = new.typ.split(":")[1].split("/")[0]
     state.setdefault("arn", new.arn(svc, new.name))
@@ -370,6 +381,7 @@ _FAKES = {
     tokens.RDS_INSTANCE: _fake_rds_instance,
     "aws:rds/proxy:Proxy": _fake_rds_proxy,
     "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": _fake_rds_proxy_target_group,
+    tokens.SECRET: _fake_secret,
     **{tls_type: _fake_tls for tls_type in mock_tls.TYPES},
 }
 # Families, tried in order when a type has no fake of its own.

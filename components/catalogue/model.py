@@ -24,6 +24,7 @@ from components.reserved import is_reserved_name
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
 from components.catalogue.deployers import check_deployer_arns, check_deployers_are_key_admins
+from components.catalogue.owner_principals import check_owner_principals
 
 PLATFORMS = ("docker", "aws")
 NAME_RE = postgres_init.NAME_RE.pattern
@@ -39,7 +40,7 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 # init SQL, so the catalogue refuses exactly what the container would refuse.
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
-                       "deployers")
+                       "deployers", "owner_principals")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -510,6 +511,17 @@ class Catalogue(BaseModel):
         ),
         json_schema_extra={"doc_type": "list of IAM principal ARNs"},
     )
+    owner_principals: dict[str, tuple[str, ...]] = Field(
+        {},
+        description=(
+            "owner (a database's `owner`) -> the IAM role ARNs, path included, that service runs as (ECS task "
+            "role, Lambda execution role). Required for every owner of an `auth: password` database: its login "
+            "secret denies reading to every principal but these, the deployers, the database's bootstrap function "
+            "and break-glass, and the database key denies decrypting it likewise. A role may serve one owner only. "
+            "No effect on `auth: iam` databases (their access is the `access_policy_arn` you attach)"
+        ),
+        json_schema_extra={"doc_default": "`{}`", "doc_type": "map of owner to list of IAM role ARNs"},
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -555,6 +567,7 @@ _STACK_KEYS = (
     "backup_vault_lock",
     "flow_logs",
     "deployers",
+    "owner_principals",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -759,6 +772,13 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     deployers = _principals(raw, "deployers", platform, problems)
     problems.extend(Problem(path=p, message=m) for p, m in check_deployer_arns(deployers))
     problems.extend(Problem(path=p, message=m) for p, m in check_deployers_are_key_admins(deployers, key_admins))
+    owner_principals: dict[str, tuple[str, ...]] = {}
+    if platform == "aws":
+        owners_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for name, db in sorted(databases.items()):
+            owners_of[db.owner].append((name, db.auth))
+        owner_principals, found = check_owner_principals(raw.get("owner_principals"), owners_of, deployers)
+        problems.extend(Problem(path=p, message=m) for p, m in found)
     vault_lock = None
     if platform == "aws" and raw.get("backup_vault_lock") is not None:
         vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
@@ -788,6 +808,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         backup_vault_lock=vault_lock,
         flow_logs=flow_logs,
         deployers=deployers,
+        owner_principals=owner_principals,
     )
 
 

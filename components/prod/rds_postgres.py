@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -132,6 +132,9 @@ class RdsPostgresArgs:
     database: Database
     tier: Tier
     client_security_group_id: pulumi.Input[str]
+    # `bulkhead:owner_principals` of the owner: the only service principals that may read an
+    # `auth: password` login secret (components/catalogue/owner_principals.py).
+    owner_principals: Sequence[str] = ()
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -180,20 +183,39 @@ class RdsPostgres(pulumi.ComponentResource):
     def _replica_identifier(self, index: int) -> str:
         return replica_identifier(self._identifier, index + 1)
 
+    def _login_secret_name_prefix(self) -> str:
+        return f"bulkhead/{aws_name(self._args.context.stack)}/{self._name}/login-"
+
+    def _login_secret_decrypt_denies(self, partition: str, region: str, account: str, bootstrap_arn: str,
+                                     deployers) -> list[dict]:
+        """auth password: the key denies decrypting the login secret to the principals its secret
+        policy denies reading it (key_policies.login_secret_policy), so a key grant or a direct
+        Decrypt through Secrets Manager cannot route around the secret's policy."""
+        if self._db.auth != "password" or not self._args.owner_principals:
+            return []
+        allowed = {*key_policies.deployer_principals(self._args.owner_principals), bootstrap_arn, *deployers,
+                   *(list(self._args.context.break_glass_principals) or [key_policies.account_root(partition, account)])}
+        return [key_policies.secret_decrypt_deny(
+            "OnlyOwnerBootstrapDeployersAndBreakGlassDecryptTheLoginSecret",
+            key_policies.login_secret_arn_pattern(partition, region, account, self._login_secret_name_prefix()),
+            sorted(allowed))]
+
     def _key_policy(self) -> pulumi.Output:
         args = self._args
 
         def document(values) -> str:
-            partition, region, account, bootstrap_arn = values
+            partition, region, account, bootstrap_arn, deployers = values
             return key_policies.dumps(key_policies.key_policy(
                 partition=partition, region=region, account=account, admins=args.context.key_admins,
                 services=key_policies.DATABASE_KEY_SERVICES,
                 log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers())
                 + [f"arn:{partition}:logs:{region}:{account}:log-group:{function_log_group(self._identifier)}"],
                 decrypt_roles=[bootstrap_arn],
+                denies=self._login_secret_decrypt_denies(partition, region, account, bootstrap_arn, deployers),
             ))
 
-        return pulumi.Output.all(args.context.partition, args.context.region, args.context.account, self.bootstrap_role.arn).apply(document)
+        return pulumi.Output.all(args.context.partition, args.context.region, args.context.account, self.bootstrap_role.arn,
+                                 args.context.deployer_principals).apply(document)
 
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
@@ -469,7 +491,7 @@ class RdsPostgres(pulumi.ComponentResource):
         )
         secret = aws.secretsmanager.Secret(
             f"{self._name}-login-secret",
-            name_prefix=f"bulkhead/{aws_name(a.context.stack)}/{self._name}/login-",
+            name_prefix=self._login_secret_name_prefix(),
             description=f"bulkhead {a.context.stack}/{self._name}: login of {self._db.owner} (auth password)",
             kms_key_id=self.key.arn,
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
@@ -482,6 +504,9 @@ class RdsPostgres(pulumi.ComponentResource):
             return key_policies.dumps(key_policies.login_secret_policy(
                 partition=partition, account=account, readers=[bootstrap_arn],
                 break_glass=a.context.break_glass_principals, deployers=deployers,
+                # issue 20: only the owner's roles (bulkhead:owner_principals) read it, not every
+                # principal of the account whose IAM policy allows GetSecretValue on *.
+                owners=a.owner_principals,
             ))
 
         policy = aws.secretsmanager.SecretPolicy(

@@ -584,6 +584,35 @@ CASES += [
 ]
 
 
+# --- issue 20 (rest): an auth: password login secret reads for its owner only ----------------------
+LOGIN_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/app/login-1-MnOpQr"
+OWNER_ONLY = {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/app-task",
+                                                  "arn:aws:iam::111111111111:role/*/app-task",
+                                                  "arn:aws:iam::111111111111:root"]}}
+
+
+def _login_world(read_condition=OWNER_ONLY) -> Callable[[], list[dict]]:
+    statements = [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": list(WRITE_ACTIONS), "Resource": "*",
+                   "Condition": DENY_ALL_BUT}]
+    if read_condition is not None:
+        statements.insert(0, {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue",
+                              "Resource": "*", "Condition": read_condition})
+    return lambda: [R("aws:secretsmanager/secret:Secret", "app-login-secret",
+                      {"arn": LOGIN_ARN, "kmsKeyId": APP_KEY_ARN, "namePrefix": "bulkhead/prod/app/login-",
+                       "tags": tags("app", "app-service", "login-secret")}),
+                    R("aws:secretsmanager/secretPolicy:SecretPolicy", "app-login-secret-policy",
+                      {"secretArn": LOGIN_ARN, "policy": json.dumps({"Version": "2012-10-17", "Statement": statements})})]
+
+
+CASES += [
+    # the policy the stack wrote before owner_principals: writes denied, reading left to IAM
+    ("login-secret-owner-only", _login_world(), _login_world(read_condition=None), "app-login-secret", None),
+    # a read deny whose exemption admits every role of the account
+    ("login-secret-owner-only", _login_world(), _login_world(
+        {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/*"]}}), "role/*", None),
+]
+
+
 def test_every_required_policy_exists_with_metadata():
     names = [p.name for p in ALL_POLICIES]
     assert len(names) == len(set(names))
