@@ -25,6 +25,7 @@ from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
 from components.catalogue.deployers import check_deployer_arns, check_deployers_are_key_admins
 from components.catalogue.major_upgrade import major_upgrade_findings
+from components.catalogue.owner_principals import check_owner_principals
 
 PLATFORMS = ("docker", "aws")
 NAME_RE = postgres_init.NAME_RE.pattern
@@ -40,7 +41,7 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 # init SQL, so the catalogue refuses exactly what the container would refuse.
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
-                       "deployers", "dr_endpoints")
+                       "deployers", "owner_principals", "dr_endpoints")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -54,7 +55,12 @@ AWS_ONLY_DATABASE_KEYS = (
     "auth",
     "password_version",
     "allow_major_upgrade_to",
+    "proxy",
 )
+# `proxy: true` with `auth: password` (components/prod/proxy.py): end-to-end IAM is the only proxy
+# auth bulkhead builds; the Secrets Manager mode would need the proxy to read the login secret.
+PROXY_NEEDS_IAM = ("needs `auth: iam`: the proxy logs in to the database with IAM (end-to-end IAM authentication); "
+                   "remove `proxy: true` or set `auth: iam`")
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
 MANAGED_PARAMETERS = pg_parameters.MANAGED
@@ -343,6 +349,14 @@ class Database(_Strict):
             "Refused with `replicas` > 0; remove it after the upgrade (docs/prod-stack.md, \"Major version upgrades\")"
         ),
     )
+    proxy: bool = Field(
+        False,
+        description=(
+            "an RDS Proxy in front of the primary (connection pooling): IAM auth from the service to the proxy and "
+            "from the proxy to the database, TLS required, admitting only the owner's client group; its endpoint "
+            "is the output `proxy_host`. `auth: iam` only (docs/prod-stack.md, \"RDS Proxy\")"
+        ),
+    )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
         None,
@@ -518,6 +532,17 @@ class Catalogue(BaseModel):
         ),
         json_schema_extra={"doc_type": "list of maps", "doc_default": "none"},
     )
+    owner_principals: dict[str, tuple[str, ...]] = Field(
+        {},
+        description=(
+            "owner (a database's `owner`) -> the IAM role ARNs, path included, that service runs as (ECS task "
+            "role, Lambda execution role). Required for every owner of an `auth: password` database: its login "
+            "secret denies reading to every principal but these, the deployers, the database's bootstrap function "
+            "and break-glass, and the database key denies decrypting it likewise. A role may serve one owner only. "
+            "No effect on `auth: iam` databases (their access is the `access_policy_arn` you attach)"
+        ),
+        json_schema_extra={"doc_default": "`{}`", "doc_type": "map of owner to list of IAM role ARNs"},
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -564,6 +589,7 @@ _STACK_KEYS = (
     "flow_logs",
     "deployers",
     "dr_endpoints",
+    "owner_principals",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -772,6 +798,13 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     deployers = _principals(raw, "deployers", platform, problems)
     problems.extend(Problem(path=p, message=m) for p, m in check_deployer_arns(deployers))
     problems.extend(Problem(path=p, message=m) for p, m in check_deployers_are_key_admins(deployers, key_admins))
+    owner_principals: dict[str, tuple[str, ...]] = {}
+    if platform == "aws":
+        owners_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for name, db in sorted(databases.items()):
+            owners_of[db.owner].append((name, db.auth))
+        owner_principals, found = check_owner_principals(raw.get("owner_principals"), owners_of, deployers)
+        problems.extend(Problem(path=p, message=m) for p, m in found)
     vault_lock = None
     if platform == "aws" and raw.get("backup_vault_lock") is not None:
         vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
@@ -780,6 +813,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
     flow_logs = _flow_logs(raw, network, problems)
     dr_endpoints = _dr_endpoints(raw, platform, problems)
+    problems.extend(Problem(path=_path("databases", n, "proxy"), message=PROXY_NEEDS_IAM)
+                    for n, db in databases.items() if getattr(db, "proxy", False) and db.auth != "iam")
 
     if problems:
         raise CatalogueError(problems)
@@ -801,6 +836,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         flow_logs=flow_logs,
         deployers=deployers,
         dr_endpoints=dr_endpoints,
+        owner_principals=owner_principals,
     )
 
 
