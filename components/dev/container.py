@@ -28,11 +28,13 @@ The image's entrypoint requires a password only to initdb an empty data director
 that first start runs with a random throwaway (a password nobody has), socket only,
 and is stopped at once; the init then sets the real admin password.
 
-A tenant's database is never entered on a normal start: the `public` schema is made
-the owner's once, when bulkhead creates the database (from template1, whose `public`
-has no PUBLIC privileges either), before the tenant has anything in it. Everything
-else runs in the maintenance database `postgres`, which no tenant can connect to or
-configure. Each tenant's part runs as its own psql session: a problem with one
+A tenant's `public` schema is made the owner's once, when bulkhead creates the database
+(from template1, whose `public` has no PUBLIC privileges either), before the tenant has
+anything in it. On every start the init enters each tenant's database only after resetting
+its settings and hardening the session, and only to revoke the other tenants' metadata
+(role_sql.metadata_revoke_statements: schema-qualified, writes nothing once done).
+Everything else runs in the maintenance database `postgres`, which no tenant can connect
+to or configure. Each tenant's part runs as its own psql session: a problem with one
 (reported in the log and in the healthcheck's reason) never stops the server or the
 other tenants' part.
 
@@ -215,6 +217,9 @@ def server_sql(roles: Sequence[RoleSpec]) -> str:
         "\\connect template1",
         *_sql(role_sql.hardened_session_statements()),
         "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+        # and its catalog hides the other tenants' sessions, locks and counters (role_sql), so
+        # every database created later starts that way
+        *_sql(role_sql.metadata_revoke_statements()),
         "",
     ]
     return "\n".join(out)
@@ -253,10 +258,15 @@ def tenant_sql(spec: RoleSpec, others: Sequence[RoleSpec] = ()) -> str:
             if other_roles
             else []
         ),
-        "\\if :bulkhead_create",
+        # Entered on every start (after its settings were reset above, the session hardened first):
+        # a database created before this init revoked the metadata views in template1 gets them
+        # revoked too; the DO block writes nothing once done (role_sql.metadata_revoke_statements).
         f"\\connect {db_i}",
+        *_sql(role_sql.hardened_session_statements()),
+        "\\if :bulkhead_create",
         *_sql(role_sql.in_database_statements(spec)),
         "\\endif",
+        *_sql(role_sql.metadata_revoke_statements()),
         "",
     ]
     sql = "\n".join(out)

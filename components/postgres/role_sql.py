@@ -406,3 +406,79 @@ def check_unique(specs: Sequence[RoleSpec]) -> None:
         if spec.role in roles:
             raise ValueError(f"role {spec.role!r} would own both {roles[spec.role]!r} and {spec.db_name!r}")
         roles[spec.role] = spec.db_name
+
+
+# ---------------------------------------------------------------- metadata (shared servers)
+
+# What one tenant could read of the others on a shared server, through views and functions that
+# PostgreSQL grants to PUBLIC in each database's own pg_catalog (a database's catalog is its own
+# copy: a REVOKE holds in that database only, and databases created later copy template1's).
+# Functions: the views call them with the caller's privileges (a view checks its tables as the view's
+# owner but its functions as the user: PostgreSQL docs, CREATE VIEW, "Functions called in the view
+# are treated the same as if they had been called directly from the query using the view"), so the
+# functions are revoked too, or a tenant (its database's owner) could write the view again itself.
+# * sessions: pg_stat_get_activity and pg_stat_get_backend_* (pid, database, user, application
+#   name, start times of every backend; the query and client address are already hidden from a
+#   non-member of pg_read_all_stats: pgstatfuncs.c HAS_PGSTAT_PERMISSIONS)
+# * locks: pg_lock_status, pg_blocking_pids, pg_safe_snapshot_blocking_pids
+# * per-database counters: pg_stat_get_db_* (commits, rows, sessions, temp bytes, deadlocks...)
+# * progress of another database's VACUUM/ANALYZE/CREATE INDEX/COPY: pg_stat_get_progress_info
+# * prepared transactions of every database (gid, owner, database): pg_prepared_xact
+# * the size of the whole cluster: pg_tablespace_size is allowed for the current database's default
+#   tablespace (dbsize.c calculate_tablespace_size), i.e. pg_default, which holds every database.
+#   pg_database_size of another database is refused already (it needs CONNECT on it).
+# Not revoked: names in pg_roles and pg_database (shared catalogs read by psql \l, pg_dump and drivers'
+# metadata calls: revoking them breaks those), server-wide aggregates (pg_stat_bgwriter, pg_stat_io,
+# pg_stat_wal, pg_stat_slru: no database or user in them), a tenant's own tables' statistics.
+METADATA_FUNCTIONS = (
+    "pg_stat_get_activity",
+    "pg_lock_status",
+    "pg_blocking_pids",
+    "pg_safe_snapshot_blocking_pids",
+    "pg_stat_get_progress_info",
+    "pg_prepared_xact",
+    "pg_tablespace_size",
+)
+METADATA_FUNCTION_PREFIXES = ("pg_stat_get_backend_", "pg_stat_get_db_")
+# The views over them (a clear "permission denied for view" instead of one for a function); those
+# that do not exist on a major are skipped.
+METADATA_VIEWS = (
+    "pg_stat_activity",
+    "pg_locks",
+    "pg_stat_database",
+    "pg_stat_database_conflicts",
+    "pg_stat_ssl",
+    "pg_stat_gssapi",
+    "pg_stat_replication",
+    "pg_prepared_xacts",
+)
+METADATA_VIEW_PREFIXES = ("pg_stat_progress_",)
+
+
+def metadata_revoke_statements() -> list[str]:
+    """As a superuser, connected to one database (each tenant database, and template1 so that databases
+    created later start this way): PUBLIC loses the views and functions above in that database.
+    One DO block, names looked up in the catalog (they vary by major); every operator qualified.
+    Idempotent, and writes nothing once done. Not for RDS: the master does not own pg_catalog (and there one database is one
+    instance, nobody to hide from)."""
+
+    def any_of(column: str, names: Sequence[str], prefixes: Sequence[str]) -> str:
+        listed = ", ".join(quote_literal(n) for n in names)
+        starts = " OR ".join(f"pg_catalog.starts_with({column}::pg_catalog.text, {quote_literal(p)})" for p in prefixes)
+        return f"({column} OPERATOR(pg_catalog.=) ANY (ARRAY[{listed}]::pg_catalog.name[]) OR {starts})"
+
+    functions = (
+        "FOR r IN SELECT p.oid::pg_catalog.regprocedure AS f FROM pg_catalog.pg_proc p"
+        " WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace"
+        f" AND {any_of('p.proname', METADATA_FUNCTIONS, METADATA_FUNCTION_PREFIXES)}"
+        # only those PUBLIC still has: a later start writes nothing to the catalog
+        " AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1 LOOP"
+        " EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', r.f); END LOOP;"
+    )
+    views = (
+        "FOR r IN SELECT c.oid::pg_catalog.regclass AS v FROM pg_catalog.pg_class c"
+        " WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace"
+        f" AND c.relkind OPERATOR(pg_catalog.=) 'v' AND {any_of('c.relname', METADATA_VIEWS, METADATA_VIEW_PREFIXES)}"
+        " AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT') ORDER BY 1 LOOP EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM PUBLIC', r.v); END LOOP;"
+    )
+    return [f"DO {_DOLLAR} DECLARE r record; BEGIN {functions} {views} END {_DOLLAR}"]
