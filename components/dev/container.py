@@ -30,9 +30,9 @@ and is stopped at once; the init then sets the real admin password.
 
 A tenant's `public` schema is made the owner's once, when bulkhead creates the database
 (from template1, whose `public` has no PUBLIC privileges either), before the tenant has
-anything in it. On every start the init enters each tenant's database only after resetting
-its settings and hardening the session, and only to revoke the other tenants' metadata
-(role_sql.metadata_revoke_statements: schema-qualified, writes nothing once done).
+anything in it. On a server hosting several databases, every start also enters each tenant's
+database, after resetting its settings and hardening the session, only to revoke the other
+tenants' metadata (role_sql.metadata_revoke_statements: schema-qualified, writes nothing once done).
 Everything else runs in the maintenance database `postgres`, which no tenant can connect
 to or configure. Each tenant's part runs as its own psql session: a problem with one
 (reported in the log and in the healthcheck's reason) never stops the server or the
@@ -48,8 +48,6 @@ Moving data across majors is `bulkhead dump` on the old major, `restore` on the 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -129,16 +127,23 @@ _HEREDOC_END = "BULKHEAD_SQL"
 _PW_VAR = "bulkhead_pw"
 
 
-def secret_content(password: str) -> str:
+SCRAM_SALT_BYTES = 16  # PostgreSQL's own SCRAM_DEFAULT_SALT_LEN (src/include/common/scram-common.h)
+
+
+def secret_content(password: str, salt: bytes) -> str:
     """What the container gets for a password: its SCRAM-SHA-256 verifier (role_sql), never the
     password. The init sends `ALTER ROLE ... PASSWORD '<verifier>'`, which PostgreSQL stores as
     is ("If the presented password string is already in MD5-encrypted or SCRAM-encrypted format,
     then it is stored as-is", CREATE ROLE docs), so no statement log, pg_stat_statements entry,
     file on the volume or process in the container ever holds the password itself.
 
-    The salt is derived from the password (HMAC-SHA-256 with a fixed label), so the same password
-    gives the same upload and an unchanged deployment does not replace the container."""
-    salt = hmac.new(password.encode(), b"bulkhead scram salt v1", hashlib.sha256).digest()[:16]
+    `salt`: random, drawn once and kept in the state (a `random.RandomId` per password,
+    components/dev/docker_postgres.py), so the same password gives the same upload (an unchanged
+    deployment does not replace the container) and the salt, which the server sends to anyone who
+    starts a SCRAM login, says nothing about the password. (It was derived from the password
+    before: an offline guess then cost one HMAC instead of 4096 PBKDF2 rounds.)"""
+    if not isinstance(salt, bytes) or len(salt) < SCRAM_SALT_BYTES:
+        raise ValueError(f"the SCRAM salt must be at least {SCRAM_SALT_BYTES} random bytes")
     return role_sql.scram_sha256_verifier(password, salt=salt)
 
 
@@ -193,6 +198,11 @@ def _sql(statements: Sequence[str]) -> list[str]:
     return [f"{s};" for s in statements]
 
 
+def _shared(roles: Sequence[RoleSpec]) -> bool:
+    """A server hosting several tenants: only there is there anyone to hide metadata from."""
+    return len(roles) > 1
+
+
 def server_sql(roles: Sequence[RoleSpec]) -> str:
     """psql script, the server-wide part of the init (as the admin, database `postgres`).
 
@@ -217,9 +227,9 @@ def server_sql(roles: Sequence[RoleSpec]) -> str:
         "\\connect template1",
         *_sql(role_sql.hardened_session_statements()),
         "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
-        # and its catalog hides the other tenants' sessions, locks and counters (role_sql), so
-        # every database created later starts that way
-        *_sql(role_sql.metadata_revoke_statements()),
+        # on a shared server its catalog hides the other tenants' locks, counters and sizes (role_sql),
+        # so every database created later starts that way
+        *(_sql(role_sql.metadata_revoke_statements()) if _shared(roles) else []),
         "",
     ]
     return "\n".join(out)
@@ -258,15 +268,27 @@ def tenant_sql(spec: RoleSpec, others: Sequence[RoleSpec] = ()) -> str:
             if other_roles
             else []
         ),
-        # Entered on every start (after its settings were reset above, the session hardened first):
-        # a database created before this init revoked the metadata views in template1 gets them
-        # revoked too; the DO block writes nothing once done (role_sql.metadata_revoke_statements).
-        f"\\connect {db_i}",
-        *_sql(role_sql.hardened_session_statements()),
-        "\\if :bulkhead_create",
-        *_sql(role_sql.in_database_statements(spec)),
-        "\\endif",
-        *_sql(role_sql.metadata_revoke_statements()),
+        *(
+            [
+                # A shared server: entered on every start (after its settings were reset above, the
+                # session hardened first), so that a database created before template1 carried the
+                # metadata revokes gets them too; the DO block writes nothing once done
+                # (role_sql.metadata_revoke_statements).
+                f"\\connect {db_i}",
+                *_sql(role_sql.hardened_session_statements()),
+                "\\if :bulkhead_create",
+                *_sql(role_sql.in_database_statements(spec)),
+                "\\endif",
+                *_sql(role_sql.metadata_revoke_statements()),
+            ]
+            if other_roles
+            else [
+                "\\if :bulkhead_create",
+                f"\\connect {db_i}",
+                *_sql(role_sql.in_database_statements(spec)),
+                "\\endif",
+            ]
+        ),
         "",
     ]
     sql = "\n".join(out)

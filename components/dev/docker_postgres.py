@@ -29,6 +29,7 @@ from components.dev.container import (
     HBA_PATH,
     HEALTH_SCRIPT_PATH,
     IDENT_PATH,
+    SCRAM_SALT_BYTES,
     SECRET_PERMISSIONS,
     START_SCRIPT_PATH,
     TLS_CERT_UPLOAD,
@@ -133,6 +134,9 @@ class DockerPostgres(pulumi.ComponentResource):
         admin_password = self._create_password("admin")
         # `role-` keeps a database named `admin` from colliding with the admin password.
         passwords = {db_key: self._create_password(f"role-{db_key}") for db_key in sorted(args.databases)}
+        # One random SCRAM salt per password, kept in the state (container.secret_content).
+        self._salts = {"admin": self._create_salt("admin")}
+        self._salts.update({db_key: self._create_salt(f"role-{db_key}") for db_key in sorted(args.databases)})
         # The CA and key pair of this container alone (components/dev/server_tls.py).
         self.tls = ServerTls(f"{name}-tls", ServerTlsArgs(stack=args.stack, aliases=[name]), opts=self._child())
         self.container = self._create_container(image, admin_password, passwords)
@@ -202,23 +206,34 @@ class DockerPostgres(pulumi.ComponentResource):
             opts=self._child(),
         )
 
+    def _create_salt(self, suffix: str) -> random.RandomId:
+        # random_id draws its bytes from a cryptographic generator (terraform-provider-random
+        # internal/provider/resource_id.go: `crypto/rand` Reader.Read; its description: "This resource
+        # *does* use a cryptographic random number generator") and keeps them in the state until
+        # replaced: byte_length, keepers and prefix are its only inputs, each RequiresReplace, so the salt never changes on its own
+        # and a rotated password keeps its salt (fine: the salt only has to be unpredictable and not
+        # derived from the password). Not a secret: the server sends it to whoever starts a SCRAM login.
+        return random.RandomId(f"{self._name}-{suffix}-scram-salt", byte_length=SCRAM_SALT_BYTES, opts=self._child())
+
     def _create_container(self, image, admin_password, passwords) -> docker.Container:
         args = self._args
         # Each password an upload of its own, root:root 0400 (the provider writes uploads as
         # root with `permissions`: resource_docker_container_funcs.go, tar header Mode from
         # permissions, no Uid/Gid), never an environment variable: `docker inspect` shows
         # envs, and the server process would inherit them.
-        secrets = [(ADMIN_SECRET, admin_password)] + [
-            (db.db_name, passwords[key]) for key, db in sorted(args.databases.items())
+        secrets = [(ADMIN_SECRET, admin_password, self._salts["admin"])] + [
+            (db.db_name, passwords[key], self._salts[key]) for key, db in sorted(args.databases.items())
         ]
         secret_uploads = [
             # The SCRAM verifier, not the password (container.secret_content): the container never holds it.
             docker.ContainerUploadArgs(
                 file=secret_file(name),
-                content=pulumi.Output.secret(pw.result.apply(secret_content)),
+                content=pulumi.Output.secret(
+                    pulumi.Output.all(pw.result, salt.hex).apply(lambda a: secret_content(a[0], bytes.fromhex(a[1])))
+                ),
                 permissions=SECRET_PERMISSIONS,
             )
-            for name, pw in secrets
+            for name, pw, salt in secrets
         ]
         # The server's key with the passwords (root:root 0400, a secret in the state); start.sh
         # copies it for the server's OS user. Its certificate is public.

@@ -417,21 +417,23 @@ def check_unique(specs: Sequence[RoleSpec]) -> None:
 # owner but its functions as the user: PostgreSQL docs, CREATE VIEW, "Functions called in the view
 # are treated the same as if they had been called directly from the query using the view"), so the
 # functions are revoked too, or a tenant (its database's owner) could write the view again itself.
-# * sessions: pg_stat_get_activity and pg_stat_get_backend_* (pid, database, user, application
-#   name, start times of every backend; the query and client address are already hidden from a
-#   non-member of pg_read_all_stats: pgstatfuncs.c HAS_PGSTAT_PERMISSIONS)
-# * locks: pg_lock_status, pg_blocking_pids, pg_safe_snapshot_blocking_pids
+# * locks of every database (relation, mode, pid): pg_lock_status (no filter at all, lockfuncs.c),
+#   pg_blocking_pids, pg_safe_snapshot_blocking_pids
 # * per-database counters: pg_stat_get_db_* (commits, rows, sessions, temp bytes, deadlocks...)
-# * progress of another database's VACUUM/ANALYZE/CREATE INDEX/COPY: pg_stat_get_progress_info
+# * progress of another database's VACUUM/ANALYZE/CREATE INDEX/COPY (its database, pid): pg_stat_get_progress_info
 # * prepared transactions of every database (gid, owner, database): pg_prepared_xact
 # * the size of the whole cluster: pg_tablespace_size is allowed for the current database's default
 #   tablespace (dbsize.c calculate_tablespace_size), i.e. pg_default, which holds every database.
 #   pg_database_size of another database is refused already (it needs CONNECT on it).
-# Not revoked: names in pg_roles and pg_database (shared catalogs read by psql \l, pg_dump and drivers'
-# metadata calls: revoking them breaks those), server-wide aggregates (pg_stat_bgwriter, pg_stat_io,
-# pg_stat_wal, pg_stat_slru: no database or user in them), a tenant's own tables' statistics.
+# NOT revoked, documented (docs/dev-stack.md): the other sessions' pid, database, user and application
+# name (pg_stat_get_activity; PostgreSQL already hides their query, state, times and client address from
+# a non-member of pg_read_all_stats: pgstatfuncs.c HAS_PGSTAT_PERMISSIONS): pg_stat_ssl and
+# pg_stat_gssapi are built on that function, and clients read pg_stat_ssl for their own session to
+# prove TLS server-side (tests/docker/test_clients.py: psycopg, asyncpg, pgjdbc, node-postgres), so
+# revoking it breaks them; names in pg_roles and pg_database (shared catalogs read by psql \l, pg_dump
+# and drivers' metadata calls); server-wide aggregates without a database or user (pg_stat_bgwriter,
+# pg_stat_io, pg_stat_wal, pg_stat_slru); a tenant's own tables' statistics.
 METADATA_FUNCTIONS = (
-    "pg_stat_get_activity",
     "pg_lock_status",
     "pg_blocking_pids",
     "pg_safe_snapshot_blocking_pids",
@@ -439,17 +441,13 @@ METADATA_FUNCTIONS = (
     "pg_prepared_xact",
     "pg_tablespace_size",
 )
-METADATA_FUNCTION_PREFIXES = ("pg_stat_get_backend_", "pg_stat_get_db_")
+METADATA_FUNCTION_PREFIXES = ("pg_stat_get_db_",)
 # The views over them (a clear "permission denied for view" instead of one for a function); those
 # that do not exist on a major are skipped.
 METADATA_VIEWS = (
-    "pg_stat_activity",
     "pg_locks",
     "pg_stat_database",
     "pg_stat_database_conflicts",
-    "pg_stat_ssl",
-    "pg_stat_gssapi",
-    "pg_stat_replication",
     "pg_prepared_xacts",
 )
 METADATA_VIEW_PREFIXES = ("pg_stat_progress_",)
@@ -457,7 +455,8 @@ METADATA_VIEW_PREFIXES = ("pg_stat_progress_",)
 
 def metadata_revoke_statements() -> list[str]:
     """As a superuser, connected to one database (each tenant database, and template1 so that databases
-    created later start this way): PUBLIC loses the views and functions above in that database.
+    created later start this way) of a server that hosts several tenants: PUBLIC loses the views and
+    functions above in that database.
     One DO block, names looked up in the catalog (they vary by major); every operator qualified.
     Idempotent, and writes nothing once done. Not for RDS: the master does not own pg_catalog (and there one database is one
     instance, nobody to hide from)."""

@@ -18,8 +18,10 @@ environment; a healthcheck that logs nothing; the provider's read-back equals th
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
+import os
 import secrets
 import socket
 import ssl
@@ -105,6 +107,11 @@ def _is_password_upload(file: str) -> bool:
     return file.startswith(SECRETS_DIR) and file != TLS_KEY_UPLOAD
 
 
+def _salt_of(verifier: str) -> bytes:
+    """The salt of a SCRAM-SHA-256 verifier `SCRAM-SHA-256$<iterations>:<salt>$<stored>:<server>`."""
+    return base64.b64decode(verifier.split("$")[1].split(":")[1])
+
+
 def _password_resources(plan: list[Planned], container: Planned) -> dict[str, Planned]:
     """The container's generated passwords, by the uploads they are the verifiers of."""
     prefix = container.name.removesuffix("-postgres") + "-"
@@ -112,7 +119,8 @@ def _password_resources(plan: list[Planned], container: Planned) -> dict[str, Pl
     out = {}
     for upload in container.inputs["uploads"]:
         if _is_password_upload(upload["file"]):
-            (match,) = [r for r in candidates if secret_content(r.outputs["result"]) == upload["content"]]
+            salt = _salt_of(upload["content"])
+            (match,) = [r for r in candidates if secret_content(r.outputs["result"], salt) == upload["content"]]
             out[upload["file"]] = match
     return out
 
@@ -133,7 +141,7 @@ def set_password(plan: list[Planned], container: Planned, file: str, password: s
     _password_resources(plan, container)[file].outputs["result"] = password
     for upload in container.inputs["uploads"]:
         if upload["file"] == file:
-            upload["content"] = secret_content(password)
+            upload["content"] = secret_content(password, _salt_of(upload["content"]))
 
 
 @dataclass
@@ -538,7 +546,7 @@ def test_a_lock_held_across_a_restart_heals_by_itself(engine: Engine, deployed) 
     with connect(billing) as conn:
         conn.execute("BEGIN READ WRITE")  # an earlier test left billing read-only by default
         # its own password (the one thing a tenant may change on its role): locks its pg_authid row
-        conn.execute(f"ALTER ROLE billing PASSWORD '{secret_content(billing.password)}'")
+        conn.execute(f"ALTER ROLE billing PASSWORD '{secret_content(billing.password, os.urandom(16))}'")
         conn.execute("PREPARE TRANSACTION 'bulkhead_test_hold'")
     server = engine.client.containers.get(billing.container)
     try:
