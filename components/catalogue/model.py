@@ -37,9 +37,14 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 
 # Names PostgreSQL, RDS or bulkhead keep for themselves: one rule (components/reserved.py) with the
 # init SQL, so the catalogue refuses exactly what the container would refuse.
-DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
+DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes", "admin_tcp")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
                        "deployers")
+ADMIN_TCP_WARNING = (
+    "true: every dev container's admin, a superuser over every database it serves, accepts its password over "
+    "TLS on its published 127.0.0.1 port (and from containers on its networks); anyone who reads the `admin` "
+    "output or the stack's state is superuser there. Keep it false unless a GUI needs it, and turn it off after"
+)
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -449,6 +454,16 @@ class Catalogue(BaseModel):
         description="volumes survive `pulumi destroy` (retainOnDelete)",
         json_schema_extra={"doc_default": "true"},
     )
+    admin_tcp: bool = Field(
+        False,
+        description=(
+            "docker only: the admin (a superuser) also logs in with its password over TLS through each "
+            "container's published port on 127.0.0.1 (pg_hba `hostssl all admin samenet`: the host through the "
+            "port, and containers on the database's network, never the LAN), e.g. for a GUI; the `admin` stack "
+            "output then holds each container's admin URL (secret). Off: the admin only through the socket "
+            "inside the container (`psql --admin`)"
+        ),
+    )
     # Advisory findings `plan` prints (advisory policies, memory tuning, unchecked settings).
     warnings: tuple["Problem", ...] = ()
     # aws: who administers the KMS keys, who may break glass (master secret, recovery points), vault lock.
@@ -542,6 +557,7 @@ _STACK_KEYS = (
     "backup_vault_lock",
     "flow_logs",
     "deployers",
+    "admin_tcp",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -727,6 +743,11 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     keep_volumes = raw.get("keep_volumes", True)
     if not isinstance(keep_volumes, bool):
         problems.append(Problem(path=_path("keep_volumes"), message=f"{keep_volumes!r} is not true or false"))
+    admin_tcp = raw.get("admin_tcp", False)
+    if not isinstance(admin_tcp, bool):
+        problems.append(Problem(path=_path("admin_tcp"), message=f"{admin_tcp!r} is not true or false"))
+    elif admin_tcp and platform == "docker":
+        warnings.append(Problem(path=_path("admin_tcp"), message=ADMIN_TCP_WARNING))
 
     if platform == "aws" and not region:
         problems.append(Problem(path="aws:region", message="is required on platform aws (without it the stack would "
@@ -768,6 +789,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         dr_region=dr_region if platform == "aws" else None,
         protect=protect,
         keep_volumes=keep_volumes,
+        admin_tcp=admin_tcp if platform == "docker" else False,
         key_admins=key_admins,
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,

@@ -431,9 +431,18 @@ def health_script() -> str:
 # ---------------------------------------------------------------------- pg_hba
 
 
-def pg_hba_conf(roles: Sequence[RoleSpec]) -> str:
+def pg_hba_conf(roles: Sequence[RoleSpec], admin_tcp: bool = False) -> str:
     """pg_hba.conf: the admin by peer (root only) on the socket and nowhere else; every role
     only to its own database, scram, over the socket or TLS; everything else rejected.
+
+    `admin_tcp` (stack key `bulkhead:admin_tcp`): the admin also with its password, scram over TLS,
+    from `samenet` only: the subnets of the container's own Docker networks. A connection through
+    the port published on the host's 127.0.0.1 reaches the container from its network's gateway
+    (docker-proxy, or the engine's NAT: both inside that subnet); the LAN traffic an engine below 28
+    forwards straight to container addresses (moby#45610) keeps its LAN source address and is refused.
+    Containers on the database's network fall inside `samenet` too and still need the admin's
+    password (32 random characters). PostgreSQL docs, pg_hba.conf: "samenet to match any address in
+    any subnet that the server is directly connected to".
 
     Layer 1 of 2 (layer 2 is the CONNECT privilege): even if a privilege were granted by
     mistake, pg_hba refuses a role at any database but its own, and plain TCP altogether."""
@@ -449,7 +458,13 @@ def pg_hba_conf(roles: Sequence[RoleSpec]) -> str:
         lines.append(f"local {_hba_quote(spec.db_name)} {_hba_quote(spec.role)} scram-sha-256")
     # The admin has no network line: superuser only from inside the container (issue 22: with the
     # admin's password, superuser through 127.0.0.1). `bulkhead` verbs reach it by `docker exec`.
-    lines += ["local all all reject", "# each database: its owning role, over TLS only"]
+    lines += ["local all all reject"]
+    if admin_tcp:
+        lines += [
+            "# bulkhead:admin_tcp: the admin with its password over TLS, from the container's own networks only",
+            f"hostssl all {_hba_quote(ADMIN_USER)} samenet scram-sha-256",
+        ]
+    lines += ["# each database: its owning role, over TLS only"]
     for spec in roles:
         for net in ("0.0.0.0/0", "::/0"):
             lines.append(f"hostssl {_hba_quote(spec.db_name)} {_hba_quote(spec.role)} {net} scram-sha-256")

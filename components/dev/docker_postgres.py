@@ -98,6 +98,8 @@ class DockerPostgresArgs:
     keep_volumes: bool = True
     protect: bool = False
     server: Optional[str] = None
+    # bulkhead:admin_tcp: the admin also over TLS through the published port (container.pg_hba_conf).
+    admin_tcp: bool = False
 
 
 class DockerPostgres(pulumi.ComponentResource):
@@ -143,6 +145,8 @@ class DockerPostgres(pulumi.ComponentResource):
         self.connections = {
             db_key: self._connection(db_key, db, passwords[db_key]) for db_key, db in sorted(args.databases.items())
         }
+        # Only with bulkhead:admin_tcp: how a GUI reaches the admin (the stack output `admin`).
+        self.admin_connection = self._admin_connection(admin_password) if args.admin_tcp else None
         self.register_outputs({"connections": self.connections})
 
     def _child(self, **kwargs) -> pulumi.ResourceOptions:
@@ -264,7 +268,7 @@ class DockerPostgres(pulumi.ComponentResource):
             uploads=[
                 {"file": START_SCRIPT_PATH, "content": start_script(self._roles), "executable": True},
                 {"file": HEALTH_SCRIPT_PATH, "content": health_script(), "executable": True},
-                {"file": HBA_PATH, "content": pg_hba_conf(self._roles)},
+                {"file": HBA_PATH, "content": pg_hba_conf(self._roles, admin_tcp=args.admin_tcp)},
                 # peer map for the admin over the unix socket: root only
                 {"file": IDENT_PATH, "content": pg_ident_conf()},
                 *secret_uploads,
@@ -302,6 +306,21 @@ class DockerPostgres(pulumi.ComponentResource):
             # policy pack can still read the pg_hba upload.
             opts=self._child(),
         )
+
+    def _admin_connection(self, password: random.RandomPassword) -> dict:
+        secret_password = pulumi.Output.secret(password.result)
+        port = self._args.port
+        return {
+            "host": "127.0.0.1",
+            "port": port,
+            "username": ADMIN_USER,
+            "db_name": "postgres",
+            "sslmode": "require",
+            "password": secret_password,
+            "url": pulumi.Output.secret(secret_password.apply(
+                lambda pw: f"postgresql://{ADMIN_USER}:{quote(pw, safe='')}@127.0.0.1:{port}/postgres?{URL_SSL_QUERY}")),
+            "ca_cert": self.tls.ca_cert_pem,
+        }
 
     @property
     def container_name(self) -> str:
