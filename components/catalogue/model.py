@@ -457,7 +457,7 @@ class Catalogue(BaseModel):
     admin_tcp: bool = Field(
         False,
         description=(
-            "docker only: the admin (a superuser) also logs in with its password over TLS through each "
+            "the admin (a superuser) also logs in with its password over TLS through each "
             "container's published port on 127.0.0.1 (pg_hba `hostssl all admin samenet`: the host through the "
             "port, and containers on the database's network, never the LAN), e.g. for a GUI; the `admin` stack "
             "output then holds each container's admin URL (secret). Off: the admin only through the socket "
