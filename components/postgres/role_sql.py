@@ -453,6 +453,27 @@ METADATA_VIEWS = (
 METADATA_VIEW_PREFIXES = ("pg_stat_progress_",)
 
 
+def _initial(oid: str, catalog: str, acl_column: str) -> str:
+    """plpgsql: record the object's new ACL as its initial privileges (pg_init_privs, privtype 'i').
+
+    Why: pg_dump writes the ACL of a pg_catalog object whenever it differs from what pg_init_privs
+    says initdb left (pg_dump.c: system objects' ACLs are dumped against `pip.initprivs`, and against
+    the default when the object has no row; initdb.c setup_privileges records only the objects
+    whose ACL was not NULL). Without this, every tenant's `pg_dump` of its own database would carry
+    `REVOKE ... ON FUNCTION pg_catalog.pg_lock_status() FROM PUBLIC` lines, which fail ("permission
+    denied") when the tenant restores the dump on a shared server. pg_init_privs is per database, so
+    this holds where the REVOKE does (and databases copied from template1 inherit both). A
+    superuser may write a catalog with plain DML (only DDL on catalogs needs allow_system_table_mods)."""
+    key = (f"objoid OPERATOR(pg_catalog.=) {oid} AND classoid OPERATOR(pg_catalog.=)"
+           f" 'pg_catalog.{catalog}'::pg_catalog.regclass AND objsubid OPERATOR(pg_catalog.=) 0")
+    return (
+        f"DELETE FROM pg_catalog.pg_init_privs WHERE {key};"
+        " INSERT INTO pg_catalog.pg_init_privs (objoid, classoid, objsubid, privtype, initprivs)"
+        f" SELECT o.oid, 'pg_catalog.{catalog}'::pg_catalog.regclass, 0, 'i', o.{acl_column}"
+        f" FROM pg_catalog.{catalog} o WHERE o.oid OPERATOR(pg_catalog.=) {oid};"
+    )
+
+
 def metadata_revoke_statements() -> list[str]:
     """As a superuser, connected to one database (each tenant database, and template1 so that databases
     created later start this way) of a server that hosts several tenants: PUBLIC loses the views and
@@ -472,12 +493,15 @@ def metadata_revoke_statements() -> list[str]:
         f" AND {any_of('p.proname', METADATA_FUNCTIONS, METADATA_FUNCTION_PREFIXES)}"
         # only those PUBLIC still has: a later start writes nothing to the catalog
         " AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1 LOOP"
-        " EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', r.f); END LOOP;"
+        " EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', r.f);"
+        f" {_initial('r.f::pg_catalog.oid', 'pg_proc', 'proacl')} END LOOP;"
     )
     views = (
         "FOR r IN SELECT c.oid::pg_catalog.regclass AS v FROM pg_catalog.pg_class c"
         " WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace"
         f" AND c.relkind OPERATOR(pg_catalog.=) 'v' AND {any_of('c.relname', METADATA_VIEWS, METADATA_VIEW_PREFIXES)}"
-        " AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT') ORDER BY 1 LOOP EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM PUBLIC', r.v); END LOOP;"
+        " AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT') ORDER BY 1 LOOP"
+        " EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM PUBLIC', r.v);"
+        f" {_initial('r.v::pg_catalog.oid', 'pg_class', 'relacl')} END LOOP;"
     )
     return [f"DO {_DOLLAR} DECLARE r record; BEGIN {functions} {views} END {_DOLLAR}"]
