@@ -40,6 +40,11 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes", "admin_tcp")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
                        "deployers")
+# Docker's default address pools (moby libnetwork/ipamutils: 172.17.0.0/16 ... 172.31.0.0/16 as /16s,
+# 192.168.0.0/16 as /20s): 15 + 16 = 31 bridge networks, the default `bridge` taking one. `plan`
+# warns well before: other projects on the machine use the same pools.
+DOCKER_DEFAULT_POOL_NETWORKS = 30
+DOCKER_NETWORKS_WARN_ABOVE = 20
 ADMIN_TCP_WARNING = (
     "true: every dev container's admin, a superuser over every database it serves, accepts its password over "
     "TLS on its published 127.0.0.1 port (and from containers on its networks); anyone who reads the `admin` "
@@ -726,6 +731,14 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         _check_rds_offerings(databases, region, problems)
     if platform:
         _check_connection_budget(databases, servers, problems, platform)
+    if platform == "docker" and len(databases) > DOCKER_NETWORKS_WARN_ABOVE:
+        # Every database gets one Docker network: an own container its own, a shared server one per tenant.
+        warnings.append(Problem(path=_path("databases"), message=(
+            f"this stack creates {len(databases)} Docker networks (one per database); the engine's default "
+            f"address pools hold about {DOCKER_DEFAULT_POOL_NETWORKS} bridge networks in all, shared with every "
+            "other network on the machine (compose projects too), and `up` fails with \"could not find an "
+            "available, non-overlapping IPv4 address pool\" when they run out: widen `default-address-pools` "
+            "in the daemon's daemon.json (docs/dev-stack.md)")))
     if platform == "docker":
         for name in servers:
             if not any(d.server == name for d in databases.values()):
