@@ -39,3 +39,7 @@ _.dbi_resource_id
 
 # SQLAlchemy event listeners, registered by @event.listens_for (tests/postgres/test_token_hooks.py).
 _._token
+
+# http.server calls the handler's methods by name (tests/postgres/test_token_hooks.py token_service).
+_.do_GET
+_.log_message

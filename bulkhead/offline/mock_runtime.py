@@ -299,6 +299,20 @@ def _fake_rds_instance(new: _New, state: dict) -> tuple[str, dict]:
     return ident, state
 
 
+def _fake_rds_proxy(new: _New, state: dict) -> tuple[str, dict]:
+    """aws_db_proxy: id = name; the ARN ends in the proxy's prx- resource id, which rds-db:connect names."""
+    nm = new.inputs.get("name") or new.name
+    state.update(name=nm, arn=new.arn("rds", f"db-proxy:prx-{_digest('prx', new.seed, length=17)}"),
+                 endpoint=f"{nm}.proxy-c{_digest('host', new.mocks.stack, length=11)}.{new.region}.rds.amazonaws.com")
+    return nm, state
+
+
+def _fake_rds_proxy_target_group(new: _New, state: dict) -> tuple[str, dict]:
+    """aws_db_proxy_default_target_group: the proxy's one target group is always named `default`."""
+    state.update(name="default", arn=new.arn("rds", f"target-group:prx-tg-{_digest('tg', new.seed, length=17)}"))
+    return str(new.inputs.get("dbProxyName")), state
+
+
 def _fake_iam(new: _New, state: dict) -> tuple[str, dict]:
     kind = new.typ.split("/")[1].split(":")[0]
     nm = new.generated_name()
@@ -325,6 +339,17 @@ def _fake_tls(new: _New, state: dict) -> tuple[str, dict]:
     """Real PEM, deterministic per resource (bulkhead/offline/mock_tls.py)."""
     state.update(mock_tls.fake(new.typ, new.seed, new.inputs))
     return _digest("tls", new.seed, length=32), state
+
+
+def _fake_secret(new: _New, state: dict) -> tuple[str, dict]:
+    """A Secrets Manager secret's ARN as AWS forms it: secret:<name>-<6 random characters>
+    ("Secrets Manager ARN format", Secrets Manager User Guide), the name from `name_prefix` plus
+    the provider's unique suffix (terraform-provider-aws secretsmanager/secret.go, create.NewNameGenerator),
+    so ARN patterns in policies (key_policies.login_secret_arn_pattern) are tested on real shapes."""
+    name = new.generated_name(length=26)
+    arn = new.arn("secretsmanager", f"secret:{name}-{_digest('sfx', new.seed, length=6)}")
+    state.update(name=name, arn=arn)
+    return arn, state
 
 
 def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
@@ -354,6 +379,9 @@ _FAKES = {
     tokens.RDS_PARAMETER_GROUP: _fake_rds_group("pg"),
     tokens.RDS_SUBNET_GROUP: _fake_rds_group("subgrp"),
     tokens.RDS_INSTANCE: _fake_rds_instance,
+    "aws:rds/proxy:Proxy": _fake_rds_proxy,
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": _fake_rds_proxy_target_group,
+    tokens.SECRET: _fake_secret,
     **{tls_type: _fake_tls for tls_type in mock_tls.TYPES},
 }
 # Families, tried in order when a type has no fake of its own.

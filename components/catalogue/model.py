@@ -24,6 +24,7 @@ from components.reserved import is_reserved_name
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
 from components.catalogue.deployers import check_deployer_arns, check_deployers_are_key_admins
+from components.catalogue.owner_principals import check_owner_principals
 
 PLATFORMS = ("docker", "aws")
 NAME_RE = postgres_init.NAME_RE.pattern
@@ -39,7 +40,7 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 # init SQL, so the catalogue refuses exactly what the container would refuse.
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes", "admin_tcp")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
-                       "deployers")
+                       "deployers", "owner_principals")
 # Docker's default address pools (moby libnetwork/ipamutils: 172.17.0.0/16 ... 172.31.0.0/16 as /16s,
 # 192.168.0.0/16 as /20s): 15 + 16 = 31 bridge networks, the default `bridge` taking one. `plan`
 # warns well before: other projects on the machine use the same pools.
@@ -62,7 +63,12 @@ AWS_ONLY_DATABASE_KEYS = (
     "master_password_version",
     "auth",
     "password_version",
+    "proxy",
 )
+# `proxy: true` with `auth: password` (components/prod/proxy.py): end-to-end IAM is the only proxy
+# auth bulkhead builds; the Secrets Manager mode would need the proxy to read the login secret.
+PROXY_NEEDS_IAM = ("needs `auth: iam`: the proxy logs in to the database with IAM (end-to-end IAM authentication); "
+                   "remove `proxy: true` or set `auth: iam`")
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
 MANAGED_PARAMETERS = pg_parameters.MANAGED
@@ -343,6 +349,14 @@ class Database(_Strict):
     password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1, description="`auth: password` only: raise it to rotate the login password on the next `up`"
     )
+    proxy: bool = Field(
+        False,
+        description=(
+            "an RDS Proxy in front of the primary (connection pooling): IAM auth from the service to the proxy and "
+            "from the proxy to the database, TLS required, admitting only the owner's client group; its endpoint "
+            "is the output `proxy_host`. `auth: iam` only (docs/prod-stack.md, \"RDS Proxy\")"
+        ),
+    )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
         None,
@@ -517,6 +531,17 @@ class Catalogue(BaseModel):
         ),
         json_schema_extra={"doc_type": "list of IAM principal ARNs"},
     )
+    owner_principals: dict[str, tuple[str, ...]] = Field(
+        {},
+        description=(
+            "owner (a database's `owner`) -> the IAM role ARNs, path included, that service runs as (ECS task "
+            "role, Lambda execution role). Required for every owner of an `auth: password` database: its login "
+            "secret denies reading to every principal but these, the deployers, the database's bootstrap function "
+            "and break-glass, and the database key denies decrypting it likewise. A role may serve one owner only. "
+            "No effect on `auth: iam` databases (their access is the `access_policy_arn` you attach)"
+        ),
+        json_schema_extra={"doc_default": "`{}`", "doc_type": "map of owner to list of IAM role ARNs"},
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -562,6 +587,7 @@ _STACK_KEYS = (
     "backup_vault_lock",
     "flow_logs",
     "deployers",
+    "owner_principals",
     "admin_tcp",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
@@ -780,6 +806,13 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     deployers = _principals(raw, "deployers", platform, problems)
     problems.extend(Problem(path=p, message=m) for p, m in check_deployer_arns(deployers))
     problems.extend(Problem(path=p, message=m) for p, m in check_deployers_are_key_admins(deployers, key_admins))
+    owner_principals: dict[str, tuple[str, ...]] = {}
+    if platform == "aws":
+        owners_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for name, db in sorted(databases.items()):
+            owners_of[db.owner].append((name, db.auth))
+        owner_principals, found = check_owner_principals(raw.get("owner_principals"), owners_of, deployers)
+        problems.extend(Problem(path=p, message=m) for p, m in found)
     vault_lock = None
     if platform == "aws" and raw.get("backup_vault_lock") is not None:
         vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
@@ -787,6 +820,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             in_use = {db.tier for db in databases.values()}
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
     flow_logs = _flow_logs(raw, network, problems)
+    problems.extend(Problem(path=_path("databases", n, "proxy"), message=PROXY_NEEDS_IAM)
+                    for n, db in databases.items() if getattr(db, "proxy", False) and db.auth != "iam")
 
     if problems:
         raise CatalogueError(problems)
@@ -808,6 +843,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         backup_vault_lock=vault_lock,
         flow_logs=flow_logs,
         deployers=deployers,
+        owner_principals=owner_principals,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -28,6 +28,7 @@ from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
 from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
+from components.prod.proxy import RdsProxy, RdsProxyArgs, proxy_resource_id
 from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role, function_log_group
 from components.tags import TAG_ROLE, database_tags
 from policies.bulkhead_types import ADMIN_USER  # defined once, where the pack's admin-username rule reads it
@@ -131,6 +132,9 @@ class RdsPostgresArgs:
     database: Database
     tier: Tier
     client_security_group_id: pulumi.Input[str]
+    # `bulkhead:owner_principals` of the owner: the only service principals that may read an
+    # `auth: password` login secret (components/catalogue/owner_principals.py).
+    owner_principals: Sequence[str] = ()
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -161,6 +165,8 @@ class RdsPostgres(pulumi.ComponentResource):
         self.master_secret, secret_value = self._create_master_secret()
         self.login_secret, login_value = self._create_login_secret() if self._db.auth == "password" else (None, None)
         self.bootstrap = self._create_bootstrap(secret_value, login_value)
+        # `proxy: true` (components/prod/proxy.py): before the access policy, which names it.
+        self.proxy = self._create_proxy() if self._db.proxy else None
         self.access_policy = self._create_access_policy()
         self.connection = self._connection()
         self.register_outputs({"connection": self.connection})
@@ -177,20 +183,39 @@ class RdsPostgres(pulumi.ComponentResource):
     def _replica_identifier(self, index: int) -> str:
         return replica_identifier(self._identifier, index + 1)
 
+    def _login_secret_name_prefix(self) -> str:
+        return f"bulkhead/{aws_name(self._args.context.stack)}/{self._name}/login-"
+
+    def _login_secret_decrypt_denies(self, partition: str, region: str, account: str, bootstrap_arn: str,
+                                     deployers) -> list[dict]:
+        """auth password: the key denies decrypting the login secret to the principals its secret
+        policy denies reading it (key_policies.login_secret_policy), so a key grant or a direct
+        Decrypt through Secrets Manager cannot route around the secret's policy."""
+        if self._db.auth != "password" or not self._args.owner_principals:
+            return []
+        allowed = {*key_policies.deployer_principals(self._args.owner_principals), bootstrap_arn, *deployers,
+                   *(list(self._args.context.break_glass_principals) or [key_policies.account_root(partition, account)])}
+        return [key_policies.secret_decrypt_deny(
+            "OnlyOwnerBootstrapDeployersAndBreakGlassDecryptTheLoginSecret",
+            key_policies.login_secret_arn_pattern(partition, region, account, self._login_secret_name_prefix()),
+            sorted(allowed))]
+
     def _key_policy(self) -> pulumi.Output:
         args = self._args
 
         def document(values) -> str:
-            partition, region, account, bootstrap_arn = values
+            partition, region, account, bootstrap_arn, deployers = values
             return key_policies.dumps(key_policies.key_policy(
                 partition=partition, region=region, account=account, admins=args.context.key_admins,
                 services=key_policies.DATABASE_KEY_SERVICES,
                 log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers())
                 + [f"arn:{partition}:logs:{region}:{account}:log-group:{function_log_group(self._identifier)}"],
                 decrypt_roles=[bootstrap_arn],
+                denies=self._login_secret_decrypt_denies(partition, region, account, bootstrap_arn, deployers),
             ))
 
-        return pulumi.Output.all(args.context.partition, args.context.region, args.context.account, self.bootstrap_role.arn).apply(document)
+        return pulumi.Output.all(args.context.partition, args.context.region, args.context.account, self.bootstrap_role.arn,
+                                 args.context.deployer_principals).apply(document)
 
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
@@ -466,7 +491,7 @@ class RdsPostgres(pulumi.ComponentResource):
         )
         secret = aws.secretsmanager.Secret(
             f"{self._name}-login-secret",
-            name_prefix=f"bulkhead/{aws_name(a.context.stack)}/{self._name}/login-",
+            name_prefix=self._login_secret_name_prefix(),
             description=f"bulkhead {a.context.stack}/{self._name}: login of {self._db.owner} (auth password)",
             kms_key_id=self.key.arn,
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
@@ -479,6 +504,9 @@ class RdsPostgres(pulumi.ComponentResource):
             return key_policies.dumps(key_policies.login_secret_policy(
                 partition=partition, account=account, readers=[bootstrap_arn],
                 break_glass=a.context.break_glass_principals, deployers=deployers,
+                # issue 20: only the owner's roles (bulkhead:owner_principals) read it, not every
+                # principal of the account whose IAM policy allows GetSecretValue on *.
+                owners=a.owner_principals,
             ))
 
         policy = aws.secretsmanager.SecretPolicy(
@@ -532,6 +560,12 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
+    def _create_proxy(self) -> RdsProxy:
+        return RdsProxy(self._name, RdsProxyArgs(
+            context=self._args.context, owner=self._db.owner, role=self.role, primary=self.primary,
+            database_security_group_id=self.security_group.id,
+            client_security_group_id=self._args.client_security_group_id, tags=self._tags), opts=self._opts())
+
     def _create_access_policy(self) -> aws.iam.Policy:
         instances = [self.primary, *self.replicas]
 
@@ -564,7 +598,9 @@ class RdsPostgres(pulumi.ComponentResource):
             # role still had it attached (DeleteConflict), leaving that role its access. ignore_changes:
             # stacks created with the old text keep it instead of replacing the policy to reword it.
             description=f"Exactly what the owner of database {self._name} needs to use it (rds-db:connect)",
-            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
+            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances],
+                                     # the proxy's prx- id: the service signs tokens for the proxy too
+                                     *([self.proxy.arn.apply(proxy_resource_id)] if self.proxy else [])).apply(document),
             tags=self._tagged("access"),
             opts=self._opts(ignore_changes=["description"]),
         )
@@ -616,6 +652,8 @@ class RdsPostgres(pulumi.ComponentResource):
             "instance_identifier": self.primary.identifier,
             "resource_id": self.primary.resource_id,
             **({"login_secret_arn": self.login_secret.arn} if self.login_secret is not None else {}),
+            # `proxy: true`: where the service connects instead of `host` (same user, same IAM token flow).
+            **({"proxy_host": self.proxy.endpoint} if self.proxy is not None else {}),
         }
 
 

@@ -116,6 +116,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 database=db,
                 tier=catalogue.backup_tiers[db.tier],
                 client_security_group_id=clients[db.owner].security_group_id,
+                owner_principals=catalogue.owner_principals.get(db.owner, ()),
             ),
         )
         connections[name] = component.connection

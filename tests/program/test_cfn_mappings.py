@@ -349,6 +349,29 @@ CASES: list[tuple[str, list[dict], str, str, dict]] = [
         "RestoreMetadataOverrides": {"dbsubnetgroupname": "bulkhead-prod-subnets"}, "ValidationWindowHours": 2}),
 ]
 
+# `proxy: true` (issue 24): the proxy, its default target group and the target folded into it.
+PROXY = R("worker-proxy", "aws:rds/proxy:Proxy", {
+    "name": "prod-worker-proxy", "engineFamily": "POSTGRESQL", "defaultAuthScheme": "IAM_AUTH", "requireTls": True,
+    "roleArn": ROLE_ARN, "vpcSecurityGroupIds": [SG], "vpcSubnetIds": ["subnet-0a1b2c3d4e5f67890", "subnet-0a1b2c3d4e5f67891"],
+    "debugLogging": False, "tags": TAGS}, id_="prod-worker-proxy", outputs={"name": "prod-worker-proxy"})
+PROXY_TARGETS = R("worker-proxy-targets", "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup", {
+    "dbProxyName": "prod-worker-proxy", "connectionPoolConfig": {"maxConnectionsPercent": 90, "maxIdleConnectionsPercent": 50}},
+    id_="prod-worker-proxy", outputs={"name": "default"})
+PROXY_TARGETS_CFN = {"DBProxyName": "prod-worker-proxy", "TargetGroupName": "default",
+                     "ConnectionPoolConfigurationInfo": {"MaxConnectionsPercent": 90, "MaxIdleConnectionsPercent": 50}}
+CASES += [
+    ("rds-proxy", [PROXY], "worker-proxy", "AWS::RDS::DBProxy", {
+        "DBProxyName": "prod-worker-proxy", "EngineFamily": "POSTGRESQL", "DefaultAuthScheme": "IAM_AUTH",
+        "RequireTLS": True, "RoleArn": ROLE_ARN, "VpcSecurityGroupIds": [SG],
+        "VpcSubnetIds": ["subnet-0a1b2c3d4e5f67890", "subnet-0a1b2c3d4e5f67891"], "DebugLogging": False, "Tags": CFN_TAGS}),
+    ("rds-proxy-target-group", [PROXY, PROXY_TARGETS], "worker-proxy-targets", "AWS::RDS::DBProxyTargetGroup",
+     PROXY_TARGETS_CFN),
+    ("rds-proxy-target", [PROXY, PROXY_TARGETS, R("worker-proxy-target", "aws:rds/proxyTarget:ProxyTarget", {
+        "dbProxyName": "prod-worker-proxy", "targetGroupName": "default", "dbInstanceIdentifier": "prod-worker"},
+        deps={"targetGroupName": ["worker-proxy-targets"]})],
+     "worker-proxy-targets", "AWS::RDS::DBProxyTargetGroup", {**PROXY_TARGETS_CFN, "DBInstanceIdentifiers": ["prod-worker"]}),
+]
+
 
 # Maps of free keys (tags, parameters, variables, overrides): their keys are data, not property names.
 FREE_MAPS = {"BackupVaultTags", "BackupPlanTags", "RecoveryPointTags", "Parameters", "Variables",

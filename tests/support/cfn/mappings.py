@@ -182,6 +182,64 @@ RDS_SUBNET_GROUP = TypeMap(
     refs={"id": REF, "name": REF},
 )
 
+# CreateDBProxy <-> AWS::RDS::DBProxy (`proxy: true`, components/prod/proxy.py).
+RDS_PROXY = TypeMap(
+    "aws:rds/proxy:Proxy",
+    "AWS::RDS::DBProxy",
+    aws.rds.ProxyArgs,
+    props={
+        "name": "DBProxyName",
+        "engineFamily": "EngineFamily",
+        "roleArn": "RoleArn",
+        "vpcSubnetIds": "VpcSubnetIds",
+        "vpcSecurityGroupIds": "VpcSecurityGroupIds",
+        "requireTls": "RequireTLS",
+        "debugLogging": "DebugLogging",
+        "idleClientTimeout": "IdleClientTimeout",
+        "defaultAuthScheme": "DefaultAuthScheme",
+        "tags": Prop("Tags", tags_list),
+    },
+    pulumi_only={"region": REGION},
+    refs={"id": REF, "name": REF, "arn": "DBProxyArn", "endpoint": "Endpoint"},
+)
+
+# ModifyDBProxyTargetGroup (the proxy's `default` group) <-> AWS::RDS::DBProxyTargetGroup, whose
+# TargetGroupName may only be `default` (CloudFormation resource reference).
+RDS_PROXY_TARGET_GROUP = TypeMap(
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",
+    "AWS::RDS::DBProxyTargetGroup",
+    aws.rds.ProxyDefaultTargetGroupArgs,
+    props={
+        "dbProxyName": "DBProxyName",
+        "connectionPoolConfig": Prop("ConnectionPoolConfigurationInfo", Struct(
+            aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs, props={
+                "maxConnectionsPercent": "MaxConnectionsPercent",
+                "maxIdleConnectionsPercent": "MaxIdleConnectionsPercent",
+                "connectionBorrowTimeout": "ConnectionBorrowTimeout",
+                "initQuery": "InitQuery",
+                "sessionPinningFilters": "SessionPinningFilters",
+            })),
+    },
+    pulumi_only={"region": REGION},
+    refs={"id": REF, "name": REF},
+    fixed_properties={"TargetGroupName": "default"},
+)
+
+# RegisterDBProxyTargets <-> `DBInstanceIdentifiers` of the AWS::RDS::DBProxyTargetGroup it names.
+RDS_PROXY_TARGET = TypeMap(
+    "aws:rds/proxyTarget:ProxyTarget",
+    None,
+    aws.rds.ProxyTargetArgs,
+    props={"dbInstanceIdentifier": Prop("DBInstanceIdentifiers", lambda value, path: [value])},
+    pulumi_only={
+        "region": REGION,
+        # RegisterDBProxyTargets takes DBProxyName and TargetGroupName; in CloudFormation both are the
+        # target group's own properties (DBProxyName, TargetGroupName), which the target folds into.
+        "dbProxyName": "the proxy the target group it folds into already names (its DBProxyName)",
+    },
+    fold=Fold(via="targetGroupName", target_types=("aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",)),
+)
+
 # --- EC2 / VPC ---------------------------------------------------------------------------
 
 # CreateSecurityGroup <-> AWS::EC2::SecurityGroup.
@@ -751,7 +809,7 @@ FLOW_LOG = TypeMap(
 TYPE_MAPS: dict[str, TypeMap] = {
     tm.pulumi_type: tm
     for tm in (
-        RDS_INSTANCE, RDS_PARAMETER_GROUP, RDS_SUBNET_GROUP,
+        RDS_INSTANCE, RDS_PARAMETER_GROUP, RDS_SUBNET_GROUP, RDS_PROXY, RDS_PROXY_TARGET_GROUP, RDS_PROXY_TARGET,
         SECURITY_GROUP, SG_INGRESS, SG_EGRESS, VPC, SUBNET, VPC_ENDPOINT,
         KMS_KEY, KMS_ALIAS,
         IAM_ROLE, IAM_POLICY, IAM_ROLE_POLICY, IAM_ROLE_POLICY_ATTACHMENT,
