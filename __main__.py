@@ -73,7 +73,10 @@ def _aws_provider_settings() -> dict:
 if catalogue.platform == "docker":
     from components.dev.stack import build_docker_stack
 
-    connections = build_docker_stack(catalogue)
+    admin_connections: dict = {}
+    connections = build_docker_stack(catalogue, admin_connections)
+    if admin_connections:  # only with bulkhead:admin_tcp (docs/contract.md section 5)
+        pulumi.export("admin", admin_connections)
 else:
     from components.prod.stack import build_aws_stack
 

@@ -39,9 +39,19 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 
 # Names PostgreSQL, RDS or bulkhead keep for themselves: one rule (components/reserved.py) with the
 # init SQL, so the catalogue refuses exactly what the container would refuse.
-DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
+DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes", "admin_tcp")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
                        "deployers", "owner_principals", "dr_endpoints")
+# Docker's default address pools (moby libnetwork/ipamutils: 172.17.0.0/16 ... 172.31.0.0/16 as /16s,
+# 192.168.0.0/16 as /20s): 15 + 16 = 31 bridge networks, the default `bridge` taking one. `plan`
+# warns well before: other projects on the machine use the same pools.
+DOCKER_DEFAULT_POOL_NETWORKS = 30
+DOCKER_NETWORKS_WARN_ABOVE = 20
+ADMIN_TCP_WARNING = (
+    "true: every dev container's admin, a superuser over every database it serves, accepts its password over "
+    "TLS on its published 127.0.0.1 port (and from containers on its networks); anyone who reads the `admin` "
+    "output or the stack's state is superuser there. Keep it false unless a GUI needs it, and turn it off after"
+)
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -474,6 +484,16 @@ class Catalogue(BaseModel):
         description="volumes survive `pulumi destroy` (retainOnDelete)",
         json_schema_extra={"doc_default": "true"},
     )
+    admin_tcp: bool = Field(
+        False,
+        description=(
+            "the admin (a superuser) also logs in with its password over TLS through each "
+            "container's published port on 127.0.0.1 (pg_hba `hostssl all admin samenet`: the host through the "
+            "port, and containers on the database's network, never the LAN), e.g. for a GUI; the `admin` stack "
+            "output then holds each container's admin URL (secret). Off: the admin only through the socket "
+            "inside the container (`psql --admin`)"
+        ),
+    )
     # Advisory findings `plan` prints (advisory policies, memory tuning, unchecked settings).
     warnings: tuple["Problem", ...] = ()
     # aws: who administers the KMS keys, who may break glass (master secret, recovery points), vault lock.
@@ -590,6 +610,7 @@ _STACK_KEYS = (
     "deployers",
     "dr_endpoints",
     "owner_principals",
+    "admin_tcp",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -762,6 +783,14 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         _check_rds_offerings(databases, region, problems)
     if platform:
         _check_connection_budget(databases, servers, problems, platform)
+    if platform == "docker" and len(databases) > DOCKER_NETWORKS_WARN_ABOVE:
+        # Every database gets one Docker network: an own container its own, a shared server one per tenant.
+        warnings.append(Problem(path=_path("databases"), message=(
+            f"this stack creates {len(databases)} Docker networks (one per database); the engine's default "
+            f"address pools hold about {DOCKER_DEFAULT_POOL_NETWORKS} bridge networks in all, shared with every "
+            "other network on the machine (compose projects too), and `up` fails with \"could not find an "
+            "available, non-overlapping IPv4 address pool\" when they run out: widen `default-address-pools` "
+            "in the daemon's daemon.json (docs/dev-stack.md)")))
     if platform == "docker":
         for name in servers:
             if not any(d.server == name for d in databases.values()):
@@ -779,6 +808,11 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     keep_volumes = raw.get("keep_volumes", True)
     if not isinstance(keep_volumes, bool):
         problems.append(Problem(path=_path("keep_volumes"), message=f"{keep_volumes!r} is not true or false"))
+    admin_tcp = raw.get("admin_tcp", False)
+    if not isinstance(admin_tcp, bool):
+        problems.append(Problem(path=_path("admin_tcp"), message=f"{admin_tcp!r} is not true or false"))
+    elif admin_tcp and platform == "docker":
+        warnings.append(Problem(path=_path("admin_tcp"), message=ADMIN_TCP_WARNING))
 
     if platform == "aws" and not region:
         problems.append(Problem(path="aws:region", message="is required on platform aws (without it the stack would "
@@ -830,6 +864,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         dr_region=dr_region if platform == "aws" else None,
         protect=protect,
         keep_volumes=keep_volumes,
+        admin_tcp=admin_tcp if platform == "docker" else False,
         key_admins=key_admins,
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,

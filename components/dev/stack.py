@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from components.catalogue.model import Catalogue
 from components.dev.docker_postgres import DockerPostgres, DockerPostgresArgs
 
 
-def build_docker_stack(catalogue: Catalogue) -> dict[str, dict]:
-    """Build every container; return database name -> connection info."""
+def build_docker_stack(catalogue: Catalogue, admin: Optional[dict[str, dict]] = None) -> dict[str, dict]:
+    """Build every container; return database name -> connection info. With `bulkhead:admin_tcp`,
+    `admin` (when given) is filled with container name -> the admin's connection info."""
     connections: dict[str, dict] = {}
     for name, db in catalogue.databases.items():
         if db.server is not None:
@@ -24,9 +27,12 @@ def build_docker_stack(catalogue: Catalogue) -> dict[str, dict]:
                 parameters=db.parameters,
                 keep_volumes=catalogue.keep_volumes,
                 protect=catalogue.protect,
+                admin_tcp=catalogue.admin_tcp,
             ),
         )
         connections.update(component.connections)
+        if admin is not None and component.admin_connection is not None:
+            admin[component.container_name] = component.admin_connection
     for server_name, server in catalogue.servers.items():
         component = DockerPostgres(
             f"server-{server_name}",
@@ -41,7 +47,10 @@ def build_docker_stack(catalogue: Catalogue) -> dict[str, dict]:
                 keep_volumes=catalogue.keep_volumes,
                 protect=catalogue.protect,
                 server=server_name,
+                admin_tcp=catalogue.admin_tcp,
             ),
         )
         connections.update(component.connections)
+        if admin is not None and component.admin_connection is not None:
+            admin[component.container_name] = component.admin_connection
     return dict(sorted(connections.items()))
