@@ -327,6 +327,29 @@ def _fake_tls(new: _New, state: dict) -> tuple[str, dict]:
     return _digest("tls", new.seed, length=32), state
 
 
+def _fake_sns_topic(new: _New, state: dict) -> tuple[str, dict]:
+    # aws_sns_topic: the id is the topic ARN, named after `name`.
+    arn = new.arn("sns", new.generated_name())
+    state.update(arn=arn, name=new.generated_name(), owner=FAKE_ACCOUNT)
+    return arn, state
+
+
+def _fake_sns_subscription(new: _New, state: dict) -> tuple[str, dict]:
+    arn = f"{new.inputs.get('topic')}:{_uuid(new.seed)}"
+    state.update(arn=arn, pendingConfirmation=new.inputs.get("protocol") in ("email", "email-json", "http", "https"),
+                 ownerId=FAKE_ACCOUNT)
+    return arn, state
+
+
+def _fake_named_aws(svc: str, kind: str):
+    """A resource whose id is its `name` and whose ARN is <svc>:<kind>:<name> (alarms, event subscriptions)."""
+    def fake(new: _New, state: dict) -> tuple[str, dict]:
+        nm = new.generated_name()
+        state.update(arn=new.arn(svc, f"{kind}:{nm}"))
+        return nm, state
+    return fake
+
+
 def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
     svc = new.typ.split(":")[1].split("/")[0]
     state.setdefault("arn", new.arn(svc, new.name))
@@ -354,6 +377,11 @@ _FAKES = {
     tokens.RDS_PARAMETER_GROUP: _fake_rds_group("pg"),
     tokens.RDS_SUBNET_GROUP: _fake_rds_group("subgrp"),
     tokens.RDS_INSTANCE: _fake_rds_instance,
+    tokens.SNS_TOPIC: _fake_sns_topic,
+    tokens.SNS_TOPIC_POLICY: _fake_echo,
+    tokens.SNS_TOPIC_SUBSCRIPTION: _fake_sns_subscription,
+    tokens.METRIC_ALARM: _fake_named_aws("cloudwatch", "alarm"),
+    tokens.RDS_EVENT_SUBSCRIPTION: _fake_named_aws("rds", "es"),
     **{tls_type: _fake_tls for tls_type in mock_tls.TYPES},
 }
 # Families, tried in order when a type has no fake of its own.

@@ -23,6 +23,7 @@ from components.dev import container as postgres_init
 from components.reserved import is_reserved_name
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
+from components.prod import windows
 from components.catalogue.deployers import check_deployer_arns, check_deployers_are_key_admins
 
 PLATFORMS = ("docker", "aws")
@@ -39,7 +40,7 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 # init SQL, so the catalogue refuses exactly what the container would refuse.
 DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
-                       "deployers")
+                       "deployers", "alerts", "window_derivation")
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -52,6 +53,10 @@ AWS_ONLY_DATABASE_KEYS = (
     "master_password_version",
     "auth",
     "password_version",
+    "alarms",
+    "backup_window",
+    "maintenance_window",
+    "restore_from",
 )
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
@@ -65,6 +70,9 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "restore_test_schedule": "cron(0 6 ? * SUN *)",  # weekly
         "log_retention_days": 30,
         "master_max_age_days": 90,
+        # Stricter than standard: told earlier (components/prod/alarms.py).
+        "alarms": {"cpu_percent": 70, "free_storage_percent": 20, "connections_percent": 70,
+                   "freeable_memory_percent": 15, "replica_lag_seconds": 60},
     },
     "standard": {
         "schedule": "cron(0 */6 * * ? *)",
@@ -145,6 +153,44 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 PRINCIPAL_ARN_RE = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/-]+|user/[A-Za-z0-9+=,.@_/-]+)$"
 
 
+class AlarmThresholds(_Strict):
+    """CloudWatch alarm thresholds of a tier (components/prod/alarms.py); null turns one alarm off."""
+
+    cpu_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = Field(
+        80, description="CPUUtilization above this percent for 15 minutes (each instance)")
+    free_storage_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = Field(
+        10, description="FreeStorageSpace below this percent of `storage_gb` (primary)")
+    connections_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = Field(
+        80, description="DatabaseConnections above this percent of the login role's `connection_limit` (primary)")
+    freeable_memory_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = Field(
+        10, description="FreeableMemory below this percent of the instance class's memory (primary)")
+    replica_lag_seconds: Optional[Annotated[int, Field(ge=1, le=86400)]] = Field(
+        300, description="ReplicaLag above this many seconds (each read replica)")
+
+
+class DatabaseAlarms(_Strict):
+    """A database's own alarm thresholds over its tier's: only the keys given replace the tier's."""
+
+    cpu_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = None
+    free_storage_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = None
+    connections_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = None
+    freeable_memory_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = None
+    replica_lag_seconds: Optional[Annotated[int, Field(ge=1, le=86400)]] = None
+
+
+class PointInTime(_Strict):
+    source: Annotated[str, Field(pattern=r"^([a-z][a-z0-9-]{0,62}|arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:[a-z][a-z0-9-]{0,62})$")] = Field(
+        description="the DB instance identifier (or ARN) whose automated backups to restore from")
+    time: Annotated[str, Field(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z|latest)$")] = Field(
+        description="UTC time `2026-12-06T10:42:00Z`, or `latest` (the latest restorable time)")
+
+
+class RestoreFrom(_Strict):
+    snapshot: Optional[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:snapshot:[A-Za-z0-9:-]{1,255}$")]] = Field(
+        None, description="ARN of a DB snapshot (manual or automated) to start from")
+    point_in_time: Optional[PointInTime] = Field(None, description="`{source, time}`: restore another instance to a point in time")
+
+
 class Tier(_Strict):
     schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = Field(
         description="AWS Backup cron (or rate) expression of the tier's backups",
@@ -178,6 +224,14 @@ class Tier(_Strict):
             "`bulkhead audit` flags a master password (and an `auth: password` login password) older than "
             "this; Secrets Manager does not rotate them (docs/prod-stack.md). 90 is Security Hub's default for "
             "SecretsManager.4"
+        ),
+    )
+    alarms: AlarmThresholds = Field(
+        default_factory=AlarmThresholds,
+        description=(
+            "CloudWatch alarm thresholds of the tier's databases: `cpu_percent`, `free_storage_percent`, "
+            "`connections_percent`, `freeable_memory_percent`, `replica_lag_seconds`; null turns one off "
+            "(docs/prod-stack.md \"Alarms and events\"). Critical: 70/20/70/15/60, standard: 80/10/80/10/300"
         ),
     )
 
@@ -333,6 +387,32 @@ class Database(_Strict):
     password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1, description="`auth: password` only: raise it to rotate the login password on the next `up`"
     )
+    alarms: Union[bool, DatabaseAlarms] = Field(
+        True,
+        description=(
+            "`false` turns this database's CloudWatch alarms off; a map replaces some of its tier's `alarms` "
+            "thresholds (null turns one off)"
+        ),
+    )
+    backup_window: Optional[str] = Field(
+        None,
+        description=(
+            "RDS daily backup window `hh24:mi-hh24:mi` UTC, at least 30 minutes; must not meet `maintenance_window`"
+        ),
+        json_schema_extra={"doc_default": "derived from the name (`bulkhead:window_derivation`)"},
+    )
+    maintenance_window: Optional[str] = Field(
+        None,
+        description="RDS weekly maintenance window `ddd:hh24:mi-ddd:hh24:mi` UTC, days in lower case, at least 30 minutes",
+        json_schema_extra={"doc_default": "derived from the name (`bulkhead:window_derivation`)"},
+    )
+    restore_from: Optional[RestoreFrom] = Field(
+        None,
+        description=(
+            "a new database starts from `snapshot: <DB snapshot ARN>` or `point_in_time: {source, time}`; read "
+            "once, at creation: changing or removing it later changes nothing (docs/prod-stack.md \"Restoring\")"
+        ),
+    )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
         None,
@@ -376,6 +456,29 @@ class Database(_Strict):
     def _check_cpus(cls, value: float) -> float:
         return _cpus_read_back_safe(value)
 
+    @field_validator("backup_window")
+    @classmethod
+    def _check_backup_window(cls, value: Optional[str]) -> Optional[str]:
+        problem = None if value is None else windows.backup_window_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("maintenance_window")
+    @classmethod
+    def _check_maintenance_window(cls, value: Optional[str]) -> Optional[str]:
+        problem = None if value is None else windows.maintenance_window_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("restore_from")
+    @classmethod
+    def _check_restore_from(cls, value: Optional[RestoreFrom]) -> Optional[RestoreFrom]:
+        if value is not None and (value.snapshot is None) == (value.point_in_time is None):
+            raise ValueError("give exactly one of snapshot: <DB snapshot ARN> or point_in_time: {source, time}")
+        return value
+
     @field_validator("statement_timeout", "idle_in_transaction_session_timeout", mode="before")
     @classmethod
     def _check_duration(cls, value: Any, info) -> Any:
@@ -404,6 +507,20 @@ class Network(_Strict):
     # endpoint (private DNS on) that admits them, so bulkhead creates none; false (the default):
     # bulkhead creates one, with its group, in these subnets (components/prod/stack.py).
     secretsmanager_endpoint_exists: bool = False
+
+
+EMAIL_RE = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+HTTPS_RE = r"^https://[^\s/]+(/\S*)?$"
+SNS_TOPIC_ARN_RE = r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):[0-9]{12}:[A-Za-z0-9_-]{1,256}$"
+
+
+class Alerts(_Strict):
+    """`bulkhead:alerts`: who is told (components/prod/alarms.py)."""
+
+    emails: list[Annotated[str, Field(pattern=EMAIL_RE)]] = Field([], description="email addresses (each confirms once)")
+    https: list[Annotated[str, Field(pattern=HTTPS_RE)]] = Field([], description="HTTPS endpoints (each confirms once)")
+    topic_arn: Optional[Annotated[str, Field(pattern=SNS_TOPIC_ARN_RE)]] = Field(
+        None, description="an existing SNS topic of the stack's region to publish to instead of a topic of the stack")
 
 
 class Catalogue(BaseModel):
@@ -498,6 +615,24 @@ class Catalogue(BaseModel):
         json_schema_extra={"doc_type": "list of IAM principal ARNs"},
     )
 
+    alerts: Optional[Alerts] = Field(
+        None,
+        description=(
+            "who is told when a database is in trouble: `emails`, `https` endpoints (subscribed to the stack's "
+            "encrypted SNS topic), or `topic_arn`, an existing topic of the stack's region used instead (its key "
+            "and policy must let cloudwatch.amazonaws.com and events.rds.amazonaws.com publish)"
+        ),
+        json_schema_extra={"doc_default": "a topic with no subscriber (a warning)"},
+    )
+    window_derivation: Literal[0, 1] = Field(
+        1,
+        description=(
+            "how databases without `backup_window`/`maintenance_window` get them: 1 staggers them across the "
+            "night from each name; 0 keeps the pre-issue-24 constants 03:00-04:00 and sun:05:00-sun:06:00 "
+            "(docs/upgrading.md)"
+        ),
+    )
+
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
         out: dict[str, list[str]] = defaultdict(list)
@@ -542,6 +677,8 @@ _STACK_KEYS = (
     "backup_vault_lock",
     "flow_logs",
     "deployers",
+    "alerts",
+    "window_derivation",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -582,6 +719,12 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
             "schedule": "an AWS Backup expression, e.g. cron(0 * * * ? *)",
             "restore_test_schedule": "an AWS Backup expression, e.g. cron(0 6 ? * SUN *)",
             "vpc_id": "a VPC id like vpc-0abc1234",
+            "emails": "an email address like dba@example.com",
+            "https": "an https:// URL",
+            "topic_arn": "an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:ops-alerts",
+            "snapshot": "a DB snapshot ARN like arn:aws:rds:eu-west-1:123456789012:snapshot:billing-before",
+            "source": "a DB instance identifier like bulkhead-prod-billing, or its ARN",
+            "time": "a UTC time like 2026-12-06T10:42:00Z, or latest",
             "subnet_ids": "subnet ids like subnet-0abc1234",
         }
         return f"{err['input']!r} is not valid; use {hints.get(field, ctx.get('pattern'))}"
@@ -753,6 +896,7 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             in_use = {db.tier for db in databases.values()}
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
     flow_logs = _flow_logs(raw, network, problems)
+    alerts, window_derivation = _alerts_and_windows(raw, platform, region, databases, tiers, problems, warnings)
 
     if problems:
         raise CatalogueError(problems)
@@ -773,6 +917,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         backup_vault_lock=vault_lock,
         flow_logs=flow_logs,
         deployers=deployers,
+        alerts=alerts,
+        window_derivation=window_derivation,
     )
 
 
@@ -793,7 +939,11 @@ def _load_tiers(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[s
         if not isinstance(value, dict):
             problems.append(Problem(path=_path("backup_tiers", name), message="must be a map with schedule, retention_days, pitr_days, copy_to_dr"))
             continue
-        merged_tiers[name] = {**merged_tiers.get(name, {}), **value}
+        merged = {**merged_tiers.get(name, {}), **value}
+        # alarms merge key by key over the tier's defaults (critical's stricter ones stay unless replaced).
+        if isinstance(value.get("alarms"), dict) and isinstance(merged_tiers.get(name, {}).get("alarms"), dict):
+            merged["alarms"] = {**merged_tiers[name]["alarms"], **value["alarms"]}
+        merged_tiers[name] = merged
     for name, value in merged_tiers.items():
         tier = _validate(Tier, value, ("backup_tiers", name), problems)
         if tier:
@@ -834,6 +984,78 @@ def _check_mistakes(stack: str, platform, raw: Mapping[str, Any], databases: dic
     errors, advisories = checks.dr_copy_without_region(databases, tiers, written, dr_region, platform)
     add(problems, errors)
     add(warnings, advisories)
+
+
+def _alerts_and_windows(raw: Mapping[str, Any], platform, region, databases: Mapping[str, Database],
+                        tiers: Mapping[str, Tier], problems: list[Problem], warnings: list[Problem]):
+    """`bulkhead:alerts` and `bulkhead:window_derivation`, and the windows RDS would refuse (issue 24)."""
+    if platform != "aws":
+        return None, 1
+    alerts = None
+    if raw.get("alerts") is not None:
+        alerts = _validate(Alerts, raw["alerts"], ("alerts",), problems)
+    if alerts is not None and alerts.topic_arn is not None:
+        if alerts.emails or alerts.https:
+            problems.append(Problem(path=_path("alerts", "topic_arn"), message="with an existing topic the stack creates "
+                                    "none, so emails and https have nothing to subscribe to; subscribe them to that topic "
+                                    "or remove topic_arn"))
+        topic_region = re.fullmatch(SNS_TOPIC_ARN_RE, alerts.topic_arn)[1]
+        if region and topic_region != region:
+            problems.append(Problem(path=_path("alerts", "topic_arn"), message=f"is in {topic_region}, not the stack's "
+                                    f"region {region}; CloudWatch alarms and RDS event subscriptions publish only to a "
+                                    "topic of their own region"))
+    elif alerts is None or not (alerts.emails or alerts.https):
+        warnings.append(Problem(path=_path("alerts"), message="no subscriber: alarms and RDS events reach the stack's "
+                                "topic and nobody is told; add emails, https endpoints or a topic_arn"))
+    derivation = raw.get("window_derivation", windows.DEFAULT_DERIVATION)
+    if isinstance(derivation, bool) or derivation not in windows.DERIVATIONS:
+        problems.append(Problem(path=_path("window_derivation"), message=f"{derivation!r} is not a window derivation; use "
+                                "1 (staggered by name, the default) or 0 (the old 03:00-04:00 / sun:05:00-sun:06:00 for all)"))
+        derivation = windows.DEFAULT_DERIVATION
+    requests = {n: windows.WindowRequest(owner=d.owner, schedule=tiers[d.tier].schedule if d.tier in tiers else "",
+                                         backup_window=d.backup_window, maintenance_window=d.maintenance_window)
+                for n, d in databases.items()}
+    derived = windows.derive(requests, derivation)
+    for name, w in derived.items():
+        where = _path("databases", name)
+        if windows.windows_overlap(w.backup, w.maintenance):
+            key = "maintenance_window" if not w.maintenance_derived else "backup_window"
+            problems.append(Problem(path=f"{where}.{key}", message=f"backup window {w.backup} meets maintenance window "
+                                    f"{w.maintenance}; RDS refuses windows that overlap: move one"))
+        db = databases[name]
+        if db.tier in tiers and not w.backup_derived:
+            busy = windows.backup_busy_minutes(tiers[db.tier].schedule)
+            if windows.daily_minutes(w.backup) & busy:
+                warnings.append(Problem(path=f"{where}.backup_window", message=f"{w.backup} meets the AWS Backup "
+                                        f"schedule of tier {db.tier} ({tiers[db.tier].schedule}, jobs start up to 60 minutes "
+                                        "after); the snapshot and the automated backup would compete"))
+    for owner, names in sorted(_by_owner(databases).items()):
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if windows.daily_minutes(derived[a].backup) & windows.daily_minutes(derived[b].backup):
+                    warnings.append(Problem(path=_path("databases", b, "backup_window"), message=f"{derived[b].backup} "
+                                            f"meets the backup window of {a}, another database of {owner}"))
+                if windows.weekly_minutes(derived[a].maintenance) & windows.weekly_minutes(derived[b].maintenance):
+                    warnings.append(Problem(path=_path("databases", b, "maintenance_window"), message=f"{derived[b].maintenance} "
+                                            f"meets the maintenance window of {a}, another database of {owner}: both "
+                                            "may restart at once"))
+    return alerts, derivation
+
+
+def _by_owner(databases: Mapping[str, Database]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for name, db in sorted(databases.items()):
+        out[db.owner].append(name)
+    return out
+
+
+def alarm_thresholds(db: Database, tier: Tier) -> Optional[AlarmThresholds]:
+    """The database's alarm thresholds: its tier's, with its own `alarms` keys over them; None when off."""
+    if db.alarms is False:
+        return None
+    if db.alarms is True:
+        return tier.alarms
+    return tier.alarms.model_copy(update={k: getattr(db.alarms, k) for k in db.alarms.model_fields_set})
 
 
 FLOW_LOG_CHOICES = ("REJECT", "ALL", "none")

@@ -28,6 +28,7 @@ from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
 from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
+from components.prod.windows import LEGACY_BACKUP_WINDOW, LEGACY_MAINTENANCE_WINDOW, Windows
 from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role, function_log_group
 from components.tags import TAG_ROLE, database_tags
 from policies.bulkhead_types import ADMIN_USER  # defined once, where the pack's admin-username rule reads it
@@ -38,9 +39,10 @@ CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 MONITORING_INTERVAL = 60
 PERFORMANCE_INSIGHTS_RETENTION = 7  # days; the free tier
 LOG_EXPORTS = ["postgresql", "upgrade"]
-# Off-peak and non-overlapping: backups first, maintenance a day later.
-BACKUP_WINDOW = "03:00-04:00"
-MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
+# Off-peak and non-overlapping: backups first, maintenance a day later. Every database had these until
+# issue 24; now `bulkhead:window_derivation: 0` keeps them (components/prod/windows.py derives the rest).
+BACKUP_WINDOW = LEGACY_BACKUP_WINDOW
+MAINTENANCE_WINDOW = LEGACY_MAINTENANCE_WINDOW
 KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be cancelled
 # CreateDBInstance MasterUserPassword (PostgreSQL): 8-128 printable ASCII, not / " @ or space.
 # Letters and digits only: no character needs quoting in a URL, a shell or a .pgpass.
@@ -131,6 +133,8 @@ class RdsPostgresArgs:
     database: Database
     tier: Tier
     client_security_group_id: pulumi.Input[str]
+    # The database's backup and maintenance windows (components/prod/windows.py derive); None: the legacy constants.
+    windows: Optional[Windows] = None
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -145,6 +149,9 @@ class RdsPostgres(pulumi.ComponentResource):
         self._db = args.database
         self._tags = database_tags(args.context.stack, {name: args.database})
         self._identifier = instance_identifier(args.context.stack, name)
+        # Plain identifiers (known before anything exists): alarms and the event subscription name them.
+        self.identifier = self._identifier
+        self.replica_identifiers = [self._replica_identifier(i) for i in range(args.database.replicas)]
 
         # The service's login role inside the database: named after it, as in dev.
         self.role = self._db.db_name
@@ -362,8 +369,11 @@ class RdsPostgres(pulumi.ComponentResource):
             db_subnet_group_name=self._args.context.network.subnet_group_name,
             multi_az=db.multi_az,
             backup_retention_period=self._args.tier.pitr_days,
-            backup_window=BACKUP_WINDOW,
-            maintenance_window=MAINTENANCE_WINDOW,
+            # PreferredBackupWindow / PreferredMaintenanceWindow (CreateDBInstance; ModifyDBInstance applies a
+            # change of either without an outage, "asynchronously applied as soon as possible"). Staggered per
+            # database (components/prod/windows.py); the catalogue validated overrides as RDS does.
+            backup_window=self._args.windows.backup if self._args.windows else BACKUP_WINDOW,
+            maintenance_window=self._args.windows.maintenance if self._args.windows else MAINTENANCE_WINDOW,
             deletion_protection=db.deletion_protection,
             delete_automated_backups=False,
             skip_final_snapshot=False,
