@@ -171,6 +171,7 @@ class AlarmThresholds(_Strict):
 class DatabaseAlarms(_Strict):
     """A database's own alarm thresholds over its tier's: only the keys given replace the tier's."""
 
+    enabled: bool = True
     cpu_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = None
     free_storage_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = None
     connections_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = None
@@ -178,17 +179,34 @@ class DatabaseAlarms(_Strict):
     replica_lag_seconds: Optional[Annotated[int, Field(ge=1, le=86400)]] = None
 
 
+SNAPSHOT_ARN_RE = r"arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:snapshot:[A-Za-z][A-Za-z0-9:-]{0,254}"
+
+
 class PointInTime(_Strict):
     source: Annotated[str, Field(pattern=r"^([a-z][a-z0-9-]{0,62}|arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:[a-z][a-z0-9-]{0,62})$")] = Field(
         description="the DB instance identifier (or ARN) whose automated backups to restore from")
-    time: Annotated[str, Field(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z|latest)$")] = Field(
-        description="UTC time `2026-12-06T10:42:00Z`, or `latest` (the latest restorable time)")
+    time: str = Field(description="UTC time `2026-12-06T10:42:00Z`, or `latest` (the latest restorable time)")
+
+    @field_validator("time")
+    @classmethod
+    def _check_time(cls, value: str) -> str:
+        # RestoreDBInstanceToPointInTime RestoreTime: a UTC timestamp; provider verify.ValidUTCTimestamp (RFC 3339).
+        if value != "latest" and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", value):
+            raise ValueError(f"{value!r} is not a UTC time; write it like 2026-12-06T10:42:00Z, or latest")
+        return value
 
 
 class RestoreFrom(_Strict):
-    snapshot: Optional[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:snapshot:[A-Za-z0-9:-]{1,255}$")]] = Field(
-        None, description="ARN of a DB snapshot (manual or automated) to start from")
+    snapshot: Optional[str] = Field(None, description="ARN of a DB snapshot (manual or automated) to start from")
     point_in_time: Optional[PointInTime] = Field(None, description="`{source, time}`: restore another instance to a point in time")
+
+    @field_validator("snapshot")
+    @classmethod
+    def _check_snapshot(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.fullmatch(SNAPSHOT_ARN_RE, value):
+            raise ValueError(f"{value!r} is not a DB snapshot ARN; use arn:aws:rds:<region>:<account>:snapshot:<name> "
+                             "(the snapshot's ARN, so the account and region are explicit)")
+        return value
 
 
 class Tier(_Strict):
@@ -387,8 +405,8 @@ class Database(_Strict):
     password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1, description="`auth: password` only: raise it to rotate the login password on the next `up`"
     )
-    alarms: Union[bool, DatabaseAlarms] = Field(
-        True,
+    alarms: DatabaseAlarms = Field(
+        default_factory=DatabaseAlarms,
         description=(
             "`false` turns this database's CloudWatch alarms off; a map replaces some of its tier's `alarms` "
             "thresholds (null turns one off)"
@@ -455,6 +473,12 @@ class Database(_Strict):
     @classmethod
     def _check_cpus(cls, value: float) -> float:
         return _cpus_read_back_safe(value)
+
+    @field_validator("alarms", mode="before")
+    @classmethod
+    def _alarms_shorthand(cls, value: Any) -> Any:
+        # `alarms: false` / `alarms: true` as shorthand for {enabled: false} / the tier's thresholds.
+        return {"enabled": value} if isinstance(value, bool) else value
 
     @field_validator("backup_window")
     @classmethod
@@ -1051,11 +1075,9 @@ def _by_owner(databases: Mapping[str, Database]) -> dict[str, list[str]]:
 
 def alarm_thresholds(db: Database, tier: Tier) -> Optional[AlarmThresholds]:
     """The database's alarm thresholds: its tier's, with its own `alarms` keys over them; None when off."""
-    if db.alarms is False:
+    if not db.alarms.enabled:
         return None
-    if db.alarms is True:
-        return tier.alarms
-    return tier.alarms.model_copy(update={k: getattr(db.alarms, k) for k in db.alarms.model_fields_set})
+    return tier.alarms.model_copy(update={k: getattr(db.alarms, k) for k in db.alarms.model_fields_set if k != "enabled"})
 
 
 FLOW_LOG_CHOICES = ("REJECT", "ALL", "none")

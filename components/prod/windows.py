@@ -238,8 +238,12 @@ def _derive_owner(requests: Mapping[str, WindowRequest], derivation: int) -> dic
         candidates = [s for s in NIGHT_STARTS if _free(s, busy)] or list(NIGHT_STARTS)
         backup = req.backup_window
         if backup is None:
-            start = _first_free(_rotated(candidates, h), lambda s: not (daily_minutes(_daily(s)) & used_backup),
-                                candidates[h % len(candidates)])
+            # Never inside its own maintenance window's hours (RDS's rule), whatever day that is.
+            own = {m % DAY_MINUTES for m in weekly_minutes(req.maintenance_window)} if req.maintenance_window else set()
+            start = _first_free(_rotated(candidates, h),
+                                lambda s: not (daily_minutes(_daily(s)) & (used_backup | own)),
+                                next((s for s in _rotated(candidates, h) if not daily_minutes(_daily(s)) & own),
+                                     candidates[h % len(candidates)]))
             backup = _daily(start)
             used_backup |= daily_minutes(backup)
         maintenance = req.maintenance_window
