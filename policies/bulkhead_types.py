@@ -58,6 +58,7 @@ SNS_TOPIC = "aws:sns/topic:Topic"
 SNS_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 SNS_TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 RDS_EVENT_SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
+RDS_SNAPSHOT_COPY = "aws:rds/snapshotCopy:SnapshotCopy"  # restore_from: snapshot
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 LAMBDA_INVOCATION = "aws:lambda/invocation:Invocation"
 

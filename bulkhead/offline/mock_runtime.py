@@ -350,6 +350,13 @@ def _fake_named_aws(svc: str, kind: str):
     return fake
 
 
+def _fake_snapshot_copy(new: _New, state: dict) -> tuple[str, dict]:
+    # aws_db_snapshot_copy: the id is the target snapshot identifier.
+    ident = new.inputs.get("targetDbSnapshotIdentifier") or new.rid
+    state.update(dbSnapshotArn=new.arn("rds", f"snapshot:{ident}"), encrypted=True, status="available")
+    return ident, state
+
+
 def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
     svc = new.typ.split(":")[1].split("/")[0]
     state.setdefault("arn", new.arn(svc, new.name))
@@ -382,6 +389,7 @@ _FAKES = {
     tokens.SNS_TOPIC_SUBSCRIPTION: _fake_sns_subscription,
     tokens.METRIC_ALARM: _fake_named_aws("cloudwatch", "alarm"),
     tokens.RDS_EVENT_SUBSCRIPTION: _fake_named_aws("rds", "es"),
+    tokens.RDS_SNAPSHOT_COPY: _fake_snapshot_copy,
     **{tls_type: _fake_tls for tls_type in mock_tls.TYPES},
 }
 # Families, tried in order when a type has no fake of its own.

@@ -82,6 +82,8 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "restore_test_schedule": "cron(0 6 1 * ? *)",  # monthly
         "log_retention_days": 30,
         "master_max_age_days": 90,
+        "alarms": {"cpu_percent": 80, "free_storage_percent": 10, "connections_percent": 80,
+                   "freeable_memory_percent": 10, "replica_lag_seconds": 300},
     },
 }
 
@@ -1053,6 +1055,12 @@ def _alerts_and_windows(raw: Mapping[str, Any], platform, region, databases: Map
                 warnings.append(Problem(path=f"{where}.backup_window", message=f"{w.backup} meets the AWS Backup "
                                         f"schedule of tier {db.tier} ({tiers[db.tier].schedule}, jobs start up to 60 minutes "
                                         "after); the snapshot and the automated backup would compete"))
+    for name, db in databases.items():
+        if db.restore_from is not None and db.restore_from.point_in_time is not None:
+            warnings.append(Problem(path=_path("databases", name, "restore_from", "point_in_time"), message="RDS restores "
+                                    "a point in time under the source's KMS key (RestoreDBInstanceToPointInTime takes no "
+                                    "key), so this database's storage shares the source's key until you move it: snapshot "
+                                    "it and restore that snapshot into a database of its own (docs/prod-stack.md \"Restoring\")"))
     for owner, names in sorted(_by_owner(databases).items()):
         for i, a in enumerate(names):
             for b in names[i + 1:]:
@@ -1153,6 +1161,10 @@ def _check_database_platform(name: str, db: Database, explicit: frozenset, platf
                     problems.append(Problem(path=_path("databases", name, key), message=f"this database sits on server {db.server!r}; set {key} on bulkhead:servers.{db.server} instead"))
         elif db.port is None:
             problems.append(Problem(path=_path("databases", name, "port"), message="is required for a database with its own container; pick a free host port, e.g. 5433, or set server"))
+    if platform == "aws" and db.restore_from is not None and "db_name" not in explicit:
+        problems.append(Problem(path=_path("databases", name, "db_name"), message="is required with restore_from: the "
+                                "restored instance holds the source's database, so name it here (the source's db_name, "
+                                "e.g. db_name: billing); bulkhead's role of that name then owns it"))
     if platform == "aws" and db.max_storage_gb < db.storage_gb:
         problems.append(Problem(path=_path("databases", name, "max_storage_gb"), message=f"{db.max_storage_gb} is below storage_gb {db.storage_gb}; raise it so storage can autoscale"))
 
@@ -1197,7 +1209,10 @@ def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server]
             problems.append(Problem(path=_path("databases", name, *([key] if key else [])),
                                     message=f"{db.db_name!r} is reserved by PostgreSQL or RDS; choose another name (set db_name)"))
             continue
-        if db.db_name in names:
+        # On aws each database is an instance of its own, so two may hold a database of the same name
+        # (connection strings differ by host): a restored copy keeps the source's db_name next to it
+        # (restore_from, docs/prod-stack.md "Restoring"), also once restore_from is removed (issue 24).
+        if db.db_name in names and platform != "aws":
             problems.append(Problem(path=_path("databases", name, "db_name"), message=f"db_name {db.db_name!r} is already used by bulkhead:databases.{names[db.db_name]}; give each database its own db_name"))
         else:
             names[db.db_name] = name

@@ -342,10 +342,55 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
+    def _restore_args(self) -> dict:
+        """`restore_from` (issue 24): the instance starts from a snapshot or a point in time.
+
+        RDS's restore calls take no KmsKeyId (RestoreDBInstanceFromDBSnapshot and
+        RestoreDBInstanceToPointInTime in the RDS API reference / botocore's rds service model; only
+        CopyDBSnapshot has one: "specify a value for this parameter to encrypt the copy with a new KMS
+        key"). So a snapshot is first copied under this database's own key and the instance restored
+        from the copy: the instance then has this database's key, as every bulkhead database. A point
+        in time restores under the source's key (the catalogue warns; docs/prod-stack.md "Restoring").
+        terraform-provider-aws applies what the restore call lacks (password, parameter group, backup
+        settings, ...) with ModifyDBInstance right after (internal/service/rds/instance.go, create)."""
+        restore = self._db.restore_from
+        if restore is None:
+            return {}
+        if restore.snapshot is not None:
+            # aws_db_snapshot_copy (CopyDBSnapshot): source_db_snapshot_identifier takes the ARN (shared or
+            # other-account snapshots need it), kms_key_id re-encrypts; both ForceNew, a copy is made once.
+            copy = aws.rds.SnapshotCopy(
+                f"{self._name}-restore-source",
+                source_db_snapshot_identifier=restore.snapshot,
+                target_db_snapshot_identifier=f"{self._identifier}-restore-source",
+                kms_key_id=self.key.arn,
+                copy_tags=False,
+                tags=self._tagged("restore-source"),
+                # Kept when restore_from is removed later: it is the record of where the data came from,
+                # and deleting a snapshot is for a person to decide.
+                opts=self._opts(retain_on_delete=True),
+            )
+            return {"snapshot_identifier": copy.db_snapshot_arn}
+        pit = restore.point_in_time
+        return {"restore_to_point_in_time": {
+            "source_db_instance_identifier": pit.source.rsplit(":", 1)[-1] if pit.source.startswith("arn:") else pit.source,
+            **({"use_latest_restorable_time": True} if pit.time == "latest" else {"restore_time": pit.time}),
+        }}
+
     def _create_primary(self) -> aws.rds.Instance:
         db = self._db
         # A new suffix per create: repeated destroy/create cycles never collide on the snapshot name.
         suffix = random.RandomId(f"{self._name}-final-snapshot-suffix", byte_length=4, opts=self._opts())
+        restore = self._restore_args()
+        # snapshot_identifier and restore_to_point_in_time are ForceNew (terraform-provider-aws
+        # internal/service/rds/instance.go): read only at creation. Ignored afterwards on every primary, so
+        # adding, changing or removing `restore_from` never replaces a database. A restored instance keeps
+        # the source's master user name and databases (RestoreDBInstance*: no MasterUsername, DBName "doesn't
+        # apply to ... PostgreSQL"), both ForceNew and read back by the provider, and a point-in-time restore
+        # keeps the source's key (kms_key_id, ForceNew): ignored too, where they come from the source.
+        ignore = ["snapshotIdentifier", "restoreToPointInTime"]
+        if db.restore_from is not None:
+            ignore += ["username", "dbName"] + (["kmsKeyId"] if db.restore_from.point_in_time is not None else [])
         return aws.rds.Instance(
             f"{self._name}-primary",
             identifier=self._identifier,
@@ -380,7 +425,9 @@ class RdsPostgres(pulumi.ComponentResource):
             final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
             tags=self._tagged("primary"),
             **self._common_instance_args(),
-            opts=self._opts(protect=self._args.context.protect, depends_on=self.log_groups[self._identifier]),
+            **restore,
+            opts=self._opts(protect=self._args.context.protect, depends_on=self.log_groups[self._identifier],
+                            ignore_changes=ignore),
         )
 
     def _create_replica(self, index: int) -> aws.rds.Instance:

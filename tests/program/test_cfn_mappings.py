@@ -140,7 +140,9 @@ def test_the_types_the_other_branches_add_are_mapped_or_listed():
     }
     assert wanted <= set(TYPE_MAPS)
     assert set(PULUMI_ONLY_TYPES) == {"aws:lambda/invocation:Invocation",
-                                      "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"}
+                                      "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+                                      "aws:rds/snapshotCopy:SnapshotCopy"}
+    assert "AWS::RDS::DBSnapshot" not in set(PROVIDER_SCHEMA_MANAGER.get_resource_types(REGION))
     assert "AWS::EC2::DefaultSecurityGroup" not in set(PROVIDER_SCHEMA_MANAGER.get_resource_types(REGION))
     assert TYPE_MAPS["aws:kms/key:Key"].props["policy"].cfn == "KeyPolicy"
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pulumi_aws as aws
 
-from .translate import REF, Companion, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, tags_list
+from .translate import FLATTEN, REF, Companion, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, tags_list
 
 REGION = "selects the provider's region: the template is checked in that region"
 TAGS_NOT_IN_CFN = "the API takes tags (TagSpecifications/Tags) but this CloudFormation type has no Tags property"
@@ -40,6 +40,9 @@ PULUMI_ONLY_TYPES = {
     # returns its id). tests/program/test_prod_baseline.py checks it has no rules.
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "adopts an existing group and revokes its rules; no "
                                                          "CloudFormation type",
+    # CopyDBSnapshot (restore_from: snapshot, issue 24): CloudFormation has no resource that copies a DB
+    # snapshot; the instance restored from the copy is checked (DBSnapshotIdentifier).
+    "aws:rds/snapshotCopy:SnapshotCopy": "one CopyDBSnapshot call; no CloudFormation type copies a DB snapshot",
 }
 
 
@@ -113,6 +116,11 @@ RDS_INSTANCE = TypeMap(
         "replicaMode": "ReplicaMode",
         "replicateSourceDb": "SourceDBInstanceIdentifier",
         "snapshotIdentifier": "DBSnapshotIdentifier",
+        # RestoreDBInstanceToPointInTime: CloudFormation spreads it over top-level properties.
+        "restoreToPointInTime": Prop(FLATTEN, Struct(aws.rds.InstanceRestoreToPointInTimeArgs, props={
+            "sourceDbInstanceIdentifier": "SourceDBInstanceIdentifier", "restoreTime": "RestoreTime",
+            "useLatestRestorableTime": "UseLatestRestorableTime", "sourceDbiResourceId": "SourceDbiResourceId",
+            "sourceDbInstanceAutomatedBackupsArn": "SourceDBInstanceAutomatedBackupsArn"})),
         "storageEncrypted": "StorageEncrypted",
         "storageThroughput": "StorageThroughput",
         "storageType": "StorageType",
