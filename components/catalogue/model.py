@@ -248,6 +248,7 @@ class Tier(_Strict):
     )
     alarms: AlarmThresholds = Field(
         default_factory=AlarmThresholds,
+        json_schema_extra={"doc_default": "critical 70/20/70/15/60, others 80/10/80/10/300"},
         description=(
             "CloudWatch alarm thresholds of the tier's databases: `cpu_percent`, `free_storage_percent`, "
             "`connections_percent`, `freeable_memory_percent`, `replica_lag_seconds`; null turns one off "
@@ -409,6 +410,7 @@ class Database(_Strict):
     )
     alarms: DatabaseAlarms = Field(
         default_factory=DatabaseAlarms,
+        json_schema_extra={"doc_default": "its tier's `alarms`"},
         description=(
             "`false` turns this database's CloudWatch alarms off; a map replaces some of its tier's `alarms` "
             "thresholds (null turns one off)"

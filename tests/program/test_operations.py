@@ -95,7 +95,9 @@ def test_the_topic_is_encrypted_with_a_stack_key_the_publishers_may_use(prod_run
         assert s["Action"] == "sns:Publish" and s["Resource"] == topic.outputs["arn"]
         assert s["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
     assert by_service["cloudwatch.amazonaws.com"]["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":alarm:bulkhead-prod-*")
-    assert not prod_run.by_type(SNS_TOPIC_SUBSCRIPTION)  # no bulkhead:alerts in Pulumi.prod.yaml
+    # Pulumi.prod.yaml's bulkhead:alerts: one email subscriber
+    assert [(r.inputs["protocol"], r.inputs["endpoint"], r.inputs["topic"]) for r in prod_run.by_type(SNS_TOPIC_SUBSCRIPTION)] == [
+        ("email", "dba@example.com", topic.outputs["arn"])]
 
 
 def test_one_event_subscription_covers_every_instance(prod_run):
