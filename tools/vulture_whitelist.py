@@ -39,3 +39,10 @@ _.dbi_resource_id
 
 # SQLAlchemy event listeners, registered by @event.listens_for (tests/postgres/test_token_hooks.py).
 _._token
+# issue 24: pydantic validators, called by name by pydantic (components/catalogue/model.py)
+_._check_time
+_._check_snapshot
+_._alarms_shorthand
+_._check_backup_window
+_._check_maintenance_window
+_._check_restore_from

@@ -331,7 +331,7 @@ class RdsEvents(pulumi.ComponentResource):
         # aws_db_event_subscription: name is ForceNew, source_ids and event_categories are updated in
         # place (AddSourceIdentifierToSubscription / ModifyEventSubscription), so adding a database
         # does not replace the subscription. The instances must exist first (SourceNotFound).
-        self.subscription = aws.rds.EventSubscription(
+        aws.rds.EventSubscription(
             f"{name}-subscription",
             name=event_subscription_name(args.stack),
             sns_topic=args.topic_arn,

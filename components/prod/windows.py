@@ -241,7 +241,7 @@ def _derive_owner(requests: Mapping[str, WindowRequest], derivation: int) -> dic
             # Never inside its own maintenance window's hours (RDS's rule), whatever day that is.
             own = {m % DAY_MINUTES for m in weekly_minutes(req.maintenance_window)} if req.maintenance_window else set()
             start = _first_free(_rotated(candidates, h),
-                                lambda s: not (daily_minutes(_daily(s)) & (used_backup | own)),
+                                lambda s, taken=used_backup | own: not (daily_minutes(_daily(s)) & taken),
                                 next((s for s in _rotated(candidates, h) if not daily_minutes(_daily(s)) & own),
                                      candidates[h % len(candidates)]))
             backup = _daily(start)
@@ -251,9 +251,9 @@ def _derive_owner(requests: Mapping[str, WindowRequest], derivation: int) -> dic
             slots = [(d, s) for d in range(7) for s in candidates]
             backup_minutes = daily_minutes(backup)
 
-            def fits(slot) -> bool:
+            def fits(slot, used=used_maintenance, own_backup=backup_minutes) -> bool:
                 window = _weekly(*slot)
-                return not (weekly_minutes(window) & used_maintenance) and not (daily_minutes(_daily(slot[1])) & backup_minutes)
+                return not (weekly_minutes(window) & used) and not (daily_minutes(_daily(slot[1])) & own_backup)
 
             fallback = next((s for s in _rotated(slots, h >> 64) if not (daily_minutes(_daily(s[1])) & backup_minutes)),
                             slots[(h >> 64) % len(slots)])
@@ -271,7 +271,3 @@ def _rotated(items: list, h: int) -> list:
 def _first_free(items: Iterable, ok, fallback):
     return next((item for item in items if ok(item)), fallback)
 
-
-def preferred(name: str, schedule: str) -> Windows:
-    """The windows derivation 1 gives `name` when no database of its owner competes for them."""
-    return _derive_owner({name: WindowRequest(owner="-", schedule=schedule)}, 1)[name]
