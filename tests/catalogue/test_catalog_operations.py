@@ -59,6 +59,8 @@ def _problems(raw, region="eu-west-1"):
                  "bulkhead:databases.app.restore_from.point_in_time.time", "UTC time", id="restore-time-bad"),
     pytest.param(adb(restore_from={"point_in_time": {"time": "latest"}}),
                  "bulkhead:databases.app.restore_from.point_in_time.source", "is required", id="restore-no-source"),
+    pytest.param(adb(restore_from={"snapshot": SNAPSHOT}), "bulkhead:databases.app.db_name",
+                 "is required with restore_from", id="restore-without-db-name"),
     pytest.param(ddb(restore_from={"snapshot": SNAPSHOT}), "bulkhead:databases.app.restore_from",
                  "applies only to platform aws", id="restore-on-docker"),
 ])
@@ -70,7 +72,7 @@ def test_bad_values_name_the_key_and_the_fix(raw, path, fragment):
 
 
 def test_valid_keys_load():
-    cat = load_catalogue(aws({"app": {"owner": "app-service", "backup_window": "01:15-01:45",
+    cat = load_catalogue(aws({"app": {"owner": "app-service", "db_name": "app", "backup_window": "01:15-01:45",
                                       "maintenance_window": "tue:02:15-tue:02:45", "alarms": {"cpu_percent": 95},
                                       "restore_from": {"point_in_time": {"source": "prod-app", "time": "2026-12-06T10:42:00Z"}}}},
                              alerts={"emails": ["dba@example.com"], "https": ["https://hooks.example.com/x"]}),
