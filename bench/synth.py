@@ -98,6 +98,14 @@ def synthesise(export: dict, copies: int) -> dict:
             out_stack["outputs"].setdefault("databases", {}).update(extra["databases"])
             if extra["services"]:
                 out_stack["outputs"].setdefault("services", {}).update({k2: v for k2, v in extra["services"].items() if v})
+    # The stack's one RDS event subscription (issue 24) lists every instance: the clones too.
+    idents = sorted({r["inputs"]["identifier"] for r in out if r["type"] == "aws:rds/instance:Instance"
+                     and isinstance(r.get("inputs", {}).get("identifier"), str)})
+    for r in out:
+        if r["type"] == "aws:rds/eventSubscription:EventSubscription":
+            for side in ("inputs", "outputs"):
+                if isinstance(r.get(side), dict) and "sourceIds" in r[side]:
+                    r[side]["sourceIds"] = idents
     result = copy.deepcopy({k: v for k, v in export.items() if k != "deployment"})
     result["deployment"] = {**{k: v for k, v in export["deployment"].items() if k != "resources"}, "resources": out}
     return result

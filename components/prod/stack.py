@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
+import pulumi
 import pulumi_aws as aws
 
 from components.prod import key_policies
@@ -137,7 +138,9 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 storage_gb=db.storage_gb, connection_limit=db.connection_limit,
                 primary_identifier=component.identifier, replica_identifiers=component.replica_identifiers,
                 topic_arn=alerts.topic_arn, tags=database_tags(catalogue.stack, {name: db}),
-                depends_on=[component.primary, *component.replicas]))
+                depends_on=[component.primary, *component.replicas]),
+                # Under the database's component: its alarms are its resources (plan, audit, split).
+                opts=pulumi.ResourceOptions(parent=component))
         connections[name] = component.connection
         restore_targets[name] = RestoreTarget(
             tier=db.tier,

@@ -21,7 +21,7 @@ from bulkhead.planfile import SECRET_ENVELOPE
 from tests.support.cfn import mappings
 from tests.support.cfn.lint import Template, lint_template, unaccepted
 from tests.support.cfn.mappings import PULUMI_ONLY_TYPES, TYPE_MAPS, coverage, sdk_inputs
-from tests.support.cfn.translate import ListOf, Prop, Struct, TranslationError, translate
+from tests.support.cfn.translate import FLATTEN, ListOf, Prop, Struct, TranslationError, translate
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -75,6 +75,9 @@ def _check_struct(errors: list, root: dict, parent: dict, struct: Struct, where:
 
 def _check_prop(errors: list, root: dict, parent: dict, spec, where: str) -> None:
     prop = spec if isinstance(spec, Prop) else Prop(spec)
+    if prop.cfn == FLATTEN:  # a nested input spread over the parent's properties
+        _check_struct(errors, root, parent, prop.convert, where)
+        return
     node: Optional[dict] = parent
     for part in prop.cfn.split("."):
         node = _child(root, node, part) if node is not None else None
@@ -142,7 +145,8 @@ def test_the_types_the_other_branches_add_are_mapped_or_listed():
     assert set(PULUMI_ONLY_TYPES) == {"aws:lambda/invocation:Invocation",
                                       "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
                                       "aws:rds/snapshotCopy:SnapshotCopy"}
-    assert "AWS::RDS::DBSnapshot" not in set(PROVIDER_SCHEMA_MANAGER.get_resource_types(REGION))
+    # AWS::RDS::DBSnapshot snapshots an instance; it has no source snapshot to copy from.
+    assert "SourceDBSnapshotIdentifier" not in _schema("AWS::RDS::DBSnapshot")["properties"]
     assert "AWS::EC2::DefaultSecurityGroup" not in set(PROVIDER_SCHEMA_MANAGER.get_resource_types(REGION))
     assert TYPE_MAPS["aws:kms/key:Key"].props["policy"].cfn == "KeyPolicy"
 

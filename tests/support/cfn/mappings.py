@@ -42,7 +42,8 @@ PULUMI_ONLY_TYPES = {
                                                          "CloudFormation type",
     # CopyDBSnapshot (restore_from: snapshot, issue 24): CloudFormation has no resource that copies a DB
     # snapshot; the instance restored from the copy is checked (DBSnapshotIdentifier).
-    "aws:rds/snapshotCopy:SnapshotCopy": "one CopyDBSnapshot call; no CloudFormation type copies a DB snapshot",
+    "aws:rds/snapshotCopy:SnapshotCopy": "one CopyDBSnapshot call; no CloudFormation type copies a DB snapshot "
+                                         "(AWS::RDS::DBSnapshot snapshots an instance)",
 }
 
 
