@@ -76,7 +76,8 @@ def synthesise(export: dict, copies: int) -> dict:
         text = json.dumps(members)
         outputs_text = json.dumps({"databases": {n: databases[n] for n in names},
                                    "services": {owner: (stack["outputs"].get("services") or {}).get(owner)}})
-        own_tokens = {t for t in TOKEN_RE.findall(text) if t not in KEEP_TOKENS and t not in shared_text}
+        # Not a bare number (an alarm threshold in bytes, issue 24): renaming it would break the JSON.
+        own_tokens = {t for t in TOKEN_RE.findall(text) if t not in KEEP_TOKENS and t not in shared_text and not t.isdigit()}
         out.extend(copy.deepcopy(members))
         for k in range(1, copies):
             renames = {t: hashlib.sha256(f"{t}/{k}".encode()).hexdigest()[:len(t)] for t in own_tokens}

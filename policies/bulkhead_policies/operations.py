@@ -15,27 +15,35 @@ PRIMARY_METRICS = ("CPUUtilization", "FreeStorageSpace", "DatabaseConnections", 
 
 
 def _alarmed_metrics(index: Index, identifier: str) -> set[str]:
-    out = set()
-    for alarm in index.of_type(METRIC_ALARM):
-        dims = alarm.get("dimensions")
-        if not isinstance(dims, dict) or dims.get("DBInstanceIdentifier") != identifier:
-            continue
-        if alarm.get("namespace") != "AWS/RDS" or not as_list(alarm.get("alarmActions")):
-            continue  # an alarm that tells nobody tells nobody
-        if alarm.get("actionsEnabled") is False:
-            continue
-        out.add(alarm.get("metricName"))
-    return out
+    # Built once per stack (instance identifier -> metrics with an action): check stays linear.
+    table = index._memo("alarmed-metrics", None)
+    if not table:
+        table["built"] = True
+        for alarm in index.of_type(METRIC_ALARM):
+            dims = alarm.get("dimensions")
+            if not isinstance(dims, dict) or not isinstance(dims.get("DBInstanceIdentifier"), str):
+                continue
+            if alarm.get("namespace") != "AWS/RDS" or not as_list(alarm.get("alarmActions")):
+                continue  # an alarm that tells nobody tells nobody
+            if alarm.get("actionsEnabled") is False:
+                continue
+            table.setdefault(dims["DBInstanceIdentifier"], set()).add(alarm.get("metricName"))
+    return table.get(identifier, set())
 
 
 def _subscribed(index: Index, identifier: str) -> bool:
-    for sub in index.of_type(RDS_EVENT_SUBSCRIPTION):
-        if sub.get("enabled") is False or sub.get("sourceType") != "db-instance" or not sub.is_set("snsTopic"):
-            continue
-        ids = as_list(sub.get("sourceIds"))
-        if not ids or identifier in ids:  # no source ids: every instance of the account and region
-            return True
-    return False
+    table = index._memo("event-sources", None)
+    if not table:
+        table["ids"] = set()
+        table["all"] = False
+        for sub in index.of_type(RDS_EVENT_SUBSCRIPTION):
+            if sub.get("enabled") is False or sub.get("sourceType") != "db-instance" or not sub.is_set("snsTopic"):
+                continue
+            ids = as_list(sub.get("sourceIds"))
+            if not ids:
+                table["all"] = True  # no source ids: every instance of the account and region
+            table["ids"].update(i for i in ids if isinstance(i, str))
+    return table["all"] or identifier in table["ids"]
 
 
 @stack_rule(
