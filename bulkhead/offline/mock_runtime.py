@@ -360,6 +360,36 @@ def _fake_secret(new: _New, state: dict) -> tuple[str, dict]:
     return arn, state
 
 
+def _fake_sns_topic(new: _New, state: dict) -> tuple[str, dict]:
+    # aws_sns_topic: the id is the topic ARN, named after `name`.
+    arn = new.arn("sns", new.generated_name())
+    state.update(arn=arn, name=new.generated_name(), owner=FAKE_ACCOUNT)
+    return arn, state
+
+
+def _fake_sns_subscription(new: _New, state: dict) -> tuple[str, dict]:
+    arn = f"{new.inputs.get('topic')}:{_uuid(new.seed)}"
+    state.update(arn=arn, pendingConfirmation=new.inputs.get("protocol") in ("email", "email-json", "http", "https"),
+                 ownerId=FAKE_ACCOUNT)
+    return arn, state
+
+
+def _fake_named_aws(svc: str, kind: str):
+    """A resource whose id is its `name` and whose ARN is <svc>:<kind>:<name> (alarms, event subscriptions)."""
+    def fake(new: _New, state: dict) -> tuple[str, dict]:
+        nm = new.generated_name()
+        state.update(arn=new.arn(svc, f"{kind}:{nm}"))
+        return nm, state
+    return fake
+
+
+def _fake_snapshot_copy(new: _New, state: dict) -> tuple[str, dict]:
+    # aws_db_snapshot_copy: the id is the target snapshot identifier.
+    ident = new.inputs.get("targetDbSnapshotIdentifier") or new.rid
+    state.update(dbSnapshotArn=new.arn("rds", f"snapshot:{ident}"), encrypted=True, status="available")
+    return ident, state
+
+
 def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
     svc = new.typ.split(":")[1].split("/")[0]
     state.setdefault("arn", new.arn(svc, new.name))
@@ -390,6 +420,12 @@ _FAKES = {
     "aws:rds/proxy:Proxy": _fake_rds_proxy,
     "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": _fake_rds_proxy_target_group,
     tokens.SECRET: _fake_secret,
+    tokens.SNS_TOPIC: _fake_sns_topic,
+    tokens.SNS_TOPIC_POLICY: _fake_echo,
+    tokens.SNS_TOPIC_SUBSCRIPTION: _fake_sns_subscription,
+    tokens.METRIC_ALARM: _fake_named_aws("cloudwatch", "alarm"),
+    tokens.RDS_EVENT_SUBSCRIPTION: _fake_named_aws("rds", "es"),
+    tokens.RDS_SNAPSHOT_COPY: _fake_snapshot_copy,
     **{tls_type: _fake_tls for tls_type in mock_tls.TYPES},
 }
 # Families, tried in order when a type has no fake of its own.

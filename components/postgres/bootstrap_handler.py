@@ -404,6 +404,43 @@ def _role_state(conn, role: str) -> Optional[dict]:
     return dict(zip(keys, rows[0]))
 
 
+def adopt_master_objects_statement(role_i: str) -> str:
+    """In the tenant's database: hand what the master owns there to the service's role (issue 24).
+
+    A database restored from a snapshot or a point in time (`restore_from`) comes with the source's data;
+    where that data belongs to the master (a break-glass session created it, or the source predates its
+    role), the service could not use it. Schemas, tables, views, sequences not owned by a column, and
+    routines move to the role; an extension's members stay (pg_depend deptype 'e': the extension owns
+    them). Runs as the master, which owns them, on the hardened session (every name qualified)."""
+    not_system = ("n.nspname OPERATOR(pg_catalog.!~) '^pg_' AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema'")
+    not_extension = ("NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) {cls}::pg_catalog.regclass"
+                     " AND d.objid OPERATOR(pg_catalog.=) {oid} AND d.deptype OPERATOR(pg_catalog.=) 'e')")
+    me = "(SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)"
+    role = role_sql.quote_literal(role_i)
+    return (
+        "DO $bulkhead$ DECLARE r record; BEGIN"
+        f" FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspowner OPERATOR(pg_catalog.=) {me}"
+        f" AND {not_system} AND {not_extension.format(cls=chr(39) + 'pg_catalog.pg_namespace' + chr(39), oid='n.oid')} LOOP"
+        f" EXECUTE pg_catalog.format('ALTER SCHEMA %I OWNER TO %s', r.nspname, {role}); END LOOP;"
+        " FOR r IN SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS obj, c.relkind FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+        f" WHERE c.relowner OPERATOR(pg_catalog.=) {me} AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p,v,m,f,S}}'::pg_catalog.\"char\"[])"
+        f" AND {not_system} AND {not_extension.format(cls=chr(39) + 'pg_catalog.pg_class' + chr(39), oid='c.oid')}"
+        # A sequence a column owns (serial: deptype a, identity: i) follows its table.
+        " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+        " AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog.\"char\"[])) LOOP"
+        " EXECUTE pg_catalog.format('ALTER %s %s OWNER TO %s', CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'"
+        " WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.obj,"
+        f" {role}); END LOOP;"
+        " FOR r IN SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS fn FROM pg_catalog.pg_proc p"
+        " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
+        f" WHERE p.proowner OPERATOR(pg_catalog.=) {me} AND {not_system}"
+        f" AND {not_extension.format(cls=chr(39) + 'pg_catalog.pg_proc' + chr(39), oid='p.oid')} LOOP"
+        f" EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO %s', r.fn, {role}); END LOOP;"
+        " END $bulkhead$"
+    )
+
+
 def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: float = DEFAULT_AUTH_RETRY_SECONDS,
               sleep: Callable[[float], None] = time.sleep, login_password: Optional[str] = None) -> dict:
     """Run the role SQL for `request` as the master; return what the role and database now are.
@@ -435,6 +472,8 @@ def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: flo
             if step.skip_if and conn.run(step.skip_if):
                 continue
             conn.run(step.sql)
+        # Issue 24 (restore_from): data the master owns in the tenant's database becomes the role's.
+        connections[request.db_name].run(adopt_master_objects_statement(role_sql.quote_ident(request.role)))
         maintenance = connections[role_sql.MAINTENANCE_DATABASE]
         state = _role_state(maintenance, request.role)
         owner = maintenance.run(_OWNER, db=request.db_name)[0][0]

@@ -29,6 +29,7 @@ from components.catalogue.model import Database, Tier
 from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
 from components.prod.proxy import RdsProxy, RdsProxyArgs, proxy_resource_id
+from components.prod.windows import LEGACY_BACKUP_WINDOW, LEGACY_MAINTENANCE_WINDOW, Windows
 from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role, function_log_group
 from components.tags import TAG_ROLE, database_tags
 from policies.bulkhead_types import ADMIN_USER  # defined once, where the pack's admin-username rule reads it
@@ -39,9 +40,10 @@ CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 MONITORING_INTERVAL = 60
 PERFORMANCE_INSIGHTS_RETENTION = 7  # days; the free tier
 LOG_EXPORTS = ["postgresql", "upgrade"]
-# Off-peak and non-overlapping: backups first, maintenance a day later.
-BACKUP_WINDOW = "03:00-04:00"
-MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
+# Off-peak and non-overlapping: backups first, maintenance a day later. Every database had these until
+# issue 24; now `bulkhead:window_derivation: 0` keeps them (components/prod/windows.py derives the rest).
+BACKUP_WINDOW = LEGACY_BACKUP_WINDOW
+MAINTENANCE_WINDOW = LEGACY_MAINTENANCE_WINDOW
 KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be cancelled
 # CreateDBInstance MasterUserPassword (PostgreSQL): 8-128 printable ASCII, not / " @ or space.
 # Letters and digits only: no character needs quoting in a URL, a shell or a .pgpass.
@@ -135,6 +137,8 @@ class RdsPostgresArgs:
     # `bulkhead:owner_principals` of the owner: the only service principals that may read an
     # `auth: password` login secret (components/catalogue/owner_principals.py).
     owner_principals: Sequence[str] = ()
+    # The database's backup and maintenance windows (components/prod/windows.py derive); None: the legacy constants.
+    windows: Optional[Windows] = None
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -149,6 +153,9 @@ class RdsPostgres(pulumi.ComponentResource):
         self._db = args.database
         self._tags = database_tags(args.context.stack, {name: args.database})
         self._identifier = instance_identifier(args.context.stack, name)
+        # Plain identifiers (known before anything exists): alarms and the event subscription name them.
+        self.identifier = self._identifier
+        self.replica_identifiers = [self._replica_identifier(i) for i in range(args.database.replicas)]
 
         # The service's login role inside the database: named after it, as in dev.
         self.role = self._db.db_name
@@ -374,10 +381,55 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
+    def _restore_args(self) -> dict:
+        """`restore_from` (issue 24): the instance starts from a snapshot or a point in time.
+
+        RDS's restore calls take no KmsKeyId (RestoreDBInstanceFromDBSnapshot and
+        RestoreDBInstanceToPointInTime in the RDS API reference / botocore's rds service model; only
+        CopyDBSnapshot has one: "specify a value for this parameter to encrypt the copy with a new KMS
+        key"). So a snapshot is first copied under this database's own key and the instance restored
+        from the copy: the instance then has this database's key, as every bulkhead database. A point
+        in time restores under the source's key (the catalogue warns; docs/prod-stack.md "Restoring").
+        terraform-provider-aws applies what the restore call lacks (password, parameter group, backup
+        settings, ...) with ModifyDBInstance right after (internal/service/rds/instance.go, create)."""
+        restore = self._db.restore_from
+        if restore is None:
+            return {}
+        if restore.snapshot is not None:
+            # aws_db_snapshot_copy (CopyDBSnapshot): source_db_snapshot_identifier takes the ARN (shared or
+            # other-account snapshots need it), kms_key_id re-encrypts; both ForceNew, a copy is made once.
+            copy = aws.rds.SnapshotCopy(
+                f"{self._name}-restore-source",
+                source_db_snapshot_identifier=restore.snapshot,
+                target_db_snapshot_identifier=f"{self._identifier}-restore-source",
+                kms_key_id=self.key.arn,
+                copy_tags=False,
+                tags=self._tagged("restore-source"),
+                # Kept when restore_from is removed later: it is the record of where the data came from,
+                # and deleting a snapshot is for a person to decide.
+                opts=self._opts(retain_on_delete=True),
+            )
+            return {"snapshot_identifier": copy.db_snapshot_arn}
+        pit = restore.point_in_time
+        return {"restore_to_point_in_time": {
+            "source_db_instance_identifier": pit.source.rsplit(":", 1)[-1] if pit.source.startswith("arn:") else pit.source,
+            **({"use_latest_restorable_time": True} if pit.time == "latest" else {"restore_time": pit.time}),
+        }}
+
     def _create_primary(self) -> aws.rds.Instance:
         db = self._db
         # A new suffix per create: repeated destroy/create cycles never collide on the snapshot name.
         suffix = random.RandomId(f"{self._name}-final-snapshot-suffix", byte_length=4, opts=self._opts())
+        restore = self._restore_args()
+        # snapshot_identifier and restore_to_point_in_time are ForceNew (terraform-provider-aws
+        # internal/service/rds/instance.go): read only at creation. Ignored afterwards on every primary, so
+        # adding, changing or removing `restore_from` never replaces a database. A restored instance keeps
+        # the source's master user name and databases (RestoreDBInstance*: no MasterUsername, DBName "doesn't
+        # apply to ... PostgreSQL"), both ForceNew and read back by the provider, and a point-in-time restore
+        # keeps the source's key (kms_key_id, ForceNew): ignored too, where they come from the source.
+        ignore = ["snapshotIdentifier", "restoreToPointInTime"]
+        if db.restore_from is not None:
+            ignore += ["username", "dbName"] + (["kmsKeyId"] if db.restore_from.point_in_time is not None else [])
         return aws.rds.Instance(
             f"{self._name}-primary",
             identifier=self._identifier,
@@ -401,15 +453,20 @@ class RdsPostgres(pulumi.ComponentResource):
             db_subnet_group_name=self._args.context.network.subnet_group_name,
             multi_az=db.multi_az,
             backup_retention_period=self._args.tier.pitr_days,
-            backup_window=BACKUP_WINDOW,
-            maintenance_window=MAINTENANCE_WINDOW,
+            # PreferredBackupWindow / PreferredMaintenanceWindow (CreateDBInstance; ModifyDBInstance applies a
+            # change of either without an outage, "asynchronously applied as soon as possible"). Staggered per
+            # database (components/prod/windows.py); the catalogue validated overrides as RDS does.
+            backup_window=self._args.windows.backup if self._args.windows else BACKUP_WINDOW,
+            maintenance_window=self._args.windows.maintenance if self._args.windows else MAINTENANCE_WINDOW,
             deletion_protection=db.deletion_protection,
             delete_automated_backups=False,
             skip_final_snapshot=False,
             final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
             tags=self._tagged("primary"),
             **self._common_instance_args(),
-            opts=self._opts(protect=self._args.context.protect, depends_on=self.log_groups[self._identifier]),
+            **restore,
+            opts=self._opts(protect=self._args.context.protect, depends_on=self.log_groups[self._identifier],
+                            ignore_changes=ignore),
         )
 
     def _create_replica(self, index: int) -> aws.rds.Instance:

@@ -627,6 +627,31 @@ def test_every_required_policy_exists_with_metadata():
     assert thresholds.MIN_RETENTION_DAYS_BY_TIER["critical"] >= thresholds.MIN_RETENTION_DAYS_BY_TIER["standard"]
 
 
+# --- issue 24: database-alarms-and-events ------------------------------------------------------------
+
+def _i24_world(alarm_actions=("arn:aws:sns:eu-west-1:1:alerts",), metrics=("CPUUtilization", "FreeStorageSpace",
+               "DatabaseConnections", "FreeableMemory"), source_ids=("prod-auth",)):
+    def build():
+        world = [R("aws:rds/instance:Instance", "auth-primary", primary_props(), protect=True)]
+        for m in metrics:
+            world.append(R("aws:cloudwatch/metricAlarm:MetricAlarm", f"auth-alarms-{m}", {
+                "namespace": "AWS/RDS", "metricName": m, "dimensions": {"DBInstanceIdentifier": "prod-auth"},
+                "alarmActions": list(alarm_actions)}))
+        if source_ids is not None:
+            world.append(R("aws:rds/eventSubscription:EventSubscription", "events-subscription", {
+                "sourceType": "db-instance", "sourceIds": list(source_ids), "snsTopic": "arn:aws:sns:eu-west-1:1:alerts"}))
+        return world
+    return build
+
+
+CASES += [
+    ("database-alarms-and-events", _i24_world(), _i24_world(metrics=("CPUUtilization",)), "auth-primary", None),
+    ("database-alarms-and-events", _i24_world(), _i24_world(alarm_actions=()), "auth-primary", None),
+    ("database-alarms-and-events", _i24_world(), _i24_world(source_ids=None), "auth-primary", None),
+    ("database-alarms-and-events", _i24_world(), _i24_world(source_ids=("prod-other",)), "auth-primary", None),
+]
+
+
 def test_every_policy_has_a_case():
     assert {c[0] for c in CASES} == {p.name for p in ALL_POLICIES}
 

@@ -568,3 +568,39 @@ def test_the_function_environment_carries_the_endpoint_url_only_when_given():
 ])
 def test_only_a_regional_secrets_manager_endpoint_name_is_accepted(url, ok):
     assert bootstrap_handler.is_secrets_endpoint_url(url, "eu-west-1") is ok
+
+
+def test_a_restored_database_keeps_its_data_and_the_role_owns_what_the_master_owned(server, aws):
+    """restore_from (issue 24): the instance comes with the source's data, here created by the master
+    (as a break-glass session or a source without its role would leave it). After the run the service's
+    role owns the database, its schema, tables, view, sequence and routine, and no row is lost; a
+    second run changes nothing. Without the adoption step the table stayed the master's."""
+    with server.connect("postgres", MASTER, MASTER_PASSWORD) as conn:
+        conn.execute('CREATE DATABASE "ledger"')
+    with server.connect("ledger", MASTER, MASTER_PASSWORD) as conn:
+        conn.execute("CREATE SCHEMA books")
+        conn.execute("CREATE TABLE books.entries (id serial PRIMARY KEY, amount int NOT NULL)")
+        conn.execute("INSERT INTO books.entries (amount) SELECT g FROM generate_series(1, 42) g")
+        conn.execute("CREATE VIEW books.big AS SELECT * FROM books.entries WHERE amount > 40")
+        conn.execute("CREATE FUNCTION books.total() RETURNS bigint LANGUAGE sql AS 'SELECT sum(amount) FROM books.entries'")
+    aws("ledger")
+    result = bootstrap_handler.handler(event("ledger"))
+    assert result["owner"] == "ledger"
+
+    def owners():
+        with server.admin("ledger") as conn:
+            return dict(conn.execute(
+                "SELECT 'schema', nspowner::regrole::text FROM pg_namespace WHERE nspname = 'books' UNION ALL "
+                "SELECT relname, relowner::regrole::text FROM pg_class WHERE relnamespace = 'books'::regnamespace "
+                "AND relkind IN ('r', 'v', 'S') UNION ALL "
+                "SELECT proname, proowner::regrole::text FROM pg_proc WHERE pronamespace = 'books'::regnamespace").fetchall())
+
+    assert owners() == {"schema": "ledger", "entries": "ledger", "big": "ledger", "entries_id_seq": "ledger",
+                        "total": "ledger"}
+    with server.admin("ledger") as conn:
+        conn.execute("SET ROLE ledger")  # what the service can do now, as itself
+        assert conn.execute("SELECT count(*), books.total() FROM books.entries").fetchone() == (42, 903)
+        conn.execute("INSERT INTO books.entries (amount) VALUES (1)")
+    before = (owners(), state(server, "ledger"))
+    bootstrap_handler.handler(event("ledger"))
+    assert (owners(), state(server, "ledger")) == before

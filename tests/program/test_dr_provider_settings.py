@@ -86,8 +86,8 @@ def test_without_a_dr_region_aws_endpoints_need_nothing():
 def _no_dr_copies(config):
     tiers = config.setdefault("bulkhead:backup_tiers", {})
     for name in ("critical", "standard"):
-        tiers.setdefault(name, {})["copy_to_dr"] = False
-    for name, tier in list(tiers.items()):
+        tiers.setdefault(name, {})
+    for tier in tiers.values():
         tier["copy_to_dr"] = False
 
 
