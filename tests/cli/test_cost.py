@@ -40,6 +40,12 @@ def _hand_prod_us_east_1():
         + 100 * gp3["multi_az"] + 100 * gp3["single_az"] + _backup(100, 7, False) + US["kms_key_month"] + US["secret_month"]
     worker = _hour("db.t4g.medium", True) * H + 20 * gp3["multi_az"] + _backup(20, 7, False) \
         + US["kms_key_month"] + US["secret_month"]
+    # CloudWatch alarms (issue 24): 4 on each primary (CPU, storage, connections, memory), 2 on each
+    # replica (CPU, replica lag).
+    alarm = US["alarm_month"]
+    auth += (4 + 2 * 2) * alarm
+    app += (4 + 2 * 1) * alarm
+    worker += 4 * alarm
     endpoints = 6 * 3 * US["interface_endpoint_az_hour"] * H
     return {"auth": auth, "app": app, "worker": worker, "endpoints": endpoints}
 
