@@ -67,19 +67,31 @@ def _aws_provider_settings() -> dict:
     return dr_provider_settings(aws_config.get, pulumi.Output.secret)
 
 
+def _plan_shard():
+    """The databases an offline `bulkhead plan --jobs` worker plans (bulkhead/offline/parallel.py),
+    else None (every database). Asked only of the offline runtime when it is loaded: under
+    `pulumi up` that module is never imported, so a real deployment always builds everything."""
+    import sys
+
+    offline = sys.modules.get("bulkhead.offline.mock_runtime")
+    return offline.plan_shard() if offline is not None else None
+
+
+_shard = _plan_shard()
 if catalogue.platform == "docker":
     from components.dev.stack import build_docker_stack
 
-    connections = build_docker_stack(catalogue)
+    connections = build_docker_stack(catalogue, only=_shard)
 else:
     from components.prod.stack import build_aws_stack
 
     # The bootstrap functions' package is built next to the program (like the plans).
     build_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".bulkhead", "build")
-    connections, network = build_aws_stack(catalogue, _aws_provider_settings(), build_dir)
+    connections, network = build_aws_stack(catalogue, _aws_provider_settings(), build_dir, only=_shard)
     # Where a consumer places its tasks: the databases' VPC, subnets, and the endpoint group.
     pulumi.export("network", network)
 pulumi.export("databases", connections)
-pulumi.export("services", services_output(catalogue, connections))
+if _shard is None:  # a --jobs worker's `services` is computed once from the merged `databases`
+    pulumi.export("services", services_output(catalogue, connections))
 for _key, _value in stack_identity(pulumi.get_stack(), pulumi.get_project()).items():
     pulumi.export(_key, _value)

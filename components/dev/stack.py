@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Collection, Optional
+
 from components.catalogue.model import Catalogue
 from components.dev.docker_postgres import DockerPostgres, DockerPostgresArgs
 
 
-def build_docker_stack(catalogue: Catalogue) -> dict[str, dict]:
-    """Build every container; return database name -> connection info."""
+def build_docker_stack(catalogue: Catalogue, only: Optional[Collection[str]] = None) -> dict[str, dict]:
+    """Build every container; return database name -> connection info.
+
+    `only`: build just these databases' containers (a shared server with all its tenants:
+    a shard holds a server's tenants together). Only an offline `plan --jobs` worker passes it
+    (bulkhead/offline/parallel.py); None = every database."""
     connections: dict[str, dict] = {}
     for name, db in catalogue.databases.items():
-        if db.server is not None:
+        if db.server is not None or (only is not None and name not in only):
             continue
         component = DockerPostgres(
             name,
@@ -28,6 +34,8 @@ def build_docker_stack(catalogue: Catalogue) -> dict[str, dict]:
         )
         connections.update(component.connections)
     for server_name, server in catalogue.servers.items():
+        if only is not None and not any(n in only for n in catalogue.databases_on(server_name)):
+            continue
         component = DockerPostgres(
             f"server-{server_name}",
             DockerPostgresArgs(
