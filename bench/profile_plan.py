@@ -29,6 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("n", type=int)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--jobs", type=int, default=1, help="plan processes (profiled: the parent only)")
     args = parser.parse_args()
     from bench.peer import project_for
     from bulkhead.commands.plan import build_plan, write_plan
@@ -36,11 +37,11 @@ def main() -> int:
     gc.disable()
     with tempfile.TemporaryDirectory(prefix="bulkhead-profile-") as workdir:
         project = project_for(args.n, workdir)
-        build_plan(project, "peer")  # warm-up: imports, lazy pulumi_aws modules
+        build_plan(project, "peer", jobs=1)  # warm-up: imports, lazy pulumi_aws modules
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
-        export, _ = build_plan(project, "peer")
+        export, _ = build_plan(project, "peer", jobs=args.jobs)
         built = time.perf_counter()
         write_plan(export, os.path.join(workdir, "plan.json"))
         profiler.disable()
