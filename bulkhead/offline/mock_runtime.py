@@ -413,11 +413,14 @@ def _nested_secrets_kept(raw_inputs: dict, struct: Any) -> dict:
     """The SDK's deserializer lifts a secret nested in a list or map to the whole property;
     the engine keeps it where it is (only that value is secret in the state). Restore that
     for properties whose secret was nested, from the request's own struct."""
-    wire = json_format.MessageToDict(struct)
     out = dict(raw_inputs)
     for key, value in raw_inputs.items():
         lifted = isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-        nested = wire.get(key)
+        if not lifted:
+            continue
+        # Only a secret property's wire form is needed: converting the whole request struct
+        # (json_format, pure Python) for every resource, most with no secret, was work thrown away.
+        nested = json_format.MessageToDict(struct.fields[key]) if key in struct.fields else None
         if lifted and isinstance(nested, (list, dict)) and not (
             isinstance(nested, dict) and nested.get(rpc._special_sig_key) == rpc._special_secret_sig
         ):
