@@ -85,7 +85,14 @@ def _prepare(catalogue) -> None:
 
 
 def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shard: frozenset[str]) -> None:
+    import asyncio
+
     try:
+        # Its own event loop: the parent's (if it already ran a program, as in a test process)
+        # shares its epoll descriptor with the parent and has a default executor whose threads
+        # did not survive the fork, so the SDK's registrations (run_in_executor) would wait
+        # forever. The parent's loop is left unclosed (closing would join those dead threads).
+        asyncio.set_event_loop(asyncio.new_event_loop())
         run = run_program(program_dir, stack, config, project=project, shard=shard)
         error = run.error
         if error is not None:
@@ -111,6 +118,17 @@ class _Differs(Exception):
     pass
 
 
+def _as_planned(r) -> tuple:
+    """What the plan keeps of a recorded resource: dependency lists in the order the SDK resolved
+    them vary from run to run, and mock_runtime.to_stack_export sorts them."""
+    import dataclasses
+
+    fields = dataclasses.asdict(r)
+    fields["dependencies"] = sorted(r.dependencies)
+    fields["property_dependencies"] = {k: sorted(v) for k, v in r.property_dependencies.items()}
+    return tuple(sorted(fields.items(), key=lambda kv: kv[0]))
+
+
 def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> ProgramRun:
     from components.outputs import services_output
 
@@ -126,7 +144,7 @@ def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> Progr
             if prev is None:
                 seen[r.urn] = r
                 resources.append(r)
-            elif prev != r:
+            elif prev != r and _as_planned(prev) != _as_planned(r):
                 raise _Differs(r.urn)
         for key, value in run.exports.items():
             if key == "databases":
