@@ -91,14 +91,14 @@ def test_a_shared_resource_that_differs_between_workers_is_refused():
 
 
 def test_a_merge_that_fails_falls_back_to_the_serial_plan(tmp_path, monkeypatch, capfd):
-    serial = _plan_bytes(ROOT, "prod", 1, tmp_path / "serial.json")
+    serial = _plan_bytes(ROOT, "dev", 1, tmp_path / "serial.json")
 
     def differs(*_args, **_kwargs):
-        raise parallel._Differs("aws:ec2/vpc:Vpc foundation-vpc")
+        raise parallel._Differs("docker:index/network:Network some-network")
 
     monkeypatch.setattr(parallel, "_merge", differs)
-    assert _plan_bytes(ROOT, "prod", 2, tmp_path / "parallel.json") == serial
-    assert "planned serially: aws:ec2/vpc:Vpc foundation-vpc" in capfd.readouterr().err
+    assert _plan_bytes(ROOT, "dev", 2, tmp_path / "parallel.json") == serial
+    assert "planned serially: docker:index/network:Network some-network" in capfd.readouterr().err
 
 
 def test_shards_keep_owners_and_shared_servers_together():
