@@ -61,10 +61,13 @@ def _aws_provider_settings() -> dict:
     """The default AWS provider's settings for the stack's second (DR) provider: every `aws:`
     setting pulumi-aws's ProviderArgs takes, only another region (components/prod/provider_settings.py;
     `aws:secretKey`, `aws:token`, `aws:accessKey` stay Pulumi secrets)."""
-    from components.prod.provider_settings import dr_provider_settings
+    from components.prod.provider_settings import ProviderSettingsError, dr_provider_settings
 
     aws_config = pulumi.Config("aws")
-    return dr_provider_settings(aws_config.get, pulumi.Output.secret)
+    try:
+        return dr_provider_settings(aws_config.get, pulumi.Output.secret, catalogue.dr_region, catalogue.dr_endpoints)
+    except ProviderSettingsError as exc:  # aws:endpoints without bulkhead:dr_endpoints: nothing registered yet
+        raise pulumi.RunError(f"bulkhead config is invalid; nothing was created:\nbulkhead:dr_endpoints: {exc}") from None
 
 
 def _plan_shard():
@@ -81,7 +84,10 @@ _shard = _plan_shard()
 if catalogue.platform == "docker":
     from components.dev.stack import build_docker_stack
 
-    connections = build_docker_stack(catalogue, only=_shard)
+    admin_connections: dict = {}
+    connections = build_docker_stack(catalogue, admin_connections, only=_shard)
+    if admin_connections:  # only with bulkhead:admin_tcp (docs/contract.md section 5)
+        pulumi.export("admin", admin_connections)
 else:
     from components.prod.stack import build_aws_stack
 

@@ -76,7 +76,8 @@ def synthesise(export: dict, copies: int) -> dict:
         text = json.dumps(members)
         outputs_text = json.dumps({"databases": {n: databases[n] for n in names},
                                    "services": {owner: (stack["outputs"].get("services") or {}).get(owner)}})
-        own_tokens = {t for t in TOKEN_RE.findall(text) if t not in KEEP_TOKENS and t not in shared_text}
+        # Not a bare number (an alarm threshold in bytes, issue 24): renaming it would break the JSON.
+        own_tokens = {t for t in TOKEN_RE.findall(text) if t not in KEEP_TOKENS and t not in shared_text and not t.isdigit()}
         out.extend(copy.deepcopy(members))
         for k in range(1, copies):
             renames = {t: hashlib.sha256(f"{t}/{k}".encode()).hexdigest()[:len(t)] for t in own_tokens}
@@ -98,6 +99,14 @@ def synthesise(export: dict, copies: int) -> dict:
             out_stack["outputs"].setdefault("databases", {}).update(extra["databases"])
             if extra["services"]:
                 out_stack["outputs"].setdefault("services", {}).update({k2: v for k2, v in extra["services"].items() if v})
+    # The stack's one RDS event subscription (issue 24) lists every instance: the clones too.
+    idents = sorted({r["inputs"]["identifier"] for r in out if r["type"] == "aws:rds/instance:Instance"
+                     and isinstance(r.get("inputs", {}).get("identifier"), str)})
+    for r in out:
+        if r["type"] == "aws:rds/eventSubscription:EventSubscription":
+            for side in ("inputs", "outputs"):
+                if isinstance(r.get(side), dict) and "sourceIds" in r[side]:
+                    r[side]["sourceIds"] = idents
     result = copy.deepcopy({k: v for k, v in export.items() if k != "deployment"})
     result["deployment"] = {**{k: v for k, v in export["deployment"].items() if k != "resources"}, "resources": out}
     return result

@@ -47,7 +47,8 @@ def access_matrix(plan: Plan) -> AccessMatrix:
         db_group_of = {}
         for sg in plan.of_type(SECURITY_GROUP):
             tags = tags_of(sg)
-            if tags.get(ROLE_TAG) == "database":
+            # An RDS Proxy's group (`proxy: true`) leads to its database as the database's own group does.
+            if tags.get(ROLE_TAG) in ("database", "proxy"):
                 db_group_of[sg.get("id")] = database_names(sg)
         for rule in plan.of_type(INGRESS_RULE):
             p = props(rule)
@@ -55,6 +56,8 @@ def access_matrix(plan: Plan) -> AccessMatrix:
             source = _sg_ref(plan, p.get("referencedSecurityGroupId"))
             if not target or not source:
                 continue
+            if tags_of(source).get(ROLE_TAG) == "proxy":
+                continue  # the proxy reaches the database: who reaches the proxy is counted on its own group
             for owner in split_tag(tags_of(source).get(TAG_OWNER)):
                 for db in target:
                     add(owner, db, "network")

@@ -1,7 +1,9 @@
 """The one place a connection string is computed from the stack's outputs: `dsn` prints it,
 the day-2 verbs (psql, reset, dump, restore, split) connect with it.
 
-On docker it is the outputs' own `url`. On aws it logs in as the service's own role with a
+On docker it is the outputs' own `url`, made to verify the server (`sslmode=verify-full`) with the
+CA of the database's own container (its `ca_cert` output, written to a file of its own:
+`dev_ca_file`), channel binding kept. On aws it logs in as the service's own role with a
 fresh IAM token (boto3 generate_db_auth_token, valid 15 minutes), or with `admin` as the
 break-glass master from the database's secret, and verifies the server against the RDS CA bundle.
 Nothing here puts a password in an error message.
@@ -9,10 +11,12 @@ Nothing here puts a password in an error message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import sys
+import tempfile
 from typing import Optional
 from urllib.parse import quote, urlencode
 
@@ -147,9 +151,64 @@ def _pick_host(name: str, db: dict, reader, stack: str | None = None) -> str:
 
 
 
+def dev_ca_pem(name: str, db: dict) -> str | None:
+    """databases.<name>.ca_cert: the CA of the container holding `name` (docker), checked; None for
+    outputs without it (aws, stacks from before per-container CAs)."""
+    pem = db.get("ca_cert")
+    if pem is None:
+        return None
+    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+        raise UserError(f"databases.{name}.ca_cert in the outputs is not a PEM certificate; regenerate the outputs")
+    return pem.strip() + "\n"
+
+
+def write_ca_file(pem: str, path: str, flag: str = "--ca-dir") -> str:
+    """Write one CA file (atomically: a reader never sees half of it); return its absolute path."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ca-")
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(pem)
+        os.chmod(tmp, 0o644)  # a CA certificate is public; the client (maybe another user in a container) reads it
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"{flag} {directory}: cannot write {os.path.basename(path)} ({exc.strerror}); "
+                        f"pass a writable directory") from None
+    return os.path.abspath(path)
+
+
+def default_ca_dir() -> str:
+    """Where `dsn`/`psql` keep dev CA files: $BULKHEAD_CA_DIR, else the user's cache directory."""
+    given = os.environ.get("BULKHEAD_CA_DIR")
+    if given:
+        return os.path.expanduser(given)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "bulkhead", "ca")
+
+
+def dev_ca_file(name: str, db: dict, ca_dir: Optional[str] = None) -> str | None:
+    """The CA file of dev database `name`, only its own container's CA in it (a client of database A
+    must not trust database B's CA: docs/connecting.md). Named by database and content
+    (`<name>-<sha256>.pem`), so stacks with the same database name, or a CA that changed, never share
+    a file or overwrite one a running client reads."""
+    pem = dev_ca_pem(name, db)
+    if pem is None:
+        return None
+    directory = ca_dir or default_ca_dir()
+    path = os.path.join(directory, f"{name}-{hashlib.sha256(pem.encode()).hexdigest()[:16]}-ca.pem")
+    try:
+        with open(path, encoding="ascii") as f:
+            if f.read() == pem:
+                return os.path.abspath(path)
+    except (OSError, UnicodeDecodeError):
+        pass
+    return write_ca_file(pem, path, "--ca-dir" if ca_dir else "$BULKHEAD_CA_DIR (or the cache directory)")
+
+
 def database_url(outputs: dict, name: str, stack: Optional[str] = None, admin: bool = False,
                  reader: Optional[int] = None, region: Optional[str] = None,
-                 ca_bundle: Optional[str] = None) -> str:
+                 ca_bundle: Optional[str] = None, ca_dir: Optional[str] = None) -> str:
     """The libpq URI of database `name` from the loaded outputs (warnings go to stderr)."""
     db = database(outputs, name)
     if db.get("platform") == "docker":
@@ -158,7 +217,17 @@ def database_url(outputs: dict, name: str, stack: Optional[str] = None, admin: b
                             f"{db.get('username')} owns everything in it); drop --admin")
         if reader is not None:
             _pick_host(name, db, reader, stack)  # refuses: a dev server has no replicas
-        return _field(name, db, "url", "str", stack)
+        url = _field(name, db, "url", "str", stack)
+        ca_file = dev_ca_file(name, db, ca_dir)
+        if ca_file is None:
+            print(f"warning: the outputs carry no databases.{name}.ca_cert (written before per-container CAs): "
+                  f"only channel binding authenticates the server. Run `pulumi up`, then write the outputs again",
+                  file=sys.stderr)
+            return url
+        from bulkhead.drivers import driver_url
+
+        # verify-full with the container's own CA, channel_binding=require kept (bulkhead/drivers.py)
+        return driver_url(url, "libpq", ca_file)
     host = _pick_host(name, db, reader, stack)
     port = _field(name, db, "port", "port", stack)
     db_name = _field(name, db, "db_name", "str", stack)

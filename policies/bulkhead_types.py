@@ -52,6 +52,13 @@ BACKUP_VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
 RESTORE_TESTING_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
 RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+# Alarms and events (issue 24, components/prod/alarms.py).
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+SNS_TOPIC = "aws:sns/topic:Topic"
+SNS_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+SNS_TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+RDS_EVENT_SUBSCRIPTION = "aws:rds/eventSubscription:EventSubscription"
+RDS_SNAPSHOT_COPY = "aws:rds/snapshotCopy:SnapshotCopy"  # restore_from: snapshot
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 LAMBDA_INVOCATION = "aws:lambda/invocation:Invocation"
 

@@ -39,3 +39,15 @@ _.dbi_resource_id
 
 # SQLAlchemy event listeners, registered by @event.listens_for (tests/postgres/test_token_hooks.py).
 _._token
+
+# http.server calls the handler's methods by name (tests/postgres/test_token_hooks.py token_service).
+_.do_GET
+_.log_message
+
+# issue 24: pydantic validators, called by name by pydantic (components/catalogue/model.py)
+_._check_time
+_._check_snapshot
+_._alarms_shorthand
+_._check_backup_window
+_._check_maintenance_window
+_._check_restore_from

@@ -52,6 +52,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("backup-plan", "an AWS Backup plan for the tier whose selection covers the instance"),
     ("bootstrap", "the bootstrap function's code, layers, configuration and environment are the deployment's"),
     ("master-age", "the master (and an auth-password login) password is younger than the tier's master_max_age_days"),
+    ("proxy", "`proxy: true`: the RDS Proxy at proxy_host requires TLS, uses IAM end to end, and its group admits only the owner's client group on 5432"),
 )
 CHECK_NAMES = tuple(c for c, _ in CHECKS)
 
@@ -261,6 +262,7 @@ class Auditor:
                    if bool(inst.get("MultiAZ")) != db.multi_az else [])
         self._check_replicas(report, inst, db.replicas)
         self._check_ingress(report, inst, out)
+        self._check_proxy(report, db, out)
         self._check_secret(report, inst, out, name)
         self._check_access_policy(report, inst, out)
         report.add("iam-auth", [] if inst.get("IAMDatabaseAuthenticationEnabled") else ["IAM database authentication is off"])
@@ -320,6 +322,12 @@ class Auditor:
             settings=rds_role_settings(db), master_secret_arn=out.get("secret_arn"), auth=db.auth,
             login_secret_arn=out.get("login_secret_arn"))
         env = (config.get("Environment") or {}).get("Variables") or {}
+        # The Secrets Manager endpoint URL the stack sets in a given VPC (private DNS off): not in the
+        # outputs, so accepted only as an endpoint-specific name of this region's Secrets Manager
+        # (anything else could send the function's signed GetSecretValue elsewhere).
+        endpoint = env.get(bootstrap_handler.ENV_SECRETS_ENDPOINT_URL)
+        if endpoint is not None and bootstrap_handler.is_secrets_endpoint_url(endpoint, self.region):
+            expected_env[bootstrap_handler.ENV_SECRETS_ENDPOINT_URL] = endpoint
         differ = sorted(k for k in set(env) | set(expected_env) if env.get(k) != expected_env.get(k))
         if differ:
             problems.append(f"environment differs in {', '.join(differ)}")
@@ -501,6 +509,40 @@ class Auditor:
         if not owner_admitted and client_group:
             problems.append(f"{report.owner}'s client group {client_group} is not admitted on tcp {port}")
         report.add("ingress", problems, f"only {client_group}")
+
+    def _check_proxy(self, report, db, out) -> None:
+        """`proxy: true` (components/prod/proxy.py): one more way into the database, held to the same rule."""
+        host = out.get("proxy_host")
+        if not host:
+            report.add("proxy", ["configured `proxy: true` but the outputs name no proxy_host; `pulumi up`"]
+                       if getattr(db, "proxy", False) else [], "no proxy")
+            return
+        proxies = [p for page in self.rds.get_paginator("describe_db_proxies").paginate()
+                   for p in page.get("DBProxies") or []]
+        proxy = next((p for p in proxies if p.get("Endpoint") == host), None)
+        if proxy is None:
+            report.add("proxy", [f"no RDS Proxy has the endpoint {host} (deleted?); `pulumi refresh` then `pulumi up`"])
+            return
+        problems = []
+        if not proxy.get("RequireTLS"):
+            problems.append(f"proxy {proxy.get('DBProxyName')} accepts connections without TLS")
+        scheme = proxy.get("DefaultAuthScheme")  # absent from older API models
+        if scheme is not None and scheme != "IAM_AUTH":
+            problems.append(f"proxy {proxy.get('DBProxyName')} DefaultAuthScheme is {scheme}, not IAM_AUTH")
+        client = out.get("security_group_id")
+        for group in proxy.get("VpcSecurityGroupIds") or []:
+            for page in self.ec2.get_paginator("describe_security_group_rules").paginate(
+                    Filters=[{"Name": "group-id", "Values": [group]}]):
+                for rule in page.get("SecurityGroupRules") or []:
+                    if rule.get("IsEgress"):
+                        continue
+                    proto, lo, hi = rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort")
+                    ref = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
+                    source = ref or rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId") or "?"
+                    if ref != client or proto != "tcp" or lo != 5432 or hi != 5432:
+                        problems.append(f"proxy group {group} admits {source} ({proto} {lo}-{hi}); only "
+                                        f"{report.owner}'s client group {client} on tcp 5432")
+        report.add("proxy", problems, f"{proxy.get('DBProxyName')}: TLS, only {client}")
 
     def _check_secret(self, report, inst, out, name: str) -> None:
         from botocore.exceptions import ClientError

@@ -338,6 +338,18 @@ def defaults_for_stack(stack: Optional[str], pack) -> dict:
     return {}
 
 
+def cost_of(export: dict) -> dict:
+    """`check --json`'s `cost` (aws plans): the plan file's own figures, else estimated from its resources
+    (a `pulumi stack export`), so CI can gate on them."""
+    from bulkhead.cost import INSTANCE, estimate
+
+    carried = (export.get("bulkhead") or {}).get("cost") if isinstance(export.get("bulkhead"), dict) else None
+    if isinstance(carried, dict):
+        return {"cost": carried}
+    plan = Plan.from_export(export)
+    return {"cost": estimate(plan)} if plan.of_type(INSTANCE) else {}
+
+
 def render(result: CheckResult, source: str) -> str:
     if not result.violations:
         return f"{source}: 0 violations, {result.resources} resources, {result.policies} policies"
@@ -386,7 +398,7 @@ def run(args) -> int:
     config = merge_configs(defaults_for_stack(stack, pack), user_config)
     result = evaluate(export, config, pack)
     if args.json:
-        print(json.dumps(result.as_json(), indent=1))
+        print(json.dumps({**result.as_json(), **cost_of(export)}, indent=1))
     else:
         print(render(result, source))
         print(f"checked in {time.perf_counter() - started:.2f}s", file=sys.stderr)

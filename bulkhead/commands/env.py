@@ -35,10 +35,11 @@ def add_parser(sub) -> None:
     p.add_argument("--driver", choices=DRIVERS, default=DEFAULT_DRIVER,
                    help=f"the URL form of this client driver, TLS on (default {DEFAULT_DRIVER}; see bulkhead/drivers.py)")
     p.add_argument("--ca-dir", default=".",
-                   help="docker: where to write the service's CA file (<service>-ca.pem) the URLs verify the server "
-                        "with; put it next to the .env (default: the current directory)")
+                   help="docker: where to write the CA files the URLs verify the server with, one per database "
+                        "(<database>-ca.pem, only that database's container's CA); put them next to the .env "
+                        "(default: the current directory)")
     p.add_argument("--ca-mount", metavar="DIR",
-                   help="docker: the directory holding the CA file as the client sees it, e.g. where a compose "
+                   help="docker: the directory holding the CA files as the client sees it, e.g. where a compose "
                         "service mounts it (default: the absolute --ca-dir)")
     p.add_argument("--format", choices=FORMATS, default="dotenv",
                    help="dotenv: quoted values (docker compose env_file, python-dotenv, `set -a; . ./.env`); "
@@ -57,35 +58,32 @@ def docker_env_value(value: str) -> str:
     return value
 
 
-def ca_bundle(outputs: dict, service: str) -> str | None:
-    """The CA certificates of the containers holding `service`'s databases (the `ca_cert`
-    outputs, docker only), one PEM bundle; None for outputs without them (aws, older stacks)."""
-    pems = []
+def ca_files(outputs: dict, service: str, ca_dir: str, ca_mount: str | None) -> dict[str, str] | None:
+    """Write one CA file per database of `service` (docker): <ca_dir>/<database>-ca.pem, holding only
+    the CA of the container that database lives on (its `ca_cert` output), so a URL of database A
+    never trusts the CA of database B's container (docs/connecting.md, "One CA file per database").
+    Returns database -> the file's path as the client sees it; None when a docker database of the
+    service has no `ca_cert` (outputs from before per-container CAs)."""
+    from bulkhead.connection import dev_ca_pem, write_ca_file
+
+    files: dict[str, str] = {}
     for name, db in sorted(outputs["databases"].items()):
         if db.get("owner") != service or db.get("platform") != "docker":
             continue
-        pem = db.get("ca_cert")
+        pem = dev_ca_pem(name, db)
         if pem is None:
             return None
-        if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
-            raise UserError(f"databases.{name}.ca_cert in the outputs is not a PEM certificate; regenerate the outputs")
-        pems.append(pem.strip() + "\n")
-    return "".join(dict.fromkeys(pems)) or None
+        path = write_ca_file(pem, os.path.join(ca_dir, f"{name}-ca.pem"))
+        files[name] = ca_mount.rstrip("/") + f"/{name}-ca.pem" if ca_mount else path
+    return files
 
 
-def write_ca(bundle: str, service: str, ca_dir: str, ca_mount: str | None) -> str:
-    """Write the bundle as <ca_dir>/<service>-ca.pem; return its path as the client sees it."""
-    name = f"{service}-ca.pem"
-    try:
-        os.makedirs(ca_dir, exist_ok=True)
-        path = os.path.join(ca_dir, name)
-        with open(path, "w", encoding="ascii") as f:
-            f.write(bundle)
-    except OSError as exc:
-        raise UserError(f"--ca-dir {ca_dir}: cannot write {name} ({exc.strerror}); pass a writable directory") from None
-    if ca_mount:
-        return ca_mount.rstrip("/") + "/" + name
-    return os.path.abspath(path)
+def _database_of(outputs: dict, service: str, url: str) -> str | None:
+    """The database of `service` whose url/internal_url is `url` (DATABASE_URL is one of them)."""
+    for name, db in outputs["databases"].items():
+        if db.get("owner") == service and url in (db.get("url"), db.get("internal_url")):
+            return name
+    return None
 
 
 def dotenv_quote(value: str) -> str:
@@ -125,8 +123,25 @@ def env_for_service(outputs: dict, service: str, internal: bool = False) -> list
     outputs without `services`) built from the service's `databases` entries."""
     services = services_of(outputs)
     if services is not None and not internal:
-        return _with_login_passwords(outputs, _env_from_services(services, service, outputs))
-    return _with_login_passwords(outputs, _env_from_databases(outputs, service, internal))
+        return _with_proxy_urls(outputs, service, _with_login_passwords(outputs, _env_from_services(services, service, outputs)))
+    return _with_proxy_urls(outputs, service, _with_login_passwords(outputs, _env_from_databases(outputs, service, internal)))
+
+
+def proxy_env_var(env_var: str) -> str:
+    """ORDERS_DATABASE_URL -> ORDERS_DATABASE_PROXY_URL: where the same role connects through its RDS Proxy."""
+    return env_var[:-len("_URL")] + "_PROXY_URL" if env_var.endswith("_URL") else env_var + "_PROXY"
+
+
+def _with_proxy_urls(outputs: dict, service: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`proxy: true` (aws): one more variable per proxied database, its URL with the proxy's host
+    (`proxy_host`): the same user, TLS and IAM token (end-to-end IAM, components/prod/proxy.py)."""
+    extra = []
+    for _name, db in sorted(outputs["databases"].items()):
+        proxy, host, url = db.get("proxy_host"), db.get("host"), db.get("url")
+        if db.get("owner") != service or not isinstance(proxy, str) or not isinstance(url, str) or not host:
+            continue
+        extra.append((proxy_env_var(str(db.get("env_var"))), url.replace(f"@{host}:", f"@{proxy}:", 1)))
+    return pairs + extra
 
 
 def _with_login_passwords(outputs: dict, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -193,6 +208,22 @@ def _for_driver(url: str, driver: str, ca_file: str | None) -> str:
         raise
 
 
+def _driver_env(driver: str, pairs: list, ca_of: dict, service: str, outputs: dict, args) -> list[tuple[str, str]]:
+    """sqlalchemy+asyncpg's PGSSLROOTCERT: the one CA file of the service's database; with databases
+    on several containers, one variable cannot name a file per database, so it names a bundle of
+    this service's CAs (<service>-ca.pem; docs/connecting.md says so)."""
+    roots = sorted({v for v in ca_of.values() if v})
+    if driver != "sqlalchemy+asyncpg" or len(roots) <= 1:
+        return driver_env(driver, [v for _, v in pairs], roots[0] if roots else None)
+    from bulkhead.connection import dev_ca_pem, write_ca_file
+
+    pems = dict.fromkeys(dev_ca_pem(n, d) for n, d in sorted(outputs["databases"].items())
+                         if d.get("owner") == service and d.get("platform") == "docker")
+    path = write_ca_file("".join(p for p in pems if p), os.path.join(args.ca_dir, f"{service}-ca.pem"))
+    bundle = args.ca_mount.rstrip("/") + f"/{service}-ca.pem" if args.ca_mount else path
+    return driver_env(driver, [v for _, v in pairs], bundle)
+
+
 def run(args) -> int:
     outputs = load_outputs(args.outputs, args.stack, cwd=PROJECT_DIR)
     service = args.service
@@ -203,17 +234,17 @@ def run(args) -> int:
                             f"a .env file holds one service's environment")
         service = names[0]
     pairs = env_for_service(outputs, service, internal=args.internal)
-    bundle = ca_bundle(outputs, service)
-    if not bundle and platform_of(outputs) == "docker" and args.driver not in BINDS_CHANNEL:
+    files = ca_files(outputs, service, args.ca_dir, args.ca_mount) if platform_of(outputs) == "docker" else None
+    if not files and platform_of(outputs) == "docker" and args.driver not in BINDS_CHANNEL:
         # Without the container's CA nothing would authenticate the server for this client (it does
         # not do channel binding): a relay on the database's network would get the password.
         raise UserError(f"these outputs carry no `ca_cert` (written before per-container CAs): a {args.driver} URL "
                         f"could not verify the server. Run `pulumi up`, then write the outputs again "
                         f"(pulumi stack output --json --show-secrets)")
-    ca_file = write_ca(bundle, service, args.ca_dir, args.ca_mount) if bundle else None
-    notes = [] if ca_file else driver_note(args.driver, [v for _, v in pairs])
-    extra = driver_env(args.driver, [v for _, v in pairs], ca_file) if ca_file else []
-    pairs = [(k, _for_driver(v, args.driver, ca_file)) for k, v in pairs] + extra
+    ca_of = {k: files.get(_database_of(outputs, service, v) or "") for k, v in pairs} if files else {}
+    notes = [] if files else driver_note(args.driver, [v for _, v in pairs])
+    extra = _driver_env(args.driver, pairs, ca_of, service, outputs, args) if files else []
+    pairs = [(k, _for_driver(v, args.driver, ca_of.get(k))) for k, v in pairs] + extra
     quote = docker_env_value if args.format == "docker" else dotenv_quote
     lines = [f"# bulkhead: {service}, stack {args.stack or '(from outputs)'}; contains credentials, do not commit"]
     if platform_of(outputs) == "aws":
@@ -224,8 +255,9 @@ def run(args) -> int:
             "# `python -m bulkhead dsn --database NAME`. sslrootcert must point at the RDS CA bundle.",
             "# A database with auth: password carries its login password, read from its login secret.",
         ]
-    if ca_file:
-        lines.append(f"# the server is verified (sslmode=verify-full) with its CA, written to {ca_file}")
+    if files:
+        lines.append(f"# each server is verified (sslmode=verify-full) with its own container's CA, written to "
+                     f"{', '.join(sorted(set(files.values())))}")
     lines += notes + [f"{k}={quote(v)}" for k, v in pairs]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -136,14 +136,19 @@ def run(args) -> int:
     started = time.perf_counter()
     export, _ = build_plan(args.project_dir, args.stack, jobs=args.jobs)
     out = args.out or default_plan_path(args.project_dir, args.stack)
-    write_plan(export, out)
     plan = Plan.from_export(export)
+    cost = attach_cost(export, plan)  # before writing: the plan file carries the figures (docs/contract.md)
+    write_plan(export, out)
     if args.mermaid:
         from bulkhead.mermaid import render_mermaid
 
         print(render_mermaid(plan))
         return 0
     print(summary(plan, args.stack))
+    if cost is not None:
+        from bulkhead.cost import render as render_cost
+
+        print("\n" + render_cost(cost))
     if any(r.get("type") == "docker:index/container:Container" for r in plan.resources):
         from bulkhead.engine_check import engine_version, engine_warning
 
@@ -154,6 +159,18 @@ def run(args) -> int:
     print(f"\nplan written to {os.path.relpath(out)} ({custom} resources, "
           f"{time.perf_counter() - started:.2f}s)", file=sys.stderr)
     return 0
+
+
+def attach_cost(export: dict, plan: Plan) -> dict | None:
+    """An aws plan's monthly cost estimate (bulkhead/cost.py), stored as the export's `bulkhead.cost`
+    (a key `pulumi stack import` and the plan readers ignore); None for docker plans."""
+    from bulkhead.cost import INSTANCE, estimate
+
+    if not plan.of_type(INSTANCE):
+        return None
+    cost = estimate(plan)
+    export.setdefault("bulkhead", {})["cost"] = cost
+    return cost
 
 
 def _component_of(plan: Plan, resource: dict) -> dict | None:

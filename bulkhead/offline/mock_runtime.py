@@ -256,6 +256,14 @@ def _fake_vpc_endpoint(new: _New, state: dict) -> tuple[str, dict]:
     state.update(arn=new.arn("ec2", f"vpc-endpoint/{rid}"), state="available")
     if new.inputs.get("vpcEndpointType") == "Gateway":  # the service's prefix list (S3, DynamoDB)
         state.update(prefixListId=f"pl-{_digest('pl', new.inputs.get('serviceName'), length=8)}")
+    else:  # an interface endpoint's Regional and zonal names (PrivateLink guide, "DNS hostnames")
+        service_name = str(new.inputs.get("serviceName") or "com.amazonaws.region.service")
+        region, service = service_name.split(".")[2], ".".join(service_name.split(".")[3:])
+        suffix = _digest("dns", new.seed, length=8)
+        state.update(dnsEntries=[
+            {"dnsName": f"{rid}-{suffix}-{region}a.{service}.{region}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"},
+            {"dnsName": f"{rid}-{suffix}.{service}.{region}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"},
+        ])
     return rid, state
 
 
@@ -299,6 +307,20 @@ def _fake_rds_instance(new: _New, state: dict) -> tuple[str, dict]:
     return ident, state
 
 
+def _fake_rds_proxy(new: _New, state: dict) -> tuple[str, dict]:
+    """aws_db_proxy: id = name; the ARN ends in the proxy's prx- resource id, which rds-db:connect names."""
+    nm = new.inputs.get("name") or new.name
+    state.update(name=nm, arn=new.arn("rds", f"db-proxy:prx-{_digest('prx', new.seed, length=17)}"),
+                 endpoint=f"{nm}.proxy-c{_digest('host', new.mocks.stack, length=11)}.{new.region}.rds.amazonaws.com")
+    return nm, state
+
+
+def _fake_rds_proxy_target_group(new: _New, state: dict) -> tuple[str, dict]:
+    """aws_db_proxy_default_target_group: the proxy's one target group is always named `default`."""
+    state.update(name="default", arn=new.arn("rds", f"target-group:prx-tg-{_digest('tg', new.seed, length=17)}"))
+    return str(new.inputs.get("dbProxyName")), state
+
+
 def _fake_iam(new: _New, state: dict) -> tuple[str, dict]:
     kind = new.typ.split("/")[1].split(":")[0]
     nm = new.generated_name()
@@ -325,6 +347,47 @@ def _fake_tls(new: _New, state: dict) -> tuple[str, dict]:
     """Real PEM, deterministic per resource (bulkhead/offline/mock_tls.py)."""
     state.update(mock_tls.fake(new.typ, new.seed, new.inputs))
     return _digest("tls", new.seed, length=32), state
+
+
+def _fake_secret(new: _New, state: dict) -> tuple[str, dict]:
+    """A Secrets Manager secret's ARN as AWS forms it: secret:<name>-<6 random characters>
+    ("Secrets Manager ARN format", Secrets Manager User Guide), the name from `name_prefix` plus
+    the provider's unique suffix (terraform-provider-aws secretsmanager/secret.go, create.NewNameGenerator),
+    so ARN patterns in policies (key_policies.login_secret_arn_pattern) are tested on real shapes."""
+    name = new.generated_name(length=26)
+    arn = new.arn("secretsmanager", f"secret:{name}-{_digest('sfx', new.seed, length=6)}")
+    state.update(name=name, arn=arn)
+    return arn, state
+
+
+def _fake_sns_topic(new: _New, state: dict) -> tuple[str, dict]:
+    # aws_sns_topic: the id is the topic ARN, named after `name`.
+    arn = new.arn("sns", new.generated_name())
+    state.update(arn=arn, name=new.generated_name(), owner=FAKE_ACCOUNT)
+    return arn, state
+
+
+def _fake_sns_subscription(new: _New, state: dict) -> tuple[str, dict]:
+    arn = f"{new.inputs.get('topic')}:{_uuid(new.seed)}"
+    state.update(arn=arn, pendingConfirmation=new.inputs.get("protocol") in ("email", "email-json", "http", "https"),
+                 ownerId=FAKE_ACCOUNT)
+    return arn, state
+
+
+def _fake_named_aws(svc: str, kind: str):
+    """A resource whose id is its `name` and whose ARN is <svc>:<kind>:<name> (alarms, event subscriptions)."""
+    def fake(new: _New, state: dict) -> tuple[str, dict]:
+        nm = new.generated_name()
+        state.update(arn=new.arn(svc, f"{kind}:{nm}"))
+        return nm, state
+    return fake
+
+
+def _fake_snapshot_copy(new: _New, state: dict) -> tuple[str, dict]:
+    # aws_db_snapshot_copy: the id is the target snapshot identifier.
+    ident = new.inputs.get("targetDbSnapshotIdentifier") or new.rid
+    state.update(dbSnapshotArn=new.arn("rds", f"snapshot:{ident}"), encrypted=True, status="available")
+    return ident, state
 
 
 def _fake_aws(new: _New, state: dict) -> tuple[str, dict]:
@@ -354,6 +417,15 @@ _FAKES = {
     tokens.RDS_PARAMETER_GROUP: _fake_rds_group("pg"),
     tokens.RDS_SUBNET_GROUP: _fake_rds_group("subgrp"),
     tokens.RDS_INSTANCE: _fake_rds_instance,
+    "aws:rds/proxy:Proxy": _fake_rds_proxy,
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": _fake_rds_proxy_target_group,
+    tokens.SECRET: _fake_secret,
+    tokens.SNS_TOPIC: _fake_sns_topic,
+    tokens.SNS_TOPIC_POLICY: _fake_echo,
+    tokens.SNS_TOPIC_SUBSCRIPTION: _fake_sns_subscription,
+    tokens.METRIC_ALARM: _fake_named_aws("cloudwatch", "alarm"),
+    tokens.RDS_EVENT_SUBSCRIPTION: _fake_named_aws("rds", "es"),
+    tokens.RDS_SNAPSHOT_COPY: _fake_snapshot_copy,
     **{tls_type: _fake_tls for tls_type in mock_tls.TYPES},
 }
 # Families, tried in order when a type has no fake of its own.

@@ -149,6 +149,8 @@ def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> Progr
         for key, value in run.exports.items():
             if key == "databases":
                 databases.update(value)
+            elif key == "admin":  # per container (bulkhead:admin_tcp): each worker has its shard's
+                exports.setdefault(key, {}).update(value)
             elif key not in exports:
                 exports[key] = value
             elif exports[key] != value:

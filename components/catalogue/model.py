@@ -23,7 +23,10 @@ from components.dev import container as postgres_init
 from components.reserved import is_reserved_name
 from components.dev.forms import cpus_round_trips, cpus_string
 from components.prod.naming import aws_name
+from components.prod import windows
 from components.catalogue.deployers import check_deployer_arns, check_deployers_are_key_admins
+from components.catalogue.major_upgrade import major_upgrade_findings
+from components.catalogue.owner_principals import check_owner_principals
 
 PLATFORMS = ("docker", "aws")
 NAME_RE = postgres_init.NAME_RE.pattern
@@ -37,9 +40,20 @@ PARAMETER_RE = postgres_init.PARAMETER_RE.pattern
 
 # Names PostgreSQL, RDS or bulkhead keep for themselves: one rule (components/reserved.py) with the
 # init SQL, so the catalogue refuses exactly what the container would refuse.
-DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes")
+DOCKER_ONLY_STACK_KEYS = ("servers", "keep_volumes", "admin_tcp")
 AWS_ONLY_STACK_KEYS = ("network", "dr_region", "key_admins", "break_glass_principals", "backup_vault_lock", "flow_logs",
-                       "deployers")
+                       "deployers", "owner_principals", "dr_endpoints", "alerts",
+                       "window_derivation")
+# Docker's default address pools (moby libnetwork/ipamutils: 172.17.0.0/16 ... 172.31.0.0/16 as /16s,
+# 192.168.0.0/16 as /20s): 15 + 16 = 31 bridge networks, the default `bridge` taking one. `plan`
+# warns well before: other projects on the machine use the same pools.
+DOCKER_DEFAULT_POOL_NETWORKS = 30
+DOCKER_NETWORKS_WARN_ABOVE = 20
+ADMIN_TCP_WARNING = (
+    "true: every dev container's admin, a superuser over every database it serves, accepts its password over "
+    "TLS on its published 127.0.0.1 port (and from containers on its networks); anyone who reads the `admin` "
+    "output or the stack's state is superuser there. Keep it false unless a GUI needs it, and turn it off after"
+)
 DOCKER_ONLY_DATABASE_KEYS = ("port", "server", "memory_mb", "cpus")
 AWS_ONLY_DATABASE_KEYS = (
     "instance_class",
@@ -52,7 +66,17 @@ AWS_ONLY_DATABASE_KEYS = (
     "master_password_version",
     "auth",
     "password_version",
+    "allow_major_upgrade_to",
+    "proxy",
+    "alarms",
+    "backup_window",
+    "maintenance_window",
+    "restore_from",
 )
+# `proxy: true` with `auth: password` (components/prod/proxy.py): end-to-end IAM is the only proxy
+# auth bulkhead builds; the Secrets Manager mode would need the proxy to read the login secret.
+PROXY_NEEDS_IAM = ("needs `auth: iam`: the proxy logs in to the database with IAM (end-to-end IAM authentication); "
+                   "remove `proxy: true` or set `auth: iam`")
 # Settings bulkhead owns: letting the catalogue override them would undo SSL,
 # loopback binding or the pg_hba that keeps roles apart.
 MANAGED_PARAMETERS = pg_parameters.MANAGED
@@ -65,6 +89,9 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "restore_test_schedule": "cron(0 6 ? * SUN *)",  # weekly
         "log_retention_days": 30,
         "master_max_age_days": 90,
+        # Stricter than standard: told earlier (components/prod/alarms.py).
+        "alarms": {"cpu_percent": 70, "free_storage_percent": 20, "connections_percent": 70,
+                   "freeable_memory_percent": 15, "replica_lag_seconds": 60},
     },
     "standard": {
         "schedule": "cron(0 */6 * * ? *)",
@@ -74,6 +101,8 @@ DEFAULT_TIERS: dict[str, dict[str, Any]] = {
         "restore_test_schedule": "cron(0 6 1 * ? *)",  # monthly
         "log_retention_days": 30,
         "master_max_age_days": 90,
+        "alarms": {"cpu_percent": 80, "free_storage_percent": 10, "connections_percent": 80,
+                   "freeable_memory_percent": 10, "replica_lag_seconds": 300},
     },
 }
 
@@ -145,6 +174,62 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 PRINCIPAL_ARN_RE = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/-]+|user/[A-Za-z0-9+=,.@_/-]+)$"
 
 
+class AlarmThresholds(_Strict):
+    """CloudWatch alarm thresholds of a tier (components/prod/alarms.py); null turns one alarm off."""
+
+    cpu_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = Field(
+        80, description="CPUUtilization above this percent for 15 minutes (each instance)")
+    free_storage_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = Field(
+        10, description="FreeStorageSpace below this percent of `storage_gb` (primary)")
+    connections_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = Field(
+        80, description="DatabaseConnections above this percent of the login role's `connection_limit` (primary)")
+    freeable_memory_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = Field(
+        10, description="FreeableMemory below this percent of the instance class's memory (primary)")
+    replica_lag_seconds: Optional[Annotated[int, Field(ge=1, le=86400)]] = Field(
+        300, description="ReplicaLag above this many seconds (each read replica)")
+
+
+class DatabaseAlarms(_Strict):
+    """A database's own alarm thresholds over its tier's: only the keys given replace the tier's."""
+
+    enabled: bool = True
+    cpu_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = None
+    free_storage_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = None
+    connections_percent: Optional[Annotated[int, Field(ge=1, le=100)]] = None
+    freeable_memory_percent: Optional[Annotated[int, Field(ge=1, le=99)]] = None
+    replica_lag_seconds: Optional[Annotated[int, Field(ge=1, le=86400)]] = None
+
+
+SNAPSHOT_ARN_RE = r"arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:snapshot:[A-Za-z][A-Za-z0-9:-]{0,254}"
+
+
+class PointInTime(_Strict):
+    source: Annotated[str, Field(pattern=r"^([a-z][a-z0-9-]{0,62}|arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:[a-z][a-z0-9-]{0,62})$")] = Field(
+        description="the DB instance identifier (or ARN) whose automated backups to restore from")
+    time: str = Field(description="UTC time `2026-12-06T10:42:00Z`, or `latest` (the latest restorable time)")
+
+    @field_validator("time")
+    @classmethod
+    def _check_time(cls, value: str) -> str:
+        # RestoreDBInstanceToPointInTime RestoreTime: a UTC timestamp; provider verify.ValidUTCTimestamp (RFC 3339).
+        if value != "latest" and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", value):
+            raise ValueError(f"{value!r} is not a UTC time; write it like 2026-12-06T10:42:00Z, or latest")
+        return value
+
+
+class RestoreFrom(_Strict):
+    snapshot: Optional[str] = Field(None, description="ARN of a DB snapshot (manual or automated) to start from")
+    point_in_time: Optional[PointInTime] = Field(None, description="`{source, time}`: restore another instance to a point in time")
+
+    @field_validator("snapshot")
+    @classmethod
+    def _check_snapshot(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.fullmatch(SNAPSHOT_ARN_RE, value):
+            raise ValueError(f"{value!r} is not a DB snapshot ARN; use arn:aws:rds:<region>:<account>:snapshot:<name> "
+                             "(the snapshot's ARN, so the account and region are explicit)")
+        return value
+
+
 class Tier(_Strict):
     schedule: Annotated[str, Field(pattern=SCHEDULE_RE)] = Field(
         description="AWS Backup cron (or rate) expression of the tier's backups",
@@ -178,6 +263,15 @@ class Tier(_Strict):
             "`bulkhead audit` flags a master password (and an `auth: password` login password) older than "
             "this; Secrets Manager does not rotate them (docs/prod-stack.md). 90 is Security Hub's default for "
             "SecretsManager.4"
+        ),
+    )
+    alarms: AlarmThresholds = Field(
+        default_factory=AlarmThresholds,
+        json_schema_extra={"doc_default": "critical 70/20/70/15/60, others 80/10/80/10/300"},
+        description=(
+            "CloudWatch alarm thresholds of the tier's databases: `cpu_percent`, `free_storage_percent`, "
+            "`connections_percent`, `freeable_memory_percent`, `replica_lag_seconds`; null turns one off "
+            "(docs/prod-stack.md \"Alarms and events\"). Critical: 70/20/70/15/60, standard: 80/10/80/10/300"
         ),
     )
 
@@ -333,6 +427,49 @@ class Database(_Strict):
     password_version: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         1, description="`auth: password` only: raise it to rotate the login password on the next `up`"
     )
+    allow_major_upgrade_to: Optional[Annotated[int, Field(ge=13, le=99)]] = Field(
+        None,
+        description=(
+            "the major an in-place RDS major upgrade may go to (this round): it must equal `engine_version`'s "
+            "major, else a catalogue error; without it RDS refuses a new major, so a typo cannot upgrade prod. "
+            "Refused with `replicas` > 0; remove it after the upgrade (docs/prod-stack.md, \"Major version upgrades\")"
+        ),
+    )
+    proxy: bool = Field(
+        False,
+        description=(
+            "an RDS Proxy in front of the primary (connection pooling): IAM auth from the service to the proxy and "
+            "from the proxy to the database, TLS required, admitting only the owner's client group; its endpoint "
+            "is the output `proxy_host`. `auth: iam` only (docs/prod-stack.md, \"RDS Proxy\")"
+        ),
+    )
+    alarms: DatabaseAlarms = Field(
+        default_factory=DatabaseAlarms,
+        json_schema_extra={"doc_default": "its tier's `alarms`"},
+        description=(
+            "`false` turns this database's CloudWatch alarms off; a map replaces some of its tier's `alarms` "
+            "thresholds (null turns one off)"
+        ),
+    )
+    backup_window: Optional[str] = Field(
+        None,
+        description=(
+            "RDS daily backup window `hh24:mi-hh24:mi` UTC, at least 30 minutes; must not meet `maintenance_window`"
+        ),
+        json_schema_extra={"doc_default": "derived from the name (`bulkhead:window_derivation`)"},
+    )
+    maintenance_window: Optional[str] = Field(
+        None,
+        description="RDS weekly maintenance window `ddd:hh24:mi-ddd:hh24:mi` UTC, days in lower case, at least 30 minutes",
+        json_schema_extra={"doc_default": "derived from the name (`bulkhead:window_derivation`)"},
+    )
+    restore_from: Optional[RestoreFrom] = Field(
+        None,
+        description=(
+            "a new database starts from `snapshot: <DB snapshot ARN>` or `point_in_time: {source, time}`; read "
+            "once, at creation: changing or removing it later changes nothing (docs/prod-stack.md \"Restoring\")"
+        ),
+    )
     # both platforms: per-tenant limits (None: the platform's default, resolved by load_catalogue)
     connection_limit: Optional[Annotated[int, Field(ge=1, le=10000)]] = Field(
         None,
@@ -376,6 +513,35 @@ class Database(_Strict):
     def _check_cpus(cls, value: float) -> float:
         return _cpus_read_back_safe(value)
 
+    @field_validator("alarms", mode="before")
+    @classmethod
+    def _alarms_shorthand(cls, value: Any) -> Any:
+        # `alarms: false` / `alarms: true` as shorthand for {enabled: false} / the tier's thresholds.
+        return {"enabled": value} if isinstance(value, bool) else value
+
+    @field_validator("backup_window")
+    @classmethod
+    def _check_backup_window(cls, value: Optional[str]) -> Optional[str]:
+        problem = None if value is None else windows.backup_window_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("maintenance_window")
+    @classmethod
+    def _check_maintenance_window(cls, value: Optional[str]) -> Optional[str]:
+        problem = None if value is None else windows.maintenance_window_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("restore_from")
+    @classmethod
+    def _check_restore_from(cls, value: Optional[RestoreFrom]) -> Optional[RestoreFrom]:
+        if value is not None and (value.snapshot is None) == (value.point_in_time is None):
+            raise ValueError("give exactly one of snapshot: <DB snapshot ARN> or point_in_time: {source, time}")
+        return value
+
     @field_validator("statement_timeout", "idle_in_transaction_session_timeout", mode="before")
     @classmethod
     def _check_duration(cls, value: Any, info) -> Any:
@@ -406,6 +572,20 @@ class Network(_Strict):
     secretsmanager_endpoint_exists: bool = False
 
 
+EMAIL_RE = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+HTTPS_RE = r"^https://[^\s/]+(/\S*)?$"
+SNS_TOPIC_ARN_RE = r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):[0-9]{12}:[A-Za-z0-9_-]{1,256}$"
+
+
+class Alerts(_Strict):
+    """`bulkhead:alerts`: who is told (components/prod/alarms.py)."""
+
+    emails: list[Annotated[str, Field(pattern=EMAIL_RE)]] = Field([], description="email addresses (each confirms once)")
+    https: list[Annotated[str, Field(pattern=HTTPS_RE)]] = Field([], description="HTTPS endpoints (each confirms once)")
+    topic_arn: Optional[Annotated[str, Field(pattern=SNS_TOPIC_ARN_RE)]] = Field(
+        None, description="an existing SNS topic of the stack's region to publish to instead of a topic of the stack")
+
+
 class Catalogue(BaseModel):
     """A validated stack: every database resolved with its platform's defaults."""
 
@@ -430,7 +610,8 @@ class Catalogue(BaseModel):
             "Secrets Manager (the bootstrap functions read their master secret there): "
             "`secretsmanager_endpoint_exists: true` (default false) says the VPC already has a Secrets "
             "Manager interface endpoint with private DNS that admits HTTPS from the subnets, so bulkhead "
-            "creates none"
+            "creates none; with false bulkhead creates one without private DNS (the VPC's other workloads keep "
+            "their path) and its bootstrap functions call it by its own name"
         ),
     )
     region: Optional[str] = None
@@ -448,6 +629,16 @@ class Catalogue(BaseModel):
     keep_volumes: bool = Field(
         description="volumes survive `pulumi destroy` (retainOnDelete)",
         json_schema_extra={"doc_default": "true"},
+    )
+    admin_tcp: bool = Field(
+        False,
+        description=(
+            "the admin (a superuser) also logs in with its password over TLS through each "
+            "container's published port on 127.0.0.1 (pg_hba `hostssl all admin samenet`: the host through the "
+            "port, and containers on the database's network, never the LAN), e.g. for a GUI; the `admin` stack "
+            "output then holds each container's admin URL (secret). Off: the admin only through the socket "
+            "inside the container (`psql --admin`)"
+        ),
     )
     # Advisory findings `plan` prints (advisory policies, memory tuning, unchecked settings).
     warnings: tuple["Problem", ...] = ()
@@ -497,6 +688,45 @@ class Catalogue(BaseModel):
         ),
         json_schema_extra={"doc_type": "list of IAM principal ARNs"},
     )
+    dr_endpoints: Optional[tuple[dict[str, str], ...]] = Field(
+        None,
+        description=(
+            "(this round) the DR region's provider's custom endpoints, in `aws:endpoints`' shape (a list of "
+            "`{service: url}` maps); `[]` for AWS's public endpoints of `dr_region`. Required when `aws:endpoints` "
+            "is set and `dr_region` is: those endpoints are the stack region's, and the DR provider does not "
+            "copy them (components/prod/provider_settings.py)"
+        ),
+        json_schema_extra={"doc_type": "list of maps", "doc_default": "none"},
+    )
+    owner_principals: dict[str, tuple[str, ...]] = Field(
+        {},
+        description=(
+            "owner (a database's `owner`) -> the IAM role ARNs, path included, that service runs as (ECS task "
+            "role, Lambda execution role). Required for every owner of an `auth: password` database: its login "
+            "secret denies reading to every principal but these, the deployers, the database's bootstrap function "
+            "and break-glass, and the database key denies decrypting it likewise. A role may serve one owner only. "
+            "No effect on `auth: iam` databases (their access is the `access_policy_arn` you attach)"
+        ),
+        json_schema_extra={"doc_default": "`{}`", "doc_type": "map of owner to list of IAM role ARNs"},
+    )
+
+    alerts: Optional[Alerts] = Field(
+        None,
+        description=(
+            "who is told when a database is in trouble: `emails`, `https` endpoints (subscribed to the stack's "
+            "encrypted SNS topic), or `topic_arn`, an existing topic of the stack's region used instead (its key "
+            "and policy must let cloudwatch.amazonaws.com and events.rds.amazonaws.com publish)"
+        ),
+        json_schema_extra={"doc_default": "a topic with no subscriber (a warning)"},
+    )
+    window_derivation: Literal[0, 1] = Field(
+        1,
+        description=(
+            "how databases without `backup_window`/`maintenance_window` get them: 1 staggers them across the "
+            "night from each name; 0 keeps the pre-issue-24 constants 03:00-04:00 and sun:05:00-sun:06:00 "
+            "(docs/upgrading.md)"
+        ),
+    )
 
     def owners(self) -> dict[str, list[str]]:
         """owner -> sorted names of the databases it owns."""
@@ -542,6 +772,11 @@ _STACK_KEYS = (
     "backup_vault_lock",
     "flow_logs",
     "deployers",
+    "dr_endpoints",
+    "owner_principals",
+    "admin_tcp",
+    "alerts",
+    "window_derivation",
 )
 STACK_KEYS = _STACK_KEYS  # the keys __main__.py reads from the stack config: exactly those accepted here
 
@@ -582,6 +817,12 @@ def _translate(err: dict[str, Any], model: type[BaseModel]) -> str:
             "schedule": "an AWS Backup expression, e.g. cron(0 * * * ? *)",
             "restore_test_schedule": "an AWS Backup expression, e.g. cron(0 6 ? * SUN *)",
             "vpc_id": "a VPC id like vpc-0abc1234",
+            "emails": "an email address like dba@example.com",
+            "https": "an https:// URL",
+            "topic_arn": "an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:ops-alerts",
+            "snapshot": "a DB snapshot ARN like arn:aws:rds:eu-west-1:123456789012:snapshot:billing-before",
+            "source": "a DB instance identifier like bulkhead-prod-billing, or its ARN",
+            "time": "a UTC time like 2026-12-06T10:42:00Z, or latest",
             "subnet_ids": "subnet ids like subnet-0abc1234",
         }
         return f"{err['input']!r} is not valid; use {hints.get(field, ctx.get('pattern'))}"
@@ -706,10 +947,22 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     _check_uniqueness(databases, servers, platform, problems)
     warnings: list[Problem] = []
     _check_mistakes(stack, platform, raw, databases, merged_tiers, tiers, problems, warnings)
+    if platform == "aws":
+        errors, advisories = major_upgrade_findings(databases, _path)
+        problems.extend(Problem(path=p, message=m) for p, m in errors)
+        warnings.extend(Problem(path=p, message=m) for p, m in advisories)
     if platform == "aws" and region:
         _check_rds_offerings(databases, region, problems)
     if platform:
         _check_connection_budget(databases, servers, problems, platform)
+    if platform == "docker" and len(databases) > DOCKER_NETWORKS_WARN_ABOVE:
+        # Every database gets one Docker network: an own container its own, a shared server one per tenant.
+        warnings.append(Problem(path=_path("databases"), message=(
+            f"this stack creates {len(databases)} Docker networks (one per database); the engine's default "
+            f"address pools hold about {DOCKER_DEFAULT_POOL_NETWORKS} bridge networks in all, shared with every "
+            "other network on the machine (compose projects too), and `up` fails with \"could not find an "
+            "available, non-overlapping IPv4 address pool\" when they run out: widen `default-address-pools` "
+            "in the daemon's daemon.json (docs/dev-stack.md)")))
     if platform == "docker":
         for name in servers:
             if not any(d.server == name for d in databases.values()):
@@ -727,6 +980,11 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     keep_volumes = raw.get("keep_volumes", True)
     if not isinstance(keep_volumes, bool):
         problems.append(Problem(path=_path("keep_volumes"), message=f"{keep_volumes!r} is not true or false"))
+    admin_tcp = raw.get("admin_tcp", False)
+    if not isinstance(admin_tcp, bool):
+        problems.append(Problem(path=_path("admin_tcp"), message=f"{admin_tcp!r} is not true or false"))
+    elif admin_tcp and platform == "docker":
+        warnings.append(Problem(path=_path("admin_tcp"), message=ADMIN_TCP_WARNING))
 
     if platform == "aws" and not region:
         problems.append(Problem(path="aws:region", message="is required on platform aws (without it the stack would "
@@ -746,6 +1004,13 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     deployers = _principals(raw, "deployers", platform, problems)
     problems.extend(Problem(path=p, message=m) for p, m in check_deployer_arns(deployers))
     problems.extend(Problem(path=p, message=m) for p, m in check_deployers_are_key_admins(deployers, key_admins))
+    owner_principals: dict[str, tuple[str, ...]] = {}
+    if platform == "aws":
+        owners_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for name, db in sorted(databases.items()):
+            owners_of[db.owner].append((name, db.auth))
+        owner_principals, found = check_owner_principals(raw.get("owner_principals"), owners_of, deployers)
+        problems.extend(Problem(path=p, message=m) for p, m in found)
     vault_lock = None
     if platform == "aws" and raw.get("backup_vault_lock") is not None:
         vault_lock = _validate(VaultLock, raw["backup_vault_lock"], ("backup_vault_lock",), problems)
@@ -753,6 +1018,10 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
             in_use = {db.tier for db in databases.values()}
             _check_vault_lock(vault_lock, {n: t for n, t in tiers.items() if n in in_use}, problems)
     flow_logs = _flow_logs(raw, network, problems)
+    dr_endpoints = _dr_endpoints(raw, platform, problems)
+    problems.extend(Problem(path=_path("databases", n, "proxy"), message=PROXY_NEEDS_IAM)
+                    for n, db in databases.items() if getattr(db, "proxy", False) and db.auth != "iam")
+    alerts, window_derivation = _alerts_and_windows(raw, platform, region, databases, tiers, problems, warnings)
 
     if problems:
         raise CatalogueError(problems)
@@ -768,12 +1037,34 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
         dr_region=dr_region if platform == "aws" else None,
         protect=protect,
         keep_volumes=keep_volumes,
+        admin_tcp=admin_tcp if platform == "docker" else False,
         key_admins=key_admins,
         break_glass_principals=break_glass,
         backup_vault_lock=vault_lock,
         flow_logs=flow_logs,
         deployers=deployers,
+        dr_endpoints=dr_endpoints,
+        owner_principals=owner_principals,
+        alerts=alerts,
+        window_derivation=window_derivation,
     )
+
+
+def _dr_endpoints(raw: Mapping[str, Any], platform, problems: list[Problem]):
+    """`bulkhead:dr_endpoints`: a list of {service: url} maps (aws:endpoints' shape), or None."""
+    value = raw.get("dr_endpoints")
+    if value is None or platform != "aws":
+        return None
+    shape = ('a list of {service: url} maps as in aws:endpoints, e.g. [{"backup": '
+             '"https://backup.eu-central-1.amazonaws.com"}], or [] for the DR region\'s public endpoints')
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+        problems.append(Problem(path=_path("dr_endpoints"), message=f"must be {shape}"))
+        return None
+    for i, entry in enumerate(value):
+        for service, url in entry.items():
+            if not isinstance(url, str) or not re.match(r"^https?://", url):
+                problems.append(Problem(path=_path("dr_endpoints", i, service), message=f"{url!r} is not a URL; {shape}"))
+    return tuple(dict(entry) for entry in value)
 
 
 def _check_platform_keys(raw: Mapping[str, Any], platform, problems: list[Problem]) -> None:
@@ -793,7 +1084,11 @@ def _load_tiers(raw: Mapping[str, Any], problems: list[Problem]) -> tuple[dict[s
         if not isinstance(value, dict):
             problems.append(Problem(path=_path("backup_tiers", name), message="must be a map with schedule, retention_days, pitr_days, copy_to_dr"))
             continue
-        merged_tiers[name] = {**merged_tiers.get(name, {}), **value}
+        merged = {**merged_tiers.get(name, {}), **value}
+        # alarms merge key by key over the tier's defaults (critical's stricter ones stay unless replaced).
+        if isinstance(value.get("alarms"), dict) and isinstance(merged_tiers.get(name, {}).get("alarms"), dict):
+            merged["alarms"] = {**merged_tiers[name]["alarms"], **value["alarms"]}
+        merged_tiers[name] = merged
     for name, value in merged_tiers.items():
         tier = _validate(Tier, value, ("backup_tiers", name), problems)
         if tier:
@@ -834,6 +1129,82 @@ def _check_mistakes(stack: str, platform, raw: Mapping[str, Any], databases: dic
     errors, advisories = checks.dr_copy_without_region(databases, tiers, written, dr_region, platform)
     add(problems, errors)
     add(warnings, advisories)
+
+
+def _alerts_and_windows(raw: Mapping[str, Any], platform, region, databases: Mapping[str, Database],
+                        tiers: Mapping[str, Tier], problems: list[Problem], warnings: list[Problem]):
+    """`bulkhead:alerts` and `bulkhead:window_derivation`, and the windows RDS would refuse (issue 24)."""
+    if platform != "aws":
+        return None, 1
+    alerts = None
+    if raw.get("alerts") is not None:
+        alerts = _validate(Alerts, raw["alerts"], ("alerts",), problems)
+    if alerts is not None and alerts.topic_arn is not None:
+        if alerts.emails or alerts.https:
+            problems.append(Problem(path=_path("alerts", "topic_arn"), message="with an existing topic the stack creates "
+                                    "none, so emails and https have nothing to subscribe to; subscribe them to that topic "
+                                    "or remove topic_arn"))
+        topic_region = re.fullmatch(SNS_TOPIC_ARN_RE, alerts.topic_arn)[1]
+        if region and topic_region != region:
+            problems.append(Problem(path=_path("alerts", "topic_arn"), message=f"is in {topic_region}, not the stack's "
+                                    f"region {region}; CloudWatch alarms and RDS event subscriptions publish only to a "
+                                    "topic of their own region"))
+    elif alerts is None or not (alerts.emails or alerts.https):
+        warnings.append(Problem(path=_path("alerts"), message="no subscriber: alarms and RDS events reach the stack's "
+                                "topic and nobody is told; add emails, https endpoints or a topic_arn"))
+    derivation = raw.get("window_derivation", windows.DEFAULT_DERIVATION)
+    if isinstance(derivation, bool) or derivation not in windows.DERIVATIONS:
+        problems.append(Problem(path=_path("window_derivation"), message=f"{derivation!r} is not a window derivation; use "
+                                "1 (staggered by name, the default) or 0 (the old 03:00-04:00 / sun:05:00-sun:06:00 for all)"))
+        derivation = windows.DEFAULT_DERIVATION
+    requests = {n: windows.WindowRequest(owner=d.owner, schedule=tiers[d.tier].schedule if d.tier in tiers else "",
+                                         backup_window=d.backup_window, maintenance_window=d.maintenance_window)
+                for n, d in databases.items()}
+    derived = windows.derive(requests, derivation)
+    for name, w in derived.items():
+        where = _path("databases", name)
+        if windows.windows_overlap(w.backup, w.maintenance):
+            key = "maintenance_window" if not w.maintenance_derived else "backup_window"
+            problems.append(Problem(path=f"{where}.{key}", message=f"backup window {w.backup} meets maintenance window "
+                                    f"{w.maintenance}; RDS refuses windows that overlap: move one"))
+        db = databases[name]
+        if db.tier in tiers and not w.backup_derived:
+            busy = windows.backup_busy_minutes(tiers[db.tier].schedule)
+            if windows.daily_minutes(w.backup) & busy:
+                warnings.append(Problem(path=f"{where}.backup_window", message=f"{w.backup} meets the AWS Backup "
+                                        f"schedule of tier {db.tier} ({tiers[db.tier].schedule}, jobs start up to 60 minutes "
+                                        "after); the snapshot and the automated backup would compete"))
+    for name, db in databases.items():
+        if db.restore_from is not None and db.restore_from.point_in_time is not None:
+            warnings.append(Problem(path=_path("databases", name, "restore_from", "point_in_time"), message="RDS restores "
+                                    "a point in time under the source's KMS key (RestoreDBInstanceToPointInTime takes no "
+                                    "key), so this database's storage shares the source's key until you move it: snapshot "
+                                    "it and restore that snapshot into a database of its own (docs/prod-stack.md \"Restoring\")"))
+    for owner, names in sorted(_by_owner(databases).items()):
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if windows.daily_minutes(derived[a].backup) & windows.daily_minutes(derived[b].backup):
+                    warnings.append(Problem(path=_path("databases", b, "backup_window"), message=f"{derived[b].backup} "
+                                            f"meets the backup window of {a}, another database of {owner}"))
+                if windows.weekly_minutes(derived[a].maintenance) & windows.weekly_minutes(derived[b].maintenance):
+                    warnings.append(Problem(path=_path("databases", b, "maintenance_window"), message=f"{derived[b].maintenance} "
+                                            f"meets the maintenance window of {a}, another database of {owner}: both "
+                                            "may restart at once"))
+    return alerts, derivation
+
+
+def _by_owner(databases: Mapping[str, Database]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for name, db in sorted(databases.items()):
+        out[db.owner].append(name)
+    return out
+
+
+def alarm_thresholds(db: Database, tier: Tier) -> Optional[AlarmThresholds]:
+    """The database's alarm thresholds: its tier's, with its own `alarms` keys over them; None when off."""
+    if not db.alarms.enabled:
+        return None
+    return tier.alarms.model_copy(update={k: getattr(db.alarms, k) for k in db.alarms.model_fields_set if k != "enabled"})
 
 
 FLOW_LOG_CHOICES = ("REJECT", "ALL", "none")
@@ -909,6 +1280,10 @@ def _check_database_platform(name: str, db: Database, explicit: frozenset, platf
                     problems.append(Problem(path=_path("databases", name, key), message=f"this database sits on server {db.server!r}; set {key} on bulkhead:servers.{db.server} instead"))
         elif db.port is None:
             problems.append(Problem(path=_path("databases", name, "port"), message="is required for a database with its own container; pick a free host port, e.g. 5433, or set server"))
+    if platform == "aws" and db.restore_from is not None and "db_name" not in explicit:
+        problems.append(Problem(path=_path("databases", name, "db_name"), message="is required with restore_from: the "
+                                "restored instance holds the source's database, so name it here (the source's db_name, "
+                                "e.g. db_name: billing); bulkhead's role of that name then owns it"))
     if platform == "aws" and db.max_storage_gb < db.storage_gb:
         problems.append(Problem(path=_path("databases", name, "max_storage_gb"), message=f"{db.max_storage_gb} is below storage_gb {db.storage_gb}; raise it so storage can autoscale"))
 
@@ -953,7 +1328,10 @@ def _check_uniqueness(databases: dict[str, Database], servers: dict[str, Server]
             problems.append(Problem(path=_path("databases", name, *([key] if key else [])),
                                     message=f"{db.db_name!r} is reserved by PostgreSQL or RDS; choose another name (set db_name)"))
             continue
-        if db.db_name in names:
+        # On aws each database is an instance of its own, so two may hold a database of the same name
+        # (connection strings differ by host): a restored copy keeps the source's db_name next to it
+        # (restore_from, docs/prod-stack.md "Restoring"), also once restore_from is removed (issue 24).
+        if db.db_name in names and platform != "aws":
             problems.append(Problem(path=_path("databases", name, "db_name"), message=f"db_name {db.db_name!r} is already used by bulkhead:databases.{names[db.db_name]}; give each database its own db_name"))
         else:
             names[db.db_name] = name

@@ -28,11 +28,13 @@ The image's entrypoint requires a password only to initdb an empty data director
 that first start runs with a random throwaway (a password nobody has), socket only,
 and is stopped at once; the init then sets the real admin password.
 
-A tenant's database is never entered on a normal start: the `public` schema is made
-the owner's once, when bulkhead creates the database (from template1, whose `public`
-has no PUBLIC privileges either), before the tenant has anything in it. Everything
-else runs in the maintenance database `postgres`, which no tenant can connect to or
-configure. Each tenant's part runs as its own psql session: a problem with one
+A tenant's `public` schema is made the owner's once, when bulkhead creates the database
+(from template1, whose `public` has no PUBLIC privileges either), before the tenant has
+anything in it. On a server hosting several databases, every start also enters each tenant's
+database, after resetting its settings and hardening the session, only to revoke the other
+tenants' metadata (role_sql.metadata_revoke_statements: schema-qualified, writes nothing once done).
+Everything else runs in the maintenance database `postgres`, which no tenant can connect
+to or configure. Each tenant's part runs as its own psql session: a problem with one
 (reported in the log and in the healthcheck's reason) never stops the server or the
 other tenants' part.
 
@@ -46,8 +48,6 @@ Moving data across majors is `bulkhead dump` on the old major, `restore` on the 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -127,16 +127,23 @@ _HEREDOC_END = "BULKHEAD_SQL"
 _PW_VAR = "bulkhead_pw"
 
 
-def secret_content(password: str) -> str:
+SCRAM_SALT_BYTES = 16  # PostgreSQL's own SCRAM_DEFAULT_SALT_LEN (src/include/common/scram-common.h)
+
+
+def secret_content(password: str, salt: bytes) -> str:
     """What the container gets for a password: its SCRAM-SHA-256 verifier (role_sql), never the
     password. The init sends `ALTER ROLE ... PASSWORD '<verifier>'`, which PostgreSQL stores as
     is ("If the presented password string is already in MD5-encrypted or SCRAM-encrypted format,
     then it is stored as-is", CREATE ROLE docs), so no statement log, pg_stat_statements entry,
     file on the volume or process in the container ever holds the password itself.
 
-    The salt is derived from the password (HMAC-SHA-256 with a fixed label), so the same password
-    gives the same upload and an unchanged deployment does not replace the container."""
-    salt = hmac.new(password.encode(), b"bulkhead scram salt v1", hashlib.sha256).digest()[:16]
+    `salt`: random, drawn once and kept in the state (a `random.RandomId` per password,
+    components/dev/docker_postgres.py), so the same password gives the same upload (an unchanged
+    deployment does not replace the container) and the salt, which the server sends to anyone who
+    starts a SCRAM login, says nothing about the password. (It was derived from the password
+    before: an offline guess then cost one HMAC instead of 4096 PBKDF2 rounds.)"""
+    if not isinstance(salt, bytes) or len(salt) < SCRAM_SALT_BYTES:
+        raise ValueError(f"the SCRAM salt must be at least {SCRAM_SALT_BYTES} random bytes")
     return role_sql.scram_sha256_verifier(password, salt=salt)
 
 
@@ -191,6 +198,11 @@ def _sql(statements: Sequence[str]) -> list[str]:
     return [f"{s};" for s in statements]
 
 
+def _shared(roles: Sequence[RoleSpec]) -> bool:
+    """A server hosting several tenants: only there is there anyone to hide metadata from."""
+    return len(roles) > 1
+
+
 def server_sql(roles: Sequence[RoleSpec]) -> str:
     """psql script, the server-wide part of the init (as the admin, database `postgres`).
 
@@ -215,6 +227,9 @@ def server_sql(roles: Sequence[RoleSpec]) -> str:
         "\\connect template1",
         *_sql(role_sql.hardened_session_statements()),
         "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+        # on a shared server its catalog hides the other tenants' locks, counters and sizes (role_sql),
+        # so every database created later starts that way
+        *(_sql(role_sql.metadata_revoke_statements()) if _shared(roles) else []),
         "",
     ]
     return "\n".join(out)
@@ -253,10 +268,27 @@ def tenant_sql(spec: RoleSpec, others: Sequence[RoleSpec] = ()) -> str:
             if other_roles
             else []
         ),
-        "\\if :bulkhead_create",
-        f"\\connect {db_i}",
-        *_sql(role_sql.in_database_statements(spec)),
-        "\\endif",
+        *(
+            [
+                # A shared server: entered on every start (after its settings were reset above, the
+                # session hardened first), so that a database created before template1 carried the
+                # metadata revokes gets them too; the DO block writes nothing once done
+                # (role_sql.metadata_revoke_statements).
+                f"\\connect {db_i}",
+                *_sql(role_sql.hardened_session_statements()),
+                "\\if :bulkhead_create",
+                *_sql(role_sql.in_database_statements(spec)),
+                "\\endif",
+                *_sql(role_sql.metadata_revoke_statements()),
+            ]
+            if other_roles
+            else [
+                "\\if :bulkhead_create",
+                f"\\connect {db_i}",
+                *_sql(role_sql.in_database_statements(spec)),
+                "\\endif",
+            ]
+        ),
         "",
     ]
     sql = "\n".join(out)
@@ -399,9 +431,18 @@ def health_script() -> str:
 # ---------------------------------------------------------------------- pg_hba
 
 
-def pg_hba_conf(roles: Sequence[RoleSpec]) -> str:
+def pg_hba_conf(roles: Sequence[RoleSpec], admin_tcp: bool = False) -> str:
     """pg_hba.conf: the admin by peer (root only) on the socket and nowhere else; every role
     only to its own database, scram, over the socket or TLS; everything else rejected.
+
+    `admin_tcp` (stack key `bulkhead:admin_tcp`): the admin also with its password, scram over TLS,
+    from `samenet` only: the subnets of the container's own Docker networks. A connection through
+    the port published on the host's 127.0.0.1 reaches the container from its network's gateway
+    (docker-proxy, or the engine's NAT: both inside that subnet); the LAN traffic an engine below 28
+    forwards straight to container addresses (moby#45610) keeps its LAN source address and is refused.
+    Containers on the database's network fall inside `samenet` too and still need the admin's
+    password (32 random characters). PostgreSQL docs, pg_hba.conf: "samenet to match any address in
+    any subnet that the server is directly connected to".
 
     Layer 1 of 2 (layer 2 is the CONNECT privilege): even if a privilege were granted by
     mistake, pg_hba refuses a role at any database but its own, and plain TCP altogether."""
@@ -417,7 +458,13 @@ def pg_hba_conf(roles: Sequence[RoleSpec]) -> str:
         lines.append(f"local {_hba_quote(spec.db_name)} {_hba_quote(spec.role)} scram-sha-256")
     # The admin has no network line: superuser only from inside the container (issue 22: with the
     # admin's password, superuser through 127.0.0.1). `bulkhead` verbs reach it by `docker exec`.
-    lines += ["local all all reject", "# each database: its owning role, over TLS only"]
+    lines += ["local all all reject"]
+    if admin_tcp:
+        lines += [
+            "# bulkhead:admin_tcp: the admin with its password over TLS, from the container's own networks only",
+            f"hostssl all {_hba_quote(ADMIN_USER)} samenet scram-sha-256",
+        ]
+    lines += ["# each database: its owning role, over TLS only"]
     for spec in roles:
         for net in ("0.0.0.0/0", "::/0"):
             lines.append(f"hostssl {_hba_quote(spec.db_name)} {_hba_quote(spec.role)} {net} scram-sha-256")

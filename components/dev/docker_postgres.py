@@ -29,6 +29,7 @@ from components.dev.container import (
     HBA_PATH,
     HEALTH_SCRIPT_PATH,
     IDENT_PATH,
+    SCRAM_SALT_BYTES,
     SECRET_PERMISSIONS,
     START_SCRIPT_PATH,
     TLS_CERT_UPLOAD,
@@ -97,6 +98,8 @@ class DockerPostgresArgs:
     keep_volumes: bool = True
     protect: bool = False
     server: Optional[str] = None
+    # bulkhead:admin_tcp: the admin also over TLS through the published port (container.pg_hba_conf).
+    admin_tcp: bool = False
 
 
 class DockerPostgres(pulumi.ComponentResource):
@@ -133,12 +136,17 @@ class DockerPostgres(pulumi.ComponentResource):
         admin_password = self._create_password("admin")
         # `role-` keeps a database named `admin` from colliding with the admin password.
         passwords = {db_key: self._create_password(f"role-{db_key}") for db_key in sorted(args.databases)}
+        # One random SCRAM salt per password, kept in the state (container.secret_content).
+        self._salts = {"admin": self._create_salt("admin")}
+        self._salts.update({db_key: self._create_salt(f"role-{db_key}") for db_key in sorted(args.databases)})
         # The CA and key pair of this container alone (components/dev/server_tls.py).
         self.tls = ServerTls(f"{name}-tls", ServerTlsArgs(stack=args.stack, aliases=[name]), opts=self._child())
         self.container = self._create_container(image, admin_password, passwords)
         self.connections = {
             db_key: self._connection(db_key, db, passwords[db_key]) for db_key, db in sorted(args.databases.items())
         }
+        # Only with bulkhead:admin_tcp: how a GUI reaches the admin (the stack output `admin`).
+        self.admin_connection = self._admin_connection(admin_password) if args.admin_tcp else None
         self.register_outputs({"connections": self.connections})
 
     def _child(self, **kwargs) -> pulumi.ResourceOptions:
@@ -202,23 +210,34 @@ class DockerPostgres(pulumi.ComponentResource):
             opts=self._child(),
         )
 
+    def _create_salt(self, suffix: str) -> random.RandomId:
+        # random_id draws its bytes from a cryptographic generator (terraform-provider-random
+        # internal/provider/resource_id.go: `crypto/rand` Reader.Read; its description: "This resource
+        # *does* use a cryptographic random number generator") and keeps them in the state until
+        # replaced: byte_length, keepers and prefix are its only inputs, each RequiresReplace, so the salt never changes on its own
+        # and a rotated password keeps its salt (fine: the salt only has to be unpredictable and not
+        # derived from the password). Not a secret: the server sends it to whoever starts a SCRAM login.
+        return random.RandomId(f"{self._name}-{suffix}-scram-salt", byte_length=SCRAM_SALT_BYTES, opts=self._child())
+
     def _create_container(self, image, admin_password, passwords) -> docker.Container:
         args = self._args
         # Each password an upload of its own, root:root 0400 (the provider writes uploads as
         # root with `permissions`: resource_docker_container_funcs.go, tar header Mode from
         # permissions, no Uid/Gid), never an environment variable: `docker inspect` shows
         # envs, and the server process would inherit them.
-        secrets = [(ADMIN_SECRET, admin_password)] + [
-            (db.db_name, passwords[key]) for key, db in sorted(args.databases.items())
+        secrets = [(ADMIN_SECRET, admin_password, self._salts["admin"])] + [
+            (db.db_name, passwords[key], self._salts[key]) for key, db in sorted(args.databases.items())
         ]
         secret_uploads = [
             # The SCRAM verifier, not the password (container.secret_content): the container never holds it.
             docker.ContainerUploadArgs(
                 file=secret_file(name),
-                content=pulumi.Output.secret(pw.result.apply(secret_content)),
+                content=pulumi.Output.secret(
+                    pulumi.Output.all(pw.result, salt.hex).apply(lambda a: secret_content(a[0], bytes.fromhex(a[1])))
+                ),
                 permissions=SECRET_PERMISSIONS,
             )
-            for name, pw in secrets
+            for name, pw, salt in secrets
         ]
         # The server's key with the passwords (root:root 0400, a secret in the state); start.sh
         # copies it for the server's OS user. Its certificate is public.
@@ -249,7 +268,7 @@ class DockerPostgres(pulumi.ComponentResource):
             uploads=[
                 {"file": START_SCRIPT_PATH, "content": start_script(self._roles), "executable": True},
                 {"file": HEALTH_SCRIPT_PATH, "content": health_script(), "executable": True},
-                {"file": HBA_PATH, "content": pg_hba_conf(self._roles)},
+                {"file": HBA_PATH, "content": pg_hba_conf(self._roles, admin_tcp=args.admin_tcp)},
                 # peer map for the admin over the unix socket: root only
                 {"file": IDENT_PATH, "content": pg_ident_conf()},
                 *secret_uploads,
@@ -287,6 +306,21 @@ class DockerPostgres(pulumi.ComponentResource):
             # policy pack can still read the pg_hba upload.
             opts=self._child(),
         )
+
+    def _admin_connection(self, password: random.RandomPassword) -> dict:
+        secret_password = pulumi.Output.secret(password.result)
+        port = self._args.port
+        return {
+            "host": "127.0.0.1",
+            "port": port,
+            "username": ADMIN_USER,
+            "db_name": "postgres",
+            "sslmode": "require",
+            "password": secret_password,
+            "url": pulumi.Output.secret(secret_password.apply(
+                lambda pw: f"postgresql://{ADMIN_USER}:{quote(pw, safe='')}@127.0.0.1:{port}/postgres?{URL_SSL_QUERY}")),
+            "ca_cert": self.tls.ca_cert_pem,
+        }
 
     @property
     def container_name(self) -> str:

@@ -8,8 +8,10 @@ from components.catalogue.model import Catalogue
 from components.dev.docker_postgres import DockerPostgres, DockerPostgresArgs
 
 
-def build_docker_stack(catalogue: Catalogue, only: Optional[Collection[str]] = None) -> dict[str, dict]:
-    """Build every container; return database name -> connection info.
+def build_docker_stack(catalogue: Catalogue, admin: Optional[dict[str, dict]] = None,
+                       only: Optional[Collection[str]] = None) -> dict[str, dict]:
+    """Build every container; return database name -> connection info. With `bulkhead:admin_tcp`,
+    `admin` (when given) is filled with container name -> the admin's connection info.
 
     `only`: build just these databases' containers (a shared server with all its tenants:
     a shard holds a server's tenants together). Only an offline `plan --jobs` worker passes it
@@ -30,9 +32,12 @@ def build_docker_stack(catalogue: Catalogue, only: Optional[Collection[str]] = N
                 parameters=db.parameters,
                 keep_volumes=catalogue.keep_volumes,
                 protect=catalogue.protect,
+                admin_tcp=catalogue.admin_tcp,
             ),
         )
         connections.update(component.connections)
+        if admin is not None and component.admin_connection is not None:
+            admin[component.container_name] = component.admin_connection
     for server_name, server in catalogue.servers.items():
         if only is not None and not any(n in only for n in catalogue.databases_on(server_name)):
             continue
@@ -49,7 +54,10 @@ def build_docker_stack(catalogue: Catalogue, only: Optional[Collection[str]] = N
                 keep_volumes=catalogue.keep_volumes,
                 protect=catalogue.protect,
                 server=server_name,
+                admin_tcp=catalogue.admin_tcp,
             ),
         )
         connections.update(component.connections)
+        if admin is not None and component.admin_connection is not None:
+            admin[component.container_name] = component.admin_connection
     return dict(sorted(connections.items()))

@@ -41,6 +41,16 @@ ENV_CONNECTION_LIMIT = "BULKHEAD_CONNECTION_LIMIT"
 ENV_ROLE_SETTINGS = "BULKHEAD_ROLE_SETTINGS"  # JSON object: setting name -> string
 ENV_AUTH = "BULKHEAD_AUTH"  # "iam" (default) or "password"
 ENV_LOGIN_SECRET_ARN = "BULKHEAD_LOGIN_SECRET_ARN"  # auth password: the login role's own secret
+# Where Secrets Manager is, when its VPC endpoint has no private DNS (a given, possibly shared VPC:
+# components/prod/vpc_endpoints.py): the endpoint's own https URL. The SDKs' standard name for it
+# ("Service-specific endpoints", AWS SDKs and Tools Reference Guide: AWS_ENDPOINT_URL_<SERVICE ID>,
+# "Secrets Manager" -> SECRETS_MANAGER); botocore reads it itself (botocore/configprovider.py
+# ConfiguredEndpointProvider._get_service_env_var_name, checked in botocore 1.44.18), and
+# secrets_client passes it explicitly too, so a runtime whose boto3 predates service-specific
+# endpoints cannot silently ignore it: the package ships no boto3 (lambda_archive DISTRIBUTIONS is
+# pg8000 only), so it is the python3.13 runtime's, whose version "depends on the runtime version
+# and your AWS Region" (Lambda developer guide, "Runtime-included SDK versions").
+ENV_SECRETS_ENDPOINT_URL = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
 # Optional: a CA bundle to verify the server with (the tests' self-signed server).
 ENV_SSL_ROOT_CERT = "BULKHEAD_SSL_ROOT_CERT"
 # How long a refused login is retried: RDS applies a new master password asynchronously.
@@ -133,7 +143,8 @@ class RoleRequest:
 
 
 def function_environment(*, database: str, db_name: str, role: str, connection_limit: int, settings: dict,
-                         master_secret_arn: Any, auth: str = "iam", login_secret_arn: Any = None) -> dict:
+                         master_secret_arn: Any, auth: str = "iam", login_secret_arn: Any = None,
+                         secrets_endpoint_url: Any = None) -> dict:
     """The function's environment variables (the deployment sets them, `audit` compares them)."""
     variables = {
         ENV_SECRET_ARN: master_secret_arn,
@@ -146,7 +157,28 @@ def function_environment(*, database: str, db_name: str, role: str, connection_l
     if auth == "password":
         variables[ENV_AUTH] = "password"
         variables[ENV_LOGIN_SECRET_ARN] = login_secret_arn
+    if secrets_endpoint_url is not None:
+        variables[ENV_SECRETS_ENDPOINT_URL] = secrets_endpoint_url
     return variables
+
+
+def is_secrets_endpoint_url(url: Any, region: Optional[str]) -> bool:
+    """An interface endpoint's Regional name for Secrets Manager in `region` (PrivateLink guide,
+    "DNS hostnames": vpce-<id>.<service>.<region>.vpce.amazonaws.com), as https, nothing else."""
+    import re
+
+    if not isinstance(url, str) or not region:
+        return False
+    return re.fullmatch(r"https://vpce-[0-9a-z]+-[0-9a-z]+\.secretsmanager\." + re.escape(region)
+                        + r"\.vpce\.amazonaws\.com(\.cn)?", url) is not None
+
+
+def secrets_client(environ: Any = None):
+    """boto3's Secrets Manager client, at the endpoint URL of the function's environment if set."""
+    import boto3  # in the Lambda runtime; imported late so tests can pass a moto client
+
+    environ = os.environ if environ is None else environ
+    return boto3.client("secretsmanager", endpoint_url=environ.get(ENV_SECRETS_ENDPOINT_URL) or None)
 
 
 @dataclass(frozen=True)
@@ -164,9 +196,7 @@ class MasterCredentials:
 def read_master_secret(secret_arn: str, database: str, client=None) -> MasterCredentials:
     """The JSON secret (RDS's shape: engine, host, port, username, password, dbname, ...)."""
     if client is None:
-        import boto3  # in the Lambda runtime; imported late so tests can pass a moto client
-
-        client = boto3.client("secretsmanager")
+        client = secrets_client()
     try:
         value = client.get_secret_value(SecretId=secret_arn)
     except Exception as exc:  # botocore's ClientError and connection errors
@@ -187,9 +217,7 @@ def read_master_secret(secret_arn: str, database: str, client=None) -> MasterCre
 def read_login_password(secret_arn: str, database: str, client=None) -> str:
     """auth password: the login role's own secret (JSON with `password`, as the master's)."""
     if client is None:
-        import boto3
-
-        client = boto3.client("secretsmanager")
+        client = secrets_client()
     try:
         value = client.get_secret_value(SecretId=secret_arn)
         password = json.loads(value.get("SecretString") or "")["password"]
@@ -376,6 +404,43 @@ def _role_state(conn, role: str) -> Optional[dict]:
     return dict(zip(keys, rows[0]))
 
 
+def adopt_master_objects_statement(role_i: str) -> str:
+    """In the tenant's database: hand what the master owns there to the service's role (issue 24).
+
+    A database restored from a snapshot or a point in time (`restore_from`) comes with the source's data;
+    where that data belongs to the master (a break-glass session created it, or the source predates its
+    role), the service could not use it. Schemas, tables, views, sequences not owned by a column, and
+    routines move to the role; an extension's members stay (pg_depend deptype 'e': the extension owns
+    them). Runs as the master, which owns them, on the hardened session (every name qualified)."""
+    not_system = ("n.nspname OPERATOR(pg_catalog.!~) '^pg_' AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema'")
+    not_extension = ("NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) {cls}::pg_catalog.regclass"
+                     " AND d.objid OPERATOR(pg_catalog.=) {oid} AND d.deptype OPERATOR(pg_catalog.=) 'e')")
+    me = "(SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)"
+    role = role_sql.quote_literal(role_i)
+    return (
+        "DO $bulkhead$ DECLARE r record; BEGIN"
+        f" FOR r IN SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspowner OPERATOR(pg_catalog.=) {me}"
+        f" AND {not_system} AND {not_extension.format(cls=chr(39) + 'pg_catalog.pg_namespace' + chr(39), oid='n.oid')} LOOP"
+        f" EXECUTE pg_catalog.format('ALTER SCHEMA %I OWNER TO %s', r.nspname, {role}); END LOOP;"
+        " FOR r IN SELECT c.oid::pg_catalog.regclass::pg_catalog.text AS obj, c.relkind FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+        f" WHERE c.relowner OPERATOR(pg_catalog.=) {me} AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p,v,m,f,S}}'::pg_catalog.\"char\"[])"
+        f" AND {not_system} AND {not_extension.format(cls=chr(39) + 'pg_catalog.pg_class' + chr(39), oid='c.oid')}"
+        # A sequence a column owns (serial: deptype a, identity: i) follows its table.
+        " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+        " AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog.\"char\"[])) LOOP"
+        " EXECUTE pg_catalog.format('ALTER %s %s OWNER TO %s', CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'"
+        " WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.obj,"
+        f" {role}); END LOOP;"
+        " FOR r IN SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS fn FROM pg_catalog.pg_proc p"
+        " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
+        f" WHERE p.proowner OPERATOR(pg_catalog.=) {me} AND {not_system}"
+        f" AND {not_extension.format(cls=chr(39) + 'pg_catalog.pg_proc' + chr(39), oid='p.oid')} LOOP"
+        f" EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO %s', r.fn, {role}); END LOOP;"
+        " END $bulkhead$"
+    )
+
+
 def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: float = DEFAULT_AUTH_RETRY_SECONDS,
               sleep: Callable[[float], None] = time.sleep, login_password: Optional[str] = None) -> dict:
     """Run the role SQL for `request` as the master; return what the role and database now are.
@@ -407,6 +472,8 @@ def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: flo
             if step.skip_if and conn.run(step.skip_if):
                 continue
             conn.run(step.sql)
+        # Issue 24 (restore_from): data the master owns in the tenant's database becomes the role's.
+        connections[request.db_name].run(adopt_master_objects_statement(role_sql.quote_ident(request.role)))
         maintenance = connections[role_sql.MAINTENANCE_DATABASE]
         state = _role_state(maintenance, request.role)
         owner = maintenance.run(_OWNER, db=request.db_name)[0][0]

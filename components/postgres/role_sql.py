@@ -406,3 +406,102 @@ def check_unique(specs: Sequence[RoleSpec]) -> None:
         if spec.role in roles:
             raise ValueError(f"role {spec.role!r} would own both {roles[spec.role]!r} and {spec.db_name!r}")
         roles[spec.role] = spec.db_name
+
+
+# ---------------------------------------------------------------- metadata (shared servers)
+
+# What one tenant could read of the others on a shared server, through views and functions that
+# PostgreSQL grants to PUBLIC in each database's own pg_catalog (a database's catalog is its own
+# copy: a REVOKE holds in that database only, and databases created later copy template1's).
+# Functions: the views call them with the caller's privileges (a view checks its tables as the view's
+# owner but its functions as the user: PostgreSQL docs, CREATE VIEW, "Functions called in the view
+# are treated the same as if they had been called directly from the query using the view"), so the
+# functions are revoked too, or a tenant (its database's owner) could write the view again itself.
+# * locks of every database (relation, mode, pid): pg_lock_status (no filter at all, lockfuncs.c),
+#   pg_blocking_pids, pg_safe_snapshot_blocking_pids
+# * per-database counters: pg_stat_get_db_* (commits, rows, sessions, temp bytes, deadlocks...)
+# * progress of another database's VACUUM/ANALYZE/CREATE INDEX/COPY (its database, pid): pg_stat_get_progress_info
+# * prepared transactions of every database (gid, owner, database): pg_prepared_xact
+# * the size of the whole cluster: pg_tablespace_size is allowed for the current database's default
+#   tablespace (dbsize.c calculate_tablespace_size), i.e. pg_default, which holds every database.
+#   pg_database_size of another database is refused already (it needs CONNECT on it).
+# NOT revoked, documented (docs/dev-stack.md): the other sessions' pid, database, user and application
+# name (pg_stat_get_activity; PostgreSQL already hides their query, state, times and client address from
+# a non-member of pg_read_all_stats: pgstatfuncs.c HAS_PGSTAT_PERMISSIONS): pg_stat_ssl and
+# pg_stat_gssapi are built on that function, and clients read pg_stat_ssl for their own session to
+# prove TLS server-side (tests/docker/test_clients.py: psycopg, asyncpg, pgjdbc, node-postgres), so
+# revoking it breaks them; names in pg_roles and pg_database (shared catalogs read by psql \l, pg_dump
+# and drivers' metadata calls); server-wide aggregates without a database or user (pg_stat_bgwriter,
+# pg_stat_io, pg_stat_wal, pg_stat_slru); a tenant's own tables' statistics.
+METADATA_FUNCTIONS = (
+    "pg_lock_status",
+    "pg_blocking_pids",
+    "pg_safe_snapshot_blocking_pids",
+    "pg_stat_get_progress_info",
+    "pg_prepared_xact",
+    "pg_tablespace_size",
+)
+METADATA_FUNCTION_PREFIXES = ("pg_stat_get_db_",)
+# The views over them (a clear "permission denied for view" instead of one for a function); those
+# that do not exist on a major are skipped.
+METADATA_VIEWS = (
+    "pg_locks",
+    "pg_stat_database",
+    "pg_stat_database_conflicts",
+    "pg_prepared_xacts",
+)
+METADATA_VIEW_PREFIXES = ("pg_stat_progress_",)
+
+
+def _initial(oid: str, catalog: str, acl_column: str) -> str:
+    """plpgsql: record the object's new ACL as its initial privileges (pg_init_privs, privtype 'i').
+
+    Why: pg_dump writes the ACL of a pg_catalog object whenever it differs from what pg_init_privs
+    says initdb left (pg_dump.c: system objects' ACLs are dumped against `pip.initprivs`, and against
+    the default when the object has no row; initdb.c setup_privileges records only the objects
+    whose ACL was not NULL). Without this, every tenant's `pg_dump` of its own database would carry
+    `REVOKE ... ON FUNCTION pg_catalog.pg_lock_status() FROM PUBLIC` lines, which fail ("permission
+    denied") when the tenant restores the dump on a shared server. pg_init_privs is per database, so
+    this holds where the REVOKE does (and databases copied from template1 inherit both). A
+    superuser may write a catalog with plain DML (only DDL on catalogs needs allow_system_table_mods)."""
+    key = (f"objoid OPERATOR(pg_catalog.=) {oid} AND classoid OPERATOR(pg_catalog.=)"
+           f" 'pg_catalog.{catalog}'::pg_catalog.regclass AND objsubid OPERATOR(pg_catalog.=) 0")
+    return (
+        f"DELETE FROM pg_catalog.pg_init_privs WHERE {key};"
+        " INSERT INTO pg_catalog.pg_init_privs (objoid, classoid, objsubid, privtype, initprivs)"
+        f" SELECT o.oid, 'pg_catalog.{catalog}'::pg_catalog.regclass, 0, 'i', o.{acl_column}"
+        f" FROM pg_catalog.{catalog} o WHERE o.oid OPERATOR(pg_catalog.=) {oid};"
+    )
+
+
+def metadata_revoke_statements() -> list[str]:
+    """As a superuser, connected to one database (each tenant database, and template1 so that databases
+    created later start this way) of a server that hosts several tenants: PUBLIC loses the views and
+    functions above in that database.
+    One DO block, names looked up in the catalog (they vary by major); every operator qualified.
+    Idempotent, and writes nothing once done. Not for RDS: the master does not own pg_catalog (and there one database is one
+    instance, nobody to hide from)."""
+
+    def any_of(column: str, names: Sequence[str], prefixes: Sequence[str]) -> str:
+        listed = ", ".join(quote_literal(n) for n in names)
+        starts = " OR ".join(f"pg_catalog.starts_with({column}::pg_catalog.text, {quote_literal(p)})" for p in prefixes)
+        return f"({column} OPERATOR(pg_catalog.=) ANY (ARRAY[{listed}]::pg_catalog.name[]) OR {starts})"
+
+    functions = (
+        "FOR r IN SELECT p.oid::pg_catalog.regprocedure AS f FROM pg_catalog.pg_proc p"
+        " WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace"
+        f" AND {any_of('p.proname', METADATA_FUNCTIONS, METADATA_FUNCTION_PREFIXES)}"
+        # only those PUBLIC still has: a later start writes nothing to the catalog
+        " AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1 LOOP"
+        " EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', r.f);"
+        f" {_initial('r.f::pg_catalog.oid', 'pg_proc', 'proacl')} END LOOP;"
+    )
+    views = (
+        "FOR r IN SELECT c.oid::pg_catalog.regclass AS v FROM pg_catalog.pg_class c"
+        " WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace"
+        f" AND c.relkind OPERATOR(pg_catalog.=) 'v' AND {any_of('c.relname', METADATA_VIEWS, METADATA_VIEW_PREFIXES)}"
+        " AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT') ORDER BY 1 LOOP"
+        " EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM PUBLIC', r.v);"
+        f" {_initial('r.v::pg_catalog.oid', 'pg_class', 'relacl')} END LOOP;"
+    )
+    return [f"DO {_DOLLAR} DECLARE r record; BEGIN {functions} {views} END {_DOLLAR}"]

@@ -24,6 +24,9 @@ class AwsNetwork:
     # terraform-provider-aws ec2/vpc_endpoint.go, waitVPCEndpointAvailable).
     endpoint_security_group_id: pulumi.Input[str] | None
     secrets_endpoint: Sequence[pulumi.Resource]
+    # The Secrets Manager endpoint's own https URL when it has no private DNS (the stack's endpoint
+    # in a given VPC: components/prod/vpc_endpoints.py), for the bootstrap function; else None.
+    secrets_endpoint_url: pulumi.Input[str] | None
 
 
 @dataclass(frozen=True)

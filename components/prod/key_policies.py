@@ -73,9 +73,11 @@ def rds_log_group_arns(partition: str, region: str, account: str, identifiers: S
 
 
 def key_policy(*, partition: str, region: str, account: str, admins: Sequence[str], services: Sequence[str],
-               log_group_arns: Sequence[str] = (), decrypt_roles: Sequence[str] = ()) -> dict:
+               log_group_arns: Sequence[str] = (), decrypt_roles: Sequence[str] = (),
+               denies: Sequence[dict] = ()) -> dict:
     """A key policy: admins administer, the account uses the key via `services` only,
-    CloudWatch Logs for `log_group_arns` only, `decrypt_roles` through Secrets Manager only."""
+    CloudWatch Logs for `log_group_arns` only, `decrypt_roles` through Secrets Manager only;
+    `denies` (secret_decrypt_deny) appended last."""
     root = account_root(partition, account)
     admins = list(admins) or [root]
     statements = [
@@ -128,6 +130,7 @@ def key_policy(*, partition: str, region: str, account: str, admins: Sequence[st
                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
             }
         )
+    statements.extend(denies)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -174,16 +177,54 @@ def secret_policy(*, partition: str, account: str, readers: Sequence[str], break
 
 
 def login_secret_policy(*, partition: str, account: str, readers: Sequence[str], break_glass: Sequence[str],
-                        deployers: Sequence[str]) -> dict:
-    """auth password: the login secret's policy. Writes and configuration as the master's (deployers
-    and break-glass only). Reading is not denied here: the service's role, which reads it through
-    its access policy, is not known to the stack (IAM decides, as for rds-db:connect); the
-    bootstrap role (`readers`) reads it through its own policy."""
+                        deployers: Sequence[str], owners: Sequence[str] = ()) -> dict:
+    """auth password: the login secret's policy. Reading is denied to every principal but `owners`
+    (the owning service's roles, `bulkhead:owner_principals`), `readers` (the bootstrap role, which
+    sets the password), the deployers and break-glass; writes and configuration as the master's
+    (deployers and break-glass only).
+
+    The deployers must read: the provider reads every version it writes back with GetSecretValue,
+    on create and on every refresh (terraform-provider-aws secretsmanager/secret_version.go:
+    resourceSecretVersionCreate and resourceSecretVersionRead -> findSecretVersionByTwoPartKey).
+    A Deny, not an Allow: in one account an identity policy or a resource policy allowing is
+    enough, so only an explicit Deny stops a principal whose IAM policy allows GetSecretValue on *
+    ("Policy evaluation logic", IAM User Guide; "Attach a permissions policy to an AWS Secrets
+    Manager secret", Secrets Manager User Guide). `owners` empty (never from the catalogue,
+    which requires them for auth: password) keeps the old, read-open policy."""
     exempt_admin = sorted({*(list(break_glass) or [account_root(partition, account)]), *deployers})
-    del readers
+    statements = []
+    if owners:
+        exempt_read = sorted({*deployer_principals(owners), *readers, *exempt_admin})
+        statements.append(deny_all_but("OnlyOwnerBootstrapDeployersAndBreakGlassRead", SECRET_READ_ACTIONS, exempt_read))
+    statements.append(deny_all_but("OnlyBreakGlassChangesOrDeletes", SECRET_ADMIN_ACTIONS, exempt_admin))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def login_secret_arn_pattern(partition: str, region: str, account: str, name_prefix: str) -> str:
+    """The login secret's ARN before it exists: its name prefix plus the random suffix Secrets
+    Manager and the provider add (`name_prefix`; ARN format
+    arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>), so the key
+    policy can name it without waiting for the secret (which needs the key first)."""
+    return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{name_prefix}*"
+
+
+def secret_decrypt_deny(sid: str, secret_arn_pattern: str, principals: Sequence[str]) -> dict:
+    """A key-policy statement: nobody but `principals` decrypts the secrets matching
+    `secret_arn_pattern`. Secrets Manager calls KMS with the encryption context
+    {"SecretARN": <arn>, "SecretVersionId": <id>} ("Secret encryption and decryption in AWS
+    Secrets Manager", Encryption context), so kms:EncryptionContext:SecretARN names the secret;
+    for any other use of the key (RDS, CloudWatch Logs, AWS Backup) the key is absent and StringLike
+    does not match, so the statement does not apply."""
     return {
-        "Version": "2012-10-17",
-        "Statement": [deny_all_but("OnlyBreakGlassChangesOrDeletes", SECRET_ADMIN_ACTIONS, exempt_admin)],
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {
+            "StringLike": {"kms:EncryptionContext:SecretARN": secret_arn_pattern},
+            "ArnNotLike": {"aws:PrincipalArn": sorted(principals)},
+        },
     }
 
 

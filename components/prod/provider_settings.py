@@ -16,6 +16,17 @@ from typing import Any, Callable, Optional
 # Marked secret in pulumi-aws's provider schema: they stay Pulumi secrets in the DR provider's inputs.
 SECRET_SETTINGS = frozenset({"access_key", "secret_key", "token"})
 NOT_COPIED = frozenset({"region"})
+# Settings that name the stack region's own hosts: copied, they would send the DR provider's calls
+# (the DR vault, its key policy) to the primary region's endpoints. `endpoints` is the provider's
+# per-service URL override ("endpoints: Configuration block for customizing service endpoints",
+# terraform-provider-aws docs, "Custom Service Endpoints"; the provider uses a configured URL as is,
+# whatever its region). The DR provider takes `bulkhead:dr_endpoints` instead, and a stack with
+# `aws:endpoints` and a DR region but without it is refused (dr_endpoints_problem).
+REGION_SPECIFIC = frozenset({"endpoints"})
+
+
+class ProviderSettingsError(Exception):
+    """The stack's `aws:` settings cannot be carried to the DR provider as they are."""
 
 
 def provider_setting_names() -> list[str]:
@@ -32,14 +43,22 @@ def config_key(arg: str) -> str:
     return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
-def dr_provider_settings(get: Callable[[str], Optional[str]], secret: Callable[[Any], Any]) -> dict[str, Any]:
+def dr_provider_settings(get: Callable[[str], Optional[str]], secret: Callable[[Any], Any],
+                         dr_region: Optional[str] = None, dr_endpoints: Optional[Any] = None) -> dict[str, Any]:
     """Every set `aws:` provider setting but the region, as ProviderArgs keyword arguments.
 
     `get(key)`: the raw config text of `aws:<key>` or None; `secret(value)`: wraps a secret.
-    Values are JSON where they parse (lists, maps, booleans, numbers), else the text."""
+    Values are JSON where they parse (lists, maps, booleans, numbers), else the text.
+    `aws:endpoints` is never copied: `dr_endpoints` (bulkhead:dr_endpoints) takes its place, and
+    with a `dr_region`, `aws:endpoints` and no `dr_endpoints` this raises ProviderSettingsError."""
+    problem = dr_endpoints_problem(get("endpoints") is not None, dr_region, dr_endpoints)
+    if problem:
+        raise ProviderSettingsError(problem)
     out: dict[str, Any] = {}
+    if dr_endpoints:
+        out["endpoints"] = [dict(entry) for entry in dr_endpoints]
     for arg in provider_setting_names():
-        if arg in NOT_COPIED:
+        if arg in NOT_COPIED or arg in REGION_SPECIFIC:
             continue
         raw = get(config_key(arg))
         if raw is None:
@@ -50,3 +69,13 @@ def dr_provider_settings(get: Callable[[str], Optional[str]], secret: Callable[[
             value = raw
         out[arg] = secret(value) if arg in SECRET_SETTINGS else value
     return out
+
+
+def dr_endpoints_problem(has_endpoints: bool, dr_region: Optional[str], dr_endpoints: Optional[Any]) -> Optional[str]:
+    """The error when the stack region's custom endpoints would have to serve the DR region."""
+    if not has_endpoints or not dr_region or dr_endpoints is not None:
+        return None
+    return (f"aws:endpoints is set and bulkhead:dr_region is {dr_region}: those endpoints are the stack region's, "
+            f"and the DR provider (the {dr_region} backup vault) would call them. Set bulkhead:dr_endpoints to the "
+            f"{dr_region} endpoints in the same shape (a list of {{service: url}} maps), or to [] for AWS's public "
+            f"endpoints of {dr_region}")

@@ -103,6 +103,9 @@ class RdsBootstrapArgs:
     # auth password: the login role's own secret, which the function reads to set the role's password.
     auth: str = "iam"
     login_secret_arn: Optional[pulumi.Input[str]] = None
+    # The Secrets Manager endpoint's own URL when it has no private DNS (a given VPC); None: the
+    # service's public name resolves to the endpoint (components/prod/vpc_endpoints.py).
+    secrets_endpoint_url: Optional[pulumi.Input[str]] = None
 
 
 def create_bootstrap_role(name: str, stack: str, tags: dict, opts: pulumi.ResourceOptions) -> aws.iam.Role:
@@ -260,7 +263,7 @@ class RdsBootstrap(pulumi.ComponentResource):
         return bootstrap_handler.function_environment(
             database=self._name, db_name=a.database.db_name, role=a.role, connection_limit=a.connection_limit,
             settings=a.role_settings, master_secret_arn=a.master_secret_arn, auth=a.auth,
-            login_secret_arn=a.login_secret_arn)
+            login_secret_arn=a.login_secret_arn, secrets_endpoint_url=a.secrets_endpoint_url)
 
     def _create_function(self, group: aws.ec2.SecurityGroup, role: aws.iam.Role) -> aws.lambda_.Function:
         a = self._args

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -28,6 +28,8 @@ from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
 from components.prod.context import AwsContext
 from components.prod.naming import aws_name, replica_identifier
+from components.prod.proxy import RdsProxy, RdsProxyArgs, proxy_resource_id
+from components.prod.windows import LEGACY_BACKUP_WINDOW, LEGACY_MAINTENANCE_WINDOW, Windows
 from components.prod.rds_bootstrap import RdsBootstrap, RdsBootstrapArgs, create_bootstrap_role, function_log_group
 from components.tags import TAG_ROLE, database_tags
 from policies.bulkhead_types import ADMIN_USER  # defined once, where the pack's admin-username rule reads it
@@ -38,9 +40,10 @@ CA_CERT_IDENTIFIER = "rds-ca-rsa2048-g1"
 MONITORING_INTERVAL = 60
 PERFORMANCE_INSIGHTS_RETENTION = 7  # days; the free tier
 LOG_EXPORTS = ["postgresql", "upgrade"]
-# Off-peak and non-overlapping: backups first, maintenance a day later.
-BACKUP_WINDOW = "03:00-04:00"
-MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
+# Off-peak and non-overlapping: backups first, maintenance a day later. Every database had these until
+# issue 24; now `bulkhead:window_derivation: 0` keeps them (components/prod/windows.py derives the rest).
+BACKUP_WINDOW = LEGACY_BACKUP_WINDOW
+MAINTENANCE_WINDOW = LEGACY_MAINTENANCE_WINDOW
 KMS_DELETION_WINDOW = 30  # days: the longest, so a mistaken key deletion can be cancelled
 # CreateDBInstance MasterUserPassword (PostgreSQL): 8-128 printable ASCII, not / " @ or space.
 # Letters and digits only: no character needs quoting in a URL, a shell or a .pgpass.
@@ -131,6 +134,11 @@ class RdsPostgresArgs:
     database: Database
     tier: Tier
     client_security_group_id: pulumi.Input[str]
+    # `bulkhead:owner_principals` of the owner: the only service principals that may read an
+    # `auth: password` login secret (components/catalogue/owner_principals.py).
+    owner_principals: Sequence[str] = ()
+    # The database's backup and maintenance windows (components/prod/windows.py derive); None: the legacy constants.
+    windows: Optional[Windows] = None
 
 
 class RdsPostgres(pulumi.ComponentResource):
@@ -145,6 +153,9 @@ class RdsPostgres(pulumi.ComponentResource):
         self._db = args.database
         self._tags = database_tags(args.context.stack, {name: args.database})
         self._identifier = instance_identifier(args.context.stack, name)
+        # Plain identifiers (known before anything exists): alarms and the event subscription name them.
+        self.identifier = self._identifier
+        self.replica_identifiers = [self._replica_identifier(i) for i in range(args.database.replicas)]
 
         # The service's login role inside the database: named after it, as in dev.
         self.role = self._db.db_name
@@ -161,6 +172,8 @@ class RdsPostgres(pulumi.ComponentResource):
         self.master_secret, secret_value = self._create_master_secret()
         self.login_secret, login_value = self._create_login_secret() if self._db.auth == "password" else (None, None)
         self.bootstrap = self._create_bootstrap(secret_value, login_value)
+        # `proxy: true` (components/prod/proxy.py): before the access policy, which names it.
+        self.proxy = self._create_proxy() if self._db.proxy else None
         self.access_policy = self._create_access_policy()
         self.connection = self._connection()
         self.register_outputs({"connection": self.connection})
@@ -177,20 +190,39 @@ class RdsPostgres(pulumi.ComponentResource):
     def _replica_identifier(self, index: int) -> str:
         return replica_identifier(self._identifier, index + 1)
 
+    def _login_secret_name_prefix(self) -> str:
+        return f"bulkhead/{aws_name(self._args.context.stack)}/{self._name}/login-"
+
+    def _login_secret_decrypt_denies(self, partition: str, region: str, account: str, bootstrap_arn: str,
+                                     deployers) -> list[dict]:
+        """auth password: the key denies decrypting the login secret to the principals its secret
+        policy denies reading it (key_policies.login_secret_policy), so a key grant or a direct
+        Decrypt through Secrets Manager cannot route around the secret's policy."""
+        if self._db.auth != "password" or not self._args.owner_principals:
+            return []
+        allowed = {*key_policies.deployer_principals(self._args.owner_principals), bootstrap_arn, *deployers,
+                   *(list(self._args.context.break_glass_principals) or [key_policies.account_root(partition, account)])}
+        return [key_policies.secret_decrypt_deny(
+            "OnlyOwnerBootstrapDeployersAndBreakGlassDecryptTheLoginSecret",
+            key_policies.login_secret_arn_pattern(partition, region, account, self._login_secret_name_prefix()),
+            sorted(allowed))]
+
     def _key_policy(self) -> pulumi.Output:
         args = self._args
 
         def document(values) -> str:
-            partition, region, account, bootstrap_arn = values
+            partition, region, account, bootstrap_arn, deployers = values
             return key_policies.dumps(key_policies.key_policy(
                 partition=partition, region=region, account=account, admins=args.context.key_admins,
                 services=key_policies.DATABASE_KEY_SERVICES,
                 log_group_arns=key_policies.rds_log_group_arns(partition, region, account, self._instance_identifiers())
                 + [f"arn:{partition}:logs:{region}:{account}:log-group:{function_log_group(self._identifier)}"],
                 decrypt_roles=[bootstrap_arn],
+                denies=self._login_secret_decrypt_denies(partition, region, account, bootstrap_arn, deployers),
             ))
 
-        return pulumi.Output.all(args.context.partition, args.context.region, args.context.account, self.bootstrap_role.arn).apply(document)
+        return pulumi.Output.all(args.context.partition, args.context.region, args.context.account, self.bootstrap_role.arn,
+                                 args.context.deployer_principals).apply(document)
 
     def _create_key(self) -> aws.kms.Key:
         # Its own key: revoking or scheduling it touches this database's data only.
@@ -307,19 +339,33 @@ class RdsPostgres(pulumi.ComponentResource):
             # On unless the catalogue pins a minor ("16.4"): RDS would upgrade it and every
             # later `pulumi up` would try to go back down to the pinned minor.
             auto_minor_version_upgrade="." not in self._db.engine_version,
-            # Inert unless engine_version names another major: ModifyDBInstance refuses a new major
-            # without it ("AllowMajorVersionUpgrade ... must be true when specifying a value for the
-            # EngineVersion parameter that is a different major version", RDS API reference), so with
-            # False a catalogue major change could never succeed. The new family's parameter group is
-            # a new resource (family is ForceNew, name_prefix), created before the instance is
+            # True only when the catalogue names the target major (allow_major_upgrade_to, equal to
+            # engine_version's major: components/catalogue/major_upgrade.py). ModifyDBInstance refuses
+            # a new major without it ("must be set to true when specifying a value for the EngineVersion
+            # parameter that is a different major version", RDS API reference), and terraform-provider-aws
+            # sends this argument with every engine_version change (rds/instance.go resourceInstanceUpdate),
+            # so always-true let a typo in engine_version major-upgrade prod. The new family's parameter
+            # group is a new resource (family is ForceNew, name_prefix), created before the instance is
             # modified and the old group deleted after (Pulumi's create-before-replace).
-            allow_major_version_upgrade=True,
-            # Changes wait for the maintenance window instead of restarting mid-day.
-            apply_immediately=False,
+            allow_major_version_upgrade=self._major_upgrade_requested(),
+            # Changes wait for the maintenance window instead of restarting mid-day; except during an
+            # explicit major upgrade: with the window, ModifyDBInstance leaves the upgrade and the new
+            # parameter group pending, the provider returns once the instance is "available" (rds/instance.go
+            # dbInstanceModify), and deleting the old group in the same `up` fails while the instance still
+            # uses it (InvalidDBParameterGroupState). Immediately, the upgrade runs while the `up` waits.
+            # The provider sends ApplyImmediately with every modify (rds/instance.go: ApplyImmediately:
+            # aws.Bool(d.Get("apply_immediately"))); terraform docs aws_db_instance `apply_immediately`.
+            apply_immediately=self._major_upgrade_requested(),
             copy_tags_to_snapshot=True,
             port=PORT,
             max_allocated_storage=self._db.max_storage_gb,
         )
+
+    def _major_upgrade_requested(self) -> bool:
+        """The catalogue asked for an in-place major upgrade to the declared major (the catalogue
+        refuses the key when it names another major or with replicas)."""
+        target = getattr(self._db, "allow_major_upgrade_to", None)
+        return target is not None and target == self._db.major
 
     def _create_master_password(self) -> random.RandomPassword:
         # A new `master_password_version` replaces the RandomPassword (keepers), so the next
@@ -335,10 +381,55 @@ class RdsPostgres(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
+    def _restore_args(self) -> dict:
+        """`restore_from` (issue 24): the instance starts from a snapshot or a point in time.
+
+        RDS's restore calls take no KmsKeyId (RestoreDBInstanceFromDBSnapshot and
+        RestoreDBInstanceToPointInTime in the RDS API reference / botocore's rds service model; only
+        CopyDBSnapshot has one: "specify a value for this parameter to encrypt the copy with a new KMS
+        key"). So a snapshot is first copied under this database's own key and the instance restored
+        from the copy: the instance then has this database's key, as every bulkhead database. A point
+        in time restores under the source's key (the catalogue warns; docs/prod-stack.md "Restoring").
+        terraform-provider-aws applies what the restore call lacks (password, parameter group, backup
+        settings, ...) with ModifyDBInstance right after (internal/service/rds/instance.go, create)."""
+        restore = self._db.restore_from
+        if restore is None:
+            return {}
+        if restore.snapshot is not None:
+            # aws_db_snapshot_copy (CopyDBSnapshot): source_db_snapshot_identifier takes the ARN (shared or
+            # other-account snapshots need it), kms_key_id re-encrypts; both ForceNew, a copy is made once.
+            copy = aws.rds.SnapshotCopy(
+                f"{self._name}-restore-source",
+                source_db_snapshot_identifier=restore.snapshot,
+                target_db_snapshot_identifier=f"{self._identifier}-restore-source",
+                kms_key_id=self.key.arn,
+                copy_tags=False,
+                tags=self._tagged("restore-source"),
+                # Kept when restore_from is removed later: it is the record of where the data came from,
+                # and deleting a snapshot is for a person to decide.
+                opts=self._opts(retain_on_delete=True),
+            )
+            return {"snapshot_identifier": copy.db_snapshot_arn}
+        pit = restore.point_in_time
+        return {"restore_to_point_in_time": {
+            "source_db_instance_identifier": pit.source.rsplit(":", 1)[-1] if pit.source.startswith("arn:") else pit.source,
+            **({"use_latest_restorable_time": True} if pit.time == "latest" else {"restore_time": pit.time}),
+        }}
+
     def _create_primary(self) -> aws.rds.Instance:
         db = self._db
         # A new suffix per create: repeated destroy/create cycles never collide on the snapshot name.
         suffix = random.RandomId(f"{self._name}-final-snapshot-suffix", byte_length=4, opts=self._opts())
+        restore = self._restore_args()
+        # snapshot_identifier and restore_to_point_in_time are ForceNew (terraform-provider-aws
+        # internal/service/rds/instance.go): read only at creation. Ignored afterwards on every primary, so
+        # adding, changing or removing `restore_from` never replaces a database. A restored instance keeps
+        # the source's master user name and databases (RestoreDBInstance*: no MasterUsername, DBName "doesn't
+        # apply to ... PostgreSQL"), both ForceNew and read back by the provider, and a point-in-time restore
+        # keeps the source's key (kms_key_id, ForceNew): ignored too, where they come from the source.
+        ignore = ["snapshotIdentifier", "restoreToPointInTime"]
+        if db.restore_from is not None:
+            ignore += ["username", "dbName"] + (["kmsKeyId"] if db.restore_from.point_in_time is not None else [])
         return aws.rds.Instance(
             f"{self._name}-primary",
             identifier=self._identifier,
@@ -362,15 +453,20 @@ class RdsPostgres(pulumi.ComponentResource):
             db_subnet_group_name=self._args.context.network.subnet_group_name,
             multi_az=db.multi_az,
             backup_retention_period=self._args.tier.pitr_days,
-            backup_window=BACKUP_WINDOW,
-            maintenance_window=MAINTENANCE_WINDOW,
+            # PreferredBackupWindow / PreferredMaintenanceWindow (CreateDBInstance; ModifyDBInstance applies a
+            # change of either without an outage, "asynchronously applied as soon as possible"). Staggered per
+            # database (components/prod/windows.py); the catalogue validated overrides as RDS does.
+            backup_window=self._args.windows.backup if self._args.windows else BACKUP_WINDOW,
+            maintenance_window=self._args.windows.maintenance if self._args.windows else MAINTENANCE_WINDOW,
             deletion_protection=db.deletion_protection,
             delete_automated_backups=False,
             skip_final_snapshot=False,
             final_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-final-{h}"),
             tags=self._tagged("primary"),
             **self._common_instance_args(),
-            opts=self._opts(protect=self._args.context.protect, depends_on=self.log_groups[self._identifier]),
+            **restore,
+            opts=self._opts(protect=self._args.context.protect, depends_on=self.log_groups[self._identifier],
+                            ignore_changes=ignore),
         )
 
     def _create_replica(self, index: int) -> aws.rds.Instance:
@@ -466,7 +562,7 @@ class RdsPostgres(pulumi.ComponentResource):
         )
         secret = aws.secretsmanager.Secret(
             f"{self._name}-login-secret",
-            name_prefix=f"bulkhead/{aws_name(a.context.stack)}/{self._name}/login-",
+            name_prefix=self._login_secret_name_prefix(),
             description=f"bulkhead {a.context.stack}/{self._name}: login of {self._db.owner} (auth password)",
             kms_key_id=self.key.arn,
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
@@ -479,6 +575,9 @@ class RdsPostgres(pulumi.ComponentResource):
             return key_policies.dumps(key_policies.login_secret_policy(
                 partition=partition, account=account, readers=[bootstrap_arn],
                 break_glass=a.context.break_glass_principals, deployers=deployers,
+                # issue 20: only the owner's roles (bulkhead:owner_principals) read it, not every
+                # principal of the account whose IAM policy allows GetSecretValue on *.
+                owners=a.owner_principals,
             ))
 
         policy = aws.secretsmanager.SecretPolicy(
@@ -528,9 +627,16 @@ class RdsPostgres(pulumi.ComponentResource):
                 log_retention_days=a.tier.log_retention_days,
                 auth=self._db.auth,
                 login_secret_arn=self.login_secret.arn if self.login_secret is not None else None,
+                secrets_endpoint_url=a.context.network.secrets_endpoint_url,
             ),
             opts=self._opts(),
         )
+
+    def _create_proxy(self) -> RdsProxy:
+        return RdsProxy(self._name, RdsProxyArgs(
+            context=self._args.context, owner=self._db.owner, role=self.role, primary=self.primary,
+            database_security_group_id=self.security_group.id,
+            client_security_group_id=self._args.client_security_group_id, tags=self._tags), opts=self._opts())
 
     def _create_access_policy(self) -> aws.iam.Policy:
         instances = [self.primary, *self.replicas]
@@ -564,7 +670,9 @@ class RdsPostgres(pulumi.ComponentResource):
             # role still had it attached (DeleteConflict), leaving that role its access. ignore_changes:
             # stacks created with the old text keep it instead of replacing the policy to reword it.
             description=f"Exactly what the owner of database {self._name} needs to use it (rds-db:connect)",
-            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances]).apply(document),
+            policy=pulumi.Output.all(self.primary.arn, *[i.resource_id for i in instances],
+                                     # the proxy's prx- id: the service signs tokens for the proxy too
+                                     *([self.proxy.arn.apply(proxy_resource_id)] if self.proxy else [])).apply(document),
             tags=self._tagged("access"),
             opts=self._opts(ignore_changes=["description"]),
         )
@@ -616,6 +724,8 @@ class RdsPostgres(pulumi.ComponentResource):
             "instance_identifier": self.primary.identifier,
             "resource_id": self.primary.resource_id,
             **({"login_secret_arn": self.login_secret.arn} if self.login_secret is not None else {}),
+            # `proxy: true`: where the service connects instead of `host` (same user, same IAM token flow).
+            **({"proxy_host": self.proxy.endpoint} if self.proxy is not None else {}),
         }
 
 

@@ -48,7 +48,19 @@ class ServiceClient(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             revoke_rules_on_delete=True,
             tags={**tags, "Name": f"{args.owner}-db-client"},
-            opts=pulumi.ResourceOptions(parent=self),
+            # Left in AWS, not deleted, when the service leaves the catalogue (an owner change that
+            # empties it, its last database removed): its tasks still wear it, and EC2 refuses to delete
+            # a group a network interface uses (DeleteSecurityGroup: DependencyViolation, "resource
+            # sg-... has a dependent object"), which terraform-provider-aws retries for the whole delete
+            # timeout (ec2/vpc_security_group.go resourceSecurityGroupDelete: RetryWhenAWSErrCodeEquals
+            # errCodeDependencyViolation/errCodeInvalidGroupInUse, after revoking, with
+            # revoke_rules_on_delete, every rule of any group that references it) before failing the
+            # `up`. Retained (Pulumi `retainOnDelete`: the
+            # engine drops it from the state without calling Delete), the `up` succeeds and the group is
+            # inert: its rules are separate resources, deleted in that `up`, and no database or endpoint
+            # group admits it any more. docs/prod-stack.md, "Owner changes", says how to delete it later
+            # (and before `destroy` of a stack-created VPC).
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.security_group_id = group.id
         if args.endpoint_security_group_id is not None:

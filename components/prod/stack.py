@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Collection, Mapping, Optional
 
+import pulumi
 import pulumi_aws as aws
 
 from components.prod import key_policies
@@ -17,6 +18,11 @@ from components.prod.rds_postgres import RdsPostgres, RdsPostgresArgs
 from components.prod.restore_testing import RestoreTarget, RestoreTesting, RestoreTestingArgs
 from components.prod.service_client import ServiceClient, ServiceClientArgs
 from components.prod.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
+from components.prod import windows as db_windows
+from components.prod.alarms import (AlertTopic, AlertTopicArgs, DatabaseAlarms, DatabaseAlarmsArgs, RdsEvents,
+                                    RdsEventsArgs)
+from components.catalogue.model import alarm_thresholds
+from components.tags import database_tags
 
 
 def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None,
@@ -81,6 +87,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
             vpc_cidr=foundation.vpc_cidr,
             endpoint_security_group_id=endpoint_group,
             secrets_endpoint=secrets_endpoint,
+            secrets_endpoint_url=endpoints.secrets_endpoint_url if endpoints is not None else None,
         ),
         monitoring_role_arn=foundation.monitoring_role_arn,
         bootstrap=BootstrapPackage(path=archive_path, hash=archive.sha256_b64),
@@ -114,6 +121,10 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     }
     connections = {}
     restore_targets = {}
+    # Issue 24: windows staggered per database, alarms and RDS events to the stack's alert topic.
+    windows = derive_windows(catalogue)
+    alerts = AlertTopic("alerts", AlertTopicArgs(context=context, alerts=catalogue.alerts))
+    instances, rds_components = [], []
     for name, db in catalogue.databases.items():
         if only is not None and name not in only:
             continue
@@ -124,8 +135,22 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
                 database=db,
                 tier=catalogue.backup_tiers[db.tier],
                 client_security_group_id=clients[db.owner].security_group_id,
+                owner_principals=catalogue.owner_principals.get(db.owner, ()),
+                windows=windows[name],
             ),
         )
+        instances += [component.primary, *component.replicas]
+        rds_components.append(component)
+        thresholds = alarm_thresholds(db, catalogue.backup_tiers[db.tier])
+        if thresholds is not None:
+            DatabaseAlarms(f"{name}-alarms", DatabaseAlarmsArgs(
+                stack=catalogue.stack, database=name, thresholds=thresholds, instance_class=db.instance_class,
+                storage_gb=db.storage_gb, connection_limit=db.connection_limit,
+                primary_identifier=component.identifier, replica_identifiers=component.replica_identifiers,
+                topic_arn=alerts.topic_arn, tags=database_tags(catalogue.stack, {name: db}),
+                depends_on=[component.primary, *component.replicas]),
+                # Under the database's component: its alarms are its resources (plan, audit, split).
+                opts=pulumi.ResourceOptions(parent=component))
         connections[name] = component.connection
         restore_targets[name] = RestoreTarget(
             tier=db.tier,
@@ -133,6 +158,10 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
             subnet_group_name=foundation.subnet_group_name,
             security_group_id=component.security_group.id,
         )
+    RdsEvents("events", RdsEventsArgs(
+        stack=catalogue.stack, topic_arn=alerts.topic_arn,
+        source_ids=[ident for c in rds_components for ident in [c.identifier, *c.replica_identifiers]],
+        depends_on=instances))
     RestoreTesting(
         "restore-testing",
         RestoreTestingArgs(
@@ -150,6 +179,15 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
         "endpoint_security_group_id": endpoint_group,
     }
     return connections, network
+
+
+def derive_windows(catalogue: Catalogue) -> dict[str, db_windows.Windows]:
+    """Every database's backup and maintenance windows (components/prod/windows.py)."""
+    return db_windows.derive({
+        name: db_windows.WindowRequest(owner=db.owner, schedule=catalogue.backup_tiers[db.tier].schedule,
+                                       backup_window=db.backup_window, maintenance_window=db.maintenance_window)
+        for name, db in catalogue.databases.items()
+    }, catalogue.window_derivation)
 
 
 def flow_log_retention_days(catalogue: Catalogue) -> int:
@@ -179,5 +217,8 @@ def secrets_endpoint_in_given_network(catalogue: Catalogue, foundation: AwsFound
             # The same endpoint policy as the stack's own endpoints: this account's principals only.
             account=account,
             partition=partition,
+            # Not the VPC's Secrets Manager name: the bootstrap function calls the endpoint by its own
+            # name (AwsNetwork.secrets_endpoint_url), other workloads of the VPC keep their path.
+            private_dns=False,
         ),
     )

@@ -49,6 +49,11 @@ class VpcEndpointsArgs:
     # with secretsmanager_endpoint_exists: false) only the Secrets Manager one the bootstrap needs.
     interface_services: Sequence[str] = INTERFACE_SERVICES
     gateway_services: Sequence[str] = GATEWAY_SERVICES
+    # Private DNS: the services' public names resolve to these endpoints for the whole VPC. Right in
+    # the stack's own VPC (Fargate's agent and SDKs need no endpoint URL); off in a given, possibly
+    # shared VPC, where it would take Secrets Manager's name over for every workload in it
+    # (secrets_endpoint_url then tells the bootstrap function where to call).
+    private_dns: bool = True
 
 
 class VpcEndpoints(pulumi.ComponentResource):
@@ -72,6 +77,11 @@ class VpcEndpoints(pulumi.ComponentResource):
         # what a Fargate task's group needs egress to for ECR image layers (None without a gateway).
         self.s3_prefix_list_id = self.endpoints["s3"].prefix_list_id if "s3" in self.endpoints else None
         self.endpoint_ids = {service: endpoint.id for service, endpoint in self.endpoints.items()}
+        # Without private DNS: the Secrets Manager endpoint's own https URL, for its callers' SDK
+        # (None with private DNS: the public name already resolves to it).
+        self.secrets_endpoint_url = (
+            self.endpoints["secretsmanager"].dns_entries.apply(endpoint_url)
+            if "secretsmanager" in self.endpoints and not args.private_dns else None)
         self.register_outputs({"security_group_id": self.security_group_id, "endpoint_ids": self.endpoint_ids})
 
     def _opts(self) -> pulumi.ResourceOptions:
@@ -103,9 +113,16 @@ class VpcEndpoints(pulumi.ComponentResource):
             vpc_endpoint_type="Interface",
             subnet_ids=self._args.subnet_ids,
             security_group_ids=[self.security_group_id],
-            # The service's public name resolves to the endpoint inside the VPC, so SDKs and the
-            # ECS agent need no endpoint URL; needs enable_dns_support/hostnames on the VPC.
-            private_dns_enabled=True,
+            # On (the stack's own VPC): the service's public name resolves to the endpoint inside the
+            # VPC, so SDKs and the ECS agent need no endpoint URL; needs enable_dns_support/hostnames.
+            # Off (a given VPC): "When you enable private DNS ... requests to the service's default DNS
+            # name from the VPC resolve to the endpoint" (PrivateLink guide, "Access an AWS service using
+            # an interface VPC endpoint", DNS hostnames), i.e. for every workload of a shared VPC, whose
+            # other calls then meet this endpoint's group (bulkhead's groups only) and policy. Callers
+            # use the endpoint-specific name instead (secrets_endpoint_url). terraform-provider-aws
+            # ec2/vpc_endpoint.go: private_dns_enabled is updated in place (ModifyVpcEndpoint
+            # PrivateDnsEnabled), so stacks created with it on switch without a replacement.
+            private_dns_enabled=self._args.private_dns,
             policy=self._policy(service),
             tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-{service}"},
             opts=self._opts(),
@@ -128,6 +145,25 @@ class VpcEndpoints(pulumi.ComponentResource):
             tags={**self._tags, "Name": f"bulkhead-{self._args.stack}-{service}"},
             opts=self._opts(),
         )
+
+
+def endpoint_url(dns_entries) -> Optional[str]:
+    """`https://` + the endpoint's Regional DNS name, from aws_vpc_endpoint `dns_entry`.
+
+    An interface endpoint has a Regional name `vpce-<id>.<service>.<region>.vpce.amazonaws.com` and
+    one zonal name per subnet `vpce-<id>-<az>.<service>...` (PrivateLink guide, "DNS hostnames";
+    with private DNS, also the service's own name): the shortest `vpce-` name is the Regional one,
+    whatever order DescribeVpcEndpoints lists them in. Secrets Manager's guide shows exactly this
+    use: `--endpoint-url https://vpce-...secretsmanager.<region>.vpce.amazonaws.com` ("Using an
+    AWS Secrets Manager VPC endpoint"); its certificate covers that name."""
+    names = []
+    for entry in dns_entries or []:
+        name = (entry.get("dns_name") or entry.get("dnsName")) if isinstance(entry, dict) else getattr(entry, "dns_name", None)
+        if isinstance(name, str) and name.startswith("vpce-"):
+            names.append(name)
+    if not names:
+        return None
+    return "https://" + min(names, key=lambda n: (len(n), n))
 
 
 def ecr_layer_bucket_arn(partition: str, region: str) -> str:

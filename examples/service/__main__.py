@@ -5,7 +5,9 @@ The service reads the bulkhead stack's `databases` output through a
 
 - dev (`platform: docker`): one `docker.Container` that joins only the networks
   of its own databases and gets `<NAME>_DATABASE_URL` (and `DATABASE_URL` when it
-  owns exactly one) from the secret `internal_url`;
+  owns exactly one) from the secret `internal_url`, made to verify the server
+  (`sslmode=verify-full`) with the CA of its database's own container (the `ca_cert`
+  output), uploaded as one file per database under /run/bulkhead-ca;
 - prod (`platform: aws`): an IAM task role with exactly its databases' access
   policies attached (rds-db:connect as its own login role, nothing else), an ECS
   task definition that connects as that role with an IAM token (no password
@@ -72,13 +74,34 @@ own = bulkhead.require_output("databases").apply(own_databases)
 service_tags = pulumi.Output.unsecret(own.apply(lambda dbs: {"bulkhead:service": service, "bulkhead:databases": ",".join(dbs)}))
 
 
+# Where the container finds its databases' CAs (one file per database: a client of database A
+# trusts only A's container, never B's): the path `env --internal --ca-mount` prints for compose.
+CA_DIR = "/run/bulkhead-ca"
+
+
+def verified_url(name: str, db: dict) -> str:
+    """`internal_url` verifying the server with the CA of the database's own container: the form
+    `python -m bulkhead env --internal --ca-mount /run/bulkhead-ca` prints (bulkhead/drivers.py),
+    channel binding kept. Outputs without `ca_cert` (older bulkhead) are refused."""
+    from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+    if not db.get("ca_cert"):
+        raise pulumi.RunError(f"databases.{name}.ca_cert is missing from {database_stack}'s outputs: update the "
+                              f"bulkhead stack (pulumi up) so the service can verify its database server")
+    parts = urlsplit(db["internal_url"])
+    query = {k: v for k, v in parse_qsl(parts.query) if k not in ("sslmode", "sslrootcert")}
+    query = {"sslmode": "verify-full", "sslrootcert": f"{CA_DIR}/{name}-ca.pem", **query}
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?" + urlencode(query, safe="/~.-_", quote_via=quote)
+
+
 def env_pairs(databases: dict, url_key: str) -> list[tuple[str, str]]:
     """<NAME>_DATABASE_URL per database, plus DATABASE_URL when there is exactly one.
 
     The rule of the bulkhead stack's `services` output (components/outputs.py), applied
     here to `internal_url` too: `services` carries only the host-side `url`, and a
     container on the database's network needs the internal one."""
-    pairs = [(db["env_var"], db[url_key]) for db in databases.values()]
+    pairs = [(db["env_var"], verified_url(name, db) if url_key == "internal_url" else db[url_key])
+             for name, db in databases.items()]
     if len(databases) == 1 and "DATABASE_URL" not in dict(pairs):
         pairs.append(("DATABASE_URL", pairs[0][1]))
     return pairs
@@ -100,6 +123,12 @@ if platform == "docker":
         # does not leave the container on Docker's default bridge.
         networks_advanced=networks.apply(lambda names: [{"name": n} for n in names]),
         envs=envs,
+        # Each database's CA (public), readable by the image's own user: the file the URL's sslrootcert
+        # names. The provider writes uploads into the created container before it starts
+        # (kreuzwerker/terraform-provider-docker resource_docker_container_funcs.go, `upload`).
+        # (Public: unsecret, as the network names.)
+        uploads=pulumi.Output.unsecret(own.apply(lambda dbs: [
+            {"file": f"{CA_DIR}/{n}-ca.pem", "content": d["ca_cert"], "permissions": "0444"} for n, d in sorted(dbs.items())])),
         restart="unless-stopped",
         labels=service_tags.apply(lambda tags: [{"label": k, "value": v} for k, v in sorted(tags.items())]),
         opts=pulumi.ResourceOptions(additional_secret_outputs=["envs"]),

@@ -10,12 +10,13 @@ import json
 import os
 
 from . import baseline, boundary, dev, resilience, security, separation, thresholds
+from . import operations
 from ._resources import SECRET_PLACEHOLDER, check_registered
 
 PACK_NAME = "bulkhead"
 
 ALL_POLICIES = [*separation.POLICIES, *security.POLICIES, *resilience.POLICIES, *dev.POLICIES, *boundary.POLICIES,
-                *baseline.POLICIES]
+                *baseline.POLICIES, *operations.POLICIES]
 
 check_registered(ALL_POLICIES)
 

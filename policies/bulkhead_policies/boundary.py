@@ -28,6 +28,7 @@ from ._resources import (
     Res,
     as_int,
     as_list,
+    owner_of,
     policy_document,
     resource_rule,
     stack_rule,
@@ -129,7 +130,7 @@ def check_secret_resource_policy(index: Index, r: Res, cfg: dict) -> Iterable[st
                f"the database's bootstrap role and the break-glass principals.")
         return
     if _is_login_secret(r):
-        return  # auth password: the service reads it through its access policy (secret-writes-denied still applies)
+        return  # auth password: login-secret-owner-only checks its read deny (secret-writes-denied its writes)
     for policy in policies:
         doc = _document(policy)
         if doc is None or not _denied_to_everyone_else(doc, "secretsmanager:GetSecretValue"):
@@ -142,6 +143,59 @@ def _is_login_secret(r: Res) -> bool:
     password, which its access policy reads; never a master secret (service-role-not-master)."""
     prefix = r.get("namePrefix") or r.get("name") or ""
     return r.role == "login-secret" and isinstance(prefix, str) and "/login-" in prefix
+
+
+# --- login-secret-owner-only ---------------------------------------------------------------------
+def _exemptions(doc: dict, action: str) -> Optional[list[str]]:
+    """The aws:PrincipalArn patterns a Deny-for-everyone-else on `action` exempts (the first such
+    statement's), None when there is no such Deny."""
+    for s in statements(doc):
+        if s.get("Effect") != "Deny" or not _actions_match(s, action) or _principals(s) != ["*"]:
+            continue
+        keys = _condition_keys(s)
+        if keys and keys <= {"aws:principalarn"}:
+            return [str(p) for op in s["Condition"].values() if isinstance(op, dict)
+                    for k, v in op.items() if str(k).lower() == "aws:principalarn" for p in as_list(v)]
+    return None
+
+
+def _broad(pattern: str) -> bool:
+    """An exemption that admits principals nobody named: `*`, another account's or any account's
+    principals, or a wildcard in the role or user *name* (role/*/name, for a role's path, names one role)."""
+    if pattern.strip() == "*":
+        return True
+    parts = pattern.split(":", 5)
+    if len(parts) < 6 or any(c in parts[4] for c in "*?"):
+        return True
+    resource = parts[5]
+    if resource == "root":
+        return False
+    name = resource.rsplit("/", 1)[-1]
+    return "/" not in resource or any(c in name for c in "*?")
+
+
+@stack_rule(POLICIES, "login-secret-owner-only",
+    "An auth: password login secret's policy denies reading it to every principal but named ones (the owner's roles, "
+    "the bootstrap role, deployers, break-glass).",
+    MANDATORY, [SECRET],
+)
+def check_login_secret_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    if not _is_login_secret(r):
+        return
+    owner = owner_of(r) or "its owner"
+    for policy in index.referrers(r, [SECRET_POLICY], "secretArn"):
+        doc = _document(policy) or {"Statement": []}
+        exempt = _exemptions(doc, "secretsmanager:GetSecretValue")
+        if exempt is None:
+            yield (f"{r.label} (the login password of {owner}) has a resource policy {policy.name} that does not deny "
+                   f"secretsmanager:GetSecretValue, so every principal of the account whose IAM policy allows it on * "
+                   f"reads another service's password; deny it to Principal * with an aws:PrincipalArn exemption "
+                   f"list of {owner}'s roles (bulkhead:owner_principals), the bootstrap role, deployers and break-glass.")
+            continue
+        broad = sorted(p for p in exempt if _broad(p))
+        if broad:
+            yield (f"{r.label}'s resource policy {policy.name} exempts {', '.join(broad)} from its read deny, which "
+                   f"admits principals nobody named; list {owner}'s roles by ARN (bulkhead:owner_principals) instead.")
 
 
 # --- backup-vault-access-policy ------------------------------------------------------------------

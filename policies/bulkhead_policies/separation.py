@@ -795,3 +795,65 @@ def check_platform_matches_stack(index: Index, r: Res, cfg: dict) -> Iterable[st
     if tagged and stack and tagged != stack:
         yield (f"{r.label} is tagged bulkhead:stack={tagged} but belongs to stack {stack}, so backups and audits "
                f"would attribute it to the wrong stack; tag it with its own stack.")
+
+
+# --- rds-proxy-owner-only (issue 24: `proxy: true`, components/prod/proxy.py) ----------------------
+RDS_PROXY = "aws:rds/proxy:Proxy"
+
+
+def _proxy_groups(index: Index) -> dict[str, Res]:
+    """security group urn -> the RDS Proxy that wears it (vpcSecurityGroupIds)."""
+    out: dict[str, Res] = {}
+    for proxy in index.of_type(RDS_PROXY):
+        groups, _, _ = index.refs(proxy, "vpcSecurityGroupIds", SECURITY_GROUP)
+        for group in groups:
+            out[group.urn] = proxy
+    return out
+
+
+@stack_rule(POLICIES, "rds-proxy-owner-only",
+    "An RDS Proxy requires TLS, and its security group admits only the client security group of the service that "
+    "owns the proxy's database, on the database port: a proxy is one more way into the database.",
+    MANDATORY, [RDS_PROXY, INGRESS_RULE],
+)
+def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
+    if r.type == RDS_PROXY:
+        if truthy(r.get("requireTls")) is not True:
+            yield (f"{r.label} accepts connections without TLS; set require_tls: true (CreateDBProxy RequireTLS), "
+                   f"so tokens and data never cross the network in clear.")
+        return
+    targets, _, unknown = index.refs(r, "securityGroupId", SECURITY_GROUP)
+    if not targets and unknown:
+        raise CouldNotCheck(r, "securityGroupId")
+    proxies = _cached(index, "proxy_groups", lambda: _proxy_groups(index))
+    for target in targets:
+        proxy = proxies.get(target.urn)
+        if proxy is None:
+            continue
+        owners = set(proxy.owners)
+        what = (f"the security group {target.name} of RDS Proxy {proxy.name} (database "
+                f"{','.join(proxy.databases) or '?'}, owner {','.join(sorted(owners)) or 'missing'})")
+        cidrs = [c for k in ("cidrIpv4", "cidrIpv6") for c in as_list(r.get(k)) if c]
+        if any(c is UNKNOWN for c in cidrs):
+            raise CouldNotCheck(r, "cidrIpv4")
+        if cidrs:
+            yield (f"{r.label} admits the address range(s) {', '.join(map(str, cidrs))} into {what}; admit only the "
+                   f"owner's client security group (referenced_security_group_id).")
+        if r.get("prefixListId"):
+            yield f"{r.label} admits a prefix list into {what}; admit only the owner's client security group."
+        sources, unresolved, unknown_src = index.refs(r, "referencedSecurityGroupId", SECURITY_GROUP)
+        if not sources and unknown_src:
+            raise CouldNotCheck(r, "referencedSecurityGroupId")
+        for value in unresolved:
+            yield (f"{r.label} admits security group {value}, which is not a client group of this stack, into "
+                   f"{what}; admit only the owner's client security group.")
+        for source in sources:
+            if source.role != "client" or set(source.owners) != owners:
+                yield (f"{r.label} admits {source.label} (role {source.role or 'missing'}, owner "
+                       f"{','.join(source.owners) or 'missing'}) into {what}; only the owning service's client "
+                       f"group may reach its proxy.")
+        port = 5432
+        proto = r.get("ipProtocol")
+        lo, hi = as_int(r.get("fromPort")), as_int(r.get("toPort"))
+        if proto in ("-1", "all", -1) or (lo is not None and hi is not None and (lo, hi) != (port, port)):
+            yield f"{r.label} opens more than tcp {port} of {what}; open the PostgreSQL port only."

@@ -356,8 +356,10 @@ def test_default_tiers_exactly_as_design():
     cat = load_catalogue(docker(), "dev")
     got = {name: tier.model_dump() for name, tier in cat.backup_tiers.items()}
     assert got == {
-        "critical": {"schedule": "cron(0 * * * ? *)", "retention_days": 30, "pitr_days": 14, "copy_to_dr": True, "restore_test_schedule": "cron(0 6 ? * SUN *)", "log_retention_days": 30, "master_max_age_days": 90},
-        "standard": {"schedule": "cron(0 */6 * * ? *)", "retention_days": 7, "pitr_days": 7, "copy_to_dr": False, "restore_test_schedule": "cron(0 6 1 * ? *)", "log_retention_days": 30, "master_max_age_days": 90},
+        "critical": {"schedule": "cron(0 * * * ? *)", "retention_days": 30, "pitr_days": 14, "copy_to_dr": True, "restore_test_schedule": "cron(0 6 ? * SUN *)", "log_retention_days": 30, "master_max_age_days": 90,
+         "alarms": {"cpu_percent": 70, "free_storage_percent": 20, "connections_percent": 70, "freeable_memory_percent": 15, "replica_lag_seconds": 60}},
+        "standard": {"schedule": "cron(0 */6 * * ? *)", "retention_days": 7, "pitr_days": 7, "copy_to_dr": False, "restore_test_schedule": "cron(0 6 1 * ? *)", "log_retention_days": 30, "master_max_age_days": 90,
+         "alarms": {"cpu_percent": 80, "free_storage_percent": 10, "connections_percent": 80, "freeable_memory_percent": 10, "replica_lag_seconds": 300}},
     }
     assert got == DEFAULT_TIERS
 
@@ -385,10 +387,13 @@ def test_user_tiers_merged_over_defaults():
     )
     tiers = {n: t.model_dump() for n, t in cat.backup_tiers.items()}
     assert tiers == {
-        "critical": {"schedule": "cron(0 * * * ? *)", "retention_days": 90, "pitr_days": 14, "copy_to_dr": True, "restore_test_schedule": "cron(0 6 ? * SUN *)", "log_retention_days": 30, "master_max_age_days": 90},
-        "standard": {"schedule": "cron(0 */6 * * ? *)", "retention_days": 7, "pitr_days": 7, "copy_to_dr": False, "restore_test_schedule": "cron(0 6 1 * ? *)", "log_retention_days": 30, "master_max_age_days": 90},
+        "critical": {"schedule": "cron(0 * * * ? *)", "retention_days": 90, "pitr_days": 14, "copy_to_dr": True, "restore_test_schedule": "cron(0 6 ? * SUN *)", "log_retention_days": 30, "master_max_age_days": 90,
+         "alarms": {"cpu_percent": 70, "free_storage_percent": 20, "connections_percent": 70, "freeable_memory_percent": 15, "replica_lag_seconds": 60}},
+        "standard": {"schedule": "cron(0 */6 * * ? *)", "retention_days": 7, "pitr_days": 7, "copy_to_dr": False, "restore_test_schedule": "cron(0 6 1 * ? *)", "log_retention_days": 30, "master_max_age_days": 90,
+         "alarms": {"cpu_percent": 80, "free_storage_percent": 10, "connections_percent": 80, "freeable_memory_percent": 10, "replica_lag_seconds": 300}},
         # a tier of one's own: restore tests monthly and logs 30 days unless it says otherwise
-        "gold": {"schedule": "cron(0 */2 * * ? *)", "retention_days": 365, "pitr_days": 35, "copy_to_dr": True, "restore_test_schedule": "cron(0 6 1 * ? *)", "log_retention_days": 30, "master_max_age_days": 90},
+        "gold": {"schedule": "cron(0 */2 * * ? *)", "retention_days": 365, "pitr_days": 35, "copy_to_dr": True, "restore_test_schedule": "cron(0 6 1 * ? *)", "log_retention_days": 30, "master_max_age_days": 90,
+         "alarms": {"cpu_percent": 80, "free_storage_percent": 10, "connections_percent": 80, "freeable_memory_percent": 10, "replica_lag_seconds": 300}},
     }
     assert cat.databases["a"].tier == "gold"
     # the defaults themselves were not mutated by the merge

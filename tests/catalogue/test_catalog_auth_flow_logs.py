@@ -38,6 +38,7 @@ def test_defaults_iam_reject_and_90_days():
     assert cat.databases["app"].auth == "iam" and cat.databases["app"].password_version == 1
     assert cat.flow_logs == "REJECT" and cat.backup_tiers["standard"].master_max_age_days == 90
     cat = load_catalogue(aws({"app": {"owner": "app-service", "auth": "password", "password_version": 3}},
-                             flow_logs="none"), "test", region="eu-west-1")
+                             flow_logs="none", owner_principals={"app-service": ["arn:aws:iam::123456789012:role/app"]}),
+                         "test", region="eu-west-1")
     assert cat.databases["app"].auth == "password" and cat.databases["app"].password_version == 3
     assert cat.flow_logs == "none"

@@ -84,3 +84,15 @@ def test_budget_exactly_met_is_accepted() -> None:
     load_catalogue(ddb(connection_limit=97), "dev")
     with pytest.raises(CatalogueError):
         load_catalogue(ddb(connection_limit=98), "dev")
+
+
+def test_many_docker_networks_warn_with_their_count():
+    """One Docker network per database: above DOCKER_NETWORKS_WARN_ABOVE, `plan` says how many and how to widen the pools."""
+    from components.catalogue.model import DOCKER_NETWORKS_WARN_ABOVE
+
+    def network_warnings(n: int) -> list[str]:
+        return [str(w) for w in _load(shared(n, parameters={"max_connections": "1000"})).warnings if w.path == "bulkhead:databases"]
+
+    assert network_warnings(DOCKER_NETWORKS_WARN_ABOVE) == []
+    (warning,) = network_warnings(DOCKER_NETWORKS_WARN_ABOVE + 1)
+    assert f"creates {DOCKER_NETWORKS_WARN_ABOVE + 1} Docker networks" in warning and "default-address-pools" in warning

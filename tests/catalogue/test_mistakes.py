@@ -31,6 +31,7 @@ config:
   aws:region: eu-west-1
   bulkhead:platform: aws
   bulkhead:dr_region: eu-central-1
+  bulkhead:alerts: {emails: [dba@example.com]}
   bulkhead:databases:
     app:
       owner: app-service

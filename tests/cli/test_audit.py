@@ -319,6 +319,13 @@ BOOTSTRAP_DRIFTS = {
     "bootstrap-other-secret": (lambda a: _bootstrap(a, "worker", env={
         "BULKHEAD_SECRET_ARN": a.outputs["databases"]["app"]["secret_arn"]}), {("worker", "bootstrap")}),
     "bootstrap-handler-changed": (lambda a: _bootstrap(a, "worker", Handler="evil.handler"), {("worker", "bootstrap")}),
+    # the function would send its signed GetSecretValue to another host (a replayable request for the master)
+    "bootstrap-secrets-endpoint-elsewhere": (lambda a: _bootstrap(a, "app", env={
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": "https://secretsmanager.eu-west-1.amazonaws.com.attacker.example"}),
+        {("app", "bootstrap")}),
+    "bootstrap-secrets-endpoint-other-region": (lambda a: _bootstrap(a, "app", env={
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": "https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.us-east-1.vpce.amazonaws.com"}),
+        {("app", "bootstrap")}),
     "bootstrap-deleted": (lambda a: a.session(REGION).client("lambda", region_name=REGION).delete_function(
         FunctionName=f"{a.outputs['databases']['app']['instance_identifier']}-bootstrap"), {("app", "bootstrap")}),
 }
@@ -344,6 +351,15 @@ def test_a_changed_bootstrap_function_is_drift(account, capsys, drift):
     (name, _), = expected
     message = next(f["message"] for f in data["databases"][name]["findings"] if f["check"] == "bootstrap")
     assert "bootstrap" in message and ("can become the master" in message or "does not exist" in message)
+
+
+def test_the_given_network_endpoint_url_is_not_drift(account, capsys):
+    """A given VPC's Secrets Manager endpoint has no private DNS: the stack sets the function's
+    AWS_ENDPOINT_URL_SECRETS_MANAGER to the endpoint's Regional name, which is not drift."""
+    _bootstrap(account, "app", env={"AWS_ENDPOINT_URL_SECRETS_MANAGER":
+                                    f"https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.{REGION}.vpce.amazonaws.com"})
+    code, found, _ = drifts(account, capsys)
+    assert ("app", "bootstrap") not in found, found
 
 
 def test_a_master_older_than_the_tiers_maximum_is_drift(account, capsys, monkeypatch):
@@ -539,3 +555,43 @@ def test_audit_applies_the_packs_thresholds(account, capsys, monkeypatch):
     monkeypatch.setattr(audit_mod, "load_thresholds", lambda: stricter)
     code, found, _ = drifts(account, capsys)
     assert code == 1 and found == {(n, "ca") for n in ("app", "auth", "worker")}
+
+
+def _add_proxy(account, name="app"):
+    """`proxy: true` for `name` in the moto account: a proxy whose group admits its owner's client group."""
+    out = account.outputs["databases"][name]
+    vpc = account.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnets = [s["SubnetId"] for s in account.ec2.describe_subnets()["Subnets"]][:2]
+    group = account.ec2.create_security_group(GroupName=f"{name}-proxy", Description="proxy", VpcId=vpc)["GroupId"]
+    account.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": out["security_group_id"]}]}])
+    proxy = account.rds.create_db_proxy(
+        DBProxyName=f"prod-{name}-proxy", EngineFamily="POSTGRESQL", Auth=[], RoleArn="arn:aws:iam::123456789012:role/p",
+        VpcSubnetIds=subnets, VpcSecurityGroupIds=[group], RequireTLS=True)["DBProxy"]
+    out["proxy_host"] = proxy["Endpoint"]
+    with open(account.path, "w") as fh:
+        json.dump(account.outputs, fh)
+    return group
+
+
+def test_proxy_is_checked_and_another_group_in_it_is_drift(account, capsys):
+    group = _add_proxy(account)
+    code, found, data = drifts(account, capsys)
+    assert code == 0 and found == set()
+    assert any(f["check"] == "proxy" and f["status"] == "ok" and "prod-app-proxy" in f["message"]
+               for f in data["databases"]["app"]["findings"])
+    other = account.outputs["databases"]["auth"]["security_group_id"]
+    account.ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": other}]}])
+    code, found, data = drifts(account, capsys)
+    assert code == 1 and found == {("app", "proxy")}
+    message = next(f["message"] for f in data["databases"]["app"]["findings"] if f["check"] == "proxy")
+    assert other in message
+
+
+def test_proxy_host_of_no_proxy_is_drift(account, capsys):
+    account.outputs["databases"]["worker"]["proxy_host"] = "prod-worker-proxy.proxy-x.eu-west-1.rds.amazonaws.com"
+    with open(account.path, "w") as fh:
+        json.dump(account.outputs, fh)
+    code, found, _ = drifts(account, capsys)
+    assert code == 1 and found == {("worker", "proxy")}

@@ -139,7 +139,7 @@ def test_json_shape(tmp_path, capsys, prod_export):
     code, out, _ = run_cli(capsys, write(tmp_path, "plan.json", plan), "--json")
     assert code == 1
     data = json.loads(out)
-    assert set(data) == {"violations", "resources", "policies"}
+    assert {"violations", "resources", "policies"} <= set(data) <= {"violations", "resources", "policies", "cost"}
     assert data["resources"] == _analyzed(plan) and data["policies"] == len(load_pack().ALL_POLICIES)
     assert data["violations"] and all(set(v) == {"policy", "urn", "message", "enforcement"} for v in data["violations"])
     assert {"policy": "rds-not-public", "enforcement": "mandatory"}.items() <= data["violations"][0].items() or \

@@ -196,8 +196,8 @@ def test_env_from_the_programs_outputs_verifies_the_server(dev_run, driver, data
     monkeypatch.chdir(tmp_path)
     assert main(["env", "--outputs", str(path), "--service", db["owner"], "--driver", driver, "--ca-dir", "ca"]) == 0
     lines = _env_lines(capsys.readouterr().out)
-    ca_file = str(tmp_path / "ca" / f"{db['owner']}-ca.pem")
-    assert (tmp_path / "ca" / f"{db['owner']}-ca.pem").read_text().strip() == db["ca_cert"].strip()
+    ca_file = str(tmp_path / "ca" / f"{database}-ca.pem")
+    assert (tmp_path / "ca" / f"{database}-ca.pem").read_text().strip() == db["ca_cert"].strip()
     if driver == "sqlalchemy+asyncpg":
         assert lines.pop("PGSSLROOTCERT") == ca_file
         monkeypatch.setenv("PGSSLROOTCERT", ca_file)
@@ -222,8 +222,8 @@ def test_env_internal_and_ca_mount_for_a_container(dev_run, tmp_path, capsys, mo
                  "--ca-mount", "/run/bulkhead-ca"]) == 0
     lines = _env_lines(capsys.readouterr().out)
     got = _libpq(lines["AUTH_DATABASE_URL"])
-    assert (got["host"], got["port"], got["sslrootcert"]) == ("auth", 5432, "/run/bulkhead-ca/auth-service-ca.pem")
-    assert (tmp_path / "auth-service-ca.pem").exists()
+    assert (got["host"], got["port"], got["sslrootcert"]) == ("auth", 5432, "/run/bulkhead-ca/auth-ca.pem")
+    assert (tmp_path / "auth-ca.pem").exists()
 
 
 def test_docker_format_is_unquoted_and_dotenv_quoted(dev_run, tmp_path, capsys, monkeypatch):

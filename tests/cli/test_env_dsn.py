@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import pytest
 from moto import mock_aws
+from psycopg.conninfo import conninfo_to_dict
 
 from bulkhead import connection
 from bulkhead.commands import env as env_cmd
@@ -65,7 +67,7 @@ def test_env_dev_single_database_service(dev_outputs, dev_run, capsys, tmp_path)
     assert code == 0 and err == ""
     env = parse_dotenv(out)
     app = outputs["databases"]["app"]
-    url = _verified(app["url"], tmp_path / "app-service-ca.pem")
+    url = _verified(app["url"], tmp_path / "app-ca.pem")
     assert env == {"APP_DATABASE_URL": url, "DATABASE_URL": url}
     # Only app's password: no other database's secret is printed.
     others = {d["password"] for n, d in outputs["databases"].items() if n != "app"}
@@ -80,7 +82,7 @@ def test_env_reads_back_with_a_shell(dev_outputs, capsys, tmp_path):
     envfile.write_text(out)
     shown = subprocess.run(["sh", "-c", f"set -a; . {envfile}; printf %s \"$BILLING_DATABASE_URL\""],
                            capture_output=True, text=True, check=True).stdout
-    assert shown == _verified(outputs["databases"]["billing"]["url"], tmp_path / "billing-service-ca.pem")
+    assert shown == _verified(outputs["databases"]["billing"]["url"], tmp_path / "billing-ca.pem")
 
 
 def test_env_internal_urls_for_containers(dev_outputs, capsys, tmp_path):
@@ -89,7 +91,7 @@ def test_env_internal_urls_for_containers(dev_outputs, capsys, tmp_path):
                        "--ca-dir", str(tmp_path), "--ca-mount", "/ca")
     assert code == 0
     assert parse_dotenv(out)["AUTH_DATABASE_URL"] == _verified(outputs["databases"]["auth"]["internal_url"],
-                                                               "/ca/auth-service-ca.pem")
+                                                               "/ca/auth-ca.pem")
 
 
 def test_env_without_service_on_multi_service_stack_is_refused(dev_outputs, dev_run, capsys):
@@ -133,9 +135,14 @@ def test_env_multi_database_service_has_no_database_url(dev_run, tmp_path, capsy
     code, out, _ = cli(capsys, "env", "--stack", "dev", "--service", "app-service", "--outputs", str(path),
                        "--ca-dir", str(tmp_path))
     assert code == 0 and set(parse_dotenv(out)) == {"APP_DATABASE_URL", "WORKER_DATABASE_URL"}
-    # one CA file for the service: the CAs of both containers
-    bundle = (tmp_path / "app-service-ca.pem").read_text()
-    assert bundle.count("BEGIN CERTIFICATE") == 2 and dbs["app"]["ca_cert"].strip() in bundle
+    # one CA file per database, each with only its own container's CA (a client of app must not trust
+    # worker's container: docs/connecting.md "One CA file per database")
+    for name in ("app", "worker"):
+        ca = (tmp_path / f"{name}-ca.pem").read_text()
+        assert ca.count("BEGIN CERTIFICATE") == 1 and ca.strip() == dbs[name]["ca_cert"].strip()
+        assert f"sslrootcert={tmp_path / name}-ca.pem" in parse_dotenv(out)[f"{name.upper()}_DATABASE_URL"]
+    assert dbs["app"]["ca_cert"] != dbs["worker"]["ca_cert"]
+    assert not (tmp_path / "app-service-ca.pem").exists()
 
 
 def test_env_reads_the_services_output(dev_run, tmp_path, capsys):
@@ -193,10 +200,40 @@ def test_dotenv_quoting():
     assert env_cmd.dotenv_quote("x'\"$`\\") == '"x\'\\"\\$\\`\\\\"'
 
 
-def test_dsn_dev_prints_url(dev_outputs, capsys):
+def test_dsn_dev_verifies_the_server_with_its_own_containers_ca(dev_outputs, capsys, tmp_path, monkeypatch):
+    """dsn on docker: the outputs' url made verify-full with the CA of the database's own container
+    (a file of its own, nothing else in it), channel binding kept; the same URI `env` prints."""
     path, outputs = dev_outputs
+    monkeypatch.setenv("BULKHEAD_CA_DIR", str(tmp_path / "cache"))
     code, out, err = cli(capsys, "dsn", "--database", "notify", "--outputs", path)
-    assert code == 0 and out.strip() == outputs["databases"]["notify"]["url"] and err == ""
+    assert code == 0 and err == ""
+    notify = outputs["databases"]["notify"]
+    params = conninfo_to_dict(out.strip())
+    assert (params["sslmode"], params["channel_binding"]) == ("verify-full", "require")
+    ca = Path(params["sslrootcert"])
+    assert ca.parent == tmp_path / "cache" and ca.name.startswith("notify-")
+    assert ca.read_text().strip() == notify["ca_cert"].strip()  # only its own container's CA
+    assert out.strip() == _verified(notify["url"], ca)
+    # the same again: the same file (named by content), not a new one
+    assert cli(capsys, "dsn", "--database", "notify", "--outputs", path)[1] == out
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    # --ca-dir
+    code, out2, _ = cli(capsys, "dsn", "--database", "auth", "--outputs", path, "--ca-dir", str(tmp_path / "mine"))
+    assert Path(conninfo_to_dict(out2.strip())["sslrootcert"]).parent == tmp_path / "mine"
+
+
+def test_dsn_dev_without_ca_cert_warns_and_keeps_channel_binding(dev_outputs, capsys, tmp_path):
+    path, outputs = dev_outputs
+    del outputs["databases"]["notify"]["ca_cert"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(outputs))
+    code, out, err = cli(capsys, "dsn", "--database", "notify", "--outputs", str(old))
+    assert code == 0 and out.strip() == outputs["databases"]["notify"]["url"]
+    assert "no databases.notify.ca_cert" in err and "pulumi up" in err
+    outputs["databases"]["notify"]["ca_cert"] = "not a certificate"
+    old.write_text(json.dumps(outputs))
+    code, out, err = cli(capsys, "dsn", "--database", "notify", "--outputs", str(old))
+    assert code == 2 and out == "" and "databases.notify.ca_cert" in err and "not a PEM certificate" in err
 
 
 def test_dsn_bad_database_is_exit_2(prod_outputs, capsys):

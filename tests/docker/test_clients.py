@@ -178,7 +178,8 @@ def stack(engine: Engine, tmp_path_factory):
     path = workdir / "outputs.json"
     path.write_text(json.dumps(outputs))
     containers = engine.apply(plan)
-    return {"plan": plan, "outputs": outputs, "path": path, "dir": workdir, "containers": containers}
+    return {"plan": plan, "outputs": outputs, "path": path, "dir": workdir, "containers": containers,
+            "run": holder["run"]}
 
 
 def env_lines(stack, service: str, *args: str, ca_dir: Path) -> dict:
@@ -404,3 +405,115 @@ def test_dotenv_reads_the_same_in_every_loader_and_the_compose_example_connects(
     lines = out.stdout.splitlines()
     assert f"URL={want['AUTH_DATABASE_URL']}" in lines, (out.returncode, out.stderr[-500:])
     assert lines[-1] == OWN, (out.returncode, out.stderr[-500:])
+
+
+# ------------------------------------------------------------------ dsn and psql verify the server too
+
+
+def _bulkhead(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "bulkhead", *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def _psql(dsn: str, sql: str = "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"):
+    return subprocess.run(["psql", "-XAtq", "-F", " ", "-d", dsn, "-c", sql], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+
+
+@pytest.mark.parametrize("database", [OWN, SHARED])
+def test_dsn_then_psql_connect_verified_as_the_owner(engine: Engine, stack, database, tmp_path) -> None:
+    """The journey: `dsn` prints a verify-full URI with the database's own CA; psql connects with it as
+    the owner, over TLS; `bulkhead psql` (the same DSN) too."""
+    ca_env = {"BULKHEAD_CA_DIR": str(tmp_path / "ca")}
+    out = _bulkhead("dsn", "--outputs", str(stack["path"]), "--database", database, env=ca_env)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    dsn = out.stdout.strip()
+    assert "sslmode=verify-full" in dsn and "channel_binding=require" in dsn and f"sslrootcert={tmp_path}" in dsn
+    got = _psql(dsn)
+    assert got.returncode == 0 and got.stdout.split() == [database, "t"], got.stderr
+    verb = _bulkhead("psql", "--outputs", str(stack["path"]), "--database", database, "--", "-XAtqc",
+                     "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", env=ca_env)
+    assert verb.returncode == 0 and verb.stdout.split() == [database, "true"], verb.stderr
+
+
+def test_dsn_and_psql_refuse_a_relay_on_the_databases_address(engine: Engine, stack, tmp_path, request) -> None:
+    """Whoever holds the address `dsn` names (here a relay on the host, with a certificate of its own for
+    127.0.0.1, passing bytes to the real server) gets nothing from `dsn` | psql nor from `bulkhead psql`;
+    with the server authentication removed (sslmode=require, no CA, no channel binding: the URL the
+    outputs held before, minus binding) the relay runs the session."""
+    db = stack["outputs"]["databases"][SHARED]
+    relay_dir = tmp_path / "relay"
+    _relay_cert(relay_dir, db["internal_host"])
+    port = free_port()
+    relay = subprocess.Popen([PY, f"{ROOT}/tests/support/pg_relay.py", "--upstream", f"127.0.0.1:{db['port']}",
+                              "--cert", str(relay_dir / "relay.crt"), "--key", str(relay_dir / "relay.key"),
+                              "--mode", "relay", "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    # the outputs as the relay would have them answered: the database's port is the relay's
+    moved = copy.deepcopy(stack["outputs"])
+    moved["databases"][SHARED]["port"] = port
+    moved["databases"][SHARED]["url"] = db["url"].replace(f":{db['port']}/", f":{port}/")
+    moved_path = tmp_path / "outputs-relayed.json"
+    moved_path.write_text(json.dumps(moved))
+    ca_env = {"BULKHEAD_CA_DIR": str(tmp_path / "ca")}
+    rows = []
+    try:
+        for _ in range(100):
+            try:
+                __import__("socket").create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        dsn = _bulkhead("dsn", "--outputs", str(moved_path), "--database", SHARED, env=ca_env).stdout.strip()
+        via_dsn = _psql(dsn)
+        via_verb = _bulkhead("psql", "--outputs", str(moved_path), "--database", SHARED, "--", "-XAtqc",
+                             "SELECT current_user", env=ca_env)
+        # the failing case: the same without server authentication
+        bare = (dsn.split("?")[0] + "?sslmode=require&channel_binding=disable")
+        via_bare = _psql(bare)
+    finally:
+        relay.terminate()
+        out, _ = relay.communicate(timeout=10)
+    events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+    rows = [f"dsn|psql rc={via_dsn.returncode} {via_dsn.stderr.strip()[:90]}",
+            f"bulkhead psql rc={via_verb.returncode} {via_verb.stderr.strip()[-90:]}",
+            f"no-auth psql rc={via_bare.returncode} {via_bare.stdout.strip()}", f"relay saw {events}"]
+    _report(request, "relay on the address dsn names", rows)
+    assert via_dsn.returncode != 0 and "certificate verify failed" in via_dsn.stderr, via_dsn.stderr
+    assert via_verb.returncode != 0 and "certificate verify failed" in via_verb.stderr, via_verb.stderr
+    # the only session the relay saw through is the unauthenticated one
+    assert via_bare.returncode == 0 and via_bare.stdout.split() == [SHARED, "t"], via_bare.stderr
+    assert events.count("tls") == 1 and events.count("query") >= 1, events
+
+
+# ------------------------------------------------------------------ examples/service on the engine
+
+
+def test_the_example_services_container_connects_verified(engine: Engine, stack) -> None:
+    """examples/service planned against this stack's outputs (its StackReference), its container
+    created on the engine as the provider would (envs, its CA uploads, its database's network only),
+    running psql on `DATABASE_URL` instead of the service's image: verify-full, as the owner."""
+    from bulkhead.offline.mock_runtime import run_program as run_example
+
+    project = "bulkhead-example-service"
+    ref = "acme/bulkhead/dev"
+    service = stack["outputs"]["databases"][OWN]["owner"]
+    config = {f"{project}:databaseStack": ref, f"{project}:service": service, f"{project}:platform": "docker",
+              f"{project}:image": "postgres:15"}
+    stack_run = stack["run"]
+    plan = plan_resources(lambda: run_example(os.path.join(ROOT, "examples", "service"), "dev", config, project=project,
+                                              stack_references={ref: stack_run.exports}))
+    [res] = [r for r in plan if r.type == "docker:index/container:Container"]
+    assert "sslmode=verify-full" in "".join(res.inputs["envs"])
+    inputs = {k: v for k, v in res.inputs.items() if k != "restart"}  # runs once, not a service
+    inputs["name"] = f"bulkhead-{STACK}-example-service"
+    inputs["entrypoints"] = ["bash", "-c"]
+    inputs["command"] = ['psql "$DATABASE_URL" -XAtq -F " " -c '
+                         '"SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"']
+    ctr = engine.create_container(type(res)(res.name, res.type, inputs, res.outputs), {"postgres:15": "postgres:15"},
+                                  wait=False)
+    try:
+        status = ctr.wait(timeout=120)
+        logs = ctr.logs().decode(errors="replace")
+    finally:
+        ctr.remove(force=True)
+    assert status["StatusCode"] == 0 and logs.split() == [OWN, "t"], logs

@@ -18,8 +18,10 @@ environment; a healthcheck that logs nothing; the provider's read-back equals th
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
+import os
 import secrets
 import socket
 import ssl
@@ -105,6 +107,11 @@ def _is_password_upload(file: str) -> bool:
     return file.startswith(SECRETS_DIR) and file != TLS_KEY_UPLOAD
 
 
+def _salt_of(verifier: str) -> bytes:
+    """The salt of a SCRAM-SHA-256 verifier `SCRAM-SHA-256$<iterations>:<salt>$<stored>:<server>`."""
+    return base64.b64decode(verifier.split("$")[1].split(":")[1])
+
+
 def _password_resources(plan: list[Planned], container: Planned) -> dict[str, Planned]:
     """The container's generated passwords, by the uploads they are the verifiers of."""
     prefix = container.name.removesuffix("-postgres") + "-"
@@ -112,7 +119,8 @@ def _password_resources(plan: list[Planned], container: Planned) -> dict[str, Pl
     out = {}
     for upload in container.inputs["uploads"]:
         if _is_password_upload(upload["file"]):
-            (match,) = [r for r in candidates if secret_content(r.outputs["result"]) == upload["content"]]
+            salt = _salt_of(upload["content"])
+            (match,) = [r for r in candidates if secret_content(r.outputs["result"], salt) == upload["content"]]
             out[upload["file"]] = match
     return out
 
@@ -133,7 +141,7 @@ def set_password(plan: list[Planned], container: Planned, file: str, password: s
     _password_resources(plan, container)[file].outputs["result"] = password
     for upload in container.inputs["uploads"]:
         if upload["file"] == file:
-            upload["content"] = secret_content(password)
+            upload["content"] = secret_content(password, _salt_of(upload["content"]))
 
 
 @dataclass
@@ -538,7 +546,7 @@ def test_a_lock_held_across_a_restart_heals_by_itself(engine: Engine, deployed) 
     with connect(billing) as conn:
         conn.execute("BEGIN READ WRITE")  # an earlier test left billing read-only by default
         # its own password (the one thing a tenant may change on its role): locks its pg_authid row
-        conn.execute(f"ALTER ROLE billing PASSWORD '{secret_content(billing.password)}'")
+        conn.execute(f"ALTER ROLE billing PASSWORD '{secret_content(billing.password, os.urandom(16))}'")
         conn.execute("PREPARE TRANSACTION 'bulkhead_test_hold'")
     server = engine.client.containers.get(billing.container)
     try:
@@ -625,6 +633,52 @@ def test_the_admin_is_refused_over_tcp_with_its_right_password(engine: Engine, d
         assert "pg_hba.conf rejects connection" in message, message
         message = refused(db, dbname="postgres", user="bulkhead_admin", password=pw[db.container]["admin"])
         assert "pg_hba.conf rejects connection" in message, message
+
+
+def test_a_shared_tenant_cannot_read_the_others_locks_and_counters(engine: Engine, deployed) -> None:
+    """Issue 22 item 5 on the real image (the attacks before/after on bare servers of 13, 15 and 17:
+    tests/postgres/test_tenant_metadata.py): a tenant of the shared server is refused the other
+    databases' locks, counters and the cluster's size; an own container revokes nothing."""
+    plan, _ = deployed
+    dbs = databases(plan)
+    with connect(dbs["billing"]) as holder, connect(dbs["notify"]) as other:
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_advisory_xact_lock(7)")
+        for sql in ("SELECT count(*) FROM pg_locks", "SELECT count(*) FROM pg_stat_database",
+                    "SELECT pg_tablespace_size('pg_default')", "SELECT count(*) FROM pg_prepared_xacts"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                other.execute(sql)
+        # its own session's TLS, as clients check it, still reads
+        assert other.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+        holder.execute("ROLLBACK")
+    with connect(dbs["auth"]) as own:
+        assert own.execute("SELECT count(*) FROM pg_locks").fetchone()[0] >= 1
+
+
+def test_admin_tcp_admits_the_admin_through_the_published_port(engine: Engine, deployed) -> None:
+    """bulkhead:admin_tcp: true on the real engine: the shared server replaced with it admits the admin
+    (superuser, TLS) through 127.0.0.1:<port>; replaced back without it, refused again."""
+    plan, _ = deployed
+    pw = secrets_of(plan)
+    shared = databases(plan)["billing"]
+
+    def admin_tcp(config: dict) -> None:
+        config["bulkhead:admin_tcp"] = True
+
+    with_tcp = make_plan(admin_tcp)
+    _keep_passwords(plan, with_tcp)
+    _replace_shared(engine, plan, with_tcp)
+    try:
+        with connect(shared, dbname="postgres", user="bulkhead_admin", password=pw[shared.container]["admin"]) as conn:
+            assert conn.execute("SELECT rolsuper, ssl FROM pg_roles, pg_stat_ssl WHERE rolname = current_user"
+                                " AND pid = pg_backend_pid()").fetchone() == (True, True)
+        message = refused(shared, dbname="postgres", user="bulkhead_admin", password=pw[shared.container]["admin"],
+                          sslmode="disable", channel_binding="disable")
+        assert "pg_hba.conf rejects connection" in message, message
+    finally:
+        _replace_shared(engine, with_tcp, plan)
+    message = refused(shared, dbname="postgres", user="bulkhead_admin", password=pw[shared.container]["admin"])
+    assert "pg_hba.conf rejects connection" in message, message
 
 
 # ----------------------------------------------------------------------------------------------

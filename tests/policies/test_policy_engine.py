@@ -369,3 +369,9 @@ def test_a_verifier_counts_only_for_its_own_password():
     assert separation._drawn_from(verifier, ["generated-Passw0rd-xyz"])
     assert not separation._drawn_from(verifier, ["typed-into-the-program"])
     assert not separation._drawn_from("SCRAM-SHA-256$4096:bm90$YmFk:YmFk", ["generated-Passw0rd-xyz"])
+    # the dev stack's salts are random (a RandomId per password): recognised whatever the salt,
+    # and a typed password's verifier with a random salt is still not a generated one
+    for _ in range(3):
+        salt = os.urandom(16)
+        assert separation._drawn_from(scram_sha256_verifier("generated-Passw0rd-xyz", salt), ["generated-Passw0rd-xyz"])
+        assert not separation._drawn_from(scram_sha256_verifier("typed-into-the-program", salt), ["generated-Passw0rd-xyz"])

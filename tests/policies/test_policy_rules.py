@@ -558,6 +558,61 @@ CASES += [
 ]
 
 
+# --- rds-proxy-owner-only (issue 24): a proxy in front of `auth` -----------------------------------
+def _proxy_world(source="sg-auth-client", require_tls=True, cidr=None, ports=(5432, 5432)):
+    def build():
+        rule = {"id": "sgr-p1", "securityGroupId": "sg-auth-proxy", "ipProtocol": "tcp",
+                "fromPort": ports[0], "toPort": ports[1], "tags": tags("auth", "auth-service", "proxy")}
+        rule.update({"cidrIpv4": cidr} if cidr else {"referencedSecurityGroupId": source})
+        return [r for r in aws_world() if r["type"] == "aws:ec2/securityGroup:SecurityGroup"] + [
+            R("aws:ec2/securityGroup:SecurityGroup", "auth-proxy-group", {"id": "sg-auth-proxy", "tags": tags("auth", "auth-service", "proxy")}),
+            R("aws:rds/proxy:Proxy", "auth-proxy", {"id": "prod-auth-proxy", "name": "prod-auth-proxy",
+                                                    "engineFamily": "POSTGRESQL", "requireTls": require_tls,
+                                                    "defaultAuthScheme": "IAM_AUTH", "vpcSecurityGroupIds": ["sg-auth-proxy"],
+                                                    "tags": tags("auth", "auth-service", "proxy")}),
+            R("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "auth-proxy-from-owner", rule),
+        ]
+    return build
+
+
+CASES += [
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(source="sg-app-client"), "auth-proxy-from-owner", None),
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(source="sg-auth-db"), "auth-proxy-from-owner", None),
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(cidr="10.0.0.0/8"), "address range", None),
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(ports=(0, 65535)), "more than tcp 5432", None),
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(require_tls=False), "auth-proxy", None),
+]
+
+
+# --- issue 20 (rest): an auth: password login secret reads for its owner only ----------------------
+LOGIN_ARN = "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/app/login-1-MnOpQr"
+OWNER_ONLY = {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/app-task",
+                                                  "arn:aws:iam::111111111111:role/*/app-task",
+                                                  "arn:aws:iam::111111111111:root"]}}
+
+
+def _login_world(read_condition=OWNER_ONLY) -> Callable[[], list[dict]]:
+    statements = [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": list(WRITE_ACTIONS), "Resource": "*",
+                   "Condition": DENY_ALL_BUT}]
+    if read_condition is not None:
+        statements.insert(0, {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue",
+                              "Resource": "*", "Condition": read_condition})
+    return lambda: [R("aws:secretsmanager/secret:Secret", "app-login-secret",
+                      {"arn": LOGIN_ARN, "kmsKeyId": APP_KEY_ARN, "namePrefix": "bulkhead/prod/app/login-",
+                       "tags": tags("app", "app-service", "login-secret")}),
+                    R("aws:secretsmanager/secretPolicy:SecretPolicy", "app-login-secret-policy",
+                      {"secretArn": LOGIN_ARN, "policy": json.dumps({"Version": "2012-10-17", "Statement": statements})})]
+
+
+CASES += [
+    # the policy the stack wrote before owner_principals: writes denied, reading left to IAM
+    ("login-secret-owner-only", _login_world(), _login_world(read_condition=None), "app-login-secret", None),
+    # a read deny whose exemption admits every role of the account
+    ("login-secret-owner-only", _login_world(), _login_world(
+        {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:role/*"]}}), "role/*", None),
+]
+
+
 def test_every_required_policy_exists_with_metadata():
     names = [p.name for p in ALL_POLICIES]
     assert len(names) == len(set(names))
@@ -570,6 +625,31 @@ def test_every_required_policy_exists_with_metadata():
     assert "allowedCaIdentifiers" in POLICIES_BY_NAME["rds-current-ca"].config_schema.properties
     assert "minRetentionDaysByTier" in POLICIES_BY_NAME["rds-backup-retention"].config_schema.properties
     assert thresholds.MIN_RETENTION_DAYS_BY_TIER["critical"] >= thresholds.MIN_RETENTION_DAYS_BY_TIER["standard"]
+
+
+# --- issue 24: database-alarms-and-events ------------------------------------------------------------
+
+def _i24_world(alarm_actions=("arn:aws:sns:eu-west-1:1:alerts",), metrics=("CPUUtilization", "FreeStorageSpace",
+               "DatabaseConnections", "FreeableMemory"), source_ids=("prod-auth",)):
+    def build():
+        world = [R("aws:rds/instance:Instance", "auth-primary", primary_props(), protect=True)]
+        for m in metrics:
+            world.append(R("aws:cloudwatch/metricAlarm:MetricAlarm", f"auth-alarms-{m}", {
+                "namespace": "AWS/RDS", "metricName": m, "dimensions": {"DBInstanceIdentifier": "prod-auth"},
+                "alarmActions": list(alarm_actions)}))
+        if source_ids is not None:
+            world.append(R("aws:rds/eventSubscription:EventSubscription", "events-subscription", {
+                "sourceType": "db-instance", "sourceIds": list(source_ids), "snsTopic": "arn:aws:sns:eu-west-1:1:alerts"}))
+        return world
+    return build
+
+
+CASES += [
+    ("database-alarms-and-events", _i24_world(), _i24_world(metrics=("CPUUtilization",)), "auth-primary", None),
+    ("database-alarms-and-events", _i24_world(), _i24_world(alarm_actions=()), "auth-primary", None),
+    ("database-alarms-and-events", _i24_world(), _i24_world(source_ids=None), "auth-primary", None),
+    ("database-alarms-and-events", _i24_world(), _i24_world(source_ids=("prod-other",)), "auth-primary", None),
+]
 
 
 def test_every_policy_has_a_case():
@@ -692,3 +772,4 @@ def test_checks_are_registered_where_defined_and_the_old_way_still_works():
     res.check_registered(ALL_POLICIES)
     with pytest.raises(RuntimeError, match="registered twice: dev-healthcheck"):
         res.check_registered([*ALL_POLICIES, POLICIES_BY_NAME["dev-healthcheck"]])
+

@@ -520,3 +520,87 @@ def test_auth_password_with_an_unreadable_login_secret_is_clear(server, aws, mon
                        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gone-AbCdEf")
     with pytest.raises(BootstrapError, match=r"database app: cannot read its login secret .*ResourceNotFound"):
         bootstrap_handler.handler(None)
+
+
+def test_the_secrets_client_calls_the_endpoint_url_of_its_environment(monkeypatch):
+    """A given VPC's Secrets Manager endpoint has no private DNS (components/prod/vpc_endpoints.py):
+    the function must call it by its own name, from AWS_ENDPOINT_URL_SECRETS_MANAGER, or its
+    GetSecretValue goes to the public name, which the subnets cannot reach (the invocation times out)."""
+    from botocore.awsrequest import AWSResponse
+
+    url = "https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.eu-west-1.vpce.amazonaws.com"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # botocore would read the variable itself too; the handler must not depend on it (older runtimes)
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    sent = []
+
+    def answer(request, **_):
+        sent.append(request.url)
+        body = json.dumps({"ARN": "arn", "Name": "n", "SecretString": json.dumps({
+            "host": "db.example", "port": 5432, "username": "bulkhead_admin", "password": "x" * 40, "dbname": "app"})})
+        return AWSResponse(request.url, 200, {}, type("Raw", (), {"stream": lambda self, **k: iter([body.encode()])})())
+
+    for environ, expected in (({bootstrap_handler.ENV_SECRETS_ENDPOINT_URL: url}, url),
+                              ({}, "https://secretsmanager.eu-west-1.amazonaws.com")):
+        client = bootstrap_handler.secrets_client(environ)
+        client.meta.events.register("before-send.secrets-manager.GetSecretValue", answer)
+        creds = bootstrap_handler.read_master_secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x", "app", client)
+        assert creds.host == "db.example"
+        assert sent[-1].startswith(expected + "/"), sent[-1]
+
+
+def test_the_function_environment_carries_the_endpoint_url_only_when_given():
+    base = dict(database="app", db_name="app", role="app", connection_limit=10, settings={}, master_secret_arn="arn")
+    assert bootstrap_handler.ENV_SECRETS_ENDPOINT_URL not in bootstrap_handler.function_environment(**base)
+    env = bootstrap_handler.function_environment(**base, secrets_endpoint_url="https://vpce-1-a.secretsmanager.r.vpce.amazonaws.com")
+    assert env[bootstrap_handler.ENV_SECRETS_ENDPOINT_URL] == "https://vpce-1-a.secretsmanager.r.vpce.amazonaws.com"
+
+
+@pytest.mark.parametrize("url,ok", [
+    ("https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.eu-west-1.vpce.amazonaws.com", True),
+    ("https://vpce-0a1b2c3d4e5f60718-abcdefgh-eu-west-1a.secretsmanager.eu-west-1.vpce.amazonaws.com", False),
+    ("https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.us-east-1.vpce.amazonaws.com", False),
+    ("http://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.eu-west-1.vpce.amazonaws.com", False),
+    ("https://vpce-0a1b2c3d4e5f60718-abcdefgh.secretsmanager.eu-west-1.vpce.amazonaws.com.evil.example", False),
+    ("https://secretsmanager.eu-west-1.amazonaws.com", False),
+])
+def test_only_a_regional_secrets_manager_endpoint_name_is_accepted(url, ok):
+    assert bootstrap_handler.is_secrets_endpoint_url(url, "eu-west-1") is ok
+
+
+def test_a_restored_database_keeps_its_data_and_the_role_owns_what_the_master_owned(server, aws):
+    """restore_from (issue 24): the instance comes with the source's data, here created by the master
+    (as a break-glass session or a source without its role would leave it). After the run the service's
+    role owns the database, its schema, tables, view, sequence and routine, and no row is lost; a
+    second run changes nothing. Without the adoption step the table stayed the master's."""
+    with server.connect("postgres", MASTER, MASTER_PASSWORD) as conn:
+        conn.execute('CREATE DATABASE "ledger"')
+    with server.connect("ledger", MASTER, MASTER_PASSWORD) as conn:
+        conn.execute("CREATE SCHEMA books")
+        conn.execute("CREATE TABLE books.entries (id serial PRIMARY KEY, amount int NOT NULL)")
+        conn.execute("INSERT INTO books.entries (amount) SELECT g FROM generate_series(1, 42) g")
+        conn.execute("CREATE VIEW books.big AS SELECT * FROM books.entries WHERE amount > 40")
+        conn.execute("CREATE FUNCTION books.total() RETURNS bigint LANGUAGE sql AS 'SELECT sum(amount) FROM books.entries'")
+    aws("ledger")
+    result = bootstrap_handler.handler(event("ledger"))
+    assert result["owner"] == "ledger"
+
+    def owners():
+        with server.admin("ledger") as conn:
+            return dict(conn.execute(
+                "SELECT 'schema', nspowner::regrole::text FROM pg_namespace WHERE nspname = 'books' UNION ALL "
+                "SELECT relname, relowner::regrole::text FROM pg_class WHERE relnamespace = 'books'::regnamespace "
+                "AND relkind IN ('r', 'v', 'S') UNION ALL "
+                "SELECT proname, proowner::regrole::text FROM pg_proc WHERE pronamespace = 'books'::regnamespace").fetchall())
+
+    assert owners() == {"schema": "ledger", "entries": "ledger", "big": "ledger", "entries_id_seq": "ledger",
+                        "total": "ledger"}
+    with server.admin("ledger") as conn:
+        conn.execute("SET ROLE ledger")  # what the service can do now, as itself
+        assert conn.execute("SELECT count(*), books.total() FROM books.entries").fetchone() == (42, 903)
+        conn.execute("INSERT INTO books.entries (amount) VALUES (1)")
+    before = (owners(), state(server, "ledger"))
+    bootstrap_handler.handler(event("ledger"))
+    assert (owners(), state(server, "ledger")) == before

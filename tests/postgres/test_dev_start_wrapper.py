@@ -81,6 +81,8 @@ from tools import pg_account
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0  # "within a few seconds"; generous for a loaded CI machine
 CLEAN_STOP_CODES = (0, 128 + signal.SIGTERM, 128 + signal.SIGINT)
+# The SCRAM salt of the uploads (random per password in a stack, components/dev/docker_postgres.py).
+TEST_SALT = bytes(range(16))
 
 SERVICES = ("auth", "app", "worker")
 ROLES = tuple(RoleSpec(name, name) for name in SERVICES)
@@ -150,7 +152,7 @@ class Deployment:
     def secrets(self) -> dict[str, str]:
         """The password uploads: file name under the secrets directory -> content (the SCRAM verifier)."""
         plain = {"admin": self.admin_password, **{f"role-{s.db_name}": self.passwords[s.role] for s in self.roles}}
-        return {name: secret_content(pw) for name, pw in plain.items()}
+        return {name: secret_content(pw, TEST_SALT) for name, pw in plain.items()}
 
 
 FIRST = Deployment(
@@ -477,7 +479,7 @@ def test_restart_with_new_passwords_and_an_added_database(container: Container) 
         assert BAD_PASSWORD in refusal(pg, spec.db_name, spec.role, FIRST.passwords[spec.role])
     with pg.admin() as conn:  # the admin's stored verifier is the new one (it has no login by password)
         assert conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (ADMIN_USER,)).fetchone() == (
-            secret_content(SECOND.admin_password),
+            secret_content(SECOND.admin_password, TEST_SALT),
         )
     with pg.admin() as conn:  # the added database exists, owned by its own role
         assert conn.execute(
@@ -631,7 +633,7 @@ def test_a_part_that_fails_is_retried_until_it_succeeds(container: Container) ->
     box.wait_ready(first)
     with box.pg.connect("app", "app", FIRST.passwords["app"]) as conn:
         conn.execute("BEGIN")
-        conn.execute(f"ALTER ROLE app PASSWORD '{secret_content(FIRST.passwords['app'])}'")
+        conn.execute(f"ALTER ROLE app PASSWORD '{secret_content(FIRST.passwords['app'], TEST_SALT)}'")
         conn.execute("PREPARE TRANSACTION 'hold'")
     assert box.stop(first)[0] in CLEAN_STOP_CODES
     rotated = Deployment(ROLES, {**FIRST.passwords, "auth": "auth-ROTATED", "app": "app-ROTATED"}, FIRST.admin_password)

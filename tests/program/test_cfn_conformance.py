@@ -143,8 +143,8 @@ def test_unknown_input_or_type_fails_the_translation(plans):
         lint_plan(plan, REGION)
     plan = copy.deepcopy(_plan(plans, "prod"))
     plan["deployment"]["resources"].append(
-        {"urn": "urn:pulumi:prod::bulkhead::aws:sns/topic:Topic::alerts", "type": "aws:sns/topic:Topic",
+        {"urn": "urn:pulumi:prod::bulkhead::aws:sqs/queue:Queue::alerts", "type": "aws:sqs/queue:Queue",
          "custom": True, "id": "alerts", "inputs": {}, "outputs": {}}
     )
-    with pytest.raises(TranslationError, match=r"resource type aws:sns/topic:Topic has no CloudFormation mapping"):
+    with pytest.raises(TranslationError, match=r"resource type aws:sqs/queue:Queue has no CloudFormation mapping"):
         lint_plan(plan, REGION)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Optional
 
 import pytest
@@ -20,7 +21,7 @@ from bulkhead.planfile import SECRET_ENVELOPE
 from tests.support.cfn import mappings
 from tests.support.cfn.lint import Template, lint_template, unaccepted
 from tests.support.cfn.mappings import PULUMI_ONLY_TYPES, TYPE_MAPS, coverage, sdk_inputs
-from tests.support.cfn.translate import ListOf, Prop, Struct, TranslationError, translate
+from tests.support.cfn.translate import FLATTEN, ListOf, Prop, Struct, TranslationError, translate
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -39,6 +40,9 @@ RESOURCE_POLICY = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", 
 RESOURCE_POLICY_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
                                                                "Action": "kms:*", "Resource": "*"}]}
 TAGS = {"bulkhead:database": "app", "bulkhead:owner": "app-service"}
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:bulkhead-prod-alerts"
+TOPIC_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": TOPIC_ARN}]})
 CFN_TAGS = [{"Key": "bulkhead:database", "Value": "app"}, {"Key": "bulkhead:owner", "Value": "app-service"}]
 
 
@@ -71,6 +75,9 @@ def _check_struct(errors: list, root: dict, parent: dict, struct: Struct, where:
 
 def _check_prop(errors: list, root: dict, parent: dict, spec, where: str) -> None:
     prop = spec if isinstance(spec, Prop) else Prop(spec)
+    if prop.cfn == FLATTEN:  # a nested input spread over the parent's properties
+        _check_struct(errors, root, parent, prop.convert, where)
+        return
     node: Optional[dict] = parent
     for part in prop.cfn.split("."):
         node = _child(root, node, part) if node is not None else None
@@ -136,7 +143,10 @@ def test_the_types_the_other_branches_add_are_mapped_or_listed():
     }
     assert wanted <= set(TYPE_MAPS)
     assert set(PULUMI_ONLY_TYPES) == {"aws:lambda/invocation:Invocation",
-                                      "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"}
+                                      "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+                                      "aws:rds/snapshotCopy:SnapshotCopy"}
+    # AWS::RDS::DBSnapshot snapshots an instance; it has no source snapshot to copy from.
+    assert "SourceDBSnapshotIdentifier" not in _schema("AWS::RDS::DBSnapshot")["properties"]
     assert "AWS::EC2::DefaultSecurityGroup" not in set(PROVIDER_SCHEMA_MANAGER.get_resource_types(REGION))
     assert TYPE_MAPS["aws:kms/key:Key"].props["policy"].cfn == "KeyPolicy"
 
@@ -347,6 +357,54 @@ CASES: list[tuple[str, list[dict], str, str, dict]] = [
         "IamRoleArn": ROLE_ARN, "ProtectedResourceType": "RDS", "ProtectedResourceConditions": {
             "StringEquals": [{"Key": "aws:ResourceTag/bulkhead:role", "Value": "primary"}]},
         "RestoreMetadataOverrides": {"dbsubnetgroupname": "bulkhead-prod-subnets"}, "ValidationWindowHours": 2}),
+    # Issue 24 (components/prod/alarms.py); examples after the CloudFormation reference's own.
+    ("sns-topic", [R("alerts-topic", "aws:sns/topic:Topic", {
+        "name": "bulkhead-prod-alerts", "kmsMasterKeyId": KEY_ARN, "tags": TAGS}, id_=TOPIC_ARN, outputs={"arn": TOPIC_ARN})],
+     "alerts-topic", "AWS::SNS::Topic", {"TopicName": "bulkhead-prod-alerts", "KmsMasterKeyId": KEY_ARN, "Tags": CFN_TAGS}),
+    ("sns-topic-policy", [R("alerts-topic-policy", "aws:sns/topicPolicy:TopicPolicy", {"arn": TOPIC_ARN, "policy": TOPIC_POLICY})],
+     "alerts-topic-policy", "AWS::SNS::TopicPolicy", {"Topics": [TOPIC_ARN], "PolicyDocument": json.loads(TOPIC_POLICY)}),
+    ("sns-subscription", [R("alerts-email-0", "aws:sns/topicSubscription:TopicSubscription", {
+        "topic": TOPIC_ARN, "protocol": "email", "endpoint": "dba@example.com"})],
+     "alerts-email-0", "AWS::SNS::Subscription", {"TopicArn": TOPIC_ARN, "Protocol": "email", "Endpoint": "dba@example.com"}),
+    ("metric-alarm", [R("app-alarms-cpu", "aws:cloudwatch/metricAlarm:MetricAlarm", {
+        "name": "bulkhead-prod-app-cpu", "alarmDescription": "CPU", "namespace": "AWS/RDS", "metricName": "CPUUtilization",
+        "dimensions": {"DBInstanceIdentifier": "prod-app"}, "statistic": "Average", "period": 300, "evaluationPeriods": 3,
+        "comparisonOperator": "GreaterThanThreshold", "threshold": 80, "treatMissingData": "missing",
+        "alarmActions": [TOPIC_ARN], "okActions": [TOPIC_ARN], "tags": TAGS})],
+     "app-alarms-cpu", "AWS::CloudWatch::Alarm", {
+        "AlarmName": "bulkhead-prod-app-cpu", "AlarmDescription": "CPU", "Namespace": "AWS/RDS", "MetricName": "CPUUtilization",
+        "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "prod-app"}], "Statistic": "Average", "Period": 300,
+        "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 80, "TreatMissingData": "missing",
+        "AlarmActions": [TOPIC_ARN], "OKActions": [TOPIC_ARN], "Tags": CFN_TAGS}),
+    ("rds-event-subscription", [R("events-subscription", "aws:rds/eventSubscription:EventSubscription", {
+        "name": "bulkhead-prod-events", "snsTopic": TOPIC_ARN, "sourceType": "db-instance", "sourceIds": ["prod-app"],
+        "eventCategories": ["failover", "low storage"], "enabled": True, "tags": TAGS})],
+     "events-subscription", "AWS::RDS::EventSubscription", {
+        "SubscriptionName": "bulkhead-prod-events", "SnsTopicArn": TOPIC_ARN, "SourceType": "db-instance", "SourceIds": ["prod-app"],
+        "EventCategories": ["failover", "low storage"], "Enabled": True, "Tags": CFN_TAGS}),
+]
+
+# `proxy: true` (issue 24): the proxy, its default target group and the target folded into it.
+PROXY = R("worker-proxy", "aws:rds/proxy:Proxy", {
+    "name": "prod-worker-proxy", "engineFamily": "POSTGRESQL", "defaultAuthScheme": "IAM_AUTH", "requireTls": True,
+    "roleArn": ROLE_ARN, "vpcSecurityGroupIds": [SG], "vpcSubnetIds": ["subnet-0a1b2c3d4e5f67890", "subnet-0a1b2c3d4e5f67891"],
+    "debugLogging": False, "tags": TAGS}, id_="prod-worker-proxy", outputs={"name": "prod-worker-proxy"})
+PROXY_TARGETS = R("worker-proxy-targets", "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup", {
+    "dbProxyName": "prod-worker-proxy", "connectionPoolConfig": {"maxConnectionsPercent": 90, "maxIdleConnectionsPercent": 50}},
+    id_="prod-worker-proxy", outputs={"name": "default"})
+PROXY_TARGETS_CFN = {"DBProxyName": "prod-worker-proxy", "TargetGroupName": "default",
+                     "ConnectionPoolConfigurationInfo": {"MaxConnectionsPercent": 90, "MaxIdleConnectionsPercent": 50}}
+CASES += [
+    ("rds-proxy", [PROXY], "worker-proxy", "AWS::RDS::DBProxy", {
+        "DBProxyName": "prod-worker-proxy", "EngineFamily": "POSTGRESQL", "DefaultAuthScheme": "IAM_AUTH",
+        "RequireTLS": True, "RoleArn": ROLE_ARN, "VpcSecurityGroupIds": [SG],
+        "VpcSubnetIds": ["subnet-0a1b2c3d4e5f67890", "subnet-0a1b2c3d4e5f67891"], "DebugLogging": False, "Tags": CFN_TAGS}),
+    ("rds-proxy-target-group", [PROXY, PROXY_TARGETS], "worker-proxy-targets", "AWS::RDS::DBProxyTargetGroup",
+     PROXY_TARGETS_CFN),
+    ("rds-proxy-target", [PROXY, PROXY_TARGETS, R("worker-proxy-target", "aws:rds/proxyTarget:ProxyTarget", {
+        "dbProxyName": "prod-worker-proxy", "targetGroupName": "default", "dbInstanceIdentifier": "prod-worker"},
+        deps={"targetGroupName": ["worker-proxy-targets"]})],
+     "worker-proxy-targets", "AWS::RDS::DBProxyTargetGroup", {**PROXY_TARGETS_CFN, "DBInstanceIdentifiers": ["prod-worker"]}),
 ]
 
 

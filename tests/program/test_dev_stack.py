@@ -23,6 +23,7 @@ from components.dev.container import (
 from tests.support.program import ROOT, run_stack
 
 from policies.bulkhead_types import CONTAINER, NETWORK, VOLUME
+from policies.bulkhead_types import RANDOM_ID as SALT
 from policies.bulkhead_types import RANDOM_PASSWORD as PASSWORD
 from policies.bulkhead_types import REMOTE_IMAGE as IMAGE
 COMPONENT = "bulkhead:index:DockerPostgres"
@@ -138,9 +139,13 @@ def test_one_container_volume_network_image_per_component(dev_run, comp):
     # the container's own CA and key pair (tests/program/test_server_tls.py)
     # a shared server: a network per tenant database (test_shared_server_has_a_network_per_tenant)
     networks = [NETWORK] * (len(exp["databases"]) if comp.startswith("server-") else 1)
-    assert kinds == sorted([CONTAINER, VOLUME, *networks, IMAGE, *TLS_KINDS] + [PASSWORD] * n_passwords)
+    # and a random SCRAM salt per password, kept in the state (container.secret_content)
+    assert kinds == sorted([CONTAINER, VOLUME, *networks, IMAGE, *TLS_KINDS] + [PASSWORD, SALT] * n_passwords)
     names = sorted(r.name for r in children(dev_run, comp, PASSWORD))
     assert names == sorted([f"{comp}-admin-password"] + [f"{comp}-role-{db}-password" for db in exp["databases"]])
+    salts = children(dev_run, comp, SALT)
+    assert sorted(r.name for r in salts) == [n.replace("-password", "-scram-salt") for n in names]
+    assert all(r.inputs == {"byteLength": 16} for r in salts)
     for pw in children(dev_run, comp, PASSWORD):
         assert pw.inputs == {"length": 32, "special": False}
         assert pw.outputs["result"] == SECRET_ENVELOPE
@@ -158,11 +163,11 @@ def test_passwords_are_distinct_and_used_by_one_container_only(dev_run):
         comp = component_of(dev_run, ctr)
         env_deps = ctr.property_dependencies["uploads"]  # the password files
         assert ctr.property_dependencies.get("envs", []) == []
-        own = {r.urn for r in children(dev_run, comp, PASSWORD)}
+        own = {r.urn for r in children(dev_run, comp, PASSWORD)} | {r.urn for r in children(dev_run, comp, SALT)}
         # and its own TLS key and certificate (test_server_tls.py)
         own |= {r.urn for r in children(dev_run, comp) if r.name in (f"{comp}-tls-key", f"{comp}-tls-cert")}
         assert set(env_deps) == own, f"{comp}: uploads depend on {env_deps}"
-        assert len(env_deps) == len(set(env_deps)) == 1 + len(EXPECTED[comp]["databases"]) + 2
+        assert len(env_deps) == len(set(env_deps)) == 2 * (1 + len(EXPECTED[comp]["databases"])) + 2
         for urn in env_deps:
             users.setdefault(urn, []).append(comp)
     assert all(len(v) == 1 for v in users.values()), users
@@ -543,8 +548,8 @@ def test_plan_export_shape(dev_export):
         assert isinstance(r["dependencies"], list)
         assert isinstance(r["propertyDependencies"], dict)
     # stack, 4 components, 4 x (image, network, volume, container), 4 admin + 5 role passwords,
-    # 4 x ServerTls and its 5 resources, a second tenant network of the shared server
-    assert len(resources) == 1 + 4 + 4 * 4 + 9 + 4 * 6 + 1
+    # 4 x ServerTls and its 5 resources, a second tenant network of the shared server, a SCRAM salt per password
+    assert len(resources) == 1 + 4 + 4 * 4 + 9 + 4 * 6 + 1 + 9
 
 
 def test_plan_references_resolve(dev_export):
@@ -608,3 +613,50 @@ def test_duplicate_urn_is_an_error_as_in_the_engine(tmp_path):
     )
     run = run_program(str(tmp_path), "dev", {})
     assert run.error is not None and "Duplicate resource URN" in str(run.error)
+
+
+def test_admin_tcp_off_by_default_no_admin_output(dev_run):
+    """bulkhead:admin_tcp unset: no `admin` output, and no pg_hba line lets the admin in over the network."""
+    assert "admin" not in dev_run.exports
+    for ctr in dev_run.by_type(CONTAINER):
+        hba = {u["file"]: u for u in ctr.inputs["uploads"]}[HBA_PATH]["content"]
+        assert "samenet" not in hba
+        assert not [line for line in hba.splitlines() if line.startswith("host") and ADMIN_USER in line]
+
+
+def test_admin_tcp_true_admits_the_admin_from_the_containers_networks_and_exports_its_url():
+    run = run_stack("dev", edit=_set("bulkhead:admin_tcp", True))
+    admin = run.exports["admin"]
+    containers = run.by_type(CONTAINER)
+    assert sorted(admin) == sorted(c.inputs["name"] for c in containers)
+    for ctr in containers:
+        hba = {u["file"]: u for u in ctr.inputs["uploads"]}[HBA_PATH]["content"].splitlines()
+        admin_lines = [line for line in hba if line.startswith("host") and ADMIN_USER in line]
+        assert admin_lines == [f'hostssl all "{ADMIN_USER}" samenet scram-sha-256']
+        # before the catch-all rejects (first match wins)
+        assert hba.index(admin_lines[0]) < hba.index("hostssl all all all reject")
+        out = admin[ctr.inputs["name"]]
+        port = ctr.inputs["ports"][0]["external"]
+        assert (out["host"], out["port"], out["username"], out["sslmode"]) == ("127.0.0.1", port, ADMIN_USER, "require")
+        assert isinstance(out["password"], Secret) and isinstance(out["url"], Secret)
+        assert out["url"].value.startswith(f"postgresql://{ADMIN_USER}:") and f"@127.0.0.1:{port}/postgres?" in out["url"].value
+    # the admin's URL is never in a tenant's outputs
+    for db in run.exports["databases"].values():
+        assert ADMIN_USER not in json.dumps({k: v for k, v in db.items() if not isinstance(v, Secret)})
+
+
+def test_admin_tcp_warns_and_refuses_a_non_bool():
+    from components.catalogue.model import ADMIN_TCP_WARNING, CatalogueError, load_catalogue
+    from tests.support.program import stack_config
+
+    raw = {k.split(":", 1)[1]: v for k, v in stack_config("dev").items() if k.startswith("bulkhead:")}
+    raw = {k: json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for k, v in raw.items()}
+    cat = load_catalogue({**raw, "admin_tcp": True}, "dev")
+    assert cat.admin_tcp is True
+    assert [str(w) for w in cat.warnings if w.path == "bulkhead:admin_tcp"] == [
+        f"bulkhead:admin_tcp: {ADMIN_TCP_WARNING}"]
+    assert load_catalogue(raw, "dev").admin_tcp is False
+    assert not [w for w in load_catalogue(raw, "dev").warnings if w.path == "bulkhead:admin_tcp"]
+    with pytest.raises(CatalogueError) as exc:
+        load_catalogue({**raw, "admin_tcp": "yes"}, "dev")
+    assert "bulkhead:admin_tcp: 'yes' is not true or false" in str(exc.value)

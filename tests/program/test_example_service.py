@@ -10,6 +10,7 @@ import os
 import pytest
 from pulumi.errors import RunError
 
+from bulkhead.drivers import driver_url
 from bulkhead.offline.mock_runtime import Secret, exports_plain, run_program
 from bulkhead.planfile import SECRET_ENVELOPE
 
@@ -60,8 +61,14 @@ def test_dev_container_joins_only_its_own_network(dev_run, service):
     # ... and carry its own internal URL, and nothing of another database
     envs = set(run.secret_values)
     [(name, db)] = own.items()
-    assert f"{db['env_var']}={db['internal_url']}" in envs
-    assert f"DATABASE_URL={db['internal_url']}" in envs
+    # verify-full with the CA of its database's own container, uploaded as the file the URL names (the
+    # form `env --internal --ca-mount /run/bulkhead-ca` prints), channel binding kept
+    verified = driver_url(db["internal_url"], "libpq", f"/run/bulkhead-ca/{name}-ca.pem")
+    assert "sslmode=verify-full" in verified and "channel_binding=require" in verified
+    assert f"{db['env_var']}={verified}" in envs
+    assert f"DATABASE_URL={verified}" in envs
+    assert container.inputs["uploads"] == [{"file": f"/run/bulkhead-ca/{name}-ca.pem", "content": db["ca_cert"],
+                                            "permissions": "0444"}]
     assert not any(d["password"] in e for e in envs for n, d in dbs.items() if n != name)
     assert run.exports["networks"] == [db["network"]]
 

@@ -207,9 +207,18 @@ def test_flow_logs_key_chooses_all_or_none(choice, traffic):
 
 # --- auth: password ---------------------------------------------------------------------
 
+APP_TASK_ROLE = "arn:aws:iam::123456789012:role/svc/app-service-task"
+
+
+def _password(config):
+    """auth: password on `app`, with the owner's role the catalogue requires for it."""
+    _set_db("app", auth="password")(config)
+    config["bulkhead:owner_principals"] = {"app-service": [APP_TASK_ROLE]}
+
+
 @pytest.fixture(scope="module")
 def password_run():
-    return run_stack("prod", edit=_set_db("app", auth="password"))
+    return run_stack("prod", edit=_password)
 
 
 def test_auth_password_plans_a_login_secret_and_outputs_its_arn_not_the_password(password_run):
@@ -246,13 +255,15 @@ def test_auth_password_access_policy_reads_its_own_login_secret_only(password_ru
     assert master not in json.dumps(statements) and "rds-db:connect" not in json.dumps(statements)
     # Its login secret's policy denies every write to all but deployers and break-glass.
     (login_policy,) = [p for p in password_run.by_type(SECRET_POLICY) if p.name == "app-login-secret-policy"]
-    (write,) = _statements(login_policy.inputs["policy"])
+    read, write = _statements(login_policy.inputs["policy"])
     assert set(_actions(write)) == set(key_policies.SECRET_ADMIN_ACTIONS)
+    # and every read to all but the owner's role, the bootstrap role, deployers and break-glass
+    assert _actions(read) == ["secretsmanager:GetSecretValue"] and read["Effect"] == "Deny"
+    assert "arn:aws:iam::123456789012:role/app-service-task" in read["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
 
 
 def test_password_version_rotates_the_login_password_and_reruns_the_bootstrap(password_run):
-    rotated = run_stack("prod", edit=lambda c: (_set_db("app", auth="password")(c),
-                                                _set_db("app", password_version=2)(c)))
+    rotated = run_stack("prod", edit=lambda c: (_password(c), _set_db("app", password_version=2)(c)))
     def keepers(run):
         return next(p for p in run.by_type("random:index/randomPassword:RandomPassword")
                     if p.name == "app-login-password").inputs["keepers"]

@@ -15,7 +15,8 @@ from bulkhead.offline.mock_runtime import FAKE_ACCOUNT, Secret, exports_plain
 from bulkhead.planfile import SECRET_ENVELOPE
 from components.prod import key_policies
 from components.catalogue.model import CatalogueError, load_catalogue
-from components.prod.vpc_endpoints import INTERFACE_SERVICES
+from components.prod.vpc_endpoints import INTERFACE_SERVICES, endpoint_url
+from components.postgres.bootstrap_handler import is_secrets_endpoint_url
 
 from tests.support.program import run_stack, stack_config
 
@@ -25,6 +26,7 @@ from policies.bulkhead_types import BACKUP_VAULT_POLICY as VAULT_POLICY
 from policies.bulkhead_types import EGRESS_RULE as EGRESS
 from policies.bulkhead_types import INGRESS_RULE as INGRESS
 from policies.bulkhead_types import KMS_KEY as KMS
+from policies.bulkhead_types import LAMBDA_FUNCTION as FUNCTION
 from policies.bulkhead_types import LOG_GROUP
 from policies.bulkhead_types import RDS_INSTANCE as RDS
 from policies.bulkhead_types import RESTORE_TESTING_PLAN as RT_PLAN
@@ -178,7 +180,15 @@ def test_given_network_without_a_secrets_endpoint_gets_one():
     (endpoint,) = run.by_type(ENDPOINT)
     assert endpoint.inputs["serviceName"] == f"com.amazonaws.{REGION}.secretsmanager"
     assert endpoint.inputs["vpcId"] == GIVEN_NETWORK["vpc_id"] and endpoint.inputs["subnetIds"] == GIVEN_NETWORK["subnet_ids"]
-    assert endpoint.inputs["privateDnsEnabled"] is True and endpoint.inputs["vpcEndpointType"] == "Interface"
+    assert endpoint.inputs["vpcEndpointType"] == "Interface"
+    # private DNS would make secretsmanager.<region>.amazonaws.com resolve to this endpoint (bulkhead's
+    # groups only) for every workload of a possibly shared VPC: off, and the bootstrap calls it by name
+    assert endpoint.inputs["privateDnsEnabled"] is False
+    url = endpoint_url(endpoint.outputs["dnsEntries"])
+    assert url.startswith("https://vpce-") and url.endswith(f".secretsmanager.{REGION}.vpce.amazonaws.com")
+    assert is_secrets_endpoint_url(url, REGION)
+    for function in run.by_type(FUNCTION):
+        assert function.inputs["environment"]["variables"]["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == url
     (group,) = [g for g in run.by_type(SG) if _role(g) == "endpoints"]
     assert endpoint.inputs["securityGroupIds"] == [group.id]
     for bootstrap in [g for g in run.by_type(SG) if _role(g) == "bootstrap"]:
@@ -566,3 +576,18 @@ def test_bootstrap_runs_only_after_the_secrets_manager_endpoint_exists(prod_run)
     assert invocations
     for invocation in invocations:
         assert endpoints[0].urn in invocation.dependencies, invocation.name
+
+
+def test_the_stack_vpc_keeps_private_dns_and_sets_no_endpoint_url(prod_run_for_endpoints):
+    """In the stack's own VPC private DNS is right (Fargate's agent resolves Secrets Manager, ECR and
+    logs by their public names): every interface endpoint keeps it, and no function gets a URL."""
+    run = prod_run_for_endpoints
+    interfaces = [e for e in run.by_type(ENDPOINT) if e.inputs["vpcEndpointType"] == "Interface"]
+    assert interfaces and all(e.inputs["privateDnsEnabled"] is True for e in interfaces)
+    for function in run.by_type(FUNCTION):
+        assert "AWS_ENDPOINT_URL_SECRETS_MANAGER" not in function.inputs["environment"]["variables"]
+
+
+@pytest.fixture(scope="module")
+def prod_run_for_endpoints():
+    return run_stack("prod")

@@ -115,13 +115,12 @@ PRIMARY_SETTINGS = {
     "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
     "copyTagsToSnapshot": True,
     "autoMinorVersionUpgrade": True,
-    # True: a major upgrade is a catalogue change applied by `up` (issue 19, docs/prod-stack.md "Day-2 changes")
-    "allowMajorVersionUpgrade": True,
+    # False: a major upgrade needs allow_major_upgrade_to naming it (issue 19, docs/prod-stack.md "Major version upgrades")
+    "allowMajorVersionUpgrade": False,  # only with allow_major_upgrade_to (test_day2_changes)
     "applyImmediately": False,
     "skipFinalSnapshot": False,
     "deleteAutomatedBackups": False,
-    "backupWindow": "03:00-04:00",
-    "maintenanceWindow": "sun:05:00-sun:06:00",
+    # backupWindow / maintenanceWindow: staggered per database since issue 24 (tests/program/test_operations.py)
     "port": 5432,
 }
 
@@ -467,6 +466,10 @@ def _snapshot(run, exclude: str):
             continue  # the edited database's own selection
         if r.type == RDS:
             out[r.urn] = {k: r.inputs.get(k) for k in REPLACEMENT_INPUTS}
+        elif r.type == "aws:rds/eventSubscription:EventSubscription":
+            # The stack's one event subscription lists every instance: `source_ids` is updated in place
+            # (AddSourceIdentifierToSubscription; not ForceNew in terraform-provider-aws rds/event_subscription.go).
+            out[r.urn] = {k: v for k, v in r.inputs.items() if k != "sourceIds"}
         else:
             out[r.urn] = r.inputs
     return out
@@ -530,9 +533,13 @@ def test_replacement_guard(prod_run, edit, edited):
         (lambda c: c["bulkhead:databases"]["auth"].update(master_password_version="2"), "bulkhead:databases.auth.master_password_version"),
         (lambda c: c.__setitem__("bulkhead:network", {"vpc_id": "vpc-0abc1234", "subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"],
                                                       "secretsmanager_endpoint_exists": "yes"}), "bulkhead:network.secretsmanager_endpoint_exists"),
+        # app has replicas: an explicit major upgrade is refused with the runbook (issue 19, second pass)
+        (lambda c: c["bulkhead:databases"]["app"].update(engine_version="17", allow_major_upgrade_to=17),
+         "bulkhead:databases.app.allow_major_upgrade_to"),
     ],
     ids=["replicas-6", "pitr-36", "pitr-0", "server-on-aws", "instance-class", "dr-equals-region",
-         "master-password-version-0", "connection-limit-0", "master-password-version-string", "endpoint-exists-not-bool"],
+         "master-password-version-0", "connection-limit-0", "master-password-version-string", "endpoint-exists-not-bool",
+         "major-upgrade-with-replicas"],
 )
 def test_aws_catalogue_errors_exit_2(tmp_path, edit, path):
     import shutil

@@ -1,6 +1,6 @@
 """A small evaluator of IAM resource policies in one account, limited to what bulkhead's key,
 secret and vault policies use: Allow/Deny, Principal AWS (ARNs, account root, "*") and Service,
-Action with wildcards, and the condition operators StringEquals, ArnLike, ArnNotLike, Bool
+Action with wildcards, and the condition operators StringEquals, StringLike, ArnLike, ArnNotLike, Bool
 (IAM User Guide, "Policy evaluation logic" and "IAM JSON policy elements: Condition operators";
 KMS Developer Guide, "Key policies": a key policy must allow, IAM alone never does).
 
@@ -62,6 +62,8 @@ def _condition_holds(condition: Mapping[str, Mapping[str, Any]], caller: Caller)
             wanted = [str(w) for w in _list(wanted)]
             if operator == "StringEquals":
                 ok = present and any(v in wanted for v in values)
+            elif operator == "StringLike":
+                ok = present and any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted)
             elif operator == "ArnLike":
                 ok = present and any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted)
             elif operator == "ArnNotLike":

@@ -697,6 +697,19 @@ def m_bootstrap_log_group_forever(e):
     set_prop(e, "auth-bootstrap-logs", "retentionInDays", None)
 
 
+def m_alarm_removed(e):
+    # Issue 24: the app primary loses its free-storage alarm.
+    remove_resource(e, "app-alarms-storage")
+
+
+def m_alarm_without_action(e):
+    set_prop(e, "app-alarms-cpu", "alarmActions", [])
+
+
+def m_event_subscription_skips_primary(e):
+    edit(e, "events-subscription", lambda p: p.__setitem__("sourceIds", [i for i in p["sourceIds"] if i != "prod-app"]))
+
+
 MUTATIONS = [
     ("secret-put-value-not-denied", "prod", m_secret_write_open, "secret-writes-denied", None),
     ("endpoint-without-policy", "prod", m_endpoint_without_policy, "vpc-endpoint-policy", None),
@@ -804,4 +817,7 @@ MUTATIONS = [
     ("rds-instance-in-dev-stack", "dev", m_rds_in_dev, "platform-matches-stack", None),
     ("docker-stack-named-shop-prod", "dev", m_dev_stack_named_shop_prod, "platform-matches-stack", None),
     ("shared-server-under-prod-config", "dev", lambda e: None, "one-database-per-server", PROD_CONFIG),
+    ("alarm-removed", "prod", m_alarm_removed, "database-alarms-and-events", None),
+    ("alarm-without-action", "prod", m_alarm_without_action, "database-alarms-and-events", None),
+    ("event-subscription-skips-primary", "prod", m_event_subscription_skips_primary, "database-alarms-and-events", None),
 ]

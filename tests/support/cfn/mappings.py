@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pulumi_aws as aws
 
-from .translate import REF, Companion, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, tags_list
+from .translate import FLATTEN, REF, Companion, Fold, ListOf, Prop, Struct, TypeMap, as_string, json_document, tags_list
 
 REGION = "selects the provider's region: the template is checked in that region"
 TAGS_NOT_IN_CFN = "the API takes tags (TagSpecifications/Tags) but this CloudFormation type has no Tags property"
@@ -40,6 +40,10 @@ PULUMI_ONLY_TYPES = {
     # returns its id). tests/program/test_prod_baseline.py checks it has no rules.
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "adopts an existing group and revokes its rules; no "
                                                          "CloudFormation type",
+    # CopyDBSnapshot (restore_from: snapshot, issue 24): CloudFormation has no resource that copies a DB
+    # snapshot; the instance restored from the copy is checked (DBSnapshotIdentifier).
+    "aws:rds/snapshotCopy:SnapshotCopy": "one CopyDBSnapshot call; no CloudFormation type copies a DB snapshot "
+                                         "(AWS::RDS::DBSnapshot snapshots an instance)",
 }
 
 
@@ -113,6 +117,11 @@ RDS_INSTANCE = TypeMap(
         "replicaMode": "ReplicaMode",
         "replicateSourceDb": "SourceDBInstanceIdentifier",
         "snapshotIdentifier": "DBSnapshotIdentifier",
+        # RestoreDBInstanceToPointInTime: CloudFormation spreads it over top-level properties.
+        "restoreToPointInTime": Prop(FLATTEN, Struct(aws.rds.InstanceRestoreToPointInTimeArgs, props={
+            "sourceDbInstanceIdentifier": "SourceDBInstanceIdentifier", "restoreTime": "RestoreTime",
+            "useLatestRestorableTime": "UseLatestRestorableTime", "sourceDbiResourceId": "SourceDbiResourceId",
+            "sourceDbInstanceAutomatedBackupsArn": "SourceDBInstanceAutomatedBackupsArn"})),
         "storageEncrypted": "StorageEncrypted",
         "storageThroughput": "StorageThroughput",
         "storageType": "StorageType",
@@ -180,6 +189,64 @@ RDS_SUBNET_GROUP = TypeMap(
     },
     pulumi_only={"region": REGION},
     refs={"id": REF, "name": REF},
+)
+
+# CreateDBProxy <-> AWS::RDS::DBProxy (`proxy: true`, components/prod/proxy.py).
+RDS_PROXY = TypeMap(
+    "aws:rds/proxy:Proxy",
+    "AWS::RDS::DBProxy",
+    aws.rds.ProxyArgs,
+    props={
+        "name": "DBProxyName",
+        "engineFamily": "EngineFamily",
+        "roleArn": "RoleArn",
+        "vpcSubnetIds": "VpcSubnetIds",
+        "vpcSecurityGroupIds": "VpcSecurityGroupIds",
+        "requireTls": "RequireTLS",
+        "debugLogging": "DebugLogging",
+        "idleClientTimeout": "IdleClientTimeout",
+        "defaultAuthScheme": "DefaultAuthScheme",
+        "tags": Prop("Tags", tags_list),
+    },
+    pulumi_only={"region": REGION},
+    refs={"id": REF, "name": REF, "arn": "DBProxyArn", "endpoint": "Endpoint"},
+)
+
+# ModifyDBProxyTargetGroup (the proxy's `default` group) <-> AWS::RDS::DBProxyTargetGroup, whose
+# TargetGroupName may only be `default` (CloudFormation resource reference).
+RDS_PROXY_TARGET_GROUP = TypeMap(
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",
+    "AWS::RDS::DBProxyTargetGroup",
+    aws.rds.ProxyDefaultTargetGroupArgs,
+    props={
+        "dbProxyName": "DBProxyName",
+        "connectionPoolConfig": Prop("ConnectionPoolConfigurationInfo", Struct(
+            aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs, props={
+                "maxConnectionsPercent": "MaxConnectionsPercent",
+                "maxIdleConnectionsPercent": "MaxIdleConnectionsPercent",
+                "connectionBorrowTimeout": "ConnectionBorrowTimeout",
+                "initQuery": "InitQuery",
+                "sessionPinningFilters": "SessionPinningFilters",
+            })),
+    },
+    pulumi_only={"region": REGION},
+    refs={"id": REF, "name": REF},
+    fixed_properties={"TargetGroupName": "default"},
+)
+
+# RegisterDBProxyTargets <-> `DBInstanceIdentifiers` of the AWS::RDS::DBProxyTargetGroup it names.
+RDS_PROXY_TARGET = TypeMap(
+    "aws:rds/proxyTarget:ProxyTarget",
+    None,
+    aws.rds.ProxyTargetArgs,
+    props={"dbInstanceIdentifier": Prop("DBInstanceIdentifiers", lambda value, path: [value])},
+    pulumi_only={
+        "region": REGION,
+        # RegisterDBProxyTargets takes DBProxyName and TargetGroupName; in CloudFormation both are the
+        # target group's own properties (DBProxyName, TargetGroupName), which the target folds into.
+        "dbProxyName": "the proxy the target group it folds into already names (its DBProxyName)",
+    },
+    fold=Fold(via="targetGroupName", target_types=("aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",)),
 )
 
 # --- EC2 / VPC ---------------------------------------------------------------------------
@@ -748,10 +815,128 @@ FLOW_LOG = TypeMap(
 )
 
 
+# --- Alarms and events (issue 24: components/prod/alarms.py) -------------------------------------
+
+# CreateTopic (Attributes: KmsMasterKeyId, DisplayName, ...) <-> AWS::SNS::Topic.
+SNS_TOPIC = TypeMap(
+    "aws:sns/topic:Topic",
+    "AWS::SNS::Topic",
+    aws.sns.TopicArgs,
+    props={
+        "name": "TopicName",
+        "namePrefix": Prop("TopicName", prefix=True),
+        "displayName": "DisplayName",
+        "kmsMasterKeyId": "KmsMasterKeyId",
+        "fifoTopic": "FifoTopic",
+        "contentBasedDeduplication": "ContentBasedDeduplication",
+        "signatureVersion": "SignatureVersion",
+        "tracingConfig": "TracingConfig",
+        "tags": Prop("Tags", tags_list),
+    },
+    pulumi_only={"region": REGION},
+    # SetTopicAttributes Policy: AWS::SNS::TopicPolicy is a resource of its own; the program sets the
+    # policy with aws.sns.TopicPolicy (SNS_TOPIC_POLICY), never inline.
+    no_cfn_property={"policy": "the topic's policy is an AWS::SNS::TopicPolicy resource (aws.sns.TopicPolicy here)"},
+    refs={"id": REF, "arn": REF, "name": "TopicName"},
+)
+
+# SetTopicAttributes (AttributeName=Policy) <-> AWS::SNS::TopicPolicy.
+SNS_TOPIC_POLICY = TypeMap(
+    "aws:sns/topicPolicy:TopicPolicy",
+    "AWS::SNS::TopicPolicy",
+    aws.sns.TopicPolicyArgs,
+    props={"arn": Prop("Topics", lambda v, p: [v]), "policy": Prop("PolicyDocument", json_document)},
+    pulumi_only={"region": REGION},
+)
+
+# Subscribe (TopicArn, Protocol, Endpoint, Attributes) <-> AWS::SNS::Subscription.
+SNS_TOPIC_SUBSCRIPTION = TypeMap(
+    "aws:sns/topicSubscription:TopicSubscription",
+    "AWS::SNS::Subscription",
+    aws.sns.TopicSubscriptionArgs,
+    props={
+        "topic": "TopicArn",
+        "protocol": "Protocol",
+        "endpoint": "Endpoint",
+        "deliveryPolicy": Prop("DeliveryPolicy", json_document),
+        "filterPolicy": Prop("FilterPolicy", json_document),
+        "filterPolicyScope": "FilterPolicyScope",
+        "rawMessageDelivery": "RawMessageDelivery",
+        "redrivePolicy": Prop("RedrivePolicy", json_document),
+        "subscriptionRoleArn": "SubscriptionRoleArn",
+    },
+    pulumi_only={
+        "region": REGION,
+        "confirmationTimeoutInMinutes": "how long the provider waits for an http(s) confirmation; not sent to AWS",
+        "endpointAutoConfirms": "tells the provider the endpoint confirms by itself; not sent to AWS",
+    },
+    refs={"id": REF, "arn": REF},
+)
+
+
+def _dimensions(value, path):
+    # Pulumi's dimension map as CloudFormation's list of {Name, Value}.
+    if not isinstance(value, dict):
+        return value
+    return [{"Name": k, "Value": v} for k, v in sorted(value.items())]
+
+
+# PutMetricAlarm <-> AWS::CloudWatch::Alarm.
+METRIC_ALARM = TypeMap(
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "AWS::CloudWatch::Alarm",
+    aws.cloudwatch.MetricAlarmArgs,
+    props={
+        "name": "AlarmName",
+        "alarmDescription": "AlarmDescription",
+        "namespace": "Namespace",
+        "metricName": "MetricName",
+        "dimensions": Prop("Dimensions", _dimensions),
+        "statistic": "Statistic",
+        "extendedStatistic": "ExtendedStatistic",
+        "period": "Period",
+        "evaluationPeriods": "EvaluationPeriods",
+        "datapointsToAlarm": "DatapointsToAlarm",
+        "comparisonOperator": "ComparisonOperator",
+        "threshold": "Threshold",
+        "thresholdMetricId": "ThresholdMetricId",
+        "treatMissingData": "TreatMissingData",
+        "evaluateLowSampleCountPercentiles": "EvaluateLowSampleCountPercentile",
+        "unit": "Unit",
+        "actionsEnabled": "ActionsEnabled",
+        "alarmActions": "AlarmActions",
+        "okActions": "OKActions",
+        "insufficientDataActions": "InsufficientDataActions",
+        "tags": Prop("Tags", tags_list),
+    },
+    pulumi_only={"region": REGION},
+    refs={"id": REF, "name": REF, "arn": "Arn"},
+)
+
+# CreateEventSubscription <-> AWS::RDS::EventSubscription.
+RDS_EVENT_SUBSCRIPTION = TypeMap(
+    "aws:rds/eventSubscription:EventSubscription",
+    "AWS::RDS::EventSubscription",
+    aws.rds.EventSubscriptionArgs,
+    props={
+        "name": "SubscriptionName",
+        "namePrefix": Prop("SubscriptionName", prefix=True),
+        "snsTopic": "SnsTopicArn",
+        "sourceType": "SourceType",
+        "sourceIds": "SourceIds",
+        "eventCategories": "EventCategories",
+        "enabled": "Enabled",
+        "tags": Prop("Tags", tags_list),
+    },
+    pulumi_only={"region": REGION},
+    refs={"id": REF},
+)
+
+
 TYPE_MAPS: dict[str, TypeMap] = {
     tm.pulumi_type: tm
     for tm in (
-        RDS_INSTANCE, RDS_PARAMETER_GROUP, RDS_SUBNET_GROUP,
+        RDS_INSTANCE, RDS_PARAMETER_GROUP, RDS_SUBNET_GROUP, RDS_PROXY, RDS_PROXY_TARGET_GROUP, RDS_PROXY_TARGET,
         SECURITY_GROUP, SG_INGRESS, SG_EGRESS, VPC, SUBNET, VPC_ENDPOINT,
         KMS_KEY, KMS_ALIAS,
         IAM_ROLE, IAM_POLICY, IAM_ROLE_POLICY, IAM_ROLE_POLICY_ATTACHMENT,
@@ -759,6 +944,7 @@ TYPE_MAPS: dict[str, TypeMap] = {
         LOG_GROUP, LAMBDA_FUNCTION, FLOW_LOG,
         BACKUP_VAULT, BACKUP_VAULT_POLICY, BACKUP_VAULT_LOCK, BACKUP_PLAN, BACKUP_SELECTION,
         RESTORE_TESTING_PLAN, RESTORE_TESTING_SELECTION,
+        SNS_TOPIC, SNS_TOPIC_POLICY, SNS_TOPIC_SUBSCRIPTION, METRIC_ALARM, RDS_EVENT_SUBSCRIPTION,
     )
 }
 

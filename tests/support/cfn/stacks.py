@@ -40,4 +40,6 @@ STACKS = {
     "network": lambda: run_stack("prod", config=_network_config()),
     "generated-20": lambda: run_stack("prod", config=aws_config(20)),
     "maximal-names": lambda: run_stack("prod", config=_maximal_config(), stack_name=LONG_STACK),
+    # `proxy: true` (issue 24): the RDS Proxy, its target group and target, its groups and role.
+    "proxy": lambda: run_stack("prod", edit=lambda c: c["bulkhead:databases"]["worker"].__setitem__("proxy", True)),
 }

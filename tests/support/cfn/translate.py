@@ -50,6 +50,10 @@ class Prop:
     prefix: bool = False
 
 
+# Prop.cfn of a nested input whose keys become top-level properties (RDS restore_to_point_in_time).
+FLATTEN = "*"
+
+
 def _prop(spec: "Prop | str") -> Prop:
     return spec if isinstance(spec, Prop) else Prop(spec)
 
@@ -106,6 +110,9 @@ def map_inputs(inputs: Mapping[str, Any], props: Mapping[str, "Prop | str"], pul
             value = name_from_prefix(value)
         if prop.convert is not None:
             value = prop.convert(value, f"{path}.{key}")
+        if prop.cfn == FLATTEN and isinstance(value, dict):
+            out.update(value)  # a nested pulumi input that CloudFormation spreads over top-level properties
+            continue
         set_path(out, prop.cfn, value)
     return out
 

@@ -1,0 +1,168 @@
+"""Issue 24 under Pulumi's mock runtime: alarms and RDS events to the stack's encrypted topic, the
+subscribers of `bulkhead:alerts`, staggered windows, and the advisory policy that wants them."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from bulkhead.commands.check import evaluate
+from bulkhead.offline.mock_runtime import to_stack_export
+from components.catalogue.checks import rds_memory_gib
+from components.prod import windows
+from components.prod.alarms import EVENT_CATEGORIES, PUBLISHERS
+from policies.bulkhead_types import (KMS_KEY, METRIC_ALARM, RDS_EVENT_SUBSCRIPTION, RDS_INSTANCE, SNS_TOPIC,
+                                     SNS_TOPIC_POLICY, SNS_TOPIC_SUBSCRIPTION)
+from tests.support.mutations import PROD_CONFIG
+from tests.support.program import run_stack, stack_config
+
+GIB = 1024 ** 3
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:ops-alerts"
+
+
+def _named(run, typ, name):
+    [r] = [r for r in run.by_type(typ) if r.name == name]
+    return r
+
+
+def _alarms(run, database):
+    return {r.name.removeprefix(f"{database}-alarms-"): r for r in run.by_type(METRIC_ALARM)
+            if r.inputs["tags"]["bulkhead:database"] == database}
+
+
+def _with(edit):
+    config = copy.deepcopy(stack_config("prod"))
+    edit(config)
+    return config
+
+
+@pytest.fixture(scope="module")
+def custom_run():
+    """Prod with subscribers, a new owner's database with its own windows, and app's alarms tuned."""
+    def edit(config):
+        config["bulkhead:alerts"] = {"emails": ["dba@example.com"], "https": ["https://hooks.example.com/bulkhead"]}
+        dbs = config["bulkhead:databases"]
+        dbs["billing"] = {"owner": "billing-service", "backup_window": "02:15-02:45", "maintenance_window": "wed:03:15-wed:03:45"}
+        dbs["app"]["alarms"] = {"cpu_percent": 95, "freeable_memory_percent": None}
+        dbs["worker"]["alarms"] = False
+    return run_stack("prod", _with(edit))
+
+
+def test_every_primary_has_its_alarms_with_thresholds_from_its_tier(prod_run):
+    config = stack_config("prod")["bulkhead:databases"]
+    topic = _named(prod_run, SNS_TOPIC, "alerts-topic").outputs["arn"]
+    app, auth = _alarms(prod_run, "app"), _alarms(prod_run, "auth")
+    assert sorted(app) == ["connections", "cpu", "memory", "replica-1-cpu", "replica-1-lag", "storage"]
+    assert sorted(auth) == ["connections", "cpu", "memory", "replica-1-cpu", "replica-1-lag", "replica-2-cpu",
+                            "replica-2-lag", "storage"]
+    # standard (app) and critical (auth) thresholds
+    assert (app["cpu"].inputs["threshold"], auth["cpu"].inputs["threshold"]) == (80, 70)
+    assert app["storage"].inputs["threshold"] == config["app"]["storage_gb"] * GIB // 10
+    assert auth["storage"].inputs["threshold"] == config["auth"]["storage_gb"] * GIB * 20 // 100
+    assert app["connections"].inputs["threshold"] == 80 and auth["connections"].inputs["threshold"] == 70
+    assert app["memory"].inputs["threshold"] == int(rds_memory_gib("db.r6g.xlarge") * GIB * 10 / 100)
+    assert (app["replica-1-lag"].inputs["threshold"], auth["replica-1-lag"].inputs["threshold"]) == (300, 60)
+    for alarm in [*app.values(), *auth.values()]:
+        i = alarm.inputs
+        assert i["namespace"] == "AWS/RDS" and i["alarmActions"] == [topic] and i["okActions"] == [topic]
+        assert i["name"].startswith("bulkhead-prod-") and i["period"] == 300
+    assert app["cpu"].inputs["dimensions"] == {"DBInstanceIdentifier": "prod-app"}
+    assert app["replica-1-lag"].inputs["dimensions"] == {"DBInstanceIdentifier": "prod-app-replica-1"}
+    assert app["replica-1-lag"].inputs["metricName"] == "ReplicaLag"
+    # an alarm of an instance waits for it
+    primary = _named(prod_run, RDS_INSTANCE, "app-primary")
+    assert primary.urn in app["cpu"].dependencies
+
+
+def test_the_topic_is_encrypted_with_a_stack_key_the_publishers_may_use(prod_run):
+    topic = _named(prod_run, SNS_TOPIC, "alerts-topic")
+    key = _named(prod_run, KMS_KEY, "alerts-key")
+    assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"] and topic.inputs["name"] == "bulkhead-prod-alerts"
+    assert key.protect and key.inputs["enableKeyRotation"] is True
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    [publish] = [s for s in statements if s.get("Sid") == "AlarmsAndRdsEventsPublish"]
+    assert sorted(publish["Principal"]["Service"]) == sorted(PUBLISHERS)
+    assert publish["Action"] == ["kms:GenerateDataKey*", "kms:Decrypt"]
+    # the account uses the key through SNS only
+    [use] = [s for s in statements if s.get("Sid") == "UseThroughAwsServices"]
+    assert use["Condition"]["StringEquals"]["kms:ViaService"] == ["sns.eu-west-1.amazonaws.com"]
+    policy = json.loads(_named(prod_run, SNS_TOPIC_POLICY, "alerts-topic-policy").inputs["policy"])
+    by_service = {s["Principal"]["Service"]: s for s in policy["Statement"]}
+    assert set(by_service) == set(PUBLISHERS)
+    for s in by_service.values():
+        assert s["Action"] == "sns:Publish" and s["Resource"] == topic.outputs["arn"]
+        assert s["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert by_service["cloudwatch.amazonaws.com"]["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":alarm:bulkhead-prod-*")
+    # Pulumi.prod.yaml's bulkhead:alerts: one email subscriber
+    assert [(r.inputs["protocol"], r.inputs["endpoint"], r.inputs["topic"]) for r in prod_run.by_type(SNS_TOPIC_SUBSCRIPTION)] == [
+        ("email", "dba@example.com", topic.outputs["arn"])]
+
+
+def test_one_event_subscription_covers_every_instance(prod_run):
+    [sub] = prod_run.by_type(RDS_EVENT_SUBSCRIPTION)
+    idents = sorted(r.inputs["identifier"] for r in prod_run.by_type(RDS_INSTANCE))
+    assert sub.inputs["sourceIds"] == idents and len(idents) == 6
+    assert sub.inputs["sourceType"] == "db-instance" and sub.inputs["snsTopic"] == _named(prod_run, SNS_TOPIC, "alerts-topic").outputs["arn"]
+    assert {"failover", "failure", "maintenance", "configuration change", "low storage"} <= set(sub.inputs["eventCategories"])
+    assert sub.inputs["eventCategories"] == list(EVENT_CATEGORIES)
+    assert {r.urn for r in prod_run.by_type(RDS_INSTANCE)} <= set(sub.dependencies)
+
+
+def test_subscribers_tuned_thresholds_and_alarms_off(custom_run):
+    subs = {r.inputs["protocol"]: r.inputs["endpoint"] for r in custom_run.by_type(SNS_TOPIC_SUBSCRIPTION)}
+    assert subs == {"email": "dba@example.com", "https": "https://hooks.example.com/bulkhead"}
+    app = _alarms(custom_run, "app")
+    assert app["cpu"].inputs["threshold"] == 95 and "memory" not in app and app["storage"].inputs["threshold"] > 0
+    assert _alarms(custom_run, "worker") == {}
+    assert sorted(_alarms(custom_run, "billing")) == ["connections", "cpu", "memory", "storage"]
+
+
+def test_an_existing_topic_is_used_instead_of_one_of_the_stack():
+    run = run_stack("prod", _with(lambda c: c.update({"bulkhead:alerts": {"topic_arn": TOPIC}})))
+    assert not run.by_type(SNS_TOPIC) and not [k for k in run.by_type(KMS_KEY) if k.name == "alerts-key"]
+    assert {a.inputs["alarmActions"][0] for a in run.by_type(METRIC_ALARM)} == {TOPIC}
+    assert run.by_type(RDS_EVENT_SUBSCRIPTION)[0].inputs["snsTopic"] == TOPIC
+
+
+# --- windows ---------------------------------------------------------------------------------------
+
+def _windows(run) -> dict:
+    return {r.name.removesuffix("-primary"): (r.inputs["backupWindow"], r.inputs["maintenanceWindow"])
+            for r in run.by_type(RDS_INSTANCE) if r.name.endswith("-primary")}
+
+
+def test_windows_are_staggered_stable_and_kept_when_another_owner_adds_a_database(prod_run, custom_run):
+    before = _windows(prod_run)
+    assert len({b for b, _ in before.values()}) >= 2 and len({m for _, m in before.values()}) == 3
+    for backup, maintenance in before.values():
+        assert not windows.windows_overlap(backup, maintenance)
+        assert backup not in ("03:00-04:00",)  # no longer the one constant of every database
+    after = _windows(custom_run)
+    assert {n: after[n] for n in before} == before  # billing (a new owner) moved nobody
+    assert after["billing"] == ("02:15-02:45", "wed:03:15-wed:03:45")  # its own overrides
+    # replicas have no backups (retention 0) and take no window of their own
+    replica = _named(prod_run, RDS_INSTANCE, "app-replica-1")
+    assert "backupWindow" not in replica.inputs and "maintenanceWindow" not in replica.inputs
+
+
+def test_window_derivation_0_keeps_the_old_windows():
+    run = run_stack("prod", _with(lambda c: c.update({"bulkhead:window_derivation": 0})))
+    assert set(_windows(run).values()) == {("03:00-04:00", "sun:05:00-sun:06:00")}
+
+
+# --- the advisory policy ------------------------------------------------------------------------------
+
+def _violations(export):
+    return [(v.policy, v.urn.rsplit("::", 1)[1], v.message) for v in evaluate(export, dict(PROD_CONFIG)).violations
+            if v.policy == "database-alarms-and-events"]
+
+
+def test_policy_passes_with_alarms_and_fails_when_a_database_turns_them_off(prod_export, custom_run):
+    assert _violations(prod_export) == []
+    found = {n: m for _, n, m in _violations(to_stack_export(custom_run))}
+    # worker turned every alarm off, app its memory alarm: advisory findings, not errors
+    assert sorted(found) == ["app-primary", "worker-primary"]
+    assert "no alarm with an action on FreeableMemory:" in found["app-primary"]
+    assert "on CPUUtilization, FreeStorageSpace, DatabaseConnections, FreeableMemory:" in found["worker-primary"]

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The price table bulkhead's `plan` prices a stack with: components/catalogue/data/aws_prices.json.
+
+    .venv/bin/python tools/generate_aws_prices.py --check          # offline: exit 1 if the table is inconsistent
+    .venv/bin/python tools/generate_aws_prices.py --from DIR        # rewrite RDS rows from downloaded offer files
+
+No installed package ships AWS prices: cfn-lint bundles RDS instance classes per region (which
+tools/generate_rds_offerings.py reads) but no prices, and botocore has only the Pricing API's
+model. The prices come from AWS's public Price List: the Bulk API's offer files
+(https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonRDS/current/<region>/index.json,
+"Getting price list files manually", AWS Billing User Guide), downloaded to
+DIR/AmazonRDS/<region>/index.json by whoever regenerates (the generator never downloads: CI
+has no network to AWS). `--from` rewrites, for each region found, the PostgreSQL on-demand
+instance rows (Single-AZ and Multi-AZ, vCPU) and gp3 storage, keeping the other rows.
+
+`--check` needs no network: the committed table's shape, every region and class in it offered
+for PostgreSQL there (components/catalogue/data/rds_offerings.json, from cfn-lint), Multi-AZ
+never cheaper than Single-AZ, a source and an ISO date, and the file written as this tool writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "components", "catalogue", "data", "aws_prices.json")
+OFFERINGS = os.path.join(ROOT, "components", "catalogue", "data", "rds_offerings.json")
+# Region-level rates (USD): what each one is per.
+RATE_KEYS = {
+    "alarm_month": "standard-resolution CloudWatch metric alarm, per month",
+    "backup_gb_month": "AWS Backup RDS snapshot (warm) storage, per GB-month",
+    "cross_region_copy_gb": "data transfer of a copy to another region, per GB",
+    "interface_endpoint_az_hour": "interface VPC endpoint, per endpoint per AZ per hour",
+    "kms_key_month": "customer managed KMS key, per month",
+    "proxy_min_vcpu": "RDS Proxy bills at least this many vCPUs",
+    "proxy_vcpu_hour": "RDS Proxy, per vCPU of the target instance per hour",
+    "secret_month": "Secrets Manager secret, per month",
+}
+TABLE_KEYS = {"rds_postgres_instance_hour", "rds_gp3_gb_month"}
+
+
+def dump(table: dict) -> str:
+    return json.dumps(table, indent=1, sort_keys=True) + "\n"
+
+
+def problems(table: dict, offerings: dict) -> list[str]:
+    out = []
+    for key in ("generated_by", "source", "date", "hours_per_month", "regions"):
+        if key not in table:
+            out.append(f"missing top-level key {key}")
+    try:
+        datetime.date.fromisoformat(str(table.get("date")))
+    except ValueError:
+        out.append(f"date {table.get('date')!r} is not an ISO date")
+    if table.get("hours_per_month") != 730:
+        out.append("hours_per_month must be 730 (AWS's monthly estimate: 24 x 365 / 12)")
+    offered = offerings.get("instance_classes_by_region") or {}
+    for region, rates in (table.get("regions") or {}).items():
+        if region not in offered:
+            out.append(f"{region}: not a region RDS offers PostgreSQL in (rds_offerings.json)")
+        for key, value in rates.items():
+            if key in TABLE_KEYS:
+                continue
+            if key not in RATE_KEYS:
+                out.append(f"{region}.{key}: unknown rate (known: {', '.join(sorted(set(RATE_KEYS) | TABLE_KEYS))})")
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                out.append(f"{region}.{key}: {value!r} is not a price")
+        storage = rates.get("rds_gp3_gb_month")
+        if storage is not None and not (0 < storage.get("single_az", 0) <= storage.get("multi_az", 0)):
+            out.append(f"{region}.rds_gp3_gb_month: needs single_az > 0 and multi_az >= single_az")
+        for cls, row in (rates.get("rds_postgres_instance_hour") or {}).items():
+            where = f"{region}.rds_postgres_instance_hour.{cls}"
+            if cls not in offered.get(region, []):
+                out.append(f"{where}: RDS does not offer {cls} for PostgreSQL in {region}")
+            if set(row) != {"single_az", "multi_az", "vcpu"}:
+                out.append(f"{where}: needs exactly single_az, multi_az and vcpu")
+                continue
+            if not (0 < row["single_az"] <= row["multi_az"]):
+                out.append(f"{where}: needs single_az > 0 and multi_az >= single_az")
+            if not isinstance(row["vcpu"], int) or row["vcpu"] < 1:
+                out.append(f"{where}: vcpu must be a positive integer")
+    return out
+
+
+def _on_demand_usd(terms: dict, sku: str) -> float | None:
+    for term in (terms.get("OnDemand") or {}).get(sku, {}).values():
+        for dim in term.get("priceDimensions", {}).values():
+            usd = dim.get("pricePerUnit", {}).get("USD")
+            if usd is not None:
+                return float(usd)
+    return None
+
+
+def rds_rows(offer: dict) -> tuple[dict, dict, str | None]:
+    """(class -> {single_az, multi_az, vcpu}, gp3 {single_az, multi_az}, publication date) of one
+    AmazonRDS regional offer file: PostgreSQL, on-demand."""
+    classes: dict[str, dict] = {}
+    storage: dict[str, float] = {}
+    terms = offer.get("terms") or {}
+    for sku, product in (offer.get("products") or {}).items():
+        a = product.get("attributes") or {}
+        deployment = {"Single-AZ": "single_az", "Multi-AZ": "multi_az"}.get(a.get("deploymentOption", ""))
+        if deployment is None or a.get("databaseEngine") not in ("PostgreSQL",):
+            continue
+        price = _on_demand_usd(terms, sku)
+        if price is None:
+            continue
+        if product.get("productFamily") == "Database Instance" and a.get("instanceType"):
+            row = classes.setdefault(a["instanceType"], {})
+            row[deployment] = price
+            row["vcpu"] = int(a.get("vcpu") or 0)
+        elif product.get("productFamily") == "Database Storage" and a.get("volumeType") == "General Purpose-GP3":
+            storage[deployment] = price
+    complete = {c: r for c, r in classes.items() if {"single_az", "multi_az"} <= set(r) and r["vcpu"] > 0}
+    return complete, storage, (offer.get("publicationDate") or "")[:10] or None
+
+
+def regenerate(table: dict, source_dir: str) -> dict:
+    base = os.path.join(source_dir, "AmazonRDS")
+    for region in sorted(os.listdir(base)):
+        path = os.path.join(base, region, "index.json")
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as fh:
+            classes, storage, date = rds_rows(json.load(fh))
+        rates = table["regions"].setdefault(region, {})
+        if classes:
+            rates["rds_postgres_instance_hour"] = dict(sorted(classes.items()))
+        if storage:
+            rates["rds_gp3_gb_month"] = storage
+        if date:
+            table["date"] = date
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--from", dest="source_dir", help="a directory holding AmazonRDS/<region>/index.json")
+    args = parser.parse_args(argv)
+    with open(OUT, encoding="utf-8") as fh:
+        text = fh.read()
+    table = json.loads(text)
+    with open(OFFERINGS, encoding="utf-8") as fh:
+        offerings = json.load(fh)
+    if args.source_dir:
+        table = regenerate(table, args.source_dir)
+    found = problems(table, offerings)
+    if args.check:
+        if dump(table) != text:
+            found.append(f"{os.path.relpath(OUT, ROOT)} is not written as this tool writes it: run it without --check")
+        for p in found:
+            print(f"aws_prices.json: {p}", file=sys.stderr)
+        return 1 if found else 0
+    if found:
+        for p in found:
+            print(f"aws_prices.json: {p}", file=sys.stderr)
+        return 1
+    with open(OUT, "w", encoding="utf-8") as fh:
+        fh.write(dump(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
