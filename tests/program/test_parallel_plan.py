@@ -41,7 +41,9 @@ def test_example_stacks_same_plan_serial_and_parallel(stack, tmp_path, capfd):
     serial = _plan_bytes(ROOT, stack, 1, tmp_path / "serial.json")
     merged = _plan_bytes(ROOT, stack, 3, tmp_path / "parallel.json")
     assert merged == serial
-    assert "planned serially" not in capfd.readouterr().err  # merged, not the fallback
+    err = capfd.readouterr().err
+    if stack == "dev":  # merged, not the fallback (aws: see the event subscription note below)
+        assert "planned serially" not in err
 
 
 @pytest.mark.parametrize("platform", ["aws", "docker"])
@@ -52,7 +54,12 @@ def test_catalogue_of_50_same_plan_serial_and_parallel(platform, tmp_path, capfd
     merged = _plan_bytes(project, "bench", 2, tmp_path / "parallel.json")
     assert b'"svc049"' in serial  # the whole catalogue is in the plan
     assert merged == serial
-    assert "planned serially" not in capfd.readouterr().err  # the workers' parts merged, no fallback
+    # docker: the workers' parts merged, no fallback. aws: issue 24's RDS event subscription lists
+    # every instance, so shards differ and the run falls back to serial (same bytes; --jobs is
+    # off by default on aws until it merges: bench/README.md).
+    err = capfd.readouterr().err
+    if platform == "docker":
+        assert "planned serially" not in err
 
 
 def test_a_worker_plans_only_its_shard_and_the_stack_wide_resources(tmp_path):
@@ -68,7 +75,10 @@ def test_a_worker_plans_only_its_shard_and_the_stack_wide_resources(tmp_path):
     assert "services" not in part.exports  # computed once from the merged `databases`
     whole_by_urn = {r.urn: r for r in whole.resources}
     # Everything a worker plans is in the serial plan, recorded the same (as the plan keeps it).
-    assert all(parallel._as_planned(whole_by_urn[r.urn]) == parallel._as_planned(r) for r in part.resources)
+    differ = [r.urn.rsplit("::", 1)[1] for r in part.resources
+              if parallel._as_planned(whole_by_urn[r.urn]) != parallel._as_planned(r)]
+    # The one stack-wide aggregate today: issue 24's event subscription (every instance).
+    assert differ == ["events-subscription"]
     assert len(part.resources) < len(whole.resources)
     assert mock_runtime.plan_shard() is None  # only while a worker's run_program runs
 
