@@ -70,11 +70,22 @@ def _aws_provider_settings() -> dict:
         raise pulumi.RunError(f"bulkhead config is invalid; nothing was created:\nbulkhead:dr_endpoints: {exc}") from None
 
 
+def _plan_shard():
+    """The databases an offline `bulkhead plan --jobs` worker plans (bulkhead/offline/parallel.py),
+    else None (every database). Asked only of the offline runtime when it is loaded: under
+    `pulumi up` that module is never imported, so a real deployment always builds everything."""
+    import sys
+
+    offline = sys.modules.get("bulkhead.offline.mock_runtime")
+    return offline.plan_shard() if offline is not None else None
+
+
+_shard = _plan_shard()
 if catalogue.platform == "docker":
     from components.dev.stack import build_docker_stack
 
     admin_connections: dict = {}
-    connections = build_docker_stack(catalogue, admin_connections)
+    connections = build_docker_stack(catalogue, admin_connections, only=_shard)
     if admin_connections:  # only with bulkhead:admin_tcp (docs/contract.md section 5)
         pulumi.export("admin", admin_connections)
 else:
@@ -82,10 +93,11 @@ else:
 
     # The bootstrap functions' package is built next to the program (like the plans).
     build_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".bulkhead", "build")
-    connections, network = build_aws_stack(catalogue, _aws_provider_settings(), build_dir)
+    connections, network = build_aws_stack(catalogue, _aws_provider_settings(), build_dir, only=_shard)
     # Where a consumer places its tasks: the databases' VPC, subnets, and the endpoint group.
     pulumi.export("network", network)
 pulumi.export("databases", connections)
-pulumi.export("services", services_output(catalogue, connections))
+if _shard is None:  # a --jobs worker's `services` is computed once from the merged `databases`
+    pulumi.export("services", services_output(catalogue, connections))
 for _key, _value in stack_identity(pulumi.get_stack(), pulumi.get_project()).items():
     pulumi.export(_key, _value)

@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,35 +60,80 @@ def project_for(n: int, workdir: str) -> str:
     return project
 
 
-def timed_process(cmd: list[str], cwd: str) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB of that process alone, stdout)."""
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of `pid` and every descendant (a `plan --jobs` worker), KiB, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status", encoding="ascii", errors="replace") as fh:
+                total += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+            with open(f"/proc/{p}/task/{p}/children", encoding="ascii") as fh:
+                todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+class _TreePeak(threading.Thread):
+    """The highest sum of the process tree's RSS, sampled every 20 ms: wait4's ru_maxrss is one
+    process's high-water mark (for the children it waited for, the largest one's, not the sum)."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, _tree_rss_kib(self.pid))
+
+
+def timed_process(cmd: list[str], cwd: str) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS MiB of the process tree, stdout, CPU seconds of the tree).
+
+    Peak RSS: the larger of wait4's ru_maxrss (exact for one process) and the sampled sum over
+    the process and its descendants (pages a forked worker shares with its parent count twice,
+    as in `ps`). CPU: user + system of the process and the children it waited for (wait4)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would be the maximum of all so far).
+    sampler = _TreePeak(proc.pid)
+    sampler.start()
     out = proc.stdout.read()
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
+    sampler.done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
+    rss = max(usage.ru_maxrss, sampler.peak) / 1024
+    return wall, rss, out.decode(), usage.ru_utime + usage.ru_stime
 
 
-def measure(n: int, repeats: int, workdir: str) -> dict:
+def measure(n: int, repeats: int, workdir: str, alarms: str = "off", jobs: str | None = None) -> dict:
     project = project_for(n, workdir)
     plan_path = os.path.join(workdir, f"plan-{n}.json")
     runs: dict[str, list] = {"plan": [], "cdk": [], "check": []}
     info = {}
     for _ in range(repeats):
-        runs["plan"].append(timed_process([sys.executable, "-m", "bulkhead", "plan", "--stack", "peer",
-                                           "--project-dir", project, "--out", plan_path], ROOT)[:2])
+        wall, rss, _, cpu = timed_process([sys.executable, "-m", "bulkhead", "plan", "--stack", "peer", "--project-dir",
+                                           project, "--out", plan_path, *(["--jobs", jobs] if jobs else [])], ROOT)
+        runs["plan"].append((wall, rss, cpu))
         out_dir = os.path.join(workdir, f"cdk.out-{n}")
-        wall, rss, out = timed_process(["node", os.path.join(PEER, "app.js"), str(n), out_dir], PEER)
-        runs["cdk"].append((wall, rss))
+        wall, rss, out, cpu = timed_process(["node", os.path.join(PEER, "app.js"), str(n), out_dir,
+                                             *(["alarms"] if alarms == "on" else [])], PEER)
+        runs["cdk"].append((wall, rss, cpu))
+        if alarms == "both":
+            shutil.rmtree(out_dir, ignore_errors=True)
+            wall, rss, out_alarms, cpu = timed_process(["node", os.path.join(PEER, "app.js"), str(n), out_dir, "alarms"],
+                                                       PEER)
+            runs.setdefault("cdk_alarms", []).append((wall, rss, cpu))
+            info_alarms = json.loads(out_alarms.strip().splitlines()[-1])
         info = json.loads(out.strip().splitlines()[-1])
         shutil.rmtree(out_dir, ignore_errors=True)
-        runs["check"].append(timed_process([sys.executable, "-m", "bulkhead", "check", plan_path], ROOT)[:2])
+        wall, rss, _, cpu = timed_process([sys.executable, "-m", "bulkhead", "check", plan_path], ROOT)
+        runs["check"].append((wall, rss, cpu))
     with open(plan_path, encoding="utf-8") as fh:
         resources = sum(1 for r in json.load(fh)["deployment"]["resources"] if r.get("custom"))
     row = {"n": n, "repeats": repeats, "resources": resources, "cdk_resources": info.get("resources"),
@@ -95,7 +141,11 @@ def measure(n: int, repeats: int, workdir: str) -> dict:
     for kind, values in runs.items():
         row[f"{kind}_s"] = statistics.median(v[0] for v in values)
         row[f"{kind}_rss"] = max(v[1] for v in values)
+        row[f"{kind}_cpu"] = statistics.median(v[2] for v in values)
     row["ratio"] = row["cdk_s"] / row["plan_s"]
+    if "cdk_alarms" in runs:
+        row["cdk_alarms_resources"] = info_alarms.get("resources")
+        row["ratio_alarms"] = row["cdk_alarms_s"] / row["plan_s"]
     return row
 
 
@@ -117,12 +167,18 @@ def goals(rows: list[dict]) -> list[tuple[str, str, bool]]:
 
 
 def render(rows: list[dict], results: list) -> str:
-    lines = ["| N | resources (bulkhead / CDK) | bulkhead plan s | peak RSS MiB | CDK `node app.js` s | peak RSS MiB | "
-             "CDK / bulkhead | check s | check RSS MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| N | resources (bulkhead / CDK) | bulkhead plan s | CPU s | peak RSS MiB | CDK `node app.js` s | CPU s | "
+             "peak RSS MiB | CDK / bulkhead | check s | check RSS MiB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['n']} | {r['resources']} / {r['cdk_resources']} | {r['plan_s']:.2f} | {r['plan_rss']:.0f} | "
-                     f"{r['cdk_s']:.2f} | {r['cdk_rss']:.0f} | {r['ratio']:.2f} | {r['check_s']:.2f} | "
-                     f"{r['check_rss']:.0f} |")
+        lines.append(f"| {r['n']} | {r['resources']} / {r['cdk_resources']} | {r['plan_s']:.2f} | {r['plan_cpu']:.1f} | "
+                     f"{r['plan_rss']:.0f} | {r['cdk_s']:.2f} | {r['cdk_cpu']:.1f} | {r['cdk_rss']:.0f} | {r['ratio']:.2f} | "
+                     f"{r['check_s']:.2f} | {r['check_rss']:.0f} |")
+    if any("cdk_alarms_s" in r for r in rows):
+        lines += ["", "CDK app with issue 24's alarms, SNS topic and event subscription (same runs, interleaved):", "",
+                  "| N | CDK resources | CDK s | CPU s | peak RSS MiB | CDK / bulkhead |", "|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['n']} | {r['cdk_alarms_resources']} | {r['cdk_alarms_s']:.2f} | {r['cdk_alarms_cpu']:.1f} | "
+                  f"{r['cdk_alarms_rss']:.0f} | {r['ratio_alarms']:.2f} |" for r in rows if "cdk_alarms_s" in r]
     lines += ["", "| goal | measured | |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |" for name, value, ok in results]
     return "\n".join(lines)
@@ -133,6 +189,11 @@ def main() -> int:
     parser.add_argument("--ns", default=",".join(map(str, NS)), help="comma-separated N (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(HERE, "out"))
+    parser.add_argument("--alarms", choices=("off", "on", "both"), default="off",
+                        help="the CDK app with issue 24's alarms, SNS topic and RDS event subscription: turn on "
+                             "once bulkhead's prod stack has them (the same constructs per database); both = "
+                             "run the app both ways, interleaved, and print both ratios (default %(default)s)")
+    parser.add_argument("--jobs", help="pass --jobs to bulkhead plan (default: its own choice)")
     args = parser.parse_args()
     ensure_cdk()
     os.makedirs(args.out, exist_ok=True)
@@ -140,17 +201,19 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bulkhead-peer-") as workdir:
         for n in (int(x) for x in args.ns.split(",")):
-            row = measure(n, args.repeats, workdir)
+            row = measure(n, args.repeats, workdir, alarms=args.alarms, jobs=args.jobs)
             rows.append(row)
             print(f"N={n:4}: plan {row['plan_s']:6.2f} s {row['plan_rss']:5.0f} MiB | CDK {row['cdk_s']:6.2f} s "
                   f"{row['cdk_rss']:5.0f} MiB | x{row['ratio']:.2f} | check {row['check_s']:5.2f} s",
                   file=sys.stderr, flush=True)
     results = goals(rows)
     with open(os.path.join(args.out, "peer.json"), "w", encoding="utf-8") as fh:
-        json.dump({"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "rows": rows,
+        json.dump({"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "load": os.getloadavg(),
+                   "alarms": args.alarms, "jobs": args.jobs, "rows": rows,
                    "goals": results, "seconds": time.perf_counter() - started}, fh, indent=1)
     print(render(rows, results))
-    print(f"\npeer run {time.perf_counter() - started:.0f} s")
+    print(f"\npeer run {time.perf_counter() - started:.0f} s; load average at the end {os.getloadavg()}; "
+          f"CDK app alarms: {args.alarms}")
     return 0 if all(ok for _, _, ok in results) else 1
 
 

@@ -16,10 +16,18 @@ const iam = require("aws-cdk-lib/aws-iam");
 const lambda = require("aws-cdk-lib/aws-lambda");
 const backup = require("aws-cdk-lib/aws-backup");
 const events = require("aws-cdk-lib/aws-events");
+const cloudwatch = require("aws-cdk-lib/aws-cloudwatch");
+const cwActions = require("aws-cdk-lib/aws-cloudwatch-actions");
+const sns = require("aws-cdk-lib/aws-sns");
 
 const N = parseInt(process.argv[2] || "10", 10);
 const OUT = process.argv[3] || path.join(__dirname, `cdk.out-${N}`);
-const DBS_PER_STACK = 15;  // about 24 resources each: at most ~370 per stack
+// `node app.js N OUT alarms` (bench/peer.py --alarms): what issue 24 adds to bulkhead (components/prod/
+// alarms.py): per database CloudWatch alarms on CPU, FreeStorageSpace, DatabaseConnections,
+// FreeableMemory and ReplicaLag per replica, notifying an SNS topic (KMS-encrypted) that an RDS
+// event subscription also feeds, once per catalogue. Off by default until bulkhead has them too.
+const ALARMS = process.argv[4] === "alarms";
+const DBS_PER_STACK = 15;  // about 24 resources each (29 with alarms): at most ~370 (~440) per stack
 const ENV = { account: "123456789012", region: "eu-west-1" };
 const TIERS = ["critical", "standard", "standard"];
 
@@ -31,6 +39,25 @@ const vpc = new ec2.Vpc(network, "vpc", {
 });
 for (const svc of ["secretsmanager", "kms", "logs", "sts", "rds"]) {
   vpc.addInterfaceEndpoint(`endpoint-${svc}`, { service: new ec2.InterfaceVpcEndpointAwsService(svc) });
+}
+
+let topic = null;
+if (ALARMS) {
+  const topicKey = new kms.Key(network, "alarms-key", { enableKeyRotation: true });
+  topic = new sns.Topic(network, "alarms", { masterKey: topicKey });
+  new rds.CfnEventSubscription(network, "rds-events", {
+    snsTopicArn: topic.topicArn, sourceType: "db-instance", enabled: true,
+    eventCategories: ["availability", "failover", "failure", "low storage", "maintenance", "recovery"],
+  });
+}
+
+function alarm(stack, id, metric, threshold, comparison) {
+  const a = new cloudwatch.Alarm(stack, id, {
+    metric, threshold, evaluationPeriods: 3, comparisonOperator: comparison,
+    treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+  });
+  a.addAlarmAction(new cwActions.SnsAction(topic));
+  return a;
 }
 
 function databaseStack(first, count) {
@@ -64,11 +91,20 @@ function databaseStack(first, count) {
       backupRetention: cdk.Duration.days(tier === "critical" ? 14 : 7), deletionProtection: true,
       cloudwatchLogsExports: ["postgresql"], removalPolicy: cdk.RemovalPolicy.SNAPSHOT,
     });
+    const GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD;
+    const LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD;
+    if (ALARMS) {
+      alarm(stack, `${name}-cpu`, primary.metricCPUUtilization(), 80, GT);
+      alarm(stack, `${name}-storage`, primary.metricFreeStorageSpace(), 5 * 1024 ** 3, LT);
+      alarm(stack, `${name}-connections`, primary.metricDatabaseConnections(), 80, GT);
+      alarm(stack, `${name}-memory`, primary.metricFreeableMemory(), 256 * 1024 ** 2, LT);
+    }
     for (let r = 0; r < k % 3; r++) {
-      new rds.DatabaseInstanceReadReplica(stack, `${name}-replica-${r + 1}`, {
+      const replica = new rds.DatabaseInstanceReadReplica(stack, `${name}-replica-${r + 1}`, {
         sourceDatabaseInstance: primary, instanceType: new ec2.InstanceType("r6g.large"), vpc,
         vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, securityGroups: [dbSg], storageEncryptionKey: key,
       });
+      if (ALARMS) alarm(stack, `${name}-replica-${r + 1}-lag`, replica.metric("ReplicaLag"), 300, GT);
     }
     const bootstrapSg = new ec2.SecurityGroup(stack, `${name}-bootstrap-sg`, { vpc });
     dbSg.addIngressRule(bootstrapSg, ec2.Port.tcp(5432), `${name} bootstrap`);

@@ -28,12 +28,27 @@ def add_parser(sub) -> None:
     p.add_argument("--stack", required=True, help="stack name; reads Pulumi.<stack>.yaml")
     p.add_argument("--out", help="where to write the plan JSON (default .bulkhead/plan-<stack>.json)")
     p.add_argument("--mermaid", action="store_true", help="print a Mermaid diagram of who reaches what instead of the summary")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="plan the databases in N processes (default on docker: one per CPU, each with at least "
+                        "25 databases; on aws 1 = no worker processes); the plan is the same byte for byte")
     p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
-def build_plan(project_dir: str, stack: str) -> "tuple[dict, ProgramRun]":
-    """Validate the stack's config, run the program under mocks; (stack export, run)."""
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--jobs takes a whole number of processes >= 1, not {text!r}")
+    return value
+
+
+def build_plan(project_dir: str, stack: str, jobs: int | None = None) -> "tuple[dict, ProgramRun]":
+    """Validate the stack's config, run the program under mocks; (stack export, run).
+
+    `jobs`: processes planning the databases (bulkhead/offline/parallel.py); None = auto."""
     from pulumi.errors import RunError
 
     from bulkhead.offline.mock_runtime import run_program, to_stack_export
@@ -45,7 +60,16 @@ def build_plan(project_dir: str, stack: str) -> "tuple[dict, ProgramRun]":
         print(f"warning: {warning}", file=sys.stderr)
     for path, message in host_port_findings(catalogue):
         print(f"warning: {path}: {message}", file=sys.stderr)
-    run = run_program(project_dir, stack, config, project=project_name(project_dir))
+    from bulkhead.offline.parallel import auto_jobs, run_program_parallel
+
+    # Default 1 until aws shards merge again: issue 24's RDS event subscription lists every
+    # instance of the stack, so on aws each worker's differs and the run falls back to serial
+    # (the same plan, twice the work). auto_jobs is the rule once it merges (bench/README.md).
+    jobs = (auto_jobs(len(catalogue.databases)) if catalogue.platform == "docker" else 1) if jobs is None else jobs
+    if jobs > 1:
+        run = run_program_parallel(project_dir, stack, config, catalogue, jobs, project=project_name(project_dir))
+    else:
+        run = run_program(project_dir, stack, config, project=project_name(project_dir))
     if isinstance(run.error, RunError):
         raise UserError(str(run.error))
     if run.error is not None:
@@ -113,7 +137,7 @@ def write_plan(export: dict, path: str) -> None:
 
 def run(args) -> int:
     started = time.perf_counter()
-    export, _ = build_plan(args.project_dir, args.stack)
+    export, _ = build_plan(args.project_dir, args.stack, jobs=args.jobs)
     out = args.out or default_plan_path(args.project_dir, args.stack)
     plan = Plan.from_export(export)
     cost = attach_cost(export, plan)  # before writing: the plan file carries the figures (docs/contract.md)

@@ -485,11 +485,14 @@ def _nested_secrets_kept(raw_inputs: dict, struct: Any) -> dict:
     """The SDK's deserializer lifts a secret nested in a list or map to the whole property;
     the engine keeps it where it is (only that value is secret in the state). Restore that
     for properties whose secret was nested, from the request's own struct."""
-    wire = json_format.MessageToDict(struct)
     out = dict(raw_inputs)
     for key, value in raw_inputs.items():
         lifted = isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-        nested = wire.get(key)
+        if not lifted:
+            continue
+        # Only a secret property's wire form is needed: converting the whole request struct
+        # (json_format, pure Python) for every resource, most with no secret, was work thrown away.
+        nested = json_format.MessageToDict(struct.fields[key]) if key in struct.fields else None
         if lifted and isinstance(nested, (list, dict)) and not (
             isinstance(nested, dict) and nested.get(rpc._special_sig_key) == rpc._special_secret_sig
         ):
@@ -652,6 +655,15 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+# The databases the running program plans (a `plan --jobs` worker: bulkhead/offline/parallel.py),
+# None = all. Read by __main__.py through plan_shard(), only while run_program runs.
+_PLAN_SHARD: Optional[frozenset[str]] = None
+
+
+def plan_shard() -> Optional[frozenset[str]]:
+    return _PLAN_SHARD
+
+
 def _no_stack_trace():
     return source_pb2.StackTrace()
 
@@ -665,11 +677,14 @@ def run_program(
     entry: str = "__main__.py",
     stack_references: Optional[dict[str, dict]] = None,
     caller_arn: Optional[str] = None,
+    shard: Optional[frozenset[str]] = None,
 ) -> ProgramRun:
     """Run `entry` of `program_dir` fresh under the mock runtime with `config` (full keys).
 
     `caller_arn`: who runs the deploy (GetCallerIdentity); by default a session of the first of
-    `bulkhead:deployers`, so an offline plan runs as a listed deployer."""
+    `bulkhead:deployers`, so an offline plan runs as a listed deployer. `shard`: plan only these
+    databases' resources besides the stack-wide ones (bulkhead/offline/parallel.py)."""
+    global _PLAN_SHARD
     region = region or (config.get("aws:region") if isinstance(config.get("aws:region"), str) else None) or DEFAULT_REGION
     mocks = RecordingMocks(stack=stack, region=region, stack_references=stack_references,
                            caller_arn=caller_arn or _first_deployer_session(config))
@@ -713,6 +728,7 @@ def run_program(
     # the next automatic collection frees the cycles. Peak RSS barely moves (+5%).
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    _PLAN_SHARD = frozenset(shard) if shard is not None else None
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         root = settings.get_root_resource()
@@ -721,6 +737,7 @@ def run_program(
     except BaseException as exc:  # noqa: BLE001 - handed to the caller, who reports it
         error = exc
     finally:
+        _PLAN_SHARD = None
         if stack_trace_was is not None:
             sdk_resource._get_stack_trace = stack_trace_was
         if gc_was_enabled:

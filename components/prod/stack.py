@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Collection, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -26,8 +26,13 @@ from components.tags import database_tags
 
 
 def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[str, Any]] = None,
-                    build_dir: str = ".bulkhead/build") -> tuple[dict[str, dict], dict]:
+                    build_dir: str = ".bulkhead/build",
+                    only: Optional[Collection[str]] = None) -> tuple[dict[str, dict], dict]:
     """Build every database; return (database name -> connection info, the `network` output).
+
+    `only`: build just these databases' resources (and their owners' client groups) besides the
+    stack-wide ones, which always see the whole catalogue. Only an offline `plan --jobs` worker
+    passes it (bulkhead/offline/parallel.py merges the workers' plans); None = every database.
 
     `provider_settings`: the stack's `aws:` provider config (profile, assume_roles, ...),
     for the second provider of the DR region. `build_dir`: where the bootstrap
@@ -112,6 +117,7 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
             ),
         )
         for owner, names in catalogue.owners().items()
+        if only is None or any(n in only for n in names)
     }
     connections = {}
     restore_targets = {}
@@ -120,6 +126,8 @@ def build_aws_stack(catalogue: Catalogue, provider_settings: Optional[Mapping[st
     alerts = AlertTopic("alerts", AlertTopicArgs(context=context, alerts=catalogue.alerts))
     instances, rds_components = [], []
     for name, db in catalogue.databases.items():
+        if only is not None and name not in only:
+            continue
         component = RdsPostgres(
             name,
             RdsPostgresArgs(
