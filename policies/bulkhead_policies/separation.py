@@ -846,8 +846,9 @@ def _proxy_source_problems(index: Index, rule: Res, what: str, owners: set, cidr
 
 
 @stack_rule(POLICIES, "rds-proxy-owner-only",
-    "An RDS Proxy requires TLS, and its security group admits only the client security group of the service that "
-    "owns the proxy's database, on the database port: a proxy is one more way into the database.",
+    "An RDS Proxy requires TLS, uses IAM end to end (no secret-based `auth`), and its security group admits only "
+    "the client security group of the service that owns the proxy's database, on the database port: a proxy is one "
+    "more way into the database.",
     MANDATORY, [RDS_PROXY, INGRESS_RULE, SECURITY_GROUP, LEGACY_SG_RULE],
 )
 def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
@@ -855,6 +856,19 @@ def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]
         if truthy(r.get("requireTls")) is not True:
             yield (f"{r.label} accepts connections without TLS; set require_tls: true (CreateDBProxy RequireTLS), "
                    f"so tokens and data never cross the network in clear.")
+        # With `auth` blocks (AuthScheme SECRETS) the proxy logs in with whatever secret they name, e.g.
+        # a master secret, and any client that passes the proxy's own check gets that login
+        # (RDS User Guide, "Setting up database credentials for RDS Proxy"); bulkhead's proxies use
+        # end-to-end IAM as the owner's login role only (components/prod/proxy.py).
+        scheme = r.get("defaultAuthScheme")
+        if scheme is UNKNOWN:
+            raise CouldNotCheck(r, "defaultAuthScheme")
+        if scheme != "IAM_AUTH":
+            yield (f"{r.label} has default_auth_scheme {scheme or 'unset (NONE)'}; set IAM_AUTH, so the proxy "
+                   f"logs in to the database as the owner's login role through IAM, never with a stored secret.")
+        if as_list(r.get("auths")):
+            yield (f"{r.label} has `auth` blocks (logins from Secrets Manager secrets); remove them: the proxy "
+                   f"uses end-to-end IAM as the owner's login role only.")
         return
     proxies = _cached(index, "proxy_groups", lambda: _proxy_groups(index))
     if r.type == SECURITY_GROUP:

@@ -559,7 +559,8 @@ CASES += [
 
 
 # --- rds-proxy-owner-only (issue 24): a proxy in front of `auth` -----------------------------------
-def _proxy_world(source="sg-auth-client", require_tls=True, cidr=None, ports=(5432, 5432), inline=None, legacy=None):
+def _proxy_world(source="sg-auth-client", require_tls=True, cidr=None, ports=(5432, 5432), inline=None, legacy=None,
+                 scheme="IAM_AUTH", auths=None):
     """`inline`: an `ingress` block on the proxy's group; `legacy`: an aws.ec2.SecurityGroupRule into it
     (review: both admitted the VPC past this rule, which judged SecurityGroupIngressRule only)."""
     def build():
@@ -575,7 +576,8 @@ def _proxy_world(source="sg-auth-client", require_tls=True, cidr=None, ports=(54
             R("aws:ec2/securityGroup:SecurityGroup", "auth-proxy-group", group),
             R("aws:rds/proxy:Proxy", "auth-proxy", {"id": "prod-auth-proxy", "name": "prod-auth-proxy",
                                                     "engineFamily": "POSTGRESQL", "requireTls": require_tls,
-                                                    "defaultAuthScheme": "IAM_AUTH", "vpcSecurityGroupIds": ["sg-auth-proxy"],
+                                                    "defaultAuthScheme": scheme, "vpcSecurityGroupIds": ["sg-auth-proxy"],
+                                                    **({"auths": auths} if auths else {}),
                                                     "tags": tags("auth", "auth-service", "proxy")}),
             R("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "auth-proxy-from-owner", rule),
         ]
@@ -599,6 +601,14 @@ CASES += [
                                                   "sourceSecurityGroupId": "sg-auth-client"}),
      _proxy_world(legacy={"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.0.0.0/16"]}),
      "auth-proxy-legacy", None),
+    # review: a proxy logging in with a stored secret (here the master's) passed the rule
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(scheme="NONE", auths=[{
+        "authScheme": "SECRETS", "iamAuth": "DISABLED",
+        "secretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/auth/master-AbCdEf"}]),
+     "default_auth_scheme NONE", None),
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(auths=[{"authScheme": "SECRETS", "iamAuth": "REQUIRED",
+        "secretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/auth/master-AbCdEf"}]),
+     "`auth` blocks", None),
 ]
 
 
