@@ -33,6 +33,16 @@ def _account(arn: str) -> str:
     return arn.split(":")[4]
 
 
+def _identity(arn: str) -> tuple[str, str, str]:
+    """(account, role|user, name) of an IAM ARN, path dropped and name lower-cased: the one IAM
+    identity it can name. Names are unique in an account whatever the path and are "not
+    distinguished by case" (IAM User Guide, "IAM identifiers"), and login_secret_policy matches
+    each listed ARN as `role/<name>` and `role/*/<name>` (key_policies.deployer_principals), so
+    `role/a/svc` and `role/b/svc` listed for two owners would let one role read both passwords."""
+    kind, _, rest = arn.split(":", 5)[5].partition("/")
+    return _account(arn), kind, rest.rsplit("/", 1)[-1].lower()
+
+
 def check_owner_principals(value: Any, owners_of: Mapping[str, Sequence[tuple[str, str]]],
                            deployers: Sequence[str]) -> tuple[dict[str, tuple[str, ...]], list[tuple[str, str]]]:
     """(owner -> its principal ARNs, [(key path, message)]).
@@ -48,7 +58,7 @@ def check_owner_principals(value: Any, owners_of: Mapping[str, Sequence[tuple[st
         return {}, [("bulkhead:owner_principals", "must be a map of owner (a database's `owner`) to a list of IAM "
                      f"role ARNs, e.g. {{app-service: [{EXAMPLE.format(owner='app-service')}]}}")]
     accounts = {_account(d) for d in deployers if re.match(DEPLOYER_ARN_RE, d)}
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str, str], tuple[str, str]] = {}  # identity -> (owner, ARN as listed)
     for owner, arns in value.items():
         path = f"bulkhead:owner_principals.{owner}"
         if not isinstance(owner, str) or owner not in owners_of:
@@ -74,15 +84,18 @@ def check_owner_principals(value: Any, owners_of: Mapping[str, Sequence[tuple[st
                                         f"(kms:CallerAccount), so that role could never read the secret; use a role of this "
                                         f"account"))
                 continue
-            if arn in seen and seen[arn] != owner:
-                problems.append((where, f"{arn} is also listed for {seen[arn]}: one role reading two services' login "
+            identity = _identity(arn)
+            if identity in seen and seen[identity][0] != owner:
+                other, listed = seen[identity]
+                same = "" if listed == arn else f" (as {listed}: the same IAM name, whatever the path or case)"
+                problems.append((where, f"{arn} is also listed for {other}{same}: one role reading two services' login "
                                         f"passwords is the path between services that this list closes; give each "
                                         f"service its own role"))
                 continue
-            if arn in kept:
+            if identity in seen:
                 problems.append((where, f"{arn} is listed twice; remove one"))
                 continue
-            seen[arn] = owner
+            seen[identity] = (owner, arn)
             kept.append(arn)
         good[owner] = tuple(kept)
     for owner, dbs in sorted(owners_of.items()):

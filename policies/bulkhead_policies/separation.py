@@ -811,49 +811,108 @@ def _proxy_groups(index: Index) -> dict[str, Res]:
     return out
 
 
+def _proxy_what(target: Res, proxy: Res) -> str:
+    return (f"the security group {target.name} of RDS Proxy {proxy.name} (database "
+            f"{','.join(proxy.databases) or '?'}, owner {','.join(sorted(proxy.owners)) or 'missing'})")
+
+
+def _proxy_source_problems(index: Index, rule: Res, what: str, owners: set, cidrs: list, prefix_lists: list,
+                           source_key: str, source_value, proto, lo, hi) -> Iterable[str]:
+    """One way into a proxy's group (a rule resource or an inline `ingress` block), judged as a whole."""
+    port = 5432
+    if any(c is UNKNOWN for c in cidrs):
+        raise CouldNotCheck(rule, "cidrIpv4")
+    if cidrs:
+        yield (f"{rule.label} admits the address range(s) {', '.join(map(str, cidrs))} into {what}; admit only the "
+               f"owner's client security group (referenced_security_group_id).")
+    if prefix_lists:
+        yield f"{rule.label} admits a prefix list into {what}; admit only the owner's client security group."
+    # [] (an inline block naming no group): nothing to resolve; None: the rule's own property.
+    sources, unresolved, unknown_src = (([], [], False) if source_value == [] else
+                                        index.refs(rule, source_key, SECURITY_GROUP, value=source_value))
+    if not sources and unknown_src:
+        raise CouldNotCheck(rule, source_key)
+    for value in unresolved:
+        yield (f"{rule.label} admits security group {value}, which is not a client group of this stack, into "
+               f"{what}; admit only the owner's client security group.")
+    for source in sources:
+        if source.role != "client" or set(source.owners) != owners:
+            yield (f"{rule.label} admits {source.label} (role {source.role or 'missing'}, owner "
+                   f"{','.join(source.owners) or 'missing'}) into {what}; only the owning service's client "
+                   f"group may reach its proxy.")
+    lo, hi = as_int(lo), as_int(hi)
+    if proto in ("-1", "all", -1) or (lo is not None and hi is not None and (lo, hi) != (port, port)):
+        yield f"{rule.label} opens more than tcp {port} of {what}; open the PostgreSQL port only."
+
+
 @stack_rule(POLICIES, "rds-proxy-owner-only",
-    "An RDS Proxy requires TLS, and its security group admits only the client security group of the service that "
-    "owns the proxy's database, on the database port: a proxy is one more way into the database.",
-    MANDATORY, [RDS_PROXY, INGRESS_RULE],
+    "An RDS Proxy requires TLS, uses IAM end to end (no secret-based `auth`), and its security group admits only "
+    "the client security group of the service that owns the proxy's database, on the database port: a proxy is one "
+    "more way into the database.",
+    MANDATORY, [RDS_PROXY, INGRESS_RULE, SECURITY_GROUP, LEGACY_SG_RULE],
 )
 def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
     if r.type == RDS_PROXY:
         if truthy(r.get("requireTls")) is not True:
             yield (f"{r.label} accepts connections without TLS; set require_tls: true (CreateDBProxy RequireTLS), "
                    f"so tokens and data never cross the network in clear.")
+        # With `auth` blocks (AuthScheme SECRETS) the proxy logs in with whatever secret they name, e.g.
+        # a master secret, and any client that passes the proxy's own check gets that login
+        # (RDS User Guide, "Setting up database credentials for RDS Proxy"); bulkhead's proxies use
+        # end-to-end IAM as the owner's login role only (components/prod/proxy.py).
+        scheme = r.get("defaultAuthScheme")
+        if scheme is UNKNOWN:
+            raise CouldNotCheck(r, "defaultAuthScheme")
+        if scheme != "IAM_AUTH":
+            yield (f"{r.label} has default_auth_scheme {scheme or 'unset (NONE)'}; set IAM_AUTH, so the proxy "
+                   f"logs in to the database as the owner's login role through IAM, never with a stored secret.")
+        if as_list(r.get("auths")):
+            yield (f"{r.label} has `auth` blocks (logins from Secrets Manager secrets); remove them: the proxy "
+                   f"uses end-to-end IAM as the owner's login role only.")
+        return
+    proxies = _cached(index, "proxy_groups", lambda: _proxy_groups(index))
+    if r.type == SECURITY_GROUP:
+        # Inline `ingress` blocks and legacy aws.ec2.SecurityGroupRule admit as well as the rule resource
+        # bulkhead creates (db-ingress-owner-only judges all three for the database's group).
+        proxy = proxies.get(r.urn)
+        if proxy is None:
+            return
+        ingress = r.get("ingress")
+        if ingress is UNKNOWN:
+            raise CouldNotCheck(r, "ingress")
+        for i, block in enumerate(as_list(ingress)):
+            if not isinstance(block, dict):
+                continue
+            pseudo = Res(INGRESS_RULE, r.urn, f"{r.name}.ingress[{i}]", {})
+            cidrs = [c for k in ("cidrBlocks", "ipv6CidrBlocks") for c in as_list(block.get(k)) if c]
+            if truthy(block.get("self")):
+                yield (f"{pseudo.label} admits the group's own members (self) into {_proxy_what(r, proxy)}; admit "
+                       f"only the owner's client security group.")
+            yield from _proxy_source_problems(index, r, _proxy_what(r, proxy), set(proxy.owners), cidrs,
+                                              as_list(block.get("prefixListIds")), "ingress",
+                                              block.get("securityGroups") or [], block.get("protocol"),
+                                              block.get("fromPort"), block.get("toPort"))
+        return
+    if r.type == LEGACY_SG_RULE and r.get("type") != "ingress":
         return
     targets, _, unknown = index.refs(r, "securityGroupId", SECURITY_GROUP)
     if not targets and unknown:
         raise CouldNotCheck(r, "securityGroupId")
-    proxies = _cached(index, "proxy_groups", lambda: _proxy_groups(index))
     for target in targets:
         proxy = proxies.get(target.urn)
         if proxy is None:
             continue
-        owners = set(proxy.owners)
-        what = (f"the security group {target.name} of RDS Proxy {proxy.name} (database "
-                f"{','.join(proxy.databases) or '?'}, owner {','.join(sorted(owners)) or 'missing'})")
+        if r.type == LEGACY_SG_RULE:
+            cidrs = [c for k in ("cidrBlocks", "ipv6CidrBlocks") for c in as_list(r.get(k)) if c]
+            yield from _proxy_source_problems(index, r, _proxy_what(target, proxy), set(proxy.owners), cidrs,
+                                              as_list(r.get("prefixListIds")), "sourceSecurityGroupId", None,
+                                              r.get("protocol"), r.get("fromPort"), r.get("toPort"))
+            if truthy(r.get("self")):
+                yield (f"{r.label} admits the group's own members (self) into {_proxy_what(target, proxy)}; admit "
+                       f"only the owner's client security group.")
+            continue
         cidrs = [c for k in ("cidrIpv4", "cidrIpv6") for c in as_list(r.get(k)) if c]
-        if any(c is UNKNOWN for c in cidrs):
-            raise CouldNotCheck(r, "cidrIpv4")
-        if cidrs:
-            yield (f"{r.label} admits the address range(s) {', '.join(map(str, cidrs))} into {what}; admit only the "
-                   f"owner's client security group (referenced_security_group_id).")
-        if r.get("prefixListId"):
-            yield f"{r.label} admits a prefix list into {what}; admit only the owner's client security group."
-        sources, unresolved, unknown_src = index.refs(r, "referencedSecurityGroupId", SECURITY_GROUP)
-        if not sources and unknown_src:
-            raise CouldNotCheck(r, "referencedSecurityGroupId")
-        for value in unresolved:
-            yield (f"{r.label} admits security group {value}, which is not a client group of this stack, into "
-                   f"{what}; admit only the owner's client security group.")
-        for source in sources:
-            if source.role != "client" or set(source.owners) != owners:
-                yield (f"{r.label} admits {source.label} (role {source.role or 'missing'}, owner "
-                       f"{','.join(source.owners) or 'missing'}) into {what}; only the owning service's client "
-                       f"group may reach its proxy.")
-        port = 5432
-        proto = r.get("ipProtocol")
-        lo, hi = as_int(r.get("fromPort")), as_int(r.get("toPort"))
-        if proto in ("-1", "all", -1) or (lo is not None and hi is not None and (lo, hi) != (port, port)):
-            yield f"{r.label} opens more than tcp {port} of {what}; open the PostgreSQL port only."
+        yield from _proxy_source_problems(index, r, _proxy_what(target, proxy), set(proxy.owners), cidrs,
+                                          [r.get("prefixListId")] if r.get("prefixListId") else [],
+                                          "referencedSecurityGroupId", None, r.get("ipProtocol"),
+                                          r.get("fromPort"), r.get("toPort"))

@@ -33,6 +33,13 @@ def _problems(raw):
     pytest.param(aws(TWO, deployers=DEPLOYERS, owner_principals={
         "app-service": [APP_ROLE], "worker-service": [APP_ROLE]}),
                  "bulkhead:owner_principals.worker-service.0", ["also listed for app-service"], id="shared-role"),
+    # The same IAM name under another path (or case): one role, since names are unique in an account
+    # whatever the path, and the secret policy matches role/<name> and role/*/<name> (review finding).
+    pytest.param(aws(TWO, deployers=DEPLOYERS, owner_principals={
+        "app-service": [APP_ROLE], "worker-service": ["arn:aws:iam::123456789012:role/other/App-Task"]}),
+                 "bulkhead:owner_principals.worker-service.0",
+                 ["also listed for app-service (as arn:aws:iam::123456789012:role/svc/app-task", "whatever the path"],
+                 id="shared-role-other-path"),
     pytest.param(aws(TWO, deployers=DEPLOYERS, owner_principals={
         "app-service": ["arn:aws:iam::999999999999:role/app-task"]}),
                  "bulkhead:owner_principals.app-service.0", ["account 999999999999", "kms:CallerAccount"], id="other-account"),
@@ -56,3 +63,18 @@ def test_owner_principals_load_and_iam_databases_need_none():
     assert cat.owner_principals == {"app-service": (APP_ROLE,)}
     cat = load_catalogue(aws({"app": {"owner": "app-service"}}, deployers=DEPLOYERS), "test", region="eu-west-1")
     assert cat.owner_principals == {}
+
+
+def test_a_role_listed_under_another_path_reads_both_login_secrets():
+    """Why shared-role-other-path is refused: the login secret policy exempts each listed ARN as
+    role/<name> and role/*/<name>, so worker-service's entry role/other/app-task exempts
+    app-service's real role (role/svc/app-task) from the read deny on worker-service's secret."""
+    from components.prod import key_policies
+    from tests.support.iam_eval import Caller, decide
+
+    account = "123456789012"
+    worker_secret = key_policies.login_secret_policy(
+        partition="aws", account=account, readers=[f"arn:aws:iam::{account}:role/bootstrap"], break_glass=(),
+        deployers=key_policies.deployer_principals(DEPLOYERS), owners=[f"arn:aws:iam::{account}:role/other/app-task"])
+    app_task = Caller(arn=APP_ROLE, account=account, identity_allows=("secretsmanager:*",))
+    assert decide(worker_secret, app_task, "secretsmanager:GetSecretValue", key_policy=False) == "allow"

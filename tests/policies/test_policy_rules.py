@@ -559,16 +559,25 @@ CASES += [
 
 
 # --- rds-proxy-owner-only (issue 24): a proxy in front of `auth` -----------------------------------
-def _proxy_world(source="sg-auth-client", require_tls=True, cidr=None, ports=(5432, 5432)):
+def _proxy_world(source="sg-auth-client", require_tls=True, cidr=None, ports=(5432, 5432), inline=None, legacy=None,
+                 scheme="IAM_AUTH", auths=None):
+    """`inline`: an `ingress` block on the proxy's group; `legacy`: an aws.ec2.SecurityGroupRule into it
+    (review: both admitted the VPC past this rule, which judged SecurityGroupIngressRule only)."""
     def build():
         rule = {"id": "sgr-p1", "securityGroupId": "sg-auth-proxy", "ipProtocol": "tcp",
                 "fromPort": ports[0], "toPort": ports[1], "tags": tags("auth", "auth-service", "proxy")}
         rule.update({"cidrIpv4": cidr} if cidr else {"referencedSecurityGroupId": source})
-        return [r for r in aws_world() if r["type"] == "aws:ec2/securityGroup:SecurityGroup"] + [
-            R("aws:ec2/securityGroup:SecurityGroup", "auth-proxy-group", {"id": "sg-auth-proxy", "tags": tags("auth", "auth-service", "proxy")}),
+        group = {"id": "sg-auth-proxy", "tags": tags("auth", "auth-service", "proxy")}
+        if inline is not None:
+            group["ingress"] = [inline]
+        extra = [] if legacy is None else [R("aws:ec2/securityGroupRule:SecurityGroupRule", "auth-proxy-legacy", {
+            "id": "sgrule-1", "type": "ingress", "securityGroupId": "sg-auth-proxy", **legacy})]
+        return [r for r in aws_world() if r["type"] == "aws:ec2/securityGroup:SecurityGroup"] + extra + [
+            R("aws:ec2/securityGroup:SecurityGroup", "auth-proxy-group", group),
             R("aws:rds/proxy:Proxy", "auth-proxy", {"id": "prod-auth-proxy", "name": "prod-auth-proxy",
                                                     "engineFamily": "POSTGRESQL", "requireTls": require_tls,
-                                                    "defaultAuthScheme": "IAM_AUTH", "vpcSecurityGroupIds": ["sg-auth-proxy"],
+                                                    "defaultAuthScheme": scheme, "vpcSecurityGroupIds": ["sg-auth-proxy"],
+                                                    **({"auths": auths} if auths else {}),
                                                     "tags": tags("auth", "auth-service", "proxy")}),
             R("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "auth-proxy-from-owner", rule),
         ]
@@ -581,6 +590,25 @@ CASES += [
     ("rds-proxy-owner-only", _proxy_world(), _proxy_world(cidr="10.0.0.0/8"), "address range", None),
     ("rds-proxy-owner-only", _proxy_world(), _proxy_world(ports=(0, 65535)), "more than tcp 5432", None),
     ("rds-proxy-owner-only", _proxy_world(), _proxy_world(require_tls=False), "auth-proxy", None),
+    ("rds-proxy-owner-only", _proxy_world(inline={"protocol": "tcp", "fromPort": 5432, "toPort": 5432,
+                                                  "securityGroups": ["sg-auth-client"]}),
+     _proxy_world(inline={"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.0.0.0/16"]}),
+     "address range", None),
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(inline={"protocol": "tcp", "fromPort": 5432, "toPort": 5432,
+                                                                  "securityGroups": ["sg-app-client"]}),
+     "auth-proxy-group", None),
+    ("rds-proxy-owner-only", _proxy_world(legacy={"protocol": "tcp", "fromPort": 5432, "toPort": 5432,
+                                                  "sourceSecurityGroupId": "sg-auth-client"}),
+     _proxy_world(legacy={"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.0.0.0/16"]}),
+     "auth-proxy-legacy", None),
+    # review: a proxy logging in with a stored secret (here the master's) passed the rule
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(scheme="NONE", auths=[{
+        "authScheme": "SECRETS", "iamAuth": "DISABLED",
+        "secretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/auth/master-AbCdEf"}]),
+     "default_auth_scheme NONE", None),
+    ("rds-proxy-owner-only", _proxy_world(), _proxy_world(auths=[{"authScheme": "SECRETS", "iamAuth": "REQUIRED",
+        "secretArn": "arn:aws:secretsmanager:eu-west-1:1:secret:bulkhead/prod/auth/master-AbCdEf"}]),
+     "`auth` blocks", None),
 ]
 
 
