@@ -25,7 +25,6 @@ from typing import Any, Mapping, Sequence
 
 from components.catalogue.deployers import DEPLOYER_ARN_RE
 
-OWNER_KEY_RE = r"^[a-z][a-z0-9-]{0,62}$"  # the `owner` pattern (components/catalogue/model.py OWNER_RE)
 EXAMPLE = "arn:aws:iam::123456789012:role/{owner}-task"
 
 
