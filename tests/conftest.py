@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -12,6 +13,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from bulkhead.offline.mock_runtime import ProgramRun, to_stack_export  # noqa: E402
+from tests.support import balance  # noqa: E402
 from tests.support.program import run_stack  # noqa: E402
 
 
@@ -47,3 +49,34 @@ def pytest_terminal_summary(terminalreporter):
     if reports:
         killed = sum(1 for r in reports if r.passed)
         terminalreporter.write_line(f"mutation kill rate: {killed}/{len(reports)}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    """Collect once, then freeze what is left, before an xdist worker reports it is finished.
+
+    After a worker sends `workerfinished` (xdist's own pytest_sessionfinish wrapper, which runs
+    after this), the controller closes its gateway and execnet gives the worker's main thread
+    5 seconds before it SIGINTs it (execnet gateway_base.py, WorkerGateway._terminate_execution).
+    In those seconds pytest runs a full gc.collect() twice (_pytest/unraisableexception.py,
+    pytest_unconfigure and cleanup), over a heap of planned stacks and the pulumi_aws modules:
+    seconds on a loaded 2-core machine. The SIGINT then lands inside a finalizer the collection
+    runs, and pytest prints a PytestUnraisableExceptionWarning (KeyboardInterrupt) traceback for
+    a passing run. Collected here (trylast: after the session fixtures are torn down; a finalizer's
+    error still reaches pytest's unraisable hook) and frozen, those two passes cost nothing.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_collection_modifyitems(items):
+    """Longest files first, so `-n 2 --dist loadfile` ends with short files (tests/support/balance.py)."""
+    balance.order_items(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, balanced: files longest first, the longest split by function (balance.py)."""
+    if config.getvalue("dist") == "loadfile":
+        return balance.make_scheduler(config, log)
+    return None
