@@ -14,12 +14,12 @@ if ROOT not in sys.path:
 
 from bulkhead.offline.mock_runtime import ProgramRun, to_stack_export  # noqa: E402
 from tests.support import balance  # noqa: E402
-from tests.support.program import run_stack  # noqa: E402
+from tests.support.program import shared_run  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def dev_run() -> ProgramRun:
-    return run_stack("dev")
+    return shared_run("dev")
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def dev_export(dev_run) -> dict:
 
 @pytest.fixture(scope="session")
 def prod_run() -> ProgramRun:
-    return run_stack("prod")
+    return shared_run("prod")
 
 
 @pytest.fixture(scope="session")
