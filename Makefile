@@ -1,11 +1,11 @@
 # Two commands for a fresh machine (README quick start):
 #   make demo   set up, then plan and check the dev and prod stacks offline
-#   make test   set up, then run the test suite (make test-engine: the real Docker engine tests)
+#   make test   set up, then run the test suite (make test-slow, make test-engine: the rest; CI runs all three)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-engine lint setup bench clean
+.PHONY: demo test test-slow test-engine lint setup bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt policies/requirements.txt
 	python3 -m venv $(VENV)
@@ -36,10 +36,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/vulture . tools/vulture_whitelist.py --exclude .venv,.bulkhead --ignore-decorators "@resource_rule,@stack_rule"
 
-# make test: lint, then every test but the real-engine ones (pytest -m "not docker"), under 5
-# minutes of wall time on an idle 2-core machine. make test-engine: the real Docker engine tests
+# make test: lint, then every test but the slow suites and the real-engine ones (pytest -m "not docker
+# and not slow"), under 5 minutes of wall time on an idle 2-core machine. make test-slow: the slow
+# suites. make test-engine: the real Docker engine tests
 # (tests/docker/, pytest -m docker: the client matrix and the engine checks), which need the engine,
-# the test images and the client libraries. CI (.ci/run) runs both, so every test runs in CI.
+# the test images and the client libraries. CI (.ci/run) runs all three, so every test runs in CI.
 # --dist loadfile: a test file runs on one worker, so its module fixtures (PostgreSQL servers,
 # planned stacks) are built once; tests/support/balance.py orders the files longest first and
 # splits the few longest by test function, so the two workers finish together.
@@ -49,7 +50,13 @@ lint: $(STAMP)
 test: lint
 	scripts/ensure-postgres
 	scripts/fetch-postgres-servers
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 2 --dist loadfile -q -m "not docker"
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 2 --dist loadfile -q -m "not docker and not slow"
+
+# The slow suites (marker slow, tests/support/balance.py SLOW), split test by test over both workers.
+test-slow: $(STAMP)
+	scripts/ensure-postgres
+	scripts/fetch-postgres-servers
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 2 --dist loadfile -q -m "slow and not docker"
 
 test-engine: $(STAMP)
 	scripts/ensure-docker

@@ -83,7 +83,9 @@ def pytest_sessionfinish(session):
 
 
 def pytest_collection_modifyitems(items):
-    """Longest files first, so `-n 2 --dist loadfile` ends with short files (tests/support/balance.py)."""
+    """Longest files first, so `-n 2 --dist loadfile` ends with short files; the slow suites marked
+    `slow` (make test-slow). tests/support/balance.py."""
+    balance.mark_slow(items)
     balance.order_items(items)
 
 
