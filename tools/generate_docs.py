@@ -10,6 +10,8 @@ Each generated part sits between `<!-- BEGIN GENERATED <name> -->` and
 - docs/policies.md: the policies table, from the pack's registry (`ALL_POLICIES`: name,
   description, enforcement level, kind and config schema as the pack defines them);
 - docs/cli/<verb>.md: each verb's usage, from the CLI's argparse parser;
+- docs/outputs.md: the stack outputs' keys, from the output types in components/outputs.py
+  (`OutputKey`: name, platforms, secret, description);
 - Pulumi.yaml: the `description:` of every `bulkhead:` config key, from the same
   `Field(description=...)` text (keys, types and the rest of the file untouched).
 
@@ -38,6 +40,7 @@ from pydantic import BaseModel  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
 from bulkhead import cli  # noqa: E402
+from components import outputs  # noqa: E402
 from components.catalogue import model  # noqa: E402
 
 MARKER_RE = re.compile(r"(<!-- BEGIN GENERATED (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- END GENERATED -->)", re.S)
@@ -224,6 +227,14 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
+# ---------------------------------------------------------------- the output types
+
+def output_table(keys: tuple) -> str:
+    secret = {"": "no", outputs.BOTH: "yes", outputs.DOCKER: "on docker", outputs.AWS: "on aws"}
+    rows = [[f"`{k.name}`", k.platforms, secret[k.secret], k.description] for k in keys]
+    return _table(["key", "platforms", "secret", "meaning"], rows)
+
+
 # ---------------------------------------------------------------- argparse
 
 def usage(verb: str) -> str:
@@ -316,7 +327,11 @@ def pulumi_yaml(text: str) -> str:
 
 def sections() -> dict[str, Any]:
     out = {"stack-keys": stack_keys, "database-keys": database_keys, "server-keys": server_keys,
-           "tier-keys": tier_keys, "policies": policies}
+           "tier-keys": tier_keys, "policies": policies,
+           "outputs-stack": lambda: output_table(outputs.STACK_OUTPUTS),
+           "outputs-databases": lambda: output_table(outputs.DATABASE_OUTPUTS),
+           "outputs-network": lambda: output_table(outputs.NETWORK_OUTPUTS),
+           "outputs-services": lambda: output_table(outputs.SERVICE_OUTPUTS)}
     out.update({f"usage-{verb}": (lambda v=verb: usage(v)) for verb in cli.VERBS})
     return out
 
@@ -335,7 +350,7 @@ def render_markdown(text: str, where: str) -> str:
 
 def targets() -> dict[Path, str]:
     """Each generated file -> its content as it should be."""
-    files = [ROOT / "docs" / "configuration.md", ROOT / "docs" / "policies.md"]
+    files = [ROOT / "docs" / "configuration.md", ROOT / "docs" / "policies.md", ROOT / "docs" / "outputs.md"]
     files += [ROOT / "docs" / "cli" / f"{verb}.md" for verb in cli.VERBS]
     out = {}
     for path in files:

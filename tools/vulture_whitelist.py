@@ -31,6 +31,9 @@ _.mtime
 # pytest hooks and fixtures, called by pytest by name.
 _.pytest_terminal_summary
 _.pytest_collection_modifyitems
+_.pytest_sessionfinish
+_.pytest_xdist_make_scheduler  # pytest-xdist's hook (xdist/newhooks.py)
+_._split_scope  # xdist's scheduler calls it (tests/support/balance.py overrides it)
 _.pytestmark
 _._quiet_failed_outputs  # autouse fixture (tests/program/test_example_service.py)
 

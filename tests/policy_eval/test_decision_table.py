@@ -9,7 +9,7 @@ import pytest
 
 from bulkhead.offline.mock_runtime import FAKE_ACCOUNT
 from tests.support.iam_eval import Caller, decide
-from tests.support.program import run_stack, stack_config
+from tests.support.program import shared_run, stack_config
 
 A = FAKE_ACCOUNT
 REGION = "eu-west-1"
@@ -19,7 +19,7 @@ ROOT_USER = f"arn:aws:iam::{A}:root"  # break-glass by default
 
 @pytest.fixture(scope="module")
 def run():
-    return run_stack("prod")
+    return shared_run("prod")
 
 
 def _callers(run, database: str) -> dict[str, Caller]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.program import run_stack
+from tests.support.program import run_stack, shared_run
 
 RDS = "aws:rds/instance:Instance"
 PARAMS = "aws:rds/parameterGroup:ParameterGroup"
@@ -27,7 +27,7 @@ FORCE_NEW = {
 
 @pytest.fixture(scope="module")
 def before():
-    return run_stack("prod")
+    return shared_run("prod")
 
 
 def _data(run) -> dict[str, dict]:

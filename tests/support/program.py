@@ -34,3 +34,15 @@ def run_stack(stack: str, config: Optional[dict[str, Any]] = None,
     if run.error is not None:
         raise run.error
     return run
+
+
+_SHARED: dict[str, ProgramRun] = {}
+
+
+def shared_run(stack: str) -> ProgramRun:
+    """The run of a repo stack with its own config, planned once per test process and shared
+    (tests/conftest.py's dev_run/prod_run and the module fixtures that plan the unchanged stack).
+    Read it, never change it; a test that needs a run of its own calls run_stack."""
+    if stack not in _SHARED:
+        _SHARED[stack] = run_stack(stack)
+    return _SHARED[stack]

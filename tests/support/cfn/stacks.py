@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from bench.catalogues import aws_config
-from tests.support.program import run_stack, stack_config
+from tests.support.program import run_stack, shared_run, stack_config
 
 REGION = stack_config("prod")["aws:region"]
 
@@ -36,7 +36,7 @@ def _network_config() -> dict:
 
 
 STACKS = {
-    "prod": lambda: run_stack("prod"),
+    "prod": lambda: shared_run("prod"),
     "network": lambda: run_stack("prod", config=_network_config()),
     "generated-20": lambda: run_stack("prod", config=aws_config(20)),
     "maximal-names": lambda: run_stack("prod", config=_maximal_config(), stack_name=LONG_STACK),
