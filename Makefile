@@ -50,6 +50,7 @@ lint: $(STAMP)
 test: lint
 	scripts/ensure-postgres
 	scripts/fetch-postgres-servers
+	scripts/ensure-clients
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 2 --dist loadfile -q -m "not docker and not slow"
 
 # The slow suites (marker slow, tests/support/balance.py SLOW), split test by test over both workers.

@@ -56,6 +56,9 @@ STACK_OUTPUTS: tuple[OutputKey, ...] = (
     OutputKey("stack", BOTH, "the stack the outputs belong to; every verb that reads outputs refuses them "
               "(exit 2, naming both) when it differs from `--stack`"),
     OutputKey("project", BOTH, "the Pulumi project the outputs belong to"),
+    OutputKey("admin", DOCKER, "with `bulkhead:admin_tcp: true` only: container -> the admin's `{host, port, "
+              "username, db_name, sslmode, password, url, ca_cert}` over TLS through the published port "
+              "(`password` and `url` are secrets); never in `databases` or `services`", optional=True),
 )
 
 DATABASE_OUTPUTS: tuple[OutputKey, ...] = (
@@ -94,6 +97,8 @@ DATABASE_OUTPUTS: tuple[OutputKey, ...] = (
     OutputKey("bootstrap_security_group_id", AWS, "the bootstrap function's group, which the database group "
               "admits besides the owner's"),
     OutputKey("instance_identifier", AWS, "the RDS primary's identifier"),
+    OutputKey("proxy_host", AWS, "with `proxy: true` only: the RDS Proxy's endpoint (IAM token and TLS as for "
+              "`host`); `env` prints it as `<env_var minus _URL>_PROXY_URL`, e.g. `ORDERS_DATABASE_PROXY_URL`", optional=True),
     OutputKey("resource_id", AWS, "the RDS primary's resource id (IAM `rds-db:connect` names it)"),
     OutputKey("login_secret_arn", AWS, "with `auth: password`: the login role's own secret (never the "
               "password itself)", optional=True),

@@ -10,6 +10,7 @@ import pytest
 
 from bulkhead.offline.mock_runtime import Secret
 from components import outputs as o
+from tests.support.program import run_stack
 
 
 def _is_secret(value) -> bool:
@@ -50,6 +51,23 @@ def test_planned_outputs_are_exactly_the_described_ones(request, fixture, platfo
     exports = request.getfixturevalue(fixture).exports
     assert exports["databases"], "the stack plans no database"
     assert undescribed(exports, platform) == []
+
+
+@pytest.mark.parametrize("stack,key,value,where", [
+    ("dev", "bulkhead:admin_tcp", True, "admin"),
+    ("prod", "proxy", True, "proxy_host"),
+])
+def test_optional_outputs_are_described_too(stack, key, value, where):
+    """The outputs only some configurations export (the admin with admin_tcp, proxy_host with a proxy)."""
+    def edit(config):
+        if key.startswith("bulkhead:"):
+            config[key] = value
+        else:
+            config["bulkhead:databases"]["worker"][key] = value
+
+    exports = run_stack(stack, edit=edit).exports
+    assert where in exports or any(where in db for db in exports["databases"].values())
+    assert undescribed(exports, "docker" if stack == "dev" else "aws") == []
 
 
 def test_an_undescribed_a_missing_and_a_non_secret_output_are_each_named(dev_run):
