@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 from typing import Optional
@@ -198,8 +199,14 @@ def dev_ca_file(name: str, db: dict, ca_dir: Optional[str] = None) -> str | None
     directory = ca_dir or default_ca_dir()
     path = os.path.join(directory, f"{name}-{hashlib.sha256(pem.encode()).hexdigest()[:16]}-ca.pem")
     try:
-        with open(path, encoding="ascii") as f:
-            if f.read() == pem:
+        # Reused only when it is a regular file of ours that nobody else can write: a symlink (or a
+        # file others may rewrite) with the right content now could name another CA when libpq reads
+        # it (review of issue 18). O_NOFOLLOW: open(2) fails on a symlink; anything else is replaced.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, encoding="ascii") as f:
+            st = os.fstat(f.fileno())
+            ours = stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+            if ours and f.read() == pem:
                 return os.path.abspath(path)
     except (OSError, UnicodeDecodeError):
         pass

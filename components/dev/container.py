@@ -393,7 +393,8 @@ def _fill(template: str, **extra: str) -> str:
               "SECRETS_DIR": SECRETS_DIR, "DATA_ROOT": DATA_ROOT, "DEFAULT_PORT": str(DEFAULT_PORT),
               "DEFAULT_SOCKET_DIR": DEFAULT_SOCKET_DIR, "ADMIN_SECRET": ADMIN_SECRET,
               "SNAKEOIL_CERT": SNAKEOIL_CERT, "SNAKEOIL_KEY": SNAKEOIL_KEY,
-              "TLS_KEY_NAME": TLS_KEY_UPLOAD.rsplit("/", 1)[1], "TLS_CERT_UPLOAD": TLS_CERT_UPLOAD, **extra}
+              "TLS_KEY_NAME": TLS_KEY_UPLOAD.rsplit("/", 1)[1], "TLS_CERT_UPLOAD": TLS_CERT_UPLOAD,
+              "HBA_PATH": HBA_PATH, "ADMIN_USER": ADMIN_USER, **extra}
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
@@ -440,8 +441,10 @@ def pg_hba_conf(roles: Sequence[RoleSpec], admin_tcp: bool = False) -> str:
     the port published on the host's 127.0.0.1 reaches the container from its network's gateway
     (docker-proxy, or the engine's NAT: both inside that subnet); the LAN traffic an engine below 28
     forwards straight to container addresses (moby#45610) keeps its LAN source address and is refused.
-    Containers on the database's network fall inside `samenet` too and still need the admin's
-    password (32 random characters). PostgreSQL docs, pg_hba.conf: "samenet to match any address in
+    Containers on the server's networks (on a shared server, every tenant's) fall inside `samenet` too,
+    so files/start.sh narrows the line to the default route's gateway `/32` on every start (review of
+    issue 22: a tenant's container logged in as the admin with its password; the published port's
+    traffic comes from that gateway). PostgreSQL docs, pg_hba.conf: "samenet to match any address in
     any subnet that the server is directly connected to".
 
     Layer 1 of 2 (layer 2 is the CONNECT privilege): even if a privilege were granted by

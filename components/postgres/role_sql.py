@@ -440,6 +440,11 @@ METADATA_FUNCTIONS = (
     "pg_stat_get_progress_info",
     "pg_prepared_xact",
     "pg_tablespace_size",
+    # review of issue 22: the lock graph again (whether a pid waits on given pids; C code over the lock
+    # table, PUBLIC: src/backend/utils/adt/lockfuncs.c) and, 16+, another session's open subtransactions
+    # (pgstatfuncs.c pg_stat_get_backend_subxact: no HAS_PGSTAT_PERMISSIONS check). No view uses either.
+    "pg_isolation_test_session_is_blocked",
+    "pg_stat_get_backend_subxact",
 )
 METADATA_FUNCTION_PREFIXES = ("pg_stat_get_db_",)
 # The views over them (a clear "permission denied for view" instead of one for a function); those

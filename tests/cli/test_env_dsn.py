@@ -492,3 +492,34 @@ def test_dsn_auth_password_without_login_secret_is_clear(prod_password, capsys, 
         json.dump(outputs, handle)
     code, out, err = cli(capsys, "dsn", "--database", "app", "--outputs", path)
     assert code == 2 and "databases.app.login_secret_arn is missing" in err and "Traceback" not in err
+
+
+def test_dsn_dev_never_reuses_a_ca_file_it_does_not_own_alone(tmp_path):
+    """Review of issue 18: dev_ca_file reused whatever sat at `<db>-<hash>-ca.pem` with the right
+    content, symlinks included. A link whose target someone else can rewrite (a shared
+    $BULKHEAD_CA_DIR, a file in /tmp) passes the content check and is swapped afterwards: libpq then
+    verifies the server against that person's CA. Now only a regular file of ours, writable by us
+    alone, is reused; anything else is replaced by our own file (os.replace swaps the link itself)."""
+    import stat
+
+    from bulkhead.connection import dev_ca_file
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    db = {"ca_cert": pem}
+    first = dev_ca_file("auth", db, str(tmp_path))
+    target = tmp_path / "elsewhere.pem"
+    target.write_text(pem)
+    target.chmod(0o666)  # another user's, or anyone's, to rewrite later
+    os.unlink(first)
+    os.symlink(target, first)
+    again = dev_ca_file("auth", db, str(tmp_path))
+    assert again == first
+    st = os.lstat(again)
+    assert stat.S_ISREG(st.st_mode) and st.st_mode & 0o022 == 0, "a symlink to someone else's file was reused"
+    # a regular file of ours, but writable by others: replaced too
+    os.chmod(again, 0o666)
+    dev_ca_file("auth", db, str(tmp_path))
+    assert os.lstat(again).st_mode & 0o022 == 0
+    # ours, unchanged: reused as is (no rewrite, same inode)
+    inode = os.lstat(again).st_ino
+    assert dev_ca_file("auth", db, str(tmp_path)) == again and os.lstat(again).st_ino == inode

@@ -675,6 +675,21 @@ def test_admin_tcp_admits_the_admin_through_the_published_port(engine: Engine, d
         message = refused(shared, dbname="postgres", user="bulkhead_admin", password=pw[shared.container]["admin"],
                           sslmode="disable", channel_binding="disable")
         assert "pg_hba.conf rejects connection" in message, message
+        # Review of issue 22: each tenant's service containers, on their own tenant network, with the
+        # admin's right password: refused by pg_hba (with `samenet` they were admitted; start.sh now
+        # narrows the line to the published port's gateway).
+        dbs = databases(plan)
+        for tenant in sorted((d for d in dbs.values() if d.container == shared.container), key=lambda d: d.name):
+            probe = engine.client.containers.run(
+                "bulkhead-test/postgres:17", ["-c", 'PGPASSWORD="$PW" PGCONNECT_TIMEOUT=5 psql "host=$HOST dbname=postgres'
+                                             ' user=bulkhead_admin sslmode=require" -Atc "select 1" 2>&1; true'],
+                entrypoint="bash", environment={"PW": pw[shared.container]["admin"], "HOST": tenant.alias},
+                network=tenant.network, detach=True, labels={"bulkhead.test": engine.run_id},
+            )  # fmt: skip
+            probe.wait(timeout=60)
+            out = probe.logs().decode(errors="replace")
+            probe.remove(v=True)
+            assert "pg_hba.conf rejects connection" in out, (tenant.network, out)
     finally:
         _replace_shared(engine, with_tcp, plan)
     message = refused(shared, dbname="postgres", user="bulkhead_admin", password=pw[shared.container]["admin"])

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -166,3 +168,59 @@ def test_a_tenant_keeps_what_clients_need(bindir, monkeypatch):
             assert admin.execute("SELECT has_table_privilege('public', 'pg_catalog.pg_stat_database', 'SELECT'),"
                                  " has_function_privilege('public', 'pg_catalog.pg_lock_status()', 'EXECUTE')"
                                  ).fetchone() == (False, False)
+
+
+def _beta_pid(conn: psycopg.Connection) -> int:
+    return conn.info.backend_pid
+
+
+@pytest.mark.parametrize("bindir", SSL_SERVERS, ids=lambda b: Path(b).parent.name)
+def test_a_tenant_cannot_read_the_others_lock_waits_or_subtransactions(bindir, monkeypatch):
+    """Review of issue 22: two routes around the revoked pg_locks/pg_blocking_pids. Without the fix
+    `alpha` learns that beta's worker waits on beta's other session (the lock graph,
+    pg_isolation_test_session_is_blocked: PUBLIC, reads the lock table in C) and, on 16+, how many
+    subtransactions beta's session has open (pg_stat_get_backend_subxact: no permission check)."""
+    monkeypatch.setenv("BULKHEAD_PG_BINDIR", bindir)
+    with start_postgres() as pg:
+        assert_init_ok(pg.run_init_script(ROLES, PASSWORDS))
+        pg.set_hba(pg_hba_conf(ROLES))
+        holder = _busy_beta(pg)  # ACCESS EXCLUSIVE on invoices, in a transaction
+        holder.execute("SAVEPOINT a")
+        holder.execute("INSERT INTO invoices VALUES (11)")
+        waiter = _tenant(pg, "beta", autocommit=True)
+        try:
+            waiter.execute("SET application_name = 'beta-waiter'")
+            waiter_pid = waiter.info.backend_pid
+            blocked = threading.Thread(target=lambda: _swallow(waiter, "SELECT count(*) FROM invoices"), daemon=True)
+            blocked.start()
+            with pg.admin("beta") as admin:  # wait until the waiter really waits
+                for _ in range(100):
+                    if admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                     (waiter_pid,)).fetchone() == ("Lock",):
+                        break
+                    time.sleep(0.1)
+            with _tenant(pg, "alpha") as alpha:
+                lock_graph = _attack(alpha, f"SELECT NULLIF(pg_isolation_test_session_is_blocked({waiter_pid},"
+                                            f" ARRAY[{_beta_pid(holder)}]), false)")
+                has_subxact = alpha.execute("SELECT count(*) FROM pg_proc WHERE proname = 'pg_stat_get_backend_subxact'"
+                                            ).fetchone()[0]
+                subxacts = _attack(alpha, "SELECT NULLIF(max((pg_stat_get_backend_subxact(b)).subxact_count), 0)"
+                                          " FROM pg_stat_get_backend_idset() b WHERE pg_stat_get_backend_userid(b) ="
+                                          " (SELECT oid FROM pg_roles WHERE rolname = 'beta')") if has_subxact else None
+            assert lock_graph.startswith("refused: permission denied for function"), lock_graph
+            if has_subxact:
+                assert subxacts.startswith("refused: permission denied for function"), subxacts
+            # the admin still reads both
+            with pg.admin("postgres") as admin:
+                assert admin.execute("SELECT pg_isolation_test_session_is_blocked(%s, ARRAY[%s])",
+                                     (waiter_pid, _beta_pid(holder))).fetchone() == (True,)
+        finally:
+            holder.close()
+            waiter.close()
+
+
+def _swallow(conn: psycopg.Connection, sql: str) -> None:
+    try:
+        conn.execute(sql)
+    except psycopg.Error:
+        pass

@@ -52,6 +52,30 @@ chmod 0644 -- "$bulkhead_tls_dir/server.crt" 2>/dev/null || true
 chmod 0600 -- "$bulkhead_tls_dir/server.key" 2>/dev/null || true
 if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then chown postgres: -- "$bulkhead_tls_dir/server.key" "$bulkhead_tls_dir/server.crt"; fi
 
+# bulkhead:admin_tcp (container.pg_hba_conf): the admin's TCP line says `samenet`, which on a shared
+# server is every tenant's network too, so another tenant's container could try the admin's password.
+# Narrowed here to the gateway of the default route: a connection to the port published on the host's
+# 127.0.0.1 comes from there (docker-proxy or the engine's NAT, on the endpoint that holds both the
+# default route and the port mapping: libnetwork sandbox getGatewayEndpoint). Rewritten on every start
+# (the line is matched whatever address it names); no gateway found: the line goes, admin socket only.
+bulkhead_hba="${BULKHEAD_HBA_FILE:-@HBA_PATH@}"
+bulkhead_admin_line='^hostssl all "@ADMIN_USER@" [^ ]+ scram-sha-256$'
+if grep -Eq "$bulkhead_admin_line" "$bulkhead_hba" 2>/dev/null; then
+  bulkhead_gw="$(awk '$2 == "00000000" && $3 != "00000000" { print $3; exit }' /proc/net/route 2>/dev/null || true)"
+  if [ "${#bulkhead_gw}" = 8 ]; then
+    bulkhead_gw="$((16#${bulkhead_gw:6:2})).$((16#${bulkhead_gw:4:2})).$((16#${bulkhead_gw:2:2})).$((16#${bulkhead_gw:0:2}))"
+    sed -i -E "s#^(hostssl all \"@ADMIN_USER@\" )[^ ]+( scram-sha-256)\$#\\1${bulkhead_gw}/32\\2#" -- "$bulkhead_hba" \
+      || bulkhead_problem "admin_tcp: cannot narrow $bulkhead_hba to the gateway"
+    bulkhead_note "admin_tcp: the admin over TLS from ${bulkhead_gw} only (the published port's gateway)"
+  else
+    sed -i -E "/${bulkhead_admin_line}/d" -- "$bulkhead_hba" || bulkhead_problem "admin_tcp: cannot drop the admin's TCP line"
+    bulkhead_problem "admin_tcp: no default route, so no gateway to admit the admin from: admin over the socket only"
+  fi
+  if grep -Eq '^hostssl all "@ADMIN_USER@" samenet ' "$bulkhead_hba" 2>/dev/null; then
+    bulkhead_problem "admin_tcp: $bulkhead_hba still admits the admin from samenet"
+  fi
+fi
+
 # One data directory per major; an older major's cluster is kept as it is.
 bulkhead_major="${PG_MAJOR:-}"
 if [ -z "$bulkhead_major" ]; then bulkhead_major="$(postgres -V | sed -E 's/[^0-9]*([0-9]+).*/\1/')"; fi
