@@ -20,6 +20,7 @@ sns,rds}.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -130,6 +131,12 @@ def topic_policy(topic_arn: str, partition: str, region: str, account: str, stac
     }
 
 
+def subscription_key(endpoint: str) -> str:
+    """A subscription's resource name part: stable whatever the endpoint's place in `bulkhead:alerts`,
+    and no address or URL in the URN."""
+    return hashlib.sha256(endpoint.encode()).hexdigest()[:12]
+
+
 def event_subscription_name(stack: str) -> str:
     # SubscriptionName: letters, digits and hyphens, under 255 characters (CreateEventSubscription).
     return aws_name("bulkhead", stack, "events", max_length=254)
@@ -162,8 +169,10 @@ class AlertTopic(pulumi.ComponentResource):
             self.topic = self._create_topic()
             self.topic_arn = self.topic.arn
             for kind, endpoints in (("email", alerts.emails if alerts else []), ("https", alerts.https if alerts else [])):
-                for index, endpoint in enumerate(endpoints):
-                    self._subscribe(kind, index, endpoint)
+                # Once each: SNS's Subscribe returns the existing subscription for the same endpoint, so two
+                # resources would share one and deleting either would unsubscribe both.
+                for endpoint in dict.fromkeys(endpoints):
+                    self._subscribe(kind, endpoint)
         self.register_outputs({"topic_arn": self.topic_arn})
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
@@ -213,12 +222,15 @@ class AlertTopic(pulumi.ComponentResource):
         )
         return topic
 
-    def _subscribe(self, protocol: str, index: int, endpoint: str) -> None:
+    def _subscribe(self, protocol: str, endpoint: str) -> None:
         # aws_sns_topic_subscription (Subscribe): email and https endpoints stay "pending confirmation"
         # until their owner follows the link SNS sends; the provider does not wait for that unless
         # endpoint_auto_confirms is set (internal/service/sns/topic_subscription.go).
+        # Named after the endpoint, not its place in the list: `endpoint` is ForceNew there, so with
+        # index names removing the first address replaced every later subscription (Unsubscribe of a
+        # confirmed one, a new pending one: those people got no alert until they confirmed again).
         aws.sns.TopicSubscription(
-            f"{self._name}-{protocol}-{index}",
+            f"{self._name}-{protocol}-{subscription_key(endpoint)}",
             topic=self.topic.arn,
             protocol=protocol,
             endpoint=endpoint,

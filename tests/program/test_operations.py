@@ -166,3 +166,20 @@ def test_policy_passes_with_alarms_and_fails_when_a_database_turns_them_off(prod
     assert sorted(found) == ["app-primary", "worker-primary"]
     assert "no alarm with an action on FreeableMemory:" in found["app-primary"]
     assert "on CPUUtilization, FreeStorageSpace, DatabaseConnections, FreeableMemory:" in found["worker-primary"]
+
+
+def test_removing_a_subscriber_leaves_the_others_subscriptions_alone():
+    """Review of issue 24 (rev-ops): a subscription's `endpoint` is ForceNew (terraform-provider-aws
+    internal/service/sns/topic_subscription.go), so a subscription named by its place in the list was
+    replaced when an address before it was removed: that person's confirmed subscription was
+    unsubscribed and a new one waited for confirmation, no alert meanwhile. Named after the endpoint,
+    the remaining subscriptions keep their names (no replacement); a repeated address is subscribed once."""
+    def subs(emails):
+        run = run_stack("prod", _with(lambda c: c.update({"bulkhead:alerts": {"emails": emails}})))
+        return {r.inputs["endpoint"]: r.name for r in run.by_type(SNS_TOPIC_SUBSCRIPTION)}
+
+    before = subs(["first@example.com", "oncall@example.com", "oncall@example.com"])
+    after = subs(["oncall@example.com"])
+    assert sorted(before) == ["first@example.com", "oncall@example.com"]
+    assert after == {"oncall@example.com": before["oncall@example.com"]}
+    assert "oncall" not in before["oncall@example.com"]
