@@ -94,7 +94,14 @@ def topic_key_policy(partition: str, region: str, account: str, admins: Sequence
     return policy
 
 
-def topic_policy(topic_arn: str, partition: str, region: str, account: str, stack: str) -> dict:
+# What only the deployers and break-glass do to the topic: publish (an alert of its own: a fake "OK" or a
+# storm), subscribe (every alert of every database of the stack), change its policy or delete it.
+TOPIC_GUARDED_ACTIONS = ("sns:Publish", "sns:Subscribe", "sns:SetTopicAttributes", "sns:AddPermission",
+                         "sns:RemovePermission", "sns:DeleteTopic", "sns:PutDataProtectionPolicy")
+
+
+def topic_policy(topic_arn: str, partition: str, region: str, account: str, stack: str,
+                 deployers: Sequence[str] = (), break_glass: Sequence[str] = ()) -> dict:
     """Only this account's alarms of this stack and RDS events of this stack's instances publish
     (SNS Developer Guide, "Example cases for Amazon SNS access control"; RDS User Guide, "Granting
     permissions to publish notifications to an Amazon SNS topic": events.rds.amazonaws.com with
@@ -125,6 +132,23 @@ def topic_policy(topic_arn: str, partition: str, region: str, account: str, stac
                     "ArnLike": {"aws:SourceArn": [f"arn:{partition}:rds:{region}:{account}:db:{aws_name(stack)}-*",
                                                   f"arn:{partition}:rds:{region}:{account}:es:{event_subscription_name(stack)}"]},
                     "StringEquals": {"aws:SourceAccount": account},
+                },
+            },
+            {
+                # In one account an identity policy allowing sns:Publish or sns:Subscribe on * is enough
+                # whatever the topic policy allows (IAM User Guide, "Policy evaluation logic"): only a Deny
+                # keeps a service's role from spoofing or reading the stack's alerts. The two publishing
+                # services are exempt (aws:PrincipalIsAWSService true; BoolIfExists as IAM's own example
+                # "aws:PrincipalIsAWSService" in "AWS global condition context keys").
+                "Sid": "OnlyDeployersAndBreakGlassPublishSubscribeOrChange",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(TOPIC_GUARDED_ACTIONS),
+                "Resource": topic_arn,
+                "Condition": {
+                    "ArnNotLike": {"aws:PrincipalArn": sorted({*deployers, *(list(break_glass) or
+                                                                              [key_policies.account_root(partition, account)])})},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
                 },
             },
         ],
@@ -216,8 +240,9 @@ class AlertTopic(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{self._name}-topic-policy",
             arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, c.partition, c.region, c.account).apply(
-                lambda v: json.dumps(topic_policy(v[0], v[1], v[2], v[3], c.stack))),
+            policy=pulumi.Output.all(topic.arn, c.partition, c.region, c.account, c.deployer_principals).apply(
+                lambda v: json.dumps(topic_policy(v[0], v[1], v[2], v[3], c.stack, deployers=v[4],
+                                                  break_glass=c.break_glass_principals))),
             opts=self._opts(),
         )
         return topic
