@@ -1022,6 +1022,8 @@ def load_catalogue(raw: Mapping[str, Any], stack: str, region: Optional[str] = N
     problems.extend(Problem(path=_path("databases", n, "proxy"), message=PROXY_NEEDS_IAM)
                     for n, db in databases.items() if getattr(db, "proxy", False) and db.auth != "iam")
     alerts, window_derivation = _alerts_and_windows(raw, platform, region, databases, tiers, problems, warnings)
+    if platform == "aws":
+        warnings.extend(restore_source_owner_warnings(stack, databases))
 
     if problems:
         raise CatalogueError(problems)
@@ -1129,6 +1131,30 @@ def _check_mistakes(stack: str, platform, raw: Mapping[str, Any], databases: dic
     errors, advisories = checks.dr_copy_without_region(databases, tiers, written, dr_region, platform)
     add(problems, errors)
     add(warnings, advisories)
+
+
+def restore_source_owner_warnings(stack: str, databases: Mapping[str, Database]) -> list[Problem]:
+    """`restore_from` whose source is another owner's database of this stack (its instance, by identifier
+    or ARN, for a point in time; one of its final snapshots `<identifier>-final-<hex>`): the new database's
+    owner gets that owner's data. Said, not refused: docs/prod-stack.md's runbook restores for "the
+    service that will read the copy" on purpose (rev-ops review of issue 24)."""
+    identifiers = {aws_name(stack, n, max_length=54): n for n in databases}  # rds_postgres.instance_identifier
+    out = []
+    for name, db in databases.items():
+        r = db.restore_from
+        if r is None:
+            continue
+        if r.point_in_time is not None:
+            source = r.point_in_time.source.rsplit(":", 1)[-1]
+        else:
+            source = re.sub(r"-final-[0-9a-f]+$", "", (r.snapshot or "").rsplit(":", 1)[-1])
+        other = identifiers.get(source)
+        if other is not None and other != name and databases[other].owner != db.owner:
+            out.append(Problem(path=_path("databases", name, "restore_from"), message=(
+                f"restores {other}, owned by {databases[other].owner}, into a database of {db.owner}: "
+                f"{db.owner} reads {databases[other].owner}'s data; make sure that is meant, or set owner: "
+                f"{databases[other].owner}")))
+    return out
 
 
 def _alerts_and_windows(raw: Mapping[str, Any], platform, region, databases: Mapping[str, Database],

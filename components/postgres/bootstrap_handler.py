@@ -392,6 +392,33 @@ def _refuse_privileged_role(conn, request: RoleRequest) -> None:
                              f"{request.role} NO{' NO'.join(held)}, then run again")
 
 
+# Event triggers fire on the master's DDL in that database (every run does some: role_sql
+# in_database_statements, the adoption below) and run their function as the master, the session user
+# (PostgreSQL docs, "Event Triggers": ddl_command_start/end fire for ALTER, GRANT, REVOKE...). A
+# restored database may bring one (AWS DMS's documented awsdms_intercept_ddl is made by the master);
+# RDS lets rds_superuser create them, PostgreSQL only a superuser. One whose function a non-superuser
+# other than the master owns (the tenant's role) would run that role's code as the master.
+_FOREIGN_EVENT_TRIGGERS = (
+    "SELECT e.evtname::pg_catalog.text, p.oid::pg_catalog.regprocedure::pg_catalog.text,"
+    " pg_catalog.pg_get_userbyid(p.proowner)::pg_catalog.text"
+    " FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) e.evtfoid"
+    " JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner"
+    " WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D' AND NOT o.rolsuper"
+    " AND o.rolname OPERATOR(pg_catalog.<>) pg_catalog.session_user() ORDER BY 1"
+)
+
+
+def _refuse_foreign_event_triggers(conn, request: RoleRequest, db_name: str) -> None:
+    """Before any statement in `db_name`: no enabled event trigger may run a function that another
+    non-superuser role owns (it would run as the master on this run's DDL)."""
+    rows = conn.run(_FOREIGN_EVENT_TRIGGERS)
+    if rows:
+        listed = "; ".join(f"{name} runs {fn} owned by {owner}" for name, fn, owner in rows)
+        raise BootstrapError(f"database {request.database}: in database {db_name}, event trigger {listed}: its code "
+                             f"would run as the master on this run's statements; as the master, drop the trigger "
+                             f"or ALTER EVENT TRIGGER <name> DISABLE (after reading the function), then run again")
+
+
 def _role_state(conn, role: str) -> Optional[dict]:
     try:
         rows = conn.run(_ROLE_STATE, role=role)
@@ -410,7 +437,8 @@ def adopt_master_objects_statement(role_i: str) -> str:
     A database restored from a snapshot or a point in time (`restore_from`) comes with the source's data;
     where that data belongs to the master (a break-glass session created it, or the source predates its
     role), the service could not use it. Schemas, tables, views, sequences not owned by a column, and
-    routines move to the role; an extension's members stay (pg_depend deptype 'e': the extension owns
+    routines move to the role (not an event trigger's function: it runs as the master on the master's DDL,
+    `_refuse_foreign_event_triggers`); an extension's members stay (pg_depend deptype 'e': the extension owns
     them). Runs as the master, which owns them, on the hardened session (every name qualified)."""
     not_system = ("n.nspname OPERATOR(pg_catalog.!~) '^pg_' AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema'")
     not_extension = ("NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_catalog.=) {cls}::pg_catalog.regclass"
@@ -435,6 +463,9 @@ def adopt_master_objects_statement(role_i: str) -> str:
         " FOR r IN SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS fn FROM pg_catalog.pg_proc p"
         " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
         f" WHERE p.proowner OPERATOR(pg_catalog.=) {me} AND {not_system}"
+        # An event trigger's function stays the master's: the trigger runs it as whoever does DDL,
+        # the master included (every bootstrap run); the role could otherwise rewrite it (rev-ops review).
+        " AND NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger e WHERE e.evtfoid OPERATOR(pg_catalog.=) p.oid)"
         f" AND {not_extension.format(cls=chr(39) + 'pg_catalog.pg_proc' + chr(39), oid='p.oid')} LOOP"
         f" EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO %s', r.fn, {role}); END LOOP;"
         " END $bulkhead$"
@@ -467,6 +498,7 @@ def bootstrap(request: RoleRequest, creds: MasterCredentials, retry_seconds: flo
                 for sql in role_sql.hardened_session_statements():
                     conn.run(sql)
                 _check_master_session(conn, request, creds.username)
+                _refuse_foreign_event_triggers(conn, request, step.database)
                 if step.database == role_sql.MAINTENANCE_DATABASE:
                     _refuse_privileged_role(conn, request)
             if step.skip_if and conn.run(step.skip_if):

@@ -20,6 +20,7 @@ sns,rds}.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -93,7 +94,14 @@ def topic_key_policy(partition: str, region: str, account: str, admins: Sequence
     return policy
 
 
-def topic_policy(topic_arn: str, partition: str, region: str, account: str, stack: str) -> dict:
+# What only the deployers and break-glass do to the topic: publish (an alert of its own: a fake "OK" or a
+# storm), subscribe (every alert of every database of the stack), change its policy or delete it.
+TOPIC_GUARDED_ACTIONS = ("sns:Publish", "sns:Subscribe", "sns:SetTopicAttributes", "sns:AddPermission",
+                         "sns:RemovePermission", "sns:DeleteTopic", "sns:PutDataProtectionPolicy")
+
+
+def topic_policy(topic_arn: str, partition: str, region: str, account: str, stack: str,
+                 deployers: Sequence[str] = (), break_glass: Sequence[str] = ()) -> dict:
     """Only this account's alarms of this stack and RDS events of this stack's instances publish
     (SNS Developer Guide, "Example cases for Amazon SNS access control"; RDS User Guide, "Granting
     permissions to publish notifications to an Amazon SNS topic": events.rds.amazonaws.com with
@@ -126,8 +134,31 @@ def topic_policy(topic_arn: str, partition: str, region: str, account: str, stac
                     "StringEquals": {"aws:SourceAccount": account},
                 },
             },
+            {
+                # In one account an identity policy allowing sns:Publish or sns:Subscribe on * is enough
+                # whatever the topic policy allows (IAM User Guide, "Policy evaluation logic"): only a Deny
+                # keeps a service's role from spoofing or reading the stack's alerts. The two publishing
+                # services are exempt (aws:PrincipalIsAWSService true; BoolIfExists as IAM's own example
+                # "aws:PrincipalIsAWSService" in "AWS global condition context keys").
+                "Sid": "OnlyDeployersAndBreakGlassPublishSubscribeOrChange",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(TOPIC_GUARDED_ACTIONS),
+                "Resource": topic_arn,
+                "Condition": {
+                    "ArnNotLike": {"aws:PrincipalArn": sorted({*deployers, *(list(break_glass) or
+                                                                              [key_policies.account_root(partition, account)])})},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            },
         ],
     }
+
+
+def subscription_key(endpoint: str) -> str:
+    """A subscription's resource name part: stable whatever the endpoint's place in `bulkhead:alerts`,
+    and no address or URL in the URN."""
+    return hashlib.sha256(endpoint.encode()).hexdigest()[:12]
 
 
 def event_subscription_name(stack: str) -> str:
@@ -162,8 +193,10 @@ class AlertTopic(pulumi.ComponentResource):
             self.topic = self._create_topic()
             self.topic_arn = self.topic.arn
             for kind, endpoints in (("email", alerts.emails if alerts else []), ("https", alerts.https if alerts else [])):
-                for index, endpoint in enumerate(endpoints):
-                    self._subscribe(kind, index, endpoint)
+                # Once each: SNS's Subscribe returns the existing subscription for the same endpoint, so two
+                # resources would share one and deleting either would unsubscribe both.
+                for endpoint in dict.fromkeys(endpoints):
+                    self._subscribe(kind, endpoint)
         self.register_outputs({"topic_arn": self.topic_arn})
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
@@ -207,18 +240,22 @@ class AlertTopic(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{self._name}-topic-policy",
             arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, c.partition, c.region, c.account).apply(
-                lambda v: json.dumps(topic_policy(v[0], v[1], v[2], v[3], c.stack))),
+            policy=pulumi.Output.all(topic.arn, c.partition, c.region, c.account, c.deployer_principals).apply(
+                lambda v: json.dumps(topic_policy(v[0], v[1], v[2], v[3], c.stack, deployers=v[4],
+                                                  break_glass=c.break_glass_principals))),
             opts=self._opts(),
         )
         return topic
 
-    def _subscribe(self, protocol: str, index: int, endpoint: str) -> None:
+    def _subscribe(self, protocol: str, endpoint: str) -> None:
         # aws_sns_topic_subscription (Subscribe): email and https endpoints stay "pending confirmation"
         # until their owner follows the link SNS sends; the provider does not wait for that unless
         # endpoint_auto_confirms is set (internal/service/sns/topic_subscription.go).
+        # Named after the endpoint, not its place in the list: `endpoint` is ForceNew there, so with
+        # index names removing the first address replaced every later subscription (Unsubscribe of a
+        # confirmed one, a new pending one: those people got no alert until they confirmed again).
         aws.sns.TopicSubscription(
-            f"{self._name}-{protocol}-{index}",
+            f"{self._name}-{protocol}-{subscription_key(endpoint)}",
             topic=self.topic.arn,
             protocol=protocol,
             endpoint=endpoint,

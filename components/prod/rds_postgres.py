@@ -427,9 +427,13 @@ class RdsPostgres(pulumi.ComponentResource):
         # the source's master user name and databases (RestoreDBInstance*: no MasterUsername, DBName "doesn't
         # apply to ... PostgreSQL"), both ForceNew and read back by the provider, and a point-in-time restore
         # keeps the source's key (kms_key_id, ForceNew): ignored too, where they come from the source.
-        ignore = ["snapshotIdentifier", "restoreToPointInTime"]
+        # kmsKeyId on every primary, whatever restore_from says now: a point-in-time restore reads back the
+        # source's key for good, so once `restore_from` was removed the state differed from this database's
+        # key, a replacement (rev-ops review). RDS never changes an instance's key in place (only a new
+        # instance from an encrypted copy), so ignoring it hides no update, only a replacement.
+        ignore = ["snapshotIdentifier", "restoreToPointInTime", "kmsKeyId"]
         if db.restore_from is not None:
-            ignore += ["username", "dbName"] + (["kmsKeyId"] if db.restore_from.point_in_time is not None else [])
+            ignore += ["username", "dbName"]
         return aws.rds.Instance(
             f"{self._name}-primary",
             identifier=self._identifier,

@@ -195,3 +195,24 @@ def test_cron_reading():
     assert windows.schedule_starts("rate(12 hours)") is None
     # hourly: no window avoids every start window, so only the starts themselves are avoided
     assert windows.backup_busy_minutes(CRITICAL) == {h * 60 for h in range(24)}
+
+
+@pytest.mark.parametrize("restore_from", [
+    pytest.param({"point_in_time": {"source": "prod-billing", "time": "latest"}}, id="point-in-time"),
+    pytest.param({"point_in_time": {"source": "arn:aws:rds:eu-west-1:123456789012:db:prod-billing", "time": "latest"}},
+                 id="point-in-time-arn"),
+    pytest.param({"snapshot": "arn:aws:rds:eu-west-1:123456789012:snapshot:prod-billing-final-0a1b2c3d"}, id="final-snapshot"),
+])
+def test_restoring_another_owner_s_database_is_said(restore_from):
+    """Review of issue 24 (rev-ops): restore_from whose source is another owner's database of the stack gives
+    the new database's owner that owner's data; nothing said so before (no warning, no rule). Now a warning
+    at the key; the same owner restoring its own database, or a source outside the stack, is quiet."""
+    def warned(owner):
+        cat = load_catalogue(aws({"billing": {"owner": "billing-service"},
+                                  "copy": {"owner": owner, "db_name": "billing", "restore_from": restore_from}}),
+                             "prod", region="eu-west-1")
+        return [w.message for w in cat.warnings if w.path == "bulkhead:databases.copy.restore_from"]
+
+    [message] = warned("analytics")
+    assert "restores billing, owned by billing-service, into a database of analytics" in message
+    assert warned("billing-service") == []

@@ -604,3 +604,67 @@ def test_a_restored_database_keeps_its_data_and_the_role_owns_what_the_master_ow
     before = (owners(), state(server, "ledger"))
     bootstrap_handler.handler(event("ledger"))
     assert (owners(), state(server, "ledger")) == before
+
+
+def test_a_restored_event_trigger_function_stays_the_masters_and_never_runs_the_tenants_code_as_the_master(server, aws):
+    """Review of issue 24's adoption (rev-ops): a restored database may hold an event trigger the master
+    made with a function the master owns (AWS DMS's documented `awsdms_intercept_ddl` is one). Every run
+    of the bootstrap does DDL there as the master (in_database_statements: ALTER SCHEMA public OWNER,
+    REVOKE), which fires the trigger as the master. Adopting the function gave it to the service's role,
+    which rewrote it and had its code run as the master on the next run (hijacked held the master's
+    name). Now the function stays the master's: the role cannot rewrite it, and nothing runs as the
+    master from the tenant's hand. (Locally the superuser creates the trigger: RDS lets rds_superuser do
+    it, PostgreSQL only a superuser.)"""
+    with server.connect("postgres", MASTER, MASTER_PASSWORD) as conn:
+        conn.execute('CREATE DATABASE "ddlaudit"')
+    with server.connect("ddlaudit", MASTER, MASTER_PASSWORD) as conn:
+        conn.execute("CREATE TABLE public.hijacked (who text)")
+        conn.execute("GRANT INSERT ON public.hijacked TO PUBLIC")
+        conn.execute("CREATE FUNCTION public.intercept_ddl() RETURNS event_trigger LANGUAGE plpgsql AS "
+                     "$f$ BEGIN NULL; END $f$")
+    with server.admin("ddlaudit") as conn:
+        conn.execute("CREATE EVENT TRIGGER intercept_ddl ON ddl_command_end EXECUTE FUNCTION public.intercept_ddl()")
+    aws("ddlaudit")
+    bootstrap_handler.handler(event("ddlaudit"))
+    with server.admin("ddlaudit") as conn:
+        owner = conn.execute("SELECT proowner::regrole::text FROM pg_proc WHERE proname = 'intercept_ddl'").fetchone()[0]
+        conn.execute("SET ROLE ddlaudit")  # the service, as itself: rewrite the trigger's function if it can
+        try:
+            conn.execute("CREATE OR REPLACE FUNCTION public.intercept_ddl() RETURNS event_trigger LANGUAGE plpgsql AS "
+                         "$f$ BEGIN INSERT INTO public.hijacked VALUES (current_user); END $f$")
+            rewritten = True
+        except Exception:
+            rewritten = False
+    bootstrap_handler.handler(event("ddlaudit"))
+    with server.admin("ddlaudit") as conn:
+        hijacked = [r[0] for r in conn.execute("SELECT who FROM public.hijacked")]
+    assert (owner, rewritten, hijacked) == (MASTER, False, [])
+
+
+def test_an_event_trigger_running_the_tenants_function_is_refused_before_the_master_runs_anything(server, aws):
+    """Review of issue 24 (rev-ops): a restored database whose event trigger runs a function the
+    service's role owns (the source's tenant rewrote it, or a snapshot was made so). Without the check
+    the run's DDL fired it and the role's code ran as the master (hijacked held the master's name).
+    Now the run stops before any statement in that database, naming the trigger, the function, its
+    owner and the fix, and nothing ran as the master."""
+    with server.connect("postgres", MASTER, MASTER_PASSWORD) as conn:
+        conn.execute('CREATE DATABASE "ddltrap"')
+    aws("ddltrap")
+    bootstrap_handler.handler(event("ddltrap"))  # the role exists and owns its database
+    with server.admin("ddltrap") as conn:
+        conn.execute("CREATE TABLE public.hijacked (who text)")
+        conn.execute("GRANT INSERT ON public.hijacked TO PUBLIC")
+        conn.execute("SET ROLE ddltrap")
+        conn.execute("CREATE FUNCTION public.intercept_ddl() RETURNS event_trigger LANGUAGE plpgsql AS "
+                     "$f$ BEGIN INSERT INTO public.hijacked VALUES (current_user); END $f$")
+        conn.execute("RESET ROLE")
+        conn.execute("CREATE EVENT TRIGGER intercept_ddl ON ddl_command_end EXECUTE FUNCTION public.intercept_ddl()")
+    with pytest.raises(BootstrapError) as refused:
+        bootstrap_handler.handler(event("ddltrap"))
+    with server.admin("ddltrap") as conn:
+        hijacked = [r[0] for r in conn.execute("SELECT who FROM public.hijacked")]
+        conn.execute("ALTER EVENT TRIGGER intercept_ddl DISABLE")  # the fix the message gives
+    assert hijacked == []
+    assert "event trigger intercept_ddl runs public.intercept_ddl() owned by ddltrap" in str(refused.value)
+    assert "ALTER EVENT TRIGGER <name> DISABLE" in str(refused.value)
+    bootstrap_handler.handler(event("ddltrap"))  # disabled: the run goes through

@@ -89,7 +89,7 @@ def test_the_topic_is_encrypted_with_a_stack_key_the_publishers_may_use(prod_run
     [use] = [s for s in statements if s.get("Sid") == "UseThroughAwsServices"]
     assert use["Condition"]["StringEquals"]["kms:ViaService"] == ["sns.eu-west-1.amazonaws.com"]
     policy = json.loads(_named(prod_run, SNS_TOPIC_POLICY, "alerts-topic-policy").inputs["policy"])
-    by_service = {s["Principal"]["Service"]: s for s in policy["Statement"]}
+    by_service = {s["Principal"]["Service"]: s for s in policy["Statement"] if s["Effect"] == "Allow"}
     assert set(by_service) == set(PUBLISHERS)
     for s in by_service.values():
         assert s["Action"] == "sns:Publish" and s["Resource"] == topic.outputs["arn"]
@@ -166,3 +166,49 @@ def test_policy_passes_with_alarms_and_fails_when_a_database_turns_them_off(prod
     assert sorted(found) == ["app-primary", "worker-primary"]
     assert "no alarm with an action on FreeableMemory:" in found["app-primary"]
     assert "on CPUUtilization, FreeStorageSpace, DatabaseConnections, FreeableMemory:" in found["worker-primary"]
+
+
+def test_removing_a_subscriber_leaves_the_others_subscriptions_alone():
+    """Review of issue 24 (rev-ops): a subscription's `endpoint` is ForceNew (terraform-provider-aws
+    internal/service/sns/topic_subscription.go), so a subscription named by its place in the list was
+    replaced when an address before it was removed: that person's confirmed subscription was
+    unsubscribed and a new one waited for confirmation, no alert meanwhile. Named after the endpoint,
+    the remaining subscriptions keep their names (no replacement); a repeated address is subscribed once."""
+    def subs(emails):
+        run = run_stack("prod", _with(lambda c: c.update({"bulkhead:alerts": {"emails": emails}})))
+        return {r.inputs["endpoint"]: r.name for r in run.by_type(SNS_TOPIC_SUBSCRIPTION)}
+
+    before = subs(["first@example.com", "oncall@example.com", "oncall@example.com"])
+    after = subs(["oncall@example.com"])
+    assert sorted(before) == ["first@example.com", "oncall@example.com"]
+    assert after == {"oncall@example.com": before["oncall@example.com"]}
+    assert "oncall" not in before["oncall@example.com"]
+
+
+def test_another_services_role_can_neither_publish_to_nor_subscribe_to_nor_change_the_alert_topic(prod_run):
+    """Review of issue 24 (rev-ops): the topic policy allowed the two publishing services only, but in one
+    account an identity policy allowing sns:* is enough without the topic's Allow (IAM "Policy evaluation
+    logic"): another service's role could publish fake alerts (an "OK" over a real alarm), subscribe its
+    own endpoint to every database's alerts, or rewrite the policy. Now a Deny leaves that to the
+    deployers and break-glass (the account root here); CloudWatch alarms and RDS events of the stack
+    still publish, and the deployers still manage the topic."""
+    from tests.support.iam_eval import Caller, decide
+
+    topic = _named(prod_run, SNS_TOPIC, "alerts-topic").outputs["arn"]
+    policy = json.loads(_named(prod_run, SNS_TOPIC_POLICY, "alerts-topic-policy").inputs["policy"])
+    account = "123456789012"
+    user = {"aws:PrincipalIsAWSService": "false"}
+    other = Caller(f"arn:aws:iam::{account}:role/billing-service", account, identity_allows=("sns:*",), context=user)
+    deployer = Caller(f"arn:aws:iam::{account}:role/ci/bulkhead-ci", account, identity_allows=("sns:*",), context=user)
+    alarm = Caller(None, account, service="cloudwatch.amazonaws.com", context={
+        "aws:PrincipalIsAWSService": "true", "aws:SourceAccount": account,
+        "aws:SourceArn": f"arn:aws:cloudwatch:eu-west-1:{account}:alarm:bulkhead-prod-app-cpu"})
+    rds = Caller(None, account, service="events.rds.amazonaws.com", context={
+        "aws:PrincipalIsAWSService": "true", "aws:SourceAccount": account,
+        "aws:SourceArn": f"arn:aws:rds:eu-west-1:{account}:db:prod-app"})
+    guarded = ("sns:Publish", "sns:Subscribe", "sns:SetTopicAttributes", "sns:DeleteTopic")
+    assert {a: decide(policy, other, a, key_policy=False) for a in guarded} == dict.fromkeys(guarded, "deny")
+    assert {a: decide(policy, deployer, a, key_policy=False) for a in guarded} == dict.fromkeys(guarded, "allow")
+    assert decide(policy, alarm, "sns:Publish", key_policy=False) == "allow"
+    assert decide(policy, rds, "sns:Publish", key_policy=False) == "allow"
+    assert topic.startswith("arn:")

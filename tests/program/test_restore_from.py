@@ -53,7 +53,7 @@ def test_a_snapshot_is_copied_under_the_database_s_own_key_and_restored(from_sna
     assert primary.inputs["kmsKeyId"] == key.outputs["arn"] and primary.inputs["storageEncrypted"] is True
     assert "restoreToPointInTime" not in primary.inputs
     assert set(primary.ignore_changes) >= {"snapshotIdentifier", "restoreToPointInTime", "username", "dbName"}
-    assert "kmsKeyId" not in primary.ignore_changes  # the copy carries this database's key
+    assert "kmsKeyId" in primary.ignore_changes  # every primary's (the copy carries this database's key)
     assert primary.protect
 
 
@@ -131,3 +131,16 @@ def test_the_pack_accepts_a_restored_database_next_to_its_source(from_snapshot):
 
     result = evaluate(to_stack_export(from_snapshot), dict(PROD_CONFIG))
     assert [(v.policy, v.urn.rsplit("::", 1)[1]) for v in result.violations] == []
+
+
+def test_removing_a_point_in_time_restore_later_still_replaces_nothing(from_point_in_time):
+    """Review of issue 24 (rev-ops): RestoreDBInstanceToPointInTime keeps the source's key and the provider
+    reads it back as kms_key_id (ForceNew; terraform-provider-aws internal/service/rds/instance.go: the
+    point-in-time input carries no KmsKeyId, resourceInstanceRead sets kms_key_id from the instance).
+    kmsKeyId was ignored only while `restore_from` was there: removing it (docs: "changes nothing") made
+    the state's source key differ from this database's key, a replacement of the restored database.
+    Every primary now ignores kmsKeyId: an instance's key never changes in place anyway."""
+    config = _config({"point_in_time": {"source": "prod-billing", "time": "2026-12-06T10:42:00Z"}})
+    del config["bulkhead:databases"]["billing_0942"]["restore_from"]
+    after = _primary(run_stack("prod", config), "billing_0942")
+    assert "kmsKeyId" in after.ignore_changes and "kmsKeyId" in _primary(from_point_in_time, "billing_0942").ignore_changes

@@ -1,6 +1,7 @@
 """A small evaluator of IAM resource policies in one account, limited to what bulkhead's key,
 secret and vault policies use: Allow/Deny, Principal AWS (ARNs, account root, "*") and Service,
-Action with wildcards, and the condition operators StringEquals, StringLike, ArnLike, ArnNotLike, Bool
+Action with wildcards, and the condition operators StringEquals, StringLike, ArnLike, ArnNotLike, Bool,
+BoolIfExists
 (IAM User Guide, "Policy evaluation logic" and "IAM JSON policy elements: Condition operators";
 KMS Developer Guide, "Key policies": a key policy must allow, IAM alone never does).
 
@@ -71,6 +72,9 @@ def _condition_holds(condition: Mapping[str, Mapping[str, Any]], caller: Caller)
                 ok = not present or not any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted)
             elif operator == "Bool":
                 ok = present and any(v.lower() == w.lower() for v in values for w in wanted)
+            elif operator == "BoolIfExists":
+                # ...IfExists: true when the key is absent ("Condition operators", IfExists)
+                ok = not present or any(v.lower() == w.lower() for v in values for w in wanted)
             else:
                 raise NotImplementedError(operator)
             if not ok:
