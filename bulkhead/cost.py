@@ -28,6 +28,8 @@ from policies.bulkhead_types import TAG_DATABASE, TAG_TIER
 PRICES_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "components", "catalogue", "data", "aws_prices.json")
 UNKNOWN = "unknown"
+# The plan summary lists this many reasons for "unknown"; the plan file and `check --json` carry all.
+UNKNOWN_SHOWN = 3
 # AWS Backup keeps incremental snapshots: the first is a full copy, each later one what changed.
 # 1% of the allocated storage per retained day is the assumption (stated in the output).
 DAILY_CHANGE = 0.01
@@ -246,6 +248,11 @@ def render(cost: dict) -> str:
     lines.append(f"VPC endpoints: {_money(sw['endpoints'])}")
     lines.append(f"stack total: {_money(cost['total'])}   single-AZ: {_money(cost['single_az_total'])}   "
                  f"with proxy: {_money(cost['with_proxy_total'])}")
-    for reason in cost["unknown"]:
-        lines.append(f"unknown: {reason}")
+    shown = cost["unknown"][:UNKNOWN_SHOWN]
+    lines.extend(f"unknown: {reason}" for reason in shown)
+    if len(cost["unknown"]) > len(shown):
+        lines.append(f"unknown: ... and {len(cost['unknown']) - len(shown)} more (`check --json`: cost.unknown)")
+    if cost["unknown"]:
+        covered = ", ".join(r for r, classes in cost.get("covers", {}).items() if classes) or "none"
+        lines.append(f"the price table has instance prices for: {covered} (docs/prod-stack.md, \"Cost at plan time\")")
     return "\n".join(lines)

@@ -108,7 +108,13 @@ def test_plan_prints_and_carries_the_cost_and_check_json_has_it(tmp_path, capsys
     printed = capsys.readouterr().out
     assert "estimated monthly cost (USD, eu-west-1; prices of " + PRICES["date"] in printed
     assert "single-AZ: unknown" in printed and "with proxy: unknown" in printed
+    # a few reasons, the count of the rest, and which regions the table does price
+    reasons = [line for line in printed.splitlines() if line.startswith("unknown: ")]
     export = json.loads(out.read_text())
+    missing = export["bulkhead"]["cost"]["unknown"]
+    assert len(missing) > 3 and reasons[:3] == [f"unknown: {r}" for r in missing[:3]]
+    assert reasons[3] == f"unknown: ... and {len(missing) - 3} more (`check --json`: cost.unknown)"
+    assert "the price table has instance prices for: us-east-1 (" in printed
     assert export["version"] == 3 and export["bulkhead"]["cost"]["region"] == "eu-west-1"
     main(["check", str(out), "--json"])
     data = json.loads(capsys.readouterr().out)
