@@ -70,8 +70,9 @@ SPLIT: frozenset[str] = frozenset({
 
 # the suites of `make test-slow` (marker `slow`), out of `make test` to keep it under 5 minutes
 # idle; CI (.ci/run) runs both. Together about 45% of the main run's time before the split; then
-# the serial-vs-parallel plan comparisons (N=50 catalogues planned three ways), handed out whole.
-SLOW: frozenset[str] = SPLIT | {"tests/program/test_parallel_plan.py"}
+# the serial-vs-parallel plan comparisons (N=50 catalogues planned three ways) and the tenant
+# metadata checks (a shared server of each of 13, 15 and 17), handed out whole.
+SLOW: frozenset[str] = SPLIT | {"tests/program/test_parallel_plan.py", "tests/postgres/test_tenant_metadata.py"}
 
 
 def file_of(nodeid: str) -> str:
