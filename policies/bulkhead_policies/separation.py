@@ -391,17 +391,7 @@ def check_db_ingress_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str
         instances = groups.get(r.urn)
         if not instances:
             return
-        ingress = r.get("ingress")
-        if ingress is UNKNOWN:
-            raise CouldNotCheck(r, "ingress")
-        for i, block in enumerate(as_list(ingress)):
-            if not isinstance(block, dict):
-                continue
-            pseudo = Res(INGRESS_RULE, r.urn, f"{r.name}.ingress[{i}]", {
-                "cidrBlocks": block.get("cidrBlocks"), "ipv6CidrBlocks": block.get("ipv6CidrBlocks"),
-                "securityGroups": block.get("securityGroups"), "prefixListIds": block.get("prefixListIds"),
-                "protocol": block.get("protocol"), "fromPort": block.get("fromPort"), "toPort": block.get("toPort"),
-            })
+        for block, pseudo in _inline_ingress(r):
             if truthy(block.get("self")) and not block.get("securityGroups"):
                 continue
             yield from _check_source(index, pseudo, r, instances, "securityGroups",
@@ -427,6 +417,21 @@ def check_db_ingress_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str
         return
     if r.type == EGRESS_RULE:
         yield from _check_egress(index, r, "securityGroupId", "referencedSecurityGroupId")
+
+
+def _inline_ingress(r: Res):
+    """A security group's inline `ingress` blocks, each with a rule-shaped stand-in whose label names
+    the block (db-ingress-owner-only and rds-proxy-owner-only judge them like rule resources)."""
+    ingress = r.get("ingress")
+    if ingress is UNKNOWN:
+        raise CouldNotCheck(r, "ingress")
+    for i, block in enumerate(as_list(ingress)):
+        if isinstance(block, dict):
+            yield block, Res(INGRESS_RULE, r.urn, f"{r.name}.ingress[{i}]", {
+                "cidrBlocks": block.get("cidrBlocks"), "ipv6CidrBlocks": block.get("ipv6CidrBlocks"),
+                "securityGroups": block.get("securityGroups"), "prefixListIds": block.get("prefixListIds"),
+                "protocol": block.get("protocol"), "fromPort": block.get("fromPort"), "toPort": block.get("toPort"),
+            })
 
 
 def _check_egress(index: Index, r: Res, source_key: str, dest_key: str) -> list[str]:
@@ -877,13 +882,7 @@ def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]
         proxy = proxies.get(r.urn)
         if proxy is None:
             return
-        ingress = r.get("ingress")
-        if ingress is UNKNOWN:
-            raise CouldNotCheck(r, "ingress")
-        for i, block in enumerate(as_list(ingress)):
-            if not isinstance(block, dict):
-                continue
-            pseudo = Res(INGRESS_RULE, r.urn, f"{r.name}.ingress[{i}]", {})
+        for block, pseudo in _inline_ingress(r):
             cidrs = [c for k in ("cidrBlocks", "ipv6CidrBlocks") for c in as_list(block.get(k)) if c]
             if truthy(block.get("self")):
                 yield (f"{pseudo.label} admits the group's own members (self) into {_proxy_what(r, proxy)}; admit "
