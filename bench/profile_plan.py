@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("n", type=int)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--jobs", type=int, default=1, help="plan processes (profiled: the parent only)")
+    parser.add_argument("--save", help="also write the raw profile here (pstats format), for other views")
     args = parser.parse_args()
     from bench.peer import project_for
     from bulkhead.commands.plan import build_plan, write_plan
@@ -46,6 +47,8 @@ def main() -> int:
         write_plan(export, os.path.join(workdir, "plan.json"))
         profiler.disable()
         done = time.perf_counter()
+    if args.save:
+        profiler.dump_stats(args.save)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     total_calls = stats.total_calls

@@ -10,6 +10,7 @@ references between resources resolve and two runs produce the same plan.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import hashlib
 import heapq
@@ -32,7 +33,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from google.protobuf import json_format
 
-from bulkhead.offline import mock_tls
+from bulkhead.offline import mock_tls, sdk_fast_path
 from bulkhead.planfile import SECRET_ENVELOPE
 from policies import bulkhead_types as tokens
 
@@ -539,12 +540,61 @@ def _secret_leaves(value: Any) -> list[str]:
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, plus a record of each registration as the engine would keep it."""
 
-    def __init__(self, mocks: RecordingMocks):
+    def __init__(self, mocks: RecordingMocks, fast: Optional[sdk_fast_path.FastPath] = None):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
         self.secret_values: set[str] = set()
         self._urns: set[str] = set()
         self._urn_lock = threading.Lock()
+        self.fast = fast  # set by run_program (bulkhead/offline/sdk_fast_path.py)
+
+    def _serialize(self, props: dict):
+        """The response Struct for `props`, as `_sync_await(rpc.serialize_properties(props, {}))`."""
+        fast = self.fast
+        if fast is None or not fast.active:
+            return _sync_await(rpc.serialize_properties(props, {}))
+        try:
+            return sdk_fast_path.wire_struct(props)
+        except sdk_fast_path.NotPlain:
+            fast.fallbacks += 1
+        if asyncio._get_running_loop() is None:
+            return _sync_await(rpc.serialize_properties(props, {}))
+        # On the event loop's own thread (the inline executor): _sync_await would pump the running
+        # loop re-entrantly from inside a registration. Serialize on a thread with its own loop,
+        # as the SDK's executor threads did.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(lambda: _sync_await(rpc.serialize_properties(props, {}))).result()
+
+    def Invoke(self, request):
+        if self.fast is None or not self.fast.active:
+            return super().Invoke(request)
+        # pulumi/runtime/mocks.py MockMonitor.Invoke, with the response serialized by _serialize.
+        pulumi_mocks._ensure_event_loop()
+        args = rpc.deserialize_properties(request.args)
+        if request.tok == "pulumi:pulumi:getResource":
+            registered = self.resources.get(args["urn"])
+            if registered is None:
+                raise Exception(f"unknown resource {args['urn']}")
+            return pulumi_mocks.resource_pb2.ResourceInvokeResponse(failures=None, **{"return": self._serialize(registered._asdict())})
+        result = self.mocks.call(pulumi.runtime.MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        if isinstance(result, dict):
+            ret, failures = result, None
+        else:
+            ret, failures = result[0], [pulumi_mocks.provider_pb2.CheckFailure(property=p, reason=r) for p, r in result[1]]
+        return pulumi_mocks.resource_pb2.ResourceInvokeResponse(failures=failures, **{"return": self._serialize(ret)})
+
+    def ReadResource(self, request):
+        if self.fast is None or not self.fast.active:
+            return super().ReadResource(request)
+        # pulumi/runtime/mocks.py MockMonitor.ReadResource, with the response serialized by _serialize.
+        pulumi_mocks._ensure_event_loop()
+        state = rpc.deserialize_properties(request.properties)
+        id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=state, provider=request.provider, resource_id=request.id))
+        props_proto = self._serialize(state)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return pulumi_mocks.resource_pb2.ReadResourceResponse(urn=urn, properties=props_proto)
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine does: the qualified type chains every ancestor's type except the root stack.
@@ -572,7 +622,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 resource_id=request.importId, custom=request.custom or False,
             )
         )
-        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
+        obj_proto = self._serialize(state)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         response = pulumi_mocks.resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
         state = dict(state)
@@ -634,6 +684,7 @@ class ProgramRun:
     exports: dict[str, Any]  # plain values, with Secret(...) where a value was secret
     secret_values: set[str]
     error: Optional[BaseException] = None
+    fast_path: Optional[sdk_fast_path.FastPath] = None  # what the run skipped of the SDK's work
 
     def by_type(self, typ: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == typ]
@@ -729,6 +780,9 @@ def run_program(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     _PLAN_SHARD = frozenset(shard) if shard is not None else None
+    # The registrations' thread hop and async response serialization, skipped for this run
+    # (bulkhead/offline/sdk_fast_path.py; the SDK's own path on an SDK version not verified).
+    monitor.fast = fast = sdk_fast_path.activate(pulumi_mocks._ensure_event_loop())
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         root = settings.get_root_resource()
@@ -737,6 +791,7 @@ def run_program(
     except BaseException as exc:  # noqa: BLE001 - handed to the caller, who reports it
         error = exc
     finally:
+        fast.restore()
         _PLAN_SHARD = None
         if stack_trace_was is not None:
             sdk_resource._get_stack_trace = stack_trace_was
@@ -747,7 +802,7 @@ def run_program(
     secrets = set(monitor.secret_values)
     secrets.update(_secret_plaintexts(exports))
     return ProgramRun(stack=stack, project=project, resources=monitor.recorded, exports=exports,
-                      secret_values={s for s in secrets if len(s) >= 8}, error=error)
+                      secret_values={s for s in secrets if len(s) >= 8}, error=error, fast_path=fast)
 
 
 def _first_deployer_session(config: dict[str, Any]) -> Optional[str]:
