@@ -782,7 +782,7 @@ def run_program(
     _PLAN_SHARD = frozenset(shard) if shard is not None else None
     # The registrations' thread hop and async response serialization, skipped for this run
     # (bulkhead/offline/sdk_fast_path.py; the SDK's own path on an SDK version not verified).
-    monitor.fast = fast = sdk_fast_path.activate(pulumi_mocks._ensure_event_loop())
+    monitor.fast = fast = sdk_fast_path.activate(pulumi_mocks._ensure_event_loop(), _PROGRAM_LOG)
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         root = settings.get_root_resource()

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
-from pulumi.runtime import rpc
+from pulumi.output import Output, _OutputData
+from pulumi.runtime import rpc, settings
 
 # The pulumi SDK versions whose registration path was read and measured for this module
 # (pulumi/runtime/resource.py, invoke.py, mocks.py, rpc.py serialize_property).
@@ -96,6 +97,105 @@ def wire_struct(props: dict) -> Any:
     return struct
 
 
+# --- narrowly scoped replacements of SDK functions, installed only while run_program runs ---------
+#
+# Each returns what the function it replaces returns for the same arguments (the plan is the
+# same byte for byte: tests/program/test_offline_sdk_work.py); it only skips work whose result
+# an offline run never looks at, or does the same work with fewer event-loop objects.
+
+
+def _transfer_properties(res: Any, props: Any, custom: bool) -> dict:
+    """pulumi/runtime/rpc.py `transfer_properties`, one future per property instead of four.
+
+    The SDK gives every input property of a new resource an `Output(deps, value, known, secret)`:
+    four futures and a Task (`Output.__init__.compute_data`) that awaits them to build the
+    Output's one `_OutputData`; the resolver sets the four futures. Here the resolver sets that
+    one `_OutputData` future directly, as the SDK itself does for a resource's `urn` and `id`
+    (pulumi/runtime/resource.py `resource_output`, `Output._from_data`): the same Output state
+    (deps plus the resource, value, known, secret; the resolver's exception on failure), tracked
+    the same way, without the Task and three futures per property (~33 properties per RDS
+    instance)."""
+    resolvers: dict = {}
+    for name in props:
+        if name == "urn" or (name == "id" and custom):
+            continue  # handled elsewhere (the SDK's own skip)
+        data: asyncio.Future = asyncio.Future()
+
+        def resolve(value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Optional[Exception],
+                    data: asyncio.Future = data) -> None:
+            if failed is not None:
+                data.set_exception(failed)
+                return
+            union = set(deps) if deps else set()
+            union.add(res)
+            data.set_result(_OutputData(resources=union, value=value, is_known=is_known, is_secret=is_secret))
+
+        resolvers[name] = resolve
+        res.__dict__[name] = Output._from_data(data)
+    return resolvers
+
+
+def _make_create_urn(original):
+    def create_urn(name, type_, parent=None, project=None, stack=None):
+        """pulumi/runtime/resource.py `create_urn` for plain strings: the same URN as an already
+        known Output, without the `Output.all(...).apply(...)` chain (three Outputs, their Tasks).
+        `do_register` computes it for every registration only to use it when there is no
+        monitor (`mock_urn`); anything else (an Output or a Resource argument, an alias) goes
+        the SDK's way."""
+        if type(name) is str and type(type_) is str and project is None and stack is None and (
+                parent is None or type(parent) is str):
+            if parent is not None:
+                prefix = parent[0:parent.rfind("::")] + "$"
+            else:
+                prefix = "urn:pulumi:" + settings.get_stack() + "::" + settings.get_project() + "::"
+            return Output.from_input(prefix + type_ + "::" + name)
+        return original(name, type_, parent, project, stack)
+    return create_urn
+
+
+def _make_unwrap_type(original):
+    cache: dict = {}
+
+    def unwrap_type(val):
+        """pulumi/_types.py `unwrap_type`, remembered per type: a pure function of its argument
+        (Output[T], Input[T], InputType[T], Optional[T] -> T) that `serialize_property` calls for
+        every value it serializes (~46k calls at N=50, each walking typing.get_origin/get_args)."""
+        try:
+            return cache[val]
+        except KeyError:
+            result = cache[val] = original(val)
+            return result
+        except TypeError:  # an unhashable annotation: not remembered
+            return original(val)
+    return unwrap_type
+
+
+def _make_serialize_property(original):
+    async def serialize_property(value, deps, property_key, resource_obj=None, input_transformer=None, typ=None,
+                                 keep_output_values=False, exclude_resource_refs_from_deps=False,
+                                 return_protobuf_value=False):
+        """pulumi/runtime/rpc.py `serialize_property`: a str, int, float, bool or None serializes to
+        itself whatever its type annotation (every branch before the last is for other kinds of
+        value; the last, isLegalProtobufValue, returns it), so those return at once; the rest,
+        and every call asking for a protobuf Value, go the SDK's way."""
+        t = type(value)
+        if (t is str or t is int or t is float or t is bool or value is None) and not return_protobuf_value:
+            return value
+        return await original(value, deps, property_key, resource_obj, input_transformer, typ,
+                              keep_output_values, exclude_resource_refs_from_deps, return_protobuf_value)
+    return serialize_property
+
+
+def _make_log_debug(original, logger):
+    def debug(msg, resource=None, stream_id=None, ephemeral=None):
+        """pulumi/log.py `debug`: under mocks every call builds an engine LogRequest for
+        MockEngine.Log, which hands it to the run's logger; when that logger drops debug
+        messages (the offline runs' does), there is nothing to build."""
+        if logger.isEnabledFor(10):
+            original(msg, resource, stream_id, ephemeral)
+    return debug
+
+
 class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
     """An executor that runs each call at once on the caller's thread (the event loop's).
 
@@ -127,6 +227,7 @@ class FastPath:
     sdk: Optional[str]
     executor: Optional[InlineExecutor] = None
     fallbacks: int = 0  # responses serialized by the SDK because wire() refused a value
+    patched: tuple = ()  # (module, attribute, original), put back by restore()
     _loop: Optional[asyncio.AbstractEventLoop] = None
     _previous: Any = None
 
@@ -135,6 +236,9 @@ class FastPath:
         return self.executor.calls if self.executor is not None else 0
 
     def restore(self) -> None:
+        for module, attribute, original in reversed(self.patched):
+            setattr(module, attribute, original)
+        self.patched = ()
         if self._loop is not None:
             # asyncio keeps the default executor in `_default_executor` (base_events.py, since 3.4);
             # set_default_executor refuses None, so the previous one (often None: not created yet)
@@ -143,12 +247,35 @@ class FastPath:
             self._loop = None
 
 
-def activate(loop: asyncio.AbstractEventLoop, version: Optional[str] = None) -> FastPath:
-    """Turn the fast path on for `loop` if the installed SDK is a verified one; `restore()` after."""
+def _patches(logger) -> list:
+    """(module, attribute, replacement) for the verified SDK."""
+    from pulumi import _types, log
+    from pulumi.runtime import resource as sdk_resource
+
+    return [
+        (rpc, "transfer_properties", _transfer_properties),
+        (sdk_resource, "create_urn", _make_create_urn(sdk_resource.create_urn)),
+        (_types, "unwrap_type", _make_unwrap_type(_types.unwrap_type)),
+        (rpc, "serialize_property", _make_serialize_property(rpc.serialize_property)),
+        (log, "debug", _make_log_debug(log.debug, logger)),
+    ]
+
+
+def activate(loop: asyncio.AbstractEventLoop, logger, version: Optional[str] = None) -> FastPath:
+    """Turn the fast path on for `loop` if the installed SDK is a verified one; `restore()` after.
+    `logger`: the run's (set_mocks) logger, which decides whether SDK debug messages are kept."""
     version = sdk_version() if version is None else version
     if version not in VERIFIED_SDK or not hasattr(loop, "_default_executor"):
         return FastPath(active=False, sdk=version)
-    executor = InlineExecutor()
-    previous = loop._default_executor  # type: ignore[attr-defined]
-    loop.set_default_executor(executor)
-    return FastPath(active=True, sdk=version, executor=executor, _loop=loop, _previous=previous)
+    fast = FastPath(active=True, sdk=version)
+    patched = []
+    try:
+        for module, attribute, replacement in _patches(logger):
+            patched.append((module, attribute, getattr(module, attribute)))
+            setattr(module, attribute, replacement)
+    finally:
+        fast.patched = tuple(patched)
+    fast.executor = InlineExecutor()
+    fast._loop, fast._previous = loop, loop._default_executor  # type: ignore[attr-defined]
+    loop.set_default_executor(fast.executor)
+    return fast
