@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -128,7 +129,11 @@ def default_plan_path(project_dir: str, stack: str) -> str:
 def write_plan(export: dict, path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(export, fh, indent=1, sort_keys=False)
+        # json.dump's text (indent=1: the pure-Python encoder), written in batches of its chunks:
+        # json.dump calls fh.write once per chunk (~40 per resource). The same bytes.
+        chunks = json.JSONEncoder(indent=1, sort_keys=False).iterencode(export)
+        while batch := "".join(itertools.islice(chunks, 8192)):
+            fh.write(batch)
         fh.write("\n")
         # On disk before the CLI leaves without teardown (bulkhead/__main__.py: os._exit).
         fh.flush()

@@ -458,6 +458,9 @@ def _envelope(value: Any, secret_keys: set[str] = frozenset()) -> Any:
     """Replace secret wrappers (and `secret_keys` at top level) with the secret envelope."""
 
     def walk(v: Any) -> Any:
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:  # most leaves: as they are (below: the same)
+            return v
         if isinstance(v, dict):
             if v.get(rpc._special_sig_key) == rpc._special_secret_sig:
                 return dict(SECRET_ENVELOPE)
@@ -508,13 +511,27 @@ def _asset_state(value: Any) -> dict:
     path = getattr(value, "path", None)
     if isinstance(path, str):
         if os.path.isfile(path):
-            with open(path, "rb") as handle:
-                out["hash"] = hashlib.sha256(handle.read()).hexdigest()
+            out["hash"] = _file_sha256(path)
         out["path"] = path
     elif isinstance(getattr(value, "text", None), str):
         out["hash"] = hashlib.sha256(value.text.encode()).hexdigest()
         out["text"] = value.text
     return out
+
+
+_FILE_HASHES: dict[tuple, str] = {}
+
+
+def _file_sha256(path: str) -> str:
+    """sha256 of a file's content, read once per version of the file (one bootstrap archive is
+    the `code` of every database's Lambda, and both its inputs and outputs name it)."""
+    st = os.stat(path)
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    digest = _FILE_HASHES.get(key)
+    if digest is None:
+        with open(path, "rb") as handle:
+            digest = _FILE_HASHES[key] = hashlib.sha256(handle.read()).hexdigest()
+    return digest
 
 
 def _secret_leaves(value: Any) -> list[str]:

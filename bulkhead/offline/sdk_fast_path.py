@@ -113,9 +113,20 @@ def _transfer_properties(res: Any, props: Any, custom: bool) -> dict:
     one `_OutputData` future directly, as the SDK itself does for a resource's `urn` and `id`
     (pulumi/runtime/resource.py `resource_output`, `Output._from_data`): the same Output state
     (deps plus the resource, value, known, secret; the resolver's exception on failure), tracked
-    the same way, without the Task and three futures per property (~33 properties per RDS
-    instance)."""
+    the same way (`Output._track`), without the Task and three futures per property (~33
+    properties per RDS instance)."""
     resolvers: dict = {}
+    # Output._track's bookkeeping (pulumi/output.py), with the run's settings read once per
+    # resource instead of twice per property (they are contextvars behind a descriptor).
+    outputs, lock = settings.SETTINGS.outputs, settings.SETTINGS.lock
+
+    def cleanup(fut: asyncio.Future) -> None:  # Output._track.cleanup
+        if fut.cancelled() or fut.exception() is not None:
+            return  # left in the set, to be picked up at program exit
+        with lock:
+            outputs.discard(fut)
+
+    tracked = []
     for name in props:
         if name == "urn" or (name == "id" and custom):
             continue  # handled elsewhere (the SDK's own skip)
@@ -131,7 +142,13 @@ def _transfer_properties(res: Any, props: Any, custom: bool) -> dict:
             data.set_result(_OutputData(resources=union, value=value, is_known=is_known, is_secret=is_secret))
 
         resolvers[name] = resolve
-        res.__dict__[name] = Output._from_data(data)
+        out = object.__new__(Output)  # Output._from_data(data), tracked below
+        out._data = data
+        data.add_done_callback(cleanup)
+        tracked.append(data)
+        res.__dict__[name] = out
+    with lock:
+        outputs.update(tracked)
     return resolvers
 
 
