@@ -564,6 +564,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._urns: set[str] = set()
         self._urn_lock = threading.Lock()
         self.fast = fast  # set by run_program (bulkhead/offline/sdk_fast_path.py)
+        self._urn_prefix: Optional[str] = None
 
     def _serialize(self, props: dict):
         """The response Struct for `props`, as `_sync_await(rpc.serialize_properties(props, {}))`."""
@@ -617,7 +618,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         # As the engine does: the qualified type chains every ancestor's type except the root stack.
         if parent and "::pulumi:pulumi:Stack::" not in parent:
             type_ = parent.split("::")[2] + "$" + type_
-        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+        prefix = self._urn_prefix
+        if prefix is None:  # the stack and project of this run (set_mocks), read once
+            prefix = self._urn_prefix = "urn:pulumi:" + pulumi.get_stack() + "::" + pulumi.get_project() + "::"
+        return prefix + type_ + "::" + name
 
     def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":

@@ -139,7 +139,15 @@ def _transfer_properties(res: Any, props: Any, custom: bool) -> dict:
                 return
             union = set(deps) if deps else set()
             union.add(res)
-            data.set_result(_OutputData(resources=union, value=value, is_known=is_known, is_secret=is_secret))
+            t = type(value)
+            if t is str or t is int or t is float or t is bool or value is None:
+                # _OutputData's __post_init__ only clears is_known for a value holding an Unknown,
+                # which a plain scalar never is: the same object, without the walk.
+                out_data = object.__new__(_OutputData)
+                out_data.resources, out_data.value, out_data.is_known, out_data.is_secret = union, value, is_known, is_secret
+            else:
+                out_data = _OutputData(resources=union, value=value, is_known=is_known, is_secret=is_secret)
+            data.set_result(out_data)
 
         resolvers[name] = resolve
         out = object.__new__(Output)  # Output._from_data(data), tracked below

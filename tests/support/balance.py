@@ -72,7 +72,8 @@ SPLIT: frozenset[str] = frozenset({
 # idle; CI (.ci/run) runs both. Together about 45% of the main run's time before the split; then
 # the serial-vs-parallel plan comparisons (N=50 catalogues planned three ways) and the tenant
 # metadata checks (a shared server of each of 13, 15 and 17), handed out whole.
-SLOW: frozenset[str] = SPLIT | {"tests/program/test_parallel_plan.py", "tests/postgres/test_tenant_metadata.py"}
+SLOW: frozenset[str] = SPLIT | {"tests/program/test_parallel_plan.py", "tests/postgres/test_tenant_metadata.py",
+                                "tests/program/test_sdk_fast_path_plans.py"}  # p-sdk: N=50 plans, fast path on/off
 
 
 def file_of(nodeid: str) -> str:

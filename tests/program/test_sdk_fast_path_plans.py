@@ -1,0 +1,21 @@
+"""The offline SDK fast path (bulkhead/offline/sdk_fast_path.py) writes the plan the SDK's own path
+writes, byte for byte, for the bench's catalogues of 50 databases (the example stacks:
+tests/program/test_offline_sdk_work.py). In make test-slow (tests/support/balance.py SLOW)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.catalogues import aws_config, docker_config
+from tests.support.plans import plan_bytes, project_with, sdk_fast_path_off
+
+
+@pytest.mark.parametrize("platform", ["aws", "docker"])
+def test_catalogue_of_50_same_plan_with_and_without_the_fast_path(platform, tmp_path):
+    config = aws_config(50) if platform == "aws" else docker_config(50)
+    project = project_with(tmp_path, "bench", config)
+    with sdk_fast_path_off():
+        sdk_own = plan_bytes(project, "bench", tmp_path / "sdk.json")
+    fast = plan_bytes(project, "bench", tmp_path / "fast.json")
+    assert b'"svc049"' in sdk_own  # the whole catalogue is in the plan
+    assert fast == sdk_own
