@@ -95,7 +95,7 @@ def plot(results: dict, path: str) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), dpi=72)
     ax_t, ax_m, ax_c = axes
     for platform, style in (("aws", "o-"), ("docker", "s-")):
-        rows = results["plan"][platform]
+        rows = results["plan"].get(platform, [])
         ns = [r["n"] for r in rows]
         ax_t.plot(ns, [r["plan_s"] for r in rows], style, label=f"plan {platform}")
         ax_t.plot(ns, [r["floor_s"] for r in rows], style.replace("-", "--"), alpha=0.6, label=f"SDK floor {platform}")
@@ -116,6 +116,8 @@ def plot(results: dict, path: str) -> None:
 def goals(results: dict) -> list[tuple[str, str, bool]]:
     check = {r["n"]: r for r in results["check"]}
     out = []
+    if not results["plan"]:  # --only check
+        return out + _check_goals(check, results)
     for platform in ("aws", "docker"):
         row = {r["n"]: r for r in results["plan"][platform]}[200]
         ratio = row["plan_s"] / row["floor_s"]
@@ -125,12 +127,19 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
         rows = {r["n"]: r for r in results["plan"][platform]}
         lin = rows[200]["plan_s"] / rows[20]["plan_s"]
         out.append((f"plan t(200)/t(20) <= {GOALS['plan_linear_200_20']:g} ({platform})", f"{lin:.2f}", lin <= GOALS["plan_linear_200_20"]))
+    if not results["check"]:  # --only plan
+        return out
+    return out + _check_goals(check, results)
+
+
+def _check_goals(check: dict, results: dict) -> list[tuple[str, str, bool]]:
+    out = []
     out.append((f"check on 1000 databases < {GOALS['check_1000_s']:g} s", f"{check[1000]['check_s']:.2f} s", check[1000]["check_s"] < GOALS["check_1000_s"]))
     lin = check[500]["check_s"] / check[100]["check_s"]
     out.append((f"check t(500)/t(100) <= {GOALS['check_linear_500_100']}", f"{lin:.2f}", lin <= GOALS["check_linear_500_100"]))
     lin = check[5000]["check_s"] / check[1000]["check_s"]
     out.append((f"check t(5000)/t(1000) <= {GOALS['check_linear_5000_1000']}", f"{lin:.2f}", lin <= GOALS["check_linear_5000_1000"]))
-    paths = [r["critical_path"] for r in results["plan"]["aws"]] + [r["critical_path"] for r in results["check"]]
+    paths = [r["critical_path"] for r in results["plan"].get("aws", [])] + [r["critical_path"] for r in results["check"]]
     out.append(("critical path = 2 slow creates at every N (aws)", "/".join(map(str, paths)), all(p == GOALS["critical_path"] for p in paths)))
     return out
 
@@ -140,7 +149,7 @@ def render(results: dict) -> str:
     lines.append("| platform | N | resources | plan s | floor s | plan/floor | ms/resource | peak RSS MiB | critical path |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for platform in ("aws", "docker"):
-        for r in results["plan"][platform]:
+        for r in results["plan"].get(platform, []):
             lines.append(f"| {platform} | {r['n']} | {r['resources']} | {r['plan_s']:.2f} | {r['floor_s']:.2f} | "
                          f"{r['plan_s'] / r['floor_s']:.2f} | {r['plan_s'] / r['resources'] * 1e3:.2f} | "
                          f"{r['rss_delta_mib']:.0f} | {r['critical_path']} |")
@@ -162,13 +171,17 @@ def main() -> int:
     parser.add_argument("--no-copy", action="store_true", help="do not update bench/scaling.png")
     parser.add_argument("--smoke", action="store_true",
                         help="every step at the smallest N, one repeat, no goals (make test runs this)")
+    parser.add_argument("--only", choices=("plan", "check"),
+                        help="measure only plan (and its floor) or only check, and their goals")
     args = parser.parse_args()
     plan_ns, check_ns = (SMOKE_PLAN_NS, SMOKE_CHECK_NS) if args.smoke else (PLAN_NS, CHECK_NS)
+    plan_ns = () if args.only == "check" else plan_ns
+    check_ns = () if args.only == "plan" else check_ns
     os.makedirs(args.out, exist_ok=True)
     started = time.perf_counter()
     results: dict = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(),
                      "python": platform_mod.python_version(), "plan": {}, "check": []}
-    for platform in CATALOGUES:
+    for platform in CATALOGUES if plan_ns else ():
         results["plan"][platform] = []
         for n in plan_ns:
             row = measure_plan(platform, n, args.smoke)
@@ -179,8 +192,9 @@ def main() -> int:
     from bench.measure import plan
 
     stack, make_config = CATALOGUES["aws"]
-    base = plan(stack, make_config(check_ns[0]))
-    results["check"] = measure_check(base, check_ns[0], check_ns)
+    if check_ns:
+        base = plan(stack, make_config(check_ns[0]))
+        results["check"] = measure_check(base, check_ns[0], check_ns)
     for r in results["check"]:
         print(f"check N={r['n']:5}: {r['check_s']:6.2f} s ({r['resources']} resources)", file=sys.stderr)
     results["goals"] = [] if args.smoke else goals(results)
@@ -189,7 +203,7 @@ def main() -> int:
         json.dump(results, fh, indent=1)
     png = os.path.join(args.out, "scaling.png")
     plot(results, png)
-    if not (args.no_copy or args.smoke):
+    if not (args.no_copy or args.smoke or args.only):
         shutil.copyfile(png, os.path.join(HERE, "scaling.png"))
     print(render(results))
     print(f"\nfull run {results['seconds']:.0f} s; plot {os.path.relpath(png, ROOT)}")

@@ -801,10 +801,12 @@ def run_program(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     _PLAN_SHARD = frozenset(shard) if shard is not None else None
-    # The registrations' thread hop and async response serialization, skipped for this run
-    # (bulkhead/offline/sdk_fast_path.py; the SDK's own path on an SDK version not verified).
-    monitor.fast = fast = sdk_fast_path.activate(pulumi_mocks._ensure_event_loop(), _PROGRAM_LOG)
+    fast: Optional[sdk_fast_path.FastPath] = None
     try:
+        # The registrations' thread hop, async response serialization and per-property futures,
+        # skipped for this run (bulkhead/offline/sdk_fast_path.py; the SDK's own path on an SDK
+        # version not verified).
+        monitor.fast = fast = sdk_fast_path.activate(pulumi_mocks._ensure_event_loop(), _PROGRAM_LOG)
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         root = settings.get_root_resource()
         raw_exports = dict(getattr(root, "outputs", {}) or {})
@@ -812,7 +814,8 @@ def run_program(
     except BaseException as exc:  # noqa: BLE001 - handed to the caller, who reports it
         error = exc
     finally:
-        fast.restore()
+        if fast is not None:
+            fast.restore()
         _PLAN_SHARD = None
         if stack_trace_was is not None:
             sdk_resource._get_stack_trace = stack_trace_was

@@ -296,11 +296,15 @@ def activate(loop: asyncio.AbstractEventLoop, logger, version: Optional[str] = N
     patched = []
     try:
         for module, attribute, replacement in _patches(logger):
-            patched.append((module, attribute, getattr(module, attribute)))
+            original = getattr(module, attribute)
             setattr(module, attribute, replacement)
-    finally:
+            patched.append((module, attribute, original))
         fast.patched = tuple(patched)
-    fast.executor = InlineExecutor()
-    fast._loop, fast._previous = loop, loop._default_executor  # type: ignore[attr-defined]
-    loop.set_default_executor(fast.executor)
+        fast.executor = InlineExecutor()
+        fast._loop, fast._previous = loop, loop._default_executor  # type: ignore[attr-defined]
+        loop.set_default_executor(fast.executor)
+    except BaseException:
+        fast.patched = tuple(patched)
+        fast.restore()  # nothing half-installed outlives the call
+        raise
     return fast

@@ -149,3 +149,20 @@ def test_a_value_wire_refuses_goes_the_sdks_way_on_and_off_the_loop():
 
     assert asyncio.new_event_loop().run_until_complete(on_the_loop()) == expected
     assert monitor.fast.fallbacks == 2
+
+
+def test_activate_leaves_nothing_half_installed(monkeypatch):
+    class Refuses:
+        x = 1
+
+        def __setattr__(self, name, value):
+            raise RuntimeError("read-only")
+
+    before = rpc.transfer_properties
+    monkeypatch.setattr(sdk_fast_path, "_patches", lambda logger: [(rpc, "transfer_properties", object()),
+                                                                    (Refuses(), "x", 2)])
+    loop = asyncio.new_event_loop()
+    with pytest.raises(RuntimeError):
+        sdk_fast_path.activate(loop, None)
+    assert rpc.transfer_properties is before
+    assert loop._default_executor is None
