@@ -145,7 +145,9 @@ def _check_goals(check: dict, results: dict) -> list[tuple[str, str, bool]]:
 
 
 def render(results: dict) -> str:
-    lines = ["plan (median of repeats; floor = the same typed custom resources, inputs and references, registered flat on the SDK's MockMonitor)", ""]
+    lines = ["plan (median of repeats; floor = the same typed custom resources, inputs and references, registered flat on the SDK's MockMonitor)",
+             "plan runs with the offline SDK fast path (bulkhead/offline/sdk_fast_path.py), the floor on the SDK's own path:",
+             "plan/floor < 1 means the fast path saves more of the SDK's work than bulkhead adds (bench/README.md)", ""]
     lines.append("| platform | N | resources | plan s | floor s | plan/floor | ms/resource | peak RSS MiB | critical path |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for platform in ("aws", "docker"):
