@@ -2,20 +2,27 @@
 """The price table bulkhead's `plan` prices a stack with: components/catalogue/data/aws_prices.json.
 
     .venv/bin/python tools/generate_aws_prices.py --check          # offline: exit 1 if the table is inconsistent
-    .venv/bin/python tools/generate_aws_prices.py --from DIR        # rewrite RDS rows from downloaded offer files
+    .venv/bin/python tools/generate_aws_prices.py --from DIR        # rewrite figures from downloaded offer files
 
 No installed package ships AWS prices: cfn-lint bundles RDS instance classes per region (which
 tools/generate_rds_offerings.py reads) but no prices, and botocore has only the Pricing API's
 model. The prices come from AWS's public Price List: the Bulk API's offer files
-(https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonRDS/current/<region>/index.json,
+(https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/<offer>/current/<region>/index.json,
 "Getting price list files manually", AWS Billing User Guide), downloaded to
-DIR/AmazonRDS/<region>/index.json by whoever regenerates (the generator never downloads: CI
-has no network to AWS). `--from` rewrites, for each region found, the PostgreSQL on-demand
-instance rows (Single-AZ and Multi-AZ, vCPU) and gp3 storage, keeping the other rows.
+DIR/<offer>/<region>/index.json by whoever regenerates (the generator never downloads: CI
+has no network to AWS). `--from` rewrites, for each offer and region found, the figures that
+offer prices (OFFER_FIGURES), each with its provenance `offer:<offer>/<region> version <v>
+published <date>`, keeping the other figures and their provenance.
+
+Every figure carries its provenance in `provenance` ("<region>.<figure>" -> where it comes
+from): an offer file (`offer:`), an extract of one published in a public repository
+(`offer-extract:`), or a pricing page transcribed by hand (`transcribed:`). `method` says
+"generated from AWS Price List offer files" only when every figure is `offer:`.
 
 `--check` needs no network: the committed table's shape, every region and class in it offered
 for PostgreSQL there (components/catalogue/data/rds_offerings.json, from cfn-lint), Multi-AZ
-never cheaper than Single-AZ, a source and an ISO date, and the file written as this tool writes it.
+never cheaper than Single-AZ, a source and an ISO date, a provenance for every figure and a
+`method` that matches them, and the file written as this tool writes it.
 """
 
 from __future__ import annotations
@@ -41,6 +48,20 @@ RATE_KEYS = {
     "secret_month": "Secrets Manager secret, per month",
 }
 TABLE_KEYS = {"rds_postgres_instance_hour", "rds_gp3_gb_month"}
+PROVENANCE_KINDS = ("offer:", "offer-extract:", "transcribed:")
+GENERATED = "generated from AWS Price List offer files"
+# The scalar figures each offer prices, by the suffix of the product's `usagetype` (region prefix
+# dropped: "EU-VpcEndpoint-Hours", "USE1-..." or none in us-east-1; KMS uses "<region>-KMS-Keys").
+# Only the on-demand price of the first (lowest) tier is taken. Unverified against a real offer
+# file from where this was written (no network to AWS): a suffix that matches nothing leaves the
+# figure as it was, and --from reports it.
+OFFER_FIGURES = {
+    "AmazonVPC": {"interface_endpoint_az_hour": "VpcEndpoint-Hours"},
+    "awskms": {"kms_key_month": "KMS-Keys"},
+    "AWSSecretsManager": {"secret_month": "AWSSecretsManager-Secrets"},
+    "AmazonCloudWatch": {"alarm_month": "CW:AlarmMonitorUsage"},
+    "AWSBackup": {"backup_gb_month": "WarmStorage-ByteHrs-RDS"},
+}
 
 
 def dump(table: dict) -> str:
@@ -49,7 +70,7 @@ def dump(table: dict) -> str:
 
 def problems(table: dict, offerings: dict) -> list[str]:
     out = []
-    for key in ("generated_by", "source", "date", "hours_per_month", "regions"):
+    for key in ("generated_by", "source", "date", "hours_per_month", "regions", "method", "provenance"):
         if key not in table:
             out.append(f"missing top-level key {key}")
     try:
@@ -84,6 +105,32 @@ def problems(table: dict, offerings: dict) -> list[str]:
                 out.append(f"{where}: needs single_az > 0 and multi_az >= single_az")
             if not isinstance(row["vcpu"], int) or row["vcpu"] < 1:
                 out.append(f"{where}: vcpu must be a positive integer")
+    out.extend(provenance_problems(table))
+    return out
+
+
+def figures(table: dict) -> list[str]:
+    """Every figure of the table as "<region>.<key>" (an instance-class table counts as one)."""
+    return sorted(f"{region}.{key}" for region, rates in (table.get("regions") or {}).items() for key in rates)
+
+
+def provenance_problems(table: dict) -> list[str]:
+    out = []
+    prov = table.get("provenance") or {}
+    for fig in figures(table):
+        where = prov.get(fig)
+        if not where:
+            out.append(f"{fig}: no provenance (where does this price come from?)")
+        elif not str(where).startswith(PROVENANCE_KINDS):
+            out.append(f"{fig}: provenance {where!r} must start with one of {', '.join(PROVENANCE_KINDS)}")
+    for fig in sorted(set(prov) - set(figures(table))):
+        out.append(f"provenance {fig}: no such figure in the table")
+    all_offer = bool(prov) and all(str(v).startswith("offer:") for v in prov.values())
+    method = str(table.get("method") or "")
+    if method.startswith(GENERATED) and not all_offer:
+        out.append(f"method says {GENERATED!r} but not every figure's provenance is an offer file")
+    if all_offer and not method.startswith(GENERATED):
+        out.append(f"every figure comes from an offer file: method must start with {GENERATED!r}")
     return out
 
 
@@ -120,21 +167,64 @@ def rds_rows(offer: dict) -> tuple[dict, dict, str | None]:
     return complete, storage, (offer.get("publicationDate") or "")[:10] or None
 
 
-def regenerate(table: dict, source_dir: str) -> dict:
-    base = os.path.join(source_dir, "AmazonRDS")
+def usage_price(offer: dict, suffix: str) -> float | None:
+    """The on-demand USD price of the product whose `usagetype` is `suffix` after a region prefix."""
+    terms = offer.get("terms") or {}
+    for sku, product in sorted((offer.get("products") or {}).items()):
+        usage = str((product.get("attributes") or {}).get("usagetype") or "")
+        if usage == suffix or usage.endswith("-" + suffix):
+            price = _on_demand_usd(terms, sku)
+            if price is not None:
+                return price
+    return None
+
+
+def _offer_files(source_dir: str, offer: str):
+    base = os.path.join(source_dir, offer)
+    if not os.path.isdir(base):
+        return
     for region in sorted(os.listdir(base)):
         path = os.path.join(base, region, "index.json")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as fh:
-            classes, storage, date = rds_rows(json.load(fh))
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                yield region, json.load(fh)
+
+
+def _provenance(offer_code: str, region: str, offer: dict) -> str:
+    return (f"offer:{offer_code}/{region} version {offer.get('version') or '?'} "
+            f"published {offer.get('publicationDate') or '?'}")
+
+
+def regenerate(table: dict, source_dir: str, report=None) -> dict:
+    prov = table.setdefault("provenance", {})
+    dates = []
+    for region, offer in _offer_files(source_dir, "AmazonRDS"):
+        classes, storage, date = rds_rows(offer)
         rates = table["regions"].setdefault(region, {})
         if classes:
             rates["rds_postgres_instance_hour"] = dict(sorted(classes.items()))
+            prov[f"{region}.rds_postgres_instance_hour"] = _provenance("AmazonRDS", region, offer)
         if storage:
             rates["rds_gp3_gb_month"] = storage
+            prov[f"{region}.rds_gp3_gb_month"] = _provenance("AmazonRDS", region, offer)
         if date:
-            table["date"] = date
+            dates.append(date)
+    for offer_code, wanted in OFFER_FIGURES.items():
+        for region, offer in _offer_files(source_dir, offer_code):
+            for key, suffix in wanted.items():
+                price = usage_price(offer, suffix)
+                if price is None:
+                    if report:
+                        report(f"{offer_code}/{region}: no on-demand product with usagetype *{suffix}: {key} unchanged")
+                    continue
+                table["regions"].setdefault(region, {})[key] = price
+                prov[f"{region}.{key}"] = _provenance(offer_code, region, offer)
+                if offer.get("publicationDate"):
+                    dates.append(str(offer["publicationDate"])[:10])
+    if dates:
+        table["date"] = max(dates)
+    if prov and all(str(v).startswith("offer:") for v in prov.values()):
+        table["method"] = f"{GENERATED} by tools/generate_aws_prices.py --from"
     return table
 
 
@@ -149,7 +239,7 @@ def main(argv=None) -> int:
     with open(OFFERINGS, encoding="utf-8") as fh:
         offerings = json.load(fh)
     if args.source_dir:
-        table = regenerate(table, args.source_dir)
+        table = regenerate(table, args.source_dir, report=lambda m: print(f"--from: {m}", file=sys.stderr))
     found = problems(table, offerings)
     if args.check:
         if dump(table) != text:
