@@ -44,6 +44,13 @@ def test_committed_table_passes_the_offline_check():
     (lambda t: t["regions"]["us-east-1"].__setitem__("gpu_hour", 1.0), "unknown rate"),
     (lambda t: t.__setitem__("date", "last week"), "not an ISO date"),
     (lambda t: t.__delitem__("source"), "missing top-level key source"),
+    # provenance: every figure says where it comes from, and `method` does not claim more
+    (lambda t: t["provenance"].pop("us-east-1.alarm_month"), "us-east-1.alarm_month: no provenance"),
+    (lambda t: t["provenance"].__setitem__("us-east-1.alarm_month", "a blog"), "must start with one of"),
+    (lambda t: t["provenance"].__setitem__("us-east-1.gpu_hour", "offer:x"), "provenance us-east-1.gpu_hour: no such figure"),
+    (lambda t: t.__setitem__("method", "generated from AWS Price List offer files"), "not every figure's provenance is an offer file"),
+    (lambda t: [t["provenance"].__setitem__(k, "offer:AmazonRDS/us-east-1 version 1 published 2027-01-02")
+                for k in list(t["provenance"])], "method must start with"),
 ])
 def test_check_refuses_an_inconsistent_table(edit, expected):
     gen, table, offerings = _tables()
@@ -89,3 +96,60 @@ def test_from_offer_files_rewrites_the_rds_rows(tmp_path, monkeypatch):
     assert us["rds_postgres_instance_hour"] == {"db.t4g.medium": {"single_az": 0.07, "multi_az": 0.14, "vcpu": 2}}
     assert us["rds_gp3_gb_month"] == {"single_az": 0.12, "multi_az": 0.24}
     assert us["kms_key_month"] == 1.0 and table["date"] == "2027-01-02"
+    # the rewritten rows say which offer file they come from; the others keep theirs
+    assert table["provenance"]["us-east-1.rds_postgres_instance_hour"] == \
+        "offer:AmazonRDS/us-east-1 version ? published 2027-01-02T00:00:00Z"
+    assert table["provenance"]["us-east-1.kms_key_month"].startswith("transcribed:")
+    assert not table["method"].startswith(gen.GENERATED)
+
+
+def _offer(version, published, rows):
+    """A regional offer file with one on-demand product per (sku, usagetype, usd), region prefix as AWS writes it."""
+    products = {sku: {"sku": sku, "productFamily": "x", "attributes": {"usagetype": usage}} for sku, usage, _ in rows}
+    terms = {"OnDemand": {sku: {"T": {"priceDimensions": {"R": {"pricePerUnit": {"USD": str(usd)}}}}}
+                          for sku, _, usd in rows}}
+    return {"version": version, "publicationDate": published, "products": products, "terms": terms}
+
+
+def test_from_offer_files_prices_every_figure_and_then_says_generated(tmp_path):
+    """All the stack-wide and per-database figures from their offers (usagetype suffix after the
+    region prefix, which differs per offer), each with the offer's version and publication date;
+    once every figure of the table comes from an offer file, `method` says so and --check agrees."""
+    gen, table, offerings = _tables()
+    offers = {
+        "AmazonVPC": [("v", "EU-VpcEndpoint-Hours", 0.011), ("w", "EU-VpcEndpoint-Bytes", 0.01)],
+        "awskms": [("k", "eu-west-1-KMS-Keys", 1.0), ("r", "eu-west-1-KMS-Requests", 0.000003)],
+        "AWSSecretsManager": [("s", "EU-AWSSecretsManager-Secrets", 0.4)],
+        "AmazonCloudWatch": [("a", "EU-CW:AlarmMonitorUsage", 0.1), ("h", "EU-CW:HighResAlarmMonitorUsage", 0.3)],
+        "AWSBackup": [("b", "EU-WarmStorage-ByteHrs-RDS", 0.095)],
+    }
+    for code, rows in offers.items():
+        d = tmp_path / code / "eu-west-1"
+        d.mkdir(parents=True)
+        (d / "index.json").write_text(json.dumps(_offer("20261001000000", "2026-10-01T00:00:00Z", rows)))
+    only_eu = copy.deepcopy(table)
+    only_eu["regions"] = {"eu-west-1": {}}
+    only_eu["provenance"] = {}
+    out = gen.regenerate(only_eu, str(tmp_path))
+    eu = out["regions"]["eu-west-1"]
+    assert eu == {"interface_endpoint_az_hour": 0.011, "kms_key_month": 1.0, "secret_month": 0.4,
+                  "alarm_month": 0.1, "backup_gb_month": 0.095}
+    assert out["provenance"]["eu-west-1.alarm_month"] == \
+        "offer:AmazonCloudWatch/eu-west-1 version 20261001000000 published 2026-10-01T00:00:00Z"
+    assert out["date"] == "2026-10-01" and out["method"].startswith(gen.GENERATED)
+    assert gen.problems(out, offerings) == []
+    # an offer without the product leaves the figure alone and says so
+    (tmp_path / "AmazonCloudWatch" / "eu-west-1" / "index.json").write_text(json.dumps(_offer("2", "2026-10-02", [])))
+    said = []
+    again = gen.regenerate(copy.deepcopy(table), str(tmp_path), report=said.append)
+    assert again["regions"]["eu-west-1"]["alarm_month"] == table["regions"]["eu-west-1"]["alarm_month"]
+    assert said == ["AmazonCloudWatch/eu-west-1: no on-demand product with usagetype *CW:AlarmMonitorUsage: alarm_month unchanged"]
+
+
+def test_committed_table_is_honest_about_where_its_prices_come_from():
+    """No offer file was reachable where the table was written: it must not claim to be generated,
+    and every figure names its page or extract."""
+    gen, table, _ = _tables()
+    assert not table["method"].startswith(gen.GENERATED)
+    assert set(table["provenance"]) == set(gen.figures(table))
+    assert table["provenance"]["eu-west-1.alarm_month"].startswith("offer-extract: AmazonCloudWatch/eu-west-1")

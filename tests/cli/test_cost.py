@@ -81,9 +81,15 @@ def test_prod_as_committed_is_unknown_where_the_table_has_no_price(prod_export):
     """Pulumi.prod.yaml is in eu-west-1, where the table lists only keys and secrets: every figure
     that needs another price is "unknown", and so is every total, never a guess."""
     got = cost.estimate(Plan.from_export(prod_export))
+    eu = PRICES["regions"]["eu-west-1"]
     assert got["region"] == "eu-west-1"
     assert got["databases"]["auth"]["instances"] == "unknown"
-    assert got["databases"]["auth"]["keys"] == 1.0 and got["databases"]["auth"]["secrets"] == 0.4
+    assert got["databases"]["auth"]["keys"] == eu["kms_key_month"] and got["databases"]["auth"]["secrets"] == eu["secret_month"]
+    # alarms: 4 on the primary, 2 on each of the 2 replicas, at the eu-west-1 price of the table
+    assert got["databases"]["auth"]["alarms"] == pytest.approx((4 + 2 * 2) * eu["alarm_month"])
+    assert got["stack_wide"]["endpoints"] == "unknown"
+    assert got["provenance"]["alarm_month"].startswith("offer-extract:")
+    assert got["provenance"]["kms_key_month"].startswith("transcribed:")
     assert got["total"] == got["single_az_total"] == got["with_proxy_total"] == "unknown"
     assert any("db.r6g.large" in u for u in got["unknown"])
 
@@ -115,6 +121,8 @@ def test_plan_prints_and_carries_the_cost_and_check_json_has_it(tmp_path, capsys
     assert len(missing) > 3 and reasons[:3] == [f"unknown: {r}" for r in missing[:3]]
     assert reasons[3] == f"unknown: ... and {len(missing) - 3} more (`check --json`: cost.unknown)"
     assert "the price table has instance prices for: us-east-1 (" in printed
+    assert ("prices for eu-west-1: 1 from a published extract of an offer file; "
+            "2 transcribed by hand from AWS pricing pages (aws_prices.json `provenance`)") in printed
     assert export["version"] == 3 and export["bulkhead"]["cost"]["region"] == "eu-west-1"
     main(["check", str(out), "--json"])
     data = json.loads(capsys.readouterr().out)
