@@ -52,6 +52,8 @@ ASSUMPTIONS = (
     "automated backups (PITR) within the free allowance (the provisioned storage)",
     "not counted: data transfer, endpoint data processing, Lambda, CloudWatch Logs, Performance Insights beyond 7 days",
     "not counted: SNS notifications and RDS event subscriptions (per message; a topic and a subscription cost nothing at rest)",
+    "KMS keys at $1 a month, their first year: each yearly rotation's new key material adds $1 a month "
+    "(AWS KMS pricing page), not counted",
 )
 # How each figure's provenance (aws_prices.json `provenance`, tools/generate_aws_prices.py) is named in `plan`.
 PROVENANCE_NAMES = (("offer:", "from AWS Price List offer files"),

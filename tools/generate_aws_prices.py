@@ -17,7 +17,8 @@ published <date>`, keeping the other figures and their provenance.
 Every figure carries its provenance in `provenance` ("<region>.<figure>" -> where it comes
 from): an offer file (`offer:`), an extract of one published in a public repository
 (`offer-extract:`), or a pricing page transcribed by hand (`transcribed:`). `method` says
-"generated from AWS Price List offer files" only when every figure is `offer:`.
+"generated from AWS Price List offer files" only when every price is `offer:` (billing rules
+such as the proxy's 2-vCPU minimum, RULE_KEYS, are on pricing pages only).
 
 `--check` needs no network: the committed table's shape, every region and class in it offered
 for PostgreSQL there (components/catalogue/data/rds_offerings.json, from cfn-lint), Multi-AZ
@@ -50,18 +51,28 @@ RATE_KEYS = {
 TABLE_KEYS = {"rds_postgres_instance_hour", "rds_gp3_gb_month"}
 PROVENANCE_KINDS = ("offer:", "offer-extract:", "transcribed:")
 GENERATED = "generated from AWS Price List offer files"
-# The scalar figures each offer prices, by the suffix of the product's `usagetype` (region prefix
-# dropped: "EU-VpcEndpoint-Hours", "USE1-..." or none in us-east-1; KMS uses "<region>-KMS-Keys").
-# Only the on-demand price of the first (lowest) tier is taken. Unverified against a real offer
-# file from where this was written (no network to AWS): a suffix that matches nothing leaves the
-# figure as it was, and --from reports it.
+# The scalar figures each offer prices: figure -> (usagetype suffix after the region prefix, how to
+# pick among matches). Prefixes differ per offer ("EU-VpcEndpoint-Hours", "USE1-RDS:ProxyUsage",
+# KMS: "eu-west-1-KMS-Keys"); the suffixes are those AWS bills under (Cost Explorer usage types,
+# the same strings in the offer files' `usagetype`). Only the on-demand price of the first tier is
+# taken. A suffix that matches nothing leaves the figure as it was, and --from reports it.
 OFFER_FIGURES = {
-    "AmazonVPC": {"interface_endpoint_az_hour": "VpcEndpoint-Hours"},
-    "awskms": {"kms_key_month": "KMS-Keys"},
-    "AWSSecretsManager": {"secret_month": "AWSSecretsManager-Secrets"},
-    "AmazonCloudWatch": {"alarm_month": "CW:AlarmMonitorUsage"},
-    "AWSBackup": {"backup_gb_month": "WarmStorage-ByteHrs-RDS"},
+    "AmazonVPC": {"interface_endpoint_az_hour": ("VpcEndpoint-Hours", "first")},
+    "awskms": {"kms_key_month": ("KMS-Keys", "first")},
+    "AWSSecretsManager": {"secret_month": ("AWSSecretsManager-Secrets", "first")},
+    "AmazonCloudWatch": {"alarm_month": ("CW:AlarmMonitorUsage", "first")},
+    # RDS Proxy: "$0.015 per hour per vCPU of the RDS PostgreSQL instances associated with an RDS
+    # Proxy" (us-east-1). Backup storage: the RDS backup-storage rate, which AWS Backup's pricing
+    # page also lists for RDS snapshots (warm storage).
+    "AmazonRDS": {"proxy_vcpu_hour": ("RDS:ProxyUsage", "first"),
+                  "backup_gb_month": ("RDS:ChargedBackupUsage", "first")},
+    # Inter-region transfer out ("USE1-EUC1-AWS-Out-Bytes"): the DR region is the stack's choice,
+    # so the dearest destination is taken.
+    "AWSDataTransfer": {"cross_region_copy_gb": ("AWS-Out-Bytes", "max")},
 }
+# Figures that are billing rules, not prices (the proxy's 2-vCPU minimum: RDS Proxy pricing
+# page), so no offer file carries them: a generated table may keep them transcribed.
+RULE_KEYS = {"proxy_min_vcpu"}
 
 
 def dump(table: dict) -> str:
@@ -114,6 +125,11 @@ def figures(table: dict) -> list[str]:
     return sorted(f"{region}.{key}" for region, rates in (table.get("regions") or {}).items() for key in rates)
 
 
+def _all_offer(prov: dict) -> bool:
+    prices = {k: v for k, v in prov.items() if k.split(".", 1)[-1] not in RULE_KEYS}
+    return bool(prices) and all(str(v).startswith("offer:") for v in prices.values())
+
+
 def provenance_problems(table: dict) -> list[str]:
     out = []
     prov = table.get("provenance") or {}
@@ -125,7 +141,7 @@ def provenance_problems(table: dict) -> list[str]:
             out.append(f"{fig}: provenance {where!r} must start with one of {', '.join(PROVENANCE_KINDS)}")
     for fig in sorted(set(prov) - set(figures(table))):
         out.append(f"provenance {fig}: no such figure in the table")
-    all_offer = bool(prov) and all(str(v).startswith("offer:") for v in prov.values())
+    all_offer = _all_offer(prov)
     method = str(table.get("method") or "")
     if method.startswith(GENERATED) and not all_offer:
         out.append(f"method says {GENERATED!r} but not every figure's provenance is an offer file")
@@ -167,15 +183,21 @@ def rds_rows(offer: dict) -> tuple[dict, dict, str | None]:
     return complete, storage, (offer.get("publicationDate") or "")[:10] or None
 
 
-def usage_price(offer: dict, suffix: str) -> float | None:
-    """The on-demand USD price of the product whose `usagetype` is `suffix` after a region prefix."""
+def usage_price(offer: dict, suffix: str, pick: str = "first") -> float | None:
+    """The on-demand USD price of the products whose `usagetype` is `suffix` after a region prefix;
+    where products name a database engine, PostgreSQL's (else the engine-neutral "Any")."""
     terms = offer.get("terms") or {}
+    found: dict[str, list[float]] = {}
     for sku, product in sorted((offer.get("products") or {}).items()):
-        usage = str((product.get("attributes") or {}).get("usagetype") or "")
+        attrs = product.get("attributes") or {}
+        usage = str(attrs.get("usagetype") or "")
         if usage == suffix or usage.endswith("-" + suffix):
             price = _on_demand_usd(terms, sku)
             if price is not None:
-                return price
+                found.setdefault(str(attrs.get("databaseEngine") or ""), []).append(price)
+    for engine in ("PostgreSQL", "Any", ""):
+        if found.get(engine):
+            return max(found[engine]) if pick == "max" else found[engine][0]
     return None
 
 
@@ -195,11 +217,20 @@ def _provenance(offer_code: str, region: str, offer: dict) -> str:
             f"published {offer.get('publicationDate') or '?'}")
 
 
-def regenerate(table: dict, source_dir: str, report=None) -> dict:
+def regenerate(table: dict, source_dir: str, report=None, offerings: dict | None = None) -> dict:
+    """`table` with every figure the offer files under `source_dir` price rewritten. With
+    `offerings` (rds_offerings.json), only the classes RDS offers for PostgreSQL in the region."""
     prov = table.setdefault("provenance", {})
     dates = []
+    offered = (offerings or {}).get("instance_classes_by_region")
     for region, offer in _offer_files(source_dir, "AmazonRDS"):
         classes, storage, date = rds_rows(offer)
+        if offered is not None:
+            dropped = sorted(c for c in classes if c not in offered.get(region, []))
+            classes = {c: r for c, r in classes.items() if c not in dropped}
+            if dropped and report:
+                report(f"AmazonRDS/{region}: {len(dropped)} priced classes not offered for PostgreSQL there "
+                       f"(rds_offerings.json), left out: {', '.join(dropped[:5])}{' ...' if len(dropped) > 5 else ''}")
         rates = table["regions"].setdefault(region, {})
         if classes:
             rates["rds_postgres_instance_hour"] = dict(sorted(classes.items()))
@@ -211,8 +242,8 @@ def regenerate(table: dict, source_dir: str, report=None) -> dict:
             dates.append(date)
     for offer_code, wanted in OFFER_FIGURES.items():
         for region, offer in _offer_files(source_dir, offer_code):
-            for key, suffix in wanted.items():
-                price = usage_price(offer, suffix)
+            for key, (suffix, pick) in wanted.items():
+                price = usage_price(offer, suffix, pick)
                 if price is None:
                     if report:
                         report(f"{offer_code}/{region}: no on-demand product with usagetype *{suffix}: {key} unchanged")
@@ -223,7 +254,7 @@ def regenerate(table: dict, source_dir: str, report=None) -> dict:
                     dates.append(str(offer["publicationDate"])[:10])
     if dates:
         table["date"] = max(dates)
-    if prov and all(str(v).startswith("offer:") for v in prov.values()):
+    if _all_offer(prov):
         table["method"] = f"{GENERATED} by tools/generate_aws_prices.py --from"
     return table
 
@@ -231,7 +262,9 @@ def regenerate(table: dict, source_dir: str, report=None) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true")
-    parser.add_argument("--from", dest="source_dir", help="a directory holding AmazonRDS/<region>/index.json")
+    parser.add_argument("--from", dest="source_dir",
+                        help="a directory holding <offer>/<region>/index.json (AmazonRDS, AmazonVPC, awskms, "
+                             "AWSSecretsManager, AmazonCloudWatch, AWSDataTransfer)")
     args = parser.parse_args(argv)
     with open(OUT, encoding="utf-8") as fh:
         text = fh.read()
@@ -239,7 +272,8 @@ def main(argv=None) -> int:
     with open(OFFERINGS, encoding="utf-8") as fh:
         offerings = json.load(fh)
     if args.source_dir:
-        table = regenerate(table, args.source_dir, report=lambda m: print(f"--from: {m}", file=sys.stderr))
+        table = regenerate(table, args.source_dir, report=lambda m: print(f"--from: {m}", file=sys.stderr),
+                           offerings=offerings)
     found = problems(table, offerings)
     if args.check:
         if dump(table) != text:

@@ -104,36 +104,44 @@ def test_from_offer_files_rewrites_the_rds_rows(tmp_path, monkeypatch):
 
 
 def _offer(version, published, rows):
-    """A regional offer file with one on-demand product per (sku, usagetype, usd), region prefix as AWS writes it."""
-    products = {sku: {"sku": sku, "productFamily": "x", "attributes": {"usagetype": usage}} for sku, usage, _ in rows}
-    terms = {"OnDemand": {sku: {"T": {"priceDimensions": {"R": {"pricePerUnit": {"USD": str(usd)}}}}}
-                          for sku, _, usd in rows}}
+    """A regional offer file with one on-demand product per (sku, usagetype, usd[, engine]), the
+    usagetype with its region prefix as AWS writes it."""
+    products = {r[0]: {"sku": r[0], "productFamily": "x",
+                       "attributes": {"usagetype": r[1], **({"databaseEngine": r[3]} if len(r) > 3 else {})}}
+                for r in rows}
+    terms = {"OnDemand": {r[0]: {"T": {"priceDimensions": {"R": {"pricePerUnit": {"USD": str(r[2])}}}}} for r in rows}}
     return {"version": version, "publicationDate": published, "products": products, "terms": terms}
 
 
 def test_from_offer_files_prices_every_figure_and_then_says_generated(tmp_path):
     """All the stack-wide and per-database figures from their offers (usagetype suffix after the
-    region prefix, which differs per offer), each with the offer's version and publication date;
-    once every figure of the table comes from an offer file, `method` says so and --check agrees."""
+    region prefix, which differs per offer; PostgreSQL's row where rows name an engine; the dearest
+    inter-region transfer), each with the offer's version and publication date; once every price
+    of the table comes from an offer file, `method` says so and --check agrees (the proxy's 2-vCPU
+    minimum is a billing rule on the pricing page, not a price: it may stay transcribed)."""
     gen, table, offerings = _tables()
     offers = {
         "AmazonVPC": [("v", "EU-VpcEndpoint-Hours", 0.011), ("w", "EU-VpcEndpoint-Bytes", 0.01)],
         "awskms": [("k", "eu-west-1-KMS-Keys", 1.0), ("r", "eu-west-1-KMS-Requests", 0.000003)],
         "AWSSecretsManager": [("s", "EU-AWSSecretsManager-Secrets", 0.4)],
         "AmazonCloudWatch": [("a", "EU-CW:AlarmMonitorUsage", 0.1), ("h", "EU-CW:HighResAlarmMonitorUsage", 0.3)],
-        "AWSBackup": [("b", "EU-WarmStorage-ByteHrs-RDS", 0.095)],
+        "AmazonRDS": [("p1", "EU-RDS:ProxyUsage", 0.099, "MySQL"), ("p2", "EU-RDS:ProxyUsage", 0.018, "PostgreSQL"),
+                      ("b", "EU-RDS:ChargedBackupUsage", 0.095, "PostgreSQL")],
+        "AWSDataTransfer": [("t1", "EU-EUC1-AWS-Out-Bytes", 0.02), ("t2", "EU-APS1-AWS-Out-Bytes", 0.03),
+                            ("t3", "EU-DataTransfer-Out-Bytes", 0.09)],
     }
     for code, rows in offers.items():
         d = tmp_path / code / "eu-west-1"
         d.mkdir(parents=True)
         (d / "index.json").write_text(json.dumps(_offer("20261001000000", "2026-10-01T00:00:00Z", rows)))
     only_eu = copy.deepcopy(table)
-    only_eu["regions"] = {"eu-west-1": {}}
-    only_eu["provenance"] = {}
-    out = gen.regenerate(only_eu, str(tmp_path))
+    only_eu["regions"] = {"eu-west-1": {"proxy_min_vcpu": 2}}
+    only_eu["provenance"] = {"eu-west-1.proxy_min_vcpu": "transcribed: https://aws.amazon.com/rds/proxy/pricing/"}
+    out = gen.regenerate(only_eu, str(tmp_path), offerings=offerings)
     eu = out["regions"]["eu-west-1"]
     assert eu == {"interface_endpoint_az_hour": 0.011, "kms_key_month": 1.0, "secret_month": 0.4,
-                  "alarm_month": 0.1, "backup_gb_month": 0.095}
+                  "alarm_month": 0.1, "proxy_vcpu_hour": 0.018, "backup_gb_month": 0.095,
+                  "cross_region_copy_gb": 0.03, "proxy_min_vcpu": 2}
     assert out["provenance"]["eu-west-1.alarm_month"] == \
         "offer:AmazonCloudWatch/eu-west-1 version 20261001000000 published 2026-10-01T00:00:00Z"
     assert out["date"] == "2026-10-01" and out["method"].startswith(gen.GENERATED)
@@ -144,6 +152,28 @@ def test_from_offer_files_prices_every_figure_and_then_says_generated(tmp_path):
     again = gen.regenerate(copy.deepcopy(table), str(tmp_path), report=said.append)
     assert again["regions"]["eu-west-1"]["alarm_month"] == table["regions"]["eu-west-1"]["alarm_month"]
     assert said == ["AmazonCloudWatch/eu-west-1: no on-demand product with usagetype *CW:AlarmMonitorUsage: alarm_month unchanged"]
+
+
+def test_from_leaves_out_classes_rds_does_not_offer_for_postgresql_there(tmp_path):
+    gen, table, offerings = _tables()
+
+    def row(sku, cls, deployment, usd):
+        return sku, {"sku": sku, "productFamily": "Database Instance", "attributes": {
+            "databaseEngine": "PostgreSQL", "instanceType": cls, "deploymentOption": deployment, "vcpu": "2"}}, usd
+
+    rows = [row("a", "db.t4g.micro", "Single-AZ", 0.016), row("b", "db.t4g.micro", "Multi-AZ", 0.032),
+            row("c", "db.x9.nope", "Single-AZ", 1), row("d", "db.x9.nope", "Multi-AZ", 2)]
+    offer = {"publicationDate": "2027-01-02T00:00:00Z", "products": {sku: p for sku, p, _ in rows},
+             "terms": {"OnDemand": {sku: {"T": {"priceDimensions": {"R": {"pricePerUnit": {"USD": str(u)}}}}}
+                                    for sku, _, u in rows}}}
+    d = tmp_path / "AmazonRDS" / "us-east-1"
+    d.mkdir(parents=True)
+    (d / "index.json").write_text(json.dumps(offer))
+    said = []
+    out = gen.regenerate(copy.deepcopy(table), str(tmp_path), report=said.append, offerings=offerings)
+    assert set(out["regions"]["us-east-1"]["rds_postgres_instance_hour"]) == {"db.t4g.micro"}
+    assert said and "db.x9.nope" in said[0]
+    assert gen.problems(out, offerings) == []
 
 
 def test_committed_table_is_honest_about_where_its_prices_come_from():
