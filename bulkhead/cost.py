@@ -57,6 +57,7 @@ ASSUMPTIONS = (
 )
 # How each figure's provenance (aws_prices.json `provenance`, tools/generate_aws_prices.py) is named in `plan`.
 PROVENANCE_NAMES = (("offer:", "from AWS Price List offer files"),
+                    ("aws-price-data:", "from AWS's public price data"),
                     ("offer-extract:", "from a published extract of an offer file"),
                     ("transcribed:", "transcribed by hand from AWS pricing pages"))
 

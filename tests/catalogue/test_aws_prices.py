@@ -48,9 +48,11 @@ def test_committed_table_passes_the_offline_check():
     (lambda t: t["provenance"].pop("us-east-1.alarm_month"), "us-east-1.alarm_month: no provenance"),
     (lambda t: t["provenance"].__setitem__("us-east-1.alarm_month", "a blog"), "must start with one of"),
     (lambda t: t["provenance"].__setitem__("us-east-1.gpu_hour", "offer:x"), "provenance us-east-1.gpu_hour: no such figure"),
-    (lambda t: t.__setitem__("method", "generated from AWS Price List offer files"), "not every figure's provenance is an offer file"),
-    (lambda t: [t["provenance"].__setitem__(k, "offer:AmazonRDS/us-east-1 version 1 published 2027-01-02")
-                for k in list(t["provenance"])], "method must start with"),
+    (lambda t: t["provenance"].__setitem__("us-east-1.alarm_month", "transcribed: a page"),
+     "not every price's provenance is AWS price data"),
+    (lambda t: t.__setitem__("method", "copied by hand"), "method must start with"),
+    (lambda t: t["regions"]["us-east-1"]["rds_postgres_instance_hour"]["db.t4g.medium"].__setitem__("az", 1),
+     "needs single_az and multi_az"),
 ])
 def test_check_refuses_an_inconsistent_table(edit, expected):
     gen, table, offerings = _tables()
@@ -99,8 +101,8 @@ def test_from_offer_files_rewrites_the_rds_rows(tmp_path, monkeypatch):
     # the rewritten rows say which offer file they come from; the others keep theirs
     assert table["provenance"]["us-east-1.rds_postgres_instance_hour"] == \
         "offer:AmazonRDS/us-east-1 version ? published 2027-01-02T00:00:00Z"
-    assert table["provenance"]["us-east-1.kms_key_month"].startswith("transcribed:")
-    assert not table["method"].startswith(gen.GENERATED)
+    assert table["provenance"]["us-east-1.kms_key_month"].startswith("aws-price-data:")
+    assert not table["method"].startswith(gen.GENERATED) and gen.problems(table, _tables()[2]) == []
 
 
 def _offer(version, published, rows):
@@ -176,10 +178,98 @@ def test_from_leaves_out_classes_rds_does_not_offer_for_postgresql_there(tmp_pat
     assert gen.problems(out, offerings) == []
 
 
-def test_committed_table_is_honest_about_where_its_prices_come_from():
-    """No offer file was reachable where the table was written: it must not claim to be generated,
-    and every figure names its page or extract."""
-    gen, table, _ = _tables()
-    assert not table["method"].startswith(gen.GENERATED)
+def test_committed_table_is_generated_from_the_committed_extract_of_aws_price_data():
+    """Every price of the table comes from AWS's price data through the committed extract (the
+    proxy's 2-vCPU minimum, a billing rule, from its pricing page); `method` says so, and --check
+    regenerates the table from the extract byte for byte."""
+    gen, table, offerings = _tables()
+    assert table["method"].startswith("generated from AWS's public price data") and "aws_price_extract.json" in table["method"]
     assert set(table["provenance"]) == set(gen.figures(table))
-    assert table["provenance"]["eu-west-1.alarm_month"].startswith("offer-extract: AmazonCloudWatch/eu-west-1")
+    for figure, origin in table["provenance"].items():
+        expected = "transcribed:" if figure.endswith(".proxy_min_vcpu") else "aws-price-data: QuinnyPig/aws-price-watcher@"
+        assert origin.startswith(expected), figure
+    with open(gen.EXTRACT) as fh:
+        extract = json.load(fh)
+    assert gen.dump(gen.table_from_extract(extract, offerings)) == gen.dump(table)
+    assert {"us-east-1", "eu-west-1"} <= set(table["regions"])
+    assert table["date"] == "2025-06-17"
+
+
+def test_check_refuses_a_table_that_is_not_what_the_extract_gives(tmp_path, monkeypatch):
+    gen = _generator()
+    table = cost.load_prices()
+    table["regions"]["eu-west-1"]["alarm_month"] = 0.05  # a hand edit, written as the tool writes
+    out = tmp_path / "aws_prices.json"
+    out.write_text(gen.dump(table))
+    monkeypatch.setattr(gen, "OUT", str(out))
+    assert gen.main(["--check"]) == 1
+    assert gen.main([]) == 0 and json.loads(out.read_text()) == cost.load_prices()  # regenerated
+
+
+def _watcher(tmp_path):
+    """A miniature aws-price-watcher checkout: processed/<file>.json (price name -> location ->
+    price) and, for one file, raw/<file>.json with AWS's manifest."""
+    ie, ue = "EU (Ireland)", "US East (N. Virginia)"
+
+    def inst(cls, cpus, price):
+        return {f"{loc} (Instance Type: {cls}, Memory: 4 GiB, vCPU: {cpus}, Network Performance: x)": p
+                for loc, p in ((ie, price), (ue, price), ("Asia Pacific (Tokyo)", price))}
+
+    name = "Database Instance PostgreSQL No license required db {} General purpose {} Current Generation"
+    processed = {
+        "rds-postgresql-ondemand": {
+            name.format("t4g.medium", "Single-AZ"): inst("db.t4g.medium", 2, "0.0690000000"),
+            name.format("t4g.medium", "Multi-AZ"): inst("db.t4g.medium", 2, "0.1380000000"),
+            name.format("t4g.medium", "Multi-AZ readable standbys"): inst("db.t4g.medium", 2, "9.0000000000"),
+            name.format("x9.nope", "Single-AZ"): inst("db.x9.nope", 2, "1.0000000000"),
+            name.format("x9.nope", "Multi-AZ"): inst("db.x9.nope", 2, "2.0000000000"),
+            "Database Instance MySQL db t4g.medium Single-AZ": inst("db.t4g.medium", 2, "5.0000000000"),
+        },
+        "rds-storage": {"Database Storage Single AZ General Purpose-GP3": {ie: "0.1270000000", ue: "0.1150000000"},
+                        "Database Storage Multi AZ General Purpose-GP3": {ie: "0.2540000000", ue: "0.2300000000"},
+                        "Storage Snapshot": {ie: "0.0950000000", ue: "0.0950000000"},
+                        "Storage Snapshot Aurora PostgreSQL": {ie: "0.0210000000"}},
+        "rds-proxy": {"RDSProxy": {ie: "0.0160000000"}, "RDSProxy Aurora PostgreSQL Hrs": {ie: "0.0999000000"}},
+        "vpc": {"Hourly charge for VPC Endpoints per Hrs": {ie: "0.0110000000"}},
+        "kms": {"Encryption Key": {ie: "1.0000000000"}},
+        "secretsmanager": {"Secret": {ie: "0.4000000000"}},
+        "cloudwatch": {"Alarm Standard": {ie: "0.1000000000"}, "Alarm High Resolution": {ie: "0.3000000000"}},
+        "datatransfer": {
+            "DataTransfer InterRegion Outbound to EU Frankfurt": {f"{ie} (To Location: EU (Frankfurt))": "0.0200000000"},
+            "DataTransfer InterRegion Outbound to EU London": {f"{ie} (To Location: EU (London))": "0.0200000000"},
+            "DataTransfer InterRegion Outbound to Asia Pacific Thailand": {f"{ie} (To Location: x)": "0.0800000000"},
+            "DataTransfer External Outbound": {ie: "0.0900000000"}},
+    }
+    for f, data in processed.items():
+        (tmp_path / "processed").mkdir(exist_ok=True)
+        (tmp_path / "processed" / f"{f}.json").write_text(json.dumps(data))
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "rds-storage.json").write_text(json.dumps(
+        {"manifest": {"hawkFilePublicationDate": "2025-06-17T16:11:03Z"}, "regions": {}}))
+    return tmp_path
+
+
+def test_from_watcher_extracts_the_prices_used_and_the_table_follows(tmp_path):
+    gen, _, offerings = _tables()
+    extract = gen.extract_from_watcher(str(_watcher(tmp_path)), "a" * 40, "2025-06-18T14:10:40-07:00")
+    files = extract["files"]
+    # verbatim, only the prices used, only the covered regions (Tokyo is not), MySQL and clusters out
+    pg = files["rds-postgresql-ondemand"]["prices"]
+    assert len(pg) == 4 and all("Tokyo" not in loc for by in pg.values() for loc in by)
+    assert files["rds-storage"]["prices"]["Storage Snapshot"] == {"EU (Ireland)": "0.0950000000",
+                                                                 "US East (N. Virginia)": "0.0950000000"}
+    assert files["rds-storage"]["published"] == "2025-06-17T16:11:03Z" and files["vpc"]["published"] is None
+    assert "DataTransfer External Outbound" not in files["datatransfer"]["prices"]
+    table = gen.table_from_extract(extract, offerings)
+    eu = table["regions"]["eu-west-1"]
+    assert eu == {
+        "rds_postgres_instance_hour": {"db.t4g.medium": {"single_az": 0.069, "multi_az": 0.138, "vcpu": 2}},
+        "rds_gp3_gb_month": {"single_az": 0.127, "multi_az": 0.254}, "backup_gb_month": 0.095,
+        "proxy_vcpu_hour": 0.016, "proxy_min_vcpu": 2, "interface_endpoint_az_hour": 0.011,
+        "kms_key_month": 1.0, "secret_month": 0.4, "alarm_month": 0.1, "cross_region_copy_gb": 0.02}
+    assert set(table["regions"]["us-east-1"]) == {"rds_postgres_instance_hour", "rds_gp3_gb_month", "backup_gb_month"}
+    assert table["date"] == "2025-06-17" and table["method"].startswith("generated from AWS's public price data")
+    assert table["provenance"]["eu-west-1.alarm_month"] == (
+        f'aws-price-data: QuinnyPig/aws-price-watcher@{"a" * 12} processed/cloudwatch.json "Alarm Standard" / EU (Ireland)')
+    assert table["provenance"]["eu-west-1.cross_region_copy_gb"].endswith(": the rate of 2 of 3 destinations")
+    assert gen.problems(table, offerings) == []
