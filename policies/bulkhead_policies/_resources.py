@@ -610,6 +610,9 @@ def resource_policy(name: str, description: str, level: EnforcementLevel, types:
         config_schema=config_schema, remediation_steps=remediation,
     )
     policy.check = check  # the plain rule function, for tests and tools
+    # The types its validate looks at (empty: every type): bulkhead check hands it only those
+    # resources, the rest return at once in _resource_validate (bulkhead/commands/check.py).
+    policy.resource_types = tuple(types)
     return policy
 
 

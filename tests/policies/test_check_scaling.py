@@ -56,3 +56,46 @@ def test_no_function_is_called_superlinearly(prod_export):
     large = _calls_by_function(synthesise(prod_export, 12), config, pack)
     grown = {f: (small.get(f, 0), n) for f, n in large.items() if n >= 2000 and n > 4.5 * small.get(f, 0)}
     assert not grown, f"called more than 4.5x as often for 4x the databases: {grown}"
+
+
+# --- p-sdk: each resource policy is handed only the types it declares (bulkhead/commands/check.py) ---
+
+import copy  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.support.mutations import MUTATIONS, PROD_CONFIG  # noqa: E402
+
+
+def _every_type(monkeypatch, pack) -> None:
+    """As before the dispatch: every resource policy sees every resource (its validate returns at
+    once for a type it does not declare)."""
+    for policy in pack.ALL_POLICIES:
+        if getattr(policy, "resource_types", ()):
+            monkeypatch.setattr(policy, "resource_types", (), raising=False)
+
+
+@pytest.mark.parametrize("mutation_id,stack,mutate,policy,extra", MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_type_dispatch_reports_what_every_type_reports(mutation_id, stack, mutate, policy, extra,
+                                                        prod_export, dev_export, monkeypatch):
+    export = copy.deepcopy(prod_export if stack == "prod" else dev_export)
+    export["_prod"] = prod_export  # as tests/policies/test_policy_mutations.py hands it
+    mutate(export)
+    del export["_prod"]
+    config = dict(PROD_CONFIG) if stack == "prod" else {}
+    config.update(extra or {})
+    pack = load_pack()
+    dispatched = evaluate(export, config, pack)
+    _every_type(monkeypatch, pack)
+    assert evaluate(export, config, pack) == dispatched  # the same violations, in the same order
+    assert dispatched.violations  # the mutation is caught (a comparison of two empty lists proves little)
+
+
+def test_type_dispatch_is_on(prod_export, monkeypatch):
+    pack = load_pack()
+    config = merge_configs(defaults_for_stack("prod", pack), {})
+    evaluate(prod_export, config, pack)
+    dispatched = _calls(prod_export, config, pack)
+    _every_type(monkeypatch, pack)
+    every = _calls(prod_export, config, pack)
+    assert dispatched < 0.9 * every, (dispatched, every)  # 136k vs 168k calls on the prod example
