@@ -1,7 +1,7 @@
 """A small evaluator of IAM resource policies in one account, limited to what bulkhead's key,
 secret and vault policies use: Allow/Deny, Principal AWS (ARNs, account root, "*") and Service,
 Action with wildcards, and the condition operators StringEquals, StringLike, ArnLike, ArnNotLike, Bool,
-BoolIfExists
+BoolIfExists, StringEqualsIfExists, ArnLikeIfExists
 (IAM User Guide, "Policy evaluation logic" and "IAM JSON policy elements: Condition operators";
 KMS Developer Guide, "Key policies": a key policy must allow, IAM alone never does).
 
@@ -70,6 +70,12 @@ def _condition_holds(condition: Mapping[str, Mapping[str, Any]], caller: Caller)
             elif operator == "ArnNotLike":
                 # a negated operator matches when the key is absent ("Condition operators")
                 ok = not present or not any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted)
+            elif operator in ("StringEqualsIfExists", "ArnLikeIfExists"):
+                # ...IfExists: true when the key is absent ("Condition operators", IfExists)
+                if operator == "StringEqualsIfExists":
+                    ok = not present or any(v in wanted for v in values)
+                else:
+                    ok = not present or any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted)
             elif operator == "Bool":
                 ok = present and any(v.lower() == w.lower() for v in values for w in wanted)
             elif operator == "BoolIfExists":
