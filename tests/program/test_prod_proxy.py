@@ -13,6 +13,7 @@ from bulkhead.commands.env import env_for_service
 from bulkhead.offline.mock_runtime import to_stack_export
 from bulkhead.planfile import Plan
 from bulkhead.errors import UserError
+from tests.support.mutations import PROXY_MUTATIONS
 from tests.support.program import run_stack, stack_config
 
 PROXY = "aws:rds/proxy:Proxy"
@@ -180,3 +181,15 @@ def test_proxy_role_trust_admits_rds_for_this_account_s_proxies_only(proxied):
         "silent": silent, "role": role, "lambda": lambda_service}.items()}
     assert verdicts == {"own": "allow", "foreign": "deny", "other_region": "deny", "not_a_proxy": "deny",
                         "silent": "allow", "role": "deny", "lambda": "deny"}
+
+
+@pytest.mark.parametrize("mutation_id, mutate, expected", [(m[0], m[1], m[2]) for m in PROXY_MUTATIONS],
+                         ids=[m[0] for m in PROXY_MUTATIONS])
+def test_proxy_target_and_role_mutations_are_caught(proxied, mutation_id, mutate, expected):
+    """Review of issue 24 (o-fix): rds-proxy-owner-only judged the proxy's groups only; a target naming another
+    service's instance, or a proxy role allowed another database's login or secret, passed."""
+    e = copy.deepcopy(proxied)
+    mutate(e)
+    found = _violations(e, "rds-proxy-owner-only")
+    assert any(expected in v.message and v.enforcement == "mandatory" for v in found), \
+        (mutation_id, [v.message for v in found])
