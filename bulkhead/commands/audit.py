@@ -542,7 +542,31 @@ class Auditor:
                     if ref != client or proto != "tcp" or lo != 5432 or hi != 5432:
                         problems.append(f"proxy group {group} admits {source} ({proto} {lo}-{hi}); only "
                                         f"{report.owner}'s client group {client} on tcp 5432")
-        report.add("proxy", problems, f"{proxy.get('DBProxyName')}: TLS, only {client}")
+        problems += self._proxy_endpoint_problems(proxy)
+        report.add("proxy", problems, f"{proxy.get('DBProxyName')}: TLS, only {client}, its default endpoint only")
+
+    def _proxy_endpoint_problems(self, proxy: dict) -> list[str]:
+        """Endpoints bulkhead never declares (components/prod/proxy.py creates none: clients use the proxy's
+        default endpoint, proxy_host). A read-only or other-VPC endpoint added by hand (CreateDBProxyEndpoint:
+        its own VpcSubnetIds and VpcSecurityGroupIds, possibly another VPC) is one more way into the
+        database that the proxy's group does not guard. DescribeDBProxyEndpoints lists the default endpoint
+        too, with IsDefault true (RDS API reference, DBProxyEndpoint)."""
+        name = proxy.get("DBProxyName")
+        problems = []
+        for page in self.rds.get_paginator("describe_db_proxy_endpoints").paginate(DBProxyName=name):
+            for endpoint in page.get("DBProxyEndpoints") or []:
+                if endpoint.get("IsDefault"):
+                    continue
+                vpc = endpoint.get("VpcId")
+                where = (f"in another VPC ({vpc})" if vpc and proxy.get("VpcId") and vpc != proxy.get("VpcId")
+                         else f"in VPC {vpc or '?'}")
+                problems.append(
+                    f"proxy {name} has an endpoint bulkhead did not declare, {endpoint.get('DBProxyEndpointName')} "
+                    f"({endpoint.get('TargetRole') or '?'}, {where}, groups "
+                    f"{', '.join(endpoint.get('VpcSecurityGroupIds') or []) or 'none'}): another way into the database; "
+                    f"delete it (aws rds delete-db-proxy-endpoint --db-proxy-endpoint-name "
+                    f"{endpoint.get('DBProxyEndpointName')})")
+        return problems
 
     def _check_secret(self, report, inst, out, name: str) -> None:
         from botocore.exceptions import ClientError
