@@ -76,6 +76,29 @@ def alarm_prefix(stack: str) -> str:
     return aws_name("bulkhead", stack)
 
 
+# What a service's role must never do to the stack's alarms (review of issue 24, o-fix). The topic policy
+# admits CloudWatch for any alarm of the stack's prefix (an SNS policy has no room for every alarm ARN of a
+# large stack: 30 KB), so a role allowed cloudwatch:PutMetricAlarm could create `<prefix>-anything` with the
+# topic as its action and page everyone with a fake alarm or a fake OK, or overwrite one of bulkhead's
+# alarms ("When you update an existing alarm ... the update completely overwrites the previous
+# configuration", PutMetricAlarm, CloudWatch API reference); SetAlarmState to OK, DisableAlarmActions or
+# DeleteAlarms silence a real one. Each of these actions takes the alarm ARN as its resource
+# (Service Authorization Reference, "Actions, resources, and condition keys for Amazon CloudWatch":
+# resource type alarm, arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:${AlarmName}).
+ALARM_GUARDED_ACTIONS = ("cloudwatch:PutMetricAlarm", "cloudwatch:PutCompositeAlarm", "cloudwatch:DeleteAlarms",
+                         "cloudwatch:SetAlarmState", "cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions",
+                         "cloudwatch:TagResource", "cloudwatch:UntagResource")
+
+
+def alarm_guard_statement(partition: str, region: str, account: str, stack: str) -> dict:
+    """The Deny every access policy of the stack carries (components/prod/rds_postgres.py): a service's role,
+    which attaches its access policy to reach its database, can then neither create an alarm in the stack's
+    alarm namespace nor change, silence or delete bulkhead's alarms, whatever else its own policies allow
+    (an explicit Deny wins: IAM User Guide, "Policy evaluation logic")."""
+    return {"Sid": "NeverTheStacksAlarms", "Effect": "Deny", "Action": list(ALARM_GUARDED_ACTIONS),
+            "Resource": f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{alarm_prefix(stack)}-*"}
+
+
 def topic_key_policy(partition: str, region: str, account: str, admins: Sequence[str]) -> dict:
     """The stack key's policy: administered as every bulkhead key, used by the account through SNS
     only, and by the two publishing services for their data keys."""

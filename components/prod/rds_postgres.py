@@ -23,6 +23,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.prod import key_policies
+from components.prod.alarms import alarm_guard_statement
 from components.catalogue import settings as pg_settings
 from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
@@ -661,6 +662,7 @@ class RdsPostgres(pulumi.ComponentResource):
                         {"Sid": "ConnectAsServiceRole", "Effect": "Allow", "Action": "rds-db:connect",
                          "Resource": [f"arn:{partition}:rds-db:{region}:{account}:dbuser:{rid}/{self.role}"
                                       for rid in resource_ids]},
+                        alarm_guard_statement(partition, region, account, self._args.context.stack),
                     ],
                 },
                 indent=None,
@@ -690,8 +692,10 @@ class RdsPostgres(pulumi.ComponentResource):
             # The same description as the IAM variant, for the same reason (ForceNew): an owner change,
             # or a switch between iam and password auth (same URN), updates the policy in place.
             description=f"Exactly what the owner of database {self._name} needs to use it (its login secret)",
-            policy=pulumi.Output.all(self.login_secret.arn, self.key.arn, self._args.context.region).apply(
-                lambda v: json.dumps(password_access_policy(v[0], v[1], v[2]))),
+            policy=pulumi.Output.all(self.login_secret.arn, self.key.arn, self._args.context.region,
+                                     self._args.context.partition, self._args.context.account).apply(
+                lambda v: json.dumps(password_access_policy(v[0], v[1], v[2], alarm_guard_statement(
+                    v[3], v[2], v[4], self._args.context.stack)))),
             tags=self._tagged("access"),
             opts=self._opts(ignore_changes=["description"]),
         )
@@ -733,8 +737,9 @@ class RdsPostgres(pulumi.ComponentResource):
         }
 
 
-def password_access_policy(login_secret_arn: str, key_arn: str, region: str) -> dict:
-    """auth password: the service reads its own login secret, decrypting through Secrets Manager."""
+def password_access_policy(login_secret_arn: str, key_arn: str, region: str, guard: Optional[dict] = None) -> dict:
+    """auth password: the service reads its own login secret, decrypting through Secrets Manager (and
+    `guard`, alarms.alarm_guard_statement: never the stack's alarms)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -742,5 +747,6 @@ def password_access_policy(login_secret_arn: str, key_arn: str, region: str) -> 
              "Resource": login_secret_arn},
             {"Sid": "DecryptItThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
              "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+            *([guard] if guard else []),
         ],
     }

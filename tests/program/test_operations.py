@@ -212,3 +212,49 @@ def test_another_services_role_can_neither_publish_to_nor_subscribe_to_nor_chang
     assert decide(policy, alarm, "sns:Publish", key_policy=False) == "allow"
     assert decide(policy, rds, "sns:Publish", key_policy=False) == "allow"
     assert topic.startswith("arn:")
+
+
+@pytest.fixture(scope="module")
+def password_run():
+    def edit(config):
+        config["bulkhead:databases"]["worker"]["auth"] = "password"
+        config.setdefault("bulkhead:owner_principals", {})["worker-service"] = [
+            "arn:aws:iam::123456789012:role/worker-service-task"]
+    return run_stack("prod", _with(edit))
+
+
+@pytest.mark.parametrize("database", ["app", "worker"])
+def test_a_service_role_can_neither_spoof_nor_silence_the_stack_s_alarms(prod_run, password_run, database):
+    """Review of issue 24 (o-fix): the topic admits CloudWatch for any alarm named with the stack's prefix. A
+    service role allowed cloudwatch:* (its own policies: dashboards, its own alarms) could create
+    `bulkhead-prod-<anything>` with the topic as action, and CloudWatch published its fake alarm or fake OK to
+    everyone; SetAlarmState OK, DisableAlarmActions, DeleteAlarms or an overwriting PutMetricAlarm silenced a real
+    one. Every access policy, which a service's role attaches to reach its database, now denies these actions on
+    the stack's alarm names; the role's other alarms are untouched."""
+    from components.prod.alarms import alarm_guard_statement
+    from tests.support.iam_eval import Caller, decide, decide_identity
+
+    account, region = "123456789012", "eu-west-1"
+    run = prod_run if database == "app" else password_run  # auth iam / auth password
+    access = json.loads(_named(run, "aws:iam/policy:Policy", f"{database}-access").inputs["policy"])
+    before = {**access, "Statement": [s for s in access["Statement"] if s != alarm_guard_statement(
+        "aws", region, account, "prod")]}
+    assert before != access  # the guard is there, in both the iam (app) and password (worker) variants
+    own = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cloudwatch:*", "Resource": "*"}]}
+    fake = f"arn:aws:cloudwatch:{region}:{account}:alarm:bulkhead-prod-app-cpu-fake"
+    real = f"arn:aws:cloudwatch:{region}:{account}:alarm:bulkhead-prod-app-cpu"
+    theirs = f"arn:aws:cloudwatch:{region}:{account}:alarm:{database}-service-latency"
+    # 1. the fake alarm would be admitted to the topic once it exists
+    topic = json.loads(_named(prod_run, SNS_TOPIC_POLICY, "alerts-topic-policy").inputs["policy"])
+    cloudwatch = Caller(None, account, service="cloudwatch.amazonaws.com", context={
+        "aws:PrincipalIsAWSService": "true", "aws:SourceAccount": account, "aws:SourceArn": fake})
+    assert decide(topic, cloudwatch, "sns:Publish", key_policy=False) == "allow"
+    attacks = [("cloudwatch:PutMetricAlarm", fake), ("cloudwatch:PutMetricAlarm", real),
+               ("cloudwatch:SetAlarmState", real), ("cloudwatch:DisableAlarmActions", real),
+               ("cloudwatch:DeleteAlarms", real), ("cloudwatch:PutCompositeAlarm", fake)]
+    # 2. without the guard the service role creates it (and silences the real ones) ...
+    assert {a: decide_identity([own, before], *a) for a in attacks} == dict.fromkeys(attacks, "allow")
+    # 3. ... with it, never; its own alarms stay its own
+    assert {a: decide_identity([own, access], *a) for a in attacks} == dict.fromkeys(attacks, "deny")
+    assert decide_identity([own, access], "cloudwatch:PutMetricAlarm", theirs) == "allow"
+    assert decide_identity([own, access], "cloudwatch:SetAlarmState", theirs) == "allow"
