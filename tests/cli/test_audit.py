@@ -27,6 +27,7 @@ from bulkhead.commands import audit as audit_mod
 from bulkhead.cli import main
 from bulkhead.offline.mock_runtime import exports_plain
 from bulkhead.offline.stack_config import load_catalogue_for
+from components.prod.alarms import alarm_guard_statement
 from components.prod.rds_postgres import BASE_PARAMETERS, CA_CERT_IDENTIFIER, instance_identifier
 from tests.support.bootstrap_function import create_bootstrap_function
 
@@ -155,7 +156,8 @@ def account(prod_run, tmp_path, monkeypatch):
                 for i in range(1, db.replicas + 1)]
             policy_arn = iam.create_policy(PolicyName=f"bulkhead-{STACK}-{name}-access", PolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [{"Sid": "ConnectAsServiceRole", "Effect": "Allow", "Action": "rds-db:connect",
-                    "Resource": [f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{rid}/{db.db_name}" for rid in resource_ids]}]}))["Policy"]["Arn"]
+                    "Resource": [f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{rid}/{db.db_name}" for rid in resource_ids]},
+                    alarm_guard_statement("aws", REGION, ACCOUNT_ID, STACK)]}))["Policy"]["Arn"]
             out.update(host=host, reader_hosts=readers, secret_arn=secret_arn, access_policy_arn=policy_arn,
                        url=f"postgresql://{db.db_name}@{host}:5432/{db.db_name}?sslmode=verify-full",
                        security_group_id=clients[db.owner], kms_key_arn=key, database_security_group_id=db_group,
@@ -310,6 +312,9 @@ DRIFTS = {
                      {("worker", "database-key")}),
     "key-deleted": (lambda a: _delete_key(a, a.outputs["databases"]["worker"]["kms_key_arn"]),
                     {("worker", "database-key")}),
+    # o-fix review of issue 24: the Deny of the stack's alarms removed by hand
+    "access-policy-alarm-guard-removed": (lambda a: _policy_version(a, "app", lambda doc: doc.update(
+        Statement=[x for x in doc["Statement"] if x["Effect"] != "Deny"])), {("app", "access-policy")}),
     "access-policy-misses-a-replica": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0]["Resource"].pop()),
                                        {("auth", "access-policy")}),
 }
