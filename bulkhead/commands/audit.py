@@ -678,10 +678,10 @@ class Auditor:
             actions = {actions} if isinstance(actions, str) else set(actions or [])
             resources = one.get("Resource")
             resources = {resources} if isinstance(resources, str) else set(resources or [])
-            if set(guard["Action"]) <= actions and guard["Resource"] in resources and not one.get("Condition"):
+            if set(guard["Action"]) <= actions and set(guard["Resource"]) <= resources and not one.get("Condition"):
                 return []
-        return [f"does not deny {', '.join(guard['Action'])} on {guard['Resource']}: the service's role may "
-                f"create, change or silence the stack's alarms; `pulumi up`"]
+        return [f"does not deny {', '.join(guard['Action'])} on {', '.join(guard['Resource'])}: the service's role may "
+                f"create, change, mute or silence the stack's alarms or its RDS event subscription; `pulumi up`"]
 
     def _check_password_access_policy(self, report, out, document) -> None:
         """auth password: exactly the login secret's read and its decryption through Secrets Manager."""
