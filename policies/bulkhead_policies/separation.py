@@ -907,6 +907,24 @@ def _proxy_role_problems(index: Index, proxy: Res) -> Iterable[str]:
                                    f"({kind}); only its own database's secret and key.")
 
 
+RDS_PROXY_ENDPOINT = "aws:rds/proxyEndpoint:ProxyEndpoint"
+
+
+def _proxy_endpoint_problems(index: Index, proxy: Res) -> Iterable[str]:
+    """bulkhead declares no endpoint of its own (components/prod/proxy.py: clients use the proxy's default
+    endpoint, `proxy_host`). An aws_db_proxy_endpoint (CreateDBProxyEndpoint) has its own
+    vpc_subnet_ids and vpc_security_group_ids, possibly in another VPC (RDS API reference,
+    CreateDBProxyEndpoint; terraform-provider-aws internal/service/rds/proxy_endpoint.go): a way into the
+    database that the proxy's group, which this rule checks, does not guard. `audit` reports one made by
+    hand; this refuses one declared in the program (review rev-ops2)."""
+    for endpoint in index.referrers(proxy, [RDS_PROXY_ENDPOINT], "dbProxyName"):
+        groups = ", ".join(str(g) for g in as_list(endpoint.get("vpcSecurityGroupIds"))) or "the VPC's default group"
+        yield (f"{endpoint.label} adds an endpoint to RDS Proxy {proxy.name} (database {','.join(proxy.databases) or '?'}, "
+               f"owner {','.join(sorted(proxy.owners)) or 'missing'}) with its own subnets and groups ({groups}): "
+               f"another way into the database that the proxy's group does not guard; remove it, clients use the "
+               f"proxy's default endpoint (proxy_host).")
+
+
 def _proxy_what(target: Res, proxy: Res) -> str:
     return (f"the security group {target.name} of RDS Proxy {proxy.name} (database "
             f"{','.join(proxy.databases) or '?'}, owner {','.join(sorted(proxy.owners)) or 'missing'})")
@@ -944,8 +962,9 @@ def _proxy_source_problems(index: Index, rule: Res, what: str, owners: set, cidr
 @stack_rule(POLICIES, "rds-proxy-owner-only",
     "An RDS Proxy requires TLS, uses IAM end to end (no secret-based `auth`), and its security group admits only "
     "the client security group of the service that owns the proxy's database, on the database port; it targets only "
-    "its own database's instance, and its role may connect only to that database (rds-db:connect on its dbuser "
-    "ARNs; secrets and keys of that database only): a proxy is one more way into the database.",
+    "its own database's instance, it has no endpoint besides its default one, and its role may connect only to that "
+    "database (rds-db:connect on its dbuser ARNs; secrets and keys of that database only): a proxy is one more way "
+    "into the database.",
     MANDATORY, [RDS_PROXY, INGRESS_RULE, SECURITY_GROUP, LEGACY_SG_RULE],
 )
 def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
@@ -970,6 +989,7 @@ def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]
         # to another service's data.
         yield from _proxy_target_problems(index, r)
         yield from _proxy_role_problems(index, r)
+        yield from _proxy_endpoint_problems(index, r)
         return
     proxies = _cached(index, "proxy_groups", lambda: _proxy_groups(index))
     if r.type == SECURITY_GROUP:

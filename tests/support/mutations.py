@@ -876,6 +876,20 @@ def m_proxy_role_managed_policy(e):
         "aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
 
+def m_proxy_extra_endpoint(e):
+    # review rev-ops2: a read-write endpoint of worker's proxy in app-service's client group
+    proxy = next(r for r in e["deployment"]["resources"]
+                 if r["type"] == "aws:rds/proxy:Proxy" and r["urn"].endswith("::worker-proxy"))
+    add_resource(e, "worker-proxy-target", "worker-proxy-extra-endpoint", {
+        "dbProxyName": proxy["outputs"].get("name") or proxy["inputs"].get("name") or proxy["id"],
+        "dbProxyEndpointName": "worker-side-door", "targetRole": "READ_WRITE",
+        "vpcSubnetIds": ["subnet-elsewhere"], "vpcSecurityGroupIds": [res(e, "client-app-service-client")["id"]]},
+        deps={"dbProxyName": [proxy["urn"]]})
+    added = e["deployment"]["resources"][-1]
+    added["type"] = "aws:rds/proxyEndpoint:ProxyEndpoint"
+    added["urn"] = added["urn"].replace("aws:rds/proxyTarget:ProxyTarget", "aws:rds/proxyEndpoint:ProxyEndpoint")
+
+
 PROXY_MUTATIONS = [
     ("proxy-targets-other-database", m_proxy_targets_other_database, "forward to"),
     ("proxy-targets-unknown-instance", m_proxy_targets_unknown_instance, "no database of this stack"),
@@ -884,4 +898,5 @@ PROXY_MUTATIONS = [
     ("proxy-role-reads-other-secret", m_proxy_role_reads_other_secret, "secretsmanager:getsecretvalue"),
     ("proxy-role-extra-action", m_proxy_role_extra_action, "rds:*"),
     ("proxy-role-managed-policy", m_proxy_role_managed_policy, "attaches a managed policy"),
+    ("proxy-extra-endpoint", m_proxy_extra_endpoint, "adds an endpoint to RDS Proxy"),
 ]
