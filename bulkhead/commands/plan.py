@@ -62,10 +62,9 @@ def build_plan(project_dir: str, stack: str, jobs: int | None = None) -> "tuple[
         print(f"warning: {path}: {message}", file=sys.stderr)
     from bulkhead.offline.parallel import auto_jobs, run_program_parallel
 
-    # Default 1 until aws shards merge again: issue 24's RDS event subscription lists every
-    # instance of the stack, so on aws each worker's differs and the run falls back to serial
-    # (the same plan, twice the work). auto_jobs is the rule once it merges (bench/README.md).
-    jobs = (auto_jobs(len(catalogue.databases)) if catalogue.platform == "docker" else 1) if jobs is None else jobs
+    # Both platforms: auto_jobs (bench/README.md "Parallel planning": when it pays). The RDS
+    # event subscription of every aws instance merges as a union (parallel.MERGED).
+    jobs = auto_jobs(len(catalogue.databases)) if jobs is None else jobs
     if jobs > 1:
         run = run_program_parallel(project_dir, stack, config, catalogue, jobs, project=project_name(project_dir))
     else:

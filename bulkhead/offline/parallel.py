@@ -251,8 +251,10 @@ def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> Progr
     return merge.result(catalogue, stack, project)
 
 
-# Every worker process's id, in the order started (tests: shards are planned in processes that exit).
+# The last parallel run: every worker process's id in the order started, and the most workers
+# alive at once (tests: shards are planned in processes that exit, at most `jobs` at a time).
 worker_pids: list[int] = []
+most_running = [0]
 
 
 def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, jobs: int,
@@ -265,6 +267,7 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
     _prepare(catalogue)
     ctx = multiprocessing.get_context("fork")
     worker_pids.clear()
+    most_running[0] = 0
     running: dict[Any, Any] = {}  # receiving end -> process
     todo = list(parts[1:])
 
@@ -275,6 +278,7 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
         send.close()
         worker_pids.append(proc.pid)
         running[receive] = proc
+        most_running[0] = max(most_running[0], len(running))
 
     # While the parent plans its warm-up shard, jobs - 1 workers (they load the modules themselves).
     while todo and len(running) < jobs - 1:
