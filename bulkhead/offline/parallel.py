@@ -7,15 +7,16 @@ runs the whole program under its own fresh mock runtime (a forked copy of this p
 SDK and pulumi_aws already imported), building the stack-wide resources and only its shard's
 databases (`__main__.py` asks `mock_runtime.plan_shard()`; the stacks take `only=`).
 
-Scheduling (bounded memory): the parent plans the lightest unit itself first (one owner on
-aws, one container on docker: it loads the modules a run imports, so the workers forked after
-it do not each load them again), then the rest of the catalogue is cut into more, smaller
-shards than workers (at most DATABASES_PER_SHARD databases each, at least `jobs`), each
-planned in a FRESH forked process that sends its result and exits, at most `jobs - 1` of
-them alive while the parent plans and `jobs` afterwards. A shard's SDK objects (~80 KiB per
+Scheduling (bounded memory): the catalogue is cut into more, smaller shards than workers (at
+most about DATABASES_PER_SHARD databases each, at least `jobs`), each planned in a FRESH
+forked process that sends its result and exits, at most `jobs` of them alive at once; the
+parent plans nothing itself (its heap stays small). The first `jobs` workers start at once;
+while they run the parent loads the modules a run imports, so later workers start warm. A shard's SDK objects (~80 KiB per
 resource, live until its run ends: bench/README.md "Memory") are freed with its process, so
-the peak is about `jobs` shards' worth, not the catalogue's. The parent merges each result as
-it arrives and keeps only the recorded resources.
+the peak is about `jobs` shards' worth, not the catalogue's. The parent keeps each result as
+it arrives as pickled bytes (a fraction of the unpickled records) and merges once the last
+worker is gone, one result at a time (a worker's error is seen then, and the stack planned
+serially).
 
 The merge:
 - resources: the union by URN. A resource planned by several workers (the stack-wide ones)
@@ -52,10 +53,10 @@ DATABASES_PER_JOB = 25
 # At most this many databases per shard, so one process's live SDK objects stay bounded
 # (~35-40 resources per aws database at ~80 KiB each: ~3 MiB per database). Each shard plans
 # the stack-wide resources again (~0.6 s CPU): smaller shards cost CPU (bench/README.md).
-DATABASES_PER_SHARD = 50
+DATABASES_PER_SHARD = 40
 # pulumi_aws loads its modules lazily on first use: load them once before forking, or every
 # worker pays for it again.
-_AWS_MODULES = ("backup", "cloudwatch", "ec2", "iam", "kms", "lambda_", "rds", "s3", "secretsmanager", "sns", "ssm")
+_AWS_MODULES = ("backup", "cloudwatch", "ec2", "iam", "kms", "lambda_", "rds", "secretsmanager", "sns", "vpc")
 
 # Stack-wide resources built from every database of the stack: a shard records only its own
 # databases' part. type -> the input/output fields that are the union over the shards.
@@ -110,23 +111,24 @@ def shards(catalogue, jobs: int) -> list[frozenset[str]]:
 
 
 def plan_shards(catalogue, jobs: int, per_shard: Optional[int] = None) -> list[frozenset[str]]:
-    """[the parent's warm-up shard (the lightest unit), then the workers' shards, heaviest first]:
-    at least `jobs` worker shards, each of at most about `per_shard` databases."""
-    units = _units(catalogue)
-    if len(units) < 2:
-        return [frozenset(n for _, names in units for n in names)] if units else []
-    first = min(units, key=lambda u: (u[0], len(u[1]), u[1]))
-    rest = [u for u in units if u is not first]
-    databases = sum(len(names) for _, names in rest)
-    return [frozenset(first[1]), *_pack(rest, max(jobs, math.ceil(databases / (per_shard or DATABASES_PER_SHARD))))]
+    """The workers' shards, heaviest first: at least `jobs`, each of at most about `per_shard`
+    databases (units kept whole)."""
+    per_shard = per_shard or DATABASES_PER_SHARD
+    return shards(catalogue, max(jobs, math.ceil(len(catalogue.databases) / per_shard)))
 
 
 def _prepare(catalogue) -> None:
+    """Load the modules a run imports, so that the workers forked after it do not each load them
+    (pulumi_aws loads a service's modules on first use: ~1.1 s CPU for these, per process)."""
     if catalogue.platform == "aws":
         import pulumi_aws
+        import pulumi_random  # noqa: F401 - the bootstrap's password
 
         for name in _AWS_MODULES:
-            getattr(pulumi_aws, name, None)
+            # A lazy module (importlib.util.LazyLoader) loads on its first attribute lookup.
+            getattr(getattr(pulumi_aws, name), "__all__", None)
+    else:
+        import pulumi_docker  # noqa: F401
 
 
 def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shard: frozenset[str]) -> None:
@@ -259,17 +261,16 @@ most_running = [0]
 
 def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, jobs: int,
                          project: str = "bulkhead", per_shard: Optional[int] = None) -> ProgramRun:
-    """run_program's result, planned by the parent (its warm-up shard) and forked workers, one per
-    remaining shard, at most `jobs` processes planning at once."""
-    parts = plan_shards(catalogue, jobs, per_shard or DATABASES_PER_SHARD)
+    """run_program's result, planned by forked workers, one per shard, at most `jobs` at once; the
+    parent plans nothing itself."""
+    parts = plan_shards(catalogue, jobs, per_shard)
     if len(parts) < 2 or jobs < 2:
         return run_program(program_dir, stack, config, project=project)
-    _prepare(catalogue)
     ctx = multiprocessing.get_context("fork")
     worker_pids.clear()
     most_running[0] = 0
     running: dict[Any, Any] = {}  # receiving end -> process
-    todo = list(parts[1:])
+    todo = list(parts)
 
     def start(shard: frozenset[str]) -> None:
         receive, send = ctx.Pipe(duplex=False)
@@ -280,42 +281,43 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
         running[receive] = proc
         most_running[0] = max(most_running[0], len(running))
 
-    # While the parent plans its warm-up shard, jobs - 1 workers (they load the modules themselves).
-    while todo and len(running) < jobs - 1:
-        start(todo.pop(0))
-    merge, failed = _Merge(), False
-    first = run_program(program_dir, stack, config, project=project, shard=parts[0])
+    failed, received = False, []
     try:
-        failed = first.error is not None
-        if not failed:
-            merge.add(first.resources, first.exports, first.secret_values)
-        del first
-        while running or todo:
-            while todo and len(running) < jobs and not failed:
-                start(todo.pop(0))
-            if not running:
-                break
+        # The first `jobs` workers start at once and load the SDK's modules themselves; with more
+        # shards to come the parent loads them meanwhile, so the later workers start warm.
+        while todo and len(running) < jobs:
+            start(todo.pop(0))
+        if todo:
+            _prepare(catalogue)
+        while running:
             for receive in wait_for(list(running)):
                 proc = running.pop(receive)
                 try:
-                    resources, exports, secret_values, error = receive.recv()
+                    # Kept as the pickled bytes while workers run: a few KiB per resource, where
+                    # the unpickled records take several times that (bench/README.md "Memory").
+                    received.append(receive.recv_bytes())
                 except EOFError:  # the worker died without a word
-                    resources, exports, secret_values, error = [], {}, set(), RuntimeError("plan worker exited")
+                    failed = True
                 receive.close()
                 proc.join()
-                if error is not None:
-                    failed = True
-                elif not failed:
-                    merge.add(resources, exports, secret_values)
-                del resources, exports, secret_values
+                if todo and not failed:
+                    start(todo.pop(0))
+        merge = _Merge()
+        while received and not failed:  # every worker gone: merge, one result at a time
+            resources, exports, secret_values, error = pickle.loads(received.pop(0))
+            failed = error is not None
+            merge.add(resources, exports, secret_values)
+            del resources, exports, secret_values
         if not failed:
             return merge.result(catalogue, stack, project)
+        del merge
     except _Differs as differs:
-        for receive, proc in running.items():  # the rest's results are not needed
+        print(f"warning: planned serially: {differs} depends on which databases a --jobs worker "
+              "planned (bulkhead/offline/parallel.py)", file=sys.stderr)
+    finally:
+        for receive, proc in running.items():  # an error in the parent: no orphans
             proc.kill()
             proc.join()
             receive.close()
-        print(f"warning: planned serially: {differs} depends on which databases a --jobs worker "
-              "planned (bulkhead/offline/parallel.py)", file=sys.stderr)
-    del merge
+    del received
     return run_program(program_dir, stack, config, project=project)
