@@ -11,9 +11,10 @@ Scheduling (bounded memory): the catalogue is cut into more, smaller shards than
 most about DATABASES_PER_SHARD databases each, at least `jobs`), each planned in a FRESH
 forked process that sends its result and exits, at most `jobs` of them alive at once; the
 parent plans nothing itself (its heap stays small). The first `jobs` workers start at once;
-while they run the parent loads the modules a run imports, so later workers start warm. A shard's SDK objects (~80 KiB per
-resource, live until its run ends: bench/README.md "Memory") are freed with its process, so
-the peak is about `jobs` shards' worth, not the catalogue's. The parent keeps each result as
+while they run the parent loads the modules a run imports, so later workers start warm. A
+shard's SDK objects (~80-110 KiB per resource, live until its run ends: bench/README.md
+"Memory") are freed with its process, so the peak is about `jobs` shards' worth, not the
+catalogue's. The parent keeps each result as
 it arrives as pickled bytes (a fraction of the unpickled records) and merges once the last
 worker is gone, one result at a time (a worker's error is seen then, and the stack planned
 serially).
@@ -47,13 +48,16 @@ from typing import Any, Optional
 
 from bulkhead.offline.mock_runtime import ProgramRun, RecordedResource, _secret_plaintexts, run_program
 
-# Below this many databases per worker, forking and the stack-wide resources every worker
-# plans again cost more than the shard saves (bench/README.md, "Parallel planning").
-DATABASES_PER_JOB = 25
-# At most this many databases per shard, so one process's live SDK objects stay bounded
-# (~35-40 resources per aws database at ~80 KiB each: ~3 MiB per database). Each shard plans
-# the stack-wide resources again (~0.6 s CPU): smaller shards cost CPU (bench/README.md).
-DATABASES_PER_SHARD = 40
+# Below this many databases per worker, forking and what every worker does again (load the
+# SDK's modules, plan the stack-wide resources: ~1.8 s CPU cold) cost more than the shard saves.
+# On two free cores the critical path wins from about N=5 on aws (bench/README.md, "Parallel
+# planning": 3.0 vs 3.6 s CPU at N=10, 3.6 vs 4.9 at 20, 4.7 vs 8.5 at 50), for ~1.2-2.5 s more CPU.
+DATABASES_PER_JOB = 5
+# At most about this many databases per shard, so one process's live SDK objects stay bounded
+# (~38 resources per aws database at ~110 KiB each: ~4.4 MiB of PSS per database measured).
+# Each shard plans the stack-wide resources again (~0.5 s CPU warm): smaller shards cost CPU,
+# larger ones memory (bench/README.md "Memory": N=500 peaks 559 MiB PSS with 40, ~470 with 30).
+DATABASES_PER_SHARD = 30
 # pulumi_aws loads its modules lazily on first use: load them once before forking, or every
 # worker pays for it again.
 _AWS_MODULES = ("backup", "cloudwatch", "ec2", "iam", "kms", "lambda_", "rds", "secretsmanager", "sns", "vpc")
