@@ -51,7 +51,15 @@ ASSUMPTIONS = (
     "DR copies priced like the primary region's backup storage plus the cross-region transfer of each day's change",
     "automated backups (PITR) within the free allowance (the provisioned storage)",
     "not counted: data transfer, endpoint data processing, Lambda, CloudWatch Logs, Performance Insights beyond 7 days",
+    "not counted: SNS notifications and RDS event subscriptions (per message; a topic and a subscription cost nothing at rest)",
+    "KMS keys at $1 a month, their first year: each yearly rotation's new key material adds $1 a month "
+    "(AWS KMS pricing page), not counted",
 )
+# How each figure's provenance (aws_prices.json `provenance`, tools/generate_aws_prices.py) is named in `plan`.
+PROVENANCE_NAMES = (("offer:", "from AWS Price List offer files"),
+                    ("aws-price-data:", "from AWS's public price data"),
+                    ("offer-extract:", "from a published extract of an offer file"),
+                    ("transcribed:", "transcribed by hand from AWS pricing pages"))
 
 
 def load_prices(path: str = PRICES_PATH) -> dict:
@@ -222,6 +230,9 @@ def estimate(plan: Plan, region: Optional[str] = None, prices: Optional[dict] = 
         "single_az_total": total(single_az=True),
         "with_proxy_total": total(proxy=True),
         "covers": {r: sorted((v.get("rds_postgres_instance_hour") or {})) for r, v in sorted((prices.get("regions") or {}).items())},
+        "method": prices.get("method"),
+        "provenance": {k.split(".", 1)[1]: v for k, v in sorted((prices.get("provenance") or {}).items())
+                       if k.split(".", 1)[0] == region},
         "assumptions": list(ASSUMPTIONS),
         "unknown": sorted(missing),
     }
@@ -248,6 +259,11 @@ def render(cost: dict) -> str:
     lines.append(f"VPC endpoints: {_money(sw['endpoints'])}")
     lines.append(f"stack total: {_money(cost['total'])}   single-AZ: {_money(cost['single_az_total'])}   "
                  f"with proxy: {_money(cost['with_proxy_total'])}")
+    origins = list((cost.get("provenance") or {}).values())
+    counted = [f"{n} {name}" for prefix, name in PROVENANCE_NAMES
+               if (n := sum(1 for o in origins if str(o).startswith(prefix)))]
+    if counted:
+        lines.append(f"prices for {cost['region']}: " + "; ".join(counted) + " (aws_prices.json `provenance`)")
     shown = cost["unknown"][:UNKNOWN_SHOWN]
     lines.extend(f"unknown: {reason}" for reason in shown)
     if len(cost["unknown"]) > len(shown):

@@ -542,7 +542,31 @@ class Auditor:
                     if ref != client or proto != "tcp" or lo != 5432 or hi != 5432:
                         problems.append(f"proxy group {group} admits {source} ({proto} {lo}-{hi}); only "
                                         f"{report.owner}'s client group {client} on tcp 5432")
-        report.add("proxy", problems, f"{proxy.get('DBProxyName')}: TLS, only {client}")
+        problems += self._proxy_endpoint_problems(proxy)
+        report.add("proxy", problems, f"{proxy.get('DBProxyName')}: TLS, only {client}, its default endpoint only")
+
+    def _proxy_endpoint_problems(self, proxy: dict) -> list[str]:
+        """Endpoints bulkhead never declares (components/prod/proxy.py creates none: clients use the proxy's
+        default endpoint, proxy_host). A read-only or other-VPC endpoint added by hand (CreateDBProxyEndpoint:
+        its own VpcSubnetIds and VpcSecurityGroupIds, possibly another VPC) is one more way into the
+        database that the proxy's group does not guard. DescribeDBProxyEndpoints lists the default endpoint
+        too, with IsDefault true (RDS API reference, DBProxyEndpoint)."""
+        name = proxy.get("DBProxyName")
+        problems = []
+        for page in self.rds.get_paginator("describe_db_proxy_endpoints").paginate(DBProxyName=name):
+            for endpoint in page.get("DBProxyEndpoints") or []:
+                if endpoint.get("IsDefault"):
+                    continue
+                vpc = endpoint.get("VpcId")
+                where = (f"in another VPC ({vpc})" if vpc and proxy.get("VpcId") and vpc != proxy.get("VpcId")
+                         else f"in VPC {vpc or '?'}")
+                problems.append(
+                    f"proxy {name} has an endpoint bulkhead did not declare, {endpoint.get('DBProxyEndpointName')} "
+                    f"({endpoint.get('TargetRole') or '?'}, {where}, groups "
+                    f"{', '.join(endpoint.get('VpcSecurityGroupIds') or []) or 'none'}): another way into the database; "
+                    f"delete it (aws rds delete-db-proxy-endpoint --db-proxy-endpoint-name "
+                    f"{endpoint.get('DBProxyEndpointName')})")
+        return problems
 
     def _check_secret(self, report, inst, out, name: str) -> None:
         from botocore.exceptions import ClientError
@@ -636,7 +660,28 @@ class Auditor:
             problems.append(f"grants rds-db:connect on {', '.join(extra)}, beyond {user} on this database's instances")
         if missing:
             problems.append(f"does not grant rds-db:connect on {', '.join(missing)}; `pulumi up`")
+        problems += self._alarm_guard_problems(document, partition, account)
         report.add("access-policy", problems, f"{user} on {len(wanted)} instance(s)")
+
+    def _alarm_guard_problems(self, document, partition: str, account: str) -> list[str]:
+        """The Deny of the stack's alarms every access policy carries (components/prod/alarms.py
+        alarm_guard_statement): without it the owner's role may spoof or silence the stack's alarms."""
+        from components.prod.alarms import alarm_guard_statement
+
+        guard = alarm_guard_statement(partition, self.region, account, self.stack)
+        statements = document.get("Statement", []) if isinstance(document, dict) else []
+        statements = [statements] if isinstance(statements, dict) else statements
+        for one in statements:
+            if not isinstance(one, dict) or one.get("Effect") != "Deny":
+                continue
+            actions = one.get("Action")
+            actions = {actions} if isinstance(actions, str) else set(actions or [])
+            resources = one.get("Resource")
+            resources = {resources} if isinstance(resources, str) else set(resources or [])
+            if set(guard["Action"]) <= actions and set(guard["Resource"]) <= resources and not one.get("Condition"):
+                return []
+        return [f"does not deny {', '.join(guard['Action'])} on {', '.join(guard['Resource'])}: the service's role may "
+                f"create, change, mute or silence the stack's alarms or its RDS event subscription; `pulumi up`"]
 
     def _check_password_access_policy(self, report, out, document) -> None:
         """auth password: exactly the login secret's read and its decryption through Secrets Manager."""
@@ -646,11 +691,17 @@ class Auditor:
         wanted = password_access_policy(str(login), str(out.get("kms_key_arn")), self.region)
         statements = document.get("Statement", []) if isinstance(document, dict) else []
         statements = [statements] if isinstance(statements, dict) else statements
-        same = json.dumps(sorted(json.dumps(x, sort_keys=True) for x in statements)) == json.dumps(
+        # The grants exactly; the alarm guard (a Deny) apart.
+        allows = [x for x in statements if not (isinstance(x, dict) and x.get("Effect") == "Deny")]
+        same = json.dumps(sorted(json.dumps(x, sort_keys=True) for x in allows)) == json.dumps(
             sorted(json.dumps(x, sort_keys=True) for x in wanted["Statement"]))
-        report.add("access-policy", [] if same else [
+        arn = str(login).split(":")
+        problems = [] if same else [
             f"grants other than secretsmanager:GetSecretValue on its login secret {login} and kms:Decrypt through "
-            f"Secrets Manager (never the master secret); `pulumi up`"], "its login secret")
+            f"Secrets Manager (never the master secret); `pulumi up`"]
+        if len(arn) > 4:
+            problems += self._alarm_guard_problems(document, arn[1], arn[4])
+        report.add("access-policy", problems, "its login secret")
 
     def _check_recovery_point(self, report, inst, tier_name, tier) -> None:
         objective = min(schedule_interval(tier.schedule), dt.timedelta(days=tier.pitr_days))

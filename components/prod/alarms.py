@@ -76,6 +76,46 @@ def alarm_prefix(stack: str) -> str:
     return aws_name("bulkhead", stack)
 
 
+# What a service's role must never do to the stack's alarms (review of issue 24, o-fix). The topic policy
+# admits CloudWatch for any alarm of the stack's prefix (an SNS policy has no room for every alarm ARN of a
+# large stack: 30 KB), so a role allowed cloudwatch:PutMetricAlarm could create `<prefix>-anything` with the
+# topic as its action and page everyone with a fake alarm or a fake OK, or overwrite one of bulkhead's
+# alarms ("When you update an existing alarm ... the update completely overwrites the previous
+# configuration", PutMetricAlarm, CloudWatch API reference); SetAlarmState to OK, DisableAlarmActions or
+# DeleteAlarms silence a real one. Each of these actions takes the alarm ARN as its resource
+# (Service Authorization Reference, "Actions, resources, and condition keys for Amazon CloudWatch":
+# resource type alarm, arn:${Partition}:cloudwatch:${Region}:${Account}:alarm:${AlarmName}).
+# cloudwatch:PutAlarmMuteRule (review rev-ops2): an alarm mute rule mutes the actions of up to 100 alarms named
+# in it, on a cron schedule or once, for up to 15 days a time, while they keep changing state; it is authorised on the
+# mute rule AND on "each alarm that the rule targets" (CloudWatch API reference, PutAlarmMuteRule, Permissions), so a
+# Deny on the alarm ARNs keeps a service's role from muting bulkhead's alarms for good.
+ALARM_GUARDED_ACTIONS = ("cloudwatch:PutMetricAlarm", "cloudwatch:PutCompositeAlarm", "cloudwatch:DeleteAlarms",
+                         "cloudwatch:SetAlarmState", "cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions",
+                         "cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:PutAlarmMuteRule")
+# The stack's RDS event subscription is the other half of "who is told" (failover, low storage, ...): deleting or
+# disabling it, narrowing its categories or removing instances from it silences them until the next `up`. Each of
+# these actions takes the subscription's ARN, resource type es (Service Authorization Reference, "Actions,
+# resources, and condition keys for Amazon RDS": arn:${Partition}:rds:${Region}:${Account}:es:${SubscriptionName}).
+EVENT_SUBSCRIPTION_GUARDED_ACTIONS = ("rds:DeleteEventSubscription", "rds:ModifyEventSubscription",
+                                      "rds:RemoveSourceIdentifierFromSubscription")
+
+
+def alarm_guard_statement(partition: str, region: str, account: str, stack: str) -> dict:
+    """The Deny every access policy of the stack carries (components/prod/rds_postgres.py): a service's role,
+    which attaches its access policy to reach its database, can then neither create an alarm in the stack's
+    alarm namespace nor change, silence or delete bulkhead's alarms, whatever else its own policies allow
+    (an explicit Deny wins: IAM User Guide, "Policy evaluation logic")."""
+    # Every bulkhead stack's names, not this stack's only (review rev-ops2): the topic of stack `prod` admits alarms
+    # named `bulkhead-prod-*`, which a service of stack `prod-eu` (or `prod.eu`: the same aws_name) could create
+    # outside its own `bulkhead-prod-eu-*`. alarm_prefix and event_subscription_name always begin with `bulkhead-`.
+    # (The Sid stays: audit and the tests find the guard by it.)
+    del stack
+    return {"Sid": "NeverTheStacksAlarms", "Effect": "Deny",
+            "Action": [*ALARM_GUARDED_ACTIONS, *EVENT_SUBSCRIPTION_GUARDED_ACTIONS],
+            "Resource": [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:bulkhead-*",
+                         f"arn:{partition}:rds:{region}:{account}:es:bulkhead-*"]}
+
+
 def topic_key_policy(partition: str, region: str, account: str, admins: Sequence[str]) -> dict:
     """The stack key's policy: administered as every bulkhead key, used by the account through SNS
     only, and by the two publishing services for their data keys."""

@@ -58,6 +58,31 @@ def proxy_role_policy(partition: str, region: str, account: str, resource_id: st
     }
 
 
+def proxy_trust_policy(partition: str, region: str, account: str) -> dict:
+    """Who may assume the proxy's role: RDS, for a proxy of this account and region only.
+
+    RDS Proxy assumes its role as rds.amazonaws.com (RDS User Guide, "Configuring IAM authentication for
+    RDS Proxy"; aws_db_proxy `role_arn`). The RDS guide's "Preventing cross-service confused deputy
+    problems" recommends aws:SourceArn and aws:SourceAccount in the policies of what RDS uses, with an RDS
+    ARN as SourceArn; the proxy's own ARN (db-proxy:prx-...) does not exist before the proxy, so the
+    account's and region's db-proxy ARNs are named (ArnLike db-proxy:*). No RDS Proxy page shows a trust
+    policy with these keys or says that RDS sends them when it assumes a proxy's role, and a plain
+    ArnLike/StringEquals on an absent key denies (IAM User Guide, "Condition operators"): the proxy could
+    then never log in to its database. So the ...IfExists forms: a request that carries another account's
+    or another resource type's source is refused, one that carries none is still admitted. Review when
+    AWS documents what RDS Proxy sends (docs/prod-stack.md, "RDS Proxy")."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "RdsProxyOfThisAccountAndRegion",
+        "Effect": "Allow",
+        "Principal": {"Service": "rds.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringEqualsIfExists": {"aws:SourceAccount": account},
+            "ArnLikeIfExists": {"aws:SourceArn": f"arn:{partition}:rds:{region}:{account}:db-proxy:*"},
+        },
+    }]}
+
+
 def proxy_resource_id(proxy_arn: str) -> str:
     """arn:aws:rds:<region>:<account>:db-proxy:prx-0123... -> prx-0123... (the id `rds-db:connect`
     names for a proxy: RDS User Guide, "Connecting to a proxy using IAM authentication")."""
@@ -102,10 +127,8 @@ class RdsProxy(pulumi.ComponentResource):
             f"{name}-proxy",
             name_prefix=aws_name("bulkhead", c.stack, name, "proxy", max_length=37) + "-",
             description=f"RDS Proxy of database {name}: connects as {args.role} only",
-            # RDS Proxy assumes its role as rds.amazonaws.com (RDS User Guide, "Setting up IAM
-            # policies" for RDS Proxy; aws_db_proxy `role_arn`).
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            assume_role_policy=pulumi.Output.all(c.partition, c.region, c.account).apply(
+                lambda v: json.dumps(proxy_trust_policy(v[0], v[1], v[2]))),
             tags=tags,
             opts=child,
         )

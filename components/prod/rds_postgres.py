@@ -23,6 +23,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.prod import key_policies
+from components.prod.alarms import alarm_guard_statement
 from components.catalogue import settings as pg_settings
 from components.postgres import role_sql
 from components.catalogue.model import Database, Tier
@@ -396,18 +397,31 @@ class RdsPostgres(pulumi.ComponentResource):
         if restore is None:
             return {}
         if restore.snapshot is not None:
+            # The copy's name is new for every creation of the database (review of issue 24, o-fix): the copy is
+            # retained when the database or its restore_from goes, so a fixed `<identifier>-restore-source` made
+            # the next creation fail (CopyDBSnapshot: DBSnapshotAlreadyExists). The RandomId is created and
+            # deleted with this database's resources, so a database created again gets another name. No keeper:
+            # a later change of `restore_from` must change nothing (a new id would only show as a change).
+            suffix = random.RandomId(f"{self._name}-restore-source-suffix", byte_length=4, opts=self._opts())
             # aws_db_snapshot_copy (CopyDBSnapshot): source_db_snapshot_identifier takes the ARN (shared or
-            # other-account snapshots need it), kms_key_id re-encrypts; both ForceNew, a copy is made once.
+            # other-account snapshots need it), kms_key_id re-encrypts. ForceNew in
+            # terraform-provider-aws internal/service/rds/snapshot_copy.go: copy_tags, destination_region,
+            # kms_key_id, option_group_name, presigned_url, source_db_snapshot_identifier,
+            # target_custom_availability_zone, target_db_snapshot_identifier (only shared_accounts and tags
+            # update in place). Read back from the snapshot (SourceDBSnapshotIdentifier, KmsKeyId,
+            # DBSnapshotIdentifier), so a later `restore_from` change or a refresh could replace the copy:
+            # a second copy of the data. Ignored: the copy is made once, at the database's creation.
             copy = aws.rds.SnapshotCopy(
                 f"{self._name}-restore-source",
                 source_db_snapshot_identifier=restore.snapshot,
-                target_db_snapshot_identifier=f"{self._identifier}-restore-source",
+                # DBSnapshotIdentifier: 1-255 letters, digits, hyphens, a letter first (CopyDBSnapshot).
+                target_db_snapshot_identifier=suffix.hex.apply(lambda h: f"{self._identifier}-restore-{h}"),
                 kms_key_id=self.key.arn,
                 copy_tags=False,
                 tags=self._tagged("restore-source"),
                 # Kept when restore_from is removed later: it is the record of where the data came from,
                 # and deleting a snapshot is for a person to decide.
-                opts=self._opts(retain_on_delete=True),
+                opts=self._opts(retain_on_delete=True, ignore_changes=list(SNAPSHOT_COPY_FORCE_NEW)),
             )
             return {"snapshot_identifier": copy.db_snapshot_arn}
         pit = restore.point_in_time
@@ -661,6 +675,7 @@ class RdsPostgres(pulumi.ComponentResource):
                         {"Sid": "ConnectAsServiceRole", "Effect": "Allow", "Action": "rds-db:connect",
                          "Resource": [f"arn:{partition}:rds-db:{region}:{account}:dbuser:{rid}/{self.role}"
                                       for rid in resource_ids]},
+                        alarm_guard_statement(partition, region, account, self._args.context.stack),
                     ],
                 },
                 indent=None,
@@ -690,8 +705,10 @@ class RdsPostgres(pulumi.ComponentResource):
             # The same description as the IAM variant, for the same reason (ForceNew): an owner change,
             # or a switch between iam and password auth (same URN), updates the policy in place.
             description=f"Exactly what the owner of database {self._name} needs to use it (its login secret)",
-            policy=pulumi.Output.all(self.login_secret.arn, self.key.arn, self._args.context.region).apply(
-                lambda v: json.dumps(password_access_policy(v[0], v[1], v[2]))),
+            policy=pulumi.Output.all(self.login_secret.arn, self.key.arn, self._args.context.region,
+                                     self._args.context.partition, self._args.context.account).apply(
+                lambda v: json.dumps(password_access_policy(v[0], v[1], v[2], alarm_guard_statement(
+                    v[3], v[2], v[4], self._args.context.stack)))),
             tags=self._tagged("access"),
             opts=self._opts(ignore_changes=["description"]),
         )
@@ -733,8 +750,14 @@ class RdsPostgres(pulumi.ComponentResource):
         }
 
 
-def password_access_policy(login_secret_arn: str, key_arn: str, region: str) -> dict:
-    """auth password: the service reads its own login secret, decrypting through Secrets Manager."""
+# The ForceNew inputs of aws_db_snapshot_copy (terraform-provider-aws internal/service/rds/snapshot_copy.go).
+SNAPSHOT_COPY_FORCE_NEW = ("copyTags", "destinationRegion", "kmsKeyId", "optionGroupName", "presignedUrl",
+                           "sourceDbSnapshotIdentifier", "targetCustomAvailabilityZone", "targetDbSnapshotIdentifier")
+
+
+def password_access_policy(login_secret_arn: str, key_arn: str, region: str, guard: Optional[dict] = None) -> dict:
+    """auth password: the service reads its own login secret, decrypting through Secrets Manager (and
+    `guard`, alarms.alarm_guard_statement: never the stack's alarms)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -742,5 +765,6 @@ def password_access_policy(login_secret_arn: str, key_arn: str, region: str) -> 
              "Resource": login_secret_arn},
             {"Sid": "DecryptItThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
              "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+            *([guard] if guard else []),
         ],
     }

@@ -816,6 +816,115 @@ def _proxy_groups(index: Index) -> dict[str, Res]:
     return out
 
 
+RDS_PROXY_TARGET = "aws:rds/proxyTarget:ProxyTarget"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# What a proxy's role may be allowed (components/prod/proxy.py: end-to-end IAM needs rds-db:connect; the
+# secrets mode, which bulkhead does not use, GetSecretValue and kms:Decrypt of the secret's key: RDS User
+# Guide, "Configuring IAM authentication for RDS Proxy").
+_PROXY_ROLE_ACTIONS = ("rds-db:connect", "secretsmanager:getsecretvalue", "kms:decrypt")
+
+
+def _proxy_database(index: Index, proxy: Res) -> tuple[set, set]:
+    """(instances, their resource ids) of the proxy's own database: tagged with its database and owner."""
+    instances = {i.urn: i for i in index.of_type(RDS_INSTANCE)
+                 if proxy.databases and set(i.databases) == set(proxy.databases) and set(i.owners) == set(proxy.owners)}
+    return set(instances), {i.get("resourceId") for i in instances.values() if isinstance(i.get("resourceId"), str)}
+
+
+def _proxy_target_problems(index: Index, proxy: Res) -> Iterable[str]:
+    """The proxy forwards to what its targets name: only its own database's instance."""
+    own, _ = _proxy_database(index, proxy)
+    for target in index.referrers(proxy, [RDS_PROXY_TARGET], "dbProxyName"):
+        if target.is_set("dbClusterIdentifier"):
+            yield (f"{target.label} makes RDS Proxy {proxy.name} forward to a cluster; it may forward only to the "
+                   f"primary of its own database ({','.join(proxy.databases) or '?'}).")
+        instances, unresolved, unknown = index.refs(target, "dbInstanceIdentifier", RDS_INSTANCE)
+        if not instances and unknown:
+            raise CouldNotCheck(target, "dbInstanceIdentifier")
+        for value in unresolved:
+            yield (f"{target.label} makes RDS Proxy {proxy.name} forward to instance {value}, which is no database "
+                   f"of this stack; target only the primary of its own database.")
+        for inst in instances:
+            if inst.urn not in own:
+                yield (f"{target.label} makes RDS Proxy {proxy.name} (database {','.join(proxy.databases) or '?'}, "
+                       f"owner {','.join(proxy.owners) or 'missing'}) forward to {inst.label} (database "
+                       f"{','.join(inst.databases) or '?'}, owner {','.join(inst.owners) or 'missing'}): its owner's "
+                       f"clients would reach another service's data; target only the proxy's own database.")
+
+
+def _proxy_role_problems(index: Index, proxy: Res) -> Iterable[str]:
+    """The proxy's role: rds-db:connect on its own database's dbuser ARNs, secrets and keys of that
+    database only, nothing else (no managed policy, no inline policy on the role itself)."""
+    roles, unresolved, unknown = index.refs(proxy, "roleArn", IAM_ROLE)
+    if not roles and unknown:
+        raise CouldNotCheck(proxy, "roleArn")
+    for value in unresolved:
+        yield (f"{proxy.label} uses role {value}, which this stack does not manage; give it the role bulkhead "
+               f"creates, which may connect only as its owner's login role.")
+    _, resource_ids = _proxy_database(index, proxy)
+    own_db = set(proxy.databases)
+    for role in roles:
+        if as_list(role.get("managedPolicyArns")) or as_list(role.get("inlinePolicies")):
+            yield (f"{role.label}, the role of RDS Proxy {proxy.name}, carries managed or inline policies of its own; "
+                   f"give it only its connect policy.")
+        for attachment in index.referrers(role, [ROLE_POLICY_ATTACHMENT], "role"):
+            yield (f"{attachment.label} attaches a managed policy to {role.label}, the role of RDS Proxy "
+                   f"{proxy.name}; give it only its connect policy.")
+        for pol in index.referrers(role, [IAM_ROLE_POLICY], "role"):
+            if contains_unknown(pol.get("policy")):
+                raise CouldNotCheck(pol, "policy")
+            doc = policy_document(pol)
+            if doc is None:
+                yield f"{pol.label} is no policy document this rule can read; write it as JSON."
+                continue
+            for st in statements(doc):
+                if st.get("Effect") != "Allow":
+                    continue
+                actions = [a.lower() for a in strings(st.get("Action"))]
+                resources = strings(st.get("Resource"))
+                if st.get("NotAction") is not None or st.get("NotResource") is not None:
+                    yield (f"{pol.label} allows with NotAction/NotResource on {role.label}, the role of RDS Proxy "
+                           f"{proxy.name}; name the actions and resources.")
+                    continue
+                for action in actions:
+                    if action not in _PROXY_ROLE_ACTIONS:
+                        yield (f"{pol.label} allows {action} to {role.label}, the role of RDS Proxy {proxy.name}; it "
+                               f"may only connect to its own database (rds-db:connect).")
+                for resource in resources:
+                    if "rds-db:connect" in actions:
+                        m = re.fullmatch(r"arn:[^:]+:rds-db:[^:]+:[^:]+:dbuser:([^/]+)/(.+)", resource)
+                        if not m or m[1] not in resource_ids or "*" in m[2]:
+                            yield (f"{pol.label} lets {role.label}, the role of RDS Proxy {proxy.name}, connect as "
+                                   f"{resource}; only its own database's dbuser ARNs (database "
+                                   f"{','.join(proxy.databases) or '?'}) and one login role.")
+                    for kind, typ in (("secretsmanager:getsecretvalue", SECRET), ("kms:decrypt", KMS_KEY)):
+                        if kind not in actions:
+                            continue
+                        hits = index.lookup(resource, typ)
+                        if not hits or any(not set(h.databases) or not set(h.databases) <= own_db for h in hits):
+                            yield (f"{pol.label} lets {role.label}, the role of RDS Proxy {proxy.name}, use {resource} "
+                                   f"({kind}); only its own database's secret and key.")
+
+
+RDS_PROXY_ENDPOINT = "aws:rds/proxyEndpoint:ProxyEndpoint"
+
+
+def _proxy_endpoint_problems(index: Index, proxy: Res) -> Iterable[str]:
+    """bulkhead declares no endpoint of its own (components/prod/proxy.py: clients use the proxy's default
+    endpoint, `proxy_host`). An aws_db_proxy_endpoint (CreateDBProxyEndpoint) has its own
+    vpc_subnet_ids and vpc_security_group_ids, possibly in another VPC (RDS API reference,
+    CreateDBProxyEndpoint; terraform-provider-aws internal/service/rds/proxy_endpoint.go): a way into the
+    database that the proxy's group, which this rule checks, does not guard. `audit` reports one made by
+    hand; this refuses one declared in the program (review rev-ops2)."""
+    for endpoint in index.referrers(proxy, [RDS_PROXY_ENDPOINT], "dbProxyName"):
+        groups = ", ".join(str(g) for g in as_list(endpoint.get("vpcSecurityGroupIds"))) or "the VPC's default group"
+        yield (f"{endpoint.label} adds an endpoint to RDS Proxy {proxy.name} (database {','.join(proxy.databases) or '?'}, "
+               f"owner {','.join(sorted(proxy.owners)) or 'missing'}) with its own subnets and groups ({groups}): "
+               f"another way into the database that the proxy's group does not guard; remove it, clients use the "
+               f"proxy's default endpoint (proxy_host).")
+
+
 def _proxy_what(target: Res, proxy: Res) -> str:
     return (f"the security group {target.name} of RDS Proxy {proxy.name} (database "
             f"{','.join(proxy.databases) or '?'}, owner {','.join(sorted(proxy.owners)) or 'missing'})")
@@ -852,8 +961,10 @@ def _proxy_source_problems(index: Index, rule: Res, what: str, owners: set, cidr
 
 @stack_rule(POLICIES, "rds-proxy-owner-only",
     "An RDS Proxy requires TLS, uses IAM end to end (no secret-based `auth`), and its security group admits only "
-    "the client security group of the service that owns the proxy's database, on the database port: a proxy is one "
-    "more way into the database.",
+    "the client security group of the service that owns the proxy's database, on the database port; it targets only "
+    "its own database's instance, it has no endpoint besides its default one, and its role may connect only to that "
+    "database (rds-db:connect on its dbuser ARNs; secrets and keys of that database only): a proxy is one more way "
+    "into the database.",
     MANDATORY, [RDS_PROXY, INGRESS_RULE, SECURITY_GROUP, LEGACY_SG_RULE],
 )
 def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]:
@@ -874,6 +985,11 @@ def check_rds_proxy_owner_only(index: Index, r: Res, cfg: dict) -> Iterable[str]
         if as_list(r.get("auths")):
             yield (f"{r.label} has `auth` blocks (logins from Secrets Manager secrets); remove them: the proxy "
                    f"uses end-to-end IAM as the owner's login role only.")
+        # Review of issue 24 (o-fix): what the proxy forwards to and what its role may do are two more ways
+        # to another service's data.
+        yield from _proxy_target_problems(index, r)
+        yield from _proxy_role_problems(index, r)
+        yield from _proxy_endpoint_problems(index, r)
         return
     proxies = _cached(index, "proxy_groups", lambda: _proxy_groups(index))
     if r.type == SECURITY_GROUP:

@@ -216,3 +216,21 @@ def test_restoring_another_owner_s_database_is_said(restore_from):
     [message] = warned("analytics")
     assert "restores billing, owned by billing-service, into a database of analytics" in message
     assert warned("billing-service") == []
+
+
+def test_no_stateless_rule_keeps_both_guarantees_the_counterexample():
+    """Review of issue 24 (o-fix), item 6, why the same-owner exception stays (docs/prod-stack.md "Windows"):
+    if adding a database never moved another, a database's slot would be the one it gets alone (add the others
+    to it one by one), a function of its name only; with 9 to 12 backup slots a night, two names then share one,
+    and an owner with both has two databases backed up at once. svc0 and svc22 are such a pair: alone each
+    gets 03:15; together one moves."""
+    alone = {n: windows.derive({n: _req("o")})[n] for n in ("svc0", "svc22")}
+    assert alone["svc0"].backup == alone["svc22"].backup == "03:15-03:45"
+    together = windows.derive({"svc0": _req("o"), "svc22": _req("o")})
+    assert together["svc0"].backup != together["svc22"].backup
+    assert together["svc22"] == alone["svc22"] and together["svc0"] != alone["svc0"]
+    # pinned, svc0 keeps what it had alone, and svc22 (a newcomer then) takes another slot
+    pinned = windows.derive({"svc0": _req("o", backup_window=alone["svc0"].backup,
+                                          maintenance_window=alone["svc0"].maintenance), "svc22": _req("o")})
+    assert (pinned["svc0"].backup, pinned["svc0"].maintenance) == (alone["svc0"].backup, alone["svc0"].maintenance)
+    assert pinned["svc22"].backup != pinned["svc0"].backup

@@ -27,6 +27,7 @@ from bulkhead.commands import audit as audit_mod
 from bulkhead.cli import main
 from bulkhead.offline.mock_runtime import exports_plain
 from bulkhead.offline.stack_config import load_catalogue_for
+from components.prod.alarms import alarm_guard_statement
 from components.prod.rds_postgres import BASE_PARAMETERS, CA_CERT_IDENTIFIER, instance_identifier
 from tests.support.bootstrap_function import create_bootstrap_function
 
@@ -65,6 +66,27 @@ class FakeSelections:
                     {"Error": {"Code": "ResourceNotFoundException", "Message": "no such selection"}})
         return (types.SimpleNamespace(status_code=200, headers={}),
                 {"BackupSelection": sel, "SelectionId": sid, "BackupPlanId": plan_id})
+
+
+class FakeProxyEndpoints:
+    """DescribeDBProxyEndpoints, which moto 5.2 lacks: each proxy's default endpoint (IsDefault true, as
+    RDS lists it), and whatever a test adds by hand."""
+
+    def __init__(self, rds):
+        self.rds = rds
+        self.extra: list[dict] = []
+
+    def describe(self, params, **_):
+        name = params["body"].get("DBProxyName")
+        proxies = [p for p in self.rds.describe_db_proxies()["DBProxies"] if name in (None, p["DBProxyName"])]
+        if name and not proxies:
+            return (types.SimpleNamespace(status_code=404, headers={}),
+                    {"Error": {"Code": "DBProxyNotFoundFault", "Message": f"{name} not found"}})
+        found = [{"DBProxyEndpointName": "default", "DBProxyName": p["DBProxyName"], "VpcId": p.get("VpcId"),
+                  "Endpoint": p["Endpoint"], "TargetRole": "READ_WRITE", "IsDefault": True,
+                  "VpcSecurityGroupIds": p.get("VpcSecurityGroupIds", [])} for p in proxies]
+        found += [e for e in self.extra if name in (None, e["DBProxyName"])]
+        return types.SimpleNamespace(status_code=200, headers={}), {"DBProxyEndpoints": found}
 
 
 @pytest.fixture
@@ -134,7 +156,8 @@ def account(prod_run, tmp_path, monkeypatch):
                 for i in range(1, db.replicas + 1)]
             policy_arn = iam.create_policy(PolicyName=f"bulkhead-{STACK}-{name}-access", PolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [{"Sid": "ConnectAsServiceRole", "Effect": "Allow", "Action": "rds-db:connect",
-                    "Resource": [f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{rid}/{db.db_name}" for rid in resource_ids]}]}))["Policy"]["Arn"]
+                    "Resource": [f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{rid}/{db.db_name}" for rid in resource_ids]},
+                    alarm_guard_statement("aws", REGION, ACCOUNT_ID, STACK)]}))["Policy"]["Arn"]
             out.update(host=host, reader_hosts=readers, secret_arn=secret_arn, access_policy_arn=policy_arn,
                        url=f"postgresql://{db.db_name}@{host}:5432/{db.db_name}?sslmode=verify-full",
                        security_group_id=clients[db.owner], kms_key_arn=key, database_security_group_id=db_group,
@@ -144,6 +167,7 @@ def account(prod_run, tmp_path, monkeypatch):
             create_bootstrap_function(sess, REGION, name, db, out)
         vault = backup.create_backup_vault(BackupVaultName=f"bulkhead-{STACK}-primary")["BackupVaultName"]
         selections = FakeSelections()
+        proxy_endpoints = FakeProxyEndpoints(rds)
         plans = {}
         for tier_name in sorted({d.tier for d in catalogue.databases.values()}):
             tier = catalogue.backup_tiers[tier_name]
@@ -166,6 +190,7 @@ def account(prod_run, tmp_path, monkeypatch):
             sess = aws_errors.session(region)
             sess.events.register("before-call.backup.ListBackupSelections", selections.list)
             sess.events.register("before-call.backup.GetBackupSelection", selections.get)
+            sess.events.register("before-call.rds.DescribeDBProxyEndpoints", proxy_endpoints.describe)
             return sess
 
         monkeypatch.setattr(audit_mod, "session", hooked_session)
@@ -173,7 +198,7 @@ def account(prod_run, tmp_path, monkeypatch):
         path.write_text(json.dumps(outputs))
         yield types.SimpleNamespace(rds=rds, ec2=ec2, kms=kms, sm=sm, backup=backup, iam=iam, outputs=outputs, path=str(path),
                                     clients=clients, catalogue=catalogue, selections=selections, plans=plans,
-                                    session=hooked_session)
+                                    session=hooked_session, proxy_endpoints=proxy_endpoints)
 
 
 def run_audit(account, capsys, *extra) -> tuple[int, str, str]:
@@ -287,6 +312,9 @@ DRIFTS = {
                      {("worker", "database-key")}),
     "key-deleted": (lambda a: _delete_key(a, a.outputs["databases"]["worker"]["kms_key_arn"]),
                     {("worker", "database-key")}),
+    # o-fix review of issue 24: the Deny of the stack's alarms removed by hand
+    "access-policy-alarm-guard-removed": (lambda a: _policy_version(a, "app", lambda doc: doc.update(
+        Statement=[x for x in doc["Statement"] if x["Effect"] != "Deny"])), {("app", "access-policy")}),
     "access-policy-misses-a-replica": (lambda a: _policy_version(a, "auth", lambda doc: doc["Statement"][0]["Resource"].pop()),
                                        {("auth", "access-policy")}),
 }
@@ -595,3 +623,24 @@ def test_proxy_host_of_no_proxy_is_drift(account, capsys):
         json.dump(account.outputs, fh)
     code, found, _ = drifts(account, capsys)
     assert code == 1 and found == {("worker", "proxy")}
+
+
+@pytest.mark.parametrize("role, vpc", [("READ_ONLY", None), ("READ_WRITE", "vpc-0other")])
+def test_a_proxy_endpoint_bulkhead_did_not_declare_is_drift(account, capsys, role, vpc):
+    """Review of issue 24 (o-fix): audit looked at the proxy's own endpoint and group only; a read-only endpoint,
+    or one in another VPC with groups of its own, added by hand (CreateDBProxyEndpoint) is another way into the
+    database that the proxy's group does not guard, and audit said ok."""
+    group = _add_proxy(account)
+    proxy = account.rds.describe_db_proxies(DBProxyName="prod-app-proxy")["DBProxies"][0]
+    code, found, _ = drifts(account, capsys)
+    assert code == 0 and found == set()  # the default endpoint alone is what bulkhead declares
+    account.proxy_endpoints.extra.append({
+        "DBProxyEndpointName": "by-hand", "DBProxyName": "prod-app-proxy", "VpcId": vpc or proxy.get("VpcId"),
+        "VpcSecurityGroupIds": ["sg-0byhand"], "TargetRole": role, "IsDefault": False,
+        "Endpoint": "by-hand.endpoint.proxy-x.eu-west-1.rds.amazonaws.com"})
+    code, found, data = drifts(account, capsys)
+    assert code == 1 and found == {("app", "proxy")}
+    message = next(f["message"] for f in data["databases"]["app"]["findings"] if f["check"] == "proxy")
+    assert "by-hand" in message and role in message and "delete-db-proxy-endpoint" in message
+    assert ("another VPC" in message) == (vpc is not None)
+    assert group

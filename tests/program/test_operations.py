@@ -212,3 +212,94 @@ def test_another_services_role_can_neither_publish_to_nor_subscribe_to_nor_chang
     assert decide(policy, alarm, "sns:Publish", key_policy=False) == "allow"
     assert decide(policy, rds, "sns:Publish", key_policy=False) == "allow"
     assert topic.startswith("arn:")
+
+
+@pytest.fixture(scope="module")
+def password_run():
+    def edit(config):
+        config["bulkhead:databases"]["worker"]["auth"] = "password"
+        config.setdefault("bulkhead:owner_principals", {})["worker-service"] = [
+            "arn:aws:iam::123456789012:role/worker-service-task"]
+    return run_stack("prod", _with(edit))
+
+
+@pytest.mark.parametrize("database", ["app", "worker"])
+def test_a_service_role_can_neither_spoof_nor_silence_the_stack_s_alarms(prod_run, password_run, database):
+    """Review of issue 24 (o-fix): the topic admits CloudWatch for any alarm named with the stack's prefix. A
+    service role allowed cloudwatch:* (its own policies: dashboards, its own alarms) could create
+    `bulkhead-prod-<anything>` with the topic as action, and CloudWatch published its fake alarm or fake OK to
+    everyone; SetAlarmState OK, DisableAlarmActions, DeleteAlarms or an overwriting PutMetricAlarm silenced a real
+    one. Every access policy, which a service's role attaches to reach its database, now denies these actions on
+    the stack's alarm names; the role's other alarms are untouched."""
+    from components.prod.alarms import alarm_guard_statement
+    from tests.support.iam_eval import Caller, decide, decide_identity
+
+    account, region = "123456789012", "eu-west-1"
+    run = prod_run if database == "app" else password_run  # auth iam / auth password
+    access = json.loads(_named(run, "aws:iam/policy:Policy", f"{database}-access").inputs["policy"])
+    before = {**access, "Statement": [s for s in access["Statement"] if s != alarm_guard_statement(
+        "aws", region, account, "prod")]}
+    assert before != access  # the guard is there, in both the iam (app) and password (worker) variants
+    own = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cloudwatch:*", "Resource": "*"}]}
+    fake = f"arn:aws:cloudwatch:{region}:{account}:alarm:bulkhead-prod-app-cpu-fake"
+    real = f"arn:aws:cloudwatch:{region}:{account}:alarm:bulkhead-prod-app-cpu"
+    theirs = f"arn:aws:cloudwatch:{region}:{account}:alarm:{database}-service-latency"
+    # 1. the fake alarm would be admitted to the topic once it exists
+    topic = json.loads(_named(prod_run, SNS_TOPIC_POLICY, "alerts-topic-policy").inputs["policy"])
+    cloudwatch = Caller(None, account, service="cloudwatch.amazonaws.com", context={
+        "aws:PrincipalIsAWSService": "true", "aws:SourceAccount": account, "aws:SourceArn": fake})
+    assert decide(topic, cloudwatch, "sns:Publish", key_policy=False) == "allow"
+    attacks = [("cloudwatch:PutMetricAlarm", fake), ("cloudwatch:PutMetricAlarm", real),
+               ("cloudwatch:SetAlarmState", real), ("cloudwatch:DisableAlarmActions", real),
+               ("cloudwatch:DeleteAlarms", real), ("cloudwatch:PutCompositeAlarm", fake)]
+    # 2. without the guard the service role creates it (and silences the real ones) ...
+    assert {a: decide_identity([own, before], *a) for a in attacks} == dict.fromkeys(attacks, "allow")
+    # 3. ... with it, never; its own alarms stay its own
+    assert {a: decide_identity([own, access], *a) for a in attacks} == dict.fromkeys(attacks, "deny")
+    assert decide_identity([own, access], "cloudwatch:PutMetricAlarm", theirs) == "allow"
+    assert decide_identity([own, access], "cloudwatch:SetAlarmState", theirs) == "allow"
+
+
+@pytest.mark.parametrize("database", ["app", "worker"])
+def test_the_guard_also_covers_mute_rules_the_event_subscription_and_neighbouring_stacks(prod_run, password_run, database):
+    """Review rev-ops2 of the alarm guard. With only the eight alarm actions on `alarm:bulkhead-<stack>-*`, a
+    service role allowed cloudwatch:* and rds:* (its own alarms, its own instances' events) could still
+    (1) mute every bulkhead alarm with an alarm mute rule (PutAlarmMuteRule is authorised on each targeted
+    alarm: CloudWatch API reference), (2) delete, disable or narrow the stack's RDS event subscription, and
+    (3) from a neighbouring stack `prod-eu`, whose guard covered `bulkhead-prod-eu-*` only, create
+    `bulkhead-prod-<anything>`, which stack `prod`'s topic admits. Each is denied now."""
+    from components.prod.alarms import ALARM_GUARDED_ACTIONS, event_subscription_name, topic_policy
+    from tests.support.iam_eval import Caller, decide, decide_identity
+
+    account, region = "123456789012", "eu-west-1"
+    run = prod_run if database == "app" else password_run
+    access = json.loads(_named(run, "aws:iam/policy:Policy", f"{database}-access").inputs["policy"])
+    own = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["cloudwatch:*", "rds:*"], "Resource": "*"}]}
+    # what the guard was before this review: the alarm actions on this stack's prefix only
+    old_guard = {"Effect": "Deny", "Action": [a for a in ALARM_GUARDED_ACTIONS if a != "cloudwatch:PutAlarmMuteRule"],
+                 "Resource": f"arn:aws:cloudwatch:{region}:{account}:alarm:bulkhead-prod-*"}
+    before = {**access, "Statement": [s for s in access["Statement"] if s.get("Sid") != "NeverTheStacksAlarms"]
+              + [old_guard]}
+    real = f"arn:aws:cloudwatch:{region}:{account}:alarm:bulkhead-prod-app-cpu"
+    events = f"arn:aws:rds:{region}:{account}:es:{event_subscription_name('prod')}"
+    attacks = [("cloudwatch:PutAlarmMuteRule", real), ("rds:DeleteEventSubscription", events),
+               ("rds:ModifyEventSubscription", events), ("rds:RemoveSourceIdentifierFromSubscription", events)]
+    assert {a: decide_identity([own, before], *a) for a in attacks} == dict.fromkeys(attacks, "allow")
+    assert {a: decide_identity([own, access], *a) for a in attacks} == dict.fromkeys(attacks, "deny")
+    # (3) a neighbouring stack: `prod`'s topic admits an alarm a `prod-eu` service names bulkhead-prod-...
+    fake = f"arn:aws:cloudwatch:{region}:{account}:alarm:bulkhead-prod-app-cpu-fake"
+    topic = topic_policy(f"arn:aws:sns:{region}:{account}:bulkhead-prod-alerts", "aws", region, account, "prod")
+    cloudwatch = Caller(None, account, service="cloudwatch.amazonaws.com", context={
+        "aws:PrincipalIsAWSService": "true", "aws:SourceAccount": account, "aws:SourceArn": fake})
+    assert decide(topic, cloudwatch, "sns:Publish", key_policy=False) == "allow"
+    neighbour_before = {"Statement": [{**old_guard, "Resource": old_guard["Resource"].replace("bulkhead-prod-", "bulkhead-prod-eu-")}]}
+    from components.prod.alarms import alarm_guard_statement
+    neighbour = {"Statement": [alarm_guard_statement("aws", region, account, "prod-eu")]}
+    assert decide_identity([own, neighbour_before], "cloudwatch:PutMetricAlarm", fake) == "allow"
+    assert decide_identity([own, neighbour], "cloudwatch:PutMetricAlarm", fake) == "deny"
+    # the role's own alarms and event subscriptions stay its own
+    assert decide_identity([own, access], "cloudwatch:PutAlarmMuteRule",
+                           f"arn:aws:cloudwatch:{region}:{account}:alarm:{database}-service-latency") == "allow"
+    assert decide_identity([own, access], "rds:DeleteEventSubscription",
+                           f"arn:aws:rds:{region}:{account}:es:{database}-service-events") == "allow"

@@ -13,6 +13,7 @@ from bulkhead.commands.env import env_for_service
 from bulkhead.offline.mock_runtime import to_stack_export
 from bulkhead.planfile import Plan
 from bulkhead.errors import UserError
+from tests.support.mutations import PROXY_MUTATIONS
 from tests.support.program import run_stack, stack_config
 
 PROXY = "aws:rds/proxy:Proxy"
@@ -144,3 +145,51 @@ def test_catalogue_proxy_needs_iam_auth():
     with pytest.raises(UserError) as err:
         load_catalogue_for(ROOT, "prod", config)
     assert "bulkhead:databases.worker.proxy" in str(err.value) and "auth: iam" in str(err.value)
+
+
+def test_proxy_role_trust_admits_rds_for_this_account_s_proxies_only(proxied):
+    """Review of issue 24 (o-fix): the proxy role's trust policy admitted rds.amazonaws.com on behalf of
+    anyone (no confused-deputy condition). Evaluated per principal: RDS acting for a proxy of another
+    account (or for another resource type of this one) was admitted before and is refused now; RDS for a
+    proxy of this account and region, and RDS sending no source keys at all (undocumented for proxies:
+    components/prod/proxy.py proxy_trust_policy), still assume it; nobody else ever did."""
+    from tests.support.iam_eval import Caller, decide
+
+    account, other = "123456789012", "999988887777"
+    trust = json.loads(_res(proxied, "aws:iam/role:Role", "worker-proxy")["inputs"]["assumeRolePolicy"])
+    before = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+    def rds(source_account=None, source_arn=None):
+        context = {k: v for k, v in (("aws:SourceAccount", source_account), ("aws:SourceArn", source_arn)) if v}
+        return Caller(None, account, service="rds.amazonaws.com", context=context)
+
+    own = rds(account, f"arn:aws:rds:eu-west-1:{account}:db-proxy:prx-0123456789abcdef0")
+    foreign = rds(other, f"arn:aws:rds:eu-west-1:{other}:db-proxy:prx-0fedcba9876543210")
+    other_region = rds(account, f"arn:aws:rds:us-east-1:{account}:db-proxy:prx-0123456789abcdef0")
+    not_a_proxy = rds(account, f"arn:aws:rds:eu-west-1:{account}:db:prod-app")
+    silent = rds()
+    role = Caller(f"arn:aws:iam::{account}:role/app-service", account, identity_allows=("sts:*",))
+    lambda_service = Caller(None, account, service="lambda.amazonaws.com",
+                            context={"aws:SourceAccount": account})
+    # A role's trust policy must allow the caller whatever its identity policies say, as a key policy must
+    # (IAM User Guide, "Policy evaluation logic": role trust policies), hence key_policy=True.
+    # The attack succeeds against the old trust policy:
+    assert decide(before, foreign, "sts:AssumeRole", key_policy=True) == "allow"
+    verdicts = {name: decide(trust, caller, "sts:AssumeRole", key_policy=True) for name, caller in {
+        "own": own, "foreign": foreign, "other_region": other_region, "not_a_proxy": not_a_proxy,
+        "silent": silent, "role": role, "lambda": lambda_service}.items()}
+    assert verdicts == {"own": "allow", "foreign": "deny", "other_region": "deny", "not_a_proxy": "deny",
+                        "silent": "allow", "role": "deny", "lambda": "deny"}
+
+
+@pytest.mark.parametrize("mutation_id, mutate, expected", [(m[0], m[1], m[2]) for m in PROXY_MUTATIONS],
+                         ids=[m[0] for m in PROXY_MUTATIONS])
+def test_proxy_target_and_role_mutations_are_caught(proxied, mutation_id, mutate, expected):
+    """Review of issue 24 (o-fix): rds-proxy-owner-only judged the proxy's groups only; a target naming another
+    service's instance, or a proxy role allowed another database's login or secret, passed."""
+    e = copy.deepcopy(proxied)
+    mutate(e)
+    found = _violations(e, "rds-proxy-owner-only")
+    assert any(expected in v.message and v.enforcement == "mandatory" for v in found), \
+        (mutation_id, [v.message for v in found])

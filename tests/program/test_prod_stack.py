@@ -245,8 +245,10 @@ def test_access_policy_is_exactly_the_service_login(any_prod):
         region = instances[0].outputs["arn"].split(":")[3]
         expected = sorted(f"arn:aws:rds-db:{region}:123456789012:dbuser:{i.outputs['resourceId']}/{info['username']}"
                           for i in instances)
-        # rds-db:connect only, for the service role on the primary and each replica; no secret, no key.
-        assert [(s["Effect"], s["Action"]) for s in doc["Statement"]] == [("Allow", "rds-db:connect")]
+        # rds-db:connect only, for the service role on the primary and each replica; no secret, no key;
+        # and the Deny of the stack's alarms (components/prod/alarms.py alarm_guard_statement).
+        assert [(s["Effect"], s["Action"]) for s in doc["Statement"] if s["Effect"] == "Allow"] == [("Allow", "rds-db:connect")]
+        assert [s["Sid"] for s in doc["Statement"] if s["Effect"] != "Allow"] == ["NeverTheStacksAlarms"]
         assert sorted(doc["Statement"][0]["Resource"]) == expected
         assert len(expected) == 1 + len(_of(any_prod, RDS, name, "replica"))
         assert info["username"] == info["db_name"] != "bulkhead_admin"

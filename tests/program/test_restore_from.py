@@ -144,3 +144,42 @@ def test_removing_a_point_in_time_restore_later_still_replaces_nothing(from_poin
     del config["bulkhead:databases"]["billing_0942"]["restore_from"]
     after = _primary(run_stack("prod", config), "billing_0942")
     assert "kmsKeyId" in after.ignore_changes and "kmsKeyId" in _primary(from_point_in_time, "billing_0942").ignore_changes
+
+
+def _copy_replaced(before, after) -> list[str]:
+    """The copy's ForceNew inputs that differ, less those it ignores: what would copy the data again."""
+    from components.prod.rds_postgres import SNAPSHOT_COPY_FORCE_NEW
+
+    b = {r.urn: r for r in before.by_type(RDS_SNAPSHOT_COPY)}
+    return [f"{r.name}: {k}" for r in after.by_type(RDS_SNAPSHOT_COPY) if r.urn in b
+            for k in SNAPSHOT_COPY_FORCE_NEW
+            if b[r.urn].inputs.get(k) != r.inputs.get(k) and k not in r.ignore_changes]
+
+
+def test_the_copy_is_named_anew_for_every_creation_of_the_database(from_snapshot):
+    """Review of issue 24 (o-fix): the copy was named `<identifier>-restore-source` and retained on delete, so
+    creating the database again (after `destroy`, or removed and added back) failed with
+    DBSnapshotAlreadyExists. Its name now carries a RandomId created and deleted with the database's resources
+    (so a new one for each creation), with no keeper that a later `restore_from` change would renew."""
+    [copy_] = from_snapshot.by_type(RDS_SNAPSHOT_COPY)
+    [suffix] = [r for r in from_snapshot.resources if r.name == "billing_0942-restore-source-suffix"]
+    target = copy_.inputs["targetDbSnapshotIdentifier"]
+    assert target != "prod-billing-0942-restore-source" and target.startswith("prod-billing-0942-restore-")
+    assert target == f"prod-billing-0942-restore-{suffix.outputs['hex']}"
+    assert suffix.urn in copy_.dependencies and not suffix.inputs.get("keepers")
+    assert suffix.parent == _primary(from_snapshot, "billing_0942").parent  # goes with the database
+
+
+@pytest.mark.parametrize("later", [
+    pytest.param({"snapshot": SNAPSHOT.replace("before-migration", "other")}, id="other-snapshot"),
+    pytest.param({"snapshot": "arn:aws:rds:eu-west-1:210987654321:snapshot:shared-copy"}, id="other-account"),
+])
+def test_a_later_change_copies_nothing_again_and_replaces_nothing(from_snapshot, later):
+    config = _config({"snapshot": SNAPSHOT})
+    config["bulkhead:databases"]["billing_0942"]["restore_from"] = later
+    after = run_stack("prod", config)
+    assert _copy_replaced(from_snapshot, after) == [] and _replaced(from_snapshot, after) == []
+    # the guard is real: the copy's ForceNew source input does change
+    [b], [a] = from_snapshot.by_type(RDS_SNAPSHOT_COPY), after.by_type(RDS_SNAPSHOT_COPY)
+    assert b.inputs["sourceDbSnapshotIdentifier"] != a.inputs["sourceDbSnapshotIdentifier"]
+    assert "sourceDbSnapshotIdentifier" in a.ignore_changes

@@ -1,7 +1,7 @@
 """A small evaluator of IAM resource policies in one account, limited to what bulkhead's key,
 secret and vault policies use: Allow/Deny, Principal AWS (ARNs, account root, "*") and Service,
 Action with wildcards, and the condition operators StringEquals, StringLike, ArnLike, ArnNotLike, Bool,
-BoolIfExists
+BoolIfExists, StringEqualsIfExists, ArnLikeIfExists
 (IAM User Guide, "Policy evaluation logic" and "IAM JSON policy elements: Condition operators";
 KMS Developer Guide, "Key policies": a key policy must allow, IAM alone never does).
 
@@ -70,6 +70,12 @@ def _condition_holds(condition: Mapping[str, Mapping[str, Any]], caller: Caller)
             elif operator == "ArnNotLike":
                 # a negated operator matches when the key is absent ("Condition operators")
                 ok = not present or not any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted)
+            elif operator in ("StringEqualsIfExists", "ArnLikeIfExists"):
+                # ...IfExists: true when the key is absent ("Condition operators", IfExists)
+                if operator == "StringEqualsIfExists":
+                    ok = not present or any(v in wanted for v in values)
+                else:
+                    ok = not present or any(fnmatch.fnmatchcase(v, w) for v in values for w in wanted)
             elif operator == "Bool":
                 ok = present and any(v.lower() == w.lower() for v in values for w in wanted)
             elif operator == "BoolIfExists":
@@ -104,3 +110,31 @@ def decide(document: Mapping[str, Any], caller: Caller, action: str, *, key_poli
         # KMS: IAM policies count only where the key policy names the account ("Key policies")
         return "allow" if root_allow and identity else "deny"
     return "allow" if identity or root_allow and identity else "deny"
+
+
+def _resource_matches(patterns, resource: str) -> bool:
+    return any(fnmatch.fnmatchcase(resource, p) for p in _list(patterns))
+
+
+def decide_identity(documents, action: str, resource: str, context: Optional[Mapping[str, Any]] = None) -> str:
+    """"allow" or "deny" for one principal's identity policies (no resource policy): an explicit Deny in
+    any of them wins, else an Allow of any, else the implicit deny (IAM User Guide, "Policy evaluation
+    logic"). Action/NotAction, Resource/NotResource with wildcards, and the conditions above."""
+    caller = Caller(None, "", context=context or {})
+    allowed = False
+    for document in documents:
+        for statement in _list(document["Statement"]):
+            if "Action" in statement and not _action_matches(statement["Action"], action):
+                continue
+            if "NotAction" in statement and _action_matches(statement["NotAction"], action):
+                continue
+            if "Resource" in statement and not _resource_matches(statement["Resource"], resource):
+                continue
+            if "NotResource" in statement and _resource_matches(statement["NotResource"], resource):
+                continue
+            if not _condition_holds(statement.get("Condition", {}), caller):
+                continue
+            if statement["Effect"] == "Deny":
+                return "deny"
+            allowed = True
+    return "allow" if allowed else "deny"

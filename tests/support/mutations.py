@@ -821,3 +821,82 @@ MUTATIONS = [
     ("alarm-without-action", "prod", m_alarm_without_action, "database-alarms-and-events", None),
     ("event-subscription-skips-primary", "prod", m_event_subscription_skips_primary, "database-alarms-and-events", None),
 ]
+
+
+# --- mutations of a prod plan with `proxy: true` on worker (rds-proxy-owner-only; o-fix review of issue 24) ---
+# Applied to the proxied plan of tests/program/test_prod_proxy.py (the example prod stack has no proxy).
+
+def _secret_arn(e: dict, database: str) -> str:
+    return res(e, f"{database}-master-secret")["id"]
+
+
+def m_proxy_targets_other_database(e):
+    set_prop(e, "worker-proxy-target", "dbInstanceIdentifier", "prod-app")
+
+
+def m_proxy_targets_unknown_instance(e):
+    set_prop(e, "worker-proxy-target", "dbInstanceIdentifier", "somebody-elses-db")
+
+
+def m_proxy_role_connects_to_other_database(e):
+    doc = policy_doc(e, "worker-proxy-connect")
+    doc["Statement"][0]["Resource"] = doc["Statement"][0]["Resource"].replace(
+        out(e, "worker-primary", "resourceId"), out(e, "app-primary", "resourceId"))
+    set_policy_doc(e, "worker-proxy-connect", doc)
+
+
+def m_proxy_role_connects_as_anyone(e):
+    doc = policy_doc(e, "worker-proxy-connect")
+    doc["Statement"][0]["Resource"] = doc["Statement"][0]["Resource"].rsplit("/", 1)[0] + "/*"
+    set_policy_doc(e, "worker-proxy-connect", doc)
+
+
+def m_proxy_role_reads_other_secret(e):
+    doc = policy_doc(e, "worker-proxy-connect")
+    doc["Statement"].append({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                             "Resource": _secret_arn(e, "app")})
+    set_policy_doc(e, "worker-proxy-connect", doc)
+
+
+def m_proxy_role_extra_action(e):
+    doc = policy_doc(e, "worker-proxy-connect")
+    doc["Statement"].append({"Effect": "Allow", "Action": "rds:*", "Resource": "*"})
+    set_policy_doc(e, "worker-proxy-connect", doc)
+
+
+def m_proxy_role_managed_policy(e):
+    # the role (the proxy, its group and its role share the name `worker-proxy`)
+    role = next(r for r in e["deployment"]["resources"]
+                if r["type"] == "aws:iam/role:Role" and r["urn"].endswith("::worker-proxy"))
+    add_resource(e, "worker-proxy-connect", "worker-proxy-admin", {
+        "role": role["id"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+        deps={"role": [role["urn"]]})
+    e["deployment"]["resources"][-1]["type"] = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    e["deployment"]["resources"][-1]["urn"] = e["deployment"]["resources"][-1]["urn"].replace(
+        "aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+
+
+def m_proxy_extra_endpoint(e):
+    # review rev-ops2: a read-write endpoint of worker's proxy in app-service's client group
+    proxy = next(r for r in e["deployment"]["resources"]
+                 if r["type"] == "aws:rds/proxy:Proxy" and r["urn"].endswith("::worker-proxy"))
+    add_resource(e, "worker-proxy-target", "worker-proxy-extra-endpoint", {
+        "dbProxyName": proxy["outputs"].get("name") or proxy["inputs"].get("name") or proxy["id"],
+        "dbProxyEndpointName": "worker-side-door", "targetRole": "READ_WRITE",
+        "vpcSubnetIds": ["subnet-elsewhere"], "vpcSecurityGroupIds": [res(e, "client-app-service-client")["id"]]},
+        deps={"dbProxyName": [proxy["urn"]]})
+    added = e["deployment"]["resources"][-1]
+    added["type"] = "aws:rds/proxyEndpoint:ProxyEndpoint"
+    added["urn"] = added["urn"].replace("aws:rds/proxyTarget:ProxyTarget", "aws:rds/proxyEndpoint:ProxyEndpoint")
+
+
+PROXY_MUTATIONS = [
+    ("proxy-targets-other-database", m_proxy_targets_other_database, "forward to"),
+    ("proxy-targets-unknown-instance", m_proxy_targets_unknown_instance, "no database of this stack"),
+    ("proxy-role-connects-to-other-database", m_proxy_role_connects_to_other_database, "connect as"),
+    ("proxy-role-connects-as-anyone", m_proxy_role_connects_as_anyone, "connect as"),
+    ("proxy-role-reads-other-secret", m_proxy_role_reads_other_secret, "secretsmanager:getsecretvalue"),
+    ("proxy-role-extra-action", m_proxy_role_extra_action, "rds:*"),
+    ("proxy-role-managed-policy", m_proxy_role_managed_policy, "attaches a managed policy"),
+    ("proxy-extra-endpoint", m_proxy_extra_endpoint, "adds an endpoint to RDS Proxy"),
+]
