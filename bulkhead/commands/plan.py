@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--mermaid", action="store_true", help="print a Mermaid diagram of who reaches what instead of the summary")
     p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
                    help="plan the databases in N worker processes, each shard of at most ~30 databases in a fresh "
-                        "process (default: one per CPU, each with at least 5 databases; 1 = one process, no "
+                        "process (default: one per CPU, each with at least 10 databases; 1 = one process, no "
                         "workers); the plan is the same byte for byte")
     p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=run)

@@ -50,9 +50,11 @@ from bulkhead.offline.mock_runtime import ProgramRun, RecordedResource, _secret_
 
 # Below this many databases per worker, forking and what every worker does again (load the
 # SDK's modules, plan the stack-wide resources: ~1.8 s CPU cold) cost more than the shard saves.
-# On two free cores the critical path wins from about N=5 on aws (bench/README.md, "Parallel
-# planning": 3.0 vs 3.6 s CPU at N=10, 3.6 vs 4.9 at 20, 4.7 vs 8.5 at 50), for ~1.2-2.5 s more CPU.
-DATABASES_PER_JOB = 5
+# On two free cores the critical path wins from about N=5 on aws; whole processes at a load of ~2
+# (this shared machine's usual) break even at N=10 (4.7 s either way, +2.3 s CPU) and win from
+# N=20 (6.3 -> 5.4 s, 11.5 -> 8.4 s at 50, 31.4 -> 18.0 s at 100): bench/README.md, "Shards in
+# fresh processes".
+DATABASES_PER_JOB = 10
 # At most about this many databases per shard, so one process's live SDK objects stay bounded
 # (~38 resources per aws database at ~110 KiB each: ~4.4 MiB of PSS per database measured).
 # Each shard plans the stack-wide resources again (~0.5 s CPU warm): smaller shards cost CPU,

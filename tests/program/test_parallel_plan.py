@@ -180,9 +180,9 @@ def test_shards_keep_owners_and_shared_servers_together():
 
 
 def test_jobs_on_by_default_only_with_enough_databases_and_cpus():
-    assert parallel.auto_jobs(4, cpus=2) == 1
-    assert parallel.auto_jobs(9, cpus=2) == 1
-    assert parallel.auto_jobs(10, cpus=2) == 2
+    assert parallel.auto_jobs(10, cpus=2) == 1
+    assert parallel.auto_jobs(19, cpus=2) == 1
+    assert parallel.auto_jobs(20, cpus=2) == 2
     assert parallel.auto_jobs(50, cpus=2) == 2
     assert parallel.auto_jobs(500, cpus=2) == 2
     assert parallel.auto_jobs(500, cpus=1) == 1
