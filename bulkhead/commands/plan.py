@@ -30,8 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="where to write the plan JSON (default .bulkhead/plan-<stack>.json)")
     p.add_argument("--mermaid", action="store_true", help="print a Mermaid diagram of who reaches what instead of the summary")
     p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
-                   help="plan the databases in N processes (default on docker: one per CPU, each with at least "
-                        "25 databases; on aws 1 = no worker processes); the plan is the same byte for byte")
+                   help="plan the databases in N worker processes, each shard of at most ~30 databases in a fresh "
+                        "process (default: one per CPU, each with at least 10 databases; 1 = one process, no "
+                        "workers); the plan is the same byte for byte")
     p.add_argument("--project-dir", default=PROJECT_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -63,10 +64,9 @@ def build_plan(project_dir: str, stack: str, jobs: int | None = None) -> "tuple[
         print(f"warning: {path}: {message}", file=sys.stderr)
     from bulkhead.offline.parallel import auto_jobs, run_program_parallel
 
-    # Default 1 until aws shards merge again: issue 24's RDS event subscription lists every
-    # instance of the stack, so on aws each worker's differs and the run falls back to serial
-    # (the same plan, twice the work). auto_jobs is the rule once it merges (bench/README.md).
-    jobs = (auto_jobs(len(catalogue.databases)) if catalogue.platform == "docker" else 1) if jobs is None else jobs
+    # Both platforms: auto_jobs (bench/README.md "Parallel planning": when it pays). The RDS
+    # event subscription of every aws instance merges as a union (parallel.MERGED).
+    jobs = auto_jobs(len(catalogue.databases)) if jobs is None else jobs
     if jobs > 1:
         run = run_program_parallel(project_dir, stack, config, catalogue, jobs, project=project_name(project_dir))
     else:

@@ -2,16 +2,29 @@
 
 The databases' component trees are independent of each other: what they share is stack-wide
 (provider, VPC, endpoints, backup vaults and plans, restore testing plans, the deployer
-lookups), built from the whole catalogue whatever the shard. So each worker runs the whole
-program under its own fresh mock runtime (a forked copy of this process: the SDK and
-pulumi_aws already imported), building the stack-wide resources and only its shard's
-databases (`__main__.py` asks `mock_runtime.plan_shard()`; the stacks take `only=`). The
-parent plans the first shard itself, then merges:
+lookups, the alert topic), built from the whole catalogue whatever the shard. So each worker
+runs the whole program under its own fresh mock runtime (a forked copy of this process: the
+SDK and pulumi_aws already imported), building the stack-wide resources and only its shard's
+databases (`__main__.py` asks `mock_runtime.plan_shard()`; the stacks take `only=`).
 
+Scheduling (bounded memory): the catalogue is cut into more, smaller shards than workers (at
+most about DATABASES_PER_SHARD databases each, at least `jobs`), each planned in a FRESH
+forked process that sends its result and exits, at most `jobs` of them alive at once; the
+parent plans nothing itself (its heap stays small). The first `jobs` workers start at once;
+while they run the parent loads the modules a run imports, so later workers start warm. A
+shard's SDK objects (~80-110 KiB per resource, live until its run ends: bench/README.md
+"Memory") are freed with its process, so the peak is about `jobs` shards' worth, not the
+catalogue's. The parent keeps each result as
+it arrives as pickled bytes (a fraction of the unpickled records) and merges once the last
+worker is gone, one result at a time (a worker's error is seen then, and the stack planned
+serially).
+
+The merge:
 - resources: the union by URN. A resource planned by several workers (the stack-wide ones)
-  must be recorded identically by each; if one is not (a stack-wide resource that depends on
-  which databases a worker planned), the parallel result is dropped and the stack is planned
-  serially, so the plan is always the serial plan;
+  must be recorded identically by each, except the few stack-wide aggregates of MERGED, whose
+  named list fields are the union (sorted, as the program sorts them) and whose dependencies
+  are joined; if any other resource differs, the parallel result is dropped and the stack is
+  planned serially with a warning naming it, so the plan is always the serial plan;
 - outputs: `databases` merged, the rest identical in every worker; `services` computed once
   from the merged `databases` (components/outputs.py services_output, as the program does);
 - secret values: the union.
@@ -24,20 +37,41 @@ the serial one.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import multiprocessing
 import os
 import pickle
 import sys
+from multiprocessing.connection import wait as wait_for
 from typing import Any, Optional
 
-from bulkhead.offline.mock_runtime import ProgramRun, _secret_plaintexts, run_program
+from bulkhead.offline.mock_runtime import ProgramRun, RecordedResource, _secret_plaintexts, run_program
 
-# Below this many databases per worker, forking and the stack-wide resources every worker
-# plans again cost more than the shard saves (bench/README.md, "Parallel planning").
-DATABASES_PER_JOB = 25
+# Below this many databases per worker, forking and what every worker does again (load the
+# SDK's modules, plan the stack-wide resources: ~1.8 s CPU cold) cost more than the shard saves.
+# On two free cores the critical path wins from about N=5 on aws; whole processes at a load of ~2
+# (this shared machine's usual) break even at N=10 (4.7 s either way, +2.3 s CPU) and win from
+# N=20 (6.3 -> 5.4 s, 11.5 -> 8.4 s at 50, 31.4 -> 18.0 s at 100): bench/README.md, "Shards in
+# fresh processes".
+DATABASES_PER_JOB = 10
+# At most about this many databases per shard, so one process's live SDK objects stay bounded
+# (~38 resources per aws database at ~110 KiB each: ~4.4 MiB of PSS per database measured).
+# Each shard plans the stack-wide resources again (~0.5 s CPU warm): smaller shards cost CPU,
+# larger ones memory (bench/README.md "Memory": N=500 peaks 559 MiB PSS with 40, ~470 with 30).
+DATABASES_PER_SHARD = 30
 # pulumi_aws loads its modules lazily on first use: load them once before forking, or every
 # worker pays for it again.
-_AWS_MODULES = ("backup", "cloudwatch", "ec2", "iam", "kms", "lambda_", "rds", "s3", "secretsmanager", "sns", "ssm")
+_AWS_MODULES = ("backup", "cloudwatch", "ec2", "iam", "kms", "lambda_", "rds", "secretsmanager", "sns", "vpc")
+
+# Stack-wide resources built from every database of the stack: a shard records only its own
+# databases' part. type -> the input/output fields that are the union over the shards.
+# aws:rds/eventSubscription:EventSubscription: components/prod/alarms.py RdsEvents, one per stack,
+# `source_ids=sorted(...)` of every instance and `depends_on` every instance; the union of the
+# shards' sorted lists, sorted, is the serial list, and the dependencies are the union.
+MERGED: dict[str, tuple[str, ...]] = {
+    "aws:rds/eventSubscription:EventSubscription": ("sourceIds",),
+}
 
 
 def usable_cpus() -> int:
@@ -53,45 +87,64 @@ def auto_jobs(n_databases: int, cpus: Optional[int] = None) -> int:
     return max(1, min(cpus, n_databases // DATABASES_PER_JOB))
 
 
-def shards(catalogue, jobs: int) -> list[frozenset[str]]:
-    """The catalogue's databases in `jobs` groups of about equal work (deterministic).
-
-    Units kept together: an owner's databases on aws (their client group is planned once), a
-    shared server's tenants on docker (one container). A unit's weight is its resources' share:
-    1 + replicas on aws, 1 per container on docker."""
-    units: list[tuple[int, list[str]]] = []
+def _units(catalogue) -> list[tuple[int, list[str]]]:
+    """What must be planned together, with its weight (its resources' share): an owner's databases
+    on aws (their client group is planned once), 1 + replicas each; a shared server's tenants on
+    docker (one container), 1 per container."""
     if catalogue.platform == "docker":
         own = [[n] for n, db in sorted(catalogue.databases.items()) if db.server is None]
         servers = [sorted(catalogue.databases_on(s)) for s in sorted(catalogue.servers)]
-        units = [(1, names) for names in own + servers if names]
-    else:
-        for _owner, names in catalogue.owners().items():
-            units.append((sum(1 + catalogue.databases[n].replicas for n in names), names))
-    groups: list[list[str]] = [[] for _ in range(max(1, jobs))]
+        return [(1, names) for names in own + servers if names]
+    return [(sum(1 + catalogue.databases[n].replicas for n in names), names)
+            for _owner, names in catalogue.owners().items()]
+
+
+def _pack(units: list[tuple[int, list[str]]], count: int) -> list[frozenset[str]]:
+    """Units into `count` groups of about equal weight, heaviest first (deterministic)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, count))]
     loads = [0] * len(groups)
     for weight, names in sorted(units, key=lambda u: (-u[0], u[1])):
         i = loads.index(min(loads))
         groups[i].extend(names)
         loads[i] += weight
-    return [frozenset(g) for g in groups if g]
+    order = sorted(range(len(groups)), key=lambda i: (-loads[i], sorted(groups[i])))
+    return [frozenset(groups[i]) for i in order if groups[i]]
+
+
+def shards(catalogue, jobs: int) -> list[frozenset[str]]:
+    """The catalogue's databases in `jobs` groups of about equal work (deterministic)."""
+    return _pack(_units(catalogue), jobs)
+
+
+def plan_shards(catalogue, jobs: int, per_shard: Optional[int] = None) -> list[frozenset[str]]:
+    """The workers' shards, heaviest first: at least `jobs`, each of at most about `per_shard`
+    databases (units kept whole)."""
+    per_shard = per_shard or DATABASES_PER_SHARD
+    return shards(catalogue, max(jobs, math.ceil(len(catalogue.databases) / per_shard)))
 
 
 def _prepare(catalogue) -> None:
+    """Load the modules a run imports, so that the workers forked after it do not each load them
+    (pulumi_aws loads a service's modules on first use: ~1.1 s CPU for these, per process)."""
     if catalogue.platform == "aws":
         import pulumi_aws
+        import pulumi_random  # noqa: F401 - the bootstrap's password
 
         for name in _AWS_MODULES:
-            getattr(pulumi_aws, name, None)
+            # A lazy module (importlib.util.LazyLoader) loads on its first attribute lookup.
+            getattr(getattr(pulumi_aws, name), "__all__", None)
+    else:
+        import pulumi_docker  # noqa: F401
 
 
 def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shard: frozenset[str]) -> None:
     import asyncio
 
     try:
-        # Its own event loop: the parent's (if it already ran a program, as in a test process)
-        # shares its epoll descriptor with the parent and has a default executor whose threads
-        # did not survive the fork, so the SDK's registrations (run_in_executor) would wait
-        # forever. The parent's loop is left unclosed (closing would join those dead threads).
+        # Its own event loop: the parent's (if it already ran a program, as it has after its
+        # warm-up shard) shares its epoll descriptor with the parent and has a default executor
+        # whose threads did not survive the fork, so the SDK's registrations (run_in_executor)
+        # would wait forever. The parent's loop is left unclosed (closing would join those threads).
         asyncio.set_event_loop(asyncio.new_event_loop())
         run = run_program(program_dir, stack, config, project=project, shard=shard)
         error = run.error
@@ -110,7 +163,8 @@ def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shar
         conn.close()
         sys.stdout.flush()
         sys.stderr.flush()
-        # Like the CLI: no teardown of the run's objects (the parent has what it needs).
+        # Like the CLI: no teardown of the run's objects (the parent has what it needs); the
+        # process ends here, and with it the shard's SDK heap.
         os._exit(0)
 
 
@@ -121,81 +175,155 @@ class _Differs(Exception):
 def _as_planned(r) -> tuple:
     """What the plan keeps of a recorded resource: dependency lists in the order the SDK resolved
     them vary from run to run, and mock_runtime.to_stack_export sorts them."""
-    import dataclasses
-
     fields = dataclasses.asdict(r)
     fields["dependencies"] = sorted(r.dependencies)
     fields["property_dependencies"] = {k: sorted(v) for k, v in r.property_dependencies.items()}
     return tuple(sorted(fields.items(), key=lambda kv: kv[0]))
 
 
-def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> ProgramRun:
-    from components.outputs import services_output
+def _union_fields(prev: RecordedResource, r: RecordedResource, fields: tuple[str, ...]) -> RecordedResource:
+    """`prev` and `r` as one resource: `fields` of inputs and outputs the sorted union, dependencies
+    and property dependencies joined; everything else must be the same, or _Differs."""
 
-    resources = list(runs[0].resources)
-    seen = {r.urn: r for r in resources}
-    secrets: set[str] = set()
-    databases: dict[str, Any] = {}
-    exports: dict[str, Any] = {}
-    for run in runs:
-        secrets |= run.secret_values
-        for r in run.resources if run is not runs[0] else ():
+    def joined(a: RecordedResource, b: RecordedResource, side: str) -> dict:
+        values = dict(getattr(a, side))
+        for f in fields:
+            x, y = getattr(a, side).get(f), getattr(b, side).get(f)
+            if not (isinstance(x, list) and isinstance(y, list)):
+                raise _Differs(r.urn)
+            values[f] = sorted(set(x) | set(y))
+        return values
+
+    def with_union(a: RecordedResource) -> RecordedResource:
+        return dataclasses.replace(
+            a, inputs=joined(a, r if a is prev else prev, "inputs"), outputs=joined(a, r if a is prev else prev, "outputs"),
+            dependencies=sorted(set(prev.dependencies) | set(r.dependencies)),
+            property_dependencies={k: sorted(set(prev.property_dependencies.get(k, ())) | set(r.property_dependencies.get(k, ())))
+                                   for k in sorted(set(prev.property_dependencies) | set(r.property_dependencies))})
+
+    merged, other = with_union(prev), with_union(r)
+    if _as_planned(merged) != _as_planned(other):
+        raise _Differs(r.urn)
+    return merged
+
+
+class _Merge:
+    """The workers' runs merged as they arrive (each dropped once merged)."""
+
+    def __init__(self):
+        self.resources: dict[str, RecordedResource] = {}
+        self.secrets: set[str] = set()
+        self.databases: dict[str, Any] = {}
+        self.exports: dict[str, Any] = {}
+
+    def add(self, resources, exports, secret_values) -> None:
+        self.secrets |= secret_values
+        seen = self.resources
+        for r in resources:
             prev = seen.get(r.urn)
             if prev is None:
                 seen[r.urn] = r
-                resources.append(r)
             elif prev != r and _as_planned(prev) != _as_planned(r):
-                raise _Differs(r.urn)
-        for key, value in run.exports.items():
+                fields = MERGED.get(r.type)
+                if fields is None:
+                    raise _Differs(r.urn)
+                seen[r.urn] = _union_fields(prev, r, fields)
+        for key, value in exports.items():
             if key == "databases":
-                databases.update(value)
+                self.databases.update(value)
             elif key == "admin":  # per container (bulkhead:admin_tcp): each worker has its shard's
-                exports.setdefault(key, {}).update(value)
-            elif key not in exports:
-                exports[key] = value
-            elif exports[key] != value:
+                self.exports.setdefault(key, {}).update(value)
+            elif key not in self.exports:
+                self.exports[key] = value
+            elif self.exports[key] != value:
                 raise _Differs(f"output {key}")
-    order = sorted(databases) if catalogue.platform == "docker" else [n for n in catalogue.databases if n in databases]
-    if set(order) != set(catalogue.databases):
-        raise _Differs("output databases")
-    exports["databases"] = {n: databases[n] for n in order}
-    exports["services"] = services_output(catalogue, exports["databases"])
-    secrets.update(s for s in _secret_plaintexts(exports["services"]) if len(s) >= 8)
-    return ProgramRun(stack=stack, project=project, resources=resources, exports=exports, secret_values=secrets)
+
+    def result(self, catalogue, stack: str, project: str) -> ProgramRun:
+        from components.outputs import services_output
+
+        databases, exports = self.databases, self.exports
+        order = sorted(databases) if catalogue.platform == "docker" else [n for n in catalogue.databases if n in databases]
+        if set(order) != set(catalogue.databases):
+            raise _Differs("output databases")
+        exports["databases"] = {n: databases[n] for n in order}
+        exports["services"] = services_output(catalogue, exports["databases"])
+        self.secrets.update(s for s in _secret_plaintexts(exports["services"]) if len(s) >= 8)
+        return ProgramRun(stack=stack, project=project, resources=list(self.resources.values()), exports=exports,
+                          secret_values=self.secrets)
+
+
+def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> ProgramRun:
+    merge = _Merge()
+    for run in runs:
+        merge.add(run.resources, run.exports, run.secret_values)
+    return merge.result(catalogue, stack, project)
+
+
+# The last parallel run: every worker process's id in the order started, and the most workers
+# alive at once (tests: shards are planned in processes that exit, at most `jobs` at a time).
+worker_pids: list[int] = []
+most_running = [0]
 
 
 def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, jobs: int,
-                         project: str = "bulkhead") -> ProgramRun:
-    """run_program's result, planned by `jobs` processes (the parent and jobs - 1 forked workers)."""
-    parts = shards(catalogue, jobs)
-    if len(parts) < 2:
+                         project: str = "bulkhead", per_shard: Optional[int] = None) -> ProgramRun:
+    """run_program's result, planned by forked workers, one per shard, at most `jobs` at once; the
+    parent plans nothing itself."""
+    parts = plan_shards(catalogue, jobs, per_shard)
+    if len(parts) < 2 or jobs < 2:
         return run_program(program_dir, stack, config, project=project)
-    _prepare(catalogue)
     ctx = multiprocessing.get_context("fork")
-    workers = []
-    for shard in parts[1:]:
+    worker_pids.clear()
+    most_running[0] = 0
+    running: dict[Any, Any] = {}  # receiving end -> process
+    todo = list(parts)
+
+    def start(shard: frozenset[str]) -> None:
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_worker, args=(send, program_dir, stack, config, project, shard), daemon=True)
         proc.start()
         send.close()
-        workers.append((proc, receive))
-    runs = [run_program(program_dir, stack, config, project=project, shard=parts[0])]
-    failed = runs[0].error is not None
-    for proc, receive in workers:
-        try:
-            resources, exports, secret_values, error = receive.recv()
-        except EOFError:  # the worker died without a word
-            resources, exports, secret_values, error = [], {}, set(), RuntimeError("plan worker exited")
-        receive.close()
-        proc.join()
-        failed = failed or error is not None
-        runs.append(ProgramRun(stack=stack, project=project, resources=resources, exports=exports,
-                               secret_values=secret_values, error=error))
-    if not failed:
-        try:
-            return _merge(runs, catalogue, stack, project)
-        except _Differs as differs:
-            print(f"warning: planned serially: {differs} depends on which databases a --jobs worker "
-                  "planned (bulkhead/offline/parallel.py)", file=sys.stderr)
-    del runs
+        worker_pids.append(proc.pid)
+        running[receive] = proc
+        most_running[0] = max(most_running[0], len(running))
+
+    failed, received = False, []
+    try:
+        # The first `jobs` workers start at once and load the SDK's modules themselves; with more
+        # shards to come the parent loads them meanwhile, so the later workers start warm.
+        while todo and len(running) < jobs:
+            start(todo.pop(0))
+        if todo:
+            _prepare(catalogue)
+        while running:
+            for receive in wait_for(list(running)):
+                proc = running.pop(receive)
+                try:
+                    # Kept as the pickled bytes while workers run: a few KiB per resource, where
+                    # the unpickled records take several times that (bench/README.md "Memory").
+                    received.append(receive.recv_bytes())
+                except EOFError:  # the worker died without a word
+                    failed = True
+                receive.close()
+                proc.join()
+                if todo and not failed:
+                    start(todo.pop(0))
+        merge = _Merge()
+        while received and not failed:  # every worker gone: merge, one result at a time
+            resources, exports, secret_values, error = pickle.loads(received.pop(0))
+            failed = error is not None
+            merge.add(resources, exports, secret_values)
+            del resources, exports, secret_values
+        if not failed:
+            return merge.result(catalogue, stack, project)
+        del merge
+    except _Differs as differs:
+        print(f"warning: planned serially: {differs} depends on which databases a --jobs worker "
+              "planned (bulkhead/offline/parallel.py)", file=sys.stderr)
+    finally:
+        for receive, proc in running.items():  # an error in the parent: no orphans
+            proc.kill()
+            proc.join()
+            receive.close()
+    del received
     return run_program(program_dir, stack, config, project=project)
