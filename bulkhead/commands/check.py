@@ -108,6 +108,57 @@ def stack_props(resource: dict) -> dict:
     return props
 
 
+def _views(resource: dict) -> tuple[dict, dict]:
+    """(resource_props(resource), stack_props(resource)) with each of inputs and outputs through
+    policy_value once: the two views share their values (read-only for the rules)."""
+    raw_inputs, raw_outputs = resource.get("inputs"), resource.get("outputs")
+    inputs = policy_value(raw_inputs) if isinstance(raw_inputs, dict) else {}
+    outputs = policy_value(raw_outputs) if isinstance(raw_outputs, dict) else {}
+    # resource_props: the inputs, or the outputs for a state without inputs (`or` on the raw values).
+    view = inputs if raw_inputs else outputs if raw_outputs else {}
+    if not isinstance(view, dict):
+        view = {}
+    state = {**outputs, **inputs}
+    if resource.get("id") and "id" not in state and resource.get("custom", True):
+        state["id"] = str(resource["id"])
+    return view, state
+
+
+def lazy_unknown_checking_proxy(props: dict):
+    """pulumi_policy's `unknown_checking_proxy`, wrapping a nested dict or list when it is read
+    rather than all of them up front: the same proxy types (so `plain` and the rules see what
+    they saw), the same UnknownValueError with the same property path on an unknown."""
+    from pulumi_policy import proxy as _proxy
+
+    class _DictProxy(_proxy._DictProxy):  # the name pulumi_policy's own proxies have
+        def __getitem__(self, key):
+            if key == "__target":
+                return self._DictProxy__target
+            path = self._DictProxy__props_acc
+            return _wrap(_proxy._raise_if_unknown(key, self._DictProxy__target[key], path), path, key)
+
+    class _ListProxy(_proxy._ListProxy):
+        def __getitem__(self, key):
+            if key == "__target":
+                return self._ListProxy__target
+            path = self._ListProxy__props_acc
+            if isinstance(key, slice):  # the eager proxy's slice: a plain list of wrapped items
+                items = range(len(self._ListProxy__target))[key]
+                return [_wrap(self._ListProxy__target[i], path, i) for i in items]
+            return _wrap(_proxy._raise_if_unknown(key, self._ListProxy__target[key], path), path, key)
+
+    def _wrap(value, path, key):
+        if isinstance(value, dict):
+            return _DictProxy(value, _proxy._append_prop(path, key))
+        if isinstance(value, list):
+            return _ListProxy(value, _proxy._append_prop(path, key))
+        return value
+
+    global lazy_unknown_checking_proxy
+    lazy_unknown_checking_proxy = lambda props: _DictProxy(props, [])  # noqa: E731 (classes built once)
+    return lazy_unknown_checking_proxy(props)
+
+
 def _options(resource: dict):
     from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions
 
@@ -193,7 +244,7 @@ def _evaluate(export: dict, config: Optional[dict], pack) -> CheckResult:
         StackValidationArgs,
         StackValidationPolicy,
     )
-    from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+    from pulumi_policy.proxy import UnknownValueError
 
     pack = pack or load_pack()
     plan = Plan.from_export(export)
@@ -202,14 +253,23 @@ def _evaluate(export: dict, config: Optional[dict], pack) -> CheckResult:
     policies = list(pack.ALL_POLICIES)
     cfg = normalize_config(config, [p.name for p in policies])
 
-    # Stack resources once, linked as the analyzer server links them.
+    # Stack resources once, linked as the analyzer server links them. Each resource's inputs and
+    # outputs go through policy_value once (the stack view and the resource view share the
+    # results; the rules only read them), its options are built once for both views, and the
+    # props are wrapped by a lazy unknown-checking proxy (below) instead of pulumi_policy's
+    # eager one, which built a proxy for every nested dict and list of every resource up front
+    # (about a fifth of check at 1000 databases, bench/README.md "Fourth pass").
     stack_resources: list = []
     by_urn: dict[str, Any] = {}
+    views: dict[str, tuple] = {}
     for r in resources:
         if r.get("delete"):
             continue
-        pr = PolicyResource(r["type"], unknown_checking_proxy(stack_props(r)), r["urn"], _name_of(r["urn"]),
-                            _options(r), None, None, [], {})
+        resource_view, stack_view = _views(r)
+        opts = _options(r)
+        views[r["urn"]] = (opts, resource_view)
+        pr = PolicyResource(r["type"], lazy_unknown_checking_proxy(stack_view), r["urn"], _name_of(r["urn"]),
+                            opts, None, None, [], {})
         stack_resources.append(pr)
         by_urn[r["urn"]] = pr
     for r in resources:
@@ -222,7 +282,10 @@ def _evaluate(export: dict, config: Optional[dict], pack) -> CheckResult:
                                     for k, v in (r.get("propertyDependencies") or {}).items()}
 
     # One props proxy per resource, shared by every resource policy (the rules only read it).
-    resource_args_base = [(r, _options(r), unknown_checking_proxy(resource_props(r))) for r in analyzed]
+    resource_args_base = []
+    for r in analyzed:
+        opts, resource_view = views.get(r["urn"]) or (_options(r), resource_props(r))
+        resource_args_base.append((r, opts, lazy_unknown_checking_proxy(resource_view)))
     # Positions of each type's resources: a pack policy that declares its types (resource_policy's
     # resource_types) returns at once for any other type, so it is handed only those, in plan order
     # (the violations' order). ~26 resource policies x every resource was most of check's time.

@@ -317,6 +317,25 @@ class Res:
 
     @property
     def tags(self) -> dict[str, str]:
+        # Read by most stack rules for every resource (333k times at 1000 databases): built once
+        # per Res, which never changes its props once built; each caller gets its own copy.
+        cached = self.__dict__.get("_tags")
+        if cached is None:
+            cached = self.__dict__["_tags"] = self._build_tags()
+        return dict(cached)
+
+    def _tag_list(self, key: str) -> list[str]:
+        """split_list of one tag, split once per Res (owners, databases and tiers are read per rule)."""
+        lists = self.__dict__.setdefault("_tag_lists", {})
+        found = lists.get(key)
+        if found is None:
+            cached = self.__dict__.get("_tags")
+            if cached is None:
+                cached = self.__dict__["_tags"] = self._build_tags()
+            found = lists[key] = tuple(split_list(cached.get(key)))
+        return list(found)
+
+    def _build_tags(self) -> dict[str, str]:
         tags = self.props.get("tags")
         if isinstance(tags, dict):
             return {str(k): v for k, v in tags.items() if isinstance(v, str)}
@@ -333,19 +352,22 @@ class Res:
 
     @property
     def owners(self) -> list[str]:
-        return split_list(self.tags.get(TAG_OWNER))
+        return self._tag_list(TAG_OWNER)
 
     @property
     def databases(self) -> list[str]:
-        return split_list(self.tags.get(TAG_DATABASE))
+        return self._tag_list(TAG_DATABASE)
 
     @property
     def tiers(self) -> list[str]:
-        return split_list(self.tags.get(TAG_TIER))
+        return self._tag_list(TAG_TIER)
 
     @property
     def role(self) -> Optional[str]:
-        return self.tags.get(TAG_ROLE)
+        cached = self.__dict__.get("_tags")
+        if cached is None:
+            cached = self.__dict__["_tags"] = self._build_tags()
+        return cached.get(TAG_ROLE)
 
     @property
     def stack(self) -> Optional[str]:
