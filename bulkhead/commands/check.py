@@ -11,6 +11,7 @@ collects the violations.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -128,7 +129,12 @@ def lazy_unknown_checking_proxy(props: dict):
     """pulumi_policy's `unknown_checking_proxy`, wrapping a nested dict or list when it is read
     rather than all of them up front: the same proxy types (so `plain` and the rules see what
     they saw), the same UnknownValueError with the same property path on an unknown."""
-    from pulumi_policy import proxy as _proxy
+    return _lazy_proxy_class()(props, [])
+
+
+@functools.lru_cache(maxsize=None)
+def _lazy_proxy_class():
+    from pulumi_policy import proxy as _proxy  # noqa: PLC0415 (pulumi_policy is imported on first use)
 
     class _DictProxy(_proxy._DictProxy):  # the name pulumi_policy's own proxies have
         def __getitem__(self, key):
@@ -154,9 +160,7 @@ def lazy_unknown_checking_proxy(props: dict):
             return _ListProxy(value, _proxy._append_prop(path, key))
         return value
 
-    global lazy_unknown_checking_proxy
-    lazy_unknown_checking_proxy = lambda props: _DictProxy(props, [])  # noqa: E731 (classes built once)
-    return lazy_unknown_checking_proxy(props)
+    return _DictProxy
 
 
 def _options(resource: dict):
