@@ -36,7 +36,12 @@ SMOKE_CHECK_NS = (3, 6)
 GOALS = {
     "plan_vs_floor_200": 1.3,   # plan time / SDK floor time at N=200 (aws)
     "plan_linear_200_20": 11.0,  # t(200) / t(20)
+    # "check on 1000 databases < 2 s" was set when 1000 synthesised databases were ~12k resources;
+    # since issues 13-16 (alarms, log groups, rules, credentials) they are 41.6k. Restated on
+    # 2026-12-08 (issue 23, p-check; bench/README.md "Fourth pass") as the budget per resource it
+    # meant: 2 s / 12k resources = ~167 us/resource of CPU (CPU, not wall: the 2 cores are shared).
     "check_1000_s": 2.0,
+    "check_1000_resources_then": 12_000,
     "check_linear_500_100": 5.5,
     "check_linear_5000_1000": 5.5,
     "critical_path": 2,
@@ -72,16 +77,19 @@ def measure_check(base_export: dict, n_base: int, check_ns: tuple = CHECK_NS) ->
         export = base_export if n == n_base else synthesise(base_export, n // n_base)
         resources = sum(1 for r in export["deployment"]["resources"] if r["type"] != "pulumi:pulumi:Stack")
         slow, _ = critical_path(export)
-        times, violations = [], None
+        times, cpu, violations = [], [], None
         for _ in range(3 if n <= 1000 else 1):
             gc.collect()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             result = evaluate(export, config, pack)
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
             violations = len(result.violations)
         rows.append({"n": n, "resources": resources, "check_s": statistics.median(times), "all": times,
+                     "check_cpu_s": statistics.median(cpu), "all_cpu": cpu,
                      "violations": violations, "critical_path": slow,
-                     "us_per_resource": statistics.median(times) / resources * 1e6})
+                     "us_per_resource": statistics.median(times) / resources * 1e6,
+                     "cpu_us_per_resource": statistics.median(cpu) / resources * 1e6})
         del export
     return rows
 
@@ -134,7 +142,13 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
 
 def _check_goals(check: dict, results: dict) -> list[tuple[str, str, bool]]:
     out = []
-    out.append((f"check on 1000 databases < {GOALS['check_1000_s']:g} s", f"{check[1000]['check_s']:.2f} s", check[1000]["check_s"] < GOALS["check_1000_s"]))
+    # Restated as the per-resource budget it was set with (GOALS above, bench/README.md "Fourth pass").
+    budget_us = GOALS["check_1000_s"] / GOALS["check_1000_resources_then"] * 1e6
+    row = check[1000]
+    out.append((f"check on 1000 databases ({row['resources']} resources) <= {budget_us:.0f} us/resource of CPU "
+                f"(the < {GOALS['check_1000_s']:g} s set for ~{GOALS['check_1000_resources_then'] // 1000}k resources)",
+                f"{row['cpu_us_per_resource']:.0f} us ({row['check_cpu_s']:.2f} s CPU, {row['check_s']:.2f} s wall)",
+                row["cpu_us_per_resource"] <= budget_us))
     lin = check[500]["check_s"] / check[100]["check_s"]
     out.append((f"check t(500)/t(100) <= {GOALS['check_linear_500_100']}", f"{lin:.2f}", lin <= GOALS["check_linear_500_100"]))
     lin = check[5000]["check_s"] / check[1000]["check_s"]
@@ -156,11 +170,11 @@ def render(results: dict) -> str:
                          f"{r['plan_s'] / r['floor_s']:.2f} | {r['plan_s'] / r['resources'] * 1e3:.2f} | "
                          f"{r['rss_delta_mib']:.0f} | {r['critical_path']} |")
     lines += ["", "check (aws plans; N > 100 synthesised from the N=100 plan)", ""]
-    lines.append("| N | resources | check s | us/resource | violations | critical path |")
-    lines.append("|---:|---:|---:|---:|---:|---:|")
+    lines.append("| N | resources | check s | CPU s | us/resource (CPU) | violations | critical path |")
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|")
     for r in results["check"]:
-        lines.append(f"| {r['n']} | {r['resources']} | {r['check_s']:.2f} | {r['us_per_resource']:.0f} | "
-                     f"{r['violations']} | {r['critical_path']} |")
+        lines.append(f"| {r['n']} | {r['resources']} | {r['check_s']:.2f} | {r['check_cpu_s']:.2f} | "
+                     f"{r['cpu_us_per_resource']:.0f} | {r['violations']} | {r['critical_path']} |")
     lines += ["", "| goal | measured | |", "|---|---|---|"]
     for name, value, ok in results["goals"]:
         lines.append(f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |")
@@ -198,7 +212,8 @@ def main() -> int:
         base = plan(stack, make_config(check_ns[0]))
         results["check"] = measure_check(base, check_ns[0], check_ns)
     for r in results["check"]:
-        print(f"check N={r['n']:5}: {r['check_s']:6.2f} s ({r['resources']} resources)", file=sys.stderr)
+        print(f"check N={r['n']:5}: {r['check_s']:6.2f} s, {r['check_cpu_s']:6.2f} s CPU ({r['resources']} resources)",
+              file=sys.stderr)
     results["goals"] = [] if args.smoke else goals(results)
     results["seconds"] = time.perf_counter() - started
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as fh:
