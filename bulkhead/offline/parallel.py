@@ -137,7 +137,63 @@ def _prepare(catalogue) -> None:
         import pulumi_docker  # noqa: F401
 
 
-def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shard: frozenset[str]) -> None:
+def _is_program_module(name: str) -> bool:
+    return name == "components" or name.startswith("components.")
+
+
+def _prime(program_dir: str, stack: str, config: dict, platform: str) -> Optional[dict]:
+    """Before forking the warm workers: import the program's `components` fresh from `program_dir`
+    (as each run would), validate the catalogue once with those very modules and derive its windows,
+    and leave both for the workers (mock_runtime.validated_catalogue, components/prod/stack.py
+    derive_windows): a worker forked after this imports nothing of the program again and validates
+    nothing again (it would cost ~0.7 s CPU each at N=500: bench/README.md "p-par2"). Returns the
+    parent's own `components` modules, to put back when the workers are done (_unprime); None when
+    nothing was primed (the workers then validate for themselves, as before)."""
+    import importlib
+
+    from bulkhead.offline import mock_runtime
+
+    saved = {name: mod for name, mod in sys.modules.items() if _is_program_module(name)}
+    for name in saved:
+        del sys.modules[name]
+    added = program_dir not in sys.path
+    if added:
+        sys.path.insert(0, program_dir)
+    try:
+        model = importlib.import_module("components.catalogue.model")
+        raw = mock_runtime.program_raw_config(config, model.STACK_KEYS)
+        region = config.get("aws:region")
+        region = region if isinstance(region, str) else None
+        catalogue = model.load_catalogue(raw, stack, region=region)
+        importlib.import_module("components.outputs")
+        if platform == "aws":
+            importlib.import_module("components.prod.stack").derive_windows(catalogue)
+        else:
+            importlib.import_module("components.dev.stack")
+        mock_runtime.set_validated_catalogue(raw, stack, region, catalogue)
+    except Exception:  # noqa: BLE001 - the workers validate for themselves (and report the serial error)
+        _unprime(saved)
+        return None
+    finally:
+        if added:
+            sys.path.remove(program_dir)
+    return saved
+
+
+def _unprime(saved: Optional[dict]) -> None:
+    """The parent's `components` modules back, the primed catalogue forgotten."""
+    from bulkhead.offline import mock_runtime
+
+    mock_runtime.set_validated_catalogue(None)
+    if saved is None:
+        return
+    for name in [n for n in sys.modules if _is_program_module(n)]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
+def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shard: frozenset[str],
+            primed: bool = False) -> None:
     import asyncio
 
     try:
@@ -146,7 +202,8 @@ def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shar
         # whose threads did not survive the fork, so the SDK's registrations (run_in_executor)
         # would wait forever. The parent's loop is left unclosed (closing would join those threads).
         asyncio.set_event_loop(asyncio.new_event_loop())
-        run = run_program(program_dir, stack, config, project=project, shard=shard)
+        # Primed (forked after _prime): the parent's fresh program modules and validated catalogue.
+        run = run_program(program_dir, stack, config, project=project, shard=shard, fresh_import=not primed)
         error = run.error
         if error is not None:
             try:
@@ -280,7 +337,8 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
 
     def start(shard: frozenset[str]) -> None:
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(send, program_dir, stack, config, project, shard), daemon=True)
+        proc = ctx.Process(target=_worker, args=(send, program_dir, stack, config, project, shard, primed is not None),
+                           daemon=True)
         proc.start()
         send.close()
         worker_pids.append(proc.pid)
@@ -288,6 +346,7 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
         most_running[0] = max(most_running[0], len(running))
 
     failed, received = False, []
+    primed: Optional[dict] = None
     try:
         # The first `jobs` workers start at once and load the SDK's modules themselves; with more
         # shards to come the parent loads them meanwhile, so the later workers start warm.
@@ -295,6 +354,7 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
             start(todo.pop(0))
         if todo:
             _prepare(catalogue)
+            primed = _prime(program_dir, stack, config, catalogue.platform)
         while running:
             for receive in wait_for(list(running)):
                 proc = running.pop(receive)
@@ -308,6 +368,8 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
                 proc.join()
                 if todo and not failed:
                     start(todo.pop(0))
+        _unprime(primed)  # no more forks: the parent's own modules for the merge
+        primed = None
         merge = _Merge()
         while received and not failed:  # every worker gone: merge, one result at a time
             resources, exports, secret_values, error = pickle.loads(received.pop(0))
@@ -325,5 +387,6 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
             proc.kill()
             proc.join()
             receive.close()
+        _unprime(primed)
     del received
     return run_program(program_dir, stack, config, project=project)
