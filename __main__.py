@@ -35,8 +35,7 @@ def _validated_catalogue(raw: dict, stack: str, region):
     import sys
 
     offline = sys.modules.get("bulkhead.offline.mock_runtime")
-    found = offline.validated_catalogue(raw, stack, region) if offline is not None else None
-    return found if isinstance(found, Catalogue) else None
+    return offline.validated_catalogue(raw, stack, region, Catalogue) if offline is not None else None
 
 
 try:

@@ -706,6 +706,8 @@ class ProgramRun:
     secret_values: set[str]
     error: Optional[BaseException] = None
     fast_path: Optional[sdk_fast_path.FastPath] = None  # what the run skipped of the SDK's work
+    # The program took the catalogue a `plan --jobs` parent validated (validated_catalogue).
+    reused_catalogue: bool = False
 
     def by_type(self, typ: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == typ]
@@ -751,13 +753,16 @@ def set_validated_catalogue(raw: Optional[dict], stack: str = "", region: Option
     _VALIDATED = None if raw is None else (raw, stack, region, catalogue)
 
 
-def validated_catalogue(raw: Any, stack: str, region: Optional[str]) -> Any:
-    """The catalogue already validated from exactly these inputs (asked by __main__.py), else None."""
+def validated_catalogue(raw: Any, stack: str, region: Optional[str], cls: type) -> Any:
+    """The catalogue already validated from exactly these inputs, an instance of the running
+    program's own `cls` (asked by __main__.py), else None."""
+    global _REUSED
     memo = _VALIDATED
     if memo is None or not _IN_RUN:
         return None
-    if memo[1] != stack or memo[2] != region or memo[0] != raw:
+    if memo[1] != stack or memo[2] != region or not isinstance(memo[3], cls) or memo[0] != raw:
         return None
+    _REUSED = True
     return memo[3]
 
 
@@ -779,6 +784,7 @@ def program_raw_config(config: dict[str, Any], keys) -> dict[str, Any]:
 
 
 _IN_RUN = False
+_REUSED = False
 
 
 def _no_stack_trace():
@@ -804,7 +810,7 @@ def run_program(
     databases' resources besides the stack-wide ones (bulkhead/offline/parallel.py).
     `fresh_import=False`: keep the program's `components` modules already imported (a forked
     `plan --jobs` worker: its parent imported them fresh from `program_dir` and ran nothing)."""
-    global _PLAN_SHARD, _IN_RUN
+    global _PLAN_SHARD, _IN_RUN, _REUSED
     region = region or (config.get("aws:region") if isinstance(config.get("aws:region"), str) else None) or DEFAULT_REGION
     mocks = RecordingMocks(stack=stack, region=region, stack_references=stack_references,
                            caller_arn=caller_arn or _first_deployer_session(config))
@@ -849,7 +855,7 @@ def run_program(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     _PLAN_SHARD = frozenset(shard) if shard is not None else None
-    _IN_RUN = True
+    _IN_RUN, _REUSED = True, False
     fast: Optional[sdk_fast_path.FastPath] = None
     try:
         # The registrations' thread hop, async response serialization and per-property futures,
@@ -876,7 +882,8 @@ def run_program(
     secrets = set(monitor.secret_values)
     secrets.update(_secret_plaintexts(exports))
     return ProgramRun(stack=stack, project=project, resources=monitor.recorded, exports=exports,
-                      secret_values={s for s in secrets if len(s) >= 8}, error=error, fast_path=fast)
+                      secret_values={s for s in secrets if len(s) >= 8}, error=error, fast_path=fast,
+                      reused_catalogue=_REUSED)
 
 
 def _first_deployer_session(config: dict[str, Any]) -> Optional[str]:

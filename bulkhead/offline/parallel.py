@@ -210,10 +210,10 @@ def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shar
                 pickle.dumps(error)
             except Exception:  # noqa: BLE001 - an error that does not pickle: its text
                 error = RuntimeError(f"{type(error).__name__}: {error}")
-        conn.send((run.resources, run.exports, run.secret_values, error))
+        conn.send((run.resources, run.exports, run.secret_values, error, run.reused_catalogue))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent (which re-runs serially)
         try:
-            conn.send(([], {}, set(), RuntimeError(f"{type(exc).__name__}: {exc}")))
+            conn.send(([], {}, set(), RuntimeError(f"{type(exc).__name__}: {exc}"), False))
         except Exception:  # noqa: BLE001
             pass
     finally:
@@ -320,6 +320,9 @@ def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> Progr
 # alive at once (tests: shards are planned in processes that exit, at most `jobs` at a time).
 worker_pids: list[int] = []
 most_running = [0]
+# Per worker result (in the order received): whether its program took the parent's validated
+# catalogue (_prime) instead of validating it again.
+reused_catalogue: list[bool] = []
 
 
 def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, jobs: int,
@@ -331,6 +334,7 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
         return run_program(program_dir, stack, config, project=project)
     ctx = multiprocessing.get_context("fork")
     worker_pids.clear()
+    reused_catalogue.clear()
     most_running[0] = 0
     running: dict[Any, Any] = {}  # receiving end -> process
     todo = list(parts)
@@ -348,13 +352,18 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
     failed, received = False, []
     primed: Optional[dict] = None
     try:
-        # The first `jobs` workers start at once and load the SDK's modules themselves; with more
-        # shards to come the parent loads them meanwhile, so the later workers start warm.
-        while todo and len(running) < jobs:
+        # `jobs - 1` workers start at once, cold (they load the SDK's modules, import the program
+        # and validate the catalogue themselves); meanwhile the parent, on the last core, loads the
+        # modules and primes (_prime), so every later worker starts warm: a cold worker costs ~1.7 s
+        # CPU more than a warm one at N=500 (bench/README.md "p-par2"), and starting all `jobs` cold
+        # cost more CPU than the parent's priming holds the last core back.
+        while todo and len(running) < jobs - 1:
             start(todo.pop(0))
         if todo:
             _prepare(catalogue)
             primed = _prime(program_dir, stack, config, catalogue.platform)
+        while todo and len(running) < jobs:
+            start(todo.pop(0))
         while running:
             for receive in wait_for(list(running)):
                 proc = running.pop(receive)
@@ -372,7 +381,8 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
         primed = None
         merge = _Merge()
         while received and not failed:  # every worker gone: merge, one result at a time
-            resources, exports, secret_values, error = pickle.loads(received.pop(0))
+            resources, exports, secret_values, error, reused = pickle.loads(received.pop(0))
+            reused_catalogue.append(reused)
             failed = error is not None
             merge.add(resources, exports, secret_values)
             del resources, exports, secret_values
