@@ -364,6 +364,19 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
             primed = _prime(program_dir, stack, config, catalogue.platform)
         while todo and len(running) < jobs:
             start(todo.pop(0))
+        merge = _Merge()
+
+        def merge_received() -> bool:
+            """Merge the results received so far, one at a time; False once a worker failed."""
+            while received:
+                resources, exports, secret_values, error, reused = pickle.loads(received.pop(0))
+                reused_catalogue.append(reused)
+                if error is not None:
+                    return False
+                merge.add(resources, exports, secret_values)
+                del resources, exports, secret_values
+            return True
+
         while running:
             for receive in wait_for(list(running)):
                 proc = running.pop(receive)
@@ -377,18 +390,17 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
                 proc.join()
                 if todo and not failed:
                     start(todo.pop(0))
+            if not todo and not failed and running:
+                # No worker is left to start, so a core is free while the last ones run: merge
+                # what has arrived now rather than after them (the parent's tail: bench/README.md
+                # "p-par2"). Before that the results stay pickled (memory, above).
+                failed = not merge_received()
         _unprime(primed)  # no more forks: the parent's own modules for the merge
         primed = None
-        merge = _Merge()
-        while received and not failed:  # every worker gone: merge, one result at a time
-            resources, exports, secret_values, error, reused = pickle.loads(received.pop(0))
-            reused_catalogue.append(reused)
-            failed = error is not None
-            merge.add(resources, exports, secret_values)
-            del resources, exports, secret_values
+        failed = failed or not merge_received()
         if not failed:
             return merge.result(catalogue, stack, project)
-        del merge
+        merge.resources.clear()
     except _Differs as differs:
         print(f"warning: planned serially: {differs} depends on which databases a --jobs worker "
               "planned (bulkhead/offline/parallel.py)", file=sys.stderr)
@@ -398,5 +410,5 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
             proc.join()
             receive.close()
         _unprime(primed)
-    del received
+    received.clear()
     return run_program(program_dir, stack, config, project=project)
