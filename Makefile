@@ -34,7 +34,7 @@ demo: $(DEMO_STAMP)
 # the names frameworks use by name, each with its reason; a check registered by the pack's decorators is used).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/vulture . tools/vulture_whitelist.py --exclude .venv,.bulkhead --ignore-decorators "@resource_rule,@stack_rule"
+	$(VENV)/bin/vulture . tools/vulture_whitelist.py --exclude .venv,.bulkhead,node_modules --ignore-decorators "@resource_rule,@stack_rule"
 
 # make test: lint, then every test but the slow suites and the real-engine ones (pytest -m "not docker
 # and not slow"), under 5 minutes of wall time on an idle 2-core machine. make test-slow: the slow

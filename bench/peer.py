@@ -100,10 +100,6 @@ def tree_memory_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def _tree_rss_kib(pid: int) -> int:
-    return tree_memory_kib(pid)[0]
-
-
 class _TreePeak(threading.Thread):
     """The highest sums of the process tree's RSS and PSS, sampled every 25 ms: wait4's ru_maxrss
     is one process's high-water mark (for the children it waited for, the largest one's, not
