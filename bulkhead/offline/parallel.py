@@ -10,14 +10,16 @@ databases (`__main__.py` asks `mock_runtime.plan_shard()`; the stacks take `only
 Scheduling (bounded memory): the catalogue is cut into more, smaller shards than workers (at
 most about DATABASES_PER_SHARD databases each, at least `jobs`), each planned in a FRESH
 forked process that sends its result and exits, at most `jobs` of them alive at once; the
-parent plans nothing itself (its heap stays small). The first `jobs` workers start at once;
-while they run the parent loads the modules a run imports, so later workers start warm. A
+parent plans nothing itself (its heap stays small). The first `jobs - 1` workers start at once;
+while they run the parent loads the modules a run imports and primes (_prime: the program's
+modules imported, the catalogue validated and its windows derived once), so every later worker
+starts warm and validates nothing again. A
 shard's SDK objects (~80-110 KiB per resource, live until its run ends: bench/README.md
 "Memory") are freed with its process, so the peak is about `jobs` shards' worth, not the
 catalogue's. The parent keeps each result as
-it arrives as pickled bytes (a fraction of the unpickled records) and merges once the last
-worker is gone, one result at a time (a worker's error is seen then, and the stack planned
-serially).
+it arrives as pickled bytes (a fraction of the unpickled records) and merges them, one at a
+time, once no worker is left to start (while the last ones run; a worker's error is seen then,
+and the stack planned serially).
 
 The merge:
 - resources: the union by URN. A resource planned by several workers (the stack-wide ones)
