@@ -10,7 +10,7 @@ import os
 
 import pulumi
 
-from components.catalogue.model import STACK_KEYS, CatalogueError, load_catalogue
+from components.catalogue.model import STACK_KEYS, Catalogue, CatalogueError, load_catalogue
 from components.outputs import services_output, stack_identity
 
 
@@ -28,8 +28,19 @@ def _read_config() -> dict:
     return raw
 
 
+def _validated_catalogue(raw: dict, stack: str, region):
+    """The catalogue an offline `plan --jobs` parent already validated from exactly these inputs
+    with these very modules (bulkhead/offline/parallel.py), else None. Under `pulumi up` the
+    offline runtime is never imported: the catalogue is always validated here."""
+    import sys
+
+    offline = sys.modules.get("bulkhead.offline.mock_runtime")
+    return offline.validated_catalogue(raw, stack, region, Catalogue) if offline is not None else None
+
+
 try:
-    catalogue = load_catalogue(_read_config(), pulumi.get_stack(), region=pulumi.Config("aws").get("region"))
+    _raw, _region = _read_config(), pulumi.Config("aws").get("region")
+    catalogue = _validated_catalogue(_raw, pulumi.get_stack(), _region) or load_catalogue(_raw, pulumi.get_stack(), region=_region)
 except CatalogueError as exc:
     # RunError: a clean message and a failed update, no traceback, no resource registered.
     raise pulumi.RunError("bulkhead config is invalid; nothing was created:\n" + str(exc)) from None

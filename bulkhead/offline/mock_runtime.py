@@ -706,6 +706,8 @@ class ProgramRun:
     secret_values: set[str]
     error: Optional[BaseException] = None
     fast_path: Optional[sdk_fast_path.FastPath] = None  # what the run skipped of the SDK's work
+    # The program took the catalogue a `plan --jobs` parent validated (validated_catalogue).
+    reused_catalogue: bool = False
 
     def by_type(self, typ: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == typ]
@@ -736,6 +738,55 @@ def plan_shard() -> Optional[frozenset[str]]:
     return _PLAN_SHARD
 
 
+# The catalogue a `plan --jobs` parent validated before forking its workers (bulkhead/offline/
+# parallel.py _prime), with exactly what it was validated from: (raw bulkhead: config as the
+# program reads it, stack, aws region, catalogue). A forked worker's program takes it instead of
+# validating the whole catalogue again (pydantic, the cross-database checks, every database's
+# windows: ~0.6 s CPU per worker at N=500, bench/README.md "p-par2"). Served only for equal
+# inputs, and only while a run is in progress (never to a later run of this process).
+_VALIDATED: Optional[tuple[dict, str, Optional[str], Any]] = None
+
+
+def set_validated_catalogue(raw: Optional[dict], stack: str = "", region: Optional[str] = None, catalogue: Any = None) -> None:
+    """Remember (or with raw=None forget) the catalogue validated from `raw`, `stack`, `region`."""
+    global _VALIDATED
+    _VALIDATED = None if raw is None else (raw, stack, region, catalogue)
+
+
+def validated_catalogue(raw: Any, stack: str, region: Optional[str], cls: type) -> Any:
+    """The catalogue already validated from exactly these inputs, an instance of the running
+    program's own `cls` (asked by __main__.py), else None."""
+    global _REUSED
+    memo = _VALIDATED
+    if memo is None or not _IN_RUN:
+        return None
+    if memo[1] != stack or memo[2] != region or not isinstance(memo[3], cls) or memo[0] != raw:
+        return None
+    _REUSED = True
+    return memo[3]
+
+
+def program_raw_config(config: dict[str, Any], keys) -> dict[str, Any]:
+    """The `bulkhead:` config as __main__.py's _read_config reads it from what run_program sets
+    (set_all_config: strings as they are, anything else as JSON; then json.loads, a plain string
+    kept as it is)."""
+    raw: dict[str, Any] = {}
+    for key in keys:
+        value = config.get(f"bulkhead:{key}")
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        try:
+            raw[key] = json.loads(text)
+        except ValueError:
+            raw[key] = text
+    return raw
+
+
+_IN_RUN = False
+_REUSED = False
+
+
 def _no_stack_trace():
     return source_pb2.StackTrace()
 
@@ -750,13 +801,16 @@ def run_program(
     stack_references: Optional[dict[str, dict]] = None,
     caller_arn: Optional[str] = None,
     shard: Optional[frozenset[str]] = None,
+    fresh_import: bool = True,
 ) -> ProgramRun:
     """Run `entry` of `program_dir` fresh under the mock runtime with `config` (full keys).
 
     `caller_arn`: who runs the deploy (GetCallerIdentity); by default a session of the first of
     `bulkhead:deployers`, so an offline plan runs as a listed deployer. `shard`: plan only these
-    databases' resources besides the stack-wide ones (bulkhead/offline/parallel.py)."""
-    global _PLAN_SHARD
+    databases' resources besides the stack-wide ones (bulkhead/offline/parallel.py).
+    `fresh_import=False`: keep the program's `components` modules already imported (a forked
+    `plan --jobs` worker: its parent imported them fresh from `program_dir` and ran nothing)."""
+    global _PLAN_SHARD, _IN_RUN, _REUSED
     region = region or (config.get("aws:region") if isinstance(config.get("aws:region"), str) else None) or DEFAULT_REGION
     mocks = RecordingMocks(stack=stack, region=region, stack_references=stack_references,
                            caller_arn=caller_arn or _first_deployer_session(config))
@@ -790,7 +844,7 @@ def run_program(
     if added_path:
         sys.path.insert(0, program_dir)
     # A fresh import of the program's own packages each run, as `pulumi up` would have.
-    for mod in [m for m in sys.modules if m == "components" or m.startswith("components.")]:
+    for mod in [m for m in sys.modules if fresh_import and (m == "components" or m.startswith("components."))]:
         del sys.modules[mod]
     error: Optional[BaseException] = None
     exports: dict[str, Any] = {}
@@ -801,6 +855,7 @@ def run_program(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     _PLAN_SHARD = frozenset(shard) if shard is not None else None
+    _IN_RUN, _REUSED = True, False
     fast: Optional[sdk_fast_path.FastPath] = None
     try:
         # The registrations' thread hop, async response serialization and per-property futures,
@@ -817,6 +872,7 @@ def run_program(
         if fast is not None:
             fast.restore()
         _PLAN_SHARD = None
+        _IN_RUN = False
         if stack_trace_was is not None:
             sdk_resource._get_stack_trace = stack_trace_was
         if gc_was_enabled:
@@ -826,7 +882,8 @@ def run_program(
     secrets = set(monitor.secret_values)
     secrets.update(_secret_plaintexts(exports))
     return ProgramRun(stack=stack, project=project, resources=monitor.recorded, exports=exports,
-                      secret_values={s for s in secrets if len(s) >= 8}, error=error, fast_path=fast)
+                      secret_values={s for s in secrets if len(s) >= 8}, error=error, fast_path=fast,
+                      reused_catalogue=_REUSED)
 
 
 def _first_deployer_session(config: dict[str, Any]) -> Optional[str]:

@@ -10,14 +10,16 @@ databases (`__main__.py` asks `mock_runtime.plan_shard()`; the stacks take `only
 Scheduling (bounded memory): the catalogue is cut into more, smaller shards than workers (at
 most about DATABASES_PER_SHARD databases each, at least `jobs`), each planned in a FRESH
 forked process that sends its result and exits, at most `jobs` of them alive at once; the
-parent plans nothing itself (its heap stays small). The first `jobs` workers start at once;
-while they run the parent loads the modules a run imports, so later workers start warm. A
+parent plans nothing itself (its heap stays small). The first `jobs - 1` workers start at once;
+while they run the parent loads the modules a run imports and primes (_prime: the program's
+modules imported, the catalogue validated and its windows derived once), so every later worker
+starts warm and validates nothing again. A
 shard's SDK objects (~80-110 KiB per resource, live until its run ends: bench/README.md
 "Memory") are freed with its process, so the peak is about `jobs` shards' worth, not the
 catalogue's. The parent keeps each result as
-it arrives as pickled bytes (a fraction of the unpickled records) and merges once the last
-worker is gone, one result at a time (a worker's error is seen then, and the stack planned
-serially).
+it arrives as pickled bytes (a fraction of the unpickled records) and merges them, one at a
+time, once no worker is left to start (while the last ones run; a worker's error is seen then,
+and the stack planned serially).
 
 The merge:
 - resources: the union by URN. A resource planned by several workers (the stack-wide ones)
@@ -137,7 +139,63 @@ def _prepare(catalogue) -> None:
         import pulumi_docker  # noqa: F401
 
 
-def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shard: frozenset[str]) -> None:
+def _is_program_module(name: str) -> bool:
+    return name == "components" or name.startswith("components.")
+
+
+def _prime(program_dir: str, stack: str, config: dict, platform: str) -> Optional[dict]:
+    """Before forking the warm workers: import the program's `components` fresh from `program_dir`
+    (as each run would), validate the catalogue once with those very modules and derive its windows,
+    and leave both for the workers (mock_runtime.validated_catalogue, components/prod/stack.py
+    derive_windows): a worker forked after this imports nothing of the program again and validates
+    nothing again (it would cost ~0.7 s CPU each at N=500: bench/README.md "p-par2"). Returns the
+    parent's own `components` modules, to put back when the workers are done (_unprime); None when
+    nothing was primed (the workers then validate for themselves, as before)."""
+    import importlib
+
+    from bulkhead.offline import mock_runtime
+
+    saved = {name: mod for name, mod in sys.modules.items() if _is_program_module(name)}
+    for name in saved:
+        del sys.modules[name]
+    added = program_dir not in sys.path
+    if added:
+        sys.path.insert(0, program_dir)
+    try:
+        model = importlib.import_module("components.catalogue.model")
+        raw = mock_runtime.program_raw_config(config, model.STACK_KEYS)
+        region = config.get("aws:region")
+        region = region if isinstance(region, str) else None
+        catalogue = model.load_catalogue(raw, stack, region=region)
+        importlib.import_module("components.outputs")
+        if platform == "aws":
+            importlib.import_module("components.prod.stack").derive_windows(catalogue)
+        else:
+            importlib.import_module("components.dev.stack")
+        mock_runtime.set_validated_catalogue(raw, stack, region, catalogue)
+    except Exception:  # noqa: BLE001 - the workers validate for themselves (and report the serial error)
+        _unprime(saved)
+        return None
+    finally:
+        if added:
+            sys.path.remove(program_dir)
+    return saved
+
+
+def _unprime(saved: Optional[dict]) -> None:
+    """The parent's `components` modules back, the primed catalogue forgotten."""
+    from bulkhead.offline import mock_runtime
+
+    mock_runtime.set_validated_catalogue(None)
+    if saved is None:
+        return
+    for name in [n for n in sys.modules if _is_program_module(n)]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
+def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shard: frozenset[str],
+            primed: bool = False) -> None:
     import asyncio
 
     try:
@@ -146,17 +204,18 @@ def _worker(conn, program_dir: str, stack: str, config: dict, project: str, shar
         # whose threads did not survive the fork, so the SDK's registrations (run_in_executor)
         # would wait forever. The parent's loop is left unclosed (closing would join those threads).
         asyncio.set_event_loop(asyncio.new_event_loop())
-        run = run_program(program_dir, stack, config, project=project, shard=shard)
+        # Primed (forked after _prime): the parent's fresh program modules and validated catalogue.
+        run = run_program(program_dir, stack, config, project=project, shard=shard, fresh_import=not primed)
         error = run.error
         if error is not None:
             try:
                 pickle.dumps(error)
             except Exception:  # noqa: BLE001 - an error that does not pickle: its text
                 error = RuntimeError(f"{type(error).__name__}: {error}")
-        conn.send((run.resources, run.exports, run.secret_values, error))
+        conn.send((run.resources, run.exports, run.secret_values, error, run.reused_catalogue))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent (which re-runs serially)
         try:
-            conn.send(([], {}, set(), RuntimeError(f"{type(exc).__name__}: {exc}")))
+            conn.send(([], {}, set(), RuntimeError(f"{type(exc).__name__}: {exc}"), False))
         except Exception:  # noqa: BLE001
             pass
     finally:
@@ -263,6 +322,9 @@ def _merge(runs: list[ProgramRun], catalogue, stack: str, project: str) -> Progr
 # alive at once (tests: shards are planned in processes that exit, at most `jobs` at a time).
 worker_pids: list[int] = []
 most_running = [0]
+# Per worker result (in the order received): whether its program took the parent's validated
+# catalogue (_prime) instead of validating it again.
+reused_catalogue: list[bool] = []
 
 
 def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, jobs: int,
@@ -274,13 +336,15 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
         return run_program(program_dir, stack, config, project=project)
     ctx = multiprocessing.get_context("fork")
     worker_pids.clear()
+    reused_catalogue.clear()
     most_running[0] = 0
     running: dict[Any, Any] = {}  # receiving end -> process
     todo = list(parts)
 
     def start(shard: frozenset[str]) -> None:
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(send, program_dir, stack, config, project, shard), daemon=True)
+        proc = ctx.Process(target=_worker, args=(send, program_dir, stack, config, project, shard, primed is not None),
+                           daemon=True)
         proc.start()
         send.close()
         worker_pids.append(proc.pid)
@@ -288,13 +352,33 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
         most_running[0] = max(most_running[0], len(running))
 
     failed, received = False, []
+    primed: Optional[dict] = None
     try:
-        # The first `jobs` workers start at once and load the SDK's modules themselves; with more
-        # shards to come the parent loads them meanwhile, so the later workers start warm.
-        while todo and len(running) < jobs:
+        # `jobs - 1` workers start at once, cold (they load the SDK's modules, import the program
+        # and validate the catalogue themselves); meanwhile the parent, on the last core, loads the
+        # modules and primes (_prime), so every later worker starts warm: a cold worker costs ~1.7 s
+        # CPU more than a warm one at N=500 (bench/README.md "p-par2"), and starting all `jobs` cold
+        # cost more CPU than the parent's priming holds the last core back.
+        while todo and len(running) < jobs - 1:
             start(todo.pop(0))
         if todo:
             _prepare(catalogue)
+            primed = _prime(program_dir, stack, config, catalogue.platform)
+        while todo and len(running) < jobs:
+            start(todo.pop(0))
+        merge = _Merge()
+
+        def merge_received() -> bool:
+            """Merge the results received so far, one at a time; False once a worker failed."""
+            while received:
+                resources, exports, secret_values, error, reused = pickle.loads(received.pop(0))
+                reused_catalogue.append(reused)
+                if error is not None:
+                    return False
+                merge.add(resources, exports, secret_values)
+                del resources, exports, secret_values
+            return True
+
         while running:
             for receive in wait_for(list(running)):
                 proc = running.pop(receive)
@@ -308,15 +392,17 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
                 proc.join()
                 if todo and not failed:
                     start(todo.pop(0))
-        merge = _Merge()
-        while received and not failed:  # every worker gone: merge, one result at a time
-            resources, exports, secret_values, error = pickle.loads(received.pop(0))
-            failed = error is not None
-            merge.add(resources, exports, secret_values)
-            del resources, exports, secret_values
+            if not todo and not failed and running:
+                # No worker is left to start, so a core is free while the last ones run: merge
+                # what has arrived now rather than after them (the parent's tail: bench/README.md
+                # "p-par2"). Before that the results stay pickled (memory, above).
+                failed = not merge_received()
+        _unprime(primed)  # no more forks: the parent's own modules for the merge
+        primed = None
+        failed = failed or not merge_received()
         if not failed:
             return merge.result(catalogue, stack, project)
-        del merge
+        merge.resources.clear()
     except _Differs as differs:
         print(f"warning: planned serially: {differs} depends on which databases a --jobs worker "
               "planned (bulkhead/offline/parallel.py)", file=sys.stderr)
@@ -325,5 +411,6 @@ def run_program_parallel(program_dir: str, stack: str, config: dict, catalogue, 
             proc.kill()
             proc.join()
             receive.close()
-    del received
+        _unprime(primed)
+    received.clear()
     return run_program(program_dir, stack, config, project=project)

@@ -75,6 +75,78 @@ def test_many_small_shards_each_in_a_process_that_exits(platform, tmp_path, capf
     assert len(set(pids)) == len(pids) >= 5 and os.getpid() not in pids
     assert parallel.most_running[0] == 2
     assert not [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+    # One worker starts cold (validates for itself) while the parent primes; every later one
+    # takes the catalogue the parent validated (mock_runtime.validated_catalogue) and still
+    # writes the serial plan (above).
+    assert sorted(parallel.reused_catalogue) == [False] + [True] * (len(pids) - 1)
+
+
+def _export_text(run: ProgramRun) -> str:
+    import json
+
+    assert run.error is None, run.error
+    return json.dumps(mock_runtime.to_stack_export(run), indent=1)
+
+
+def test_a_primed_catalogue_is_served_only_for_the_exact_config_it_was_validated_from(tmp_path):
+    config = aws_config(6)
+    project = _project(tmp_path, "bench", config)
+    config = load_stack_config(project, "bench")
+    changed = dict(config)
+    changed["bulkhead:databases"] = {**config["bulkhead:databases"]}
+    first = sorted(changed["bulkhead:databases"])[0]
+    changed["bulkhead:databases"][first] = {**changed["bulkhead:databases"][first], "storage_gb": 60}
+    assert changed != config
+    serial, serial_changed = (_export_text(run_program(project, "bench", c)) for c in (config, changed))
+    assert serial != serial_changed
+
+    saved = parallel._prime(project, "bench", config, "aws")
+    assert saved is not None
+    try:
+        # Outside a run the memo answers nothing.
+        model = __import__("components.catalogue.model", fromlist=["Catalogue"])
+        raw = mock_runtime.program_raw_config(config, model.STACK_KEYS)
+        assert mock_runtime.validated_catalogue(raw, "bench", config.get("aws:region"), model.Catalogue) is None
+        # The primed modules, the same config: the parent's catalogue, the same plan.
+        same = run_program(project, "bench", config, fresh_import=False)
+        assert same.reused_catalogue and _export_text(same) == serial
+        # A changed config: validated again, its own plan (never the primed catalogue's).
+        other = run_program(project, "bench", changed, fresh_import=False)
+        assert not other.reused_catalogue and _export_text(other) == serial_changed
+        # Another stack name: validated again.
+        renamed = run_program(project, "bench2", config, fresh_import=False)
+        assert not renamed.reused_catalogue
+    finally:
+        parallel._unprime(saved)
+    # Forgotten once the workers are done: the same config, primed modules gone.
+    again = run_program(project, "bench", config)
+    assert not again.reused_catalogue and _export_text(again) == serial
+
+
+def test_a_freshly_imported_program_never_takes_a_catalogue_of_other_modules(tmp_path):
+    project = _project(tmp_path, "bench", aws_config(4))
+    config = load_stack_config(project, "bench")
+    saved = parallel._prime(project, "bench", config, "aws")
+    try:
+        # Fresh modules (a serial run): the primed catalogue's classes are not the program's.
+        run = run_program(project, "bench", config)
+        assert run.error is None and not run.reused_catalogue
+    finally:
+        parallel._unprime(saved)
+
+
+def test_bad_config_under_jobs_gives_the_serial_error(tmp_path):
+    config = aws_config(40)
+    config["bulkhead:databases"]["svc001"]["replicas"] = -1
+    project = _project(tmp_path, "bench", config)
+    from bulkhead.errors import UserError
+
+    with pytest.raises(UserError) as parallel_error:
+        build_plan(project, "bench", jobs=2)
+    with pytest.raises(UserError) as serial_error:
+        build_plan(project, "bench", jobs=1)
+    assert str(parallel_error.value) == str(serial_error.value)
+    assert "bulkhead:databases.svc001.replicas" in str(serial_error.value)
 
 
 def test_shards_are_small_enough_and_cover_the_catalogue():
