@@ -119,10 +119,13 @@ def shards(catalogue, jobs: int) -> list[frozenset[str]]:
 
 
 def plan_shards(catalogue, jobs: int, per_shard: Optional[int] = None) -> list[frozenset[str]]:
-    """The workers' shards, heaviest first: at least `jobs`, each of at most about `per_shard`
+    """The workers' shards, heaviest first: a multiple of `jobs`, each of at most about `per_shard`
     databases (units kept whole)."""
     per_shard = per_shard or DATABASES_PER_SHARD
-    return shards(catalogue, max(jobs, math.ceil(len(catalogue.databases) / per_shard)))
+    # A multiple of `jobs`: with 7 equal shards on 2 workers one worker plans the last shard
+    # alone (N=200: 13.4-14.9 s against 14.0-15.5 s with 7; N=500 27.9 s against 29.8 s, 2 cores).
+    count = math.ceil(max(jobs, math.ceil(len(catalogue.databases) / per_shard)) / jobs) * jobs
+    return shards(catalogue, count)
 
 
 def _prepare(catalogue) -> None:

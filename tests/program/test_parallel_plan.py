@@ -156,7 +156,10 @@ def test_shards_are_small_enough_and_cover_the_catalogue():
     catalogue = load_catalogue(raw, "prod", region="us-east-1")
     parts = parallel.plan_shards(catalogue, 2, per_shard=30)
     assert sorted(n for p in parts for n in p) == sorted(catalogue.databases)  # each database once
-    assert len(parts) == 7 and all(len(p) <= 32 for p in parts)  # ceil(200 / 30), owners whole
+    # ceil(200 / 30) = 7, rounded up to a multiple of the 2 jobs (no worker planning the last shard
+    # alone), owners whole
+    assert len(parts) == 8 and all(len(p) <= 32 for p in parts)
+    assert len(parallel.plan_shards(catalogue, 3, per_shard=30)) == 9  # 7 -> 9
     assert len(parallel.plan_shards(catalogue, 8, per_shard=50)) == 8  # at least one per job
 
 
