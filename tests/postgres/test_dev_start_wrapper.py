@@ -283,8 +283,12 @@ class Container:
         for name in env_drop:
             env.pop(name)
         with open(log_path, "ab") as log:
+            # A container's PID 1 starts with no signal ignored; a runner that started us in the
+            # background without job control (`cmd &`) ignores SIGINT/SIGQUIT, the wrapper would
+            # inherit that and a shell cannot trap a signal ignored on entry (POSIX "trap").
             proc = pg_account.popen(
-                ["bash", str(self.start_sh), *(argv if argv is not None else ["postgres", *self.flags()])], self.os_user,
+                ["env", "--default-signal=HUP,INT,QUIT,TERM", "bash", str(self.start_sh),
+                 *(argv if argv is not None else ["postgres", *self.flags()])], self.os_user,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env=env,
                 start_new_session=True,
             )  # fmt: skip
