@@ -6,40 +6,24 @@ from __future__ import annotations
 import os
 
 import pytest
-import yaml
 
 from bench.catalogues import aws_config, docker_config
-from bulkhead.commands.plan import build_plan, write_plan
+from bulkhead.commands.plan import build_plan
 from bulkhead.offline import mock_runtime, parallel
 from bulkhead.offline.mock_runtime import ProgramRun, RecordedResource, run_program
 from bulkhead.offline.stack_config import load_catalogue_for, load_stack_config
 from policies import bulkhead_types as tokens
+from tests.support.plans import plan_bytes, project_with
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _project(tmp_path, stack: str, config: dict) -> str:
-    """A project dir with the program (symlinked) and `config` as Pulumi.<stack>.yaml."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("__main__.py", "Pulumi.yaml", "components"):
-        (project / name).symlink_to(os.path.join(ROOT, name))
-    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-    return str(project)
-
-
-def _plan_bytes(project: str, stack: str, jobs: int, path) -> bytes:
-    export, _ = build_plan(project, stack, jobs=jobs)
-    write_plan(export, str(path))
-    return path.read_bytes()
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_example_stacks_same_plan_serial_and_parallel(stack, tmp_path, capfd):
     # The serial run first: a worker forked from a process that already ran a program needs its
     # own event loop (the parent's executor threads do not survive the fork; it hung without).
-    serial = _plan_bytes(ROOT, stack, 1, tmp_path / "serial.json")
-    merged = _plan_bytes(ROOT, stack, 3, tmp_path / "parallel.json")
+    serial = plan_bytes(ROOT, stack, tmp_path / "serial.json", jobs=1)
+    merged = plan_bytes(ROOT, stack, tmp_path / "parallel.json", jobs=3)
     assert merged == serial
     # Merged, not the fallback: on prod the RDS event subscription lists every instance and
     # merges as the union of the shards' (parallel.MERGED).
@@ -49,9 +33,9 @@ def test_example_stacks_same_plan_serial_and_parallel(stack, tmp_path, capfd):
 @pytest.mark.parametrize("platform", ["aws", "docker"])
 def test_catalogue_of_50_same_plan_serial_and_parallel(platform, tmp_path, capfd):
     config = aws_config(50) if platform == "aws" else docker_config(50)
-    project = _project(tmp_path, "bench", config)
-    serial = _plan_bytes(project, "bench", 1, tmp_path / "serial.json")
-    merged = _plan_bytes(project, "bench", 2, tmp_path / "parallel.json")
+    project = project_with(tmp_path, "bench", config)
+    serial = plan_bytes(project, "bench", tmp_path / "serial.json", jobs=1)
+    merged = plan_bytes(project, "bench", tmp_path / "parallel.json", jobs=2)
     assert b'"svc049"' in serial  # the whole catalogue is in the plan
     assert merged == serial
     # The workers' parts merged, no fallback (aws: the event subscription's union).
@@ -63,10 +47,10 @@ def test_many_small_shards_each_in_a_process_that_exits(platform, tmp_path, capf
     # 4 databases a shard: 30 databases in 7+ shards over 2 jobs, owners (two databases each on
     # aws) and shared servers (five tenants each on docker) cut across the shards' boundaries.
     config = aws_config(30) if platform == "aws" else docker_config(30)
-    project = _project(tmp_path, "bench", config)
-    serial = _plan_bytes(project, "bench", 1, tmp_path / "serial.json")
+    project = project_with(tmp_path, "bench", config)
+    serial = plan_bytes(project, "bench", tmp_path / "serial.json", jobs=1)
     monkeypatch.setattr(parallel, "DATABASES_PER_SHARD", 4)
-    merged = _plan_bytes(project, "bench", 2, tmp_path / "parallel.json")
+    merged = plan_bytes(project, "bench", tmp_path / "parallel.json", jobs=2)
     assert merged == serial
     assert "planned serially" not in capfd.readouterr().err
     # Memory bound: each shard planned in a fresh process (more processes than jobs), at most
@@ -90,7 +74,7 @@ def _export_text(run: ProgramRun) -> str:
 
 def test_a_primed_catalogue_is_served_only_for_the_exact_config_it_was_validated_from(tmp_path):
     config = aws_config(6)
-    project = _project(tmp_path, "bench", config)
+    project = project_with(tmp_path, "bench", config)
     config = load_stack_config(project, "bench")
     changed = dict(config)
     changed["bulkhead:databases"] = {**config["bulkhead:databases"]}
@@ -124,7 +108,7 @@ def test_a_primed_catalogue_is_served_only_for_the_exact_config_it_was_validated
 
 
 def test_a_freshly_imported_program_never_takes_a_catalogue_of_other_modules(tmp_path):
-    project = _project(tmp_path, "bench", aws_config(4))
+    project = project_with(tmp_path, "bench", aws_config(4))
     config = load_stack_config(project, "bench")
     saved = parallel._prime(project, "bench", config, "aws")
     try:
@@ -138,7 +122,7 @@ def test_a_freshly_imported_program_never_takes_a_catalogue_of_other_modules(tmp
 def test_bad_config_under_jobs_gives_the_serial_error(tmp_path):
     config = aws_config(40)
     config["bulkhead:databases"]["svc001"]["replicas"] = -1
-    project = _project(tmp_path, "bench", config)
+    project = project_with(tmp_path, "bench", config)
     from bulkhead.errors import UserError
 
     with pytest.raises(UserError) as parallel_error:
@@ -178,13 +162,13 @@ aws.ssm.Parameter("shard-probe", type="String", value="probe",
 
 def test_a_stack_wide_resource_that_depends_on_the_shard_falls_back_to_the_serial_plan(tmp_path, capfd):
     config = load_stack_config(ROOT, "prod")
-    project = _project(tmp_path, "prod", config)
+    project = project_with(tmp_path, "prod", config)
     os.unlink(os.path.join(project, "__main__.py"))
     with open(os.path.join(project, "__main__.py"), "w", encoding="utf-8") as fh:
         fh.write(PROBE_MAIN.format(main=os.path.join(ROOT, "__main__.py")))
-    serial = _plan_bytes(project, "prod", 1, tmp_path / "serial.json")
+    serial = plan_bytes(project, "prod", tmp_path / "serial.json", jobs=1)
     assert b"every database" in serial
-    assert _plan_bytes(project, "prod", 2, tmp_path / "parallel.json") == serial
+    assert plan_bytes(project, "prod", tmp_path / "parallel.json", jobs=2) == serial
     err = capfd.readouterr().err
     assert "warning: planned serially: urn:pulumi:prod::bulkhead::aws:ssm/parameter:Parameter::shard-probe" in err
 

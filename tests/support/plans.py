@@ -1,6 +1,6 @@
 """Plan files written as `bulkhead plan` writes them, for byte-for-byte comparisons of two ways
 of planning one catalogue (the offline SDK fast path on and off: tests/program/test_sdk_fast_path*.py;
-the same approach as tests/program/test_parallel_plan.py's serial-vs-parallel comparison)."""
+serial against parallel: tests/program/test_parallel_plan.py)."""
 
 from __future__ import annotations
 
