@@ -98,7 +98,7 @@ def test_dependency_order_is_smallest_ready_urn_first(prod_run):
         resources = []
         for u in urns:
             earlier = [v for v in urns if rank[v] < rank[u]]
-            pick = lambda k: rng.sample(earlier, min(k, len(earlier)))  # noqa: E731
+            pick = lambda k, earlier=earlier: rng.sample(earlier, min(k, len(earlier)))  # noqa: E731
             resources.append(_resource(u, (pick(1) or [""])[0], pick(2) + ["urn:elsewhere", u],
                                        {"p": pick(2), "q": pick(1)}))
         rng.shuffle(resources)
