@@ -159,8 +159,8 @@ def test_activate_leaves_nothing_half_installed(monkeypatch):
             raise RuntimeError("read-only")
 
     before = rpc.transfer_properties
-    monkeypatch.setattr(sdk_fast_path, "_patches", lambda logger: [(rpc, "transfer_properties", object()),
-                                                                    (Refuses(), "x", 2)])
+    monkeypatch.setattr(sdk_fast_path, "_patches", lambda logger, fast: [(rpc, "transfer_properties", object()),
+                                                                          (Refuses(), "x", 2)])
     loop = asyncio.new_event_loop()
     with pytest.raises(RuntimeError):
         sdk_fast_path.activate(loop, None)
