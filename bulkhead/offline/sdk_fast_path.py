@@ -236,6 +236,35 @@ def _plain(value: Any, keep_unknowns: Optional[bool], keep_internal: Optional[bo
     raise NotPlain(t.__name__)
 
 
+def struct_properties(struct: Any, keep_unknowns: Optional[bool] = None, keep_internal: Optional[bool] = True) -> dict:
+    """pulumi/runtime/rpc.py `deserialize_properties(struct, ...)`, value for value and key for key
+    (Struct.items() iterates `fields`, as here): the Struct read once into wire values, then
+    `plain_properties`. Raises NotPlain where that does (and for a Value with no kind set)."""
+    return plain_properties(_struct_values(struct), keep_unknowns, keep_internal, ordered=True)
+
+
+def _struct_values(struct: Any) -> dict:
+    return {key: _value_of(value) for key, value in struct.fields.items()}
+
+
+def _value_of(value: Any) -> Any:
+    """well_known_types `_GetStructValue`, with a Struct or ListValue read into a dict or list."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "struct_value":
+        return _struct_values(value.struct_value)
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "list_value":
+        return [_value_of(v) for v in value.list_value.values]
+    if kind == "null_value":
+        return None
+    raise NotPlain("Value not set")  # _GetStructValue raises its ValueError
+
+
 def _plain_special(value: dict, ordered: bool) -> Any:
     """deserialize_properties' branch for a Struct with the signature key: assets, archives and
     secrets rebuilt as it does (their inner values deserialized with its defaults: no
@@ -247,7 +276,10 @@ def _plain_special(value: dict, ordered: bool) -> Any:
         kinds = (("path", pulumi.FileAsset), ("text", pulumi.StringAsset), ("uri", pulumi.RemoteAsset))
     elif sig == rpc._special_archive_sig:
         if "assets" in value:
-            return pulumi.AssetArchive(_plain(value["assets"], None, True, ordered))
+            try:
+                return pulumi.AssetArchive(_plain(value["assets"], None, True, ordered))
+            except TypeError:  # not a map of assets: the SDK raises it from its own call
+                raise NotPlain("assets") from None
         kinds = (("path", pulumi.FileArchive), ("uri", pulumi.RemoteArchive))
     else:
         raise NotPlain("signature")
@@ -375,20 +407,68 @@ def _make_serialize_property(original):
 
 def _make_deserialize_properties(original, fast: "FastPath"):
     def deserialize_properties(props_struct, keep_unknowns=None, keep_internal=True):
-        """pulumi/runtime/rpc.py `deserialize_properties`: a PlainStruct (a recording monitor's
-        response, read by `resolve_outputs`) answered from its values by `plain_properties`;
-        everything else, and a value plain_properties does not rebuild (then from the Struct
-        after all, counted in `fallbacks`), the SDK's way."""
-        if type(props_struct) is not PlainStruct:
-            return original(props_struct, keep_unknowns, keep_internal)
+        """pulumi/runtime/rpc.py `deserialize_properties`, the same value from fewer steps: a
+        PlainStruct (a recording monitor's response, read by `resolve_outputs`) answered from
+        its values by `plain_properties`, a Struct (a request's inputs, an invoke's result) read
+        by `struct_properties`. What those do not rebuild goes the SDK's way (from the Struct),
+        counted in `fallbacks`."""
+        plain = type(props_struct) is PlainStruct
         try:
-            out = plain_properties(props_struct.values, keep_unknowns, keep_internal)
+            if plain:
+                out = plain_properties(props_struct.values, keep_unknowns, keep_internal)
+            else:
+                out = struct_properties(props_struct, keep_unknowns, keep_internal)
         except Exception:  # noqa: BLE001 - NotPlain, or an asset class refusing: the SDK's own outcome
             fast.fallbacks += 1
-            return original(_struct_of(props_struct.values), keep_unknowns, keep_internal)
-        fast.plain_responses += 1
+            return original(_struct_of(props_struct.values) if plain else props_struct, keep_unknowns, keep_internal)
+        if plain:
+            fast.plain_responses += 1
+        else:
+            fast.struct_reads += 1
         return out
     return deserialize_properties
+
+
+def _make_translate_output_properties(original):
+    scalar_targets: dict = {}  # type -> whether a str, bool or float of that type is returned as is
+
+    def translate_output_properties(output, output_transformer, typ=None, transform_using_type_metadata=False,
+                                    path=None, return_none_on_dict_type_mismatch=False):
+        """pulumi/runtime/rpc.py `translate_output_properties`: a None, str, bool or float whose
+        target type is neither an Enum nor int comes back as it is (its only changes to a scalar:
+        an Enum built from it, a float cast to int); `resolve_outputs` calls it for every output
+        value. Everything else the SDK's way."""
+        t = type(output)
+        if t is str or t is bool or t is float or output is None:
+            try:
+                keep = scalar_targets[typ]
+            except KeyError:
+                keep = scalar_targets[typ] = _keeps_scalars(typ)
+            except TypeError:  # an unhashable annotation: not remembered
+                keep = False
+            if keep:
+                return output
+        return original(output, output_transformer, typ, transform_using_type_metadata, path,
+                        return_none_on_dict_type_mismatch)
+    return translate_output_properties
+
+
+def _keeps_scalars(typ: Any) -> bool:
+    """Whether translate_output_properties returns a str, bool or float typed `typ` unchanged:
+    `typ` (Optional[...] unwrapped, Any as none) is not an Enum class and not int."""
+    import enum
+    import inspect
+    import typing
+
+    from pulumi import _types
+
+    try:
+        target = _types.unwrap_optional_type(typ) if typ else typ
+    except Exception:  # noqa: BLE001 - e.g. its assert on Union[None, T]: the SDK raises it itself
+        return False
+    if target is typing.Any or not target:
+        return True
+    return target is not int and not (inspect.isclass(target) and issubclass(target, enum.Enum))
 
 
 def _make_log_debug(original, logger):
@@ -468,10 +548,11 @@ class FastPath:
     active: bool
     sdk: Optional[str]
     executor: Optional[InlineExecutor] = None
-    # Responses whose Struct round trip went the SDK's way after all: a state wire() refused, or
-    # a response plain_properties could not answer.
+    # Values whose Struct round trip went the SDK's way after all: a state wire() refused, a
+    # value plain_properties or struct_properties does not rebuild.
     fallbacks: int = 0
     plain_responses: int = 0  # responses the SDK's deserialize_properties got as plain values
+    struct_reads: int = 0  # Structs deserialize_properties read by struct_properties
     patched: tuple = ()  # (module, attribute, original), put back by restore()
     _loop: Optional[asyncio.AbstractEventLoop] = None
     _previous: Any = None
@@ -508,6 +589,7 @@ def _patches(logger, fast: FastPath) -> list:
         (_types, "unwrap_type", _make_unwrap_type(_types.unwrap_type)),
         (rpc, "serialize_property", _make_serialize_property(rpc.serialize_property)),
         (rpc, "deserialize_properties", _make_deserialize_properties(rpc.deserialize_properties, fast)),
+        (rpc, "translate_output_properties", _make_translate_output_properties(rpc.translate_output_properties)),
         (log, "debug", _make_log_debug(log.debug, logger)),
     ]
 
