@@ -13,7 +13,10 @@ run nothing; this module takes it out, for the duration of one `run_program` cal
   call, and each executor thread spins up its own event loop to serialize the response. The
   run gets a default executor (`loop.set_default_executor`, asyncio's supported hook) that runs
   the call at once on the loop's thread and returns a finished future: the same calls, in the
-  same order the SDK makes them, without the threads.
+  same order the SDK makes them, without the threads. The run's loop also gets its own
+  `run_in_executor` for that executor: the loop future the SDK awaits is settled by `call_soon`,
+  in the turn asyncio's `wrap_future` would settle it with `call_soon_threadsafe`, without the
+  concurrent Future, the self-pipe write and the wake-up (the same callbacks in the same order).
 - **the response's async serialization**: the SDK's mock monitor turns the fake provider's state
   into a protobuf Struct with `_sync_await(rpc.serialize_properties(state, {}))` (pulumi/runtime/
   mocks.py `MockMonitor.RegisterResource`), an event-loop pass over values that are plain
@@ -21,6 +24,16 @@ run nothing; this module takes it out, for the duration of one `run_program` cal
   value `serialize_property` would for those types (None, bool, int, float, str, dict, list,
   tuple, the SDK's assets and archives) synchronously; anything else (a resource reference, a
   subclass of a plain type) goes the SDK's own way (counted in `FastPath.fallbacks`).
+- **the Struct round trip**: `do_register` hands the response's Struct to `rpc.resolve_outputs`,
+  which turns it straight back into Python values (`rpc.deserialize_properties`). For a plain
+  state the recording monitor answers with the values themselves (`PlainResponse`, the fields
+  `do_register` reads) and the run's `deserialize_properties` gives, from them, what the SDK's
+  gives from the Struct (`plain_properties`: numbers as floats, Nones dropped from maps,
+  secrets lifted, unknowns, assets, the Struct's key order); a Struct (a request's inputs, an
+  invoke's result) is read in one pass (`struct_properties`). A value neither rebuilds (a
+  resource reference, an output value) goes the SDK's way, counted in `fallbacks`. And
+  `translate_output_properties` returns a str, bool or float at once unless its type is an
+  Enum or int (its only changes to a scalar).
 
 Guarded on the SDK version this was read against and measured with (`VERIFIED_SDK`: pulumi
 3.272.0, the version requirements.txt resolves to today): with any other version `activate()`
@@ -308,18 +321,17 @@ def _transfer_properties(res: Any, props: Any, custom: bool) -> dict:
     (pulumi/runtime/resource.py `resource_output`, `Output._from_data`): the same Output state
     (deps plus the resource, value, known, secret; the resolver's exception on failure), tracked
     the same way (`Output._track`), without the Task and three futures per property (~33
-    properties per RDS instance)."""
+    properties per RDS instance).
+
+    Output._track's bookkeeping (pulumi/output.py): each future sits in `SETTINGS.outputs` until
+    it has a result (one that fails or is cancelled stays, for `wait_for_rpcs` at program exit,
+    the set's only reader). `_track` takes it out with a done callback, a loop turn per property
+    (half of all the callbacks a run schedules); the resolver, the one place it gets its result,
+    takes it out as it sets it: the same set at every point `wait_for_rpcs` looks, and no other
+    callback moves in the loop's queue. The run's settings are read once per resource instead
+    of twice per property (contextvars behind a descriptor)."""
     resolvers: dict = {}
-    # Output._track's bookkeeping (pulumi/output.py), with the run's settings read once per
-    # resource instead of twice per property (they are contextvars behind a descriptor).
     outputs, lock = settings.SETTINGS.outputs, settings.SETTINGS.lock
-
-    def cleanup(fut: asyncio.Future) -> None:  # Output._track.cleanup
-        if fut.cancelled() or fut.exception() is not None:
-            return  # left in the set, to be picked up at program exit
-        with lock:
-            outputs.discard(fut)
-
     tracked = []
     for name in props:
         if name == "urn" or (name == "id" and custom):
@@ -342,11 +354,12 @@ def _transfer_properties(res: Any, props: Any, custom: bool) -> dict:
             else:
                 out_data = _OutputData(resources=union, value=value, is_known=is_known, is_secret=is_secret)
             data.set_result(out_data)
+            with lock:  # Output._track's cleanup, for a future with a result
+                outputs.discard(data)
 
         resolvers[name] = resolve
         out = object.__new__(Output)  # Output._from_data(data), tracked below
         out._data = data
-        data.add_done_callback(cleanup)
         tracked.append(data)
         res.__dict__[name] = out
     with lock:

@@ -314,3 +314,28 @@ def test_a_state_wire_refuses_gets_the_sdk_mocks_protobuf_response():
         sdk_own = lambda state=state: _sync_await(rpc.serialize_properties(state, {}))  # noqa: E731
         assert _same_outcome(lambda state=state: monitor._register_response("urn:b", "id-2", state).object, sdk_own)
     assert monitor.fast.fallbacks == 4
+
+
+def test_a_property_leaves_the_tracked_outputs_as_it_resolves_and_stays_if_it_fails():
+    # Output._track's bookkeeping without a done callback per property (sdk_fast_path._transfer_properties).
+    from pulumi.runtime import settings
+
+    class Res:
+        pass
+
+    async def resolve_two():
+        res = Res()
+        resolvers = sdk_fast_path._transfer_properties(res, {"a": 1, "b": 2, "id": 3}, custom=True)
+        tracked = settings.SETTINGS.outputs
+        a, b = res.a._data, res.b._data
+        assert a in tracked and b in tracked and "id" not in resolvers
+        resolvers["a"]("x", True, False, None, None)
+        resolvers["b"](None, False, False, None, RuntimeError("failed"))
+        assert a not in tracked  # at once, not a loop turn later
+        assert b in tracked  # for wait_for_rpcs to report at exit
+        assert await res.a.future() == "x"
+        with pytest.raises(RuntimeError):
+            await res.b.future()
+        tracked.discard(b)
+
+    asyncio.new_event_loop().run_until_complete(resolve_two())
