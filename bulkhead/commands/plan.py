@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import os
 import sys
 import time
@@ -126,15 +124,25 @@ def default_plan_path(project_dir: str, stack: str) -> str:
     return os.path.join(project_dir, ".bulkhead", f"plan-{stack}.json")
 
 
+def plan_text(export: dict) -> str:
+    """The plan file's text: JSON, indent 1, ASCII only (non-ASCII escaped), keys in the export's order.
+
+    Written by ujson (the C encoder that writes indented JSON: Python's own json module runs its
+    pure-Python encoder whenever `indent` is set, ~8x slower: 1.2 s against 0.16 s for the 55 MB
+    plan of 500 databases, bench/README.md). ujson's text equals `json.dumps(export, indent=1)`'s
+    except two spellings, both valid JSON (tests/cli/test_plan_text.py): a float below 1e-4 loses
+    its exponent's leading zero (`1e-7`, json's `1e-07`) and DEL (U+007F) is not escaped. The same
+    export always gives the same bytes."""
+    import ujson
+
+    return ujson.dumps(export, indent=1, ensure_ascii=True, escape_forward_slashes=False)
+
+
 def write_plan(export: dict, path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        # json.dump's text (indent=1: the pure-Python encoder), written in batches of its chunks:
-        # json.dump calls fh.write once per chunk (~40 per resource). The same bytes.
-        chunks = json.JSONEncoder(indent=1, sort_keys=False).iterencode(export)
-        while batch := "".join(itertools.islice(chunks, 8192)):
-            fh.write(batch)
-        fh.write("\n")
+    data = plan_text(export).encode("ascii") + b"\n"  # ASCII: ensure_ascii escaped the rest
+    with open(path, "wb") as fh:  # one write of the bytes: a text-mode write of 55 MB took 2-8x longer
+        fh.write(data)
         # On disk before the CLI leaves without teardown (bulkhead/__main__.py: os._exit).
         fh.flush()
         os.fsync(fh.fileno())

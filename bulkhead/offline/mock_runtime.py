@@ -455,7 +455,11 @@ def _unwrap(value: Any) -> Any:
 
 
 def _envelope(value: Any, secret_keys: set[str] = frozenset()) -> Any:
-    """Replace secret wrappers (and `secret_keys` at top level) with the secret envelope."""
+    """Replace secret wrappers (and `secret_keys` at top level) with the secret envelope.
+
+    Maps come out with their keys sorted at every level, as the plan file has them (the engine's
+    JSON: Go maps marshal sorted): the sort happens here, once per value in the process that
+    records it (a `--jobs` worker), not in a second walk of the whole plan (to_stack_export)."""
 
     def walk(v: Any) -> Any:
         t = type(v)
@@ -465,8 +469,8 @@ def _envelope(value: Any, secret_keys: set[str] = frozenset()) -> Any:
             if v.get(rpc._special_sig_key) == rpc._special_secret_sig:
                 return dict(SECRET_ENVELOPE)
             if rpc._special_sig_key in v:  # resource reference, asset, ...: keep a readable form
-                return {k: walk(x) for k, x in v.items() if k != rpc._special_sig_key}
-            return {k: walk(x) for k, x in v.items()}
+                return {k: walk(v[k]) for k in sorted(v) if k != rpc._special_sig_key}
+            return {k: walk(v[k]) for k in sorted(v)}
         if isinstance(v, list):
             return [walk(x) for x in v]
         if isinstance(v, float) and v.is_integer():
@@ -481,7 +485,7 @@ def _envelope(value: Any, secret_keys: set[str] = frozenset()) -> Any:
     if isinstance(out, dict):
         for key in secret_keys:
             if key in out and out[key] is not None:
-                out[key] = dict(SECRET_ENVELOPE)
+                out[key] = dict(SECRET_ENVELOPE)  # an existing key: the order stays sorted
     return out
 
 
@@ -967,30 +971,35 @@ def _dependency_order(resources: list[RecordedResource]) -> list[RecordedResourc
     """Parents and dependencies before dependents, as in a stack export, ties broken by URN.
 
     The SDK registers resources as their inputs resolve, so the recorded order varies
-    from run to run; this order does not, so two plans of one program diff cleanly."""
+    from run to run; this order does not, so two plans of one program diff cleanly.
+    (Kahn's algorithm with a heap of the URNs' ranks: the smallest ready URN first.)"""
     by_urn = {r.urn: r for r in resources}
-    waits: dict[str, set[str]] = {}
-    for r in resources:
-        before = {u for u in [r.parent, *r.dependencies, *(u for us in r.property_dependencies.values() for u in us)]
-                  if u in by_urn and u != r.urn}
-        waits[r.urn] = before
-    dependents: dict[str, list[str]] = {u: [] for u in by_urn}
-    for urn, before in waits.items():
+    urns = sorted(by_urn)
+    rank = {u: i for i, u in enumerate(urns)}
+    waits = [0] * len(urns)
+    dependents: list[list[int]] = [[] for _ in urns]
+    for r in by_urn.values():
+        i = rank[r.urn]
+        before = {r.parent, *r.dependencies}
+        for us in r.property_dependencies.values():
+            before.update(us)
         for u in before:
-            dependents[u].append(urn)
-    ready = [u for u, before in waits.items() if not before]
-    heapq.heapify(ready)
+            j = rank.get(u)
+            if j is not None and j != i:
+                dependents[j].append(i)
+                waits[i] += 1
+    ready = [i for i, w in enumerate(waits) if not w]  # ascending: already a heap
     out: list[RecordedResource] = []
     while ready:
-        urn = heapq.heappop(ready)
-        out.append(by_urn[urn])
-        for d in dependents[urn]:
-            waits[d].discard(urn)
+        i = heapq.heappop(ready)
+        out.append(by_urn[urns[i]])
+        for d in dependents[i]:
+            waits[d] -= 1
             if not waits[d]:
                 heapq.heappush(ready, d)
-    if len(out) != len(resources):  # a cycle cannot come from the SDK; keep everything anyway
+    if len(out) != len(by_urn):  # a cycle cannot come from the SDK; keep everything anyway
         seen = {r.urn for r in out}
-        out += sorted((r for r in resources if r.urn not in seen), key=lambda r: r.urn)
+        out += [by_urn[u] for u in urns if u not in seen]
     return out
 
 
@@ -1012,9 +1021,10 @@ def to_stack_export(run: ProgramRun) -> dict:
             "custom": r.custom,
             "id": r.id if r.custom else "",
             "type": r.type,
-            # Keys sorted as the engine's JSON has them (Go maps marshal sorted), so plans diff cleanly.
-            "inputs": _sorted_keys(r.inputs),
-            "outputs": _sorted_keys(r.outputs),
+            # Keys sorted as the engine's JSON has them (Go maps marshal sorted), so plans diff cleanly:
+            # recorded so (_envelope).
+            "inputs": r.inputs,
+            "outputs": r.outputs,
             "parent": r.parent or stack_urn,
             "dependencies": sorted(r.dependencies),
             "propertyDependencies": {k: sorted(v) for k, v in sorted(r.property_dependencies.items())},

@@ -38,7 +38,12 @@ def _strict_loader():
     """
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    # libyaml's parser where PyYAML has it (CSafeLoader: the C scanner, parser and composer, the same
+    # Python constructor and resolver, so the hooks below apply unchanged): ~5x faster on a stack file
+    # of 500 databases (0.43 -> ~0.08 s, before any worker starts: bench/README.md).
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):
         yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:bool"]
                                    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
