@@ -579,6 +579,28 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return sdk_fast_path.wire_struct(props)
         except sdk_fast_path.NotPlain:
             fast.fallbacks += 1
+        return self._sdk_serialize(props)
+
+    def _register_response(self, urn: str, id_: Any, state: dict):
+        """The RegisterResource response: with the fast path, for a plain state, its values as
+        they are (sdk_fast_path.PlainResponse: the SDK's `resolve_outputs` reads them without a
+        Struct between); otherwise the SDK mock's protobuf response."""
+        fast = self.fast
+        if fast is not None and fast.active:
+            if id_ is None or type(id_) is str:  # what the protobuf field takes (None: "")
+                try:
+                    values = sdk_fast_path.wire_values(state)
+                except sdk_fast_path.NotPlain:
+                    fast.fallbacks += 1
+                else:
+                    return sdk_fast_path.PlainResponse(urn=urn, id=id_ or "", object=sdk_fast_path.PlainStruct(values))
+            obj_proto = self._sdk_serialize(state)
+        else:
+            obj_proto = self._serialize(state)
+        return pulumi_mocks.resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
+
+    def _sdk_serialize(self, props: dict):
+        """`_sync_await(rpc.serialize_properties(props, {}))`, also on the event loop's thread."""
         if asyncio._get_running_loop() is None:
             return _sync_await(rpc.serialize_properties(props, {}))
         # On the event loop's own thread (the inline executor): _sync_await would pump the running
@@ -647,9 +669,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 resource_id=request.importId, custom=request.custom or False,
             )
         )
-        obj_proto = self._serialize(state)
+        response = self._register_response(urn, id_, state)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
-        response = pulumi_mocks.resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
         state = dict(state)
         kept_inputs = _nested_secrets_kept(raw_inputs, request.object)
         for key, value in kept_inputs.items():  # an echoed input keeps its nested secrets too
