@@ -110,25 +110,31 @@ def _typed_kwargs(inputs: dict) -> dict:
 
 class FloorMonitor(pulumi_mocks.MockMonitor):
     """The SDK's plain MockMonitor (no recording). With the fast path on, its RegisterResource
-    response is built as the plan's monitor builds it (`RecordingMonitor._serialize`: the fast
-    path's `wire_struct`), since the SDK's own `_sync_await(serialize_properties(...))` would pump
-    the running loop from inside a registration once the inline executor runs it on the loop's
-    thread."""
+    response is built as the plan's monitor builds it (`RecordingMonitor._register_response`:
+    the state's plain values handed to the SDK without a Struct between, the SDK's protobuf
+    response for anything else), so the floor skips the same SDK work as plan. (The SDK's own
+    `_sync_await(serialize_properties(...))` would also pump the running loop from inside a
+    registration once the inline executor runs it on the loop's thread.)"""
 
     fast: Optional[sdk_fast_path.FastPath] = None
+    # The plan monitor's response path itself, not a copy (bulkhead/offline/mock_runtime.py).
+    _register_response = mock_runtime.RecordingMonitor._register_response
+    _serialize = mock_runtime.RecordingMonitor._serialize
+    _sdk_serialize = mock_runtime.RecordingMonitor._sdk_serialize
 
     def RegisterResource(self, request):
         if self.fast is None or not self.fast.active or request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
-        # pulumi/runtime/mocks.py MockMonitor.RegisterResource (3.272), response serialized as above.
+        # pulumi/runtime/mocks.py MockMonitor.RegisterResource (3.272), the response as above; the
+        # request's Struct is read by the run's `rpc.deserialize_properties` (the fast path's, as for plan).
         urn = self.make_urn(request.parent, request.type, request.name)
         pulumi_mocks._ensure_event_loop()
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
             typ=request.type, name=request.name, inputs=rpc.deserialize_properties(request.object),
             provider=request.provider, resource_id=request.importId, custom=request.custom or False))
-        obj_proto = mock_runtime.RecordingMonitor._serialize(self, state)  # type: ignore[arg-type]
+        response = self._register_response(urn, id_, state)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
-        return pulumi_mocks.resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
+        return response
 
 
 def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True,
@@ -250,7 +256,10 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     slow, chain = critical_path(export)
     plan_fast = PLAN_FAST_PATH["active"]
     floor_fast = floor(resources, stack)
-    if bool(floor_fast and floor_fast.active) != plan_fast or (floor_fast and floor_fast.fallbacks):
+    # Like for like: both on the fast path or both off, and on it every floor response handed over
+    # as plain values (as plan's are: tests/program/test_offline_sdk_work.py), none the SDK's way.
+    if bool(floor_fast and floor_fast.active) != plan_fast or (floor_fast and floor_fast.active and (
+            floor_fast.fallbacks or floor_fast.plain_responses != len(resources))):
         raise SystemExit(f"the floor did not run as plan did: plan fast path {plan_fast}, floor {floor_fast}")
     plan_times, floor_times, sdk_floor_times = [first], [], []
     for i in range(repeats):  # interleaved: all three see the same machine noise
