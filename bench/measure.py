@@ -108,6 +108,13 @@ def _typed_kwargs(inputs: dict) -> dict:
     return out
 
 
+# The floor's engine logger, configured as the plan's (mock_runtime._PROGRAM_LOG: debug dropped),
+# which decides whether the fast path builds the SDK's debug messages.
+_FLOOR_LOG = logging.getLogger("bench.floor")
+_FLOOR_LOG.addHandler(logging.NullHandler())
+_FLOOR_LOG.propagate = False
+
+
 class FloorMonitor(pulumi_mocks.MockMonitor):
     """The SDK's plain MockMonitor (no recording). With the fast path on, its RegisterResource
     response is built as the plan's monitor builds it (`RecordingMonitor._register_response`:
@@ -168,13 +175,6 @@ def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True
             fast_path.restore()
         sdk_resource._get_stack_trace = stack_trace_was
     return fast_path
-
-
-# The floor's engine logger, configured as the plan's (mock_runtime._PROGRAM_LOG: debug dropped),
-# which decides whether the fast path builds the SDK's debug messages.
-_FLOOR_LOG = logging.getLogger("bench.floor")
-_FLOOR_LOG.addHandler(logging.NullHandler())
-_FLOOR_LOG.propagate = False
 
 
 def _run_floor_program(resources: list[tuple[str, str, dict]], typed: bool) -> None:
@@ -271,7 +271,7 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
         "platform": platform, "n": n, "repeats": repeats,
         "resources": len(export["deployment"]["resources"]), "custom": len(resources),
         # floor_s: like for like (the fast path on for both, when plan ran on it); sdk_floor_s: the
-        # floor on the SDK's own path (bench/README.md "The SDK floor").
+        # floor on the SDK's own path (bench/README.md "What is measured").
         "fast_path": plan_fast,
         "plan_s": statistics.median(plan_times), "floor_s": statistics.median(floor_times),
         "sdk_floor_s": statistics.median(sdk_floor_times),

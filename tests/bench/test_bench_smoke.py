@@ -69,3 +69,14 @@ def test_full_run_goals_read_only_what_the_full_run_measures():
     # t(5000)/t(1000) on CPU seconds: 16.8 / 3.0 = 5.6 > 5.5 (wall, 1.5x both, gives the same ratio).
     missed = [name for name, _, ok in bench_run.goals(_full_results(plan_200=2.0, floor_200=2.0, cpu_5000=16.8)) if not ok]
     assert missed == ["check t(5000)/t(1000) <= 5.5 (CPU)"]
+
+
+def test_the_plot_of_one_half(tmp_path):
+    # `run.py --only plan` ended in a traceback after measuring (a log scale of no check rows).
+    results = _full_results(plan_200=2.5, floor_200=2.0, cpu_5000=15.0)
+    for platform_rows in results["plan"].values():
+        for row in platform_rows:
+            row["rss_delta_mib"] = 1.0
+    for half in ({**results, "check": []}, {**results, "plan": {}}):
+        bench_run.plot(half, str(tmp_path / "half.png"))
+        assert (tmp_path / "half.png").stat().st_size > 0
