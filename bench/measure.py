@@ -9,21 +9,26 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import logging
 import re
 import resource
 import statistics
 import sys
 import time
 import tracemalloc
+from typing import Optional
 
 from bench.catalogues import CATALOGUES, ROOT
 from bench.critical_path import critical_path
 
 import pulumi
-from pulumi.runtime import settings
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as sdk_resource
+from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from bulkhead.offline import mock_runtime, sdk_fast_path
 from bulkhead.offline.mock_runtime import run_program, to_stack_export
 from bulkhead.planfile import SECRET_SIG, SECRET_SIG_KEY
 from bulkhead.offline.stack_config import load_catalogue_for, project_name
@@ -35,7 +40,13 @@ def plan(stack: str, config: dict) -> dict:
     run = run_program(ROOT, stack, config, project=project_name(ROOT))
     if run.error is not None:
         raise run.error
+    PLAN_FAST_PATH["active"] = bool(run.fast_path and run.fast_path.active)
     return to_stack_export(run)
+
+
+# Whether the last plan() ran on the offline SDK fast path (False on an SDK version it was not
+# verified against): the like-for-like floor must run the same way.
+PLAN_FAST_PATH = {"active": False}
 
 
 class EchoMocks(pulumi.runtime.Mocks):
@@ -97,16 +108,76 @@ def _typed_kwargs(inputs: dict) -> dict:
     return out
 
 
-def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True) -> None:
+# The floor's engine logger, configured as the plan's (mock_runtime._PROGRAM_LOG: debug dropped),
+# which decides whether the fast path builds the SDK's debug messages.
+_FLOOR_LOG = logging.getLogger("bench.floor")
+_FLOOR_LOG.addHandler(logging.NullHandler())
+_FLOOR_LOG.propagate = False
+
+
+class FloorMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's plain MockMonitor (no recording). With the fast path on, its RegisterResource
+    response is built as the plan's monitor builds it (`RecordingMonitor._register_response`:
+    the state's plain values handed to the SDK without a Struct between, the SDK's protobuf
+    response for anything else), so the floor skips the same SDK work as plan. (The SDK's own
+    `_sync_await(serialize_properties(...))` would also pump the running loop from inside a
+    registration once the inline executor runs it on the loop's thread.)"""
+
+    fast: Optional[sdk_fast_path.FastPath] = None
+    # The plan monitor's response path itself, not a copy (bulkhead/offline/mock_runtime.py).
+    _register_response = mock_runtime.RecordingMonitor._register_response
+    _serialize = mock_runtime.RecordingMonitor._serialize
+    _sdk_serialize = mock_runtime.RecordingMonitor._sdk_serialize
+
+    def RegisterResource(self, request):
+        if self.fast is None or not self.fast.active or request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        # pulumi/runtime/mocks.py MockMonitor.RegisterResource (3.272), the response as above; the
+        # request's Struct is read by the run's `rpc.deserialize_properties` (the fast path's, as for plan).
+        urn = self.make_urn(request.parent, request.type, request.name)
+        pulumi_mocks._ensure_event_loop()
+        id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=rpc.deserialize_properties(request.object),
+            provider=request.provider, resource_id=request.importId, custom=request.custom or False))
+        response = self._register_response(urn, id_, state)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return response
+
+
+def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True,
+          fast: bool = True) -> Optional[sdk_fast_path.FastPath]:
     """The same custom resources with the same inputs, registered flat on the SDK's plain
     MockMonitor: no components, no config, no recording, no references between resources.
 
     typed=True uses the provider SDKs' own classes (aws.rds.Instance, docker.Container,
     ...), which register every schema output too; typed=False registers bare
-    CustomResources with the inputs only, the lowest floor the SDK has."""
-    settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(EchoMocks(), project="bulkhead", stack=stack, preview=False)
+    CustomResources with the inputs only, the lowest floor the SDK has.
 
+    fast=True skips the SDK work `run_program` skips for plan, the same way: the offline fast
+    path (`sdk_fast_path.activate` ... `FastPath.restore()`, active only on a verified SDK, as
+    for plan) and the empty per-registration stack trace (`mock_runtime._no_stack_trace`), so
+    plan / floor compares like with like. fast=False is the SDK's own path (the floor before
+    the fast path existed). Returns what the fast path skipped (None with fast=False)."""
+    settings.ROOT.set(None)
+    monitor = FloorMonitor(EchoMocks())
+    stack_trace_was = sdk_resource._get_stack_trace
+    if fast:  # as run_program: from set_mocks (which registers the stack resource) on
+        sdk_resource._get_stack_trace = mock_runtime._no_stack_trace
+    fast_path: Optional[sdk_fast_path.FastPath] = None
+    try:
+        pulumi.runtime.set_mocks(monitor.mocks, project="bulkhead", stack=stack, preview=False, monitor=monitor,
+                                 logger=_FLOOR_LOG)
+        if fast:
+            monitor.fast = fast_path = sdk_fast_path.activate(pulumi_mocks._ensure_event_loop(), _FLOOR_LOG)
+        _run_floor_program(resources, typed)
+    finally:
+        if fast_path is not None:
+            fast_path.restore()
+        sdk_resource._get_stack_trace = stack_trace_was
+    return fast_path
+
+
+def _run_floor_program(resources: list[tuple[str, str, dict]], typed: bool) -> None:
     def program() -> None:
         made: dict[str, pulumi.CustomResource] = {}
         for typ, name, inputs, refs in resources:
@@ -174,6 +245,7 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     if warm_up:  # the smoke run (bench/run.py --smoke) skips it: it measures nothing
         export = plan(stack, make_config(min(5, n)))
         floor(floor_resources(export), stack)
+        floor(floor_resources(export), stack, fast=False)
     gc.collect()
     rss_base = maxrss_mib()
     holder = {}
@@ -182,22 +254,35 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     export = holder["export"]
     resources = floor_resources(export)
     slow, chain = critical_path(export)
-    plan_times, floor_times = [first], []
-    for i in range(repeats):  # interleaved: both see the same machine noise
+    plan_fast = PLAN_FAST_PATH["active"]
+    floor_fast = floor(resources, stack)
+    # Like for like: both on the fast path or both off, and on it every floor response handed over
+    # as plain values (as plan's are: tests/program/test_offline_sdk_work.py), none the SDK's way.
+    if bool(floor_fast and floor_fast.active) != plan_fast or (floor_fast and floor_fast.active and (
+            floor_fast.fallbacks or floor_fast.plain_responses != len(resources))):
+        raise SystemExit(f"the floor did not run as plan did: plan fast path {plan_fast}, floor {floor_fast}")
+    plan_times, floor_times, sdk_floor_times = [first], [], []
+    for i in range(repeats):  # interleaved: all three see the same machine noise
         floor_times.append(timed(lambda: floor(resources, stack)))
+        sdk_floor_times.append(timed(lambda: floor(resources, stack, fast=False)))
         if i < repeats - 1:
             plan_times.append(timed(lambda: plan(stack, config)))
     out = {
         "platform": platform, "n": n, "repeats": repeats,
         "resources": len(export["deployment"]["resources"]), "custom": len(resources),
+        # floor_s: like for like (the fast path on for both, when plan ran on it); sdk_floor_s: the
+        # floor on the SDK's own path (bench/README.md "What is measured").
+        "fast_path": plan_fast,
         "plan_s": statistics.median(plan_times), "floor_s": statistics.median(floor_times),
-        "plan_all": plan_times, "floor_all": floor_times,
+        "sdk_floor_s": statistics.median(sdk_floor_times),
+        "plan_all": plan_times, "floor_all": floor_times, "sdk_floor_all": sdk_floor_times,
         "rss_delta_mib": rss_peak - rss_base,
         "critical_path": slow, "critical_chain": [u.rsplit("::", 1)[1] for u in chain],
     }
     if memory:
         out["plan_peak_mib"] = traced_peak(lambda: plan(stack, config)) / 2**20
         out["floor_peak_mib"] = traced_peak(lambda: floor(resources, stack)) / 2**20
+        out["sdk_floor_peak_mib"] = traced_peak(lambda: floor(resources, stack, fast=False)) / 2**20
     return out
 
 

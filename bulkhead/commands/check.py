@@ -114,12 +114,20 @@ def _views(resource: dict) -> tuple[dict, dict]:
     policy_value once: the two views share their values (read-only for the rules)."""
     raw_inputs, raw_outputs = resource.get("inputs"), resource.get("outputs")
     inputs = policy_value(raw_inputs) if isinstance(raw_inputs, dict) else {}
-    outputs = policy_value(raw_outputs) if isinstance(raw_outputs, dict) else {}
-    # resource_props: the inputs, or the outputs for a state without inputs (`or` on the raw values).
-    view = inputs if raw_inputs else outputs if raw_outputs else {}
+    if (raw_inputs and isinstance(raw_outputs, dict) and isinstance(inputs, dict)
+            and SECRET_SIG_KEY not in raw_inputs and SECRET_SIG_KEY not in raw_outputs):
+        # {**outputs, **inputs} without converting the output values an input replaces (most of
+        # them: a provider echoes its inputs): the same keys in the same order, the same values.
+        state = {k: inputs[k] if k in inputs else policy_value(v) for k, v in raw_outputs.items()}
+        state.update(inputs)
+        view = inputs
+    else:
+        outputs = policy_value(raw_outputs) if isinstance(raw_outputs, dict) else {}
+        # resource_props: the inputs, or the outputs for a state without inputs (`or` on the raw values).
+        view = inputs if raw_inputs else outputs if raw_outputs else {}
+        state = {**outputs, **inputs}
     if not isinstance(view, dict):
         view = {}
-    state = {**outputs, **inputs}
     if resource.get("id") and "id" not in state and resource.get("custom", True):
         state["id"] = str(resource["id"])
     return view, state

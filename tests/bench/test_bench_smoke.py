@@ -2,8 +2,11 @@
 
 Nothing else runs the bench, and it broke silently once (its docker catalogue fell
 foul of the connection-budget rule and the run ended in a traceback). The smoke run
-takes every step the full run takes (catalogues, plan and SDK floor in a fresh
-process per platform, synthesised check plans, the plot), one repeat, no goals.
+takes every step the full run takes (catalogues, plan and both SDK floors in a fresh
+process per platform, synthesised check plans, every goal computed, the plot), one
+repeat; its goals are not enforced. The full run's goals are computed here from rows
+shaped as its own (every N it measures), so a goal reading an N the run does not
+measure fails here rather than after a 10-minute `make bench`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from bench import run as bench_run  # noqa: E402
 
 
 def test_bench_smoke_run(tmp_path):
@@ -23,6 +30,53 @@ def test_bench_smoke_run(tmp_path):
     assert "smoke run: every step ran" in out.stdout
     results = json.loads((tmp_path / "results.json").read_text())
     assert {p: len(rows) for p, rows in results["plan"].items()} == {"aws": 1, "docker": 1}
+    for rows in results["plan"].values():
+        # plan, the like-for-like floor and the SDK's own-path floor all ran (one repeat each).
+        assert all(len(rows[0][k]) == 1 and rows[0][k][0] > 0 for k in ("plan_all", "floor_all", "sdk_floor_all"))
+        assert rows[0]["fast_path"] is True  # the verified SDK (tests/program/test_offline_sdk_work.py)
     # The synthesised check plans pass the pack as the real plan does (bench/synth.py clones cleanly).
     assert [r["violations"] for r in results["check"]] == [0, 0]
+    # Every goal computed: per platform the floor ratio and t(big)/t(small), the check budget, both
+    # check ratios, the critical path.
+    assert len(results["goals"]) == 8, results["goals"]
+    assert "(smoke: not a goal)" in out.stdout
     assert (tmp_path / "scaling.png").stat().st_size > 0
+
+
+def _plan_row(n: int, plan_s: float, floor_s: float, sdk_floor_s: float) -> dict:
+    return {"n": n, "plan_s": plan_s, "floor_s": floor_s, "sdk_floor_s": sdk_floor_s, "critical_path": 2}
+
+
+def _check_row(n: int, cpu_s: float, resources: int) -> dict:
+    return {"n": n, "resources": resources, "check_s": cpu_s * 1.5, "check_cpu_s": cpu_s, "critical_path": 2,
+            "cpu_us_per_resource": cpu_s / resources * 1e6}
+
+
+def _full_results(plan_200: float, floor_200: float, cpu_5000: float) -> dict:
+    plan = {p: [_plan_row(n, n / 40, n / 40, n / 20) for n in bench_run.PLAN_NS if n != 200]
+            + [_plan_row(200, plan_200, floor_200, 2 * floor_200)] for p in ("aws", "docker")}
+    check = [_check_row(n, n * 0.003, n * 42) for n in bench_run.CHECK_NS if n != 5000]
+    return {"plan": plan, "check": check + [_check_row(5000, cpu_5000, 5000 * 42)]}
+
+
+def test_full_run_goals_read_only_what_the_full_run_measures():
+    met = bench_run.goals(_full_results(plan_200=2.5, floor_200=2.0, cpu_5000=15.0))
+    assert len(met) == 8 and all(ok for _, _, ok in met), met
+    # The floor goal is on the like-for-like floor, not the SDK's own path (which would pass: 2.7 / 4.0).
+    missed = dict((name, ok) for name, _, ok in bench_run.goals(_full_results(plan_200=2.7, floor_200=2.0, cpu_5000=15.0)))
+    assert [name for name, ok in missed.items() if not ok] == [
+        f"plan / SDK floor (same fast path) at N=200 <= 1.3 ({p})" for p in ("aws", "docker")]
+    # t(5000)/t(1000) on CPU seconds: 16.8 / 3.0 = 5.6 > 5.5 (wall, 1.5x both, gives the same ratio).
+    missed = [name for name, _, ok in bench_run.goals(_full_results(plan_200=2.0, floor_200=2.0, cpu_5000=16.8)) if not ok]
+    assert missed == ["check t(5000)/t(1000) <= 5.5 (CPU)"]
+
+
+def test_the_plot_of_one_half(tmp_path):
+    # `run.py --only plan` ended in a traceback after measuring (a log scale of no check rows).
+    results = _full_results(plan_200=2.5, floor_200=2.0, cpu_5000=15.0)
+    for platform_rows in results["plan"].values():
+        for row in platform_rows:
+            row["rss_delta_mib"] = 1.0
+    for half in ({**results, "check": []}, {**results, "plan": {}}):
+        bench_run.plot(half, str(tmp_path / "half.png"))
+        assert (tmp_path / "half.png").stat().st_size > 0

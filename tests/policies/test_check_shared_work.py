@@ -121,3 +121,46 @@ def test_lazy_proxy_reads_as_the_eager_one():
     assert lazy["a"]["d"] == eager["a"]["d"] == "x"
     assert list(lazy["e"][1]) == list(eager["e"][1]) == [2, 3]
     assert [plain(v) for v in lazy["a"]["b"][0:1]] == [plain(v) for v in eager["a"]["b"][0:1]] == [1]
+
+
+def test_output_values_an_input_replaces_are_not_converted(monkeypatch):
+    # The stack view is {**outputs, **inputs}: an output value an input replaces is never read,
+    # so it is not walked (most outputs echo an input). Still the same views (test above).
+    walked: list[int] = []
+    real = check_mod.policy_value
+
+    def counting(value):
+        walked.append(id(value))
+        return real(value)
+
+    monkeypatch.setattr(check_mod, "policy_value", counting)
+    outputs = {"a": {"x": [1, 2]}, "b": ["y"], "arn": {"z": "only an output"}}
+    resource = {"urn": "urn:pulumi:s::p::t::n", "type": "t", "id": "n-id",
+                "inputs": {"a": {"x": [1, 2]}, "b": ["y"]}, "outputs": outputs}
+    view, state = check_mod._views(resource)
+    assert id(outputs["a"]) not in walked and id(outputs["b"]) not in walked
+    assert id(outputs["arn"]) in walked
+    assert list(state) == ["a", "b", "arn", "id"] and state["arn"] == {"z": "only an output"}
+    assert (view, state) == (check_mod.resource_props(resource), check_mod.stack_props(resource))
+
+
+def test_plain_data_skips_the_proxy_checks(monkeypatch):
+    # The pack's `plain` on a proxy's target (exact dicts, lists, scalars) asks no value whether it
+    # is a proxy: that check (abc Mapping/Sequence, type names) ran for ~1M values at 1000 databases.
+    load_pack()
+    from bulkhead_policies import _resources
+
+    asked: list[object] = []
+    real = _resources._proxy_target
+
+    def counting(value):
+        asked.append(value)
+        return real(value)
+
+    monkeypatch.setattr(_resources, "_proxy_target", counting)
+    data = {"a": [1, 2.5, True, None, {"b": "x", 3: UNKNOWN_STRING_VALUE}], "c": {}}
+    assert _resources.plain(data) == {"a": [1, 2.5, True, None, {"b": "x", "3": _resources.UNKNOWN}], "c": {}}
+    assert asked == []
+    # A proxy still unwraps to its target, and its nested values as plain data.
+    assert _resources.plain(lazy_unknown_checking_proxy(data)) == _resources.plain(data)
+    assert len(asked) == 1
