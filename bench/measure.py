@@ -311,7 +311,7 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
             crypto_times.append(crypto)
     # Each plan run against the floor run right after it (the same moment's machine), the median of
     # those ratios: steadier on shared cores than a ratio of two medians taken at different moments.
-    pairs = list(zip(plan_times, crypto_times, floor_times))
+    pairs = list(zip(plan_times, crypto_times, floor_times, strict=True))  # `repeats` of each
     out = {
         "platform": platform, "n": n, "repeats": repeats,
         "resources": len(export["deployment"]["resources"]), "custom": len(resources),
