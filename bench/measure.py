@@ -85,6 +85,15 @@ def floor_resources(export: dict) -> list[tuple[str, str, dict, dict]]:
     return out
 
 
+def floor_components(export: dict) -> list[tuple[str, str]]:
+    """(type, name) of every component resource of a plan but the stack: the SDK registers each
+    (RegisterResource, then RegisterResourceOutputs) as it registers a custom resource, so the
+    floor registers them too, flat and empty (the lowest a component costs the SDK). Names carry
+    their index: components of one type and name under different parents stay distinct flat."""
+    return [(r["type"], f"{i}-{r['urn'].rsplit('::', 1)[1]}") for i, r in enumerate(export["deployment"]["resources"])
+            if not r.get("custom") and r["type"] != "pulumi:pulumi:Stack"]
+
+
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -146,9 +155,10 @@ class FloorMonitor(pulumi_mocks.MockMonitor):
 
 
 def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True,
-          fast: bool = True) -> Optional[sdk_fast_path.FastPath]:
+          fast: bool = True, components: list[tuple[str, str]] = ()) -> Optional[sdk_fast_path.FastPath]:
     """The same custom resources with the same inputs, registered flat on the SDK's plain
-    MockMonitor: no components, no config, no recording, no references between resources.
+    MockMonitor, and the plan's components (`components`: floor_components) registered flat and
+    empty: no component code, no parents, no config, no recording.
 
     typed=True uses the provider SDKs' own classes (aws.rds.Instance, docker.Container,
     ...), which register every schema output too; typed=False registers bare
@@ -170,7 +180,7 @@ def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True
                                  logger=_FLOOR_LOG)
         if fast:
             monitor.fast = fast_path = sdk_fast_path.activate(pulumi_mocks._ensure_event_loop(), _FLOOR_LOG)
-        _run_floor_program(resources, typed)
+        _run_floor_program(resources, typed, components)
     finally:
         if fast_path is not None:
             fast_path.restore()
@@ -178,8 +188,11 @@ def floor(resources: list[tuple[str, str, dict]], stack: str, typed: bool = True
     return fast_path
 
 
-def _run_floor_program(resources: list[tuple[str, str, dict]], typed: bool) -> None:
+def _run_floor_program(resources: list[tuple[str, str, dict]], typed: bool,
+                       components: list[tuple[str, str]] = ()) -> None:
     def program() -> None:
+        for typ, name in components:
+            pulumi.ComponentResource(typ, name).register_outputs({})
         made: dict[str, pulumi.CustomResource] = {}
         for typ, name, inputs, refs in resources:
             inputs = dict(inputs)
@@ -284,27 +297,27 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     # Warm-up: imports (pulumi_aws alone is seconds) and first-call caches, then the baseline RSS.
     if warm_up:  # the smoke run (bench/run.py --smoke) skips it: it measures nothing
         export = plan(stack, make_config(min(5, n)))
-        floor(floor_resources(export), stack)
-        floor(floor_resources(export), stack, fast=False)
+        floor(floor_resources(export), stack, components=floor_components(export))
+        floor(floor_resources(export), stack, fast=False, components=floor_components(export))
     gc.collect()
     rss_base = maxrss_mib()
     holder = {}
     first, first_crypto = timed_plan(stack, config, holder)
     rss_peak = maxrss_mib()
     export = holder["export"]
-    resources = floor_resources(export)
+    resources, components = floor_resources(export), floor_components(export)
     slow, chain = critical_path(export)
     plan_fast = PLAN_FAST_PATH["active"]
-    floor_fast = floor(resources, stack)
+    floor_fast = floor(resources, stack, components=components)
     # Like for like: both on the fast path or both off, and on it every floor response handed over
     # as plain values (as plan's are: tests/program/test_offline_sdk_work.py), none the SDK's way.
     if bool(floor_fast and floor_fast.active) != plan_fast or (floor_fast and floor_fast.active and (
-            floor_fast.fallbacks or floor_fast.plain_responses != len(resources))):
+            floor_fast.fallbacks or floor_fast.plain_responses != len(resources) + len(components))):
         raise SystemExit(f"the floor did not run as plan did: plan fast path {plan_fast}, floor {floor_fast}")
     plan_times, crypto_times, floor_times, sdk_floor_times = [first], [first_crypto], [], []
     for i in range(repeats):  # interleaved: all three see the same machine noise
-        floor_times.append(timed(lambda: floor(resources, stack)))
-        sdk_floor_times.append(timed(lambda: floor(resources, stack, fast=False)))
+        floor_times.append(timed(lambda: floor(resources, stack, components=components)))
+        sdk_floor_times.append(timed(lambda: floor(resources, stack, fast=False, components=components)))
         if i < repeats - 1:
             seconds, crypto = timed_plan(stack, config)
             plan_times.append(seconds)
@@ -314,7 +327,7 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     pairs = list(zip(plan_times, crypto_times, floor_times, strict=True))  # `repeats` of each
     out = {
         "platform": platform, "n": n, "repeats": repeats,
-        "resources": len(export["deployment"]["resources"]), "custom": len(resources),
+        "resources": len(export["deployment"]["resources"]), "custom": len(resources), "components": len(components),
         # floor_s: like for like (the fast path on for both, when plan ran on it); sdk_floor_s: the
         # floor on the SDK's own path (bench/README.md "What is measured").
         "fast_path": plan_fast,
@@ -329,8 +342,8 @@ def measure(platform: str, n: int, repeats: int, memory: bool = False, warm_up: 
     }
     if memory:
         out["plan_peak_mib"] = traced_peak(lambda: plan(stack, config)) / 2**20
-        out["floor_peak_mib"] = traced_peak(lambda: floor(resources, stack)) / 2**20
-        out["sdk_floor_peak_mib"] = traced_peak(lambda: floor(resources, stack, fast=False)) / 2**20
+        out["floor_peak_mib"] = traced_peak(lambda: floor(resources, stack, components=components)) / 2**20
+        out["sdk_floor_peak_mib"] = traced_peak(lambda: floor(resources, stack, fast=False, components=components)) / 2**20
     return out
 
 

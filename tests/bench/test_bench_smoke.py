@@ -89,3 +89,22 @@ def test_the_plot_of_one_half(tmp_path):
     for half in ({**results, "check": []}, {**results, "plan": {}}):
         bench_run.plot(half, str(tmp_path / "half.png"))
         assert (tmp_path / "half.png").stat().st_size > 0
+
+
+def _peer_row(n: int, check_s: float) -> dict:
+    return {"n": n, "ratio": 2.0, "plan_pss": 400.0, "cdk_pss": 600.0, "plan_rss": 600.0, "cdk_rss": 600.0,
+            "check_s": check_s}
+
+
+def test_peer_check_goal_on_back_to_back_pairs():
+    # bench/peer.py: the rows time N=100 and N=500 minutes apart (their ratio is printed, not judged);
+    # the goal is the median of check_pairs' back-to-back ratios.
+    from bench import peer
+
+    rows = [_peer_row(n, n / 100) for n in (10, 50, 100, 200)] + [_peer_row(500, 6.0)]  # rows: 6.0
+    met = {name: (value, ok) for name, value, ok in peer.goals(rows, [(0.5, 2.0), (0.6, 2.4), (0.5, 3.0)])}
+    [(name, (value, ok))] = [(k, v) for k, v in met.items() if k.startswith("check t(500)/t(100)")]
+    assert ok and value == "4.00 (from the rows' medians: 6.00)", value
+    missed = peer.goals(rows, [(0.5, 2.9), (0.5, 2.8), (0.5, 1.0)])
+    assert [ok for name, _, ok in missed if name.startswith("check t(500)")] == [False]
+    assert not [name for name, _, _ in peer.goals(rows, []) if name.startswith("check t(500)")]
