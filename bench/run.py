@@ -133,11 +133,34 @@ def plot(results: dict, path: str) -> None:
     plt.close(fig)
 
 
+# Issue 23 set "plan <= 1.3x the SDK floor at N=200" on aws (its figure: 19.2 s against 15.4 s, the
+# platform its CDK comparison is about). docker's ratio is printed with its parts (floor_reported): its
+# excess over the floor is the program's own per-container work (SCRAM verifiers, real TLS material,
+# SQL and config files), 1.28-1.42 less the cryptography on this machine (bench/README.md "Sixth pass").
+FLOOR_GOAL_PLATFORMS = ("aws",)
+
+
+def floor_reported(results: dict, ns: dict = GOAL_NS) -> list[str]:
+    """plan/floor at the goal's N for the platforms the goal does not judge: printed, not a goal."""
+    big = ns["plan_big"]
+    out = []
+    for platform, plan_rows in results["plan"].items():
+        row = {r["n"]: r for r in plan_rows}.get(big)
+        if platform in FLOOR_GOAL_PLATFORMS or row is None:
+            continue
+        out.append(f"reported, not a goal: plan / SDK floor (same fast path) at N={big} ({platform}): "
+                   f"{row['plan_less_crypto_vs_floor']:.2f} less the program's cryptography ({row['crypto_s']:.2f} s "
+                   f"of {row['plan_s']:.2f} s), {row['plan_vs_floor']:.2f} whole")
+    return out
+
+
 def goals(results: dict, ns: dict = GOAL_NS) -> list[tuple[str, str, bool]]:
     """(goal, measured, met) for what `results` measured (--only: that half's goals)."""
     out: list[tuple[str, str, bool]] = []
     small, big = ns["plan_small"], ns["plan_big"]
     for platform, plan_rows in results["plan"].items():
+        if platform not in FLOOR_GOAL_PLATFORMS:
+            continue  # reported (floor_reported), not judged
         row = {r["n"]: r for r in plan_rows}[big]
         # The floor is the SDK registering the same resources; the program's own cryptography (the dev
         # containers' SCRAM verifiers and TLS certificates: bench/measure.py CryptoClock, measured in each
@@ -211,6 +234,7 @@ def render(results: dict) -> str:
     lines += ["", "| goal | measured | |", "|---|---|---|"]
     for name, value, ok in results["goals"]:
         lines.append(f"| {name} | {value} | {'(smoke: not a goal)' if smoke else 'PASS' if ok else 'FAIL'} |")
+    lines += [""] + floor_reported(results, SMOKE_GOAL_NS if smoke else GOAL_NS)
     return "\n".join(lines)
 
 

@@ -41,7 +41,8 @@ def test_bench_smoke_run(tmp_path):
     assert [r["violations"] for r in results["check"]] == [0, 0]
     # Every goal computed: per platform the floor ratio and t(big)/t(small), the check budget, both
     # check ratios, the critical path.
-    assert len(results["goals"]) == 8, results["goals"]
+    assert len(results["goals"]) == 7, results["goals"]
+    assert "reported, not a goal: plan / SDK floor (same fast path) at N=5 (docker)" in out.stdout
     assert "(smoke: not a goal)" in out.stdout
     assert (tmp_path / "scaling.png").stat().st_size > 0
 
@@ -65,11 +66,15 @@ def _full_results(plan_200: float, floor_200: float, cpu_5000: float, crypto_200
 
 def test_full_run_goals_read_only_what_the_full_run_measures():
     met = bench_run.goals(_full_results(plan_200=2.5, floor_200=2.0, cpu_5000=15.0))
-    assert len(met) == 8 and all(ok for _, _, ok in met), met
+    assert len(met) == 7 and all(ok for _, _, ok in met), met
     # The floor goal is on the like-for-like floor, not the SDK's own path (which would pass: 2.7 / 4.0).
     missed = dict((name, ok) for name, _, ok in bench_run.goals(_full_results(plan_200=2.7, floor_200=2.0, cpu_5000=15.0)))
     floor_goal = "plan less the program's cryptography / SDK floor (same fast path) at N=200 <= 1.3 ({})"
-    assert [name for name, ok in missed.items() if not ok] == [floor_goal.format(p) for p in ("aws", "docker")]
+    # judged on aws (the figure); docker's ratio is reported, not judged
+    assert [name for name, ok in missed.items() if not ok] == [floor_goal.format("aws")]
+    assert bench_run.floor_reported(_full_results(plan_200=2.7, floor_200=2.0, cpu_5000=15.0)) == [
+        "reported, not a goal: plan / SDK floor (same fast path) at N=200 (docker): 1.35 less the program's "
+        "cryptography (0.00 s of 2.70 s), 1.35 whole"]
     # ... less the cryptography measured inside plan: 2.7 - 0.3 = 2.4 over 2.0 = 1.2 passes; the whole plan's
     # ratio (1.35) is printed beside it.
     goals = bench_run.goals(_full_results(plan_200=2.7, floor_200=2.0, cpu_5000=15.0, crypto_200=0.3))
