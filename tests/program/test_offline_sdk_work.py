@@ -59,16 +59,17 @@ def test_example_stacks_same_plan_with_and_without_the_fast_path(stack, tmp_path
     assert fast == sdk_own
 
 
-def _count_sdk_calls(monkeypatch) -> dict:
-    calls: dict = {name: 0 for _, name in PATCHED}
-    for module, name in PATCHED:
-        original = getattr(module, name)
+def _count_calls(monkeypatch, targets) -> dict:
+    """Each (owner, name) of `targets` wrapped to count the calls that reach it: name -> count."""
+    calls: dict = {name: 0 for _, name in targets}
+    for owner, name in targets:
+        original = getattr(owner, name)
 
         def counting(*args, _original=original, _name=name, **kwargs):
             calls[_name] += 1
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(module, name, counting)
+        monkeypatch.setattr(owner, name, counting)
     return calls
 
 
@@ -77,21 +78,12 @@ def _count_hops(monkeypatch) -> dict:
     call_soon_threadsafe), counted at the class and module the loop calls them through."""
     from asyncio import base_events, futures
 
-    hops = {"call_soon_threadsafe": 0, "wrap_future": 0}
-    for owner, name in ((base_events.BaseEventLoop, "call_soon_threadsafe"), (futures, "wrap_future")):
-        original = getattr(owner, name)
-
-        def counting(*args, _original=original, _name=name, **kwargs):
-            hops[_name] += 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(owner, name, counting)
-    return hops
+    return _count_calls(monkeypatch, ((base_events.BaseEventLoop, "call_soon_threadsafe"), (futures, "wrap_future")))
 
 
 def test_the_fast_path_is_on_and_skips_the_work(monkeypatch):
     # Each SDK function the fast path replaces counts the calls that still reach it.
-    calls = _count_sdk_calls(monkeypatch)
+    calls = _count_calls(monkeypatch, PATCHED)
     hops = _count_hops(monkeypatch)
     with sdk_fast_path_off():
         run_stack("prod")
