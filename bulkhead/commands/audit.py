@@ -830,10 +830,13 @@ def add_parser(sub) -> None:
 
 
 def _region(args, config: dict, outputs: dict) -> str:
+    from bulkhead.offline.stack_config import config_region
+
     if args.region:
         return args.region
-    if isinstance(config.get("aws:region"), str):
-        return config["aws:region"]
+    region = config_region(config)
+    if region is not None:
+        return region
     for db in outputs["databases"].values():
         parts = str(db.get("kms_key_arn") or "").split(":")
         if len(parts) > 3 and parts[3]:

@@ -34,6 +34,7 @@ from pulumi.runtime.sync_await import _sync_await
 from google.protobuf import json_format
 
 from bulkhead.offline import mock_tls, sdk_fast_path
+from bulkhead.offline.stack_config import config_region
 from bulkhead.planfile import SECRET_ENVELOPE
 from policies import bulkhead_types as tokens
 
@@ -812,6 +813,12 @@ _IN_RUN = False
 _REUSED = False
 
 
+def is_program_module(name: str) -> bool:
+    """Whether `name` is one of the program's own modules (its `components` package), which a run
+    imports fresh from its `program_dir`."""
+    return name == "components" or name.startswith("components.")
+
+
 def _no_stack_trace():
     return source_pb2.StackTrace()
 
@@ -836,7 +843,7 @@ def run_program(
     `fresh_import=False`: keep the program's `components` modules already imported (a forked
     `plan --jobs` worker: its parent imported them fresh from `program_dir` and ran nothing)."""
     global _PLAN_SHARD, _IN_RUN, _REUSED
-    region = region or (config.get("aws:region") if isinstance(config.get("aws:region"), str) else None) or DEFAULT_REGION
+    region = region or config_region(config) or DEFAULT_REGION
     mocks = RecordingMocks(stack=stack, region=region, stack_references=stack_references,
                            caller_arn=caller_arn or _first_deployer_session(config))
     monitor = RecordingMonitor(mocks)
@@ -869,8 +876,9 @@ def run_program(
     if added_path:
         sys.path.insert(0, program_dir)
     # A fresh import of the program's own packages each run, as `pulumi up` would have.
-    for mod in [m for m in sys.modules if fresh_import and (m == "components" or m.startswith("components."))]:
-        del sys.modules[mod]
+    if fresh_import:
+        for mod in [m for m in sys.modules if is_program_module(m)]:
+            del sys.modules[mod]
     error: Optional[BaseException] = None
     exports: dict[str, Any] = {}
     # The SDK makes ~50 asyncio objects per resource, in reference cycles that stay

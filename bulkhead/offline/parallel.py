@@ -48,7 +48,8 @@ import sys
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Optional
 
-from bulkhead.offline.mock_runtime import ProgramRun, RecordedResource, _secret_plaintexts, run_program
+from bulkhead.offline.mock_runtime import ProgramRun, RecordedResource, _secret_plaintexts, is_program_module, run_program
+from bulkhead.offline.stack_config import config_region
 
 # Below this many databases per worker, forking and what every worker does again (load the
 # SDK's modules, plan the stack-wide resources: ~1.8 s CPU cold) cost more than the shard saves.
@@ -142,10 +143,6 @@ def _prepare(catalogue) -> None:
         import pulumi_docker  # noqa: F401
 
 
-def _is_program_module(name: str) -> bool:
-    return name == "components" or name.startswith("components.")
-
-
 def _prime(program_dir: str, stack: str, config: dict, platform: str) -> Optional[dict]:
     """Before forking the warm workers: import the program's `components` fresh from `program_dir`
     (as each run would), validate the catalogue once with those very modules and derive its windows,
@@ -158,7 +155,7 @@ def _prime(program_dir: str, stack: str, config: dict, platform: str) -> Optiona
 
     from bulkhead.offline import mock_runtime
 
-    saved = {name: mod for name, mod in sys.modules.items() if _is_program_module(name)}
+    saved = {name: mod for name, mod in sys.modules.items() if is_program_module(name)}
     for name in saved:
         del sys.modules[name]
     added = program_dir not in sys.path
@@ -167,8 +164,7 @@ def _prime(program_dir: str, stack: str, config: dict, platform: str) -> Optiona
     try:
         model = importlib.import_module("components.catalogue.model")
         raw = mock_runtime.program_raw_config(config, model.STACK_KEYS)
-        region = config.get("aws:region")
-        region = region if isinstance(region, str) else None
+        region = config_region(config)
         catalogue = model.load_catalogue(raw, stack, region=region)
         importlib.import_module("components.outputs")
         if platform == "aws":
@@ -192,7 +188,7 @@ def _unprime(saved: Optional[dict]) -> None:
     mock_runtime.set_validated_catalogue(None)
     if saved is None:
         return
-    for name in [n for n in sys.modules if _is_program_module(n)]:
+    for name in [n for n in sys.modules if is_program_module(n)]:
         del sys.modules[name]
     sys.modules.update(saved)
 

@@ -385,20 +385,30 @@ def _make_create_urn(original):
     return create_urn
 
 
-def _make_unwrap_type(original):
+def _memoized(fn, unhashable):
+    """`fn` of one argument, remembered per argument; an unhashable argument (an annotation can
+    be) is not remembered: `unhashable(arg)` instead."""
     cache: dict = {}
+
+    def call(arg):
+        try:
+            return cache[arg]
+        except KeyError:
+            result = cache[arg] = fn(arg)
+            return result
+        except TypeError:
+            return unhashable(arg)
+    return call
+
+
+def _make_unwrap_type(original):
+    memo = _memoized(original, original)
 
     def unwrap_type(val):
         """pulumi/_types.py `unwrap_type`, remembered per type: a pure function of its argument
         (Output[T], Input[T], InputType[T], Optional[T] -> T) that `serialize_property` calls for
         every value it serializes (~46k calls at N=50, each walking typing.get_origin/get_args)."""
-        try:
-            return cache[val]
-        except KeyError:
-            result = cache[val] = original(val)
-            return result
-        except TypeError:  # an unhashable annotation: not remembered
-            return original(val)
+        return memo(val)
     return unwrap_type
 
 
@@ -443,7 +453,8 @@ def _make_deserialize_properties(original, fast: "FastPath"):
 
 
 def _make_translate_output_properties(original):
-    scalar_targets: dict = {}  # type -> whether a str, bool or float of that type is returned as is
+    # type -> whether a str, bool or float of that type is returned as is (an unhashable one: not)
+    keeps_scalars = _memoized(_keeps_scalars, lambda _typ: False)
 
     def translate_output_properties(output, output_transformer, typ=None, transform_using_type_metadata=False,
                                     path=None, return_none_on_dict_type_mismatch=False):
@@ -452,15 +463,8 @@ def _make_translate_output_properties(original):
         an Enum built from it, a float cast to int); `resolve_outputs` calls it for every output
         value. Everything else the SDK's way."""
         t = type(output)
-        if t is str or t is bool or t is float or output is None:
-            try:
-                keep = scalar_targets[typ]
-            except KeyError:
-                keep = scalar_targets[typ] = _keeps_scalars(typ)
-            except TypeError:  # an unhashable annotation: not remembered
-                keep = False
-            if keep:
-                return output
+        if (t is str or t is bool or t is float or output is None) and keeps_scalars(typ):
+            return output
         return original(output, output_transformer, typ, transform_using_type_metadata, path,
                         return_none_on_dict_type_mismatch)
     return translate_output_properties

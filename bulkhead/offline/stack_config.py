@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 STACK_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
+def config_region(config: dict[str, Any]) -> Optional[str]:
+    """The stack's `aws:region` (full-key config), None when unset or not a string."""
+    region = config.get("aws:region")
+    return region if isinstance(region, str) else None
+
+
 class YamlFloat(float):
     """A float that remembers how the YAML file wrote it (`16.10`, which YAML reads as 16.1)."""
 
@@ -225,9 +231,8 @@ def load_catalogue_for(project_dir: str, stack: str, config: Optional[dict[str, 
     config = config if config is not None else load_stack_config(project_dir, stack)
     errors, warnings = stack_file_findings(project_dir, stack, config)
     found = [Problem(path=p, message=m) for p, m in errors]
-    region = config.get("aws:region")
     try:
-        catalogue = load_catalogue(bulkhead_keys(config), stack, region=region if isinstance(region, str) else None)
+        catalogue = load_catalogue(bulkhead_keys(config), stack, region=config_region(config))
     except CatalogueError as exc:
         found += exc.problems
         catalogue = None
